@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"time"
+)
+
+// QueryOptions make a read a blocking query: it returns once the answer's
+// index passes Index, or after Wait.
+type QueryOptions struct {
+	Index uint64
+	Wait  time.Duration
+}
+
+// AllocFilter narrows an allocation list; empty fields match everything.
+type AllocFilter struct {
+	Namespace string
+	Service   string
+	Node      string
+}
+
+// EventFilter narrows the event stream; empty fields match everything.
+type EventFilter struct {
+	Namespace string
+	Service   string
+	Node      string
+}
+
+// Reader answers the API's reads. Every list also returns the index it
+// reflects, for blocking queries.
+type Reader interface {
+	Services(ctx context.Context, q QueryOptions) ([]*Service, uint64, error)
+	Service(ctx context.Context, namespace, name string, q QueryOptions) (*Service, uint64, error)
+	Revisions(ctx context.Context, namespace, name string, q QueryOptions) ([]*Revision, uint64, error)
+	Nodes(ctx context.Context, q QueryOptions) ([]*Node, uint64, error)
+	Node(ctx context.Context, name string, q QueryOptions) (*Node, uint64, error)
+	Allocations(ctx context.Context, f AllocFilter, q QueryOptions) ([]*Allocation, uint64, error)
+	// Allocation finds one allocation by ID or unique ID prefix.
+	Allocation(ctx context.Context, id string) (*Allocation, uint64, error)
+	Evaluations(ctx context.Context, namespace, service string, q QueryOptions) ([]*Evaluation, uint64, error)
+	// Events returns events with an ID above q.Index, oldest first; the
+	// index returned is the newest event's ID.
+	Events(ctx context.Context, f EventFilter, q QueryOptions) ([]*Event, uint64, error)
+}
+
+// Writer changes the cluster; only the leader runs these (the handler
+// forwards from followers).
+type Writer interface {
+	ApplyService(ctx context.Context, spec ServiceSpec) (ApplyResponse, error)
+	DeleteService(ctx context.Context, namespace, name string) (WriteResponse, error)
+	ScaleService(ctx context.Context, namespace, name string, replicas int) (WriteResponse, error)
+	RegisterNode(ctx context.Context, name string, r NodeRegistration) (WriteResponse, error)
+	Heartbeat(ctx context.Context, name string) (HeartbeatResponse, error)
+	DrainNode(ctx context.Context, name string, enable bool) (WriteResponse, error)
+	SetEligibility(ctx context.Context, name string, eligible bool) (WriteResponse, error)
+	SetNodeStatus(ctx context.Context, name, status, message string) (WriteResponse, error)
+	UpdateAllocations(ctx context.Context, batch AllocStatusBatch) (WriteResponse, error)
+}
+
+// Cluster says who leads.
+type Cluster interface {
+	Leader() Leader
+	Peers() ([]Peer, error)
+	// WriteTarget is where writes go: "" when this server leads, else the
+	// leader's HTTP address. It waits a little for an election in progress
+	// and returns ErrNoLeader when none ends.
+	WriteTarget(ctx context.Context) (string, error)
+}
+
+// Backend is everything the HTTP handlers need from a server.
+type Backend interface {
+	Reader
+	Writer
+	Cluster
+}

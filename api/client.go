@@ -1,0 +1,367 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultAddress is where clients look when neither --address nor
+// FLOTILLA_ADDR says otherwise.
+const DefaultAddress = "http://127.0.0.1:4646"
+
+// AddressEnv names the environment variable with the cluster's address(es).
+const AddressEnv = "FLOTILLA_ADDR"
+
+// Client talks to a cluster's HTTP API. It may know several servers: when
+// one does not answer, or answers that there is no leader, it tries the
+// next, for up to RetryFor.
+type Client struct {
+	addrs []string
+	http  *http.Client
+	// RetryFor bounds how long a request keeps trying other servers and
+	// waiting out an election (default 10s).
+	RetryFor time.Duration
+
+	mu      sync.Mutex
+	current int
+}
+
+// NewClient accepts one address or several separated by commas; "" means
+// FLOTILLA_ADDR, then DefaultAddress.
+func NewClient(address string) (*Client, error) {
+	if address == "" {
+		address = os.Getenv(AddressEnv)
+	}
+	if address == "" {
+		address = DefaultAddress
+	}
+	var addrs []string
+	for _, a := range strings.Split(address, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if !strings.Contains(a, "://") {
+			a = "http://" + a
+		}
+		u, err := url.Parse(a)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("bad server address %q (want e.g. http://127.0.0.1:4646)", a)
+		}
+		addrs = append(addrs, strings.TrimRight(u.String(), "/"))
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("no server address given")
+	}
+	return &Client{addrs: addrs, http: &http.Client{}, RetryFor: 10 * time.Second}, nil
+}
+
+// Addresses are the servers this client knows.
+func (c *Client) Addresses() []string { return append([]string(nil), c.addrs...) }
+
+// Error is an error the API answered.
+type Error struct {
+	Status  int
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap lets errors.Is match the API's sentinel errors.
+func (e *Error) Unwrap() error {
+	switch e.Status {
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusConflict:
+		return ErrConflict
+	case http.StatusServiceUnavailable:
+		return ErrNoLeader
+	}
+	return nil
+}
+
+// retryable reports whether another server (or a later try) may succeed.
+func retryable(err error) bool {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusBadGateway
+	}
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// do sends a request and decodes the answer into out; it returns the index
+// header. Failed connections and 503s move on to the next server.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint64, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return 0, err
+		}
+	}
+	deadline := time.Now().Add(c.RetryFor)
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		base := c.addrs[c.current%len(c.addrs)]
+		c.mu.Unlock()
+		index, err := c.once(ctx, method, base+path, body, out)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return index, err
+		}
+		c.mu.Lock()
+		c.current++
+		c.mu.Unlock()
+		if time.Now().After(deadline) {
+			return 0, err
+		}
+		// Every server was tried once: wait before the next round.
+		if (attempt+1)%len(c.addrs) == 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(backoff):
+			}
+			if backoff < time.Second {
+				backoff *= 2
+			}
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, method, url string, body []byte, out any) (uint64, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode >= 300 {
+		var e ErrorResponse
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s", method, url, resp.Status)
+		}
+		return 0, &Error{Status: resp.StatusCode, Message: e.Error, Field: e.Field}
+	}
+	index, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return index, fmt.Errorf("decode answer of %s %s: %w", method, url, err)
+		}
+	}
+	return index, nil
+}
+
+func queryString(q QueryOptions, extra url.Values) string {
+	v := url.Values{}
+	for k, vals := range extra {
+		for _, s := range vals {
+			if s != "" {
+				v.Add(k, s)
+			}
+		}
+	}
+	if q.Index > 0 {
+		v.Set("index", strconv.FormatUint(q.Index, 10))
+	}
+	if q.Wait > 0 {
+		v.Set("wait", Duration(q.Wait).String())
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return "?" + v.Encode()
+}
+
+func servicePath(namespace, name string) string {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return "/v1/services/" + url.PathEscape(namespace) + "/" + url.PathEscape(name)
+}
+
+// Leader asks who leads.
+func (c *Client) Leader(ctx context.Context) (Leader, error) {
+	var l Leader
+	_, err := c.do(ctx, http.MethodGet, "/v1/status/leader", nil, &l)
+	return l, err
+}
+
+// Peers lists the Raft voters.
+func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	var p []Peer
+	_, err := c.do(ctx, http.MethodGet, "/v1/status/peers", nil, &p)
+	return p, err
+}
+
+// ApplyService creates or updates a service.
+func (c *Client) ApplyService(ctx context.Context, spec ServiceSpec) (ApplyResponse, error) {
+	var r ApplyResponse
+	_, err := c.do(ctx, http.MethodPut, servicePath(spec.Namespace, spec.Name), spec, &r)
+	return r, err
+}
+
+// Services lists services.
+func (c *Client) Services(ctx context.Context, q QueryOptions) ([]*Service, uint64, error) {
+	var s []*Service
+	i, err := c.do(ctx, http.MethodGet, "/v1/services"+queryString(q, nil), nil, &s)
+	return s, i, err
+}
+
+// Service reads one service.
+func (c *Client) Service(ctx context.Context, namespace, name string, q QueryOptions) (*Service, uint64, error) {
+	var s Service
+	i, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+queryString(q, nil), nil, &s)
+	if err != nil {
+		return nil, i, err
+	}
+	return &s, i, nil
+}
+
+// Revisions lists a service's stored revisions.
+func (c *Client) Revisions(ctx context.Context, namespace, name string) ([]*Revision, error) {
+	var r []*Revision
+	_, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/revisions", nil, &r)
+	return r, err
+}
+
+// DeleteService deletes a service.
+func (c *Client) DeleteService(ctx context.Context, namespace, name string) (WriteResponse, error) {
+	var r WriteResponse
+	_, err := c.do(ctx, http.MethodDelete, servicePath(namespace, name), nil, &r)
+	return r, err
+}
+
+// ScaleService sets a service's replica count.
+func (c *Client) ScaleService(ctx context.Context, namespace, name string, replicas int) (WriteResponse, error) {
+	var r WriteResponse
+	_, err := c.do(ctx, http.MethodPost, servicePath(namespace, name)+"/scale", ScaleRequest{Replicas: replicas}, &r)
+	return r, err
+}
+
+// Nodes lists nodes.
+func (c *Client) Nodes(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
+	var n []*Node
+	i, err := c.do(ctx, http.MethodGet, "/v1/nodes"+queryString(q, nil), nil, &n)
+	return n, i, err
+}
+
+// Node reads one node.
+func (c *Client) Node(ctx context.Context, name string) (*Node, error) {
+	var n Node
+	if _, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(name), nil, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// RegisterNode registers or updates a node.
+func (c *Client) RegisterNode(ctx context.Context, name string, r NodeRegistration) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodPut, "/v1/nodes/"+url.PathEscape(name), r, &w)
+	return w, err
+}
+
+// Heartbeat tells the leader the node is alive.
+func (c *Client) Heartbeat(ctx context.Context, name string) (HeartbeatResponse, error) {
+	var h HeartbeatResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(name)+"/heartbeat", struct{}{}, &h)
+	return h, err
+}
+
+// DrainNode starts or cancels a drain.
+func (c *Client) DrainNode(ctx context.Context, name string, enable bool) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(name)+"/drain", DrainRequest{Enable: enable}, &w)
+	return w, err
+}
+
+// SetEligibility makes a node eligible for new allocations or not.
+func (c *Client) SetEligibility(ctx context.Context, name string, eligible bool) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(name)+"/eligibility", EligibilityRequest{Eligible: eligible}, &w)
+	return w, err
+}
+
+// SetNodeStatus marks a node ready or down.
+func (c *Client) SetNodeStatus(ctx context.Context, name, status, message string) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(name)+"/status", NodeStatusRequest{Status: status, Message: message}, &w)
+	return w, err
+}
+
+// Allocations lists allocations.
+func (c *Client) Allocations(ctx context.Context, f AllocFilter, q QueryOptions) ([]*Allocation, uint64, error) {
+	var a []*Allocation
+	path := "/v1/allocations" + queryString(q, url.Values{"namespace": {f.Namespace}, "service": {f.Service}, "node": {f.Node}})
+	i, err := c.do(ctx, http.MethodGet, path, nil, &a)
+	return a, i, err
+}
+
+// NodeAllocations is a node's allocations, as agents watch them.
+func (c *Client) NodeAllocations(ctx context.Context, node string, q QueryOptions) ([]*Allocation, uint64, error) {
+	var a []*Allocation
+	i, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(node)+"/allocations"+queryString(q, nil), nil, &a)
+	return a, i, err
+}
+
+// Allocation reads one allocation by ID or unique prefix.
+func (c *Client) Allocation(ctx context.Context, id string) (*Allocation, error) {
+	var a Allocation
+	if _, err := c.do(ctx, http.MethodGet, "/v1/allocations/"+url.PathEscape(id), nil, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// UpdateAllocations sends an agent's batch of status reports.
+func (c *Client) UpdateAllocations(ctx context.Context, batch AllocStatusBatch) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodPost, "/v1/allocations/status", batch, &w)
+	return w, err
+}
+
+// Evaluations lists evaluations, optionally of one service.
+func (c *Client) Evaluations(ctx context.Context, namespace, service string, q QueryOptions) ([]*Evaluation, uint64, error) {
+	var e []*Evaluation
+	i, err := c.do(ctx, http.MethodGet, "/v1/evaluations"+queryString(q, url.Values{"namespace": {namespace}, "service": {service}}), nil, &e)
+	return e, i, err
+}
+
+// Events lists events after q.Index (a blocking query when q.Index > 0).
+func (c *Client) Events(ctx context.Context, f EventFilter, q QueryOptions) ([]*Event, uint64, error) {
+	var e []*Event
+	path := "/v1/events" + queryString(q, url.Values{"namespace": {f.Namespace}, "service": {f.Service}, "node": {f.Node}})
+	i, err := c.do(ctx, http.MethodGet, path, nil, &e)
+	return e, i, err
+}

@@ -1,0 +1,227 @@
+package api
+
+import "time"
+
+// Defaults, in one place. A field left out of a document — or written as
+// its zero value, which JSON cannot tell apart from leaving it out — gets
+// the value below. SetDefaults is idempotent, and a defaulted spec written
+// as JSON and decoded again is equal to itself, so a spec read back from the
+// API can be applied again unchanged.
+const (
+	// defaultReplicas when replicas is omitted and there is no autoscale
+	// block (with one, replicas starts at autoscale.min).
+	defaultReplicas = 1
+	// defaultCPU and defaultMemory are what a replica reserves when
+	// resources leave them out.
+	defaultCPU    CPU    = 100
+	defaultMemory Memory = 64 << 20
+
+	// Probe timing, as Kubernetes has it.
+	defaultProbePeriod           = Duration(10 * time.Second)
+	defaultProbeTimeout          = Duration(time.Second)
+	defaultProbeFailureThreshold = 3
+	defaultProbeSuccessThreshold = 1
+	defaultProbeHTTPPath         = "/"
+
+	defaultMaxRestarts    = 5
+	defaultRestartWindow  = Duration(5 * time.Minute)
+	defaultRestartBackoff = Duration(time.Second)
+	defaultMaxBackoff     = Duration(time.Minute)
+
+	defaultAutoscaleTolerance  Percent = 10
+	defaultStabilizationWindow         = Duration(5 * time.Minute)
+
+	defaultRevisionHistory  = 10
+	defaultProgressDeadline = Duration(10 * time.Minute)
+	defaultScaleDownDelay   = Duration(30 * time.Second)
+
+	defaultAnalysisInterval     = Duration(10 * time.Second)
+	defaultAnalysisFailureLimit = 2
+)
+
+// defaultMaxSurge is the ramped rollout's surge when neither maxSurge nor
+// maxUnavailable is set.
+var defaultMaxSurge = IntOrPercent{Value: 25, Percent: true}
+
+// SetDefaults fills what the document left out. It is the one place
+// defaults are applied; decoding calls it before Validate.
+func (s *ServiceSpec) SetDefaults() {
+	// kind stays as written: a missing kind is an error, not a default.
+	if s.Namespace == "" {
+		s.Namespace = DefaultNamespace
+	}
+	if s.Replicas == nil {
+		n := defaultReplicas
+		if s.Autoscale != nil {
+			n = s.Autoscale.Min
+		}
+		s.Replicas = &n
+	}
+	if s.Resources.CPU == 0 {
+		s.Resources.CPU = defaultCPU
+	}
+	if s.Resources.Memory == 0 {
+		s.Resources.Memory = defaultMemory
+	}
+	for i := range s.Ports {
+		if s.Ports[i].Protocol == "" {
+			s.Ports[i].Protocol = ProtocolTCP
+		}
+	}
+	if s.Placement.Strategy == "" {
+		s.Placement.Strategy = StrategySpread
+	}
+	for _, p := range []*Probe{s.Probes.Startup, s.Probes.Readiness, s.Probes.Liveness} {
+		if p != nil {
+			p.setDefaults()
+		}
+	}
+	s.Restart.setDefaults()
+	if s.Autoscale != nil {
+		if s.Autoscale.Tolerance == 0 {
+			s.Autoscale.Tolerance = defaultAutoscaleTolerance
+		}
+		if s.Autoscale.StabilizationWindow == 0 {
+			s.Autoscale.StabilizationWindow = defaultStabilizationWindow
+		}
+	}
+	s.Rollout.setDefaults()
+	s.dropEmpty()
+}
+
+// setDefaults: period 10s, timeout 1s, failureThreshold 3,
+// successThreshold 1, initialDelay 0, HTTP path "/".
+func (p *Probe) setDefaults() {
+	if p.Period == 0 {
+		p.Period = defaultProbePeriod
+	}
+	if p.Timeout == 0 {
+		p.Timeout = defaultProbeTimeout
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = defaultProbeFailureThreshold
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = defaultProbeSuccessThreshold
+	}
+	if p.HTTP != nil && p.HTTP.Path == "" {
+		p.HTTP.Path = defaultProbeHTTPPath
+	}
+	if p.HTTP != nil && len(p.HTTP.Headers) == 0 {
+		p.HTTP.Headers = nil
+	}
+}
+
+// setDefaults: policy always, maxRestarts 5 (0 cannot be told from unset;
+// use policy never for no restarts), window 5m, backoff 1s, maxBackoff 1m
+// or the backoff when that is longer, so that a long backoff alone is not
+// an error.
+func (r *RestartPolicy) setDefaults() {
+	if r.Policy == "" {
+		r.Policy = RestartAlways
+	}
+	if r.MaxRestarts == 0 {
+		r.MaxRestarts = defaultMaxRestarts
+	}
+	if r.Window == 0 {
+		r.Window = defaultRestartWindow
+	}
+	if r.Backoff == 0 {
+		r.Backoff = defaultRestartBackoff
+	}
+	if r.MaxBackoff == 0 {
+		r.MaxBackoff = max(defaultMaxBackoff, r.Backoff)
+	}
+}
+
+// setDefaults: strategy ramped, revisionHistory 10; the chosen strategy's
+// block is created when absent and filled; blocks of other strategies are
+// left alone for Validate to refuse.
+func (r *RolloutSpec) setDefaults() {
+	if r.Strategy == "" {
+		r.Strategy = RolloutRamped
+	}
+	if r.RevisionHistory == 0 {
+		r.RevisionHistory = defaultRevisionHistory
+	}
+	switch r.Strategy {
+	case RolloutRamped:
+		if r.Ramped == nil {
+			r.Ramped = &RampedRollout{}
+		}
+		// maxSurge 25% and maxUnavailable 0 when neither is set. When
+		// one is set the other keeps its zero, so "maxSurge: 0,
+		// maxUnavailable: 1" means what it says.
+		if r.Ramped.MaxSurge == (IntOrPercent{}) && r.Ramped.MaxUnavailable == (IntOrPercent{}) {
+			r.Ramped.MaxSurge = defaultMaxSurge
+		}
+		if r.Ramped.ProgressDeadline == 0 {
+			r.Ramped.ProgressDeadline = defaultProgressDeadline
+		}
+	case RolloutBlueGreen:
+		if r.BlueGreen == nil {
+			r.BlueGreen = &BlueGreen{}
+		}
+		// scaleDownDelay 30s; autoPromoteAfter stays unset (promotion by
+		// a person).
+		if r.BlueGreen.ScaleDownDelay == 0 {
+			r.BlueGreen.ScaleDownDelay = defaultScaleDownDelay
+		}
+	case RolloutCanary:
+		// Steps have no default: Validate asks for them.
+		if r.Canary == nil {
+			r.Canary = &CanaryRollout{}
+		}
+	case RolloutAB:
+		if r.AB == nil {
+			r.AB = &ABRollout{}
+		}
+	case RolloutShadow:
+		if r.Shadow == nil {
+			r.Shadow = &ShadowRollout{}
+		}
+	}
+	// analysis (when present): interval 10s, failureLimit 2.
+	if a := r.Analysis; a != nil {
+		if a.Interval == 0 {
+			a.Interval = defaultAnalysisInterval
+		}
+		if a.FailureLimit == 0 {
+			a.FailureLimit = defaultAnalysisFailureLimit
+		}
+	}
+}
+
+// dropEmpty turns empty lists and maps into nil: JSON leaves them out
+// (omitempty), so this keeps a spec equal to itself after a round trip.
+func (s *ServiceSpec) dropEmpty() {
+	if len(s.Command) == 0 {
+		s.Command = nil
+	}
+	if len(s.Args) == 0 {
+		s.Args = nil
+	}
+	if len(s.Ports) == 0 {
+		s.Ports = nil
+	}
+	if len(s.Env) == 0 {
+		s.Env = nil
+	}
+	if len(s.Configs) == 0 {
+		s.Configs = nil
+	}
+	if len(s.Secrets) == 0 {
+		s.Secrets = nil
+	}
+	if len(s.Placement.Constraints) == 0 {
+		s.Placement.Constraints = nil
+	}
+	if sh := s.Rollout.Shadow; sh != nil {
+		if len(sh.Compare.IgnoreHeaders) == 0 {
+			sh.Compare.IgnoreHeaders = nil
+		}
+		if len(sh.Compare.IgnoreJSONFields) == 0 {
+			sh.Compare.IgnoreJSONFields = nil
+		}
+	}
+}

@@ -1,0 +1,520 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBodyBytes limits every request body.
+const MaxBodyBytes = 1 << 20
+
+// Blocking query bounds.
+const (
+	DefaultWait = time.Minute
+	MaxWait     = 5 * time.Minute
+)
+
+// IndexHeader carries the index an answer reflects.
+const IndexHeader = "X-Flotilla-Index"
+
+// forwardedHeader marks a write a follower forwarded, so that it is never
+// forwarded twice.
+const forwardedHeader = "X-Flotilla-Forwarded"
+
+// HandlerOptions are the handler's optional parts.
+type HandlerOptions struct {
+	// Metrics serves GET /metrics.
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
+type handler struct {
+	b      Backend
+	logger *slog.Logger
+}
+
+// NewHandler serves the /v1 API of DESIGN.md over a backend.
+func NewHandler(b Backend, opts HandlerOptions) http.Handler {
+	h := &handler{b: b, logger: opts.Logger}
+	if h.logger == nil {
+		h.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status/leader", h.leader)
+	mux.HandleFunc("GET /v1/status/peers", h.peers)
+	mux.HandleFunc("GET /v1/services", h.services)
+	mux.HandleFunc("GET /v1/services/{ns}/{name}", h.service)
+	mux.HandleFunc("PUT /v1/services/{ns}/{name}", h.write(h.applyService))
+	mux.HandleFunc("DELETE /v1/services/{ns}/{name}", h.write(h.deleteService))
+	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions", h.revisions)
+	mux.HandleFunc("POST /v1/services/{ns}/{name}/scale", h.write(h.scaleService))
+	mux.HandleFunc("GET /v1/nodes", h.nodes)
+	mux.HandleFunc("GET /v1/nodes/{name}", h.node)
+	mux.HandleFunc("PUT /v1/nodes/{name}", h.write(h.registerNode))
+	mux.HandleFunc("POST /v1/nodes/{name}/heartbeat", h.write(h.heartbeat))
+	mux.HandleFunc("POST /v1/nodes/{name}/drain", h.write(h.drain))
+	mux.HandleFunc("POST /v1/nodes/{name}/eligibility", h.write(h.eligibility))
+	mux.HandleFunc("POST /v1/nodes/{name}/status", h.write(h.nodeStatus))
+	mux.HandleFunc("GET /v1/nodes/{name}/allocations", h.nodeAllocations)
+	mux.HandleFunc("GET /v1/allocations", h.allocations)
+	mux.HandleFunc("GET /v1/allocations/{id}", h.allocation)
+	mux.HandleFunc("POST /v1/allocations/status", h.write(h.allocStatus))
+	mux.HandleFunc("GET /v1/evaluations", h.evaluations)
+	mux.HandleFunc("GET /v1/events", h.events)
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("no such endpoint: %s %s: %w", r.Method, r.URL.Path, ErrNotFound))
+	})
+	return mux
+}
+
+// writeError maps an error to a status and the {"error", "field"} body.
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	body := ErrorResponse{Error: err.Error()}
+	var fe *FieldError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &fe):
+		status, body.Field = http.StatusBadRequest, fe.Field
+	case errors.As(err, &tooBig):
+		status, body.Error = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)
+	case errors.Is(err, ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		status = http.StatusConflict
+	case errors.Is(err, ErrNoLeader):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, 0, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, index uint64, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	if index > 0 {
+		w.Header().Set(IndexHeader, strconv.FormatUint(index, 10))
+	}
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v) // the client went away; nothing to tell it
+}
+
+// query reads ?index=N&wait=D.
+func query(r *http.Request) (QueryOptions, error) {
+	var q QueryOptions
+	if s := r.URL.Query().Get("index"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return q, &FieldError{Field: "index", Message: fmt.Sprintf("not a number: %q", s)}
+		}
+		q.Index = n
+		q.Wait = DefaultWait
+	}
+	if s := r.URL.Query().Get("wait"); s != "" {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return q, &FieldError{Field: "wait", Message: err.Error()}
+		}
+		q.Wait = d.Std()
+	}
+	if q.Wait > MaxWait {
+		q.Wait = MaxWait
+	}
+	return q, nil
+}
+
+// read serves a (possibly blocking) read.
+func read[T any](w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, q QueryOptions) (T, uint64, error)) {
+	q, err := query(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	if q.Index > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, q.Wait)
+		defer cancel()
+	}
+	v, index, err := fn(ctx, q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, index, v)
+}
+
+// write forwards a write to the leader, or runs it here when this server
+// leads.
+func (h *handler) write(fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		target, err := h.b.WriteTarget(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if target == "" {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			fn(w, r)
+			return
+		}
+		if r.Header.Get(forwardedHeader) != "" {
+			writeError(w, fmt.Errorf("forwarded write reached a follower: %w", ErrNoLeader))
+			return
+		}
+		h.forward(w, r, target)
+	}
+}
+
+func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string) {
+	u := &url.URL{Scheme: "http", Host: target}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Director = func(out *http.Request) {
+		out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
+		out.Header.Set(forwardedHeader, "1")
+	}
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		writeError(w, fmt.Errorf("forward to leader at %s: %v: %w", target, err, ErrNoLeader))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	proxy.ServeHTTP(w, r)
+}
+
+// body decodes a request body strictly.
+func body(r *http.Request, prefix string, v any) error {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return &FieldError{Field: prefix, Message: "request body is empty"}
+	}
+	return DecodeStrict("request", prefix, data, v)
+}
+
+func (h *handler) leader(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, 0, h.b.Leader())
+}
+
+func (h *handler) peers(w http.ResponseWriter, r *http.Request) {
+	peers, err := h.b.Peers()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, 0, peers)
+}
+
+func (h *handler) services(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Service, uint64, error) {
+		s, i, err := h.b.Services(ctx, q)
+		if s == nil {
+			s = []*Service{}
+		}
+		return s, i, err
+	})
+}
+
+func (h *handler) service(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) (*Service, uint64, error) {
+		return h.b.Service(ctx, r.PathValue("ns"), r.PathValue("name"), q)
+	})
+}
+
+func (h *handler) revisions(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Revision, uint64, error) {
+		return h.b.Revisions(ctx, r.PathValue("ns"), r.PathValue("name"), q)
+	})
+}
+
+func (h *handler) applyService(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	spec, err := DecodeServiceJSON("request", data)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ns := r.PathValue("ns"); spec.Namespace != ns {
+		writeError(w, &FieldError{Field: "spec.namespace", Message: fmt.Sprintf("%q does not match the URL's namespace %q", spec.Namespace, ns)})
+		return
+	}
+	if name := r.PathValue("name"); spec.Name != name {
+		writeError(w, &FieldError{Field: "spec.name", Message: fmt.Sprintf("%q does not match the URL's name %q", spec.Name, name)})
+		return
+	}
+	resp, err := h.b.ApplyService(r.Context(), spec)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) deleteService(w http.ResponseWriter, r *http.Request) {
+	resp, err := h.b.DeleteService(r.Context(), r.PathValue("ns"), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) scaleService(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Replicas < 0 || req.Replicas > MaxReplicas {
+		writeError(w, &FieldError{Field: "replicas", Message: fmt.Sprintf("must be between 0 and %d", MaxReplicas)})
+		return
+	}
+	resp, err := h.b.ScaleService(r.Context(), r.PathValue("ns"), r.PathValue("name"), req.Replicas)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
+		n, i, err := h.b.Nodes(ctx, q)
+		if n == nil {
+			n = []*Node{}
+		}
+		return n, i, err
+	})
+}
+
+func (h *handler) node(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) (*Node, uint64, error) {
+		return h.b.Node(ctx, r.PathValue("name"), q)
+	})
+}
+
+func (h *handler) registerNode(w http.ResponseWriter, r *http.Request) {
+	var reg NodeRegistration
+	if err := body(r, "", &reg); err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	if err := reg.Validate(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := h.b.RegisterNode(r.Context(), name, reg)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
+	resp, err := h.b.Heartbeat(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, 0, resp)
+}
+
+func (h *handler) drain(w http.ResponseWriter, r *http.Request) {
+	var req DrainRequest
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := h.b.DrainNode(r.Context(), r.PathValue("name"), req.Enable)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) eligibility(w http.ResponseWriter, r *http.Request) {
+	var req EligibilityRequest
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := h.b.SetEligibility(r.Context(), r.PathValue("name"), req.Eligible)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) nodeStatus(w http.ResponseWriter, r *http.Request) {
+	var req NodeStatusRequest
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Status != NodeReady && req.Status != NodeDown {
+		writeError(w, &FieldError{Field: "status", Message: fmt.Sprintf("must be %q or %q", NodeReady, NodeDown)})
+		return
+	}
+	resp, err := h.b.SetNodeStatus(r.Context(), r.PathValue("name"), req.Status, req.Message)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) nodeAllocations(w http.ResponseWriter, r *http.Request) {
+	h.listAllocations(w, r, AllocFilter{Node: r.PathValue("name")})
+}
+
+func (h *handler) allocations(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	h.listAllocations(w, r, AllocFilter{Namespace: v.Get("namespace"), Service: v.Get("service"), Node: v.Get("node")})
+}
+
+func (h *handler) listAllocations(w http.ResponseWriter, r *http.Request, f AllocFilter) {
+	if f.Service != "" && f.Namespace == "" {
+		f.Namespace = DefaultNamespace
+	}
+	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Allocation, uint64, error) {
+		a, i, err := h.b.Allocations(ctx, f, q)
+		if a == nil {
+			a = []*Allocation{}
+		}
+		return a, i, err
+	})
+}
+
+func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
+	a, index, err := h.b.Allocation(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, index, a)
+}
+
+func (h *handler) allocStatus(w http.ResponseWriter, r *http.Request) {
+	var batch AllocStatusBatch
+	if err := body(r, "", &batch); err != nil {
+		writeError(w, err)
+		return
+	}
+	if batch.Node == "" {
+		writeError(w, &FieldError{Field: "node", Message: "required"})
+		return
+	}
+	resp, err := h.b.UpdateAllocations(r.Context(), batch)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	ns, svc := v.Get("namespace"), v.Get("service")
+	if svc != "" && ns == "" {
+		ns = DefaultNamespace
+	}
+	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Evaluation, uint64, error) {
+		e, i, err := h.b.Evaluations(ctx, ns, svc, q)
+		if e == nil {
+			e = []*Evaluation{}
+		}
+		return e, i, err
+	})
+}
+
+// events streams server-sent events, or answers a JSON list to a client
+// that asks for application/json. ?index=N (or Last-Event-ID) resumes after
+// event N.
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	f := EventFilter{Namespace: v.Get("namespace"), Service: v.Get("service"), Node: v.Get("node")}
+	if f.Service != "" && f.Namespace == "" {
+		f.Namespace = DefaultNamespace
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		read(w, r, func(ctx context.Context, q QueryOptions) ([]*Event, uint64, error) {
+			e, i, err := h.b.Events(ctx, f, q)
+			if e == nil {
+				e = []*Event{}
+			}
+			return e, i, err
+		})
+		return
+	}
+	q, err := query(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if n, err := strconv.ParseUint(id, 10, 64); err == nil {
+			q.Index = n
+		}
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, errors.New("streaming unsupported"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	after := q.Index
+	for {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		events, index, err := h.b.Events(ctx, f, QueryOptions{Index: after, Wait: 30 * time.Second})
+		cancel()
+		if r.Context().Err() != nil {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(w, "event: error\ndata: %s\n\n", jsonLine(ErrorResponse{Error: err.Error()}))
+			flusher.Flush()
+			return
+		}
+		for _, e := range events {
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, jsonLine(e))
+		}
+		if len(events) == 0 {
+			fmt.Fprint(w, ": keep-alive\n\n")
+		}
+		flusher.Flush()
+		if index > after {
+			after = index
+		}
+	}
+}
+
+func jsonLine(v any) string {
+	b, _ := json.Marshal(v) // only api types, which always encode
+	return string(b)
+}

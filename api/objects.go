@@ -1,0 +1,229 @@
+package api
+
+import "time"
+
+// DefaultNamespace is used when a spec or a request names none.
+const DefaultNamespace = "default"
+
+// Service is a service as the cluster keeps it: the current spec, its
+// revision, the desired replica count (which scaling changes without making
+// a new revision) and what the scheduler last said about placing it.
+type Service struct {
+	Name          string `json:"name"`
+	Namespace     string `json:"namespace"`
+	Revision      int    `json:"revision"`
+	Replicas      int    `json:"replicas"`
+	ReadyReplicas int    `json:"readyReplicas"`
+	// RunningReplicas counts allocations of the current revision that run.
+	RunningReplicas int    `json:"runningReplicas"`
+	Strategy        string `json:"strategy"`
+	// Unplaced replicas and why, from the newest evaluation that could not
+	// place everything; empty when all replicas are placed.
+	Unplaced         int         `json:"unplaced,omitempty"`
+	PlacementFailure string      `json:"placementFailure,omitempty"`
+	Spec             ServiceSpec `json:"spec"`
+	CreateTime       time.Time   `json:"createTime"`
+	ModifyTime       time.Time   `json:"modifyTime"`
+	CreateIndex      uint64      `json:"createIndex"`
+	ModifyIndex      uint64      `json:"modifyIndex"`
+}
+
+// Key is "namespace/name".
+func (s *Service) Key() string { return s.Namespace + "/" + s.Name }
+
+// Revision is one stored version of a service's spec.
+type Revision struct {
+	Namespace   string      `json:"namespace"`
+	Name        string      `json:"name"`
+	Revision    int         `json:"revision"`
+	Spec        ServiceSpec `json:"spec"`
+	CreateTime  time.Time   `json:"createTime"`
+	CreateIndex uint64      `json:"createIndex"`
+}
+
+// Node states.
+const (
+	NodeReady    = "ready"
+	NodeDown     = "down"
+	NodeDraining = "draining"
+)
+
+// Node is a machine (or a simulated one) that runs allocations.
+type Node struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Address string `json:"address"`
+	// Eligible nodes receive new allocations; drain clears it.
+	Eligible  bool              `json:"eligible"`
+	Capacity  Resources         `json:"capacity"`
+	Allocated Resources         `json:"allocated"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	// Heartbeat is set by agents: such a node is marked down when its
+	// heartbeats stop. Nodes registered without it (tests, benchmarks,
+	// static inventories) stay as they are until told otherwise.
+	Heartbeat bool   `json:"heartbeat,omitempty"`
+	Runtime   string `json:"runtime,omitempty"`
+	// HTTPAddress is where the node's agent serves logs, exec and metrics.
+	HTTPAddress string `json:"httpAddress,omitempty"`
+	// Allocations counts the allocations placed on the node that are still
+	// meant to run.
+	Allocations   int       `json:"allocations"`
+	StatusMessage string    `json:"statusMessage,omitempty"`
+	StatusTime    time.Time `json:"statusTime"`
+	CreateIndex   uint64    `json:"createIndex"`
+	ModifyIndex   uint64    `json:"modifyIndex"`
+}
+
+// Free is what is left of the node's capacity.
+func (n *Node) Free() Resources { return n.Capacity.Sub(n.Allocated) }
+
+// Desired states of an allocation.
+const (
+	DesiredRun  = "run"
+	DesiredStop = "stop"
+)
+
+// Observed states of an allocation; they only move forward, and failed,
+// lost and complete are terminal.
+const (
+	AllocPending  = "pending"
+	AllocStarting = "starting"
+	AllocRunning  = "running"
+	AllocFailed   = "failed"
+	AllocLost     = "lost"
+	AllocComplete = "complete"
+)
+
+// Allocation is one replica of one revision of a service, placed on a node.
+type Allocation struct {
+	ID            string `json:"id"`
+	Service       string `json:"service"`
+	Namespace     string `json:"namespace"`
+	Revision      int    `json:"revision"`
+	Node          string `json:"node"`
+	DesiredStatus string `json:"desiredStatus"`
+	// DesiredReason says why the scheduler stopped it ("node down", ...).
+	DesiredReason string    `json:"desiredReason,omitempty"`
+	Status        string    `json:"status"`
+	StatusMessage string    `json:"statusMessage,omitempty"`
+	Ready         bool      `json:"ready"`
+	Address       string    `json:"address,omitempty"`
+	Restarts      int       `json:"restarts"`
+	Resources     Resources `json:"resources"`
+	HostPorts     []int     `json:"hostPorts,omitempty"`
+	EvalID        string    `json:"evalID"`
+	// PreviousAllocation is the allocation this one replaces.
+	PreviousAllocation string    `json:"previousAllocation,omitempty"`
+	CreateTime         time.Time `json:"createTime"`
+	ModifyTime         time.Time `json:"modifyTime"`
+	CreateIndex        uint64    `json:"createIndex"`
+	ModifyIndex        uint64    `json:"modifyIndex"`
+}
+
+// ServiceKey is "namespace/service".
+func (a *Allocation) ServiceKey() string { return a.Namespace + "/" + a.Service }
+
+// TerminalStatus reports whether the allocation has stopped for good.
+func (a *Allocation) TerminalStatus() bool {
+	switch a.Status {
+	case AllocFailed, AllocLost, AllocComplete:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether the allocation no longer holds resources on its
+// node: it stopped, or the scheduler told it to stop.
+func (a *Allocation) Terminal() bool {
+	return a.DesiredStatus == DesiredStop || a.TerminalStatus()
+}
+
+// Evaluation states.
+const (
+	EvalPending  = "pending"
+	EvalComplete = "complete"
+	// EvalBlocked waits for capacity: it runs again when nodes join or
+	// allocations stop.
+	EvalBlocked  = "blocked"
+	EvalFailed   = "failed"
+	EvalCanceled = "canceled"
+)
+
+// What made an evaluation.
+const (
+	TriggerServiceRegister = "service-register"
+	TriggerServiceUpdate   = "service-update"
+	TriggerServiceDelete   = "service-delete"
+	TriggerScale           = "scale"
+	TriggerNodeUpdate      = "node-update"
+	TriggerNodeDrain       = "node-drain"
+	TriggerAllocFailure    = "alloc-failure"
+	TriggerCapacity        = "capacity-available"
+	TriggerRetry           = "retry"
+)
+
+// Evaluation is a request to bring one service's allocations in line with
+// its spec and the cluster; scheduler workers process them.
+type Evaluation struct {
+	ID          string `json:"id"`
+	Namespace   string `json:"namespace"`
+	Service     string `json:"service"`
+	TriggeredBy string `json:"triggeredBy"`
+	// Node is set when a node's change triggered the evaluation.
+	Node              string `json:"node,omitempty"`
+	Status            string `json:"status"`
+	StatusDescription string `json:"statusDescription,omitempty"`
+	Placed            int    `json:"placed,omitempty"`
+	Stopped           int    `json:"stopped,omitempty"`
+	Unplaced          int    `json:"unplaced,omitempty"`
+	// PlacementFailure explains Unplaced ("insufficient memory on 5 nodes").
+	PlacementFailure string    `json:"placementFailure,omitempty"`
+	CreateTime       time.Time `json:"createTime"`
+	ModifyTime       time.Time `json:"modifyTime"`
+	CreateIndex      uint64    `json:"createIndex"`
+	ModifyIndex      uint64    `json:"modifyIndex"`
+}
+
+// ServiceKey is "namespace/service".
+func (e *Evaluation) ServiceKey() string { return e.Namespace + "/" + e.Service }
+
+// Terminal reports whether the evaluation will not run again.
+func (e *Evaluation) Terminal() bool {
+	switch e.Status {
+	case EvalComplete, EvalFailed, EvalCanceled:
+		return true
+	}
+	return false
+}
+
+// Event is one thing that happened, with its reason, for people to read.
+type Event struct {
+	// ID numbers events in the order they happened, from 1; Index is the
+	// Raft index of the write that produced it.
+	ID         uint64    `json:"id"`
+	Index      uint64    `json:"index"`
+	Time       time.Time `json:"time"`
+	Type       string    `json:"type"`
+	Namespace  string    `json:"namespace,omitempty"`
+	Service    string    `json:"service,omitempty"`
+	Node       string    `json:"node,omitempty"`
+	Allocation string    `json:"allocation,omitempty"`
+	Message    string    `json:"message"`
+}
+
+// Event types.
+const (
+	EventServiceRegistered = "ServiceRegistered"
+	EventServiceUpdated    = "ServiceUpdated"
+	EventServiceScaled     = "ServiceScaled"
+	EventServiceDeleted    = "ServiceDeleted"
+	EventPlacementFailed   = "PlacementFailed"
+	EventAllocationsPlaced = "AllocationsPlaced"
+	EventAllocationsLost   = "AllocationsLost"
+	EventAllocationStopped = "AllocationsStopped"
+	EventAllocationFailed  = "AllocationFailed"
+	EventNodeRegistered    = "NodeRegistered"
+	EventNodeStatus        = "NodeStatusChanged"
+	EventNodeEligibility   = "NodeEligibilityChanged"
+	EventNodeDrained       = "NodeDrained"
+)

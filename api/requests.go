@@ -1,0 +1,90 @@
+package api
+
+// ErrorResponse is the body of every failed request.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// WriteResponse answers writes with the Raft index that committed them.
+type WriteResponse struct {
+	Index uint64 `json:"index"`
+}
+
+// ApplyResponse answers PUT /v1/services/{ns}/{name}.
+type ApplyResponse struct {
+	Index    uint64 `json:"index"`
+	Revision int    `json:"revision"`
+	// Created is set for a new service; Changed when the spec differed
+	// (an unchanged spec is a no-op and keeps its revision).
+	Created bool   `json:"created"`
+	Changed bool   `json:"changed"`
+	EvalID  string `json:"evalID,omitempty"`
+}
+
+// ScaleRequest is the body of POST /v1/services/{ns}/{name}/scale.
+type ScaleRequest struct {
+	Replicas int `json:"replicas"`
+}
+
+// NodeRegistration is the body of PUT /v1/nodes/{name}.
+type NodeRegistration struct {
+	Address     string            `json:"address,omitempty"`
+	HTTPAddress string            `json:"httpAddress,omitempty"`
+	Capacity    Resources         `json:"capacity"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Heartbeat   bool              `json:"heartbeat,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"`
+}
+
+// HeartbeatResponse tells a node how soon it must heartbeat again.
+type HeartbeatResponse struct {
+	TTL Duration `json:"ttl"`
+}
+
+// DrainRequest is the body of POST /v1/nodes/{name}/drain; Enable false
+// cancels a drain and makes the node eligible again.
+type DrainRequest struct {
+	Enable bool `json:"enable"`
+}
+
+// EligibilityRequest is the body of POST /v1/nodes/{name}/eligibility.
+type EligibilityRequest struct {
+	Eligible bool `json:"eligible"`
+}
+
+// NodeStatusRequest is the body of POST /v1/nodes/{name}/status: an
+// operator marks a node down (its allocations are replaced) or ready.
+type NodeStatusRequest struct {
+	Status  string `json:"status"`
+	Message string `json:"message,omitempty"`
+}
+
+// AllocStatusUpdate is what an agent reports about one allocation.
+type AllocStatusUpdate struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Message  string `json:"message,omitempty"`
+	Ready    bool   `json:"ready"`
+	Address  string `json:"address,omitempty"`
+	Restarts int    `json:"restarts"`
+}
+
+// AllocStatusBatch is the body of POST /v1/allocations/status.
+type AllocStatusBatch struct {
+	Node    string              `json:"node"`
+	Updates []AllocStatusUpdate `json:"updates"`
+}
+
+// Leader answers GET /v1/status/leader; Leader is empty while there is none.
+type Leader struct {
+	Leader  string `json:"leader"`
+	Address string `json:"address"`
+}
+
+// Peer is one Raft voter in GET /v1/status/peers.
+type Peer struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Leader  bool   `json:"leader"`
+}

@@ -1,0 +1,289 @@
+package api
+
+// KindService is the kind of a service document.
+const KindService = "Service"
+
+// ServiceSpec is one service document as users write it (see DESIGN.md,
+// "Contract"). Decode it with DecodeServices or DecodeServiceJSON, which
+// apply defaults and validate; a spec read back from the API is complete and
+// can be applied again unchanged.
+type ServiceSpec struct {
+	Kind      string            `json:"kind"`
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace,omitempty"`
+	Image     string            `json:"image"`
+	Command   []string          `json:"command,omitempty"`
+	Args      []string          `json:"args,omitempty"`
+	Replicas  *int              `json:"replicas,omitempty"`
+	Resources Resources         `json:"resources"`
+	Ports     []Port            `json:"ports,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Configs   []ConfigMount     `json:"configs,omitempty"`
+	Secrets   []SecretRef       `json:"secrets,omitempty"`
+	// ClusterIP is empty (the service gets a virtual IP) or "none" (a
+	// headless service: DNS answers the ready endpoints' addresses).
+	ClusterIP string        `json:"clusterIP,omitempty"`
+	Placement PlacementSpec `json:"placement"`
+	Probes    Probes        `json:"probes,omitempty"`
+	Restart   RestartPolicy `json:"restart"`
+	Autoscale *Autoscale    `json:"autoscale,omitempty"`
+	Rollout   RolloutSpec   `json:"rollout"`
+}
+
+// ReplicaCount is the desired number of replicas once defaults are applied.
+func (s *ServiceSpec) ReplicaCount() int {
+	if s.Replicas == nil {
+		return 0
+	}
+	return *s.Replicas
+}
+
+// Resources is what one replica reserves on its node.
+type Resources struct {
+	CPU    CPU    `json:"cpu"`
+	Memory Memory `json:"memory"`
+}
+
+// Add returns r + o.
+func (r Resources) Add(o Resources) Resources {
+	return Resources{CPU: r.CPU + o.CPU, Memory: r.Memory + o.Memory}
+}
+
+// Sub returns r - o.
+func (r Resources) Sub(o Resources) Resources {
+	return Resources{CPU: r.CPU - o.CPU, Memory: r.Memory - o.Memory}
+}
+
+// Fits reports whether r fits within capacity c.
+func (r Resources) Fits(c Resources) bool { return r.CPU <= c.CPU && r.Memory <= c.Memory }
+
+// Protocols a port may speak.
+const (
+	ProtocolHTTP = "http"
+	ProtocolTCP  = "tcp"
+)
+
+// Port is a port the service listens on. HostPort, when set, reserves that
+// port on the node, so two replicas needing it never share a node.
+type Port struct {
+	Name     string `json:"name"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol,omitempty"`
+	HostPort int    `json:"hostPort,omitempty"`
+}
+
+// ConfigMount mounts a named config as a read-only file.
+type ConfigMount struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+// SecretRef exposes a named secret as an environment variable or a file.
+type SecretRef struct {
+	Name string `json:"name"`
+	Env  string `json:"env,omitempty"`
+	Path string `json:"path,omitempty"`
+}
+
+// Placement strategies.
+const (
+	StrategySpread  = "spread"
+	StrategyBinpack = "binpack"
+)
+
+// PlacementSpec says how replicas are spread over nodes.
+type PlacementSpec struct {
+	Strategy    string       `json:"strategy,omitempty"`
+	Constraints []Constraint `json:"constraints,omitempty"`
+}
+
+// Constraint operators.
+const (
+	OpEqual    = "=="
+	OpNotEqual = "!="
+	OpIn       = "in"
+	OpNotIn    = "not in"
+)
+
+// Constraint is a condition on node labels, written "zone != b" or
+// "zone in (a, b)". The key "node.name" matches the node's name.
+type Constraint struct {
+	Key    string
+	Op     string
+	Values []string
+}
+
+// Probes are the health checks of one replica; startup holds the others off
+// until it has succeeded.
+type Probes struct {
+	Startup   *Probe `json:"startup,omitempty"`
+	Readiness *Probe `json:"readiness,omitempty"`
+	Liveness  *Probe `json:"liveness,omitempty"`
+}
+
+// Probe is one health check; exactly one of HTTP, TCP and Exec is set.
+type Probe struct {
+	HTTP             *HTTPProbe `json:"http,omitempty"`
+	TCP              *TCPProbe  `json:"tcp,omitempty"`
+	Exec             *ExecProbe `json:"exec,omitempty"`
+	InitialDelay     Duration   `json:"initialDelay,omitempty"`
+	Period           Duration   `json:"period,omitempty"`
+	Timeout          Duration   `json:"timeout,omitempty"`
+	SuccessThreshold int        `json:"successThreshold,omitempty"`
+	FailureThreshold int        `json:"failureThreshold,omitempty"`
+}
+
+// HTTPProbe succeeds on a status from 200 to 399.
+type HTTPProbe struct {
+	Path    string            `json:"path,omitempty"`
+	Port    PortRef           `json:"port"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// TCPProbe succeeds when a connection opens.
+type TCPProbe struct {
+	Port PortRef `json:"port"`
+}
+
+// ExecProbe succeeds when the command exits 0 inside the container.
+type ExecProbe struct {
+	Command []string `json:"command"`
+}
+
+// Restart policies.
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// RestartPolicy says when a replica that exited is started again on its node
+// and when it is given up and replaced elsewhere.
+type RestartPolicy struct {
+	Policy string `json:"policy,omitempty"`
+	// MaxRestarts within Window; past it the allocation fails and is
+	// replaced, preferably on another node.
+	MaxRestarts int      `json:"maxRestarts,omitempty"`
+	Window      Duration `json:"window,omitempty"`
+	Backoff     Duration `json:"backoff,omitempty"`
+	MaxBackoff  Duration `json:"maxBackoff,omitempty"`
+}
+
+// Autoscale metrics.
+const (
+	MetricCPU      = "cpu"
+	MetricMemory   = "memory"
+	MetricInflight = "inflight"
+	MetricRPS      = "rps"
+)
+
+// Autoscale keeps Metric per replica near Target by changing the replica
+// count between Min and Max.
+type Autoscale struct {
+	Min    int     `json:"min"`
+	Max    int     `json:"max"`
+	Metric string  `json:"metric"`
+	Target float64 `json:"target"`
+	// Tolerance is how far from Target the ratio may stray before scaling.
+	Tolerance Percent `json:"tolerance,omitempty"`
+	// StabilizationWindow: scale down to the highest recommendation seen
+	// within it, so that a dip does not remove replicas at once.
+	StabilizationWindow Duration `json:"stabilizationWindow,omitempty"`
+	Forecast            bool     `json:"forecast,omitempty"`
+}
+
+// Rollout strategies.
+const (
+	RolloutRamped    = "ramped"
+	RolloutBlueGreen = "blue-green"
+	RolloutCanary    = "canary"
+	RolloutAB        = "ab"
+	RolloutShadow    = "shadow"
+)
+
+// RolloutSpec says how a new revision replaces the running one. Only the
+// block named by Strategy may be set.
+type RolloutSpec struct {
+	Strategy        string          `json:"strategy,omitempty"`
+	RevisionHistory int             `json:"revisionHistory,omitempty"`
+	Ramped          *RampedRollout  `json:"ramped,omitempty"`
+	BlueGreen       *BlueGreen      `json:"blueGreen,omitempty"`
+	Canary          *CanaryRollout  `json:"canary,omitempty"`
+	AB              *ABRollout      `json:"ab,omitempty"`
+	Shadow          *ShadowRollout  `json:"shadow,omitempty"`
+	Analysis        *AnalysisConfig `json:"analysis,omitempty"`
+}
+
+// RampedRollout replaces replicas in waves.
+type RampedRollout struct {
+	MaxSurge         IntOrPercent `json:"maxSurge"`
+	MaxUnavailable   IntOrPercent `json:"maxUnavailable"`
+	MinReady         Duration     `json:"minReady,omitempty"`
+	ProgressDeadline Duration     `json:"progressDeadline,omitempty"`
+	AutoRollback     bool         `json:"autoRollback,omitempty"`
+}
+
+// BlueGreen starts a full new set and switches traffic in one step.
+type BlueGreen struct {
+	// AutoPromoteAfter, when nil, leaves promotion to a person.
+	AutoPromoteAfter *Duration `json:"autoPromoteAfter,omitempty"`
+	ScaleDownDelay   Duration  `json:"scaleDownDelay,omitempty"`
+}
+
+// CanaryRollout shifts traffic weight to the new revision in steps.
+type CanaryRollout struct {
+	Steps  []CanaryStep `json:"steps"`
+	Sticky bool         `json:"sticky,omitempty"`
+}
+
+// CanaryStep sends Weight percent of traffic to the new revision, then
+// pauses (no pause on the last step).
+type CanaryStep struct {
+	Weight int    `json:"weight"`
+	Pause  *Pause `json:"pause,omitempty"`
+}
+
+// ABRollout sends requests matching any rule to the new revision.
+type ABRollout struct {
+	Match  []Match `json:"match"`
+	Sticky bool    `json:"sticky,omitempty"`
+}
+
+// Match is one request rule: a header or a cookie, compared exactly, by
+// prefix or by regular expression (exactly one of the three).
+type Match struct {
+	Header *ValueMatch `json:"header,omitempty"`
+	Cookie *ValueMatch `json:"cookie,omitempty"`
+}
+
+// ValueMatch compares a named header or cookie.
+type ValueMatch struct {
+	Name   string `json:"name"`
+	Exact  string `json:"exact,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+	Regex  string `json:"regex,omitempty"`
+}
+
+// ShadowRollout mirrors a share of live traffic to the new revision.
+type ShadowRollout struct {
+	Percent Percent       `json:"percent"`
+	Compare ShadowCompare `json:"compare"`
+}
+
+// ShadowCompare says which differences between the two answers count.
+type ShadowCompare struct {
+	Status           bool     `json:"status,omitempty"`
+	Body             bool     `json:"body,omitempty"`
+	IgnoreHeaders    []string `json:"ignoreHeaders,omitempty"`
+	IgnoreJSONFields []string `json:"ignoreJSONFields,omitempty"`
+}
+
+// AnalysisConfig is what a canary, blue-green or shadow rollout measures
+// before it promotes, and how often failures abort it.
+type AnalysisConfig struct {
+	Interval      Duration `json:"interval,omitempty"`
+	MaxErrorRate  *Percent `json:"maxErrorRate,omitempty"`
+	MaxP99Latency Duration `json:"maxP99Latency,omitempty"`
+	MaxDiffRate   *Percent `json:"maxDiffRate,omitempty"`
+	FailureLimit  int      `json:"failureLimit,omitempty"`
+}

@@ -1,0 +1,664 @@
+package api
+
+import (
+	"math"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// MaxReplicas is the most replicas one service may ask for.
+const MaxReplicas = 10000
+
+// Limits on what one service may ask for.
+const (
+	maxCPU       CPU    = 1000 * 1000 // 1000 cores
+	maxMemory    Memory = 16 << 40    // 16Ti
+	maxDNSLabel         = 63
+	maxRevisions        = 100
+)
+
+// Validate reports the first problem of a defaulted spec (see SetDefaults)
+// as a *FieldError naming the field ("spec.ports[0].port"); its Source is
+// empty, the decoder fills it in. Zero values that SetDefaults would have
+// filled are reported as problems.
+func (s *ServiceSpec) Validate() error {
+	if fe := s.validate(); fe != nil {
+		return fe
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validate() *FieldError {
+	for _, check := range []func() *FieldError{
+		s.validateMeta,
+		s.validateResources,
+		s.validatePorts,
+		s.validateEnv,
+		s.validateFiles,
+		s.validatePlacement,
+		s.validateProbes,
+		s.validateRestart,
+		s.validateAutoscale,
+		s.validateRollout,
+	} {
+		if fe := check(); fe != nil {
+			return fe
+		}
+	}
+	return nil
+}
+
+// ValidateName checks a DNS label: 1 to 63 of [a-z0-9-], starting and
+// ending with a letter or digit. Service and namespace names are DNS labels
+// because they become DNS names (web.default.svc.flotilla).
+func ValidateName(field, name string) error {
+	if fe := validateName(field, name); fe != nil {
+		return fe
+	}
+	return nil
+}
+
+func validateName(field, name string) *FieldError {
+	switch {
+	case name == "":
+		return fieldErr(field, "required")
+	case len(name) > maxDNSLabel:
+		return fieldErr(field, "must be at most %d characters, got %d", maxDNSLabel, len(name))
+	case !dnsLabelRE.MatchString(name):
+		return fieldErr(field, "invalid name %q: use lowercase letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+var (
+	dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	nodeNameRE = regexp.MustCompile(`^[a-z0-9.-]+$`)
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate checks a node registration for the node called name.
+func (r *NodeRegistration) Validate(name string) error {
+	switch {
+	case name == "":
+		return fieldErr("name", "required")
+	case len(name) > maxDNSLabel:
+		return fieldErr("name", "must be at most %d characters, got %d", maxDNSLabel, len(name))
+	case !nodeNameRE.MatchString(name):
+		return fieldErr("name", "invalid node name %q: use lowercase letters, digits, '.' and '-'", name)
+	}
+	if r.Capacity.CPU <= 0 {
+		return fieldErr("capacity.cpu", "must be greater than 0")
+	}
+	if r.Capacity.Memory <= 0 {
+		return fieldErr("capacity.memory", "must be greater than 0")
+	}
+	for _, key := range sortedMapKeys(r.Labels) {
+		if key == "" {
+			return fieldErr("labels", "a label key must not be empty")
+		}
+		// Constraints could never name such a key.
+		if strings.ContainsAny(key, " \t()=!,") {
+			return fieldErr(fieldPath("labels", key), "invalid label key %q: no spaces or ()=!,", key)
+		}
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validateMeta() *FieldError {
+	switch s.Kind {
+	case KindService:
+	case "":
+		return fieldErr("spec.kind", "required (%s)", KindService)
+	default:
+		return fieldErr("spec.kind", "must be %q, got %q", KindService, s.Kind)
+	}
+	if fe := validateName("spec.name", s.Name); fe != nil {
+		return fe
+	}
+	if fe := validateName("spec.namespace", s.Namespace); fe != nil {
+		return fe
+	}
+	if s.Image == "" {
+		return fieldErr("spec.image", "required")
+	}
+	if strings.ContainsAny(s.Image, " \t\r\n") {
+		return fieldErr("spec.image", "must not contain spaces")
+	}
+	if s.Replicas != nil && (*s.Replicas < 0 || *s.Replicas > MaxReplicas) {
+		return fieldErr("spec.replicas", "must be between 0 and %d", MaxReplicas)
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validateResources() *FieldError {
+	switch {
+	case s.Resources.CPU <= 0:
+		return fieldErr("spec.resources.cpu", "must be greater than 0")
+	case s.Resources.CPU > maxCPU:
+		return fieldErr("spec.resources.cpu", "must be at most 1000 cores, got %s", s.Resources.CPU)
+	case s.Resources.Memory <= 0:
+		return fieldErr("spec.resources.memory", "must be greater than 0")
+	case s.Resources.Memory > maxMemory:
+		return fieldErr("spec.resources.memory", "must be at most %s, got %s", maxMemory, s.Resources.Memory)
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validatePorts() *FieldError {
+	names := map[string]bool{}
+	ports := map[int]bool{}
+	hostPorts := map[int]bool{}
+	for i, p := range s.Ports {
+		f := indexPath("spec.ports", i)
+		// As in Kubernetes, a lone port may go unnamed.
+		if p.Name != "" || len(s.Ports) > 1 {
+			if p.Name == "" {
+				return fieldErr(f+".name", "required when there is more than one port")
+			}
+			if fe := validateName(f+".name", p.Name); fe != nil {
+				return fe
+			}
+			if names[p.Name] {
+				return fieldErr(f+".name", "duplicate port name %q", p.Name)
+			}
+			names[p.Name] = true
+		}
+		if p.Port < 1 || p.Port > 65535 {
+			return fieldErr(f+".port", "must be between 1 and 65535")
+		}
+		if ports[p.Port] {
+			return fieldErr(f+".port", "duplicate port %d", p.Port)
+		}
+		ports[p.Port] = true
+		if p.Protocol != ProtocolHTTP && p.Protocol != ProtocolTCP {
+			return fieldErr(f+".protocol", "must be http or tcp, got %q", p.Protocol)
+		}
+		if p.HostPort != 0 {
+			if p.HostPort < 1 || p.HostPort > 65535 {
+				return fieldErr(f+".hostPort", "must be between 1 and 65535 (or left out)")
+			}
+			if hostPorts[p.HostPort] {
+				return fieldErr(f+".hostPort", "duplicate hostPort %d", p.HostPort)
+			}
+			hostPorts[p.HostPort] = true
+		}
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validateEnv() *FieldError {
+	for _, key := range sortedMapKeys(s.Env) {
+		if !envNameRE.MatchString(key) {
+			return fieldErr(fieldPath("spec.env", key), "invalid variable name %q: use letters, digits and _, not starting with a digit", key)
+		}
+	}
+	return nil
+}
+
+// validateFiles checks configs and secrets, which share the container's
+// file system and (for secrets) its environment.
+func (s *ServiceSpec) validateFiles() *FieldError {
+	paths := map[string]bool{}
+	checkPath := func(field, p string) *FieldError {
+		if !strings.HasPrefix(p, "/") || p == "/" || path.Clean(p) != p {
+			return fieldErr(field, "must be an absolute file path such as /etc/app/config.yaml, got %q", p)
+		}
+		if paths[p] {
+			return fieldErr(field, "duplicate path %q", p)
+		}
+		paths[p] = true
+		return nil
+	}
+	for i, c := range s.Configs {
+		f := indexPath("spec.configs", i)
+		if fe := validateName(f+".name", c.Name); fe != nil {
+			return fe
+		}
+		if c.Path == "" {
+			return fieldErr(f+".path", "required")
+		}
+		if fe := checkPath(f+".path", c.Path); fe != nil {
+			return fe
+		}
+	}
+	envs := map[string]bool{}
+	for i, sec := range s.Secrets {
+		f := indexPath("spec.secrets", i)
+		if fe := validateName(f+".name", sec.Name); fe != nil {
+			return fe
+		}
+		if (sec.Env == "") == (sec.Path == "") {
+			return fieldErr(f, "exactly one of env, path")
+		}
+		if sec.Env != "" {
+			switch {
+			case !envNameRE.MatchString(sec.Env):
+				return fieldErr(f+".env", "invalid variable name %q: use letters, digits and _, not starting with a digit", sec.Env)
+			case envs[sec.Env]:
+				return fieldErr(f+".env", "duplicate variable %q", sec.Env)
+			}
+			if _, ok := s.Env[sec.Env]; ok {
+				return fieldErr(f+".env", "%q is also set in env", sec.Env)
+			}
+			envs[sec.Env] = true
+			continue
+		}
+		if fe := checkPath(f+".path", sec.Path); fe != nil {
+			return fe
+		}
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validatePlacement() *FieldError {
+	if s.ClusterIP != "" && s.ClusterIP != "none" {
+		return fieldErr("spec.clusterIP", `must be "none" (a headless service) or left out, got %q`, s.ClusterIP)
+	}
+	if s.Placement.Strategy != StrategySpread && s.Placement.Strategy != StrategyBinpack {
+		return fieldErr("spec.placement.strategy", "must be spread or binpack, got %q", s.Placement.Strategy)
+	}
+	// Decoded constraints are already parsed; these catch ones built in Go.
+	for i, c := range s.Placement.Constraints {
+		f := indexPath("spec.placement.constraints", i)
+		switch c.Op {
+		case OpEqual, OpNotEqual:
+			if len(c.Values) != 1 {
+				return fieldErr(f, "%s takes exactly one value", c.Op)
+			}
+		case OpIn, OpNotIn:
+			if len(c.Values) == 0 {
+				return fieldErr(f, "%s takes at least one value", c.Op)
+			}
+		default:
+			return fieldErr(f, "unknown operator %q", c.Op)
+		}
+		if err := c.check(c.String()); err != nil {
+			return fieldErr(f, "%v", err)
+		}
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validateProbes() *FieldError {
+	for _, probe := range []struct {
+		name  string
+		probe *Probe
+	}{
+		{"startup", s.Probes.Startup},
+		{"readiness", s.Probes.Readiness},
+		{"liveness", s.Probes.Liveness},
+	} {
+		if probe.probe != nil {
+			if fe := s.validateProbe("spec.probes."+probe.name, probe.name, probe.probe); fe != nil {
+				return fe
+			}
+		}
+	}
+	return nil
+}
+
+func (s *ServiceSpec) validateProbe(f, kind string, p *Probe) *FieldError {
+	handlers := 0
+	for _, set := range []bool{p.HTTP != nil, p.TCP != nil, p.Exec != nil} {
+		if set {
+			handlers++
+		}
+	}
+	if handlers != 1 {
+		return fieldErr(f, "exactly one of http, tcp, exec")
+	}
+	switch {
+	case p.HTTP != nil:
+		if fe := s.validatePortRef(f+".http.port", p.HTTP.Port); fe != nil {
+			return fe
+		}
+		if !strings.HasPrefix(p.HTTP.Path, "/") {
+			return fieldErr(f+".http.path", "must start with \"/\", got %q", p.HTTP.Path)
+		}
+		for _, name := range sortedMapKeys(p.HTTP.Headers) {
+			if !isHTTPToken(name) {
+				return fieldErr(fieldPath(f+".http.headers", name), "invalid header name %q", name)
+			}
+		}
+	case p.TCP != nil:
+		if fe := s.validatePortRef(f+".tcp.port", p.TCP.Port); fe != nil {
+			return fe
+		}
+	case p.Exec != nil:
+		if len(p.Exec.Command) == 0 || p.Exec.Command[0] == "" {
+			return fieldErr(f+".exec.command", "required: the program and its arguments")
+		}
+	}
+	switch {
+	case p.InitialDelay < 0:
+		return fieldErr(f+".initialDelay", "must not be negative")
+	case p.Period <= 0:
+		return fieldErr(f+".period", "must be greater than 0")
+	case p.Timeout <= 0:
+		return fieldErr(f+".timeout", "must be greater than 0")
+	case p.SuccessThreshold < 1:
+		return fieldErr(f+".successThreshold", "must be at least 1")
+	case p.FailureThreshold < 1:
+		return fieldErr(f+".failureThreshold", "must be at least 1")
+	case kind != "readiness" && p.SuccessThreshold != 1:
+		// Kubernetes' rule: one success is enough to count as alive or
+		// started; only readiness may ask for more.
+		return fieldErr(f+".successThreshold", "must be 1 for a %s probe", kind)
+	}
+	return nil
+}
+
+// validatePortRef accepts the name of one of the service's ports or a
+// port number.
+func (s *ServiceSpec) validatePortRef(f string, ref PortRef) *FieldError {
+	if ref.Name == "" {
+		if ref.Number == 0 {
+			return fieldErr(f, "required: a port name or number")
+		}
+		if ref.Number < 1 || ref.Number > 65535 {
+			return fieldErr(f, "must be between 1 and 65535")
+		}
+		return nil
+	}
+	var names []string
+	for _, p := range s.Ports {
+		if p.Name == ref.Name {
+			return nil
+		}
+		if p.Name != "" {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) == 0 {
+		return fieldErr(f, "no port named %q (the service has no named ports)", ref.Name)
+	}
+	return fieldErr(f, "no port named %q (ports: %s)", ref.Name, strings.Join(names, ", "))
+}
+
+func (s *ServiceSpec) validateRestart() *FieldError {
+	r := s.Restart
+	switch {
+	case r.Policy != RestartAlways && r.Policy != RestartOnFailure && r.Policy != RestartNever:
+		return fieldErr("spec.restart.policy", "must be always, on-failure or never, got %q", r.Policy)
+	case r.MaxRestarts < 0:
+		return fieldErr("spec.restart.maxRestarts", "must not be negative")
+	case r.Window <= 0:
+		return fieldErr("spec.restart.window", "must be greater than 0")
+	case r.Backoff <= 0:
+		return fieldErr("spec.restart.backoff", "must be greater than 0")
+	case r.MaxBackoff < r.Backoff:
+		return fieldErr("spec.restart.maxBackoff", "must be at least backoff (%s)", r.Backoff)
+	}
+	return nil
+}
+
+// validateAutoscale: for the cpu and memory metrics the target is a
+// percentage of what one replica reserves (resources.cpu, resources.memory),
+// so it lies in (0, 100]; for inflight and rps it is requests per replica.
+func (s *ServiceSpec) validateAutoscale() *FieldError {
+	a := s.Autoscale
+	if a == nil {
+		return nil
+	}
+	switch {
+	case a.Min < 0 || a.Min > MaxReplicas:
+		return fieldErr("spec.autoscale.min", "must be between 0 and %d", MaxReplicas)
+	case a.Max < 1 || a.Max > MaxReplicas:
+		return fieldErr("spec.autoscale.max", "must be between 1 and %d", MaxReplicas)
+	case a.Max < a.Min:
+		return fieldErr("spec.autoscale.max", "must be at least min (%d)", a.Min)
+	}
+	switch a.Metric {
+	case MetricCPU, MetricMemory, MetricInflight, MetricRPS:
+	default:
+		return fieldErr("spec.autoscale.metric", "must be cpu, memory, inflight or rps, got %q", a.Metric)
+	}
+	switch {
+	case !(a.Target > 0) || math.IsInf(a.Target, 0):
+		return fieldErr("spec.autoscale.target", "must be greater than 0")
+	case (a.Metric == MetricCPU || a.Metric == MetricMemory) && a.Target > 100:
+		return fieldErr("spec.autoscale.target", "must be at most 100 (percent of the %s each replica reserves)", a.Metric)
+	case a.Tolerance < 0 || a.Tolerance > 100:
+		return fieldErr("spec.autoscale.tolerance", "must be between 0%% and 100%%, got %s", a.Tolerance)
+	case a.StabilizationWindow < 0:
+		return fieldErr("spec.autoscale.stabilizationWindow", "must not be negative")
+	case s.Replicas != nil && (*s.Replicas < a.Min || *s.Replicas > a.Max):
+		return fieldErr("spec.replicas", "must be between autoscale.min (%d) and autoscale.max (%d), got %d", a.Min, a.Max, *s.Replicas)
+	}
+	return nil
+}
+
+// rolloutBlocks lists the strategy blocks in document order.
+func (r *RolloutSpec) rolloutBlocks() []struct {
+	field, strategy string
+	set             bool
+} {
+	return []struct {
+		field, strategy string
+		set             bool
+	}{
+		{"ramped", RolloutRamped, r.Ramped != nil},
+		{"blueGreen", RolloutBlueGreen, r.BlueGreen != nil},
+		{"canary", RolloutCanary, r.Canary != nil},
+		{"ab", RolloutAB, r.AB != nil},
+		{"shadow", RolloutShadow, r.Shadow != nil},
+	}
+}
+
+func (s *ServiceSpec) validateRollout() *FieldError {
+	r := &s.Rollout
+	const f = "spec.rollout"
+	switch r.Strategy {
+	case RolloutRamped, RolloutBlueGreen, RolloutCanary, RolloutAB, RolloutShadow:
+	default:
+		return fieldErr(f+".strategy", "must be ramped, blue-green, canary, ab or shadow, got %q", r.Strategy)
+	}
+	if r.RevisionHistory < 1 || r.RevisionHistory > maxRevisions {
+		return fieldErr(f+".revisionHistory", "must be between 1 and %d", maxRevisions)
+	}
+	// A spec carries only its strategy's block, so it never holds settings
+	// that do nothing.
+	for _, b := range r.rolloutBlocks() {
+		bf := f + "." + b.field
+		if b.strategy != r.Strategy {
+			if b.set {
+				return fieldErr(bf, "only used by strategy %s (strategy is %s)", b.strategy, r.Strategy)
+			}
+			continue
+		}
+		if !b.set {
+			return fieldErr(bf, "required for strategy %s", r.Strategy)
+		}
+		var fe *FieldError
+		switch r.Strategy {
+		case RolloutRamped:
+			fe = validateRamped(bf, r.Ramped)
+		case RolloutBlueGreen:
+			fe = validateBlueGreen(bf, r.BlueGreen)
+		case RolloutCanary:
+			fe = validateCanary(bf, r.Canary)
+		case RolloutAB:
+			fe = validateAB(bf, r.AB)
+		case RolloutShadow:
+			fe = validateShadow(bf, r.Shadow)
+		}
+		if fe != nil {
+			return fe
+		}
+	}
+	if r.Analysis != nil {
+		return validateAnalysis(f+".analysis", r.Strategy, r.Analysis)
+	}
+	return nil
+}
+
+func validateRamped(f string, r *RampedRollout) *FieldError {
+	for _, v := range []struct {
+		name  string
+		value IntOrPercent
+	}{{"maxSurge", r.MaxSurge}, {"maxUnavailable", r.MaxUnavailable}} {
+		switch {
+		case v.value.Value < 0:
+			return fieldErr(f+"."+v.name, "must not be negative")
+		case v.value.Percent && v.value.Value > 100:
+			return fieldErr(f+"."+v.name, "must be at most 100%%")
+		}
+	}
+	switch {
+	case r.MaxSurge.Value == 0 && r.MaxUnavailable.Value == 0:
+		return fieldErr(f+".maxSurge", "maxSurge and maxUnavailable cannot both be 0 (the rollout could never start)")
+	case r.MinReady < 0:
+		return fieldErr(f+".minReady", "must not be negative")
+	case r.ProgressDeadline <= r.MinReady:
+		return fieldErr(f+".progressDeadline", "must be greater than minReady (%s)", r.MinReady)
+	}
+	return nil
+}
+
+func validateBlueGreen(f string, b *BlueGreen) *FieldError {
+	if b.AutoPromoteAfter != nil && *b.AutoPromoteAfter <= 0 {
+		return fieldErr(f+".autoPromoteAfter", "must be greater than 0 (leave it out to promote by hand)")
+	}
+	if b.ScaleDownDelay < 0 {
+		return fieldErr(f+".scaleDownDelay", "must not be negative")
+	}
+	return nil
+}
+
+func validateCanary(f string, c *CanaryRollout) *FieldError {
+	if len(c.Steps) == 0 {
+		return fieldErr(f+".steps", "at least one step is required")
+	}
+	previous := 0
+	for i, step := range c.Steps {
+		sf := indexPath(f+".steps", i)
+		switch {
+		case step.Weight < 1 || step.Weight > 100:
+			return fieldErr(sf+".weight", "must be between 1 and 100")
+		case step.Weight <= previous:
+			return fieldErr(sf+".weight", "must be greater than the previous step's weight (%d)", previous)
+		}
+		previous = step.Weight
+		if step.Pause == nil {
+			continue
+		}
+		if i == len(c.Steps)-1 {
+			return fieldErr(sf+".pause", "the last step takes no pause (the rollout completes after it)")
+		}
+		if !step.Pause.Manual && step.Pause.Duration <= 0 {
+			return fieldErr(sf+".pause", "must be greater than 0s (or manual)")
+		}
+	}
+	return nil
+}
+
+func validateAB(f string, ab *ABRollout) *FieldError {
+	if len(ab.Match) == 0 {
+		return fieldErr(f+".match", "at least one rule is required")
+	}
+	for i, m := range ab.Match {
+		mf := indexPath(f+".match", i)
+		if (m.Header == nil) == (m.Cookie == nil) {
+			return fieldErr(mf, "exactly one of header, cookie")
+		}
+		what, vm := "header", m.Header
+		if m.Cookie != nil {
+			what, vm = "cookie", m.Cookie
+		}
+		vf := mf + "." + what
+		switch {
+		case vm.Name == "":
+			return fieldErr(vf+".name", "required")
+		case !isHTTPToken(vm.Name):
+			return fieldErr(vf+".name", "invalid %s name %q", what, vm.Name)
+		}
+		set := 0
+		for _, v := range []string{vm.Exact, vm.Prefix, vm.Regex} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 1 {
+			return fieldErr(vf, "exactly one of exact, prefix, regex")
+		}
+		if vm.Regex != "" {
+			if _, err := regexp.Compile(vm.Regex); err != nil {
+				return fieldErr(vf+".regex", "invalid regular expression: %v", err)
+			}
+		}
+	}
+	return nil
+}
+
+func validateShadow(f string, sh *ShadowRollout) *FieldError {
+	if !(sh.Percent > 0 && sh.Percent <= 100) {
+		return fieldErr(f+".percent", "must be greater than 0%% and at most 100%%, got %s", sh.Percent)
+	}
+	for i, h := range sh.Compare.IgnoreHeaders {
+		switch {
+		case h == "":
+			return fieldErr(indexPath(f+".compare.ignoreHeaders", i), "must not be empty")
+		case !isHTTPToken(h):
+			return fieldErr(indexPath(f+".compare.ignoreHeaders", i), "invalid header name %q", h)
+		}
+	}
+	for i, field := range sh.Compare.IgnoreJSONFields {
+		if field == "" {
+			return fieldErr(indexPath(f+".compare.ignoreJSONFields", i), "must not be empty")
+		}
+	}
+	return nil
+}
+
+func validateAnalysis(f, strategy string, a *AnalysisConfig) *FieldError {
+	switch strategy {
+	case RolloutCanary, RolloutBlueGreen, RolloutShadow:
+	default:
+		return fieldErr(f, "only used by strategies canary, blue-green and shadow (strategy is %s)", strategy)
+	}
+	percentOK := func(p *Percent) bool { return p == nil || (*p >= 0 && *p <= 100) }
+	switch {
+	case a.Interval <= 0:
+		return fieldErr(f+".interval", "must be greater than 0")
+	case !percentOK(a.MaxErrorRate):
+		return fieldErr(f+".maxErrorRate", "must be between 0%% and 100%%, got %s", *a.MaxErrorRate)
+	case a.MaxP99Latency < 0:
+		return fieldErr(f+".maxP99Latency", "must not be negative")
+	case a.MaxDiffRate != nil && strategy != RolloutShadow:
+		// Only a shadow rollout compares two answers to one request.
+		return fieldErr(f+".maxDiffRate", "only used by strategy shadow (strategy is %s)", strategy)
+	case !percentOK(a.MaxDiffRate):
+		return fieldErr(f+".maxDiffRate", "must be between 0%% and 100%%, got %s", *a.MaxDiffRate)
+	case a.FailureLimit < 1:
+		return fieldErr(f+".failureLimit", "must be at least 1")
+	case a.MaxErrorRate == nil && a.MaxP99Latency == 0 && a.MaxDiffRate == nil:
+		return fieldErr(f, "set at least one of maxErrorRate, maxP99Latency, maxDiffRate")
+	}
+	return nil
+}
+
+// isHTTPToken reports whether s is an HTTP token (RFC 9110), as header and
+// cookie names must be.
+func isHTTPToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
