@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"flotilla/scheduler"
+)
+
+func newServerCmd() *cobra.Command {
+	var cfg scheduler.Config
+	var dev bool
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a control-plane server (Raft member, scheduler, HTTP API)",
+		Example: `  flotilla server --dev
+  flotilla server --name s1 --data-dir /var/lib/flotilla/s1 --bootstrap-expect 3 \
+      --http 127.0.0.1:4646 --raft 127.0.0.1:4647 --gossip 127.0.0.1:4648 --join 127.0.0.1:5648`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if level <= slog.LevelDebug {
+				cfg.LogOutput = os.Stderr
+			} else {
+				cfg.LogOutput = io.Discard
+			}
+			if dev {
+				if cfg.Name == "" {
+					cfg.Name = "dev"
+				}
+				if cfg.BootstrapExpect == 0 {
+					cfg.BootstrapExpect = 1
+				}
+				if cfg.DataDir == "" {
+					dir, err := os.MkdirTemp("", "flotilla-dev-")
+					if err != nil {
+						return err
+					}
+					defer os.RemoveAll(dir)
+					cfg.DataDir = dir
+				}
+			}
+			if cfg.Name == "" {
+				host, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("--name is required: %w", err)
+				}
+				cfg.Name = host
+			}
+			srv, err := scheduler.New(cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla server %s: http %s, raft %s, gossip %s, data %s\n",
+				srv.Name(), srv.HTTPAddr(), srv.RaftAddr(), srv.GossipAddr(), cfg.DataDir)
+			return srv.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "server name, unique in the cluster (default the hostname; \"dev\" with --dev)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the Raft log and snapshots (a temporary one with --dev)")
+	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:4646", "HTTP API listen address")
+	f.StringVar(&cfg.Raft, "raft", "127.0.0.1:4647", "Raft listen and advertise address")
+	f.StringVar(&cfg.Gossip, "gossip", "127.0.0.1:4648", "gossip (memberlist) listen and advertise address")
+	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "bootstrap Raft once this many servers are in the gossip pool (0: join an existing cluster)")
+	f.StringSliceVar(&cfg.Join, "join", nil, "gossip address(es) of other members; retried until one answers")
+	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", scheduler.DefaultHeartbeatTTL, "mark a heartbeating node down after this long without a heartbeat")
+	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

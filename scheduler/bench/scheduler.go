@@ -1,0 +1,319 @@
+// Package bench measures the control plane as users run it: real servers
+// (Raft on bbolt files, fsync on) in one process, driven through the HTTP
+// API. It reports figures; it asserts nothing about time.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"flotilla/api"
+	"flotilla/scheduler"
+)
+
+// SchedulerConfig says what to measure.
+type SchedulerConfig struct {
+	Nodes    int
+	Replicas int
+	Servers  int
+	// ServiceSize is the replica count of each service (the last one takes
+	// the remainder).
+	ServiceSize int
+	// Progress receives a line per phase; nil for none.
+	Progress io.Writer
+}
+
+// SchedulerResult is what one run measured.
+type SchedulerResult struct {
+	Date     string `json:"date"`
+	Machine  string `json:"machine"`
+	Nodes    int    `json:"nodes"`
+	Replicas int    `json:"replicas"`
+	Servers  int    `json:"servers"`
+	Services int    `json:"services"`
+	// Seconds from the first service submitted to the last placement committed.
+	Seconds             float64 `json:"seconds"`
+	PlacementsPerSecond float64 `json:"placementsPerSecond"`
+	// Evaluation latency: creation to completion, as the leader stamped them.
+	EvalP50Ms  float64 `json:"evalP50Ms"`
+	EvalP99Ms  float64 `json:"evalP99Ms"`
+	PeakRSSMiB float64 `json:"peakRSSMiB"`
+	// RegisterSeconds is how long registering the nodes took (not counted).
+	RegisterSeconds float64 `json:"registerSeconds"`
+	// OverCommitted counts nodes whose allocations exceed capacity (must be 0).
+	OverCommitted int `json:"overCommitted"`
+}
+
+// RunScheduler starts the cluster, registers the nodes, submits the
+// services and waits until every replica is placed.
+func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, error) {
+	if cfg.Nodes < 1 || cfg.Replicas < 1 {
+		return nil, fmt.Errorf("--nodes and --replicas must be at least 1")
+	}
+	if cfg.Servers < 1 {
+		cfg.Servers = 3
+	}
+	if cfg.ServiceSize < 1 {
+		cfg.ServiceSize = 1000
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	dir, err := os.MkdirTemp("", "flotilla-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	servers, wait, err := startCluster(ctx, dir, cfg.Servers)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { cancel(); wait() }()
+	var addrs []string
+	for _, s := range servers {
+		addrs = append(addrs, "http://"+s.HTTPAddr())
+	}
+	client, err := api.NewClient(strings.Join(addrs, ","))
+	if err != nil {
+		return nil, err
+	}
+	client.RetryFor = time.Minute
+	leader, err := waitForLeader(ctx, servers)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "cluster of %d servers up; %s leads\n", cfg.Servers, leader.Name())
+
+	// Nodes are big enough for every replica: the run measures placing,
+	// not failing to place.
+	perNode := (cfg.Replicas + cfg.Nodes - 1) / cfg.Nodes
+	capacity := api.Resources{CPU: api.CPU(100 * (perNode + 2)), Memory: api.Memory(64 << 20 * int64(perNode+2))}
+	start := time.Now()
+	if err := parallel(ctx, cfg.Nodes, 64, func(ctx context.Context, i int) error {
+		_, err := client.RegisterNode(ctx, fmt.Sprintf("node-%05d", i), api.NodeRegistration{
+			Address: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), Capacity: capacity,
+			Labels: map[string]string{"zone": "z" + strconv.Itoa(i%3)},
+		})
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("register nodes: %w", err)
+	}
+	registered := time.Since(start)
+	fmt.Fprintf(progress, "registered %d nodes in %.1fs\n", cfg.Nodes, registered.Seconds())
+
+	var specs []api.ServiceSpec
+	for left, i := cfg.Replicas, 0; left > 0; i++ {
+		n := min(cfg.ServiceSize, left)
+		left -= n
+		spec, err := benchService(fmt.Sprintf("svc-%04d", i), n)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, spec)
+	}
+	start = time.Now()
+	if err := parallel(ctx, len(specs), 16, func(ctx context.Context, i int) error {
+		_, err := client.ApplyService(ctx, specs[i])
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("submit services: %w", err)
+	}
+	fmt.Fprintf(progress, "submitted %d services in %.2fs; waiting for placements\n", len(specs), time.Since(start).Seconds())
+	if err := waitForPlacements(ctx, servers, cfg.Replicas, progress); err != nil {
+		return nil, err
+	}
+
+	res := &SchedulerResult{
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+		Nodes: cfg.Nodes, Replicas: cfg.Replicas, Servers: cfg.Servers, Services: len(specs),
+		RegisterSeconds: registered.Seconds(),
+	}
+	snap := leaderOf(servers).Store().Snapshot()
+	var last time.Time
+	for _, a := range snap.Allocations(nil) {
+		if a.CreateTime.After(last) {
+			last = a.CreateTime
+		}
+	}
+	res.Seconds = last.Sub(start).Seconds()
+	res.PlacementsPerSecond = float64(cfg.Replicas) / res.Seconds
+	var lat []float64
+	for _, e := range snap.Evaluations(nil) {
+		if e.Status == api.EvalComplete && e.TriggeredBy == api.TriggerServiceRegister {
+			lat = append(lat, float64(e.ModifyTime.Sub(e.CreateTime))/float64(time.Millisecond))
+		}
+	}
+	res.EvalP50Ms, res.EvalP99Ms = percentile(lat, 0.50), percentile(lat, 0.99)
+	for _, n := range snap.Nodes(nil) {
+		if !n.Allocated.Fits(n.Capacity) {
+			res.OverCommitted++
+		}
+	}
+	res.PeakRSSMiB = peakRSSMiB()
+	return res, nil
+}
+
+func benchService(name string, replicas int) (api.ServiceSpec, error) {
+	doc := fmt.Sprintf(`{"kind": "Service", "name": %q, "image": "flotilla.local/demo:v1",
+		"replicas": %d, "resources": {"cpu": "100m", "memory": "64Mi"},
+		"ports": [{"name": "http", "port": 8080, "protocol": "http"}]}`, name, replicas)
+	specs, err := api.DecodeServices("bench", []byte(doc))
+	if err != nil {
+		return api.ServiceSpec{}, err
+	}
+	return specs[0], nil
+}
+
+// startCluster starts n servers on free loopback ports; wait blocks until
+// they have shut down after ctx ends.
+func startCluster(ctx context.Context, dir string, n int) ([]*scheduler.Server, func(), error) {
+	var servers []*scheduler.Server
+	for i := 1; i <= n; i++ {
+		s, err := scheduler.New(scheduler.Config{
+			Name: fmt.Sprintf("s%d", i), DataDir: fmt.Sprintf("%s/s%d", dir, i),
+			HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+			BootstrapExpect: n,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		servers = append(servers, s)
+	}
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		var join []string
+		for _, o := range servers {
+			if o != s {
+				join = append(join, o.GossipAddr())
+			}
+		}
+		s.SetJoin(join)
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	}
+	return servers, wg.Wait, nil
+}
+
+func leaderOf(servers []*scheduler.Server) *scheduler.Server {
+	for _, s := range servers {
+		if s.IsLeader() {
+			return s
+		}
+	}
+	return nil
+}
+
+func waitForLeader(ctx context.Context, servers []*scheduler.Server) (*scheduler.Server, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if l := leaderOf(servers); l != nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("no leader elected within 30s")
+}
+
+// waitForPlacements polls the leader's state until every replica is placed.
+func waitForPlacements(ctx context.Context, servers []*scheduler.Server, want int, progress io.Writer) error {
+	report := time.Now()
+	for {
+		if l := leaderOf(servers); l != nil {
+			placed := 0
+			for _, n := range l.Store().Snapshot().Nodes(nil) {
+				placed += n.Allocations
+			}
+			if placed >= want {
+				return nil
+			}
+			if time.Since(report) > 2*time.Second {
+				fmt.Fprintf(progress, "  %d of %d placed\n", placed, want)
+				report = time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// parallel runs fn for 0..n-1 with at most width at a time.
+func parallel(ctx context.Context, n, width int, fn func(context.Context, int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	var next atomic.Int64
+	for w := 0; w < width; w++ {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return nil
+				}
+				if err := fn(ctx, i); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// percentile is the nearest-rank percentile.
+func percentile(values []float64, p float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	sort.Float64s(values)
+	i := int(math.Ceil(p*float64(len(values)))) - 1
+	return values[max(0, min(i, len(values)-1))]
+}
+
+// peakRSSMiB reads the process's high-water resident set (Linux).
+func peakRSSMiB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// machine describes this machine for the benchmark record.
+func machine() string {
+	model := ""
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores %s, %s %s/%s", runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

@@ -1,0 +1,101 @@
+package scheduler
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"flotilla/internal/clock"
+)
+
+// Config is one server's configuration.
+type Config struct {
+	Name    string
+	DataDir string
+	// HTTP, Raft and Gossip are host:port listen addresses (port 0 picks a
+	// free port, for tests and the in-process benchmark).
+	HTTP   string
+	Raft   string
+	Gossip string
+	// BootstrapExpect servers must be seen before the cluster bootstraps.
+	BootstrapExpect int
+	// Join lists gossip addresses of other members; joining is retried
+	// until one answers, so servers may start in any order.
+	Join []string
+	// HeartbeatTTL is how long a heartbeating node may stay silent before
+	// the leader marks it down.
+	HeartbeatTTL time.Duration
+	// Workers is the number of scheduler workers on the leader.
+	Workers int
+	// Timing is the Raft timing profile.
+	Timing RaftTiming
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// LogOutput receives Raft's and memberlist's own logs.
+	LogOutput io.Writer
+}
+
+// RaftTiming holds the Raft timeouts.
+type RaftTiming struct {
+	Heartbeat, Election, LeaderLease, Commit time.Duration
+}
+
+// LANTiming detects a dead leader in well under a second on a LAN or a
+// loopback lab, so a write is accepted again within two seconds.
+var LANTiming = RaftTiming{
+	Heartbeat:   400 * time.Millisecond,
+	Election:    400 * time.Millisecond,
+	LeaderLease: 200 * time.Millisecond,
+	Commit:      5 * time.Millisecond,
+}
+
+// DefaultHeartbeatTTL is the node heartbeat TTL when none is configured.
+const DefaultHeartbeatTTL = 10 * time.Second
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		return fmt.Errorf("server name is required")
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("server %s: --data-dir is required", c.Name)
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("server %s: --bootstrap-expect must be 0 or more", c.Name)
+	}
+	if c.HeartbeatTTL <= 0 {
+		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4 * runtime.NumCPU()
+	}
+	if c.Timing == (RaftTiming{}) {
+		c.Timing = LANTiming
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.LogOutput == nil {
+		c.LogOutput = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(c.LogOutput, nil))
+	}
+	return nil
+}
+
+func (c *Config) raftConfig(notify chan bool) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.Name)
+	rc.HeartbeatTimeout = c.Timing.Heartbeat
+	rc.ElectionTimeout = c.Timing.Election
+	rc.LeaderLeaseTimeout = c.Timing.LeaderLease
+	rc.CommitTimeout = c.Timing.Commit
+	rc.NotifyCh = notify
+	rc.LogOutput = c.LogOutput
+	rc.LogLevel = "WARN"
+	return rc
+}

@@ -1,0 +1,327 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"flotilla/api"
+	"flotilla/scheduler/state"
+)
+
+// The server is the API's backend.
+var _ api.Backend = (*Server)(nil)
+
+// blocking runs a read as a blocking query.
+func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Query) (uint64, error) {
+	return s.store.Blocking(ctx, q.Index, query)
+}
+
+// withReadiness fills the counts derived from allocations.
+func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service) *api.Service {
+	c := *svc
+	c.ReadyReplicas, c.RunningReplicas = 0, 0
+	for _, a := range snap.AllocationsByService(ws, svc.Namespace, svc.Name) {
+		if a.DesiredStatus != api.DesiredRun || a.Revision != svc.Revision {
+			continue
+		}
+		if a.Status == api.AllocRunning {
+			c.RunningReplicas++
+			if a.Ready {
+				c.ReadyReplicas++
+			}
+		}
+	}
+	return &c
+}
+
+func (s *Server) Services(ctx context.Context, q api.QueryOptions) ([]*api.Service, uint64, error) {
+	var out []*api.Service
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		out = out[:0]
+		for _, svc := range snap.Services(ws) {
+			out = append(out, withReadiness(snap, nil, svc))
+		}
+		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs")), nil
+	})
+	return out, index, err
+}
+
+func (s *Server) Service(ctx context.Context, namespace, name string, q api.QueryOptions) (*api.Service, uint64, error) {
+	var out *api.Service
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		svc := snap.Service(ws, namespace, name)
+		if svc == nil {
+			out = nil
+			return snap.Index("services"), nil
+		}
+		out = withReadiness(snap, ws, svc)
+		allocs := snap.AllocationsByService(nil, namespace, name)
+		return max(svc.ModifyIndex, state.MaxModifyIndex(allocs)), nil
+	})
+	if err == nil && out == nil {
+		err = fmt.Errorf("service %s/%s: %w", namespace, name, api.ErrNotFound)
+	}
+	return out, index, err
+}
+
+func (s *Server) Revisions(ctx context.Context, namespace, name string, q api.QueryOptions) ([]*api.Revision, uint64, error) {
+	var out []*api.Revision
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		out = snap.Revisions(ws, namespace, name)
+		return snap.Index("revisions"), nil
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("service %s/%s: %w", namespace, name, api.ErrNotFound)
+	}
+	return out, index, err
+}
+
+func (s *Server) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error) {
+	var out []*api.Node
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		out = snap.Nodes(ws)
+		return snap.Index("nodes"), nil
+	})
+	return out, index, err
+}
+
+func (s *Server) Node(ctx context.Context, name string, q api.QueryOptions) (*api.Node, uint64, error) {
+	var out *api.Node
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		out = snap.Node(ws, name)
+		if out == nil {
+			return snap.Index("nodes"), nil
+		}
+		return out.ModifyIndex, nil
+	})
+	if err == nil && out == nil {
+		err = fmt.Errorf("node %s: %w", name, api.ErrNotFound)
+	}
+	return out, index, err
+}
+
+func (s *Server) Allocations(ctx context.Context, f api.AllocFilter, q api.QueryOptions) ([]*api.Allocation, uint64, error) {
+	var out []*api.Allocation
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		switch {
+		case f.Service != "":
+			out = snap.AllocationsByService(ws, f.Namespace, f.Service)
+		case f.Node != "":
+			out = snap.AllocationsByNode(ws, f.Node)
+		default:
+			out = snap.Allocations(ws)
+			if f.Namespace == "" {
+				return snap.Index("allocs"), nil
+			}
+		}
+		filtered := out[:0:0]
+		for _, a := range out {
+			if (f.Namespace == "" || a.Namespace == f.Namespace) && (f.Node == "" || a.Node == f.Node) {
+				filtered = append(filtered, a)
+			}
+		}
+		out = filtered
+		// Only these allocations' changes count, so that an agent's watch
+		// wakes for its own node alone.
+		return state.MaxModifyIndex(out), nil
+	})
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].CreateIndex < out[j].CreateIndex
+	})
+	return out, index, err
+}
+
+func (s *Server) Allocation(ctx context.Context, id string) (*api.Allocation, uint64, error) {
+	snap := s.store.Snapshot()
+	if a := snap.Allocation(nil, id); a != nil {
+		return a, a.ModifyIndex, nil
+	}
+	matches := snap.AllocationsByPrefix(id)
+	switch {
+	case id == "" || len(matches) == 0:
+		return nil, 0, fmt.Errorf("allocation %q: %w", id, api.ErrNotFound)
+	case len(matches) > 1:
+		return nil, 0, fmt.Errorf("allocation prefix %q matches %d allocations; give more of the ID: %w", id, len(matches), api.ErrConflict)
+	}
+	return matches[0], matches[0].ModifyIndex, nil
+}
+
+func (s *Server) Evaluations(ctx context.Context, namespace, service string, q api.QueryOptions) ([]*api.Evaluation, uint64, error) {
+	var out []*api.Evaluation
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		if service != "" {
+			out = snap.EvaluationsByService(ws, namespace, service)
+		} else {
+			out = snap.Evaluations(ws)
+		}
+		return snap.Index("evals"), nil
+	})
+	return out, index, err
+}
+
+func (s *Server) Events(ctx context.Context, f api.EventFilter, q api.QueryOptions) ([]*api.Event, uint64, error) {
+	var out []*api.Event
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		snap.WatchIndex(ws, "events")
+		out = out[:0]
+		last := q.Index
+		for _, e := range snap.EventsAfter(nil, q.Index, 0) {
+			last = e.ID
+			if (f.Namespace == "" || e.Namespace == f.Namespace) && (f.Service == "" || e.Service == f.Service) && (f.Node == "" || e.Node == f.Node) {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 && q.Index > 0 {
+			// Nothing for this filter yet: keep waiting past the same point.
+			return q.Index, nil
+		}
+		return max(last, 1), nil
+	})
+	return out, index, err
+}
+
+// WriteTarget says where writes go, waiting up to five seconds for an
+// election in progress.
+func (s *Server) WriteTarget(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if s.IsLeader() {
+			return "", nil
+		}
+		if name, _, http := s.leaderHTTP(); name != "" && name != s.cfg.Name && http != "" {
+			return http, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("server %s: %w", s.cfg.Name, api.ErrNoLeader)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-s.cfg.Clock.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) Leader() api.Leader {
+	name, addr, _ := s.leaderHTTP()
+	return api.Leader{Leader: name, Address: addr}
+}
+
+func (s *Server) Peers() ([]api.Peer, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("raft configuration: %w", err)
+	}
+	_, leaderID := s.raft.LeaderWithID()
+	peers := []api.Peer{}
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage != raft.Voter {
+			continue
+		}
+		peers = append(peers, api.Peer{ID: string(srv.ID), Address: string(srv.Address), Leader: srv.ID == leaderID})
+	}
+	return peers, nil
+}
+
+// now is the leader's time, stamped into every command.
+func (s *Server) now() time.Time { return s.cfg.Clock.Now().UTC() }
+
+func (s *Server) ApplyService(ctx context.Context, spec api.ServiceSpec) (api.ApplyResponse, error) {
+	resp, index, err := s.apply(state.CmdUpsertService, &state.UpsertService{Spec: spec, Time: s.now()})
+	if err != nil {
+		return api.ApplyResponse{}, fmt.Errorf("apply service %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
+	r := resp.(*state.UpsertServiceResult)
+	return api.ApplyResponse{Index: index, Revision: r.Revision, Created: r.Created, Changed: r.Changed, EvalID: r.EvalID}, nil
+}
+
+func (s *Server) DeleteService(ctx context.Context, namespace, name string) (api.WriteResponse, error) {
+	_, index, err := s.apply(state.CmdDeleteService, &state.DeleteService{Namespace: namespace, Name: name, Time: s.now()})
+	return api.WriteResponse{Index: index}, err
+}
+
+func (s *Server) ScaleService(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error) {
+	svc := s.store.Snapshot().Service(nil, namespace, name)
+	if svc == nil {
+		return api.WriteResponse{}, fmt.Errorf("service %s/%s: %w", namespace, name, api.ErrNotFound)
+	}
+	if a := svc.Spec.Autoscale; a != nil && (replicas < a.Min || replicas > a.Max) {
+		return api.WriteResponse{}, &api.FieldError{Field: "replicas", Message: fmt.Sprintf("must stay within the autoscale range %d..%d", a.Min, a.Max)}
+	}
+	_, index, err := s.apply(state.CmdScaleService, &state.ScaleService{Namespace: namespace, Name: name, Replicas: replicas, Time: s.now()})
+	return api.WriteResponse{Index: index}, err
+}
+
+func (s *Server) RegisterNode(ctx context.Context, name string, r api.NodeRegistration) (api.WriteResponse, error) {
+	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, Time: s.now()})
+	if err != nil {
+		return api.WriteResponse{}, err
+	}
+	if r.Heartbeat {
+		s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+	} else {
+		s.heartbeats.stop(name)
+	}
+	return api.WriteResponse{Index: index}, nil
+}
+
+func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatResponse, error) {
+	if !s.IsLeader() {
+		return api.HeartbeatResponse{}, fmt.Errorf("heartbeat of %s: %w", name, api.ErrNoLeader)
+	}
+	n := s.store.Snapshot().Node(nil, name)
+	if n == nil {
+		return api.HeartbeatResponse{}, fmt.Errorf("node %s is not registered: %w", name, api.ErrNotFound)
+	}
+	if n.Heartbeat {
+		s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+	}
+	if n.Status == api.NodeDown {
+		if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: api.NodeReady, Message: "heartbeats resumed", Time: s.now()}); err != nil {
+			return api.HeartbeatResponse{}, err
+		}
+	}
+	return api.HeartbeatResponse{TTL: api.Duration(s.cfg.HeartbeatTTL)}, nil
+}
+
+func (s *Server) DrainNode(ctx context.Context, name string, enable bool) (api.WriteResponse, error) {
+	_, index, err := s.apply(state.CmdNodeDrain, &state.NodeDrain{Name: name, Enable: enable, Time: s.now()})
+	return api.WriteResponse{Index: index}, err
+}
+
+func (s *Server) SetEligibility(ctx context.Context, name string, eligible bool) (api.WriteResponse, error) {
+	_, index, err := s.apply(state.CmdNodeEligibility, &state.NodeEligibility{Name: name, Eligible: eligible, Time: s.now()})
+	return api.WriteResponse{Index: index}, err
+}
+
+func (s *Server) SetNodeStatus(ctx context.Context, name, status, message string) (api.WriteResponse, error) {
+	if message == "" {
+		message = "set by an operator"
+	}
+	_, index, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: status, Message: message, Time: s.now()})
+	if err == nil && status == api.NodeDown {
+		s.heartbeats.stop(name)
+	}
+	return api.WriteResponse{Index: index}, err
+}
+
+func (s *Server) UpdateAllocations(ctx context.Context, batch api.AllocStatusBatch) (api.WriteResponse, error) {
+	for i, u := range batch.Updates {
+		switch u.Status {
+		case api.AllocPending, api.AllocStarting, api.AllocRunning, api.AllocFailed, api.AllocComplete:
+		default:
+			return api.WriteResponse{}, &api.FieldError{Field: fmt.Sprintf("updates[%d].status", i),
+				Message: "must be one of " + strings.Join([]string{api.AllocPending, api.AllocStarting, api.AllocRunning, api.AllocFailed, api.AllocComplete}, ", ")}
+		}
+	}
+	_, index, err := s.apply(state.CmdAllocStatus, &state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Time: s.now()})
+	return api.WriteResponse{Index: index}, err
+}

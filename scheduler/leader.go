@@ -1,0 +1,166 @@
+package scheduler
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+
+	"flotilla/api"
+	"flotilla/network/gossip"
+	"flotilla/scheduler/state"
+)
+
+// Garbage collection of finished work.
+const (
+	gcInterval = time.Minute
+	// gcAge is how long a stopped allocation or finished evaluation stays
+	// visible before it is forgotten.
+	gcAge = 10 * time.Minute
+)
+
+// lead runs the leader's duties until ctx ends: the broker, workers, plan
+// applier, heartbeat timers, unblocking, peer reconciliation and GC.
+func (s *Server) lead(ctx context.Context) {
+	log := s.cfg.Logger.With("server", s.cfg.Name)
+	s.broker.SetEnabled(true)
+	defer func() {
+		s.leading.Store(false)
+		s.broker.SetEnabled(false)
+		s.heartbeats.stopAll()
+		log.Info("stepped down")
+	}()
+	// Catch up with everything committed before serving as leader.
+	for {
+		if err := s.raft.Barrier(10 * time.Second).Error(); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return
+		} else {
+			log.Warn("leader barrier", "err", err)
+		}
+	}
+	snap := s.store.Snapshot()
+	var pending []*api.Evaluation
+	for _, e := range snap.Evaluations(nil) {
+		switch e.Status {
+		case api.EvalPending:
+			pending = append(pending, e)
+		case api.EvalBlocked:
+			s.broker.Block(e, snap.Index(state.IndexCapacity))
+		}
+	}
+	s.broker.Enqueue(pending...)
+	for _, n := range snap.Nodes(nil) {
+		if n.Heartbeat && n.Status != api.NodeDown {
+			// Give nodes time to find the new leader before their TTL counts.
+			s.heartbeats.reset(n.Name, 2*s.cfg.HeartbeatTTL)
+		}
+	}
+	s.leading.Store(true)
+	log.Info("leading", "pending_evals", len(pending))
+
+	var wg sync.WaitGroup
+	run := func(fn func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(ctx) }()
+	}
+	run(s.plans.run)
+	for i := 0; i < s.cfg.Workers; i++ {
+		run(s.worker)
+	}
+	run(s.unblockOnCapacity)
+	run(s.reconcilePeers)
+	run(s.collectGarbage)
+	wg.Wait()
+}
+
+// unblockOnCapacity re-queues blocked evaluations whenever capacity may have
+// appeared.
+func (s *Server) unblockOnCapacity(ctx context.Context) {
+	for {
+		ws := memdb.NewWatchSet()
+		snap := s.store.Snapshot()
+		ws.Add(snap.Abandoned)
+		s.broker.CapacityChanged(snap.WatchIndex(ws, state.IndexCapacity))
+		if ws.WatchCtx(ctx) != nil {
+			return
+		}
+	}
+}
+
+// reconcilePeers adds servers that gossip knows but Raft does not as
+// voters, and removes servers that left gracefully.
+func (s *Server) reconcilePeers(ctx context.Context) {
+	for {
+		changed := s.pool.Changed()
+		future := s.raft.GetConfiguration()
+		if err := future.Error(); err == nil {
+			known := map[raft.ServerID]raft.ServerAddress{}
+			for _, srv := range future.Configuration().Servers {
+				known[srv.ID] = srv.Address
+			}
+			for _, m := range s.pool.Members() {
+				if m.Meta.Role != gossip.RoleServer || m.Name == s.cfg.Name {
+					continue
+				}
+				id, addr := raft.ServerID(m.Name), raft.ServerAddress(m.Meta.Raft)
+				switch m.Status {
+				case gossip.StatusAlive:
+					if known[id] != addr {
+						if err := s.raft.AddVoter(id, addr, 0, 10*time.Second).Error(); err != nil {
+							s.cfg.Logger.Warn("add raft voter", "server", m.Name, "err", err)
+						} else {
+							s.cfg.Logger.Info("added raft voter", "server", m.Name, "addr", addr)
+						}
+					}
+				case gossip.StatusLeft:
+					if _, ok := known[id]; ok {
+						if err := s.raft.RemoveServer(id, 0, 10*time.Second).Error(); err == nil {
+							s.cfg.Logger.Info("removed raft peer that left", "server", m.Name)
+						}
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-s.cfg.Clock.After(10 * time.Second):
+		}
+	}
+}
+
+// collectGarbage forgets allocations stopped, and evaluations finished,
+// more than gcAge ago.
+func (s *Server) collectGarbage(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.Clock.After(gcInterval):
+		}
+		cutoff := s.cfg.Clock.Now().Add(-gcAge)
+		snap := s.store.Snapshot()
+		var gc state.GC
+		for _, a := range snap.Allocations(nil) {
+			if a.Terminal() && a.ModifyTime.Before(cutoff) {
+				gc.Allocations = append(gc.Allocations, a.ID)
+			}
+		}
+		for _, e := range snap.Evaluations(nil) {
+			if e.Terminal() && e.ModifyTime.Before(cutoff) {
+				gc.Evaluations = append(gc.Evaluations, e.ID)
+			}
+		}
+		if len(gc.Allocations)+len(gc.Evaluations) == 0 {
+			continue
+		}
+		if _, _, err := s.apply(state.CmdGC, &gc); err != nil {
+			s.cfg.Logger.Warn("garbage collection", "err", err)
+		}
+	}
+}

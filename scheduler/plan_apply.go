@@ -1,0 +1,196 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"flotilla/scheduler/placement"
+	"flotilla/scheduler/state"
+)
+
+// Batching bounds of the plan applier: one Raft entry carries up to this
+// many plans or placements.
+const (
+	maxPlansPerEntry      = 64
+	maxPlacementsPerEntry = 50_000
+)
+
+type planRequest struct {
+	plan      *state.Plan
+	submitted time.Time
+	done      chan planResult
+}
+
+// planResult tells a worker how its plan fared: Refused placements no
+// longer fit the newest state, and the worker tries again from Index.
+type planResult struct {
+	Index   uint64
+	Refused int
+	Err     error
+}
+
+// planApplier is the single writer of plans on the leader. Workers compute
+// plans from snapshots concurrently; the applier re-checks each one against
+// the newest state plus the plans ahead of it in the same batch (optimistic
+// concurrency), so no node is ever over-committed, and commits a batch of
+// plans as one Raft entry.
+type planApplier struct {
+	s     *Server
+	queue chan *planRequest
+}
+
+func newPlanApplier(s *Server) *planApplier {
+	return &planApplier{s: s, queue: make(chan *planRequest, 4*maxPlansPerEntry)}
+}
+
+// submit queues a plan and waits for its result.
+func (p *planApplier) submit(ctx context.Context, plan *state.Plan) planResult {
+	req := &planRequest{plan: plan, submitted: time.Now(), done: make(chan planResult, 1)}
+	select {
+	case p.queue <- req:
+	case <-ctx.Done():
+		return planResult{Err: ctx.Err()}
+	}
+	select {
+	case r := <-req.done:
+		return r
+	case <-ctx.Done():
+		return planResult{Err: ctx.Err()}
+	}
+}
+
+func (p *planApplier) run(ctx context.Context) {
+	for {
+		var first *planRequest
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-p.queue:
+		}
+		batch := []*planRequest{first}
+		placements := len(first.plan.Place)
+	fill:
+		for len(batch) < maxPlansPerEntry && placements < maxPlacementsPerEntry {
+			select {
+			case r := <-p.queue:
+				batch = append(batch, r)
+				placements += len(r.plan.Place)
+			default:
+				break fill
+			}
+		}
+		p.applyBatch(batch)
+	}
+}
+
+func (p *planApplier) applyBatch(batch []*planRequest) {
+	snap := p.s.store.Snapshot()
+	ov := newOverlay(snap)
+	results := make([]planResult, len(batch))
+	var accepted []*state.Plan
+	for i, r := range batch {
+		plan, refused := ov.evaluate(r.plan)
+		results[i].Refused = refused
+		if len(plan.Place)+len(plan.Stop) > 0 || plan.Eval != nil || len(plan.Canceled) > 0 {
+			accepted = append(accepted, plan)
+		}
+		p.s.metrics.planPlacements.Add(float64(len(plan.Place)))
+		p.s.metrics.planRefused.Add(float64(refused))
+	}
+	index := snap.LatestIndex()
+	var err error
+	if len(accepted) > 0 {
+		_, index, err = p.s.apply(state.CmdApplyPlans, &state.ApplyPlans{Plans: accepted, Time: p.s.cfg.Clock.Now()})
+		if err != nil {
+			err = fmt.Errorf("commit %d plans: %w", len(accepted), err)
+		}
+	}
+	for i, r := range batch {
+		results[i].Index, results[i].Err = index, err
+		p.s.metrics.planLatency.Observe(time.Since(r.submitted).Seconds())
+		r.done <- results[i]
+	}
+}
+
+// overlay is the newest state plus what the batch so far has accepted.
+type overlay struct {
+	snap    *state.Snapshot
+	nodes   map[string]*overlayNode
+	stopped map[string]bool
+}
+
+type overlayNode struct {
+	*placement.Node
+	portsLoaded bool
+}
+
+func newOverlay(snap *state.Snapshot) *overlay {
+	return &overlay{snap: snap, nodes: map[string]*overlayNode{}, stopped: map[string]bool{}}
+}
+
+func (o *overlay) node(name string, withPorts bool) *overlayNode {
+	on, ok := o.nodes[name]
+	if !ok {
+		n := o.snap.Node(nil, name)
+		if n == nil {
+			return nil
+		}
+		on = &overlayNode{Node: &placement.Node{
+			Name: n.Name, Status: n.Status, Eligible: n.Eligible, Labels: n.Labels,
+			Capacity: n.Capacity, Allocated: n.Allocated,
+		}}
+		o.nodes[name] = on
+	}
+	if withPorts && !on.portsLoaded {
+		on.HostPorts = usedHostPorts(o.snap.AllocationsByNode(nil, name), o.stopped)
+		on.portsLoaded = true
+	}
+	return on
+}
+
+// evaluate returns the part of a plan that still fits and how many
+// placements it refused. A plan with refusals leaves its evaluation pending
+// for the worker to retry.
+func (o *overlay) evaluate(in *state.Plan) (*state.Plan, int) {
+	out := *in
+	out.Place, out.Stop = nil, nil
+	for _, st := range in.Stop {
+		a := o.snap.Allocation(nil, st.ID)
+		if a == nil || o.stopped[a.ID] {
+			continue
+		}
+		o.stopped[a.ID] = true
+		out.Stop = append(out.Stop, st)
+		if a.Terminal() {
+			continue
+		}
+		if on := o.node(a.Node, false); on != nil {
+			on.Allocated = on.Allocated.Sub(a.Resources)
+			for _, port := range a.HostPorts {
+				delete(on.HostPorts, port)
+			}
+		}
+	}
+	req := &placement.Request{Resources: in.Resources, HostPorts: in.HostPorts}
+	refused := 0
+	for _, pl := range in.Place {
+		on := o.node(pl.Node, len(in.HostPorts) > 0)
+		if on == nil || o.snap.Allocation(nil, pl.ID) != nil || placement.Check(on.Node, req) != "" {
+			refused++
+			continue
+		}
+		on.Allocated = on.Allocated.Add(in.Resources)
+		for _, port := range in.HostPorts {
+			if on.HostPorts == nil {
+				on.HostPorts = map[int]bool{}
+			}
+			on.HostPorts[port] = true
+		}
+		out.Place = append(out.Place, pl)
+	}
+	if refused > 0 {
+		out.Eval = nil
+	}
+	return &out, refused
+}

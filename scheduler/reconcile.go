@@ -1,0 +1,213 @@
+package scheduler
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"sort"
+
+	"flotilla/api"
+	"flotilla/scheduler/placement"
+	"flotilla/scheduler/state"
+)
+
+// State is what scheduling reads: a consistent snapshot.
+type State interface {
+	Service(ws WatchSet, namespace, name string) *api.Service
+	Nodes(ws WatchSet) []*api.Node
+	AllocationsByService(ws WatchSet, namespace, name string) []*api.Allocation
+	AllocationsByNode(ws WatchSet, node string) []*api.Allocation
+	LatestIndex() uint64
+}
+
+// WatchSet is memdb's; scheduling never watches, so it passes nil.
+type WatchSet = state.WatchSet
+
+// computePlan brings one service's allocations in line with its spec and the
+// nodes: it replaces allocations on down, draining or vanished nodes and
+// failed ones, stops those of old revisions or beyond the replica count, and
+// places what is missing. It is level-triggered: the evaluation only names
+// the service, the snapshot says everything else.
+func computePlan(snap State, eval *api.Evaluation) *state.Plan {
+	plan := &state.Plan{EvalID: eval.ID, Namespace: eval.Namespace, Service: eval.Service}
+	svc := snap.Service(nil, eval.Namespace, eval.Service)
+	allocs := snap.AllocationsByService(nil, eval.Namespace, eval.Service)
+	nodes := snap.Nodes(nil)
+	byName := make(map[string]*api.Node, len(nodes))
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+
+	if svc == nil {
+		for _, a := range allocs {
+			if a.DesiredStatus == api.DesiredRun {
+				plan.Stop = append(plan.Stop, state.Stop{ID: a.ID, Reason: "service deleted"})
+			}
+		}
+		plan.Eval = &state.EvalOutcome{Status: api.EvalComplete, Stopped: len(plan.Stop)}
+		return plan
+	}
+
+	plan.Revision = svc.Revision
+	plan.Resources = svc.Spec.Resources
+	for _, p := range svc.Spec.Ports {
+		if p.HostPort != 0 {
+			plan.HostPorts = append(plan.HostPorts, p.HostPort)
+		}
+	}
+
+	// replacing lists stopped allocations whose replacement should record
+	// them as previous; avoid names the node a failed one ran on.
+	type replaced struct{ id, avoid string }
+	var keep []*api.Allocation
+	var replacing []replaced
+	stopping := map[string]bool{}
+	stop := func(a *api.Allocation, reason string, lost bool) {
+		plan.Stop = append(plan.Stop, state.Stop{ID: a.ID, Reason: reason, Lost: lost})
+		stopping[a.ID] = true
+	}
+	for _, a := range allocs {
+		if a.DesiredStatus != api.DesiredRun {
+			continue
+		}
+		n := byName[a.Node]
+		switch {
+		case n == nil:
+			stop(a, fmt.Sprintf("node %s is gone", a.Node), true)
+			replacing = append(replacing, replaced{id: a.ID})
+		case n.Status == api.NodeDown:
+			stop(a, fmt.Sprintf("node %s is down", a.Node), true)
+			replacing = append(replacing, replaced{id: a.ID})
+		case a.TerminalStatus():
+			stop(a, fmt.Sprintf("allocation %s on %s", a.Status, a.Node), false)
+			if a.Status == api.AllocFailed {
+				replacing = append(replacing, replaced{id: a.ID, avoid: a.Node})
+			}
+		case n.Status == api.NodeDraining:
+			stop(a, fmt.Sprintf("node %s is draining", a.Node), false)
+			replacing = append(replacing, replaced{id: a.ID})
+		case a.Revision != svc.Revision:
+			stop(a, fmt.Sprintf("replaced by revision %d", svc.Revision), false)
+		default:
+			keep = append(keep, a)
+		}
+	}
+
+	replicas := svc.Replicas
+	perNode := map[string]int{}
+	for _, a := range keep {
+		perNode[a.Node]++
+	}
+	if len(keep) > replicas {
+		// Stop the least useful first: not yet running, then from the
+		// nodes with the most replicas, then the newest.
+		sort.SliceStable(keep, func(i, j int) bool {
+			ri, rj := keep[i].Status == api.AllocRunning, keep[j].Status == api.AllocRunning
+			if ri != rj {
+				return !ri
+			}
+			if perNode[keep[i].Node] != perNode[keep[j].Node] {
+				return perNode[keep[i].Node] > perNode[keep[j].Node]
+			}
+			return keep[i].CreateIndex > keep[j].CreateIndex
+		})
+		for _, a := range keep[:len(keep)-replicas] {
+			stop(a, fmt.Sprintf("scaled down to %d", replicas), false)
+			perNode[a.Node]--
+		}
+		keep = keep[len(keep)-replicas:]
+	}
+
+	outcome := &state.EvalOutcome{Status: api.EvalComplete, Stopped: len(plan.Stop)}
+	plan.Eval = outcome
+	missing := replicas - len(keep)
+	if missing <= 0 {
+		return plan
+	}
+
+	placer := placement.New(placementNodes(snap, nodes, allocs, plan, stopping, perNode), placement.Request{
+		Resources: svc.Spec.Resources, HostPorts: plan.HostPorts,
+		Constraints: svc.Spec.Placement.Constraints, Strategy: svc.Spec.Placement.Strategy,
+	}, seed(eval.ID))
+	ids := newIDs(eval.ID, snap.LatestIndex())
+	for i := 0; i < missing; i++ {
+		var prev replaced
+		if i < len(replacing) {
+			prev = replacing[i]
+		}
+		n, ok := placer.Place(prev.avoid)
+		if !ok {
+			outcome.Unplaced = missing - i
+			outcome.PlacementFailure = placer.Failure().String()
+			outcome.Status = api.EvalBlocked
+			break
+		}
+		plan.Place = append(plan.Place, state.Placement{ID: ids(), Node: n.Name, Previous: prev.id})
+	}
+	outcome.Placed = len(plan.Place)
+	return plan
+}
+
+// placementNodes builds the placer's view: committed usage, minus what this
+// plan stops, and the service's replicas per node.
+func placementNodes(snap State, nodes []*api.Node, allocs []*api.Allocation, plan *state.Plan, stopping map[string]bool, perNode map[string]int) []*placement.Node {
+	freed := map[string]api.Resources{}
+	for _, a := range allocs {
+		if stopping[a.ID] && !a.Terminal() {
+			freed[a.Node] = freed[a.Node].Add(a.Resources)
+		}
+	}
+	out := make([]*placement.Node, len(nodes))
+	for i, n := range nodes {
+		pn := &placement.Node{
+			Name: n.Name, Status: n.Status, Eligible: n.Eligible, Labels: n.Labels,
+			Capacity: n.Capacity, Allocated: n.Allocated.Sub(freed[n.Name]), ServiceReplicas: perNode[n.Name],
+		}
+		if len(plan.HostPorts) > 0 {
+			pn.HostPorts = usedHostPorts(snap.AllocationsByNode(nil, n.Name), stopping)
+		}
+		out[i] = pn
+	}
+	return out
+}
+
+// usedHostPorts lists the host ports held on a node, ignoring allocations
+// being stopped.
+func usedHostPorts(allocs []*api.Allocation, stopping map[string]bool) map[int]bool {
+	var used map[int]bool
+	for _, a := range allocs {
+		if a.Terminal() || stopping[a.ID] {
+			continue
+		}
+		for _, p := range a.HostPorts {
+			if used == nil {
+				used = map[int]bool{}
+			}
+			used[p] = true
+		}
+	}
+	return used
+}
+
+// seed derives the placer's shuffle from the evaluation, so a run replays.
+func seed(evalID string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(evalID))
+	return h.Sum64()
+}
+
+// newIDs makes allocation IDs unique to the evaluation and the state it
+// was computed from (a retry sees a newer index and makes new IDs).
+func newIDs(evalID string, index uint64) func() string {
+	var n uint64
+	return func() string {
+		n++
+		h := fnv.New64a()
+		h.Write([]byte(evalID))
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], index)
+		binary.BigEndian.PutUint64(b[8:], n)
+		h.Write(b[:])
+		return fmt.Sprintf("%016x", h.Sum64())
+	}
+}

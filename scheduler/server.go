@@ -1,0 +1,303 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"flotilla/api"
+	"flotilla/network/gossip"
+	"flotilla/scheduler/state"
+	"flotilla/storage"
+)
+
+// Server is one control-plane server: a Raft member that keeps the state,
+// serves the HTTP API and, while it leads, schedules.
+type Server struct {
+	cfg Config
+
+	store     *state.Store
+	fsm       *state.FSM
+	stores    *storage.RaftStores
+	transport *raft.NetworkTransport
+	raft      *raft.Raft
+	pool      *gossip.Pool
+	httpLn    net.Listener
+
+	broker     *Broker
+	plans      *planApplier
+	heartbeats *heartbeats
+	metrics    *metrics
+
+	leaderNotify chan bool
+	// leading is set once this server leads and has caught up with the log.
+	leading atomic.Bool
+}
+
+// New opens the server's stores and listeners; Run starts it.
+func New(cfg Config) (_ *Server, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), leaderNotify: make(chan bool, 8)}
+	s.fsm = state.NewFSM(s.store, cfg.Logger)
+	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
+	s.metrics = newMetrics(s)
+	s.plans = newPlanApplier(s)
+	s.heartbeats = newHeartbeats(cfg.Clock, s.heartbeatExpired)
+
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	if s.stores, err = storage.OpenRaftStores(cfg.DataDir, cfg.LogOutput); err != nil {
+		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
+	}
+	closers = append(closers, s.stores.Close)
+	if s.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("server %s: listen for HTTP on %s: %w", cfg.Name, cfg.HTTP, err)
+	}
+	closers = append(closers, s.httpLn.Close)
+	raftAddr, err := net.ResolveTCPAddr("tcp", cfg.Raft)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: raft address %q: %w", cfg.Name, cfg.Raft, err)
+	}
+	if s.transport, err = raft.NewTCPTransport(cfg.Raft, nil, 3, 10*time.Second, cfg.LogOutput); err != nil {
+		return nil, fmt.Errorf("server %s: listen for Raft on %s: %w", cfg.Name, raftAddr, err)
+	}
+	closers = append(closers, s.transport.Close)
+	s.raft, err = raft.NewRaft(cfg.raftConfig(s.leaderNotify), s.fsm, s.stores.Log, s.stores.Stable, s.stores.Snapshots, s.transport)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: start raft: %w", cfg.Name, err)
+	}
+	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
+	s.pool, err = gossip.Start(gossip.Config{
+		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput,
+		Meta: gossip.Meta{Role: gossip.RoleServer, Raft: string(s.transport.LocalAddr()), HTTP: s.httpLn.Addr().String(), Expect: cfg.BootstrapExpect},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// SetJoin sets the gossip addresses to join; call it before Run.
+func (s *Server) SetJoin(addrs []string) { s.cfg.Join = addrs }
+
+// Name is the server's name (its Raft ID).
+func (s *Server) Name() string { return s.cfg.Name }
+
+// HTTPAddr is the address the API listens on.
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// RaftAddr is the Raft transport's address.
+func (s *Server) RaftAddr() string { return string(s.transport.LocalAddr()) }
+
+// GossipAddr is the address other members join.
+func (s *Server) GossipAddr() string { return s.pool.Addr() }
+
+// Store is the server's state (read-only for callers).
+func (s *Server) Store() *state.Store { return s.store }
+
+// IsLeader reports whether this server leads and has caught up.
+func (s *Server) IsLeader() bool { return s.leading.Load() }
+
+// Run serves until ctx ends, then shuts everything down.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpSrv := &http.Server{
+		Handler:           api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), Logger: s.cfg.Logger}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	var wg sync.WaitGroup
+	httpErr := make(chan error, 1)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		if err := httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- fmt.Errorf("server %s: serve HTTP: %w", s.cfg.Name, err)
+			cancel()
+		}
+	}()
+	go func() { defer wg.Done(); s.joinLoop(ctx) }()
+	go func() { defer wg.Done(); s.bootstrapLoop(ctx) }()
+	go func() { defer wg.Done(); s.monitorLeadership(ctx) }()
+	s.cfg.Logger.Info("server started", "name", s.cfg.Name, "http", s.HTTPAddr(), "raft", s.RaftAddr(), "gossip", s.GossipAddr())
+
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 2*time.Second)
+	defer stop()
+	_ = httpSrv.Shutdown(shutdownCtx) // long polls are cut off; clients retry
+	wg.Wait()
+	s.pool.Shutdown()
+	if err := s.raft.Shutdown().Error(); err != nil {
+		s.cfg.Logger.Warn("raft shutdown", "err", err)
+	}
+	s.transport.Close()
+	s.stores.Close()
+	select {
+	case err := <-httpErr:
+		return err
+	default:
+		return nil
+	}
+}
+
+// joinLoop joins the configured members, retrying until one answers.
+func (s *Server) joinLoop(ctx context.Context) {
+	var others []string
+	for _, a := range s.cfg.Join {
+		if a != s.GossipAddr() && a != s.cfg.Gossip {
+			others = append(others, a)
+		}
+	}
+	if len(others) == 0 {
+		return
+	}
+	for {
+		n, err := s.pool.Join(others)
+		if n > 0 {
+			s.cfg.Logger.Info("joined gossip pool", "contacted", n)
+			return
+		}
+		s.cfg.Logger.Debug("join gossip pool", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.Clock.After(time.Second):
+		}
+	}
+}
+
+// bootstrapLoop bootstraps Raft once BootstrapExpect servers are in the
+// gossip pool. Every one of them bootstraps with the same configuration,
+// which Raft allows; a server that already has state never bootstraps.
+func (s *Server) bootstrapLoop(ctx context.Context) {
+	if s.cfg.BootstrapExpect == 0 {
+		return
+	}
+	has, err := raft.HasExistingState(s.stores.Log, s.stores.Stable, s.stores.Snapshots)
+	if err != nil || has {
+		return
+	}
+	for {
+		changed := s.pool.Changed()
+		var servers []raft.Server
+		for _, m := range s.pool.Members() {
+			if m.Status != gossip.StatusAlive || m.Meta.Role != gossip.RoleServer {
+				continue
+			}
+			if m.Meta.Expect != 0 && m.Meta.Expect != s.cfg.BootstrapExpect {
+				s.cfg.Logger.Error("servers disagree on --bootstrap-expect; not bootstrapping", "member", m.Name, "expect", m.Meta.Expect)
+				return
+			}
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.Name), Address: raft.ServerAddress(m.Meta.Raft)})
+		}
+		if len(servers) >= s.cfg.BootstrapExpect {
+			if s.raft.Leader() != "" {
+				return // a cluster formed without us; the leader adds us
+			}
+			err := s.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+			if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				s.cfg.Logger.Error("bootstrap raft", "err", err)
+			} else {
+				s.cfg.Logger.Info("bootstrapped raft", "servers", len(servers))
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// monitorLeadership runs the leader's duties while this server leads.
+func (s *Server) monitorLeadership(ctx context.Context) {
+	var leading *leaderRun
+	defer func() { leading.stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-s.leaderNotify:
+			if leader && leading == nil {
+				leading = s.startLeading(ctx)
+			} else if !leader {
+				leading.stop()
+				leading = nil
+			}
+		}
+	}
+}
+
+// leaderRun is one term of leading.
+type leaderRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *Server) startLeading(ctx context.Context) *leaderRun {
+	lctx, cancel := context.WithCancel(ctx)
+	r := &leaderRun{cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); s.lead(lctx) }()
+	return r
+}
+
+// stop ends the term and waits for its loops; nil is a no-op.
+func (r *leaderRun) stop() {
+	if r == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+}
+
+// apply commits a command through Raft and returns the FSM's answer.
+func (s *Server) apply(t state.CommandType, body any) (any, uint64, error) {
+	data, err := state.Encode(t, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	f := s.raft.Apply(data, 30*time.Second)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {
+			return nil, 0, fmt.Errorf("%s: %v: %w", t, err, api.ErrNoLeader)
+		}
+		return nil, 0, fmt.Errorf("%s: %w", t, err)
+	}
+	s.metrics.observeApply(t, time.Since(start))
+	if e, ok := f.Response().(error); ok {
+		return nil, f.Index(), e
+	}
+	return f.Response(), f.Index(), nil
+}
+
+// leaderHTTP is the leader's HTTP address as gossip announces it.
+func (s *Server) leaderHTTP() (name, raftAddr, httpAddr string) {
+	addr, id := s.raft.LeaderWithID()
+	if id == "" {
+		return "", "", ""
+	}
+	for _, m := range s.pool.Members() {
+		if m.Name == string(id) && m.Status == gossip.StatusAlive {
+			return string(id), string(addr), m.Meta.HTTP
+		}
+	}
+	return string(id), string(addr), ""
+}

@@ -1,0 +1,172 @@
+package state
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"flotilla/api"
+)
+
+// CommandType is the first byte of every Raft entry.
+type CommandType byte
+
+// Commands the FSM applies. Their numbers are stored in Raft logs: append
+// new ones, never renumber.
+const (
+	CmdUpsertService CommandType = iota + 1
+	CmdDeleteService
+	CmdScaleService
+	CmdRegisterNode
+	CmdNodeStatus
+	CmdNodeEligibility
+	CmdNodeDrain
+	CmdApplyPlans
+	CmdAllocStatus
+	CmdGC
+)
+
+func (t CommandType) String() string {
+	names := map[CommandType]string{
+		CmdUpsertService: "upsert-service", CmdDeleteService: "delete-service",
+		CmdScaleService: "scale-service", CmdRegisterNode: "register-node",
+		CmdNodeStatus: "node-status", CmdNodeEligibility: "node-eligibility",
+		CmdNodeDrain: "node-drain", CmdApplyPlans: "apply-plans",
+		CmdAllocStatus: "alloc-status", CmdGC: "gc",
+	}
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("command-%d", byte(t))
+}
+
+// Every command carries the leader's time so that applying it is
+// deterministic on every server.
+
+// UpsertService creates a service or updates its spec.
+type UpsertService struct {
+	Spec api.ServiceSpec
+	Time time.Time
+}
+
+// UpsertServiceResult says what an upsert did.
+type UpsertServiceResult struct {
+	Revision int
+	Created  bool
+	Changed  bool
+	EvalID   string
+}
+
+// DeleteService removes a service; its allocations are stopped.
+type DeleteService struct {
+	Namespace, Name string
+	Time            time.Time
+}
+
+// ScaleService changes the replica count without a new revision.
+type ScaleService struct {
+	Namespace, Name string
+	Replicas        int
+	Time            time.Time
+}
+
+// RegisterNode adds a node or updates its description.
+type RegisterNode struct {
+	Name         string
+	Registration api.NodeRegistration
+	Time         time.Time
+}
+
+// NodeStatus marks a node ready or down.
+type NodeStatus struct {
+	Name, Status, Message string
+	Time                  time.Time
+}
+
+// NodeEligibility makes a node eligible for new allocations or not.
+type NodeEligibility struct {
+	Name     string
+	Eligible bool
+	Time     time.Time
+}
+
+// NodeDrain starts (Enable) or cancels a drain.
+type NodeDrain struct {
+	Name   string
+	Enable bool
+	Time   time.Time
+}
+
+// ApplyPlans commits plans the leader's plan applier accepted.
+type ApplyPlans struct {
+	Plans []*Plan
+	Time  time.Time
+}
+
+// AllocStatus records a batch of agent reports.
+type AllocStatus struct {
+	Node    string
+	Updates []api.AllocStatusUpdate
+	Time    time.Time
+}
+
+// GC forgets stopped allocations and finished evaluations.
+type GC struct {
+	Allocations []string
+	Evaluations []string
+}
+
+// Plan is what a scheduler worker decided for one evaluation of one service;
+// after the plan applier has checked it, exactly what the FSM applies.
+// Placements share the service's revision and resources, so that a plan of
+// thousands of replicas stays small in the log.
+type Plan struct {
+	EvalID    string
+	Namespace string
+	Service   string
+	Revision  int
+	Resources api.Resources
+	HostPorts []int
+	Place     []Placement
+	Stop      []Stop
+	// Eval is the evaluation's outcome; nil leaves it pending (the worker
+	// retries after a partly refused plan).
+	Eval *EvalOutcome
+	// Canceled evaluations were superseded by this one.
+	Canceled []string
+}
+
+// Placement puts a new allocation on a node.
+type Placement struct {
+	ID   string
+	Node string
+	// Previous is the allocation this one replaces.
+	Previous string
+}
+
+// Stop tells an allocation to stop.
+type Stop struct {
+	ID     string
+	Reason string
+	// Lost marks it lost: its node is down and nobody will report on it.
+	Lost bool
+}
+
+// EvalOutcome is how an evaluation ended.
+type EvalOutcome struct {
+	Status           string
+	Description      string
+	Placed           int
+	Stopped          int
+	Unplaced         int
+	PlacementFailure string
+}
+
+// Encode prefixes the JSON body with the command type.
+func Encode(t CommandType, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", t, err)
+	}
+	return append([]byte{byte(t)}, b...), nil
+}

@@ -1,0 +1,746 @@
+package state
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+
+	"flotilla/api"
+)
+
+// MaxEvents is how many events the store keeps; older ones are dropped.
+const MaxEvents = 5000
+
+// FSM applies Raft entries to the Store. Applying is deterministic: the same
+// log gives the same state on every server (IDs derive from the log index,
+// times come from the entry).
+type FSM struct {
+	store  *Store
+	logger *slog.Logger
+
+	mu sync.Mutex
+	// onEvals hears about evaluations an entry made ready to run; the
+	// leader's broker listens here.
+	onEvals func([]*api.Evaluation)
+}
+
+// NewFSM returns an FSM that writes to store.
+func NewFSM(store *Store, logger *slog.Logger) *FSM {
+	return &FSM{store: store, logger: logger}
+}
+
+// Store is the state the FSM writes.
+func (f *FSM) Store() *Store { return f.store }
+
+// SetEvalHook sets the function told about new pending evaluations.
+func (f *FSM) SetEvalHook(fn func([]*api.Evaluation)) {
+	f.mu.Lock()
+	f.onEvals = fn
+	f.mu.Unlock()
+}
+
+// Apply applies one Raft entry. It returns the command's result or an error
+// value (never panics on bad input from a client: only a corrupt entry
+// panics, because state would otherwise diverge between servers).
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand || len(l.Data) == 0 {
+		return nil
+	}
+	return f.ApplyCommand(l.Index, CommandType(l.Data[0]), l.Data[1:])
+}
+
+// ApplyCommand applies an encoded command body at a log index; tests call
+// it directly, without Raft.
+func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
+	tx := &applyTxn{txn: f.store.write(), index: index, touched: map[string]bool{}, usage: map[string]*usageDelta{}}
+	var result any
+	var err error
+	switch t {
+	case CmdUpsertService:
+		var c UpsertService
+		decode(t, body, &c)
+		tx.now = c.Time
+		result, err = tx.upsertService(&c)
+	case CmdDeleteService:
+		var c DeleteService
+		decode(t, body, &c)
+		tx.now = c.Time
+		result, err = tx.deleteService(&c)
+	case CmdScaleService:
+		var c ScaleService
+		decode(t, body, &c)
+		tx.now = c.Time
+		result, err = tx.scaleService(&c)
+	case CmdRegisterNode:
+		var c RegisterNode
+		decode(t, body, &c)
+		tx.now = c.Time
+		err = tx.registerNode(&c)
+	case CmdNodeStatus:
+		var c NodeStatus
+		decode(t, body, &c)
+		tx.now = c.Time
+		err = tx.nodeStatus(&c)
+	case CmdNodeEligibility:
+		var c NodeEligibility
+		decode(t, body, &c)
+		tx.now = c.Time
+		err = tx.nodeEligibility(&c)
+	case CmdNodeDrain:
+		var c NodeDrain
+		decode(t, body, &c)
+		tx.now = c.Time
+		err = tx.nodeDrain(&c)
+	case CmdApplyPlans:
+		var c ApplyPlans
+		decode(t, body, &c)
+		tx.now = c.Time
+		tx.applyPlans(&c)
+	case CmdAllocStatus:
+		var c AllocStatus
+		decode(t, body, &c)
+		tx.now = c.Time
+		tx.allocStatus(&c)
+	case CmdGC:
+		var c GC
+		decode(t, body, &c)
+		tx.gc(&c)
+	default:
+		panic(fmt.Sprintf("raft entry %d: unknown command type %d", index, t))
+	}
+	if err != nil {
+		tx.txn.Abort()
+		return err
+	}
+	tx.commit()
+	if len(tx.evals) > 0 {
+		f.mu.Lock()
+		hook := f.onEvals
+		f.mu.Unlock()
+		if hook != nil {
+			hook(tx.evals)
+		}
+	}
+	return result
+}
+
+func decode(t CommandType, body []byte, v any) {
+	if err := json.Unmarshal(body, v); err != nil {
+		panic(fmt.Sprintf("corrupt %s entry: %v", t, err))
+	}
+}
+
+// applyTxn is one entry being applied.
+type applyTxn struct {
+	txn     *memdb.Txn
+	index   uint64
+	now     time.Time
+	seq     uint64
+	touched map[string]bool
+	usage   map[string]*usageDelta
+	evals   []*api.Evaluation
+}
+
+type usageDelta struct {
+	resources api.Resources
+	count     int
+}
+
+func (tx *applyTxn) touch(tables ...string) {
+	for _, t := range tables {
+		tx.touched[t] = true
+	}
+}
+
+// id derives a unique, reproducible ID from the log index.
+func (tx *applyTxn) id() string {
+	tx.seq++
+	h := fnv.New64a()
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], tx.index)
+	binary.BigEndian.PutUint64(b[8:], tx.seq)
+	h.Write(b[:])
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+func (tx *applyTxn) insert(table string, obj any) {
+	if err := tx.txn.Insert(table, obj); err != nil {
+		panic(fmt.Sprintf("raft entry %d: insert into %s: %v", tx.index, table, err))
+	}
+	tx.touch(table)
+}
+
+func (tx *applyTxn) delete(table string, obj any) {
+	if err := tx.txn.Delete(table, obj); err != nil {
+		panic(fmt.Sprintf("raft entry %d: delete from %s: %v", tx.index, table, err))
+	}
+	tx.touch(table)
+}
+
+func (tx *applyTxn) first(table string, args ...any) any {
+	raw, err := tx.txn.First(table, "id", args...)
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: read %s: %v", tx.index, table, err))
+	}
+	return raw
+}
+
+func (tx *applyTxn) service(ns, name string) *api.Service {
+	if raw := tx.first(tableServices, ns, name); raw != nil {
+		return raw.(*api.Service)
+	}
+	return nil
+}
+
+func (tx *applyTxn) node(name string) *api.Node {
+	if raw := tx.first(tableNodes, name); raw != nil {
+		return raw.(*api.Node)
+	}
+	return nil
+}
+
+func (tx *applyTxn) alloc(id string) *api.Allocation {
+	if raw := tx.first(tableAllocs, id); raw != nil {
+		return raw.(*api.Allocation)
+	}
+	return nil
+}
+
+func (tx *applyTxn) eval(id string) *api.Evaluation {
+	if raw := tx.first(tableEvals, id); raw != nil {
+		return raw.(*api.Evaluation)
+	}
+	return nil
+}
+
+func (tx *applyTxn) allocsOf(index string, args ...any) []*api.Allocation {
+	it, err := tx.txn.Get(tableAllocs, index, args...)
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list allocations: %v", tx.index, err))
+	}
+	var out []*api.Allocation
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*api.Allocation))
+	}
+	return out
+}
+
+func (tx *applyTxn) getIndex(key string) uint64 {
+	if raw := tx.first(tableIndex, key); raw != nil {
+		return raw.(*IndexEntry).Value
+	}
+	return 0
+}
+
+// event records something that happened; the oldest events fall off.
+func (tx *applyTxn) event(e api.Event) {
+	id := tx.getIndex(tableEvents+"-id") + 1
+	e.ID, e.Index, e.Time = id, tx.index, tx.now
+	tx.insert(tableEvents, &e)
+	tx.insert(tableIndex, &IndexEntry{Key: tableEvents + "-id", Value: id})
+	if id > MaxEvents {
+		if old := tx.first(tableEvents, id-MaxEvents); old != nil {
+			tx.delete(tableEvents, old)
+		}
+	}
+}
+
+// newEval creates a pending evaluation for a service.
+func (tx *applyTxn) newEval(ns, service, trigger, node string) *api.Evaluation {
+	e := &api.Evaluation{
+		ID: tx.id(), Namespace: ns, Service: service, TriggeredBy: trigger, Node: node,
+		Status: api.EvalPending, CreateTime: tx.now, ModifyTime: tx.now,
+		CreateIndex: tx.index, ModifyIndex: tx.index,
+	}
+	tx.insert(tableEvals, e)
+	tx.evals = append(tx.evals, e)
+	return e
+}
+
+// putAlloc stores an allocation and keeps its node's usage in step.
+func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
+	updated.ModifyIndex, updated.ModifyTime = tx.index, tx.now
+	tx.insert(tableAllocs, updated)
+	held := func(a *api.Allocation) bool { return a != nil && !a.Terminal() }
+	switch {
+	case !held(old) && held(updated):
+		tx.addUsage(updated.Node, updated.Resources, 1)
+	case held(old) && !held(updated):
+		tx.addUsage(updated.Node, api.Resources{}.Sub(old.Resources), -1)
+		tx.touch(IndexCapacity)
+	}
+}
+
+func (tx *applyTxn) addUsage(node string, r api.Resources, count int) {
+	d := tx.usage[node]
+	if d == nil {
+		d = &usageDelta{}
+		tx.usage[node] = d
+	}
+	d.resources = d.resources.Add(r)
+	d.count += count
+}
+
+// commit writes node usage and table indexes, then commits.
+func (tx *applyTxn) commit() {
+	names := make([]string, 0, len(tx.usage))
+	for name := range tx.usage {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d := tx.usage[name]
+		n := tx.node(name)
+		if n == nil || (d.count == 0 && d.resources == (api.Resources{})) {
+			continue
+		}
+		c := *n
+		c.Allocated = c.Allocated.Add(d.resources)
+		c.Allocations += d.count
+		c.ModifyIndex = tx.index
+		tx.insert(tableNodes, &c)
+	}
+	for table := range tx.touched {
+		if table == tableIndex {
+			continue
+		}
+		if err := tx.txn.Insert(tableIndex, &IndexEntry{Key: table, Value: tx.index}); err != nil {
+			panic(fmt.Sprintf("raft entry %d: index %s: %v", tx.index, table, err))
+		}
+	}
+	tx.txn.Commit()
+}
+
+// template is the part of a spec whose change makes a new revision:
+// everything but the replica count, which scaling changes in place.
+func template(s api.ServiceSpec) api.ServiceSpec {
+	s.Replicas = nil
+	return s
+}
+
+func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error) {
+	spec := c.Spec
+	replicas := spec.ReplicaCount()
+	old := tx.service(spec.Namespace, spec.Name)
+	if old == nil {
+		svc := &api.Service{
+			Name: spec.Name, Namespace: spec.Namespace, Revision: 1, Replicas: replicas,
+			Strategy: spec.Rollout.Strategy, Spec: spec,
+			CreateTime: tx.now, ModifyTime: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index,
+		}
+		tx.insert(tableServices, svc)
+		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: 1, Spec: template(spec), CreateTime: tx.now, CreateIndex: tx.index})
+		eval := tx.newEval(spec.Namespace, spec.Name, api.TriggerServiceRegister, "")
+		tx.event(api.Event{Type: api.EventServiceRegistered, Namespace: spec.Namespace, Service: spec.Name,
+			Message: fmt.Sprintf("service %s/%s registered at revision 1 with %d replicas", spec.Namespace, spec.Name, replicas)})
+		return &UpsertServiceResult{Revision: 1, Created: true, Changed: true, EvalID: eval.ID}, nil
+	}
+	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec))
+	if !templateChanged && old.Replicas == replicas {
+		return &UpsertServiceResult{Revision: old.Revision}, nil
+	}
+	svc := *old
+	svc.Spec, svc.Replicas, svc.Strategy = spec, replicas, spec.Rollout.Strategy
+	svc.ModifyTime, svc.ModifyIndex = tx.now, tx.index
+	trigger := api.TriggerScale
+	message := fmt.Sprintf("service %s/%s scaled from %d to %d replicas", spec.Namespace, spec.Name, old.Replicas, replicas)
+	eventType := api.EventServiceScaled
+	if templateChanged {
+		svc.Revision++
+		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
+		message = fmt.Sprintf("service %s/%s updated to revision %d", spec.Namespace, spec.Name, svc.Revision)
+		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: svc.Revision, Spec: template(spec), CreateTime: tx.now, CreateIndex: tx.index})
+		tx.pruneRevisions(&svc)
+	}
+	tx.insert(tableServices, &svc)
+	eval := tx.newEval(spec.Namespace, spec.Name, trigger, "")
+	tx.event(api.Event{Type: eventType, Namespace: spec.Namespace, Service: spec.Name, Message: message})
+	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
+}
+
+// pruneRevisions keeps the newest revisionHistory revisions.
+func (tx *applyTxn) pruneRevisions(svc *api.Service) {
+	keep := svc.Spec.Rollout.RevisionHistory
+	if keep < 1 {
+		keep = 1
+	}
+	it, err := tx.txn.Get(tableRevisions, "id_prefix", svc.Namespace, svc.Name)
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list revisions: %v", tx.index, err))
+	}
+	var revs []*api.Revision
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		revs = append(revs, raw.(*api.Revision))
+	}
+	for len(revs) > keep {
+		tx.delete(tableRevisions, revs[0])
+		revs = revs[1:]
+	}
+}
+
+func (tx *applyTxn) deleteService(c *DeleteService) (*UpsertServiceResult, error) {
+	old := tx.service(c.Namespace, c.Name)
+	if old == nil {
+		return nil, fmt.Errorf("service %s/%s: %w", c.Namespace, c.Name, api.ErrNotFound)
+	}
+	tx.delete(tableServices, old)
+	if _, err := tx.txn.DeleteAll(tableRevisions, "id_prefix", c.Namespace, c.Name); err != nil {
+		panic(fmt.Sprintf("raft entry %d: delete revisions: %v", tx.index, err))
+	}
+	tx.touch(tableRevisions)
+	eval := tx.newEval(c.Namespace, c.Name, api.TriggerServiceDelete, "")
+	tx.event(api.Event{Type: api.EventServiceDeleted, Namespace: c.Namespace, Service: c.Name,
+		Message: fmt.Sprintf("service %s/%s deleted; its allocations stop", c.Namespace, c.Name)})
+	return &UpsertServiceResult{Revision: old.Revision, Changed: true, EvalID: eval.ID}, nil
+}
+
+func (tx *applyTxn) scaleService(c *ScaleService) (*UpsertServiceResult, error) {
+	old := tx.service(c.Namespace, c.Name)
+	if old == nil {
+		return nil, fmt.Errorf("service %s/%s: %w", c.Namespace, c.Name, api.ErrNotFound)
+	}
+	if old.Replicas == c.Replicas {
+		return &UpsertServiceResult{Revision: old.Revision}, nil
+	}
+	svc := *old
+	replicas := c.Replicas
+	svc.Replicas, svc.Spec.Replicas = replicas, &replicas
+	svc.ModifyTime, svc.ModifyIndex = tx.now, tx.index
+	tx.insert(tableServices, &svc)
+	eval := tx.newEval(c.Namespace, c.Name, api.TriggerScale, "")
+	tx.event(api.Event{Type: api.EventServiceScaled, Namespace: c.Namespace, Service: c.Name,
+		Message: fmt.Sprintf("service %s/%s scaled from %d to %d replicas", c.Namespace, c.Name, old.Replicas, c.Replicas)})
+	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
+}
+
+func (tx *applyTxn) registerNode(c *RegisterNode) error {
+	r := c.Registration
+	old := tx.node(c.Name)
+	if old == nil {
+		n := &api.Node{
+			Name: c.Name, Status: api.NodeReady, Eligible: true, Address: r.Address, HTTPAddress: r.HTTPAddress,
+			Capacity: r.Capacity, Labels: r.Labels, Heartbeat: r.Heartbeat, Runtime: r.Runtime,
+			StatusTime: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index,
+		}
+		tx.insert(tableNodes, n)
+		tx.touch(IndexCapacity)
+		tx.event(api.Event{Type: api.EventNodeRegistered, Node: c.Name,
+			Message: fmt.Sprintf("node %s registered with %s cpu and %s memory", c.Name, r.Capacity.CPU, r.Capacity.Memory)})
+		return nil
+	}
+	n := *old
+	n.Address, n.HTTPAddress, n.Capacity, n.Labels, n.Heartbeat, n.Runtime = r.Address, r.HTTPAddress, r.Capacity, r.Labels, r.Heartbeat, r.Runtime
+	if n.Status == api.NodeDown {
+		n.Status, n.StatusMessage, n.StatusTime = api.NodeReady, "registered again", tx.now
+		tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: fmt.Sprintf("node %s is ready again (registered)", c.Name)})
+	}
+	if reflect.DeepEqual(&n, old) {
+		return nil
+	}
+	n.ModifyIndex = tx.index
+	tx.insert(tableNodes, &n)
+	tx.touch(IndexCapacity)
+	return nil
+}
+
+// servicesOnNode lists, in order, the services with allocations on a node
+// that are still meant to run.
+func (tx *applyTxn) servicesOnNode(node string) [][2]string {
+	seen := map[string]bool{}
+	var out [][2]string
+	for _, a := range tx.allocsOf("node", node) {
+		if a.DesiredStatus != api.DesiredRun || seen[a.ServiceKey()] {
+			continue
+		}
+		seen[a.ServiceKey()] = true
+		out = append(out, [2]string{a.Namespace, a.Service})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0]+"/"+out[i][1] < out[j][0]+"/"+out[j][1] })
+	return out
+}
+
+func (tx *applyTxn) nodeStatus(c *NodeStatus) error {
+	old := tx.node(c.Name)
+	if old == nil {
+		return fmt.Errorf("node %s: %w", c.Name, api.ErrNotFound)
+	}
+	if c.Status != api.NodeReady && c.Status != api.NodeDown {
+		return &api.FieldError{Field: "status", Message: fmt.Sprintf("must be %s or %s", api.NodeReady, api.NodeDown)}
+	}
+	if old.Status == c.Status {
+		return nil
+	}
+	n := *old
+	n.Status, n.StatusMessage, n.StatusTime, n.ModifyIndex = c.Status, c.Message, tx.now, tx.index
+	tx.insert(tableNodes, &n)
+	message := fmt.Sprintf("node %s is %s", c.Name, c.Status)
+	if c.Message != "" {
+		message += ": " + c.Message
+	}
+	tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: message})
+	if c.Status == api.NodeDown {
+		for _, s := range tx.servicesOnNode(c.Name) {
+			tx.newEval(s[0], s[1], api.TriggerNodeUpdate, c.Name)
+		}
+		return nil
+	}
+	tx.touch(IndexCapacity)
+	return nil
+}
+
+func (tx *applyTxn) nodeEligibility(c *NodeEligibility) error {
+	old := tx.node(c.Name)
+	if old == nil {
+		return fmt.Errorf("node %s: %w", c.Name, api.ErrNotFound)
+	}
+	if old.Eligible == c.Eligible && (!c.Eligible || old.Status != api.NodeDraining) {
+		return nil
+	}
+	n := *old
+	n.Eligible, n.ModifyIndex = c.Eligible, tx.index
+	if c.Eligible && n.Status == api.NodeDraining {
+		// Making a draining node eligible ends the drain.
+		n.Status, n.StatusMessage, n.StatusTime = api.NodeReady, "drain canceled", tx.now
+	}
+	tx.insert(tableNodes, &n)
+	word := "ineligible"
+	if c.Eligible {
+		word = "eligible"
+		tx.touch(IndexCapacity)
+	}
+	tx.event(api.Event{Type: api.EventNodeEligibility, Node: c.Name, Message: fmt.Sprintf("node %s is %s for new allocations", c.Name, word)})
+	return nil
+}
+
+func (tx *applyTxn) nodeDrain(c *NodeDrain) error {
+	old := tx.node(c.Name)
+	if old == nil {
+		return fmt.Errorf("node %s: %w", c.Name, api.ErrNotFound)
+	}
+	if !c.Enable {
+		return tx.nodeEligibility(&NodeEligibility{Name: c.Name, Eligible: true, Time: c.Time})
+	}
+	if old.Status == api.NodeDraining {
+		return nil
+	}
+	if old.Status == api.NodeDown {
+		return fmt.Errorf("node %s is down; its allocations are already being replaced: %w", c.Name, api.ErrConflict)
+	}
+	n := *old
+	n.Status, n.Eligible, n.StatusMessage, n.StatusTime, n.ModifyIndex = api.NodeDraining, false, "draining", tx.now, tx.index
+	tx.insert(tableNodes, &n)
+	tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: fmt.Sprintf("node %s is draining: its allocations move to other nodes", c.Name)})
+	for _, s := range tx.servicesOnNode(c.Name) {
+		tx.newEval(s[0], s[1], api.TriggerNodeDrain, c.Name)
+	}
+	tx.finishDrain(c.Name)
+	return nil
+}
+
+// finishDrain marks a draining node drained once nothing on it is meant to
+// run or still running; it stays ineligible until an operator says otherwise.
+func (tx *applyTxn) finishDrain(name string) {
+	n := tx.node(name)
+	if n == nil || n.Status != api.NodeDraining {
+		return
+	}
+	for _, a := range tx.allocsOf("node", name) {
+		if a.DesiredStatus == api.DesiredRun || a.Status == api.AllocRunning || a.Status == api.AllocStarting {
+			return
+		}
+	}
+	c := *n
+	c.Status, c.StatusMessage, c.StatusTime, c.ModifyIndex = api.NodeReady, "drained", tx.now, tx.index
+	tx.insert(tableNodes, &c)
+	tx.event(api.Event{Type: api.EventNodeDrained, Node: name, Message: fmt.Sprintf("node %s drained; it stays ineligible until `flotilla node eligible %s`", name, name)})
+}
+
+func (tx *applyTxn) applyPlans(c *ApplyPlans) {
+	drained := map[string]bool{}
+	for _, p := range c.Plans {
+		var lost, stopped int
+		lostNodes := map[string]bool{}
+		for _, s := range p.Stop {
+			old := tx.alloc(s.ID)
+			if old == nil {
+				continue
+			}
+			a := *old
+			changed := false
+			if a.DesiredStatus != api.DesiredStop {
+				a.DesiredStatus, a.DesiredReason = api.DesiredStop, s.Reason
+				changed = true
+			}
+			if s.Lost && !a.TerminalStatus() {
+				a.Status, a.Ready, a.StatusMessage = api.AllocLost, false, s.Reason
+				changed = true
+			}
+			if !changed {
+				continue
+			}
+			if s.Lost {
+				lost++
+				lostNodes[a.Node] = true
+			} else {
+				stopped++
+			}
+			tx.putAlloc(old, &a)
+			if n := tx.node(a.Node); n != nil && n.Status == api.NodeDraining {
+				drained[a.Node] = true
+			}
+		}
+		for _, pl := range p.Place {
+			tx.putAlloc(nil, &api.Allocation{
+				ID: pl.ID, Service: p.Service, Namespace: p.Namespace, Revision: p.Revision, Node: pl.Node,
+				DesiredStatus: api.DesiredRun, Status: api.AllocPending, Resources: p.Resources, HostPorts: p.HostPorts,
+				EvalID: p.EvalID, PreviousAllocation: pl.Previous, CreateTime: tx.now, CreateIndex: tx.index,
+			})
+		}
+		if len(p.Place) > 0 {
+			tx.event(api.Event{Type: api.EventAllocationsPlaced, Namespace: p.Namespace, Service: p.Service,
+				Message: fmt.Sprintf("placed %d allocation%s of %s/%s revision %d", len(p.Place), plural(len(p.Place)), p.Namespace, p.Service, p.Revision)})
+		}
+		if lost > 0 {
+			tx.event(api.Event{Type: api.EventAllocationsLost, Namespace: p.Namespace, Service: p.Service,
+				Message: fmt.Sprintf("%d allocation%s of %s/%s lost on %s; replacing", lost, plural(lost), p.Namespace, p.Service, joinKeys(lostNodes))})
+		}
+		if stopped > 0 {
+			tx.event(api.Event{Type: api.EventAllocationStopped, Namespace: p.Namespace, Service: p.Service,
+				Message: fmt.Sprintf("stopping %d allocation%s of %s/%s", stopped, plural(stopped), p.Namespace, p.Service)})
+		}
+		for _, id := range p.Canceled {
+			if old := tx.eval(id); old != nil && !old.Terminal() {
+				e := *old
+				e.Status, e.StatusDescription, e.ModifyTime, e.ModifyIndex = api.EvalCanceled, "superseded by "+p.EvalID, tx.now, tx.index
+				tx.insert(tableEvals, &e)
+			}
+		}
+		if p.Eval != nil {
+			tx.finishEval(p)
+		}
+	}
+	names := make([]string, 0, len(drained))
+	for n := range drained {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		tx.finishDrain(n)
+	}
+}
+
+// finishEval records an evaluation's outcome, and on the service what could
+// not be placed.
+func (tx *applyTxn) finishEval(p *Plan) {
+	o := p.Eval
+	if old := tx.eval(p.EvalID); old != nil {
+		e := *old
+		e.Status, e.StatusDescription = o.Status, o.Description
+		e.Placed, e.Stopped, e.Unplaced, e.PlacementFailure = o.Placed, o.Stopped, o.Unplaced, o.PlacementFailure
+		e.ModifyTime, e.ModifyIndex = tx.now, tx.index
+		tx.insert(tableEvals, &e)
+	}
+	old := tx.service(p.Namespace, p.Service)
+	if old == nil || (old.Unplaced == o.Unplaced && old.PlacementFailure == o.PlacementFailure) {
+		return
+	}
+	svc := *old
+	svc.Unplaced, svc.PlacementFailure, svc.ModifyIndex = o.Unplaced, o.PlacementFailure, tx.index
+	tx.insert(tableServices, &svc)
+	if o.Unplaced > 0 {
+		tx.event(api.Event{Type: api.EventPlacementFailed, Namespace: p.Namespace, Service: p.Service,
+			Message: fmt.Sprintf("%d replica%s of %s/%s not placed: %s", o.Unplaced, plural(o.Unplaced), p.Namespace, p.Service, o.PlacementFailure)})
+	}
+}
+
+// allowedTransition keeps observed states moving forward: a terminal state
+// is final, and a restart may take a running allocation back to starting.
+func allowedTransition(from, to string) bool {
+	switch from {
+	case api.AllocFailed, api.AllocLost, api.AllocComplete:
+		return false
+	}
+	switch to {
+	case api.AllocPending:
+		return from == api.AllocPending
+	case api.AllocStarting, api.AllocRunning, api.AllocFailed, api.AllocComplete:
+		return true
+	}
+	return false
+}
+
+func (tx *applyTxn) allocStatus(c *AllocStatus) {
+	failed := map[string]bool{}
+	var failedOrder [][2]string
+	for _, u := range c.Updates {
+		old := tx.alloc(u.ID)
+		if old == nil || old.Node != c.Node || !allowedTransition(old.Status, u.Status) {
+			continue
+		}
+		a := *old
+		a.Status, a.StatusMessage, a.Address, a.Restarts = u.Status, u.Message, u.Address, u.Restarts
+		a.Ready = u.Ready && u.Status == api.AllocRunning
+		if a.Status == old.Status && a.StatusMessage == old.StatusMessage && a.Address == old.Address &&
+			a.Restarts == old.Restarts && a.Ready == old.Ready {
+			continue
+		}
+		tx.putAlloc(old, &a)
+		if a.Status == api.AllocFailed && old.Status != api.AllocFailed {
+			tx.event(api.Event{Type: api.EventAllocationFailed, Namespace: a.Namespace, Service: a.Service, Node: a.Node, Allocation: a.ID,
+				Message: fmt.Sprintf("allocation %s of %s/%s failed on %s: %s", a.ID, a.Namespace, a.Service, a.Node, u.Message)})
+			if a.DesiredStatus == api.DesiredRun && !failed[a.ServiceKey()] {
+				failed[a.ServiceKey()] = true
+				failedOrder = append(failedOrder, [2]string{a.Namespace, a.Service})
+			}
+		}
+	}
+	for _, s := range failedOrder {
+		tx.newEval(s[0], s[1], api.TriggerAllocFailure, c.Node)
+	}
+	tx.finishDrain(c.Node)
+}
+
+func (tx *applyTxn) gc(c *GC) {
+	for _, id := range c.Allocations {
+		if a := tx.alloc(id); a != nil && a.Terminal() {
+			tx.delete(tableAllocs, a)
+		}
+	}
+	for _, id := range c.Evaluations {
+		if e := tx.eval(id); e != nil && e.Terminal() {
+			tx.delete(tableEvals, e)
+		}
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func joinKeys(m map[string]bool) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := ""
+	for i, k := range keys {
+		if i > 0 {
+			out += ", "
+		}
+		out += k
+	}
+	return out
+}

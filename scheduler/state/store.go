@@ -1,0 +1,248 @@
+package state
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/go-memdb"
+
+	"flotilla/api"
+)
+
+// WatchSet collects the channels a blocking query waits on.
+type WatchSet = memdb.WatchSet
+
+// Store is the indexed in-memory state that the FSM writes and everything
+// else reads through snapshots. Objects in it are never mutated: writers
+// insert copies, so a snapshot stays consistent for as long as it is held.
+type Store struct {
+	mu      sync.RWMutex
+	db      *memdb.MemDB
+	abandon chan struct{} // closed when a Raft snapshot replaces the whole store
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic("state schema: " + err.Error()) // a programming error, caught by every test
+	}
+	return &Store{db: db, abandon: make(chan struct{})}
+}
+
+// Snapshot is a consistent read-only view of the store.
+type Snapshot struct {
+	txn *memdb.Txn
+	// Abandoned is closed when the store this view came from was replaced.
+	Abandoned <-chan struct{}
+}
+
+// Snapshot returns a read-only view of the newest state.
+func (s *Store) Snapshot() *Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &Snapshot{txn: s.db.Txn(false), Abandoned: s.abandon}
+}
+
+// write starts a write transaction; the FSM is the only writer.
+func (s *Store) write() *memdb.Txn {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Txn(true)
+}
+
+// replace swaps in a restored database and wakes every blocking query.
+func (s *Store) replace(db *memdb.MemDB) {
+	s.mu.Lock()
+	old := s.abandon
+	s.db, s.abandon = db, make(chan struct{})
+	s.mu.Unlock()
+	close(old)
+}
+
+// Query runs a read and reports the index its answer reflects.
+type Query func(ws memdb.WatchSet, snap *Snapshot) (index uint64, err error)
+
+// Blocking runs query until the index it reports passes minIndex, or ctx
+// ends (the newest answer then stands). With minIndex 0 it runs once.
+func (s *Store) Blocking(ctx context.Context, minIndex uint64, query Query) (uint64, error) {
+	for {
+		ws := memdb.NewWatchSet()
+		snap := s.Snapshot()
+		ws.Add(snap.Abandoned)
+		index, err := query(ws, snap)
+		if err != nil || minIndex == 0 || index > minIndex {
+			return index, err
+		}
+		if ws.WatchCtx(ctx) != nil {
+			return index, nil
+		}
+	}
+}
+
+func watch(ws memdb.WatchSet, ch <-chan struct{}) {
+	if ws != nil {
+		ws.Add(ch)
+	}
+}
+
+// Index is the Raft index that last changed table (or the capacity key).
+func (s *Snapshot) Index(table string) uint64 {
+	raw, err := s.txn.First(tableIndex, "id", table)
+	if err != nil || raw == nil {
+		return 0
+	}
+	return raw.(*IndexEntry).Value
+}
+
+// WatchIndex is Index, watching the entry.
+func (s *Snapshot) WatchIndex(ws memdb.WatchSet, table string) uint64 {
+	ch, raw, err := s.txn.FirstWatch(tableIndex, "id", table)
+	if err != nil {
+		return 0
+	}
+	watch(ws, ch)
+	if raw == nil {
+		return 0
+	}
+	return raw.(*IndexEntry).Value
+}
+
+// LatestIndex is the highest index of any table.
+func (s *Snapshot) LatestIndex() uint64 {
+	var max uint64
+	it, err := s.txn.Get(tableIndex, "id")
+	if err != nil {
+		return 0
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if v := raw.(*IndexEntry).Value; v > max {
+			max = v
+		}
+	}
+	return max
+}
+
+func first[T any](s *Snapshot, ws memdb.WatchSet, table string, args ...any) *T {
+	ch, raw, err := s.txn.FirstWatch(table, "id", args...)
+	if err != nil {
+		return nil
+	}
+	watch(ws, ch)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*T)
+}
+
+func list[T any](s *Snapshot, ws memdb.WatchSet, table, index string, args ...any) []*T {
+	it, err := s.txn.Get(table, index, args...)
+	if err != nil {
+		return nil
+	}
+	watch(ws, it.WatchCh())
+	var out []*T
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*T))
+	}
+	return out
+}
+
+// Service returns a service, or nil.
+func (s *Snapshot) Service(ws memdb.WatchSet, namespace, name string) *api.Service {
+	return first[api.Service](s, ws, tableServices, namespace, name)
+}
+
+// Services returns every service, by namespace and name.
+func (s *Snapshot) Services(ws memdb.WatchSet) []*api.Service {
+	return list[api.Service](s, ws, tableServices, "id")
+}
+
+// Revisions returns a service's stored revisions, oldest first.
+func (s *Snapshot) Revisions(ws memdb.WatchSet, namespace, name string) []*api.Revision {
+	return list[api.Revision](s, ws, tableRevisions, "id_prefix", namespace, name)
+}
+
+// Revision returns one revision, or nil.
+func (s *Snapshot) Revision(namespace, name string, revision int) *api.Revision {
+	return first[api.Revision](s, nil, tableRevisions, namespace, name, revision)
+}
+
+// Node returns a node, or nil.
+func (s *Snapshot) Node(ws memdb.WatchSet, name string) *api.Node {
+	return first[api.Node](s, ws, tableNodes, name)
+}
+
+// Nodes returns every node, by name.
+func (s *Snapshot) Nodes(ws memdb.WatchSet) []*api.Node {
+	return list[api.Node](s, ws, tableNodes, "id")
+}
+
+// Allocation returns an allocation, or nil.
+func (s *Snapshot) Allocation(ws memdb.WatchSet, id string) *api.Allocation {
+	return first[api.Allocation](s, ws, tableAllocs, id)
+}
+
+// AllocationsByPrefix returns the allocations whose ID starts with prefix.
+func (s *Snapshot) AllocationsByPrefix(prefix string) []*api.Allocation {
+	return list[api.Allocation](s, nil, tableAllocs, "id_prefix", prefix)
+}
+
+// Allocations returns every allocation, by ID.
+func (s *Snapshot) Allocations(ws memdb.WatchSet) []*api.Allocation {
+	return list[api.Allocation](s, ws, tableAllocs, "id")
+}
+
+// AllocationsByNode returns the allocations placed on a node.
+func (s *Snapshot) AllocationsByNode(ws memdb.WatchSet, node string) []*api.Allocation {
+	return list[api.Allocation](s, ws, tableAllocs, "node", node)
+}
+
+// AllocationsByService returns a service's allocations, terminal included.
+func (s *Snapshot) AllocationsByService(ws memdb.WatchSet, namespace, name string) []*api.Allocation {
+	return list[api.Allocation](s, ws, tableAllocs, "service", namespace, name)
+}
+
+// Evaluation returns an evaluation, or nil.
+func (s *Snapshot) Evaluation(ws memdb.WatchSet, id string) *api.Evaluation {
+	return first[api.Evaluation](s, ws, tableEvals, id)
+}
+
+// Evaluations returns every evaluation, oldest first.
+func (s *Snapshot) Evaluations(ws memdb.WatchSet) []*api.Evaluation {
+	return list[api.Evaluation](s, ws, tableEvals, "create")
+}
+
+// EvaluationsByService returns a service's evaluations, oldest first.
+func (s *Snapshot) EvaluationsByService(ws memdb.WatchSet, namespace, name string) []*api.Evaluation {
+	evals := list[api.Evaluation](s, ws, tableEvals, "service", namespace, name)
+	sort.Slice(evals, func(i, j int) bool { return evals[i].CreateIndex < evals[j].CreateIndex })
+	return evals
+}
+
+// EventsAfter returns up to limit events with an ID above after, oldest first.
+func (s *Snapshot) EventsAfter(ws memdb.WatchSet, after uint64, limit int) []*api.Event {
+	it, err := s.txn.LowerBound(tableEvents, "id", after+1)
+	if err != nil {
+		return nil
+	}
+	watch(ws, it.WatchCh())
+	var out []*api.Event
+	for raw := it.Next(); raw != nil && (limit <= 0 || len(out) < limit); raw = it.Next() {
+		out = append(out, raw.(*api.Event))
+	}
+	return out
+}
+
+// MaxModifyIndex is the highest ModifyIndex among allocations, at least 1,
+// so that a blocking query over a node's allocations wakes only for them.
+func MaxModifyIndex(allocs []*api.Allocation) uint64 {
+	max := uint64(1)
+	for _, a := range allocs {
+		if a.ModifyIndex > max {
+			max = a.ModifyIndex
+		}
+	}
+	return max
+}
