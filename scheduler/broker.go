@@ -63,12 +63,15 @@ func (b *Broker) Enqueue(evals ...*api.Evaluation) {
 		return
 	}
 	for _, e := range evals {
-		b.enqueueLocked(e)
+		b.enqueueLocked(e, false)
 	}
 	b.signal()
 }
 
-func (b *Broker) enqueueLocked(e *api.Evaluation) {
+// enqueueLocked queues e. again is set when e must run once more although
+// it is in flight (it was blocked); otherwise an evaluation already in
+// flight is not queued twice (leadership reloads pending evaluations).
+func (b *Broker) enqueueLocked(e *api.Evaluation, again bool) {
 	key := e.ServiceKey()
 	if prev, ok := b.waiting[key]; ok {
 		if prev.ID == e.ID {
@@ -78,7 +81,7 @@ func (b *Broker) enqueueLocked(e *api.Evaluation) {
 		b.waiting[key] = e
 		return
 	}
-	if b.inflight[key] == e.ID {
+	if b.inflight[key] == e.ID && !again {
 		return
 	}
 	b.waiting[key] = e
@@ -125,7 +128,7 @@ func (b *Broker) unblockLocked() {
 		delete(b.blocked, key)
 		c := *e
 		c.Status = api.EvalPending
-		b.enqueueLocked(&c)
+		b.enqueueLocked(&c, true)
 	}
 	b.signal()
 }

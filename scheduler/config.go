@@ -33,6 +33,8 @@ type Config struct {
 	Workers int
 	// Timing is the Raft timing profile.
 	Timing RaftTiming
+	// Clock drives the cluster's own timers (heartbeat TTLs, GC) and the
+	// times stamped into commands; Raft and network retries use real time.
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// LogOutput receives Raft's and memberlist's own logs.

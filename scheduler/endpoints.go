@@ -205,7 +205,7 @@ func (s *Server) WriteTarget(ctx context.Context) (string, error) {
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-s.cfg.Clock.After(25 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (s *Server) heartbeatExpired(node string) {
 		return
 	}
 	msg := "no heartbeat for " + api.Duration(s.cfg.HeartbeatTTL).String()
-	if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: node, Status: api.NodeDown, Message: msg, Time: s.cfg.Clock.Now()}); err != nil {
+	if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: node, Status: api.NodeDown, Message: msg, Time: s.now()}); err != nil {
 		s.cfg.Logger.Warn("mark node down", "node", node, "err", err)
 		// Try again: the node must not stay ready for ever.
 		s.heartbeats.reset(node, time.Second)

@@ -129,7 +129,7 @@ func (s *Server) reconcilePeers(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-s.cfg.Clock.After(10 * time.Second):
+		case <-time.After(10 * time.Second):
 		}
 	}
 }

@@ -101,7 +101,7 @@ func (p *planApplier) applyBatch(batch []*planRequest) {
 	index := snap.LatestIndex()
 	var err error
 	if len(accepted) > 0 {
-		_, index, err = p.s.apply(state.CmdApplyPlans, &state.ApplyPlans{Plans: accepted, Time: p.s.cfg.Clock.Now()})
+		_, index, err = p.s.apply(state.CmdApplyPlans, &state.ApplyPlans{Plans: accepted, Time: p.s.now()})
 		if err != nil {
 			err = fmt.Errorf("commit %d plans: %w", len(accepted), err)
 		}

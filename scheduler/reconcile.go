@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"sort"
@@ -67,10 +66,14 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 		stopping[a.ID] = true
 	}
 	for _, a := range allocs {
+		n := byName[a.Node]
 		if a.DesiredStatus != api.DesiredRun {
+			// Already told to stop, but nobody will ever report that it did.
+			if !a.TerminalStatus() && (n == nil || n.Status == api.NodeDown) {
+				stop(a, fmt.Sprintf("node %s is down", a.Node), true)
+			}
 			continue
 		}
-		n := byName[a.Node]
 		switch {
 		case n == nil:
 			stop(a, fmt.Sprintf("node %s is gone", a.Node), true)
@@ -202,12 +205,6 @@ func newIDs(evalID string, index uint64) func() string {
 	var n uint64
 	return func() string {
 		n++
-		h := fnv.New64a()
-		h.Write([]byte(evalID))
-		var b [16]byte
-		binary.BigEndian.PutUint64(b[:8], index)
-		binary.BigEndian.PutUint64(b[8:], n)
-		h.Write(b[:])
-		return fmt.Sprintf("%016x", h.Sum64())
+		return state.DeriveID(evalID, index, n)
 	}
 }

@@ -176,7 +176,7 @@ func (s *Server) joinLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.cfg.Clock.After(time.Second):
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -1,6 +1,3 @@
-// Command flotilla is the one binary: server, agent, CLI, lab launcher and
-// demo workload. Commands stay thin: they parse flags, build a config and
-// call Run(ctx) on a package that does the work.
 package main
 
 import (

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,23 +77,19 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 	}
 	defer os.RemoveAll(dir)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	servers, wait, err := startCluster(ctx, dir, cfg.Servers)
+	cluster, err := scheduler.StartLocalCluster(dir, cfg.Servers, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { cancel(); wait() }()
-	var addrs []string
-	for _, s := range servers {
-		addrs = append(addrs, "http://"+s.HTTPAddr())
-	}
-	client, err := api.NewClient(strings.Join(addrs, ","))
+	defer cluster.Close()
+	client, err := api.NewClient(strings.Join(cluster.HTTPAddrs(), ","))
 	if err != nil {
 		return nil, err
 	}
 	client.RetryFor = time.Minute
-	leader, err := waitForLeader(ctx, servers)
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	leader, err := cluster.WaitForLeader(waitCtx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +130,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 		return nil, fmt.Errorf("submit services: %w", err)
 	}
 	fmt.Fprintf(progress, "submitted %d services in %.2fs; waiting for placements\n", len(specs), time.Since(start).Seconds())
-	if err := waitForPlacements(ctx, servers, cfg.Replicas, progress); err != nil {
+	if err := waitForPlacements(ctx, cluster, cfg.Replicas, progress); err != nil {
 		return nil, err
 	}
 
@@ -144,7 +139,11 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 		Nodes: cfg.Nodes, Replicas: cfg.Replicas, Servers: cfg.Servers, Services: len(specs),
 		RegisterSeconds: registered.Seconds(),
 	}
-	snap := leaderOf(servers).Store().Snapshot()
+	l := cluster.Leader()
+	if l == nil {
+		return nil, fmt.Errorf("leadership was lost during the run")
+	}
+	snap := l.Store().Snapshot()
 	var last time.Time
 	for _, a := range snap.Allocations(nil) {
 		if a.CreateTime.After(last) {
@@ -180,65 +179,11 @@ func benchService(name string, replicas int) (api.ServiceSpec, error) {
 	return specs[0], nil
 }
 
-// startCluster starts n servers on free loopback ports; wait blocks until
-// they have shut down after ctx ends.
-func startCluster(ctx context.Context, dir string, n int) ([]*scheduler.Server, func(), error) {
-	var servers []*scheduler.Server
-	for i := 1; i <= n; i++ {
-		s, err := scheduler.New(scheduler.Config{
-			Name: fmt.Sprintf("s%d", i), DataDir: fmt.Sprintf("%s/s%d", dir, i),
-			HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			BootstrapExpect: n,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		servers = append(servers, s)
-	}
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		var join []string
-		for _, o := range servers {
-			if o != s {
-				join = append(join, o.GossipAddr())
-			}
-		}
-		s.SetJoin(join)
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = s.Run(ctx) }()
-	}
-	return servers, wg.Wait, nil
-}
-
-func leaderOf(servers []*scheduler.Server) *scheduler.Server {
-	for _, s := range servers {
-		if s.IsLeader() {
-			return s
-		}
-	}
-	return nil
-}
-
-func waitForLeader(ctx context.Context, servers []*scheduler.Server) (*scheduler.Server, error) {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if l := leaderOf(servers); l != nil {
-			return l, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil, fmt.Errorf("no leader elected within 30s")
-}
-
 // waitForPlacements polls the leader's state until every replica is placed.
-func waitForPlacements(ctx context.Context, servers []*scheduler.Server, want int, progress io.Writer) error {
+func waitForPlacements(ctx context.Context, cluster *scheduler.LocalCluster, want int, progress io.Writer) error {
 	report := time.Now()
 	for {
-		if l := leaderOf(servers); l != nil {
+		if l := cluster.Leader(); l != nil {
 			placed := 0
 			for _, n := range l.Store().Snapshot().Nodes(nil) {
 				placed += n.Allocations

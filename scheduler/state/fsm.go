@@ -1,10 +1,8 @@
 package state
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -164,12 +162,7 @@ func (tx *applyTxn) touch(tables ...string) {
 // id derives a unique, reproducible ID from the log index.
 func (tx *applyTxn) id() string {
 	tx.seq++
-	h := fnv.New64a()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], tx.index)
-	binary.BigEndian.PutUint64(b[8:], tx.seq)
-	h.Write(b[:])
-	return fmt.Sprintf("%016x", h.Sum64())
+	return DeriveID("eval", tx.index, tx.seq)
 }
 
 func (tx *applyTxn) insert(table string, obj any) {

@@ -1,0 +1,512 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"flotilla/api"
+	"flotilla/internal/clock"
+)
+
+func startCluster(t *testing.T, n int, tweak func(*Config)) *LocalCluster {
+	t.Helper()
+	c, err := StartLocalCluster(t.TempDir(), n, tweak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func waitLeader(t *testing.T, c *LocalCluster) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := c.WaitForLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func clientFor(t *testing.T, c *LocalCluster) *api.Client {
+	t.Helper()
+	client, err := api.NewClient(strings.Join(c.HTTPAddrs(), ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func mustSpec(t *testing.T, doc string) api.ServiceSpec {
+	t.Helper()
+	specs, err := api.DecodeServices("test", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return specs[0]
+}
+
+func webSpec(t *testing.T, name string, replicas int, extra string) api.ServiceSpec {
+	return mustSpec(t, fmt.Sprintf("kind: Service\nname: %s\nimage: demo\nreplicas: %d\nresources: {cpu: 250m, memory: 64Mi}\n%s", name, replicas, extra))
+}
+
+func registerNodes(t *testing.T, ctx context.Context, client *api.Client, n int, capacity api.Resources) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		_, err := client.RegisterNode(ctx, fmt.Sprintf("n%d", i), api.NodeRegistration{
+			Capacity: capacity, Labels: map[string]string{"rack": fmt.Sprintf("r%d", i)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// placedOn counts the allocations meant to run, per node.
+func placedOn(t *testing.T, ctx context.Context, client *api.Client, service string) map[string]int {
+	t.Helper()
+	allocs, _, err := client.Allocations(ctx, api.AllocFilter{Namespace: "default", Service: service}, api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, a := range allocs {
+		if a.DesiredStatus == api.DesiredRun {
+			out[a.Node]++
+		}
+	}
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func TestThreeServersFormAClusterAndAgreeOnTheLeader(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	leader := waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx := context.Background()
+	peers, err := client.Peers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peers) != 3 {
+		t.Fatalf("peers = %+v, want 3 voters", peers)
+	}
+	for _, addr := range c.HTTPAddrs() {
+		one, err := api.NewClient(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "every server to name the leader", func() bool {
+			l, err := one.Leader(ctx)
+			return err == nil && l.Leader == leader.Name() && l.Address == leader.RaftAddr()
+		})
+	}
+}
+
+func TestFollowersForwardWritesToTheLeader(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	leader := waitLeader(t, c)
+	ctx := context.Background()
+	for _, s := range c.Servers() {
+		if s == leader {
+			continue
+		}
+		follower, err := api.NewClient("http://" + s.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "the follower to know the leader's address", func() bool {
+			target, err := s.WriteTarget(ctx)
+			return err == nil && target == leader.HTTPAddr()
+		})
+		resp, err := follower.ApplyService(ctx, webSpec(t, "via-"+s.Name(), 0, ""))
+		if err != nil {
+			t.Fatalf("write through follower %s: %v", s.Name(), err)
+		}
+		if !resp.Created || resp.Index == 0 {
+			t.Fatalf("response %+v", resp)
+		}
+		eventually(t, 5*time.Second, "the write to reach the follower's state", func() bool {
+			return s.Store().Snapshot().Service(nil, "default", "via-"+s.Name()) != nil
+		})
+	}
+}
+
+// TestLeaderFailoverLosesNoAcknowledgedWrite kills the leader between
+// writes: every write acknowledged before is on the new leader, writes are
+// accepted again quickly, and the killed server rejoins with its data.
+func TestLeaderFailoverLosesNoAcknowledgedWrite(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	old := waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var acked []string
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("before-%d", i)
+		if _, err := client.ApplyService(ctx, webSpec(t, name, 0, "")); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, name)
+	}
+	if err := c.Kill(old.Name()); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if _, err := client.ApplyService(ctx, webSpec(t, "after-failover", 0, "")); err != nil {
+		t.Fatalf("write after failover: %v", err)
+	}
+	recovered := time.Since(killed)
+	t.Logf("a write was accepted %s after the leader was killed", recovered)
+	// The issue's goal is 2s on an idle machine; CI machines are shared, so
+	// the test bound is generous and the figure is in docs/BENCHMARKS.md.
+	if recovered > 10*time.Second {
+		t.Fatalf("write accepted only %s after the leader died", recovered)
+	}
+	acked = append(acked, "after-failover")
+	leader := waitLeader(t, c)
+	if leader.Name() == old.Name() {
+		t.Fatal("the killed server still leads")
+	}
+	for _, name := range acked {
+		if leader.Store().Snapshot().Service(nil, "default", name) == nil {
+			t.Fatalf("acknowledged write %s lost after failover", name)
+		}
+	}
+	if err := c.Restart(old.Name()); err != nil {
+		t.Fatal(err)
+	}
+	var restarted *Server
+	for _, s := range c.Servers() {
+		if s.Name() == old.Name() {
+			restarted = s
+		}
+	}
+	eventually(t, 20*time.Second, "the restarted server to catch up", func() bool {
+		for _, name := range acked {
+			if restarted.Store().Snapshot().Service(nil, "default", name) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	peers, err := client.Peers(ctx)
+	if err != nil || len(peers) != 3 {
+		t.Fatalf("peers after rejoin = %+v, %v", peers, err)
+	}
+}
+
+func TestServerRestartedAloneComesBackWithItsState(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	registerNodes(t, ctx, client, 2, api.Resources{CPU: 4000, Memory: 4 << 30})
+	if _, err := client.ApplyService(ctx, webSpec(t, "web", 4, "")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "4 placements", func() bool { return total(placedOn(t, ctx, client, "web")) == 4 })
+	if err := c.Kill("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart("s1"); err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, c)
+	if got := placedOn(t, ctx, client, "web"); total(got) != 4 {
+		t.Fatalf("after restart: %v", got)
+	}
+	svc, _, err := client.Service(ctx, "default", "web", api.QueryOptions{})
+	if err != nil || svc.Revision != 1 || svc.Replicas != 4 {
+		t.Fatalf("service after restart: %+v, %v", svc, err)
+	}
+}
+
+// TestSchedulingThroughTheAPI is the issue's placement checklist against a
+// real server.
+func TestSchedulingThroughTheAPI(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	registerNodes(t, ctx, client, 5, api.Resources{CPU: 2000, Memory: 1 << 30})
+
+	t.Run("spread places 2 per node", func(t *testing.T) {
+		if _, err := client.ApplyService(ctx, webSpec(t, "spread", 10, "")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "10 placements", func() bool { return total(placedOn(t, ctx, client, "spread")) == 10 })
+		for node, n := range placedOn(t, ctx, client, "spread") {
+			if n != 2 {
+				t.Fatalf("%s has %d replicas, want 2 on every node", node, n)
+			}
+		}
+	})
+
+	t.Run("unchanged apply keeps the revision, a change makes a new one", func(t *testing.T) {
+		r, err := client.ApplyService(ctx, webSpec(t, "spread", 10, ""))
+		if err != nil || r.Changed || r.Revision != 1 {
+			t.Fatalf("re-apply: %+v, %v", r, err)
+		}
+		r, err = client.ApplyService(ctx, webSpec(t, "spread", 10, "args: [--version, v2]\n"))
+		if err != nil || !r.Changed || r.Revision != 2 {
+			t.Fatalf("changed apply: %+v, %v", r, err)
+		}
+		eventually(t, 10*time.Second, "revision 2 everywhere", func() bool {
+			allocs, _, _ := client.Allocations(ctx, api.AllocFilter{Namespace: "default", Service: "spread"}, api.QueryOptions{})
+			live := 0
+			for _, a := range allocs {
+				if a.DesiredStatus == api.DesiredRun {
+					if a.Revision != 2 {
+						return false
+					}
+					live++
+				}
+			}
+			return live == 10
+		})
+		svcs, _, err := client.Services(ctx, api.QueryOptions{})
+		if err != nil || len(svcs) == 0 || svcs[0].Revision != 2 {
+			t.Fatalf("services: %+v %v", svcs, err)
+		}
+	})
+
+	t.Run("a constraint excluding two nodes is honoured", func(t *testing.T) {
+		if _, err := client.ApplyService(ctx, webSpec(t, "constrained", 6, "placement: {constraints: [\"rack not in (r1, r2)\"]}\n")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "6 placements", func() bool { return total(placedOn(t, ctx, client, "constrained")) == 6 })
+		got := placedOn(t, ctx, client, "constrained")
+		if got["n1"]+got["n2"] != 0 {
+			t.Fatalf("placed on excluded nodes: %v", got)
+		}
+	})
+
+	t.Run("what does not fit is explained and placed once room appears", func(t *testing.T) {
+		if _, err := client.ApplyService(ctx, webSpec(t, "huge", 1, "")); err != nil {
+			t.Fatal(err)
+		}
+		huge := webSpec(t, "huge", 1, "")
+		huge.Resources.Memory = 2 << 30
+		if _, err := client.ApplyService(ctx, huge); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the placement failure on the service", func() bool {
+			s, _, err := client.Service(ctx, "default", "huge", api.QueryOptions{})
+			return err == nil && s.Unplaced == 1 && strings.Contains(s.PlacementFailure, "insufficient memory on 5 nodes")
+		})
+		if _, err := client.RegisterNode(ctx, "big", api.NodeRegistration{Capacity: api.Resources{CPU: 4000, Memory: 8 << 30}}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "huge placed on the new node", func() bool { return placedOn(t, ctx, client, "huge")["big"] == 1 })
+		eventually(t, 10*time.Second, "the failure to clear", func() bool {
+			s, _, err := client.Service(ctx, "default", "huge", api.QueryOptions{})
+			return err == nil && s.Unplaced == 0 && s.PlacementFailure == ""
+		})
+	})
+
+	t.Run("a node marked down has its allocations replaced", func(t *testing.T) {
+		before := placedOn(t, ctx, client, "spread")
+		if _, err := client.SetNodeStatus(ctx, "n3", api.NodeDown, ""); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "replacements off n3", func() bool {
+			got := placedOn(t, ctx, client, "spread")
+			return got["n3"] == 0 && total(got) == total(before)
+		})
+		allocs, _, _ := client.Allocations(ctx, api.AllocFilter{Node: "n3"}, api.QueryOptions{})
+		for _, a := range allocs {
+			if a.Service == "spread" && a.Status != api.AllocLost {
+				t.Fatalf("allocation %s on the down node is %s, want lost", a.ID, a.Status)
+			}
+		}
+	})
+
+	t.Run("drain moves allocations off and makes the node ineligible", func(t *testing.T) {
+		if _, err := client.DrainNode(ctx, "n4", true); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "nothing meant to run on n4", func() bool {
+			allocs, _, _ := client.Allocations(ctx, api.AllocFilter{Node: "n4"}, api.QueryOptions{})
+			for _, a := range allocs {
+				if a.DesiredStatus == api.DesiredRun {
+					return false
+				}
+			}
+			return true
+		})
+		n, err := client.Node(ctx, "n4")
+		if err != nil || n.Eligible {
+			t.Fatalf("n4 after drain: %+v %v", n, err)
+		}
+		if total(placedOn(t, ctx, client, "spread")) != 10 {
+			t.Fatalf("spread lost replicas in the drain: %v", placedOn(t, ctx, client, "spread"))
+		}
+	})
+
+	t.Run("binpack fills nodes in order", func(t *testing.T) {
+		if _, err := client.ApplyService(ctx, webSpec(t, "packed", 3, "placement: {strategy: binpack, constraints: [\"node.name in (big, n5)\"]}\n")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "3 placements", func() bool { return total(placedOn(t, ctx, client, "packed")) == 3 })
+		got := placedOn(t, ctx, client, "packed")
+		if len(got) != 1 {
+			t.Fatalf("binpack spread replicas over %v, want them on one node", got)
+		}
+	})
+
+	t.Run("scale and delete", func(t *testing.T) {
+		if _, err := client.ScaleService(ctx, "default", "constrained", 2); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "2 replicas", func() bool { return total(placedOn(t, ctx, client, "constrained")) == 2 })
+		s, _, err := client.Service(ctx, "default", "constrained", api.QueryOptions{})
+		if err != nil || s.Revision != 1 || s.Replicas != 2 {
+			t.Fatalf("after scale: %+v %v", s, err)
+		}
+		if _, err := client.DeleteService(ctx, "default", "constrained"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "nothing left running", func() bool { return total(placedOn(t, ctx, client, "constrained")) == 0 })
+		if _, _, err := client.Service(ctx, "default", "constrained", api.QueryOptions{}); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("deleted service: %v, want not found", err)
+		}
+	})
+}
+
+// TestBlockingQueryWakesOnlyForItsNode watches one node's allocations the
+// way agents do.
+func TestBlockingQueryWakesOnlyForItsNode(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	registerNodes(t, ctx, client, 2, api.Resources{CPU: 4000, Memory: 4 << 30})
+	_, index, err := client.NodeAllocations(ctx, "n1", api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		allocs []*api.Allocation
+		index  uint64
+		err    error
+	}
+	woke := make(chan answer, 1)
+	go func() {
+		a, i, err := client.NodeAllocations(ctx, "n1", api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		woke <- answer{a, i, err}
+	}()
+	// A service that can only go to n2 must not wake n1's watcher.
+	if _, err := client.ApplyService(ctx, webSpec(t, "only-n2", 1, "placement: {constraints: [\"node.name == n2\"]}\n")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "only-n2 placed", func() bool { return placedOn(t, ctx, client, "only-n2")["n2"] == 1 })
+	select {
+	case a := <-woke:
+		t.Fatalf("n1's watch woke for n2's allocation: %+v", a)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := client.ApplyService(ctx, webSpec(t, "only-n1", 1, "placement: {constraints: [\"node.name == n1\"]}\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-woke:
+		if a.err != nil || len(a.allocs) != 1 || a.allocs[0].Service != "only-n1" || a.index <= index {
+			t.Fatalf("woke with %+v", a)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("n1's watch did not wake for its new allocation")
+	}
+}
+
+func TestHeartbeatingNodeIsMarkedDownWhenItFallsSilent(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := startCluster(t, 1, func(cfg *Config) { cfg.Clock = fake; cfg.HeartbeatTTL = 10 * time.Second })
+	leader := waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	capacity := api.Resources{CPU: 1000, Memory: 1 << 30}
+	if _, err := client.RegisterNode(ctx, "agent", api.NodeRegistration{Capacity: capacity, Heartbeat: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.RegisterNode(ctx, "static", api.NodeRegistration{Capacity: capacity}); err != nil {
+		t.Fatal(err)
+	}
+	status := func(name string) string { return leader.Store().Snapshot().Node(nil, name).Status }
+
+	fake.Advance(9 * time.Second)
+	if _, err := client.Heartbeat(ctx, "agent"); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(9 * time.Second) // 18s since registering, 9s since the heartbeat
+	if status("agent") != api.NodeReady {
+		t.Fatalf("agent is %s 9s after its heartbeat", status("agent"))
+	}
+	fake.Advance(2 * time.Second)
+	eventually(t, 10*time.Second, "the silent agent to be marked down", func() bool { return status("agent") == api.NodeDown })
+	if status("static") != api.NodeReady {
+		t.Fatal("a node registered without heartbeats was marked down")
+	}
+	if _, err := client.Heartbeat(ctx, "agent"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the agent to be ready again after a heartbeat", func() bool { return status("agent") == api.NodeReady })
+	if _, err := client.Heartbeat(ctx, "nobody"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("heartbeat of an unknown node: %v, want not found", err)
+	}
+}
+
+func TestMetricsAreServed(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	leader := waitLeader(t, c)
+	client := clientFor(t, c)
+	if _, err := client.RegisterNode(context.Background(), "n1", api.NodeRegistration{Capacity: api.Resources{CPU: 1000, Memory: 1 << 30}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + leader.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, metric := range []string{"flotilla_raft_state 2", "flotilla_leader 1", `flotilla_eval_queue_depth{state="ready"}`,
+		"flotilla_plan_apply_seconds", `flotilla_raft_applies_total{command="register-node"} 1`, `flotilla_nodes{status="ready"} 1`} {
+		if !strings.Contains(text, metric) {
+			t.Errorf("/metrics lacks %q", metric)
+		}
+	}
+}

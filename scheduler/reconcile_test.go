@@ -1,0 +1,244 @@
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"flotilla/api"
+)
+
+// fakeState is a hand-made State for computePlan.
+type fakeState struct {
+	services map[string]*api.Service
+	nodes    []*api.Node
+	allocs   []*api.Allocation
+}
+
+func (f *fakeState) Service(_ WatchSet, ns, name string) *api.Service { return f.services[ns+"/"+name] }
+func (f *fakeState) Nodes(WatchSet) []*api.Node                       { return f.nodes }
+func (f *fakeState) LatestIndex() uint64                              { return 100 }
+func (f *fakeState) AllocationsByService(_ WatchSet, ns, name string) []*api.Allocation {
+	var out []*api.Allocation
+	for _, a := range f.allocs {
+		if a.Namespace == ns && a.Service == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+func (f *fakeState) AllocationsByNode(_ WatchSet, node string) []*api.Allocation {
+	var out []*api.Allocation
+	for _, a := range f.allocs {
+		if a.Node == node {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func testService(t *testing.T, replicas, revision int, extra string) *api.Service {
+	t.Helper()
+	doc := fmt.Sprintf("kind: Service\nname: web\nimage: demo\nreplicas: %d\nresources: {cpu: 250m, memory: 64Mi}\n%s", replicas, extra)
+	specs, err := api.DecodeServices("test", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &api.Service{Name: "web", Namespace: "default", Revision: revision, Replicas: replicas, Spec: specs[0]}
+}
+
+func testNodes(n int, status string) []*api.Node {
+	var out []*api.Node
+	for i := 1; i <= n; i++ {
+		out = append(out, &api.Node{Name: fmt.Sprintf("n%d", i), Status: status, Eligible: true,
+			Capacity: api.Resources{CPU: 2000, Memory: 1 << 30}, Labels: map[string]string{"zone": fmt.Sprintf("z%d", i%3)}})
+	}
+	return out
+}
+
+func alloc(id, node string, revision int, status string) *api.Allocation {
+	return &api.Allocation{ID: id, Namespace: "default", Service: "web", Node: node, Revision: revision,
+		DesiredStatus: api.DesiredRun, Status: status, Resources: api.Resources{CPU: 250, Memory: 64 << 20}}
+}
+
+// withUsage fills node usage from the allocations that hold resources, as
+// the FSM does.
+func (f *fakeState) withUsage() *fakeState {
+	for _, n := range f.nodes {
+		n.Allocated, n.Allocations = api.Resources{}, 0
+		for _, a := range f.allocs {
+			if a.Node == n.Name && !a.Terminal() {
+				n.Allocated = n.Allocated.Add(a.Resources)
+				n.Allocations++
+			}
+		}
+	}
+	return f
+}
+
+func placedPerNode(planPlace []string) map[string]int {
+	out := map[string]int{}
+	for _, n := range planPlace {
+		out[n]++
+	}
+	return out
+}
+
+func TestComputePlanSpreadsANewServiceEvenly(t *testing.T) {
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 10, 1, "")}, nodes: testNodes(5, api.NodeReady)}).withUsage()
+	plan := computePlan(st, eval("e1", "web"))
+	if len(plan.Place) != 10 || plan.Eval.Status != api.EvalComplete || plan.Eval.Placed != 10 {
+		t.Fatalf("placed %d, outcome %+v", len(plan.Place), plan.Eval)
+	}
+	var nodes []string
+	for _, p := range plan.Place {
+		nodes = append(nodes, p.Node)
+	}
+	for n, c := range placedPerNode(nodes) {
+		if c != 2 {
+			t.Fatalf("node %s got %d replicas, want 2 each: %v", n, c, nodes)
+		}
+	}
+	ids := map[string]bool{}
+	for _, p := range plan.Place {
+		if ids[p.ID] || len(p.ID) != 16 {
+			t.Fatalf("bad or duplicate allocation ID %q", p.ID)
+		}
+		ids[p.ID] = true
+	}
+}
+
+func TestComputePlanIsReproducible(t *testing.T) {
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 7, 1, "")}, nodes: testNodes(200, api.NodeReady)}).withUsage()
+	a, b := computePlan(st, eval("e1", "web")), computePlan(st, eval("e1", "web"))
+	if fmt.Sprint(a.Place) != fmt.Sprint(b.Place) {
+		t.Fatalf("same evaluation, different plans:\n%v\n%v", a.Place, b.Place)
+	}
+}
+
+func TestComputePlanHonoursConstraints(t *testing.T) {
+	svc := testService(t, 6, 1, "placement: {constraints: [\"zone != z1\"]}\n")
+	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)}).withUsage()
+	plan := computePlan(st, eval("e1", "web"))
+	for _, p := range plan.Place {
+		if p.Node == "n1" || p.Node == "n4" { // zone z1
+			t.Fatalf("placed on %s, which the constraint excludes", p.Node)
+		}
+	}
+	if len(plan.Place) != 6 {
+		t.Fatalf("placed %d, want 6", len(plan.Place))
+	}
+}
+
+func TestComputePlanExplainsWhatCannotBePlaced(t *testing.T) {
+	svc := testService(t, 3, 1, "")
+	svc.Spec.Resources.Memory = 4 << 30
+	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)}).withUsage()
+	plan := computePlan(st, eval("e1", "web"))
+	if len(plan.Place) != 0 || plan.Eval.Status != api.EvalBlocked || plan.Eval.Unplaced != 3 {
+		t.Fatalf("plan %+v outcome %+v", plan.Place, plan.Eval)
+	}
+	if !strings.Contains(plan.Eval.PlacementFailure, "insufficient memory on 5 nodes") {
+		t.Fatalf("failure = %q", plan.Eval.PlacementFailure)
+	}
+}
+
+func TestComputePlanStopsEverythingOfADeletedService(t *testing.T) {
+	st := &fakeState{nodes: testNodes(2, api.NodeReady), allocs: []*api.Allocation{
+		alloc("a1", "n1", 1, api.AllocRunning), alloc("a2", "n2", 1, api.AllocPending),
+	}}
+	plan := computePlan(st, eval("e1", "web"))
+	if len(plan.Stop) != 2 || len(plan.Place) != 0 || plan.Eval.Status != api.EvalComplete {
+		t.Fatalf("plan stop=%v place=%v", plan.Stop, plan.Place)
+	}
+}
+
+func TestComputePlanReplacesAllocations(t *testing.T) {
+	tests := []struct {
+		name       string
+		nodeStatus string
+		status     string
+		revision   int
+		wantLost   bool
+		wantPrev   bool
+		wantReason string
+	}{
+		{"on a down node they are lost", api.NodeDown, api.AllocRunning, 1, true, true, "node n1 is down"},
+		{"on a draining node they move", api.NodeDraining, api.AllocRunning, 1, false, true, "node n1 is draining"},
+		{"failed ones are replaced", api.NodeReady, api.AllocFailed, 1, false, true, "allocation failed on n1"},
+		{"old revisions are replaced", api.NodeReady, api.AllocRunning, 0, false, false, "replaced by revision 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := testNodes(3, api.NodeReady)
+			nodes[0].Status = tt.nodeStatus
+			a := alloc("a1", "n1", tt.revision, tt.status)
+			st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 1, 1, "")}, nodes: nodes, allocs: []*api.Allocation{a}}).withUsage()
+			plan := computePlan(st, eval("e1", "web"))
+			if len(plan.Stop) != 1 || plan.Stop[0].ID != "a1" || plan.Stop[0].Lost != tt.wantLost || plan.Stop[0].Reason != tt.wantReason {
+				t.Fatalf("stop = %+v", plan.Stop)
+			}
+			if len(plan.Place) != 1 {
+				t.Fatalf("place = %+v, want one replacement", plan.Place)
+			}
+			if tt.wantPrev != (plan.Place[0].Previous == "a1") {
+				t.Fatalf("previous = %q", plan.Place[0].Previous)
+			}
+			if tt.nodeStatus != api.NodeReady || tt.status == api.AllocFailed {
+				if plan.Place[0].Node == "n1" {
+					t.Fatalf("replacement placed back on n1")
+				}
+			}
+		})
+	}
+}
+
+func TestComputePlanScalesDownTheLeastUsefulFirst(t *testing.T) {
+	allocs := []*api.Allocation{
+		alloc("run-n1-a", "n1", 1, api.AllocRunning), alloc("run-n1-b", "n1", 1, api.AllocRunning),
+		alloc("run-n2", "n2", 1, api.AllocRunning), alloc("pending-n3", "n3", 1, api.AllocPending),
+	}
+	for i, a := range allocs {
+		a.CreateIndex = uint64(i + 1)
+	}
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 1, "")}, nodes: testNodes(3, api.NodeReady), allocs: allocs}).withUsage()
+	plan := computePlan(st, eval("e1", "web"))
+	var stopped []string
+	for _, s := range plan.Stop {
+		stopped = append(stopped, s.ID)
+	}
+	sort.Strings(stopped)
+	// The pending one goes first, then one of the two on the busiest node.
+	if len(stopped) != 2 || stopped[0] != "pending-n3" || stopped[1] != "run-n1-b" {
+		t.Fatalf("stopped %v, want [pending-n3 run-n1-b]", stopped)
+	}
+	if len(plan.Place) != 0 {
+		t.Fatalf("placed %v while scaling down", plan.Place)
+	}
+}
+
+func TestComputePlanCountsCapacityFreedByItsOwnStops(t *testing.T) {
+	// One node with room for exactly two replicas: the new revision fits
+	// only because the plan stops the old one.
+	nodes := testNodes(1, api.NodeReady)
+	nodes[0].Capacity = api.Resources{CPU: 500, Memory: 128 << 20}
+	allocs := []*api.Allocation{alloc("old1", "n1", 1, api.AllocRunning), alloc("old2", "n1", 1, api.AllocRunning)}
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 2, "")}, nodes: nodes, allocs: allocs}).withUsage()
+	plan := computePlan(st, eval("e1", "web"))
+	if len(plan.Stop) != 2 || len(plan.Place) != 2 || plan.Eval.Unplaced != 0 {
+		t.Fatalf("stop %v place %v outcome %+v", plan.Stop, plan.Place, plan.Eval)
+	}
+}
+
+func TestComputePlanKeepsHostPortsApart(t *testing.T) {
+	svc := testService(t, 3, 1, "ports: [{name: http, port: 8080, hostPort: 80}]\n")
+	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(2, api.NodeReady)}).withUsage()
+	plan := computePlan(st, eval("e1", "web"))
+	if len(plan.Place) != 2 || plan.Eval.Unplaced != 1 || !strings.Contains(plan.Eval.PlacementFailure, "port 80 in use") {
+		t.Fatalf("place %v outcome %+v", plan.Place, plan.Eval)
+	}
+	if plan.Place[0].Node == plan.Place[1].Node {
+		t.Fatalf("two replicas with host port 80 on %s", plan.Place[0].Node)
+	}
+}
