@@ -116,6 +116,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 	}
 	deadline := time.Now().Add(c.RetryFor)
 	backoff := 50 * time.Millisecond
+	// unreachable counts consecutive failures to connect at all: when every
+	// server refused twice in a row, nobody is there, and waiting for an
+	// election would only delay the error.
+	unreachable := 0
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
 		base := c.addrs[c.current%len(c.addrs)]
@@ -127,15 +131,23 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 		c.mu.Lock()
 		c.current++
 		c.mu.Unlock()
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			unreachable = 0
+		} else if unreachable++; unreachable >= 2*len(c.addrs) {
+			return 0, err
+		}
 		if time.Now().After(deadline) {
 			return 0, err
 		}
-		// Every server was tried once: wait before the next round.
+		// Every server was tried once: wait before the next round, but not
+		// past the deadline.
 		if (attempt+1)%len(c.addrs) == 0 {
+			wait := min(backoff, time.Until(deadline))
 			select {
 			case <-ctx.Done():
 				return 0, ctx.Err()
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
 			if backoff < time.Second {
 				backoff *= 2

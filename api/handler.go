@@ -189,6 +189,11 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string)
 		out.Header.Set(forwardedHeader, "1")
 	}
 	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, tooBig)
+			return
+		}
 		writeError(w, fmt.Errorf("forward to leader at %s: %v: %w", target, err, ErrNoLeader))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -217,6 +222,9 @@ func (h *handler) peers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if peers == nil {
+		peers = []Peer{}
+	}
 	writeJSON(w, http.StatusOK, 0, peers)
 }
 
@@ -238,7 +246,11 @@ func (h *handler) service(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) revisions(w http.ResponseWriter, r *http.Request) {
 	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Revision, uint64, error) {
-		return h.b.Revisions(ctx, r.PathValue("ns"), r.PathValue("name"), q)
+		revs, i, err := h.b.Revisions(ctx, r.PathValue("ns"), r.PathValue("name"), q)
+		if revs == nil {
+			revs = []*Revision{}
+		}
+		return revs, i, err
 	})
 }
 

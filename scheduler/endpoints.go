@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
@@ -167,25 +168,27 @@ func (s *Server) Evaluations(ctx context.Context, namespace, service string, q a
 	return out, index, err
 }
 
+// Events lists events with an ID above q.Index. With q.Wait set it blocks
+// until at least one matching event exists; the index it returns is the ID
+// of the newest event it looked at (matching or not), for the next call.
 func (s *Server) Events(ctx context.Context, f api.EventFilter, q api.QueryOptions) ([]*api.Event, uint64, error) {
-	var out []*api.Event
-	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+	after := q.Index
+	for {
+		ws := memdb.NewWatchSet()
+		snap := s.store.Snapshot()
+		ws.Add(snap.Abandoned)
 		snap.WatchIndex(ws, "events")
-		out = out[:0]
-		last := q.Index
-		for _, e := range snap.EventsAfter(nil, q.Index, 0) {
-			last = e.ID
+		var out []*api.Event
+		for _, e := range snap.EventsAfter(nil, after, 0) {
+			after = e.ID
 			if (f.Namespace == "" || e.Namespace == f.Namespace) && (f.Service == "" || e.Service == f.Service) && (f.Node == "" || e.Node == f.Node) {
 				out = append(out, e)
 			}
 		}
-		if len(out) == 0 && q.Index > 0 {
-			// Nothing for this filter yet: keep waiting past the same point.
-			return q.Index, nil
+		if len(out) > 0 || q.Wait <= 0 || ws.WatchCtx(ctx) != nil {
+			return out, after, nil
 		}
-		return max(last, 1), nil
-	})
-	return out, index, err
+	}
 }
 
 // WriteTarget says where writes go, waiting up to five seconds for an
