@@ -510,3 +510,27 @@ func TestMetricsAreServed(t *testing.T) {
 		}
 	}
 }
+
+// TestLateServerIsAddedAsAVoter starts a fourth server without
+// --bootstrap-expect: it joins through gossip and the leader adds it.
+func TestLateServerIsAddedAsAVoter(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	waitLeader(t, c)
+	late, err := New(Config{Name: "s4", DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+		Join: []string{c.Servers()[0].GossipAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- late.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	client := clientFor(t, c)
+	if _, err := client.ApplyService(context.Background(), webSpec(t, "seen-by-s4", 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "s4 to become a voter with the cluster's state", func() bool {
+		peers, err := client.Peers(context.Background())
+		return err == nil && len(peers) == 4 && late.Store().Snapshot().Service(nil, "default", "seen-by-s4") != nil
+	})
+}
