@@ -236,10 +236,10 @@ func (tx *applyTxn) getIndex(key string) uint64 {
 
 // event records something that happened; the oldest events fall off.
 func (tx *applyTxn) event(e api.Event) {
-	id := tx.getIndex(tableEvents+"-id") + 1
+	id := tx.getIndex(eventCounter) + 1
 	e.ID, e.Index, e.Time = id, tx.index, tx.now
 	tx.insert(tableEvents, &e)
-	tx.insert(tableIndex, &IndexEntry{Key: tableEvents + "-id", Value: id})
+	tx.insert(tableIndex, &IndexEntry{Key: eventCounter, Value: id})
 	if id > MaxEvents {
 		if old := tx.first(tableEvents, id-MaxEvents); old != nil {
 			tx.delete(tableEvents, old)

@@ -26,6 +26,10 @@ const (
 // stopped): blocked evaluations run again when it does.
 const IndexCapacity = "capacity"
 
+// eventCounter is the key in the index table that numbers events; unlike
+// the other keys it is not a Raft index.
+const eventCounter = "events-id"
+
 // IndexEntry records the Raft index that last changed a table.
 type IndexEntry struct {
 	Key   string

@@ -109,7 +109,7 @@ func (s *Snapshot) WatchIndex(ws memdb.WatchSet, table string) uint64 {
 	return raw.(*IndexEntry).Value
 }
 
-// LatestIndex is the highest index of any table.
+// LatestIndex is the Raft index of the newest write the state reflects.
 func (s *Snapshot) LatestIndex() uint64 {
 	var max uint64
 	it, err := s.txn.Get(tableIndex, "id")
@@ -117,8 +117,8 @@ func (s *Snapshot) LatestIndex() uint64 {
 		return 0
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if v := raw.(*IndexEntry).Value; v > max {
-			max = v
+		if e := raw.(*IndexEntry); e.Key != eventCounter && e.Value > max {
+			max = e.Value
 		}
 	}
 	return max

@@ -1,0 +1,319 @@
+package state
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"flotilla/api"
+)
+
+func TestUpsertServiceCreatesRevisionOneWithPendingEvaluation(t *testing.T) {
+	h := newHarness(t)
+	spec := decodeSpec(t, webYAML)
+
+	res := h.upsert(spec)
+
+	if res.Revision != 1 || !res.Created || !res.Changed || res.EvalID == "" {
+		t.Fatalf("result = %+v, want revision 1, created, changed, an eval", res)
+	}
+	snap := h.snap()
+	svc := snap.Service(nil, "default", "web")
+	if svc == nil {
+		t.Fatal("service not stored")
+	}
+	if svc.Revision != 1 || svc.Replicas != 3 || svc.Strategy != api.RolloutRamped {
+		t.Errorf("service = revision %d, %d replicas, strategy %q; want 1, 3, ramped", svc.Revision, svc.Replicas, svc.Strategy)
+	}
+	if svc.CreateIndex != 1 || svc.ModifyIndex != 1 {
+		t.Errorf("service indexes = %d/%d, want the log index 1", svc.CreateIndex, svc.ModifyIndex)
+	}
+	if !svc.CreateTime.Equal(entryTime(1)) || !svc.ModifyTime.Equal(entryTime(1)) {
+		t.Errorf("service times = %v/%v, want the entry's time %v", svc.CreateTime, svc.ModifyTime, entryTime(1))
+	}
+	if !reflect.DeepEqual(svc.Spec, spec) {
+		t.Errorf("stored spec differs from the applied one:\n got %+v\nwant %+v", svc.Spec, spec)
+	}
+
+	revs := snap.Revisions(nil, "default", "web")
+	if len(revs) != 1 || revs[0].Revision != 1 || revs[0].CreateIndex != 1 {
+		t.Fatalf("revisions = %+v, want one record of revision 1 at index 1", revs)
+	}
+	if revs[0].Spec.Replicas != nil {
+		t.Errorf("revision spec keeps replicas %d; the replica count is not part of a revision", *revs[0].Spec.Replicas)
+	}
+	if snap.Revision("default", "web", 1) == nil {
+		t.Error("Revision(default, web, 1) = nil")
+	}
+
+	e := snap.Evaluation(nil, res.EvalID)
+	if e == nil {
+		t.Fatalf("evaluation %s not stored", res.EvalID)
+	}
+	if e.Status != api.EvalPending || e.TriggeredBy != api.TriggerServiceRegister || e.ServiceKey() != "default/web" {
+		t.Errorf("evaluation = %s %s %s, want pending service-register default/web", e.Status, e.TriggeredBy, e.ServiceKey())
+	}
+	if e.CreateIndex != 1 || e.ModifyIndex != 1 {
+		t.Errorf("evaluation indexes = %d/%d, want 1", e.CreateIndex, e.ModifyIndex)
+	}
+	if len(h.evals) != 1 || h.evals[0].ID != res.EvalID {
+		t.Errorf("eval hook heard %v, want the new evaluation", evalTriggers(h.evals))
+	}
+	if got := eventTypes(h.events()); !reflect.DeepEqual(got, []string{api.EventServiceRegistered}) {
+		t.Errorf("events = %v, want [ServiceRegistered]", got)
+	}
+	for _, table := range []string{tableServices, tableRevisions, tableEvals, tableEvents} {
+		if got := snap.Index(table); got != 1 {
+			t.Errorf("Index(%s) = %d, want 1", table, got)
+		}
+	}
+}
+
+func TestUpsertServiceIdenticalSpecIsNoOp(t *testing.T) {
+	h := newHarness(t)
+	first := h.upsert(decodeSpec(t, webYAML))
+	before := h.writeSnapshot()
+
+	// Decoded again, as a client applying the same file would send it.
+	res := h.upsert(decodeSpec(t, webYAML))
+
+	if res.Revision != first.Revision || res.Created || res.Changed || res.EvalID != "" {
+		t.Fatalf("result = %+v, want revision %d, not created, not changed, no eval", res, first.Revision)
+	}
+	svc := h.snap().Service(nil, "default", "web")
+	if svc.ModifyIndex != 1 {
+		t.Errorf("ModifyIndex = %d, want 1 (unchanged)", svc.ModifyIndex)
+	}
+	if n := len(h.snap().Evaluations(nil)); n != 1 {
+		t.Errorf("%d evaluations, want 1 (no new one)", n)
+	}
+	if len(h.evals) != 1 {
+		t.Errorf("eval hook heard %d evaluations, want 1", len(h.evals))
+	}
+	if after := h.writeSnapshot(); string(after) != string(before) {
+		t.Errorf("a no-op upsert changed the state:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+func TestUpsertServiceReplicasOnlyChangeScalesWithoutNewRevision(t *testing.T) {
+	h := newHarness(t)
+	h.upsert(decodeSpec(t, webYAML))
+
+	res := h.upsert(decodeSpec(t, strings.Replace(webYAML, "replicas: 3", "replicas: 5", 1)))
+
+	if res.Revision != 1 || res.Created || !res.Changed || res.EvalID == "" {
+		t.Fatalf("result = %+v, want revision 1, changed, an eval", res)
+	}
+	snap := h.snap()
+	svc := snap.Service(nil, "default", "web")
+	if svc.Revision != 1 || svc.Replicas != 5 || svc.Spec.ReplicaCount() != 5 {
+		t.Errorf("service = revision %d, replicas %d (spec %d); want revision 1 and 5 replicas", svc.Revision, svc.Replicas, svc.Spec.ReplicaCount())
+	}
+	if svc.CreateIndex != 1 || svc.ModifyIndex != 2 {
+		t.Errorf("indexes = %d/%d, want 1/2", svc.CreateIndex, svc.ModifyIndex)
+	}
+	if n := len(snap.Revisions(nil, "default", "web")); n != 1 {
+		t.Errorf("%d revisions, want 1", n)
+	}
+	e := snap.Evaluation(nil, res.EvalID)
+	if e == nil || e.TriggeredBy != api.TriggerScale || e.Status != api.EvalPending {
+		t.Fatalf("evaluation = %+v, want a pending scale evaluation", e)
+	}
+	if got := eventTypes(h.eventsSince(1)); !reflect.DeepEqual(got, []string{api.EventServiceScaled}) {
+		t.Errorf("events = %v, want [ServiceScaled]", got)
+	}
+}
+
+func TestUpsertServiceTemplateChangeMakesNewRevision(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		from, to     string
+		wantReplicas int
+	}{
+		{"args", `args: ["--version", "v1"]`, `args: ["--version", "v2"]`, 3},
+		{"image", "image: demo", "image: demo2", 3},
+		{"resources", "cpu: 250m", "cpu: 500m", 3},
+		{"env added", "replicas: 3", "replicas: 3\nenv: {COLOR: blue}", 3},
+		{"template and replicas", `args: ["--version", "v1"]`, "replicas: 4\nargs: [\"--version\", \"v2\"]", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.upsert(decodeSpec(t, webYAML))
+			changed := strings.Replace(webYAML, tc.from, tc.to, 1)
+			if tc.name == "template and replicas" {
+				changed = strings.Replace(changed, "replicas: 3\n", "", 1)
+			}
+
+			res := h.upsert(decodeSpec(t, changed))
+
+			if res.Revision != 2 || res.Created || !res.Changed || res.EvalID == "" {
+				t.Fatalf("result = %+v, want revision 2, changed, an eval", res)
+			}
+			snap := h.snap()
+			svc := snap.Service(nil, "default", "web")
+			if svc.Revision != 2 || svc.Replicas != tc.wantReplicas || svc.ModifyIndex != 2 || svc.CreateIndex != 1 {
+				t.Errorf("service = revision %d, %d replicas, indexes %d/%d; want 2, %d, 1/2",
+					svc.Revision, svc.Replicas, svc.CreateIndex, svc.ModifyIndex, tc.wantReplicas)
+			}
+			revs := snap.Revisions(nil, "default", "web")
+			if len(revs) != 2 || revs[0].Revision != 1 || revs[1].Revision != 2 || revs[1].CreateIndex != 2 {
+				t.Fatalf("revisions = %+v, want 1 and 2 (oldest first)", revs)
+			}
+			if reflect.DeepEqual(revs[0].Spec, revs[1].Spec) {
+				t.Error("revision 2 stores the same template as revision 1")
+			}
+			e := snap.Evaluation(nil, res.EvalID)
+			if e == nil || e.TriggeredBy != api.TriggerServiceUpdate {
+				t.Fatalf("evaluation = %+v, want service-update", e)
+			}
+			if n := len(snap.Evaluations(nil)); n != 2 {
+				t.Errorf("%d evaluations, want 2 (one per change)", n)
+			}
+			if got := eventTypes(h.eventsSince(1)); !reflect.DeepEqual(got, []string{api.EventServiceUpdated}) {
+				t.Errorf("events = %v, want [ServiceUpdated]", got)
+			}
+		})
+	}
+}
+
+func TestUpsertServiceKeepsRevisionHistoryNewestRevisions(t *testing.T) {
+	h := newHarness(t)
+	for _, v := range []string{"v1", "v2", "v3", "v4", "v5", "v6"} {
+		h.upsert(decodeSpec(t, strings.Replace(webYAML, `"v1"`, `"`+v+`"`, 1)))
+	}
+
+	snap := h.snap()
+	var got []int
+	for _, r := range snap.Revisions(nil, "default", "web") {
+		got = append(got, r.Revision)
+	}
+	if want := []int{4, 5, 6}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("revisions = %v, want %v (revisionHistory 3)", got, want)
+	}
+	if r := snap.Revision("default", "web", 3); r != nil {
+		t.Errorf("pruned revision 3 still readable: %+v", r)
+	}
+	if svc := snap.Service(nil, "default", "web"); svc.Revision != 6 {
+		t.Errorf("service revision = %d, want 6", svc.Revision)
+	}
+}
+
+func TestUpsertServiceRevisionHistoryOfOneKeepsOnlyCurrent(t *testing.T) {
+	h := newHarness(t)
+	one := strings.Replace(webYAML, "revisionHistory: 3", "revisionHistory: 1", 1)
+	h.upsert(decodeSpec(t, one))
+	h.upsert(decodeSpec(t, strings.Replace(one, `"v1"`, `"v2"`, 1)))
+
+	revs := h.snap().Revisions(nil, "default", "web")
+	if len(revs) != 1 || revs[0].Revision != 2 {
+		t.Fatalf("revisions = %+v, want only revision 2", revs)
+	}
+}
+
+func TestDeleteServiceUnknownIsErrNotFound(t *testing.T) {
+	h := newHarness(t)
+	err := h.fails(CmdDeleteService, &DeleteService{Namespace: "default", Name: "web", Time: h.next()})
+	if !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("error = %v, want api.ErrNotFound", err)
+	}
+	if idx := h.snap().LatestIndex(); idx != 0 {
+		t.Errorf("a failed delete wrote to the store (latest index %d)", idx)
+	}
+}
+
+func TestDeleteServiceRemovesItsRevisionsAndMakesDeleteEvaluation(t *testing.T) {
+	h := newHarness(t)
+	h.upsert(decodeSpec(t, webYAML))
+	h.upsert(decodeSpec(t, strings.Replace(webYAML, `"v1"`, `"v2"`, 1)))
+	// web2 shares web's name as a prefix: its revisions must survive.
+	h.upsert(decodeSpec(t, serviceYAML("web2")))
+
+	res := h.ok(CmdDeleteService, &DeleteService{Namespace: "default", Name: "web", Time: h.next()}).(*UpsertServiceResult)
+
+	if !res.Changed || res.Revision != 2 || res.EvalID == "" {
+		t.Fatalf("result = %+v, want changed at revision 2 with an eval", res)
+	}
+	snap := h.snap()
+	if svc := snap.Service(nil, "default", "web"); svc != nil {
+		t.Errorf("service still stored: %+v", svc)
+	}
+	if revs := snap.Revisions(nil, "default", "web"); len(revs) != 0 {
+		t.Errorf("%d revisions left, want none", len(revs))
+	}
+	if revs := snap.Revisions(nil, "default", "web2"); len(revs) != 1 {
+		t.Errorf("web2 has %d revisions, want 1 (untouched)", len(revs))
+	}
+	if snap.Service(nil, "default", "web2") == nil {
+		t.Error("web2 was deleted too")
+	}
+	e := snap.Evaluation(nil, res.EvalID)
+	if e == nil || e.TriggeredBy != api.TriggerServiceDelete || e.Status != api.EvalPending || e.ServiceKey() != "default/web" {
+		t.Fatalf("evaluation = %+v, want pending service-delete of default/web", e)
+	}
+	if evs := h.eventsSince(3); len(evs) != 1 || evs[0].Type != api.EventServiceDeleted {
+		t.Errorf("events = %v, want [ServiceDeleted]", eventTypes(evs))
+	}
+	if got := snap.Index(tableRevisions); got != h.index {
+		t.Errorf("Index(revisions) = %d, want %d", got, h.index)
+	}
+
+	// Deleting again finds nothing.
+	if err := h.fails(CmdDeleteService, &DeleteService{Namespace: "default", Name: "web", Time: h.next()}); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("second delete: %v, want ErrNotFound", err)
+	}
+}
+
+func TestScaleService(t *testing.T) {
+	h := newHarness(t)
+	if err := h.fails(CmdScaleService, &ScaleService{Namespace: "default", Name: "web", Replicas: 2, Time: h.next()}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("scale of a missing service: %v, want ErrNotFound", err)
+	}
+	h.upsert(decodeSpec(t, webYAML))
+	created := h.index
+
+	t.Run("equal count is a no-op", func(t *testing.T) {
+		res := h.ok(CmdScaleService, &ScaleService{Namespace: "default", Name: "web", Replicas: 3, Time: h.next()}).(*UpsertServiceResult)
+		if res.Changed || res.EvalID != "" || res.Revision != 1 {
+			t.Fatalf("result = %+v, want unchanged at revision 1", res)
+		}
+		if svc := h.snap().Service(nil, "default", "web"); svc.ModifyIndex != created {
+			t.Errorf("ModifyIndex = %d, want %d", svc.ModifyIndex, created)
+		}
+		if n := len(h.snap().Evaluations(nil)); n != 1 {
+			t.Errorf("%d evaluations, want 1", n)
+		}
+	})
+
+	t.Run("new count changes replicas in place", func(t *testing.T) {
+		res := h.ok(CmdScaleService, &ScaleService{Namespace: "default", Name: "web", Replicas: 7, Time: h.next()}).(*UpsertServiceResult)
+		if !res.Changed || res.EvalID == "" || res.Revision != 1 {
+			t.Fatalf("result = %+v, want changed at revision 1 with an eval", res)
+		}
+		snap := h.snap()
+		svc := snap.Service(nil, "default", "web")
+		if svc.Replicas != 7 || svc.Spec.ReplicaCount() != 7 || svc.Revision != 1 || svc.ModifyIndex != h.index {
+			t.Errorf("service = %d replicas (spec %d), revision %d, ModifyIndex %d; want 7, 7, 1, %d",
+				svc.Replicas, svc.Spec.ReplicaCount(), svc.Revision, svc.ModifyIndex, h.index)
+		}
+		if n := len(snap.Revisions(nil, "default", "web")); n != 1 {
+			t.Errorf("%d revisions, want 1", n)
+		}
+		if e := snap.Evaluation(nil, res.EvalID); e == nil || e.TriggeredBy != api.TriggerScale {
+			t.Errorf("evaluation = %+v, want a scale evaluation", e)
+		}
+		if evs := h.eventsSince(1); len(evs) != 1 || evs[0].Type != api.EventServiceScaled {
+			t.Errorf("events = %v, want [ServiceScaled]", eventTypes(evs))
+		}
+	})
+
+	t.Run("applying the original spec scales back", func(t *testing.T) {
+		res := h.upsert(decodeSpec(t, webYAML))
+		if !res.Changed || res.Revision != 1 {
+			t.Fatalf("result = %+v, want a scale back at revision 1", res)
+		}
+		if e := h.eval(res.EvalID); e.TriggeredBy != api.TriggerScale {
+			t.Errorf("trigger = %s, want scale", e.TriggeredBy)
+		}
+	})
+}
