@@ -35,6 +35,10 @@ type Meta struct {
 	HTTP string `json:"http,omitempty"`
 	// Expect is the server's --bootstrap-expect.
 	Expect int `json:"expect,omitempty"`
+	// Leaving is announced just before a graceful leave, so that others
+	// can tell a departure from a failure (memberlist's own notification
+	// does not say which).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Member is one node of the pool as this node last heard of it.
@@ -66,7 +70,7 @@ type Pool struct {
 	mu      sync.Mutex
 	members map[string]Member
 	changed chan struct{}
-	meta    []byte
+	meta    Meta
 }
 
 // Start listens and returns a pool of one; Join connects it to others.
@@ -79,11 +83,7 @@ func Start(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: bad port", cfg.Bind)
 	}
-	meta, err := json.Marshal(cfg.Meta)
-	if err != nil {
-		return nil, err
-	}
-	p := &Pool{members: map[string]Member{}, changed: make(chan struct{}), meta: meta}
+	p := &Pool{members: map[string]Member{}, changed: make(chan struct{}), meta: cfg.Meta}
 	mc := memberlist.DefaultLANConfig()
 	if cfg.Fast {
 		mc = memberlist.DefaultLocalConfig()
@@ -126,6 +126,10 @@ func (p *Pool) Join(addrs []string) (int, error) {
 
 // Leave announces a graceful departure, then stops.
 func (p *Pool) Leave(timeout time.Duration) error {
+	p.mu.Lock()
+	p.meta.Leaving = true
+	p.mu.Unlock()
+	_ = p.ml.UpdateNode(timeout) // best effort: without it the others see a failure
 	err := p.ml.Leave(timeout)
 	if serr := p.ml.Shutdown(); err == nil {
 		err = serr
@@ -181,10 +185,13 @@ func (p *Pool) record(n *memberlist.Node, status string) {
 type delegate struct{ p *Pool }
 
 func (d delegate) NodeMeta(limit int) []byte {
-	if len(d.p.meta) > limit {
+	d.p.mu.Lock()
+	meta, err := json.Marshal(d.p.meta)
+	d.p.mu.Unlock()
+	if err != nil || len(meta) > limit {
 		return nil
 	}
-	return d.p.meta
+	return meta
 }
 func (delegate) NotifyMsg([]byte)                           {}
 func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
@@ -196,7 +203,10 @@ type events struct{ p *Pool }
 func (e events) NotifyJoin(n *memberlist.Node)   { e.p.record(n, StatusAlive) }
 func (e events) NotifyUpdate(n *memberlist.Node) { e.p.record(n, StatusAlive) }
 func (e events) NotifyLeave(n *memberlist.Node) {
-	if n.State == memberlist.StateLeft {
+	e.p.mu.Lock()
+	leaving := e.p.members[n.Name].Meta.Leaving
+	e.p.mu.Unlock()
+	if leaving || n.State == memberlist.StateLeft {
 		e.p.record(n, StatusLeft)
 		return
 	}
