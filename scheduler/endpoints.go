@@ -86,7 +86,8 @@ func (s *Server) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, ui
 	var out []*api.Node
 	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
 		out = snap.Nodes(ws)
-		return snap.Index("nodes"), nil
+		// Usage comes from allocations: their changes count too.
+		return max(snap.Index("nodes"), snap.WatchIndex(ws, "allocs")), nil
 	})
 	return out, index, err
 }

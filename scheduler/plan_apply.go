@@ -116,37 +116,29 @@ func (p *planApplier) applyBatch(batch []*planRequest) {
 // overlay is the newest state plus what the batch so far has accepted.
 type overlay struct {
 	snap    *state.Snapshot
-	nodes   map[string]*overlayNode
+	nodes   map[string]*placement.Node
 	stopped map[string]bool
 }
 
-type overlayNode struct {
-	*placement.Node
-	portsLoaded bool
-}
-
 func newOverlay(snap *state.Snapshot) *overlay {
-	return &overlay{snap: snap, nodes: map[string]*overlayNode{}, stopped: map[string]bool{}}
+	return &overlay{snap: snap, nodes: map[string]*placement.Node{}, stopped: map[string]bool{}}
 }
 
-func (o *overlay) node(name string, withPorts bool) *overlayNode {
-	on, ok := o.nodes[name]
-	if !ok {
-		n := o.snap.Node(nil, name)
-		if n == nil {
-			return nil
-		}
-		on = &overlayNode{Node: &placement.Node{
-			Name: n.Name, Status: n.Status, Eligible: n.Eligible, Labels: n.Labels,
-			Capacity: n.Capacity, Allocated: n.Allocated,
-		}}
-		o.nodes[name] = on
+// node returns a node with its committed usage, less what the batch
+// stopped, plus what it placed; nil when the node does not exist.
+func (o *overlay) node(name string) *placement.Node {
+	if n, ok := o.nodes[name]; ok {
+		return n
 	}
-	if withPorts && !on.portsLoaded {
-		on.HostPorts = usedHostPorts(o.snap.AllocationsByNode(nil, name), o.stopped)
-		on.portsLoaded = true
+	n := o.snap.NodeWithoutUsage(name)
+	if n == nil {
+		return nil
 	}
-	return on
+	u := o.snap.CurrentUsage(name)
+	pn := &placement.Node{Name: n.Name, Status: n.Status, Eligible: n.Eligible, Labels: n.Labels,
+		Capacity: n.Capacity, Allocated: u.Resources, HostPorts: u.HostPorts}
+	o.nodes[name] = pn
+	return pn
 }
 
 // evaluate returns the part of a plan that still fits and how many
@@ -162,10 +154,7 @@ func (o *overlay) evaluate(in *state.Plan) (*state.Plan, int) {
 		}
 		o.stopped[a.ID] = true
 		out.Stop = append(out.Stop, st)
-		if a.Terminal() {
-			continue
-		}
-		if on := o.node(a.Node, false); on != nil {
+		if on := o.node(a.Node); on != nil && !a.Terminal() {
 			on.Allocated = on.Allocated.Sub(a.Resources)
 			for _, port := range a.HostPorts {
 				delete(on.HostPorts, port)
@@ -175,8 +164,8 @@ func (o *overlay) evaluate(in *state.Plan) (*state.Plan, int) {
 	req := &placement.Request{Resources: in.Resources, HostPorts: in.HostPorts}
 	refused := 0
 	for _, pl := range in.Place {
-		on := o.node(pl.Node, len(in.HostPorts) > 0)
-		if on == nil || o.snap.Allocation(nil, pl.ID) != nil || placement.Check(on.Node, req) != "" {
+		on := o.node(pl.Node)
+		if on == nil || o.snap.Allocation(nil, pl.ID) != nil || placement.Check(on, req) != "" {
 			refused++
 			continue
 		}

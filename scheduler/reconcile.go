@@ -13,9 +13,11 @@ import (
 // State is what scheduling reads: a consistent snapshot.
 type State interface {
 	Service(ws WatchSet, namespace, name string) *api.Service
-	Nodes(ws WatchSet) []*api.Node
+	// NodesWithoutUsage lists the nodes; CurrentUsage gives one node's
+	// usage, for the nodes a placement actually looks at.
+	NodesWithoutUsage(ws WatchSet) []*api.Node
+	CurrentUsage(node string) state.Usage
 	AllocationsByService(ws WatchSet, namespace, name string) []*api.Allocation
-	AllocationsByNode(ws WatchSet, node string) []*api.Allocation
 	LatestIndex() uint64
 }
 
@@ -31,7 +33,7 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 	plan := &state.Plan{EvalID: eval.ID, Namespace: eval.Namespace, Service: eval.Service}
 	svc := snap.Service(nil, eval.Namespace, eval.Service)
 	allocs := snap.AllocationsByService(nil, eval.Namespace, eval.Service)
-	nodes := snap.Nodes(nil)
+	nodes := snap.NodesWithoutUsage(nil)
 	byName := make(map[string]*api.Node, len(nodes))
 	for _, n := range nodes {
 		byName[n.Name] = n
@@ -128,10 +130,28 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 		return plan
 	}
 
-	placer := placement.New(placementNodes(snap, nodes, allocs, plan, stopping, perNode), placement.Request{
+	placer := placement.New(placementNodes(nodes, perNode), placement.Request{
 		Resources: svc.Spec.Resources, HostPorts: plan.HostPorts,
 		Constraints: svc.Spec.Placement.Constraints, Strategy: svc.Spec.Placement.Strategy,
 	}, seed(eval.ID))
+	// Usage leaves out what this plan stops: its resources are free for
+	// the placements of the same plan.
+	freed := map[string][]*api.Allocation{}
+	for _, a := range allocs {
+		if stopping[a.ID] && !a.Terminal() {
+			freed[a.Node] = append(freed[a.Node], a)
+		}
+	}
+	placer.SetLoader(func(n *placement.Node) {
+		u := snap.CurrentUsage(n.Name)
+		for _, a := range freed[n.Name] {
+			u.Resources = u.Resources.Sub(a.Resources)
+			for _, p := range a.HostPorts {
+				delete(u.HostPorts, p)
+			}
+		}
+		n.Allocated, n.HostPorts = u.Resources, u.HostPorts
+	})
 	ids := newIDs(eval.ID, snap.LatestIndex())
 	for i := 0; i < missing; i++ {
 		var prev replaced
@@ -151,45 +171,17 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 	return plan
 }
 
-// placementNodes builds the placer's view: committed usage, minus what this
-// plan stops, and the service's replicas per node.
-func placementNodes(snap State, nodes []*api.Node, allocs []*api.Allocation, plan *state.Plan, stopping map[string]bool, perNode map[string]int) []*placement.Node {
-	freed := map[string]api.Resources{}
-	for _, a := range allocs {
-		if stopping[a.ID] && !a.Terminal() {
-			freed[a.Node] = freed[a.Node].Add(a.Resources)
-		}
-	}
+// placementNodes builds the placer's view of the nodes: usage is loaded
+// later, only for the nodes the placer looks at.
+func placementNodes(nodes []*api.Node, perNode map[string]int) []*placement.Node {
 	out := make([]*placement.Node, len(nodes))
 	for i, n := range nodes {
-		pn := &placement.Node{
+		out[i] = &placement.Node{
 			Name: n.Name, Status: n.Status, Eligible: n.Eligible, Labels: n.Labels,
-			Capacity: n.Capacity, Allocated: n.Allocated.Sub(freed[n.Name]), ServiceReplicas: perNode[n.Name],
+			Capacity: n.Capacity, ServiceReplicas: perNode[n.Name],
 		}
-		if len(plan.HostPorts) > 0 {
-			pn.HostPorts = usedHostPorts(snap.AllocationsByNode(nil, n.Name), stopping)
-		}
-		out[i] = pn
 	}
 	return out
-}
-
-// usedHostPorts lists the host ports held on a node, ignoring allocations
-// being stopped.
-func usedHostPorts(allocs []*api.Allocation, stopping map[string]bool) map[int]bool {
-	var used map[int]bool
-	for _, a := range allocs {
-		if a.Terminal() || stopping[a.ID] {
-			continue
-		}
-		for _, p := range a.HostPorts {
-			if used == nil {
-				used = map[int]bool{}
-			}
-			used[p] = true
-		}
-	}
-	return used
 }
 
 // seed derives the placer's shuffle from the evaluation, so a run replays.

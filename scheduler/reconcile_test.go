@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"flotilla/api"
+	"flotilla/scheduler/state"
 )
 
 // fakeState is a hand-made State for computePlan.
@@ -17,7 +18,7 @@ type fakeState struct {
 }
 
 func (f *fakeState) Service(_ WatchSet, ns, name string) *api.Service { return f.services[ns+"/"+name] }
-func (f *fakeState) Nodes(WatchSet) []*api.Node                       { return f.nodes }
+func (f *fakeState) NodesWithoutUsage(WatchSet) []*api.Node           { return f.nodes }
 func (f *fakeState) LatestIndex() uint64                              { return 100 }
 func (f *fakeState) AllocationsByService(_ WatchSet, ns, name string) []*api.Allocation {
 	var out []*api.Allocation
@@ -28,14 +29,22 @@ func (f *fakeState) AllocationsByService(_ WatchSet, ns, name string) []*api.All
 	}
 	return out
 }
-func (f *fakeState) AllocationsByNode(_ WatchSet, node string) []*api.Allocation {
-	var out []*api.Allocation
+func (f *fakeState) CurrentUsage(node string) state.Usage {
+	var u state.Usage
 	for _, a := range f.allocs {
-		if a.Node == node {
-			out = append(out, a)
+		if a.Node != node || a.Terminal() {
+			continue
+		}
+		u.Resources = u.Resources.Add(a.Resources)
+		u.Count++
+		for _, p := range a.HostPorts {
+			if u.HostPorts == nil {
+				u.HostPorts = map[int]bool{}
+			}
+			u.HostPorts[p] = true
 		}
 	}
-	return out
+	return u
 }
 
 func testService(t *testing.T, replicas, revision int, extra string) *api.Service {
@@ -62,21 +71,6 @@ func alloc(id, node string, revision int, status string) *api.Allocation {
 		DesiredStatus: api.DesiredRun, Status: status, Resources: api.Resources{CPU: 250, Memory: 64 << 20}}
 }
 
-// withUsage fills node usage from the allocations that hold resources, as
-// the FSM does.
-func (f *fakeState) withUsage() *fakeState {
-	for _, n := range f.nodes {
-		n.Allocated, n.Allocations = api.Resources{}, 0
-		for _, a := range f.allocs {
-			if a.Node == n.Name && !a.Terminal() {
-				n.Allocated = n.Allocated.Add(a.Resources)
-				n.Allocations++
-			}
-		}
-	}
-	return f
-}
-
 func placedPerNode(planPlace []string) map[string]int {
 	out := map[string]int{}
 	for _, n := range planPlace {
@@ -86,7 +80,7 @@ func placedPerNode(planPlace []string) map[string]int {
 }
 
 func TestComputePlanSpreadsANewServiceEvenly(t *testing.T) {
-	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 10, 1, "")}, nodes: testNodes(5, api.NodeReady)}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 10, 1, "")}, nodes: testNodes(5, api.NodeReady)})
 	plan := computePlan(st, eval("e1", "web"))
 	if len(plan.Place) != 10 || plan.Eval.Status != api.EvalComplete || plan.Eval.Placed != 10 {
 		t.Fatalf("placed %d, outcome %+v", len(plan.Place), plan.Eval)
@@ -110,7 +104,7 @@ func TestComputePlanSpreadsANewServiceEvenly(t *testing.T) {
 }
 
 func TestComputePlanIsReproducible(t *testing.T) {
-	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 7, 1, "")}, nodes: testNodes(200, api.NodeReady)}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 7, 1, "")}, nodes: testNodes(200, api.NodeReady)})
 	a, b := computePlan(st, eval("e1", "web")), computePlan(st, eval("e1", "web"))
 	if fmt.Sprint(a.Place) != fmt.Sprint(b.Place) {
 		t.Fatalf("same evaluation, different plans:\n%v\n%v", a.Place, b.Place)
@@ -119,7 +113,7 @@ func TestComputePlanIsReproducible(t *testing.T) {
 
 func TestComputePlanHonoursConstraints(t *testing.T) {
 	svc := testService(t, 6, 1, "placement: {constraints: [\"zone != z1\"]}\n")
-	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)})
 	plan := computePlan(st, eval("e1", "web"))
 	for _, p := range plan.Place {
 		if p.Node == "n1" || p.Node == "n4" { // zone z1
@@ -134,7 +128,7 @@ func TestComputePlanHonoursConstraints(t *testing.T) {
 func TestComputePlanExplainsWhatCannotBePlaced(t *testing.T) {
 	svc := testService(t, 3, 1, "")
 	svc.Spec.Resources.Memory = 4 << 30
-	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)})
 	plan := computePlan(st, eval("e1", "web"))
 	if len(plan.Place) != 0 || plan.Eval.Status != api.EvalBlocked || plan.Eval.Unplaced != 3 {
 		t.Fatalf("plan %+v outcome %+v", plan.Place, plan.Eval)
@@ -174,7 +168,7 @@ func TestComputePlanReplacesAllocations(t *testing.T) {
 			nodes := testNodes(3, api.NodeReady)
 			nodes[0].Status = tt.nodeStatus
 			a := alloc("a1", "n1", tt.revision, tt.status)
-			st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 1, 1, "")}, nodes: nodes, allocs: []*api.Allocation{a}}).withUsage()
+			st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 1, 1, "")}, nodes: nodes, allocs: []*api.Allocation{a}})
 			plan := computePlan(st, eval("e1", "web"))
 			if len(plan.Stop) != 1 || plan.Stop[0].ID != "a1" || plan.Stop[0].Lost != tt.wantLost || plan.Stop[0].Reason != tt.wantReason {
 				t.Fatalf("stop = %+v", plan.Stop)
@@ -202,7 +196,7 @@ func TestComputePlanScalesDownTheLeastUsefulFirst(t *testing.T) {
 	for i, a := range allocs {
 		a.CreateIndex = uint64(i + 1)
 	}
-	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 1, "")}, nodes: testNodes(3, api.NodeReady), allocs: allocs}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 1, "")}, nodes: testNodes(3, api.NodeReady), allocs: allocs})
 	plan := computePlan(st, eval("e1", "web"))
 	var stopped []string
 	for _, s := range plan.Stop {
@@ -224,7 +218,7 @@ func TestComputePlanCountsCapacityFreedByItsOwnStops(t *testing.T) {
 	nodes := testNodes(1, api.NodeReady)
 	nodes[0].Capacity = api.Resources{CPU: 500, Memory: 128 << 20}
 	allocs := []*api.Allocation{alloc("old1", "n1", 1, api.AllocRunning), alloc("old2", "n1", 1, api.AllocRunning)}
-	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 2, "")}, nodes: nodes, allocs: allocs}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 2, "")}, nodes: nodes, allocs: allocs})
 	plan := computePlan(st, eval("e1", "web"))
 	if len(plan.Stop) != 2 || len(plan.Place) != 2 || plan.Eval.Unplaced != 0 {
 		t.Fatalf("stop %v place %v outcome %+v", plan.Stop, plan.Place, plan.Eval)
@@ -233,7 +227,7 @@ func TestComputePlanCountsCapacityFreedByItsOwnStops(t *testing.T) {
 
 func TestComputePlanKeepsHostPortsApart(t *testing.T) {
 	svc := testService(t, 3, 1, "ports: [{name: http, port: 8080, hostPort: 80}]\n")
-	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(2, api.NodeReady)}).withUsage()
+	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(2, api.NodeReady)})
 	plan := computePlan(st, eval("e1", "web"))
 	if len(plan.Place) != 2 || plan.Eval.Unplaced != 1 || !strings.Contains(plan.Eval.PlacementFailure, "port 80 in use") {
 		t.Fatalf("place %v outcome %+v", plan.Place, plan.Eval)

@@ -130,7 +130,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 		return nil, fmt.Errorf("submit services: %w", err)
 	}
 	fmt.Fprintf(progress, "submitted %d services in %.2fs; waiting for placements\n", len(specs), time.Since(start).Seconds())
-	if err := waitForPlacements(ctx, cluster, cfg.Replicas, progress); err != nil {
+	if err := waitForPlacements(ctx, cluster, len(specs), progress); err != nil {
 		return nil, err
 	}
 
@@ -164,6 +164,9 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 			res.OverCommitted++
 		}
 	}
+	if placed := snap.AllocationCount(); placed != cfg.Replicas {
+		return nil, fmt.Errorf("%d replicas placed, want %d", placed, cfg.Replicas)
+	}
 	res.PeakRSSMiB = peakRSSMiB()
 	return res, nil
 }
@@ -179,20 +182,24 @@ func benchService(name string, replicas int) (api.ServiceSpec, error) {
 	return specs[0], nil
 }
 
-// waitForPlacements polls the leader's state until every replica is placed.
-func waitForPlacements(ctx context.Context, cluster *scheduler.LocalCluster, want int, progress io.Writer) error {
+// waitForPlacements polls the leader's evaluations (there are few) until
+// every service's first evaluation has completed, that is placed all its
+// replicas.
+func waitForPlacements(ctx context.Context, cluster *scheduler.LocalCluster, services int, progress io.Writer) error {
 	report := time.Now()
 	for {
 		if l := cluster.Leader(); l != nil {
-			placed := 0
-			for _, n := range l.Store().Snapshot().Nodes(nil) {
-				placed += n.Allocations
+			done := 0
+			for _, e := range l.Store().Snapshot().Evaluations(nil) {
+				if e.TriggeredBy == api.TriggerServiceRegister && e.Status == api.EvalComplete {
+					done++
+				}
 			}
-			if placed >= want {
+			if done >= services {
 				return nil
 			}
 			if time.Since(report) > 2*time.Second {
-				fmt.Fprintf(progress, "  %d of %d placed\n", placed, want)
+				fmt.Fprintf(progress, "  %d of %d services placed\n", done, services)
 				report = time.Now()
 			}
 		}

@@ -21,6 +21,11 @@ type Placer struct {
 	// node is checked once. Bit sets keep New's allocation at n/4 bytes.
 	static staticCache
 
+	// load, when set, fills a node's usage the first time it is needed;
+	// loaded marks the nodes done.
+	load   func(*Node)
+	loaded []uint64
+
 	failed  bool
 	failure Failure
 }
@@ -111,6 +116,24 @@ func (p *Placer) Place(avoid string) (n *Node, ok bool) {
 	return n, true
 }
 
+// SetLoader makes the Placer fill in a node's usage (Allocated, HostPorts)
+// by calling load the first time it needs it, after the node has passed
+// the checks that placing cannot change (status, eligibility,
+// constraints). On a large cluster a placement samples a few nodes, so
+// usage is read for those alone instead of for every node up front.
+func (p *Placer) SetLoader(load func(*Node)) {
+	p.load = load
+	p.loaded = make([]uint64, (len(p.nodes)+63)/64)
+}
+
+func (p *Placer) ensureLoaded(i int) {
+	if p.load == nil || p.loaded[i/64]&(1<<(i%64)) != 0 {
+		return
+	}
+	p.loaded[i/64] |= 1 << (i % 64)
+	p.load(p.nodes[i])
+}
+
 // Failure explains the last Place that returned false.
 func (p *Placer) Failure() Failure { return p.failure }
 
@@ -127,7 +150,11 @@ func (p *Placer) feasible(i int) bool {
 		ok = staticVerdict(p.nodes[i], &p.req) == fits
 		p.static.set(i, ok)
 	}
-	return ok && dynamicVerdict(p.nodes[i], &p.req) == fits
+	if !ok {
+		return false
+	}
+	p.ensureLoaded(i)
+	return dynamicVerdict(p.nodes[i], &p.req) == fits
 }
 
 // staticCache holds two bits per node: known, and if so whether it passed.
@@ -151,9 +178,10 @@ func (c staticCache) set(i int, ok bool) {
 // fail records why every node refused the request.
 func (p *Placer) fail() {
 	byVerdict := make(map[verdict]int)
-	for _, node := range p.nodes {
+	for i, node := range p.nodes {
 		v := staticVerdict(node, &p.req)
 		if v == fits {
+			p.ensureLoaded(i)
 			v = dynamicVerdict(node, &p.req)
 		}
 		byVerdict[v]++

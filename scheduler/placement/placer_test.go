@@ -1,7 +1,9 @@
 package placement
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"flotilla/api"
@@ -126,5 +128,46 @@ func TestSampleLimit(t *testing.T) {
 		if got := sampleLimit(tt.nodes); got != tt.want {
 			t.Errorf("sampleLimit(%d) = %d, want %d", tt.nodes, got, tt.want)
 		}
+	}
+}
+
+func TestLoaderFillsUsageOnlyForNodesLookedAt(t *testing.T) {
+	var nodes []*Node
+	for i := 0; i < 1000; i++ {
+		nodes = append(nodes, &Node{Name: fmt.Sprintf("n%04d", i), Status: api.NodeReady, Eligible: true,
+			Capacity: api.Resources{CPU: 1000, Memory: 1 << 30}, Labels: map[string]string{"zone": fmt.Sprint(i % 2)}})
+	}
+	req := Request{Resources: api.Resources{CPU: 600, Memory: 1 << 20},
+		Constraints: []api.Constraint{{Key: "zone", Op: api.OpEqual, Values: []string{"0"}}}}
+	p := New(nodes, req, 42)
+	loads := map[string]int{}
+	p.SetLoader(func(n *Node) {
+		loads[n.Name]++
+		n.Allocated = api.Resources{CPU: 500} // every node is half full
+	})
+	if _, ok := p.Place(""); ok {
+		t.Fatal("placed 600m on nodes with 500m free")
+	}
+	if len(loads) != 500 {
+		t.Fatalf("loaded %d nodes, want the 500 that pass the constraint", len(loads))
+	}
+	for name, n := range loads {
+		if n != 1 {
+			t.Fatalf("%s loaded %d times", name, n)
+		}
+	}
+	if got := p.Failure().String(); !strings.Contains(got, "insufficient cpu on 500 nodes") {
+		t.Fatalf("failure = %q", got)
+	}
+
+	// With room everywhere a placement loads only the nodes it samples.
+	q := New(nodes, Request{Resources: api.Resources{CPU: 100, Memory: 1 << 20}}, 42)
+	sampled := 0
+	q.SetLoader(func(n *Node) { sampled++ })
+	if _, ok := q.Place(""); !ok {
+		t.Fatal("no placement")
+	}
+	if sampled == 0 || sampled > 2*sampleLimit(len(nodes)) {
+		t.Fatalf("loaded %d nodes for one placement, want about %d", sampled, sampleLimit(len(nodes)))
 	}
 }

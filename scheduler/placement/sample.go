@@ -18,6 +18,16 @@ func sampleLimit(n int) int {
 	return max(4, bits.Len(uint(n-1))) // ceil(log2 n) for n >= 2
 }
 
+// SampleLimit is how many feasible nodes one placement scores on a cluster
+// of n nodes (every node up to 100 of them): callers use it to judge how
+// many nodes an evaluation will look at.
+func SampleLimit(n int) int {
+	if n <= exactUpTo {
+		return n
+	}
+	return sampleLimit(n)
+}
+
 // order is a seeded pseudo-random permutation of the node indexes
 // [0, n): position → node. It plays the part of Nomad's shuffle, but it is
 // computed rather than stored: a four-round Feistel network, keyed from a

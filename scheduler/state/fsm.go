@@ -59,7 +59,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 // ApplyCommand applies an encoded command body at a log index; tests call
 // it directly, without Raft.
 func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
-	tx := &applyTxn{txn: f.store.write(), index: index, touched: map[string]bool{}, usage: map[string]*usageDelta{}}
+	tx := &applyTxn{txn: f.store.write(), index: index, touched: map[string]bool{}}
 	var result any
 	var err error
 	switch t {
@@ -120,6 +120,7 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		return err
 	}
 	tx.commit()
+	f.store.usage.apply(tx.usage)
 	if len(tx.evals) > 0 {
 		f.mu.Lock()
 		hook := f.onEvals
@@ -144,13 +145,8 @@ type applyTxn struct {
 	now     time.Time
 	seq     uint64
 	touched map[string]bool
-	usage   map[string]*usageDelta
 	evals   []*api.Evaluation
-}
-
-type usageDelta struct {
-	resources api.Resources
-	count     int
+	usage   []usageDelta
 }
 
 func (tx *applyTxn) touch(tables ...string) {
@@ -259,49 +255,24 @@ func (tx *applyTxn) newEval(ns, service, trigger, node string) *api.Evaluation {
 	return e
 }
 
-// putAlloc stores an allocation and keeps its node's usage in step.
+// putAlloc stores an allocation and records how node usage changes (the
+// usage index is updated once the transaction commits). An allocation that
+// lets go of its resources moves the capacity index.
 func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
 	updated.ModifyIndex, updated.ModifyTime = tx.index, tx.now
 	tx.insert(tableAllocs, updated)
 	held := func(a *api.Allocation) bool { return a != nil && !a.Terminal() }
 	switch {
 	case !held(old) && held(updated):
-		tx.addUsage(updated.Node, updated.Resources, 1)
+		tx.usage = append(tx.usage, usageDelta{alloc: updated, sign: 1})
 	case held(old) && !held(updated):
-		tx.addUsage(updated.Node, api.Resources{}.Sub(old.Resources), -1)
+		tx.usage = append(tx.usage, usageDelta{alloc: old, sign: -1})
 		tx.touch(IndexCapacity)
 	}
 }
 
-func (tx *applyTxn) addUsage(node string, r api.Resources, count int) {
-	d := tx.usage[node]
-	if d == nil {
-		d = &usageDelta{}
-		tx.usage[node] = d
-	}
-	d.resources = d.resources.Add(r)
-	d.count += count
-}
-
-// commit writes node usage and table indexes, then commits.
+// commit writes the table indexes, then commits.
 func (tx *applyTxn) commit() {
-	names := make([]string, 0, len(tx.usage))
-	for name := range tx.usage {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		d := tx.usage[name]
-		n := tx.node(name)
-		if n == nil || (d.count == 0 && d.resources == (api.Resources{})) {
-			continue
-		}
-		c := *n
-		c.Allocated = c.Allocated.Add(d.resources)
-		c.Allocations += d.count
-		c.ModifyIndex = tx.index
-		tx.insert(tableNodes, &c)
-	}
 	for table := range tx.touched {
 		if table == tableIndex {
 			continue

@@ -20,6 +20,7 @@ type Store struct {
 	mu      sync.RWMutex
 	db      *memdb.MemDB
 	abandon chan struct{} // closed when a Raft snapshot replaces the whole store
+	usage   *usageIndex
 }
 
 // NewStore returns an empty store.
@@ -28,12 +29,13 @@ func NewStore() *Store {
 	if err != nil {
 		panic("state schema: " + err.Error()) // a programming error, caught by every test
 	}
-	return &Store{db: db, abandon: make(chan struct{})}
+	return &Store{db: db, abandon: make(chan struct{}), usage: newUsageIndex()}
 }
 
 // Snapshot is a consistent read-only view of the store.
 type Snapshot struct {
-	txn *memdb.Txn
+	txn   *memdb.Txn
+	usage *usageIndex
 	// Abandoned is closed when the store this view came from was replaced.
 	Abandoned <-chan struct{}
 }
@@ -42,7 +44,7 @@ type Snapshot struct {
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Snapshot{txn: s.db.Txn(false), Abandoned: s.abandon}
+	return &Snapshot{txn: s.db.Txn(false), usage: s.usage, Abandoned: s.abandon}
 }
 
 // write starts a write transaction; the FSM is the only writer.
@@ -57,6 +59,7 @@ func (s *Store) replace(db *memdb.MemDB) {
 	s.mu.Lock()
 	old := s.abandon
 	s.db, s.abandon = db, make(chan struct{})
+	s.usage.rebuild(&Snapshot{txn: db.Txn(false)})
 	s.mu.Unlock()
 	close(old)
 }
@@ -169,13 +172,77 @@ func (s *Snapshot) Revision(namespace, name string, revision int) *api.Revision 
 	return first[api.Revision](s, nil, tableRevisions, namespace, name, revision)
 }
 
-// Node returns a node, or nil.
-func (s *Snapshot) Node(ws memdb.WatchSet, name string) *api.Node {
-	return first[api.Node](s, ws, tableNodes, name)
+// CurrentUsage is a node's usage as of the newest applied entry, which may
+// be newer than this snapshot: the scheduler places with it, and the plan
+// applier, which re-checks every placement, reads it as the newest state.
+func (s *Snapshot) CurrentUsage(node string) Usage { return s.usage.get(node) }
+
+// NodeUsage sums the allocations on a node that still hold resources,
+// leaving out those skip names (nil for none).
+func (s *Snapshot) NodeUsage(node string, skip func(*api.Allocation) bool) Usage {
+	var u Usage
+	// Iterate without collecting: the scheduler calls this for every node
+	// it samples.
+	it, err := s.txn.Get(tableAllocs, "node", node)
+	if err != nil {
+		return u
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*api.Allocation)
+		if a.Terminal() || (skip != nil && skip(a)) {
+			continue
+		}
+		u.add(a)
+	}
+	return u
 }
 
-// Nodes returns every node, by name.
+func withUsage(n *api.Node, u Usage) *api.Node {
+	c := *n
+	c.Allocated, c.Allocations = u.Resources, u.Count
+	return &c
+}
+
+// Node returns a node with its usage, or nil.
+func (s *Snapshot) Node(ws memdb.WatchSet, name string) *api.Node {
+	n := first[api.Node](s, ws, tableNodes, name)
+	if n == nil {
+		return nil
+	}
+	return withUsage(n, s.NodeUsage(name, nil))
+}
+
+// Nodes returns every node, by name, with its usage.
 func (s *Snapshot) Nodes(ws memdb.WatchSet) []*api.Node {
+	usage := map[string]*Usage{}
+	for _, a := range s.Allocations(nil) {
+		if a.Terminal() {
+			continue
+		}
+		u := usage[a.Node]
+		if u == nil {
+			u = &Usage{}
+			usage[a.Node] = u
+		}
+		u.add(a)
+	}
+	nodes := s.NodesWithoutUsage(ws)
+	for i, n := range nodes {
+		if u := usage[n.Name]; u != nil {
+			nodes[i] = withUsage(n, *u)
+		}
+	}
+	return nodes
+}
+
+// NodeWithoutUsage returns a node as stored, Allocated left empty, or nil.
+func (s *Snapshot) NodeWithoutUsage(name string) *api.Node {
+	return first[api.Node](s, nil, tableNodes, name)
+}
+
+// NodesWithoutUsage returns every node, by name, with Allocated left
+// empty: the scheduler reads usage only for the nodes it samples.
+func (s *Snapshot) NodesWithoutUsage(ws memdb.WatchSet) []*api.Node {
 	return list[api.Node](s, ws, tableNodes, "id")
 }
 
@@ -192,6 +259,19 @@ func (s *Snapshot) AllocationsByPrefix(prefix string) []*api.Allocation {
 // Allocations returns every allocation, by ID.
 func (s *Snapshot) Allocations(ws memdb.WatchSet) []*api.Allocation {
 	return list[api.Allocation](s, ws, tableAllocs, "id")
+}
+
+// AllocationCount counts the allocations without collecting them.
+func (s *Snapshot) AllocationCount() int {
+	it, err := s.txn.Get(tableAllocs, "id")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		n++
+	}
+	return n
 }
 
 // AllocationsByNode returns the allocations placed on a node.
