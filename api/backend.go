@@ -32,6 +32,8 @@ type Reader interface {
 	Services(ctx context.Context, q QueryOptions) ([]*Service, uint64, error)
 	Service(ctx context.Context, namespace, name string, q QueryOptions) (*Service, uint64, error)
 	Revisions(ctx context.Context, namespace, name string, q QueryOptions) ([]*Revision, uint64, error)
+	// Revision is one stored revision; agents fetch the spec they run.
+	Revision(ctx context.Context, namespace, name string, revision int) (*Revision, error)
 	Nodes(ctx context.Context, q QueryOptions) ([]*Node, uint64, error)
 	Node(ctx context.Context, name string, q QueryOptions) (*Node, uint64, error)
 	Allocations(ctx context.Context, f AllocFilter, q QueryOptions) ([]*Allocation, uint64, error)

@@ -267,6 +267,15 @@ func (c *Client) Revisions(ctx context.Context, namespace, name string) ([]*Revi
 	return r, err
 }
 
+// Revision reads one stored revision of a service.
+func (c *Client) Revision(ctx context.Context, namespace, name string, revision int) (*Revision, error) {
+	var r Revision
+	if _, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/revisions/"+strconv.Itoa(revision), nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // DeleteService deletes a service.
 func (c *Client) DeleteService(ctx context.Context, namespace, name string) (WriteResponse, error) {
 	var r WriteResponse

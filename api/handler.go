@@ -57,6 +57,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("PUT /v1/services/{ns}/{name}", h.write(h.applyService))
 	mux.HandleFunc("DELETE /v1/services/{ns}/{name}", h.write(h.deleteService))
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions", h.revisions)
+	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions/{revision}", h.revision)
 	mux.HandleFunc("POST /v1/services/{ns}/{name}/scale", h.write(h.scaleService))
 	mux.HandleFunc("GET /v1/nodes", h.nodes)
 	mux.HandleFunc("GET /v1/nodes/{name}", h.node)
@@ -252,6 +253,20 @@ func (h *handler) revisions(w http.ResponseWriter, r *http.Request) {
 		}
 		return revs, i, err
 	})
+}
+
+func (h *handler) revision(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.PathValue("revision"))
+	if err != nil || n < 1 {
+		writeError(w, &FieldError{Field: "revision", Message: fmt.Sprintf("want a revision number, got %q", r.PathValue("revision"))})
+		return
+	}
+	rev, err := h.b.Revision(r.Context(), r.PathValue("ns"), r.PathValue("name"), n)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rev.CreateIndex, rev)
 }
 
 func (h *handler) applyService(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ type fakeBackend struct {
 	ServicesFn          func(ctx context.Context, q api.QueryOptions) ([]*api.Service, uint64, error)
 	ServiceFn           func(ctx context.Context, namespace, name string, q api.QueryOptions) (*api.Service, uint64, error)
 	RevisionsFn         func(ctx context.Context, namespace, name string, q api.QueryOptions) ([]*api.Revision, uint64, error)
+	RevisionFn          func(ctx context.Context, namespace, name string, revision int) (*api.Revision, error)
 	NodesFn             func(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error)
 	NodeFn              func(ctx context.Context, name string, q api.QueryOptions) (*api.Node, uint64, error)
 	AllocationsFn       func(ctx context.Context, f api.AllocFilter, q api.QueryOptions) ([]*api.Allocation, uint64, error)
@@ -121,6 +122,14 @@ func (b *fakeBackend) Revisions(ctx context.Context, namespace, name string, q a
 		return b.RevisionsFn(ctx, namespace, name, q)
 	}
 	return nil, 0, nil
+}
+
+func (b *fakeBackend) Revision(ctx context.Context, namespace, name string, revision int) (*api.Revision, error) {
+	b.record("Revision", namespace, name, revision)
+	if b.RevisionFn != nil {
+		return b.RevisionFn(ctx, namespace, name, revision)
+	}
+	return &api.Revision{Namespace: namespace, Name: name, Revision: revision}, nil
 }
 
 func (b *fakeBackend) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error) {

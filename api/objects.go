@@ -63,6 +63,10 @@ type Node struct {
 	// static inventories) stay as they are until told otherwise.
 	Heartbeat bool   `json:"heartbeat,omitempty"`
 	Runtime   string `json:"runtime,omitempty"`
+	// Subnet is the node's own address block, which the leader allocates
+	// (sim: a /24 of loopback; real nodes: a /24 of the cluster CIDR) and
+	// which stays the node's across re-registrations.
+	Subnet string `json:"subnet,omitempty"`
 	// HTTPAddress is where the node's agent serves logs, exec and metrics.
 	HTTPAddress string `json:"httpAddress,omitempty"`
 	// Allocations counts the allocations placed on the node that are still

@@ -34,7 +34,9 @@ type NodeRegistration struct {
 	Capacity    Resources         `json:"capacity"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Heartbeat   bool              `json:"heartbeat,omitempty"`
-	Runtime     string            `json:"runtime,omitempty"`
+	// Runtime is sim, containerd or fake; sim and containerd nodes get a
+	// subnet.
+	Runtime string `json:"runtime,omitempty"`
 }
 
 // HeartbeatResponse tells a node how soon it must heartbeat again.

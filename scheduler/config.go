@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -29,6 +30,10 @@ type Config struct {
 	// HeartbeatTTL is how long a heartbeating node may stay silent before
 	// the leader marks it down.
 	HeartbeatTTL time.Duration
+	// SimCIDR is where sim nodes' loopback /24s come from; ClusterCIDR is
+	// where real (containerd) nodes' pod /24s come from.
+	SimCIDR     string
+	ClusterCIDR string
 	// Workers is the number of scheduler workers on the leader.
 	Workers int
 	// Timing is the Raft timing profile.
@@ -55,6 +60,13 @@ var LANTiming = RaftTiming{
 	Commit:      5 * time.Millisecond,
 }
 
+// Default address pools. The sim pool is loopback, so sim labs never
+// touch a real network; service VIPs use another part of 127.0.0.0/8.
+const (
+	DefaultSimCIDR     = "127.128.0.0/10"
+	DefaultClusterCIDR = "10.200.0.0/16"
+)
+
 // DefaultHeartbeatTTL is the node heartbeat TTL when none is configured.
 const DefaultHeartbeatTTL = 10 * time.Second
 
@@ -70,6 +82,17 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HeartbeatTTL <= 0 {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if c.SimCIDR == "" {
+		c.SimCIDR = DefaultSimCIDR
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = DefaultClusterCIDR
+	}
+	for flag, cidr := range map[string]string{"--sim-cidr": c.SimCIDR, "--cluster-cidr": c.ClusterCIDR} {
+		if p, err := netip.ParsePrefix(cidr); err != nil || !p.Addr().Is4() || p.Bits() > 24 {
+			return fmt.Errorf("server %s: %s %q: want an IPv4 CIDR of /24 or larger", c.Name, flag, cidr)
+		}
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4 * runtime.NumCPU()

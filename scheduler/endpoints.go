@@ -82,6 +82,13 @@ func (s *Server) Revisions(ctx context.Context, namespace, name string, q api.Qu
 	return out, index, err
 }
 
+func (s *Server) Revision(ctx context.Context, namespace, name string, revision int) (*api.Revision, error) {
+	if r := s.store.Snapshot().Revision(namespace, name, revision); r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("revision %d of service %s/%s: %w", revision, namespace, name, api.ErrNotFound)
+}
+
 func (s *Server) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error) {
 	var out []*api.Node
 	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
@@ -265,7 +272,14 @@ func (s *Server) ScaleService(ctx context.Context, namespace, name string, repli
 }
 
 func (s *Server) RegisterNode(ctx context.Context, name string, r api.NodeRegistration) (api.WriteResponse, error) {
-	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, Time: s.now()})
+	pool := ""
+	switch r.Runtime {
+	case "sim":
+		pool = s.cfg.SimCIDR
+	case "containerd":
+		pool = s.cfg.ClusterCIDR
+	}
+	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, SubnetPool: pool, Time: s.now()})
 	if err != nil {
 		return api.WriteResponse{}, err
 	}

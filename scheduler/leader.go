@@ -72,6 +72,7 @@ func (s *Server) lead(ctx context.Context) {
 		run(s.worker)
 	}
 	run(s.unblockOnCapacity)
+	run(s.watchAgents)
 	run(s.reconcilePeers)
 	run(s.collectGarbage)
 	wg.Wait()
@@ -87,6 +88,44 @@ func (s *Server) unblockOnCapacity(ctx context.Context) {
 		s.broker.CapacityChanged(snap.WatchIndex(ws, state.IndexCapacity))
 		if ws.WatchCtx(ctx) != nil {
 			return
+		}
+	}
+}
+
+// watchAgents marks a node down as soon as gossip declares its agent dead
+// or gone, usually well before its heartbeat TTL would lapse. Each death is
+// acted on once: an agent that restarts and registers again is ready even
+// while some member still remembers its old death.
+func (s *Server) watchAgents(ctx context.Context) {
+	handled := map[string]time.Time{}
+	for {
+		changed := s.pool.Changed()
+		snap := s.store.Snapshot()
+		for _, m := range s.pool.Members() {
+			if m.Meta.Role != gossip.RoleAgent || m.Status == gossip.StatusAlive || handled[m.Name].Equal(m.Since) {
+				continue
+			}
+			handled[m.Name] = m.Since
+			n := snap.NodeWithoutUsage(m.Name)
+			if n == nil || n.Status == api.NodeDown || !n.Heartbeat {
+				continue
+			}
+			msg := "gossip: agent failed"
+			if m.Status == gossip.StatusLeft {
+				msg = "gossip: agent left"
+			}
+			if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: m.Name, Status: api.NodeDown, Message: msg, Time: s.now()}); err != nil {
+				s.cfg.Logger.Warn("mark node down", "node", m.Name, "err", err)
+				delete(handled, m.Name) // try again at the next change
+				continue
+			}
+			s.heartbeats.stop(m.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(5 * time.Second):
 		}
 	}
 }

@@ -74,6 +74,8 @@ func newServerCmd() *cobra.Command {
 	f.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "bootstrap Raft once this many servers are in the gossip pool (0: join an existing cluster)")
 	f.StringSliceVar(&cfg.Join, "join", nil, "gossip address(es) of other members; retried until one answers")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", scheduler.DefaultHeartbeatTTL, "mark a heartbeating node down after this long without a heartbeat")
+	f.StringVar(&cfg.SimCIDR, "sim-cidr", scheduler.DefaultSimCIDR, "loopback block that sim nodes' /24 subnets come from")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", scheduler.DefaultClusterCIDR, "block that real nodes' /24 pod subnets come from")
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

@@ -74,7 +74,10 @@ type ScaleService struct {
 type RegisterNode struct {
 	Name         string
 	Registration api.NodeRegistration
-	Time         time.Time
+	// SubnetPool is the CIDR the leader hands node subnets out of for this
+	// node's runtime ("" for none); the FSM picks the first free /24.
+	SubnetPool string
+	Time       time.Time
 }
 
 // NodeStatus marks a node ready or down.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"sort"
 	"sync"
@@ -331,11 +332,18 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
 }
 
-// pruneRevisions keeps the newest revisionHistory revisions.
+// pruneRevisions keeps the newest revisionHistory revisions, and any older
+// one that allocations still run (agents fetch the spec they run).
 func (tx *applyTxn) pruneRevisions(svc *api.Service) {
 	keep := svc.Spec.Rollout.RevisionHistory
 	if keep < 1 {
 		keep = 1
+	}
+	inUse := map[int]bool{}
+	for _, a := range tx.allocsOf("service", svc.Namespace, svc.Name) {
+		if !a.Terminal() {
+			inUse[a.Revision] = true
+		}
 	}
 	it, err := tx.txn.Get(tableRevisions, "id_prefix", svc.Namespace, svc.Name)
 	if err != nil {
@@ -345,8 +353,10 @@ func (tx *applyTxn) pruneRevisions(svc *api.Service) {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		revs = append(revs, raw.(*api.Revision))
 	}
-	for len(revs) > keep {
-		tx.delete(tableRevisions, revs[0])
+	for excess := len(revs) - keep; excess > 0; excess-- {
+		if !inUse[revs[0].Revision] {
+			tx.delete(tableRevisions, revs[0])
+		}
 		revs = revs[1:]
 	}
 }
@@ -395,6 +405,7 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 			Capacity: r.Capacity, Labels: r.Labels, Heartbeat: r.Heartbeat, Runtime: r.Runtime,
 			StatusTime: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index,
 		}
+		n.Subnet = tx.allocateSubnet(c.SubnetPool, "")
 		tx.insert(tableNodes, n)
 		tx.touch(IndexCapacity)
 		tx.event(api.Event{Type: api.EventNodeRegistered, Node: c.Name,
@@ -403,6 +414,7 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 	}
 	n := *old
 	n.Address, n.HTTPAddress, n.Capacity, n.Labels, n.Heartbeat, n.Runtime = r.Address, r.HTTPAddress, r.Capacity, r.Labels, r.Heartbeat, r.Runtime
+	n.Subnet = tx.allocateSubnet(c.SubnetPool, old.Subnet)
 	if n.Status == api.NodeDown {
 		n.Status, n.StatusMessage, n.StatusTime = api.NodeReady, "registered again", tx.now
 		tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: fmt.Sprintf("node %s is ready again (registered)", c.Name)})
@@ -414,6 +426,39 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 	tx.insert(tableNodes, &n)
 	tx.touch(IndexCapacity)
 	return nil
+}
+
+// allocateSubnet keeps a node's subnet when it lies in the pool, else
+// hands out the pool's first /24 no other node holds ("" without a pool).
+func (tx *applyTxn) allocateSubnet(pool, current string) string {
+	prefix, err := netip.ParsePrefix(pool)
+	if err != nil || !prefix.Addr().Is4() || prefix.Bits() > 24 {
+		return current
+	}
+	prefix = prefix.Masked()
+	if cur, err := netip.ParsePrefix(current); err == nil && prefix.Contains(cur.Addr()) {
+		return current
+	}
+	taken := map[string]bool{}
+	it, err := tx.txn.Get(tableNodes, "id")
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list nodes: %v", tx.index, err))
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		taken[raw.(*api.Node).Subnet] = true
+	}
+	base := prefix.Addr().As4()
+	count := 1 << (24 - prefix.Bits())
+	for i := 0; i < count; i++ {
+		ip := base
+		ip[1] += byte(i >> 8)
+		ip[2] += byte(i)
+		candidate := netip.PrefixFrom(netip.AddrFrom4(ip), 24).String()
+		if !taken[candidate] {
+			return candidate
+		}
+	}
+	return current // the pool is exhausted: the node runs without a subnet
 }
 
 // servicesOnNode lists, in order, the services with allocations on a node
