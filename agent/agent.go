@@ -1,0 +1,502 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"flotilla/api"
+	"flotilla/internal/clock"
+	"flotilla/network/gossip"
+	"flotilla/storage"
+)
+
+// Config is one agent's configuration.
+type Config struct {
+	// Name is the node's name, unique in the cluster (also its gossip name).
+	Name string
+	// DataDir keeps the agent's local state; "" keeps it in memory only
+	// (fake nodes).
+	DataDir string
+	// HTTP is where the agent serves logs, exec and metrics ("" for none).
+	HTTP string
+	// Address is the node address registered; default the host of HTTP.
+	Address string
+	// Gossip is the memberlist bind address ("" to stay out of the pool);
+	// Join lists members to join.
+	Gossip string
+	Join   []string
+	// Runtime names the runtime in the registration (sim, containerd, fake).
+	Runtime  string
+	Capacity api.Resources
+	Labels   map[string]string
+	// StatusInterval is how often status reports are batched (100ms).
+	StatusInterval time.Duration
+	// ResyncInterval re-checks every allocation even without a change (30s).
+	ResyncInterval time.Duration
+	// StopGrace is how long a stopping container may take before it is
+	// killed (5s).
+	StopGrace time.Duration
+	Workers   int
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	LogOutput io.Writer
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		return errors.New("agent: --name is required")
+	}
+	if err := api.ValidateName("name", c.Name); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if c.Capacity.CPU <= 0 || c.Capacity.Memory <= 0 {
+		return fmt.Errorf("agent %s: --cpu and --memory must be more than 0", c.Name)
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 100 * time.Millisecond
+	}
+	if c.ResyncInterval <= 0 {
+		c.ResyncInterval = 30 * time.Second
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = 5 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.LogOutput == nil {
+		c.LogOutput = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(c.LogOutput, nil))
+	}
+	return nil
+}
+
+// Servers is what the agent needs from the control plane; *api.Client
+// provides it.
+type Servers interface {
+	RegisterNode(ctx context.Context, name string, r api.NodeRegistration) (api.WriteResponse, error)
+	Node(ctx context.Context, name string) (*api.Node, error)
+	Heartbeat(ctx context.Context, name string) (api.HeartbeatResponse, error)
+	NodeAllocations(ctx context.Context, node string, q api.QueryOptions) ([]*api.Allocation, uint64, error)
+	Revision(ctx context.Context, namespace, name string, revision int) (*api.Revision, error)
+	UpdateAllocations(ctx context.Context, batch api.AllocStatusBatch) (api.WriteResponse, error)
+}
+
+// RuntimeFactory makes the runtime once the node is registered and its
+// subnet is known.
+type RuntimeFactory func(node *api.Node) (Runtime, error)
+
+// Agent runs one node: it registers, heartbeats, watches the node's
+// allocations and reconciles them against the runtime.
+type Agent struct {
+	cfg        Config
+	servers    Servers
+	newRuntime RuntimeFactory
+
+	httpLn net.Listener
+	kv     *storage.KV
+	pool   *gossip.Pool
+
+	rt       Runtime
+	queue    *Queue
+	reporter *statusReporter
+	metrics  *agentMetrics
+
+	mu      sync.Mutex
+	node    *api.Node
+	desired map[string]*api.Allocation
+	local   map[string]*localAlloc
+	specs   map[string]*api.ServiceSpec
+	waiting map[string]bool // containers with an exit watcher
+
+	registered chan struct{}
+	// synced is closed once the first list of desired allocations arrived:
+	// before it, an allocation the agent knows would look unwanted.
+	synced   chan struct{}
+	syncOnce sync.Once
+}
+
+// New checks the configuration and opens the agent's listener and state.
+func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg: cfg, servers: servers, newRuntime: newRuntime,
+		desired: map[string]*api.Allocation{}, local: map[string]*localAlloc{},
+		specs: map[string]*api.ServiceSpec{}, waiting: map[string]bool{},
+		registered: make(chan struct{}), synced: make(chan struct{}),
+	}
+	a.queue = NewQueue(cfg.Clock, 200*time.Millisecond, 30*time.Second)
+	a.reporter = newStatusReporter(cfg.Name, cfg.Clock, cfg.StatusInterval, func(ctx context.Context, b api.AllocStatusBatch) error {
+		_, err := servers.UpdateAllocations(ctx, b)
+		return err
+	})
+	a.metrics = newAgentMetrics(a)
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if cfg.HTTP != "" {
+		if a.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			return nil, fmt.Errorf("agent %s: listen on %s: %w", cfg.Name, cfg.HTTP, err)
+		}
+		if a.cfg.Address == "" {
+			a.cfg.Address, _, _ = net.SplitHostPort(a.httpLn.Addr().String())
+		}
+	}
+	if cfg.DataDir != "" {
+		if a.kv, err = storage.OpenKV(filepath.Join(cfg.DataDir, "agent.db")); err != nil {
+			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
+		}
+		if err := a.loadLocal(); err != nil {
+			return nil, fmt.Errorf("agent %s: read local state: %w", cfg.Name, err)
+		}
+	}
+	if cfg.Gossip != "" {
+		meta := gossip.Meta{Role: gossip.RoleAgent}
+		if a.httpLn != nil {
+			meta.HTTP = a.httpLn.Addr().String()
+		}
+		if a.pool, err = gossip.Start(gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput}); err != nil {
+			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
+		}
+	}
+	return a, nil
+}
+
+func (a *Agent) close() {
+	if a.httpLn != nil {
+		a.httpLn.Close()
+	}
+	if a.pool != nil {
+		a.pool.Shutdown()
+	}
+	if a.kv != nil {
+		a.kv.Close()
+	}
+}
+
+// HTTPAddr is where the agent's API listens ("" without one).
+func (a *Agent) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// GossipAddr is the agent's memberlist address ("" without gossip).
+func (a *Agent) GossipAddr() string {
+	if a.pool == nil {
+		return ""
+	}
+	return a.pool.Addr()
+}
+
+// Name is the node's name.
+func (a *Agent) Name() string { return a.cfg.Name }
+
+// Registered is closed once the node is registered and its runtime is up.
+func (a *Agent) Registered() <-chan struct{} { return a.registered }
+
+// Run runs the agent until ctx ends. On the way out it leaves the gossip
+// pool, so that the servers replace its allocations at once.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	run := func(fn func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(ctx) }()
+	}
+	var httpSrv *http.Server
+	if a.httpLn != nil {
+		httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = httpSrv.Serve(a.httpLn) }() // ends when Shutdown closes the listener
+	}
+	if a.pool != nil {
+		run(a.joinLoop)
+	}
+	if err := a.register(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	close(a.registered)
+	a.cfg.Logger.Info("agent registered", "node", a.cfg.Name, "subnet", a.node.Subnet, "http", a.HTTPAddr())
+	run(a.heartbeatLoop)
+	run(a.watchLoop)
+	select {
+	case <-a.synced:
+	case <-ctx.Done():
+	}
+	a.enqueueAll(ctx)
+	run(a.resyncLoop)
+	for i := 0; i < a.cfg.Workers; i++ {
+		run(a.worker)
+	}
+	run(func(ctx context.Context) {
+		a.reporter.Run(ctx, func(err error) { a.cfg.Logger.Warn("report allocation status", "err", err) })
+	})
+	<-ctx.Done()
+	a.queue.Close()
+	if httpSrv != nil {
+		shutdown, stop := context.WithTimeout(context.Background(), time.Second)
+		_ = httpSrv.Shutdown(shutdown) // log streams are cut off
+		stop()
+	}
+	wg.Wait()
+	if a.pool != nil {
+		_ = a.pool.Leave(time.Second) // best effort: a failure is detected anyway
+	}
+	return nil
+}
+
+func (a *Agent) joinLoop(ctx context.Context) {
+	if len(a.cfg.Join) == 0 {
+		return
+	}
+	for {
+		if n, _ := a.pool.Join(a.cfg.Join); n > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// register registers the node, retrying until the servers answer, then
+// starts the runtime on the node's subnet.
+func (a *Agent) register(ctx context.Context) error {
+	reg := api.NodeRegistration{Address: a.cfg.Address, HTTPAddress: a.HTTPAddr(), Capacity: a.cfg.Capacity,
+		Labels: a.cfg.Labels, Heartbeat: true, Runtime: a.cfg.Runtime}
+	backoff := 200 * time.Millisecond
+	for {
+		_, err := a.servers.RegisterNode(ctx, a.cfg.Name, reg)
+		var node *api.Node
+		if err == nil {
+			node, err = a.servers.Node(ctx, a.cfg.Name)
+		}
+		if err == nil {
+			a.mu.Lock()
+			a.node = node
+			a.mu.Unlock()
+			if a.rt == nil {
+				if a.rt, err = a.newRuntime(node); err != nil {
+					return fmt.Errorf("agent %s: start runtime: %w", a.cfg.Name, err)
+				}
+			}
+			return nil
+		}
+		var apiErr *api.Error
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+			return fmt.Errorf("agent %s: register: %w", a.cfg.Name, err)
+		}
+		a.cfg.Logger.Warn("register node; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.cfg.Clock.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// heartbeatLoop heartbeats at a third of the TTL the leader gives.
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	interval := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.cfg.Clock.After(interval):
+		}
+		resp, err := a.servers.Heartbeat(ctx, a.cfg.Name)
+		switch {
+		case err == nil:
+			interval = max(resp.TTL.Std()/3, 100*time.Millisecond)
+		case errors.Is(err, api.ErrNotFound):
+			// The servers forgot the node: register again.
+			if err := a.register(ctx); err != nil && ctx.Err() == nil {
+				a.cfg.Logger.Warn("register again", "err", err)
+			}
+		default:
+			if ctx.Err() == nil {
+				a.cfg.Logger.Warn("heartbeat", "err", err)
+			}
+			interval = time.Second
+		}
+	}
+}
+
+// watchLoop long-polls the node's allocations and queues every change.
+func (a *Agent) watchLoop(ctx context.Context) {
+	var index uint64
+	for {
+		allocs, next, err := a.servers.NodeAllocations(ctx, a.cfg.Name, api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.cfg.Logger.Warn("watch allocations", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.cfg.Clock.After(time.Second):
+			}
+			continue
+		}
+		index = next
+		a.setDesired(allocs)
+		a.syncOnce.Do(func() { close(a.synced) })
+	}
+}
+
+// setDesired replaces the desired allocations and queues every one that
+// is new, changed or gone.
+func (a *Agent) setDesired(allocs []*api.Allocation) {
+	a.mu.Lock()
+	old := a.desired
+	a.desired = make(map[string]*api.Allocation, len(allocs))
+	for _, al := range allocs {
+		a.desired[al.ID] = al
+	}
+	var keys []string
+	for id, al := range a.desired {
+		if prev, ok := old[id]; !ok || prev.ModifyIndex != al.ModifyIndex {
+			keys = append(keys, id)
+		}
+	}
+	for id := range old {
+		if _, ok := a.desired[id]; !ok {
+			keys = append(keys, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, k := range keys {
+		a.queue.Add(k)
+	}
+}
+
+// enqueueAll queues everything the agent knows of: desired, remembered and
+// running allocations.
+func (a *Agent) enqueueAll(ctx context.Context) {
+	keys := map[string]bool{}
+	a.mu.Lock()
+	for id := range a.desired {
+		keys[id] = true
+	}
+	for id := range a.local {
+		keys[id] = true
+	}
+	a.mu.Unlock()
+	if list, err := a.rt.List(ctx); err == nil {
+		for _, st := range list {
+			keys[st.ID] = true
+		}
+	}
+	for k := range keys {
+		a.queue.Add(k)
+	}
+}
+
+func (a *Agent) resyncLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.cfg.Clock.After(a.cfg.ResyncInterval):
+		}
+		a.enqueueAll(ctx)
+	}
+}
+
+func (a *Agent) worker(ctx context.Context) {
+	for {
+		id, ok := a.queue.Get(ctx)
+		if !ok {
+			return
+		}
+		err := a.reconcile(ctx, id)
+		a.metrics.reconciles.Inc()
+		if err != nil && ctx.Err() == nil {
+			wait := a.queue.Retry(id)
+			a.metrics.reconcileErrors.Inc()
+			a.cfg.Logger.Warn("reconcile allocation", "alloc", id, "err", err, "retry_in", wait)
+		} else {
+			a.queue.Forget(id)
+		}
+		a.queue.Done(id)
+	}
+}
+
+// localAlloc is what the agent remembers of an allocation it runs, in its
+// local state, so that a restarted agent knows what it ran.
+type localAlloc struct {
+	ID        string      `json:"id"`
+	Namespace string      `json:"namespace"`
+	Service   string      `json:"service"`
+	Revision  int         `json:"revision"`
+	Started   bool        `json:"started"`
+	Restarts  int         `json:"restarts"`
+	Recent    []time.Time `json:"recent,omitempty"`
+	// NextStart is when a container waiting to restart may start.
+	NextStart time.Time `json:"nextStart,omitempty"`
+	// Ended is set once the allocation ended for good on this node.
+	Ended string `json:"ended,omitempty"`
+}
+
+const localBucket = "allocations"
+
+func (a *Agent) loadLocal() error {
+	return a.kv.ForEach(localBucket, func(key string, value []byte) error {
+		var l localAlloc
+		if err := json.Unmarshal(value, &l); err != nil {
+			return fmt.Errorf("allocation %s: %w", key, err)
+		}
+		a.local[key] = &l
+		return nil
+	})
+}
+
+// saveLocal records (or, when l is nil, forgets) an allocation.
+func (a *Agent) saveLocal(id string, l *localAlloc) error {
+	a.mu.Lock()
+	if l == nil {
+		delete(a.local, id)
+	} else {
+		c := *l
+		a.local[id] = &c
+	}
+	a.mu.Unlock()
+	if a.kv == nil {
+		return nil
+	}
+	if l == nil {
+		return a.kv.Delete(localBucket, id)
+	}
+	data, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	return a.kv.Put(localBucket, id, data)
+}

@@ -1,0 +1,310 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"flotilla/api"
+	"flotilla/runtime"
+)
+
+// reconcile brings one allocation's container in line with what the
+// servers want, level-triggered: it looks at the desired allocation, the
+// agent's memory of it and the runtime, whatever event queued it.
+func (a *Agent) reconcile(ctx context.Context, id string) error {
+	a.mu.Lock()
+	d := a.desired[id]
+	var l *localAlloc
+	if x := a.local[id]; x != nil {
+		c := *x
+		l = &c
+	}
+	a.mu.Unlock()
+
+	st, err := a.rt.Status(ctx, id)
+	exists := err == nil
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("status of %s: %w", id, err)
+	}
+	if d == nil || d.DesiredStatus != api.DesiredRun || d.TerminalStatus() {
+		return a.ensureGone(ctx, id, d, exists, st)
+	}
+	if l != nil && l.Ended != "" {
+		// It ended here for good; the scheduler replaces it. Say so again
+		// in case the report was lost.
+		if exists && st.State == runtime.StateRunning {
+			if err := a.rt.Stop(ctx, id, a.cfg.StopGrace); err != nil {
+				return err
+			}
+		}
+		if last, ok := a.reporter.Last(id); !ok || last.Status != l.Ended {
+			a.report(id, l.Ended, "ended on this node", nil, l.Restarts)
+		}
+		return nil
+	}
+	if !exists {
+		return a.start(ctx, d, l)
+	}
+	if l == nil {
+		// Running, but forgotten (state lost): adopt it.
+		l = &localAlloc{ID: id, Namespace: d.Namespace, Service: d.Service, Revision: d.Revision, Started: true}
+		if err := a.saveLocal(id, l); err != nil {
+			return err
+		}
+	}
+	switch st.State {
+	case runtime.StateCreated:
+		if err := a.rt.Start(ctx, id); err != nil {
+			return fmt.Errorf("start %s: %w", id, err)
+		}
+		a.watchExit(ctx, id)
+		return a.reportCurrent(ctx, id, l)
+	case runtime.StateExited:
+		return a.handleExit(ctx, d, l, st)
+	}
+	a.watchExit(ctx, id)
+	return a.reportCurrent(ctx, id, l)
+}
+
+// ensureGone stops and removes a container nobody wants, and tells the
+// servers when they still think it may run.
+func (a *Agent) ensureGone(ctx context.Context, id string, d *api.Allocation, exists bool, st runtime.Status) error {
+	if exists {
+		if st.State != runtime.StateExited {
+			if err := a.rt.Stop(ctx, id, a.cfg.StopGrace); err != nil {
+				return fmt.Errorf("stop %s: %w", id, err)
+			}
+		}
+		if err := a.rt.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("remove %s: %w", id, err)
+		}
+		a.cfg.Logger.Info("stopped allocation", "alloc", id)
+	}
+	if d != nil && !d.TerminalStatus() {
+		reason := "stopped"
+		if d.DesiredReason != "" {
+			reason += ": " + d.DesiredReason
+		}
+		a.report(id, api.AllocComplete, reason, nil, d.Restarts)
+	}
+	if d == nil {
+		a.reporter.Forget(id)
+	}
+	return a.saveLocal(id, nil)
+}
+
+// start creates and starts a container for an allocation.
+func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) error {
+	spec, _, err := a.containerSpec(ctx, d)
+	if l == nil {
+		l = &localAlloc{ID: d.ID, Namespace: d.Namespace, Service: d.Service, Revision: d.Revision}
+	}
+	if errors.Is(err, runtime.ErrInvalidSpec) {
+		return a.fail(d.ID, l, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	if l.Started {
+		// It ran here before and its container is gone (the agent
+		// restarted, or someone removed it): this start is a restart.
+		l.Restarts++
+	}
+	a.report(d.ID, api.AllocStarting, "", nil, l.Restarts)
+	if err := a.rt.Create(ctx, spec); err != nil && !errors.Is(err, runtime.ErrExists) {
+		if errors.Is(err, runtime.ErrInvalidSpec) {
+			return a.fail(d.ID, l, err.Error())
+		}
+		return fmt.Errorf("create %s: %w", d.ID, err)
+	}
+	if err := a.rt.Start(ctx, d.ID); err != nil {
+		return fmt.Errorf("start %s: %w", d.ID, err)
+	}
+	l.Started = true
+	if err := a.saveLocal(d.ID, l); err != nil {
+		return err
+	}
+	a.cfg.Logger.Info("started allocation", "alloc", d.ID, "service", d.ServiceKey(), "revision", d.Revision)
+	a.watchExit(ctx, d.ID)
+	return a.reportCurrent(ctx, d.ID, l)
+}
+
+// handleExit applies the restart policy to a container that exited while
+// its allocation should run.
+func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc, st runtime.Status) error {
+	_, svc, err := a.containerSpec(ctx, d)
+	if errors.Is(err, runtime.ErrInvalidSpec) {
+		return a.fail(d.ID, l, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	now := a.cfg.Clock.Now()
+	if l.NextStart.IsZero() {
+		dec := decideRestart(svc.Restart, st.ExitCode, l.Recent, now)
+		reason := dec.Reason
+		if st.Error != "" {
+			reason += " (" + st.Error + ")"
+		}
+		a.cfg.Logger.Info("allocation exited", "alloc", d.ID, "exit_code", st.ExitCode, "decision", reason)
+		if !dec.Restart {
+			l.Ended = dec.Status
+			if err := a.saveLocal(d.ID, l); err != nil {
+				return err
+			}
+			a.report(d.ID, dec.Status, reason, nil, l.Restarts)
+			return nil
+		}
+		l.NextStart = now.Add(dec.Wait)
+		if err := a.saveLocal(d.ID, l); err != nil {
+			return err
+		}
+		a.report(d.ID, api.AllocStarting, reason, nil, l.Restarts)
+	}
+	if wait := l.NextStart.Sub(now); wait > 0 {
+		a.queue.AddAfter(d.ID, wait)
+		return nil
+	}
+	if err := a.rt.Start(ctx, d.ID); err != nil {
+		return fmt.Errorf("restart %s: %w", d.ID, err)
+	}
+	l.Restarts++
+	l.Recent = append(pruneBefore(l.Recent, now.Add(-svc.Restart.Window.Std())), now)
+	l.NextStart = time.Time{}
+	if err := a.saveLocal(d.ID, l); err != nil {
+		return err
+	}
+	a.watchExit(ctx, d.ID)
+	return a.reportCurrent(ctx, d.ID, l)
+}
+
+func pruneBefore(times []time.Time, cutoff time.Time) []time.Time {
+	out := times[:0:0]
+	for _, t := range times {
+		if !t.Before(cutoff) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// fail ends an allocation that cannot run here.
+func (a *Agent) fail(id string, l *localAlloc, reason string) error {
+	l.Ended = api.AllocFailed
+	if err := a.saveLocal(id, l); err != nil {
+		return err
+	}
+	a.cfg.Logger.Warn("allocation failed", "alloc", id, "reason", reason)
+	a.report(id, api.AllocFailed, reason, nil, l.Restarts)
+	return nil
+}
+
+// reportCurrent reports a started container as the runtime sees it.
+func (a *Agent) reportCurrent(ctx context.Context, id string, l *localAlloc) error {
+	st, err := a.rt.Status(ctx, id)
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", id, err)
+	}
+	if st.State != runtime.StateRunning {
+		// It exited already: the exit watcher queues it again.
+		return nil
+	}
+	a.report(id, api.AllocRunning, "", &st, l.Restarts)
+	return nil
+}
+
+// report records a status for the next batch. Without probes (a later
+// issue) a running allocation is ready.
+func (a *Agent) report(id, status, message string, st *runtime.Status, restarts int) {
+	u := api.AllocStatusUpdate{ID: id, Status: status, Message: message, Restarts: restarts}
+	if st != nil {
+		u.Ready = status == api.AllocRunning
+		u.Address = a.allocAddress(id, st)
+	}
+	a.reporter.Set(u)
+}
+
+// allocAddress is ip:port of the container's first port.
+func (a *Agent) allocAddress(id string, st *runtime.Status) string {
+	if st.IP == "" {
+		return ""
+	}
+	port := 8080
+	a.mu.Lock()
+	d := a.desired[id]
+	var svc *api.ServiceSpec
+	if d != nil {
+		svc = a.specs[specKey(d)]
+	}
+	a.mu.Unlock()
+	if svc != nil && len(svc.Ports) > 0 {
+		port = svc.Ports[0].Port
+	}
+	return net.JoinHostPort(st.IP, strconv.Itoa(port))
+}
+
+// watchExit queues the allocation again when its container exits.
+func (a *Agent) watchExit(ctx context.Context, id string) {
+	a.mu.Lock()
+	if a.waiting[id] {
+		a.mu.Unlock()
+		return
+	}
+	a.waiting[id] = true
+	a.mu.Unlock()
+	go func() {
+		_, err := a.rt.Wait(ctx, id)
+		a.mu.Lock()
+		delete(a.waiting, id)
+		a.mu.Unlock()
+		if err == nil || errors.Is(err, runtime.ErrNotFound) {
+			a.queue.Add(id)
+		}
+	}()
+}
+
+func specKey(d *api.Allocation) string {
+	return d.Namespace + "/" + d.Service + "/" + strconv.Itoa(d.Revision)
+}
+
+// containerSpec builds the container for an allocation from its revision's
+// spec, which it fetches once per revision.
+func (a *Agent) containerSpec(ctx context.Context, d *api.Allocation) (runtime.ContainerSpec, *api.ServiceSpec, error) {
+	key := specKey(d)
+	a.mu.Lock()
+	svc := a.specs[key]
+	a.mu.Unlock()
+	if svc == nil {
+		rev, err := a.servers.Revision(ctx, d.Namespace, d.Service, d.Revision)
+		if errors.Is(err, api.ErrNotFound) {
+			return runtime.ContainerSpec{}, nil, fmt.Errorf("revision %d of %s is gone: %w", d.Revision, d.ServiceKey(), runtime.ErrInvalidSpec)
+		}
+		if err != nil {
+			return runtime.ContainerSpec{}, nil, fmt.Errorf("fetch revision %d of %s: %w", d.Revision, d.ServiceKey(), err)
+		}
+		svc = &rev.Spec
+		a.mu.Lock()
+		a.specs[key] = svc
+		a.mu.Unlock()
+	}
+	if len(svc.Configs)+len(svc.Secrets) > 0 {
+		return runtime.ContainerSpec{}, svc, fmt.Errorf("configs and secrets need a config store, which this cluster does not have yet: %w", runtime.ErrInvalidSpec)
+	}
+	env := map[string]string{}
+	for k, v := range svc.Env {
+		env[k] = v
+	}
+	env["FLOTILLA_NODE"] = a.cfg.Name
+	env["FLOTILLA_ALLOC"] = d.ID
+	env["FLOTILLA_SERVICE"] = d.Service
+	env["FLOTILLA_NAMESPACE"] = d.Namespace
+	env["FLOTILLA_REVISION"] = strconv.Itoa(d.Revision)
+	return runtime.ContainerSpec{
+		ID: d.ID, Namespace: d.Namespace, Service: d.Service, Revision: d.Revision, Node: a.cfg.Name,
+		Image: svc.Image, Command: svc.Command, Args: svc.Args, Env: env, Ports: svc.Ports, Resources: svc.Resources,
+	}, svc, nil
+}

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"flotilla/api"
+	"flotilla/internal/clock"
+)
+
+// statusReporter batches allocation reports: every interval it sends what
+// changed since the last successful send, in one request (one Raft write
+// on the leader), never one write per event.
+type statusReporter struct {
+	node     string
+	send     func(ctx context.Context, batch api.AllocStatusBatch) error
+	clock    clock.Clock
+	interval time.Duration
+
+	mu      sync.Mutex
+	pending map[string]api.AllocStatusUpdate
+	sent    map[string]api.AllocStatusUpdate
+}
+
+func newStatusReporter(node string, c clock.Clock, interval time.Duration, send func(context.Context, api.AllocStatusBatch) error) *statusReporter {
+	return &statusReporter{node: node, send: send, clock: c, interval: interval,
+		pending: map[string]api.AllocStatusUpdate{}, sent: map[string]api.AllocStatusUpdate{}}
+}
+
+// Set records an allocation's newest status; it is sent at the next flush
+// unless it equals what the servers already have.
+func (r *statusReporter) Set(u api.AllocStatusUpdate) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if last, ok := r.sent[u.ID]; ok && last == u {
+		delete(r.pending, u.ID)
+		return
+	}
+	r.pending[u.ID] = u
+}
+
+// Last is the newest status recorded for an allocation.
+func (r *statusReporter) Last(id string) (api.AllocStatusUpdate, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u, ok := r.pending[id]; ok {
+		return u, true
+	}
+	u, ok := r.sent[id]
+	return u, ok
+}
+
+// Forget drops an allocation that is gone.
+func (r *statusReporter) Forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pending, id)
+	delete(r.sent, id)
+}
+
+// flush sends the pending reports in one batch; failed ones stay pending.
+func (r *statusReporter) flush(ctx context.Context) error {
+	r.mu.Lock()
+	if len(r.pending) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	batch := api.AllocStatusBatch{Node: r.node}
+	for _, u := range r.pending {
+		batch.Updates = append(batch.Updates, u)
+	}
+	r.pending = map[string]api.AllocStatusUpdate{}
+	r.mu.Unlock()
+	sort.Slice(batch.Updates, func(i, j int) bool { return batch.Updates[i].ID < batch.Updates[j].ID })
+
+	err := r.send(ctx, batch)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range batch.Updates {
+		if err == nil {
+			r.sent[u.ID] = u
+		} else if _, newer := r.pending[u.ID]; !newer {
+			r.pending[u.ID] = u
+		}
+	}
+	return err
+}
+
+// Run flushes every interval until ctx ends, then once more.
+func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = r.flush(final) // best effort on the way out
+			cancel()
+			return
+		case <-r.clock.After(r.interval):
+		}
+		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
+			onError(err)
+		}
+	}
+}
