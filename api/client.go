@@ -94,13 +94,23 @@ func (e *Error) Unwrap() error {
 }
 
 // retryable reports whether another server (or a later try) may succeed.
-func retryable(err error) bool {
+// A write is retried only when it surely did not reach a server (the
+// connection was refused) or a server said it was not done (503): after a
+// connection broke mid-request, a write may have been applied, and doing it
+// again could answer wrongly (a delete that succeeded reporting 404).
+func retryable(method string, err error) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		return apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusBadGateway
 	}
-	var netErr net.Error
 	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	if method != http.MethodGet {
+		return false
+	}
+	var netErr net.Error
 	return errors.As(err, &opErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
@@ -125,7 +135,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 		base := c.addrs[c.current%len(c.addrs)]
 		c.mu.Unlock()
 		index, err := c.once(ctx, method, base+path, body, out)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
+		if err == nil || !retryable(method, err) || ctx.Err() != nil {
 			return index, err
 		}
 		c.mu.Lock()

@@ -147,7 +147,7 @@ func read[T any](w http.ResponseWriter, r *http.Request, fn func(ctx context.Con
 		return
 	}
 	ctx := r.Context()
-	if q.Index > 0 {
+	if q.Wait > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, q.Wait)
 		defer cancel()

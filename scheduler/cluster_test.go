@@ -534,3 +534,73 @@ func TestLateServerIsAddedAsAVoter(t *testing.T) {
 		return err == nil && len(peers) == 4 && late.Store().Snapshot().Service(nil, "default", "seen-by-s4") != nil
 	})
 }
+
+func TestStoppingAServerEndsItsBlockingQueries(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	leader := waitLeader(t, c)
+	client, err := api.NewClient("http://" + leader.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, index, err := client.Nodes(context.Background(), api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := client.Nodes(context.Background(), api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the watch returned before any change: %v", err)
+	case <-time.After(300 * time.Millisecond): // it is blocked in the server
+	}
+	if err := c.Kill("s1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a blocking query outlived its server by 10s")
+	}
+}
+
+func TestPlansOfAWorkerThatGaveUpAreNotApplied(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	leader := waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx := context.Background()
+	if _, err := client.RegisterNode(ctx, "n1", api.NodeRegistration{Capacity: api.Resources{CPU: 100000, Memory: 1 << 40}}); err != nil {
+		t.Fatal(err)
+	}
+	plans := leader.currentPlans()
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := 0; i < 20; i++ {
+		if r := plans.submit(gone, onePlacement(fmt.Sprintf("stale-%d", i), "n1", 10)); r.Err == nil {
+			t.Fatalf("a submit with an ended context succeeded: %+v", r)
+		}
+	}
+	if r := plans.submit(ctx, onePlacement("fresh", "n1", 10)); r.Err != nil || r.Refused != 0 {
+		t.Fatalf("fresh plan: %+v", r)
+	}
+	snap := leader.Store().Snapshot()
+	if snap.Allocation(nil, "fresh") == nil {
+		t.Fatal("the fresh plan was not applied")
+	}
+	for i := 0; i < 20; i++ {
+		if snap.Allocation(nil, fmt.Sprintf("stale-%d", i)) != nil {
+			t.Fatalf("stale-%d was applied after its worker gave up", i)
+		}
+	}
+}
+
+func TestAServerListeningEverywhereAdvertisesAReachableAddress(t *testing.T) {
+	c := startCluster(t, 1, func(cfg *Config) { cfg.HTTP = "0.0.0.0:0" })
+	leader := waitLeader(t, c)
+	adv := leader.advertisedHTTP()
+	if !strings.HasPrefix(adv, "127.0.0.1:") {
+		t.Fatalf("advertised %s, want the Raft host 127.0.0.1", adv)
+	}
+}

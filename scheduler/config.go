@@ -90,8 +90,8 @@ func (c *Config) setDefaults() error {
 		c.ClusterCIDR = DefaultClusterCIDR
 	}
 	for flag, cidr := range map[string]string{"--sim-cidr": c.SimCIDR, "--cluster-cidr": c.ClusterCIDR} {
-		if p, err := netip.ParsePrefix(cidr); err != nil || !p.Addr().Is4() || p.Bits() > 24 {
-			return fmt.Errorf("server %s: %s %q: want an IPv4 CIDR of /24 or larger", c.Name, flag, cidr)
+		if p, err := netip.ParsePrefix(cidr); err != nil || !p.Addr().Is4() || p.Bits() > 24 || p.Bits() < 8 {
+			return fmt.Errorf("server %s: %s %q: want an IPv4 CIDR between /8 and /24", c.Name, flag, cidr)
 		}
 	}
 	if c.Workers <= 0 {

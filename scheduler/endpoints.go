@@ -106,7 +106,8 @@ func (s *Server) Node(ctx context.Context, name string, q api.QueryOptions) (*ap
 		if out == nil {
 			return snap.Index("nodes"), nil
 		}
-		return out.ModifyIndex, nil
+		// Its usage comes from its allocations: their changes count too.
+		return max(out.ModifyIndex, state.MaxModifyIndex(snap.AllocationsByNode(ws, name))), nil
 	})
 	if err == nil && out == nil {
 		err = fmt.Errorf("node %s: %w", name, api.ErrNotFound)

@@ -16,26 +16,39 @@ type heartbeats struct {
 	onExpire func(node string)
 
 	mu     sync.Mutex
-	timers map[string]clock.Timer
+	timers map[string]*ttlTimer
+}
+
+// ttlTimer is one arming of a node's timer. A timer that fired while a
+// heartbeat re-armed the node finds another entry in the map and does
+// nothing: only the newest arming may expire the node.
+type ttlTimer struct {
+	timer clock.Timer
 }
 
 func newHeartbeats(c clock.Clock, onExpire func(string)) *heartbeats {
-	return &heartbeats{clock: c, onExpire: onExpire, timers: map[string]clock.Timer{}}
+	return &heartbeats{clock: c, onExpire: onExpire, timers: map[string]*ttlTimer{}}
 }
 
 // reset (re)arms a node's timer.
 func (h *heartbeats) reset(node string, ttl time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if t, ok := h.timers[node]; ok {
-		t.Reset(ttl)
-		return
+	if old, ok := h.timers[node]; ok {
+		old.timer.Stop()
 	}
-	h.timers[node] = h.clock.AfterFunc(ttl, func() {
+	entry := &ttlTimer{}
+	h.timers[node] = entry
+	entry.timer = h.clock.AfterFunc(ttl, func() {
 		h.mu.Lock()
-		delete(h.timers, node)
+		current := h.timers[node] == entry
+		if current {
+			delete(h.timers, node)
+		}
 		h.mu.Unlock()
-		h.onExpire(node)
+		if current {
+			h.onExpire(node)
+		}
 	})
 }
 
@@ -43,7 +56,7 @@ func (h *heartbeats) stop(node string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if t, ok := h.timers[node]; ok {
-		t.Stop()
+		t.timer.Stop()
 		delete(h.timers, node)
 	}
 }
@@ -52,7 +65,7 @@ func (h *heartbeats) stopAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for node, t := range h.timers {
-		t.Stop()
+		t.timer.Stop()
 		delete(h.timers, node)
 	}
 }

@@ -67,9 +67,18 @@ func (s *Server) lead(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); fn(ctx) }()
 	}
-	run(s.plans.run)
+	plans := newPlanApplier(s)
+	s.plansMu.Lock()
+	s.plans = plans
+	s.plansMu.Unlock()
+	defer func() {
+		s.plansMu.Lock()
+		s.plans = nil
+		s.plansMu.Unlock()
+	}()
+	run(plans.run)
 	for i := 0; i < s.cfg.Workers; i++ {
-		run(s.worker)
+		run(func(ctx context.Context) { s.worker(ctx, plans) })
 	}
 	run(s.unblockOnCapacity)
 	run(s.watchAgents)

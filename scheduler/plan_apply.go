@@ -17,6 +17,7 @@ const (
 )
 
 type planRequest struct {
+	ctx       context.Context
 	plan      *state.Plan
 	submitted time.Time
 	done      chan planResult
@@ -46,7 +47,7 @@ func newPlanApplier(s *Server) *planApplier {
 
 // submit queues a plan and waits for its result.
 func (p *planApplier) submit(ctx context.Context, plan *state.Plan) planResult {
-	req := &planRequest{plan: plan, submitted: time.Now(), done: make(chan planResult, 1)}
+	req := &planRequest{ctx: ctx, plan: plan, submitted: time.Now(), done: make(chan planResult, 1)}
 	select {
 	case p.queue <- req:
 	case <-ctx.Done():
@@ -85,6 +86,19 @@ func (p *planApplier) run(ctx context.Context) {
 }
 
 func (p *planApplier) applyBatch(batch []*planRequest) {
+	// A worker that gave up (its term ended) must not see its plan applied.
+	live := batch[:0]
+	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			r.done <- planResult{Err: r.ctx.Err()}
+			continue
+		}
+		live = append(live, r)
+	}
+	batch = live
+	if len(batch) == 0 {
+		return
+	}
 	snap := p.s.store.Snapshot()
 	ov := newOverlay(snap)
 	results := make([]planResult, len(batch))
@@ -134,7 +148,9 @@ func (o *overlay) node(name string) *placement.Node {
 	if n == nil {
 		return nil
 	}
-	u := o.snap.CurrentUsage(name)
+	// Usage from the same snapshot as the allocations the batch stops, so
+	// that nothing is given back twice.
+	u := o.snap.NodeUsage(name, nil)
 	pn := &placement.Node{Name: n.Name, Status: n.Status, Eligible: n.Eligible, Labels: n.Labels,
 		Capacity: n.Capacity, Allocated: u.Resources, HostPorts: u.HostPorts}
 	o.nodes[name] = pn

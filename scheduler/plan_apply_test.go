@@ -130,7 +130,7 @@ func TestConcurrentPlansNeverOverCommitANode(t *testing.T) {
 	results := make(chan planResult, 10)
 	for i := 0; i < 10; i++ {
 		go func() {
-			results <- leader.plans.submit(ctx, onePlacement(string(rune('a'+i))+"-alloc", "small", 300))
+			results <- leader.currentPlans().submit(ctx, onePlacement(string(rune('a'+i))+"-alloc", "small", 300))
 		}()
 	}
 	accepted, refused := 0, 0

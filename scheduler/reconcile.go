@@ -91,6 +91,10 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 		case n.Status == api.NodeDraining:
 			stop(a, fmt.Sprintf("node %s is draining", a.Node), false)
 			replacing = append(replacing, replaced{id: a.ID})
+		case a.CreateIndex < svc.CreateIndex:
+			// Left from a deleted service of the same name whose delete
+			// was superseded before it ran: revision numbers start again.
+			stop(a, "service was deleted and created again", false)
 		case a.Revision != svc.Revision:
 			stop(a, fmt.Sprintf("replaced by revision %d", svc.Revision), false)
 		default:

@@ -236,3 +236,17 @@ func TestComputePlanKeepsHostPortsApart(t *testing.T) {
 		t.Fatalf("two replicas with host port 80 on %s", plan.Place[0].Node)
 	}
 }
+
+func TestComputePlanReplacesAllocationsOfADeletedServiceOfTheSameName(t *testing.T) {
+	// web was deleted and applied again before the delete's evaluation ran:
+	// the new service is at revision 1 again, like the old allocations.
+	svc := testService(t, 1, 1, "")
+	svc.CreateIndex = 50
+	old := alloc("old", "n1", 1, api.AllocRunning)
+	old.CreateIndex = 20
+	st := &fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(2, api.NodeReady), allocs: []*api.Allocation{old}}
+	plan := computePlan(st, eval("e1", "web"))
+	if len(plan.Stop) != 1 || plan.Stop[0].ID != "old" || len(plan.Place) != 1 {
+		t.Fatalf("stop %+v place %+v: the old service's allocation must be replaced", plan.Stop, plan.Place)
+	}
+}

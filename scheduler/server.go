@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,10 @@ type Server struct {
 	pool      *gossip.Pool
 	httpLn    net.Listener
 
-	broker     *Broker
+	broker *Broker
+	// plans is the current term's plan applier (nil while not leading): a
+	// plan queued in one term must never be applied in a later one.
+	plansMu    sync.Mutex
 	plans      *planApplier
 	heartbeats *heartbeats
 	metrics    *metrics
@@ -50,7 +54,6 @@ func New(cfg Config) (_ *Server, err error) {
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
 	s.metrics = newMetrics(s)
-	s.plans = newPlanApplier(s)
 	s.heartbeats = newHeartbeats(cfg.Clock, s.heartbeatExpired)
 
 	var closers []func() error
@@ -84,7 +87,7 @@ func New(cfg Config) (_ *Server, err error) {
 	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
 	s.pool, err = gossip.Start(gossip.Config{
 		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput,
-		Meta: gossip.Meta{Role: gossip.RoleServer, Raft: string(s.transport.LocalAddr()), HTTP: s.httpLn.Addr().String(), Expect: cfg.BootstrapExpect},
+		Meta: gossip.Meta{Role: gossip.RoleServer, Raft: string(s.transport.LocalAddr()), HTTP: s.advertisedHTTP(), Expect: cfg.BootstrapExpect},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
@@ -92,8 +95,29 @@ func New(cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
+func (s *Server) currentPlans() *planApplier {
+	s.plansMu.Lock()
+	defer s.plansMu.Unlock()
+	return s.plans
+}
+
 // SetJoin sets the gossip addresses to join; call it before Run.
 func (s *Server) SetJoin(addrs []string) { s.cfg.Join = addrs }
+
+// advertisedHTTP is the API address others reach this server at: the
+// listener's, or, when it listens on every interface, the Raft address's
+// host with the HTTP port.
+func (s *Server) advertisedHTTP() string {
+	addr := s.httpLn.Addr().(*net.TCPAddr)
+	if !addr.IP.IsUnspecified() {
+		return addr.String()
+	}
+	host, _, err := net.SplitHostPort(string(s.transport.LocalAddr()))
+	if err != nil {
+		return addr.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(addr.Port))
+}
 
 // Name is the server's name (its Raft ID).
 func (s *Server) Name() string { return s.cfg.Name }
@@ -117,9 +141,14 @@ func (s *Server) IsLeader() bool { return s.leading.Load() }
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Requests run under a context that ends with the server, so that
+	// blocking queries and event streams end too.
+	reqCtx, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
 	httpSrv := &http.Server{
 		Handler:           api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), Logger: s.cfg.Logger}),
 		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
@@ -137,9 +166,12 @@ func (s *Server) Run(ctx context.Context) error {
 	s.cfg.Logger.Info("server started", "name", s.cfg.Name, "http", s.HTTPAddr(), "raft", s.RaftAddr(), "gossip", s.GossipAddr())
 
 	<-ctx.Done()
+	endRequests()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 2*time.Second)
 	defer stop()
-	_ = httpSrv.Shutdown(shutdownCtx) // long polls are cut off; clients retry
+	if httpSrv.Shutdown(shutdownCtx) != nil {
+		httpSrv.Close()
+	}
 	wg.Wait()
 	s.pool.Shutdown()
 	if err := s.raft.Shutdown().Error(); err != nil {

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"flotilla/api"
 )
@@ -12,32 +14,36 @@ const maxPlanAttempts = 5
 
 // worker takes evaluations from the broker and schedules them, until ctx
 // ends.
-func (s *Server) worker(ctx context.Context) {
+func (s *Server) worker(ctx context.Context, plans *planApplier) {
 	for {
 		eval, superseded, err := s.broker.Dequeue(ctx)
 		if err != nil {
 			return
 		}
-		s.process(ctx, eval, superseded)
+		s.process(ctx, plans, eval, superseded)
 		s.broker.Done(eval)
 	}
 }
 
 // process computes and submits plans for one evaluation until one is
 // accepted whole, or gives up and leaves it blocked.
-func (s *Server) process(ctx context.Context, eval *api.Evaluation, superseded []string) {
+func (s *Server) process(ctx context.Context, plans *planApplier, eval *api.Evaluation, superseded []string) {
 	log := s.cfg.Logger.With("eval", eval.ID, "service", eval.ServiceKey())
 	for attempt := 1; ; attempt++ {
 		snap := s.store.Snapshot()
 		snapIndex := snap.LatestIndex()
 		plan := computePlan(snap, eval)
 		plan.Canceled = superseded
-		res := s.plans.submit(ctx, plan)
+		res := plans.submit(ctx, plan)
 		if res.Err != nil {
-			if ctx.Err() == nil {
-				log.Warn("submit plan", "err", res.Err)
+			if ctx.Err() != nil || errors.Is(res.Err, api.ErrNoLeader) {
+				return // a new leader runs the evaluation again from state
 			}
-			return // a new leader runs the evaluation again from state
+			// Raft could not commit (a timeout, a disk error): try again
+			// later rather than leave it pending until the next leader.
+			log.Warn("submit plan; retrying in a second", "err", res.Err)
+			s.cfg.Clock.AfterFunc(time.Second, func() { s.broker.Enqueue(eval) })
+			return
 		}
 		if res.Refused == 0 || attempt == maxPlanAttempts {
 			if res.Refused > 0 {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -432,7 +433,7 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 // hands out the pool's first /24 no other node holds ("" without a pool).
 func (tx *applyTxn) allocateSubnet(pool, current string) string {
 	prefix, err := netip.ParsePrefix(pool)
-	if err != nil || !prefix.Addr().Is4() || prefix.Bits() > 24 {
+	if err != nil || !prefix.Addr().Is4() || prefix.Bits() > 24 || prefix.Bits() < 8 {
 		return current
 	}
 	prefix = prefix.Masked()
@@ -447,12 +448,12 @@ func (tx *applyTxn) allocateSubnet(pool, current string) string {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		taken[raw.(*api.Node).Subnet] = true
 	}
-	base := prefix.Addr().As4()
-	count := 1 << (24 - prefix.Bits())
-	for i := 0; i < count; i++ {
-		ip := base
-		ip[1] += byte(i >> 8)
-		ip[2] += byte(i)
+	base4 := prefix.Addr().As4()
+	base := binary.BigEndian.Uint32(base4[:])
+	count := uint32(1) << (24 - prefix.Bits())
+	for i := uint32(0); i < count; i++ {
+		var ip [4]byte
+		binary.BigEndian.PutUint32(ip[:], base+i<<8)
 		candidate := netip.PrefixFrom(netip.AddrFrom4(ip), 24).String()
 		if !taken[candidate] {
 			return candidate

@@ -68,13 +68,15 @@ func (s *Store) replace(db *memdb.MemDB) {
 type Query func(ws memdb.WatchSet, snap *Snapshot) (index uint64, err error)
 
 // Blocking runs query until the index it reports passes minIndex, or ctx
-// ends (the newest answer then stands). With minIndex 0 it runs once.
+// ends (the newest answer then stands). With minIndex 0 it runs once. The
+// index returned is at least 1, so that a watcher passing it back blocks.
 func (s *Store) Blocking(ctx context.Context, minIndex uint64, query Query) (uint64, error) {
 	for {
 		ws := memdb.NewWatchSet()
 		snap := s.Snapshot()
 		ws.Add(snap.Abandoned)
 		index, err := query(ws, snap)
+		index = max(index, 1)
 		if err != nil || minIndex == 0 || index > minIndex {
 			return index, err
 		}
