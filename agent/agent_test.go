@@ -219,7 +219,9 @@ func TestAgentStopsWhatTheServersNoLongerWant(t *testing.T) {
 	servers.setRevision("default", "web", 1, specFor(t, ""))
 	servers.setAllocs(desired("keep"), desired("stop"), desired("vanish"))
 	ta := startAgent(t, t.TempDir(), servers, rt)
-	ta.until("all running", func() bool { return ta.reported("vanish", api.AllocRunning)() && ta.reported("stop", api.AllocRunning)() })
+	ta.until("all running", func() bool {
+		return ta.reported("vanish", api.AllocRunning)() && ta.reported("stop", api.AllocRunning)()
+	})
 
 	stop := desired("stop")
 	stop.DesiredStatus, stop.DesiredReason, stop.Status = api.DesiredStop, "scaled down to 1", api.AllocRunning
@@ -297,7 +299,9 @@ func TestRestartedAgentRecreatesLostContainersAndRemovesOrphans(t *testing.T) {
 	servers.setRevision("default", "web", 1, specFor(t, ""))
 	servers.setAllocs(desired("a1"), desired("a2"))
 	first := startAgent(t, dir, servers, NewNullRuntime())
-	first.until("running", func() bool { return first.reported("a1", api.AllocRunning)() && first.reported("a2", api.AllocRunning)() })
+	first.until("running", func() bool {
+		return first.reported("a1", api.AllocRunning)() && first.reported("a2", api.AllocRunning)()
+	})
 	first.stop()
 
 	// A sim node loses its containers with the agent; meanwhile a2 was
