@@ -265,6 +265,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.pool != nil {
 		_ = a.pool.Leave(time.Second) // best effort: a failure is detected anyway
 	}
+	// A runtime whose containers live in this process (sim) ends them now;
+	// containerd's outlive the agent.
+	if c, ok := a.rt.(interface{ Close() }); ok {
+		c.Close()
+	}
 	return nil
 }
 

@@ -68,6 +68,15 @@ func NewClient(address string) (*Client, error) {
 	return &Client{addrs: addrs, http: &http.Client{}, RetryFor: 10 * time.Second}, nil
 }
 
+// KeepAlivePerHost lets the client keep up to n idle connections to each
+// server: one process running many fake nodes holds many long polls.
+func (c *Client) KeepAlivePerHost(n int) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = n
+	t.MaxIdleConns = 0
+	c.http = &http.Client{Transport: t}
+}
+
 // Addresses are the servers this client knows.
 func (c *Client) Addresses() []string { return append([]string(nil), c.addrs...) }
 

@@ -41,28 +41,40 @@ func newRoot() *cobra.Command {
 		newScaleCmd(g),
 		newNodeCmd(g),
 		newBenchCmd(g),
+		newAgentCmd(),
+		newLabCmd(),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newWorkloadCmd(),
+		newToolboxCmd(),
 	)
 	return root
 }
 
 func main() {
+	// Called as echo, cat, wget, ... (a symlink in the demo image): be that.
+	if code, ok := runToolboxIfCalledAs(os.Args[0], os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "error: "+oneLine(err))
-		var exit exitCode
+		var exit silentExit
 		if errors.As(err, &exit) {
 			os.Exit(int(exit))
 		}
+		fmt.Fprintln(os.Stderr, "error: "+oneLine(err))
 		os.Exit(1)
 	}
 }
 
-// exitCode lets a command choose its exit status.
-type exitCode int
+// silentExit ends the program with a status and nothing printed: the
+// command already said what there was to say (exec passes on the exit code
+// of the command it ran).
+type silentExit int
 
-func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+func (e silentExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // oneLine keeps errors on one line, as users read them.
 func oneLine(err error) string {

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"flotilla/agent"
+	"flotilla/api"
+	"flotilla/runtime/sim"
+)
+
+func newAgentCmd() *cobra.Command {
+	var cfg agent.Config
+	var servers, cpu, memory, logLevel string
+	var labels []string
+	var fakeNodes int
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent (or, with --fake-nodes, many fake nodes)",
+		Example: `  flotilla agent --name n1 --data-dir /var/lib/flotilla/n1 --servers 127.0.0.1:4646 \
+      --http 127.0.0.1:4746 --gossip 127.0.0.1:4748 --join 127.0.0.1:4648 --runtime sim
+  flotilla agent --fake-nodes 1000 --servers 127.0.0.1:4646`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level := slog.LevelInfo
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.LogOutput = io.Discard
+			if level <= slog.LevelDebug {
+				cfg.LogOutput = os.Stderr
+			}
+			var err error
+			if cfg.Capacity.CPU, err = api.ParseCPU(cpu); err != nil {
+				return fmt.Errorf("--cpu: %w", err)
+			}
+			if cfg.Capacity.Memory, err = api.ParseMemory(memory); err != nil {
+				return fmt.Errorf("--memory: %w", err)
+			}
+			cfg.Labels = map[string]string{}
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--labels: want key=value, got %q", l)
+				}
+				cfg.Labels[k] = v
+			}
+			client, err := api.NewClient(servers)
+			if err != nil {
+				return fmt.Errorf("--servers: %w", err)
+			}
+			if fakeNodes > 0 {
+				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
+			}
+			if cfg.Runtime != "sim" {
+				return fmt.Errorf("--runtime %q: this build runs sim (containerd arrives with real nodes)", cfg.Runtime)
+			}
+			a, err := agent.New(cfg, client, simRuntime(cfg))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla agent %s: http %s, gossip %s, data %s\n", a.Name(), a.HTTPAddr(), a.GossipAddr(), cfg.DataDir)
+			return a.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "node name, unique in the cluster (default the hostname)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the agent's local state")
+	f.StringVar(&servers, "servers", "", "server HTTP address(es), comma-separated (default $"+api.AddressEnv+" or "+api.DefaultAddress+")")
+	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:4746", "listen address of the agent's API (logs, exec, metrics)")
+	f.StringVar(&cfg.Gossip, "gossip", "127.0.0.1:4748", "gossip (memberlist) listen and advertise address")
+	f.StringSliceVar(&cfg.Join, "join", nil, "gossip address(es) of servers or other agents")
+	f.StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim")
+	f.StringVar(&cpu, "cpu", "4000m", "CPU the node offers")
+	f.StringVar(&memory, "memory", "8Gi", "memory the node offers")
+	f.StringSliceVar(&labels, "labels", nil, "node labels, key=value (repeatable or comma-separated)")
+	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if cfg.Name == "" && fakeNodes == 0 {
+			host, err := os.Hostname()
+			if err != nil {
+				return fmt.Errorf("--name is required: %w", err)
+			}
+			cfg.Name = strings.ToLower(host)
+		}
+		if cfg.DataDir == "" && fakeNodes == 0 {
+			return fmt.Errorf("--data-dir is required")
+		}
+		return nil
+	}
+	return cmd
+}
+
+// simRuntime starts the sim runtime on the node's loopback subnet.
+func simRuntime(cfg agent.Config) agent.RuntimeFactory {
+	return func(node *api.Node) (agent.Runtime, error) {
+		subnet, err := netip.ParsePrefix(node.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("node %s has no usable subnet (%q): are the servers current?", node.Name, node.Subnet)
+		}
+		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger})
+	}
+}
+
+// runFakeNodes registers n nodes that heartbeat, accept allocations and
+// report them running without running anything, as KWOK does.
+func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n int, out io.Writer) error {
+	prefix := base.Name
+	if prefix == "" {
+		prefix = "fake"
+	}
+	client.KeepAlivePerHost(2 * n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 1; i <= n; i++ {
+		cfg := base
+		cfg.Name = fmt.Sprintf("%s-%05d", prefix, i)
+		cfg.DataDir, cfg.HTTP, cfg.Gossip, cfg.Join = "", "", "", nil
+		cfg.Runtime = "fake"
+		cfg.Workers = 1
+		// A thousand reporters waking ten times a second cost more than
+		// the reports they send.
+		cfg.StatusInterval = 500 * time.Millisecond
+		a, err := agent.New(cfg, client, func(*api.Node) (agent.Runtime, error) { return agent.NewNullRuntime(), nil })
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+		}()
+	}
+	fmt.Fprintf(out, "flotilla agent: %d fake nodes %s-00001..%s-%05d running\n", n, prefix, prefix, n)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}

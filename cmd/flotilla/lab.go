@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"flotilla/api"
+	"flotilla/scenarios/lab"
+)
+
+func newLabCmd() *cobra.Command {
+	var name, root string
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "Run a whole cluster on this machine: servers and agents as local processes",
+	}
+	defaultName := os.Getenv("FLOTILLA_LAB")
+	if defaultName == "" {
+		defaultName = "default"
+	}
+	cmd.PersistentFlags().StringVar(&name, "name", defaultName, "lab name (default $FLOTILLA_LAB or \"default\")")
+	cmd.PersistentFlags().StringVar(&root, "dir", lab.DefaultRoot(), "directory labs live in ($"+lab.DirEnv+")")
+	load := func() (*lab.Lab, error) {
+		l, err := lab.Load(root, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no lab %q in %s (start one with flotilla lab up)", name, root)
+		}
+		return l, err
+	}
+
+	var cfg lab.Config
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Start a lab (3 servers and 3 agents by default) and wait until it is ready",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Name, cfg.Root, cfg.Binary = name, root, bin
+			l, err := lab.Up(cmd.Context(), cfg, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			self := os.Args[0]
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "logs and data: %s\n\nNext:\n", l.Dir)
+			fmt.Fprintf(out, "  export %s=%s\n", api.AddressEnv, l.Addresses())
+			fmt.Fprintf(out, "  %s apply -f scenarios/examples/web.yaml\n", self)
+			fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
+			fmt.Fprintf(out, "  %s lab kill n2                # and watch its replicas move\n", self)
+			fmt.Fprintf(out, "  %s lab down\n", self)
+			return nil
+		},
+	}
+	up.Flags().IntVar(&cfg.Servers, "servers", 3, "servers")
+	up.Flags().IntVar(&cfg.Agents, "agents", 3, "agents (nodes)")
+	up.Flags().StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim")
+	up.Flags().IntVar(&cfg.BasePort, "base-port", 4646, "first port: servers use it and up, agents 100 above it")
+	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the lab's processes and the cluster they form",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := load()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			nodeStatus := map[string]string{}
+			leader := ""
+			if client, err := api.NewClient(l.Addresses()); err == nil && l.AnyRunning() {
+				client.RetryFor = 2 * time.Second
+				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
+				if ld, err := client.Leader(ctx); err == nil {
+					leader = ld.Leader
+				}
+				if nodes, _, err := client.Nodes(ctx, api.QueryOptions{}); err == nil {
+					for _, n := range nodes {
+						nodeStatus[n.Name] = n.Status
+					}
+				}
+				cancel()
+			}
+			fmt.Fprintf(out, "lab %s (runtime %s) in %s\n\n", l.Name, l.Runtime, l.Dir)
+			t := newTable(out, "NAME", "ROLE", "PROCESS", "PID", "HTTP", "CLUSTER")
+			for i := range l.Processes {
+				p := &l.Processes[i]
+				state := l.State(p)
+				pid := "-"
+				if state != "stopped" {
+					pid = fmt.Sprint(p.PID)
+				}
+				cluster := nodeStatus[p.Name]
+				if p.Role == lab.RoleServer && state == "running" {
+					cluster = "follower"
+					if p.Name == leader {
+						cluster = "leader"
+					}
+				}
+				t.row(p.Name, p.Role, state, pid, p.HTTP, cluster)
+			}
+			return t.flush()
+		},
+	}
+	env := &cobra.Command{
+		Use:   "env",
+		Short: "Print the exports that point flotilla at the lab: eval \"$(flotilla lab env)\"",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := load()
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), l.Env())
+			return nil
+		},
+	}
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "Stop every process of the lab (logs and data stay)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := load()
+			if err != nil {
+				return err
+			}
+			if err := l.Down(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is down; logs in %s\n", l.Name, filepath.Join(l.Dir, "logs"))
+			return nil
+		},
+	}
+	fault := func(use, short string, do func(*lab.Lab, string) error, done string) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " NODE", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				l, err := load()
+				if err != nil {
+					return err
+				}
+				if err := do(l, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], done)
+				return nil
+			},
+		}
+	}
+	cmd.AddCommand(up, status, env, down,
+		fault("kill", "Kill a server or agent at once (SIGKILL), as a crash would", (*lab.Lab).Kill, "killed"),
+		fault("pause", "Freeze a server or agent (SIGSTOP), as a hung machine", (*lab.Lab).Pause, "paused"),
+		fault("resume", "Thaw a paused server or agent", (*lab.Lab).Resume, "resumed"),
+		fault("restart", "Start a server or agent again with its data (stopping it first if it runs)", (*lab.Lab).Restart, "restarted"),
+	)
+	return cmd
+}

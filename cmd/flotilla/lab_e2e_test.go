@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"flotilla/api"
+)
+
+// labCLI runs flotilla commands against one lab in a private directory.
+type labCLI struct {
+	t    *testing.T
+	bin  string
+	env  []string
+	addr string
+}
+
+func (l *labCLI) run(args ...string) (string, error) {
+	l.t.Helper()
+	cmd := exec.Command(l.bin, args...)
+	cmd.Env = l.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("flotilla %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func (l *labCLI) must(args ...string) string {
+	l.t.Helper()
+	out, err := l.run(args...)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return out
+}
+
+func (l *labCLI) allocs() []*api.Allocation {
+	l.t.Helper()
+	var out []*api.Allocation
+	if err := json.Unmarshal([]byte(l.must("get", "allocs", "-o", "json")), &out); err != nil {
+		l.t.Fatal(err)
+	}
+	return out
+}
+
+// running counts allocations meant to run and running, per node.
+func running(allocs []*api.Allocation) map[string]int {
+	out := map[string]int{}
+	for _, a := range allocs {
+		if a.DesiredStatus == api.DesiredRun && a.Status == api.AllocRunning {
+			out[a.Node]++
+		}
+	}
+	return out
+}
+
+func labProcesses(t *testing.T, dir string) []string {
+	t.Helper()
+	out, _ := exec.Command("pgrep", "-af", dir).Output() // exit 1 when nothing matches
+	var procs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" && !strings.Contains(line, "pgrep") {
+			procs = append(procs, line)
+		}
+	}
+	return procs
+}
+
+func startLab(t *testing.T) *labCLI {
+	t.Helper()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	l := &labCLI{t: t, bin: bin, env: append(os.Environ(), "FLOTILLA_LAB_DIR="+dir, "FLOTILLA_LAB=e2e")}
+	t.Cleanup(func() {
+		l.run("lab", "down")
+		if procs := labProcesses(t, dir); len(procs) > 0 {
+			t.Errorf("processes left after lab down: %v", procs)
+		}
+	})
+	var err error
+	var out string
+	for attempt := 0; attempt < 5; attempt++ {
+		base := 20000 + rand.IntN(400)*100
+		if out, err = l.run("lab", "up", "--base-port", fmt.Sprint(base)); err == nil {
+			l.addr = fmt.Sprintf("http://127.0.0.1:%d,http://127.0.0.1:%d,http://127.0.0.1:%d", base, base+10, base+20)
+			break
+		}
+		if !strings.Contains(err.Error(), "in use") {
+			t.Fatal(err)
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "export FLOTILLA_ADDR="+l.addr) {
+		t.Fatalf("lab up did not print the export line:\n%s", out)
+	}
+	l.env = append(l.env, "FLOTILLA_ADDR="+l.addr)
+	return l
+}
+
+// TestLabRunsReplacesAndCleansUp is the issue's end-to-end check: a lab of
+// 3 servers and 3 agents as processes, a 6-replica service 2 per node, a
+// killed agent's replicas running elsewhere, a restarted agent and a killed
+// leader changing nothing for running workloads, and nothing left behind.
+func TestLabRunsReplacesAndCleansUp(t *testing.T) {
+	l := startLab(t)
+	if out, err := l.run("lab", "up"); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second lab up: %s %v", out, err)
+	}
+	l.must("apply", "-f", filepath.Join("..", "..", "scenarios", "examples", "web.yaml"))
+	waitFor(t, 20*time.Second, "6 replicas running, 2 per node", func() bool {
+		r := running(l.allocs())
+		return r["n1"] == 2 && r["n2"] == 2 && r["n3"] == 2
+	})
+	for _, a := range l.allocs() {
+		resp, err := http.Get("http://" + a.Address + "/")
+		if err != nil {
+			t.Fatalf("GET %s: %v", a.Address, err)
+		}
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if body["version"] != "v1" || body["node"] != a.Node || body["allocation"] != a.ID {
+			t.Fatalf("replica %s on %s answered %v", a.ID, a.Node, body)
+		}
+	}
+
+	l.must("lab", "kill", "n2")
+	killed := time.Now()
+	waitFor(t, 20*time.Second, "n2's replicas running on n1 and n3", func() bool {
+		r := running(l.allocs())
+		return r["n2"] == 0 && r["n1"]+r["n3"] == 6
+	})
+	t.Logf("replicas of the killed agent ran elsewhere after %s", time.Since(killed))
+
+	l.must("lab", "restart", "n2")
+	waitFor(t, 20*time.Second, "n2 ready again", func() bool {
+		return strings.Contains(l.must("get", "nodes", "n2"), "ready")
+	})
+	// Nothing runs twice: n2's agent runs no container.
+	var onN2 []json.RawMessage
+	waitFor(t, 10*time.Second, "n2's agent API", func() bool {
+		resp, err := http.Get("http://" + agentHTTP(t, l, "n2") + "/v1/agent/allocations")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return json.Unmarshal(data, &onN2) == nil
+	})
+	if len(onN2) != 0 {
+		t.Fatalf("the restarted n2 runs %d containers", len(onN2))
+	}
+
+	var leader api.Leader
+	json.Unmarshal([]byte(l.must("status", "-o", "json")), &struct {
+		Leader *api.Leader `json:"leader"`
+	}{&leader})
+	before := l.allocs()
+	l.must("lab", "kill", leader.Leader)
+	for _, a := range before {
+		if a.DesiredStatus != api.DesiredRun {
+			continue
+		}
+		resp, err := http.Get("http://" + a.Address + "/")
+		if err != nil {
+			t.Fatalf("replica %s stopped answering when the leader died: %v", a.ID, err)
+		}
+		resp.Body.Close()
+	}
+	l.must("scale", "web", "7")
+	waitFor(t, 20*time.Second, "7 replicas after the leader died", func() bool {
+		r := running(l.allocs())
+		return r["n1"]+r["n2"]+r["n3"] == 7
+	})
+
+	l.must("lab", "restart", "n1")
+	waitFor(t, 20*time.Second, "n1's replicas back after its agent restarted", func() bool {
+		r := running(l.allocs())
+		return r["n1"]+r["n2"]+r["n3"] == 7
+	})
+	var onN1 []struct{ ID string }
+	resp, err := http.Get("http://" + agentHTTP(t, l, "n1") + "/v1/agent/allocations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&onN1)
+	resp.Body.Close()
+	if want := running(l.allocs())["n1"]; len(onN1) != want {
+		t.Fatalf("n1's agent runs %d containers, the servers want %d", len(onN1), want)
+	}
+
+	out := l.must("lab", "down")
+	if !strings.Contains(out, "is down") {
+		t.Fatalf("lab down said %q", out)
+	}
+}
+
+func agentHTTP(t *testing.T, l *labCLI, node string) string {
+	t.Helper()
+	var n api.Node
+	if err := json.Unmarshal([]byte(l.must("get", "nodes", node, "-o", "json")), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n.HTTPAddress
+}
+
+func TestLabUpRefusesATakenPortAndStartsNothing(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	base := 30000 + rand.IntN(200)*100
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+110)) // n2's http port
+	if err != nil {
+		t.Skipf("could not hold a port for the test: %v", err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(bin, "lab", "up", "--base-port", fmt.Sprint(base))
+	cmd.Env = append(os.Environ(), "FLOTILLA_LAB_DIR="+dir, "FLOTILLA_LAB=taken")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), fmt.Sprintf("port 127.0.0.1:%d (n2 http) is in use", base+110)) {
+		t.Fatalf("lab up with a taken port: %v\n%s", err, out)
+	}
+	if procs := labProcesses(t, dir); len(procs) > 0 {
+		t.Fatalf("a refused lab up left processes: %v", procs)
+	}
+}

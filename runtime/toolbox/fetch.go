@@ -1,0 +1,128 @@
+package toolbox
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// FetchTimeout bounds one wget/fetch.
+const FetchTimeout = 5 * time.Second
+
+type loopbackKey struct{}
+
+// WithLoopback makes wget/fetch run under ctx reach addr where a URL names
+// localhost, 127.0.0.1 or ::1. The sim runtime's containers share the
+// host's loopback, so a container's own "localhost" is its own address.
+func WithLoopback(ctx context.Context, addr netip.Addr) context.Context {
+	return context.WithValue(ctx, loopbackKey{}, addr)
+}
+
+// wget [-q] [-O -] URL, short options combined or not (-qO-): only -O -
+// (standard output) is supported.
+func runWget(inv *invocation) int {
+	var url string
+	args := inv.args
+	for len(args) > 0 {
+		a := args[0]
+		args = args[1:]
+		switch {
+		case a == "--quiet":
+		case a == "--output-document" || strings.HasPrefix(a, "--output-document="):
+			doc, ok := strings.CutPrefix(a, "--output-document=")
+			if !ok && len(args) > 0 {
+				doc, args = args[0], args[1:]
+			}
+			if doc != "-" {
+				return inv.errorf(ExitUsage, "only -O - (standard output) is supported")
+			}
+		case len(a) > 1 && a[0] == '-' && a[1] != '-':
+			for i := 1; i < len(a); i++ {
+				switch a[i] {
+				case 'q':
+				case 'O':
+					doc := a[i+1:]
+					if doc == "" && len(args) > 0 {
+						doc, args = args[0], args[1:]
+					}
+					if doc != "-" {
+						return inv.errorf(ExitUsage, "only -O - (standard output) is supported")
+					}
+					i = len(a)
+				default:
+					return inv.errorf(ExitUsage, "unknown option -%c (usage: wget -q -O - URL)", a[i])
+				}
+			}
+		case len(a) > 1 && a[0] == '-':
+			return inv.errorf(ExitUsage, "unknown option %s (usage: wget -q -O - URL)", a)
+		default:
+			if url != "" {
+				return inv.errorf(ExitUsage, "one URL at a time")
+			}
+			url = a
+		}
+	}
+	if url == "" {
+		return inv.errorf(ExitUsage, "usage: wget -q -O - URL")
+	}
+	return fetch(inv, url)
+}
+
+// fetch URL
+func runFetch(inv *invocation) int {
+	if len(inv.args) != 1 {
+		return inv.errorf(ExitUsage, "usage: fetch URL")
+	}
+	return fetch(inv, inv.args[0])
+}
+
+// fetch GETs url and prints the body; 1 on an error or a status of 400 or
+// more (the body is printed all the same: a 500's body says why).
+func fetch(inv *invocation, url string) int {
+	ctx, cancel := context.WithTimeout(inv.ctx, FetchTimeout)
+	defer cancel()
+	transport := &http.Transport{
+		DialContext: dialer(inv.ctx),
+		Proxy:       nil, // a container's own requests go direct
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Transport: transport}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return inv.errorf(ExitFailure, "bad URL %q: %v", url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return inv.errorf(ExitFailure, "%v", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(inv.stdout, resp.Body); err != nil {
+		return inv.errorf(ExitFailure, "reading the answer: %v", err)
+	}
+	if resp.StatusCode >= 400 {
+		return inv.errorf(ExitFailure, "server returned error: %s", resp.Status)
+	}
+	return ExitOK
+}
+
+// dialer dials the address WithLoopback names for loopback hosts.
+func dialer(ctx context.Context) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	own, rewrite := ctx.Value(loopbackKey{}).(netip.Addr)
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if rewrite {
+			host, port, err := net.SplitHostPort(addr)
+			if err == nil && (host == "localhost" || host == "127.0.0.1" || host == "::1") {
+				addr = net.JoinHostPort(own.String(), port)
+				if own.Is4() {
+					network = "tcp4"
+				}
+			}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}

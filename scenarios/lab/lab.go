@@ -1,0 +1,498 @@
+// Package lab starts and manages local clusters: servers and agents as
+// separate, daemonised flotilla processes on loopback, with their logs and
+// data under a lab directory, and faults on demand (kill, pause, resume,
+// restart). It talks to the cluster only through the public API.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"flotilla/api"
+)
+
+// Roles of lab processes.
+const (
+	RoleServer = "server"
+	RoleAgent  = "agent"
+)
+
+// DirEnv overrides where labs live (default ~/.flotilla/labs).
+const DirEnv = "FLOTILLA_LAB_DIR"
+
+// Config says what lab to start.
+type Config struct {
+	Name    string
+	Servers int
+	Agents  int
+	Runtime string
+	// Root is the directory labs live in; the lab's own is Root/Name.
+	Root string
+	// BasePort: servers use BasePort+10i (+1 Raft, +2 gossip), agents
+	// BasePort+100+10i (+2 gossip).
+	BasePort int
+	// Binary is the flotilla executable to run.
+	Binary string
+	// ReadyTimeout bounds the wait for a leader and every agent ready.
+	ReadyTimeout time.Duration
+	// HeartbeatTTL is the servers' node heartbeat TTL.
+	HeartbeatTTL time.Duration
+}
+
+// Process is one lab process.
+type Process struct {
+	Name    string   `json:"name"`
+	Role    string   `json:"role"`
+	PID     int      `json:"pid"`
+	HTTP    string   `json:"http"`
+	Gossip  string   `json:"gossip"`
+	Raft    string   `json:"raft,omitempty"`
+	Args    []string `json:"args"`
+	Log     string   `json:"log"`
+	DataDir string   `json:"dataDir"`
+}
+
+// Lab is a lab's recorded state (lab.json in its directory).
+type Lab struct {
+	Name      string    `json:"name"`
+	Runtime   string    `json:"runtime"`
+	Dir       string    `json:"dir"`
+	Binary    string    `json:"binary"`
+	Processes []Process `json:"processes"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
+func DefaultRoot() string {
+	if d := os.Getenv(DirEnv); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "flotilla-labs")
+	}
+	return filepath.Join(home, ".flotilla", "labs")
+}
+
+func stateFile(dir string) string { return filepath.Join(dir, "lab.json") }
+
+// Load reads a lab's state; os.ErrNotExist when there is none.
+func Load(root, name string) (*Lab, error) {
+	data, err := os.ReadFile(stateFile(filepath.Join(root, name)))
+	if err != nil {
+		return nil, err
+	}
+	var l Lab
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("lab %s: read state: %w", name, err)
+	}
+	return &l, nil
+}
+
+func (l *Lab) save() error {
+	data, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := stateFile(l.Dir) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, stateFile(l.Dir))
+}
+
+// Process finds a process by name (s1, n2).
+func (l *Lab) Process(name string) (*Process, error) {
+	for i := range l.Processes {
+		if l.Processes[i].Name == name {
+			return &l.Processes[i], nil
+		}
+	}
+	var names []string
+	for _, p := range l.Processes {
+		names = append(names, p.Name)
+	}
+	return nil, fmt.Errorf("lab %s has no node %q (it has %s)", l.Name, name, strings.Join(names, ", "))
+}
+
+// Addresses is the servers' API addresses, for FLOTILLA_ADDR.
+func (l *Lab) Addresses() string {
+	var out []string
+	for _, p := range l.Processes {
+		if p.Role == RoleServer {
+			out = append(out, "http://"+p.HTTP)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// Env is the shell exports that point clients at the lab.
+func (l *Lab) Env() string {
+	return fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
+}
+
+// Running reports whether a process of the lab is alive (paused counts).
+func (l *Lab) Running(p *Process) bool { return alive(p) }
+
+// AnyRunning reports whether any process of the lab is alive.
+func (l *Lab) AnyRunning() bool {
+	for i := range l.Processes {
+		if alive(&l.Processes[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Up starts a new lab and waits until it is ready.
+func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
+	if err := api.ValidateName("--name", cfg.Name); err != nil {
+		return nil, err
+	}
+	if cfg.Servers < 1 || cfg.Servers > 9 {
+		return nil, fmt.Errorf("--servers: want 1 to 9, got %d", cfg.Servers)
+	}
+	if cfg.Agents < 0 || cfg.Agents > 50 {
+		return nil, fmt.Errorf("--agents: want 0 to 50, got %d", cfg.Agents)
+	}
+	if cfg.Runtime != "sim" {
+		return nil, fmt.Errorf("--runtime %q: labs run sim (containerd labs arrive with real nodes)", cfg.Runtime)
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 30 * time.Second
+	}
+	if cfg.HeartbeatTTL <= 0 {
+		cfg.HeartbeatTTL = 5 * time.Second
+	}
+	dir := filepath.Join(cfg.Root, cfg.Name)
+	if old, err := Load(cfg.Root, cfg.Name); err == nil && old.AnyRunning() {
+		return nil, fmt.Errorf("lab %s is already running (flotilla lab status --name %s; flotilla lab down --name %s)", cfg.Name, cfg.Name, cfg.Name)
+	}
+	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC()}
+	l.plan(cfg)
+	if err := checkPorts(l.Processes); err != nil {
+		return nil, err
+	}
+	// A new lab starts clean: earlier data of this lab goes.
+	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"data", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	for i := range l.Processes {
+		if err := l.start(&l.Processes[i], true); err != nil {
+			l.Down(io.Discard)
+			return nil, err
+		}
+	}
+	if err := l.save(); err != nil {
+		l.Down(io.Discard)
+		return nil, err
+	}
+	if err := l.waitReady(ctx, cfg.Agents, cfg.ReadyTimeout); err != nil {
+		tails := l.logTails(5)
+		l.Down(io.Discard)
+		return nil, fmt.Errorf("lab %s did not become ready: %w%s", cfg.Name, err, tails)
+	}
+	fmt.Fprintf(out, "lab %s is up in %.1fs: %d servers, %d agents, runtime %s\n", l.Name, time.Since(start).Seconds(), cfg.Servers, cfg.Agents, cfg.Runtime)
+	return l, nil
+}
+
+// plan lays out the processes and their ports.
+func (l *Lab) plan(cfg Config) {
+	local := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	var gossip, httpAddrs []string
+	for i := 0; i < cfg.Servers; i++ {
+		gossip = append(gossip, local(cfg.BasePort+10*i+2))
+		httpAddrs = append(httpAddrs, "http://"+local(cfg.BasePort+10*i))
+	}
+	for i := 0; i < cfg.Servers; i++ {
+		name := fmt.Sprintf("s%d", i+1)
+		p := Process{Name: name, Role: RoleServer, HTTP: local(cfg.BasePort + 10*i), Raft: local(cfg.BasePort + 10*i + 1),
+			Gossip: local(cfg.BasePort + 10*i + 2), DataDir: filepath.Join(l.Dir, "data", name), Log: filepath.Join(l.Dir, "logs", name+".log")}
+		p.Args = []string{"server", "--name", name, "--data-dir", p.DataDir, "--http", p.HTTP, "--raft", p.Raft, "--gossip", p.Gossip,
+			"--bootstrap-expect", strconv.Itoa(cfg.Servers), "--join", strings.Join(gossip, ","), "--heartbeat-ttl", api.Duration(cfg.HeartbeatTTL).String()}
+		l.Processes = append(l.Processes, p)
+	}
+	zones := []string{"a", "b", "c"}
+	for i := 0; i < cfg.Agents; i++ {
+		name := fmt.Sprintf("n%d", i+1)
+		base := cfg.BasePort + 100 + 10*i
+		p := Process{Name: name, Role: RoleAgent, HTTP: local(base), Gossip: local(base + 2),
+			DataDir: filepath.Join(l.Dir, "data", name), Log: filepath.Join(l.Dir, "logs", name+".log")}
+		p.Args = []string{"agent", "--name", name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
+			"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
+			"--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[i%len(zones)]}
+		l.Processes = append(l.Processes, p)
+	}
+}
+
+// checkPorts fails, naming the port, when any address the lab needs is
+// taken; nothing has been started yet.
+func checkPorts(procs []Process) error {
+	for _, p := range procs {
+		addrs := map[string]string{p.HTTP: "http", p.Gossip: "gossip", p.Raft: "raft"}
+		for addr, what := range addrs {
+			if addr == "" {
+				continue
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("port %s (%s %s) is in use; stop what holds it or choose other ports with --base-port", addr, p.Name, what)
+			}
+			l.Close()
+			if what == "gossip" {
+				u, err := net.ListenPacket("udp", addr)
+				if err != nil {
+					return fmt.Errorf("UDP port %s (%s gossip) is in use; choose other ports with --base-port", addr, p.Name)
+				}
+				u.Close()
+			}
+		}
+	}
+	return nil
+}
+
+// start runs a process as a daemon: its own session, output to its log.
+func (l *Lab) start(p *Process, truncate bool) error {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	logf, err := os.OpenFile(p.Log, flags, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(l.Binary, p.Args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.Name, err)
+	}
+	p.PID = cmd.Process.Pid
+	// The process outlives this command; it is reaped by whoever inherits it.
+	return cmd.Process.Release()
+}
+
+// waitReady waits for a leader and for every agent's node to be ready.
+func (l *Lab) waitReady(ctx context.Context, agents int, timeout time.Duration) error {
+	client, err := api.NewClient(l.Addresses())
+	if err != nil {
+		return err
+	}
+	client.RetryFor = 0
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		for i := range l.Processes {
+			if p := &l.Processes[i]; !alive(p) {
+				return fmt.Errorf("%s exited (see %s)", p.Name, p.Log)
+			}
+		}
+		leader, err := client.Leader(ctx)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case leader.Leader == "":
+			last = "no leader yet"
+		default:
+			nodes, _, err := client.Nodes(ctx, api.QueryOptions{})
+			if err != nil {
+				last = err.Error()
+				break
+			}
+			ready := 0
+			for _, n := range nodes {
+				if n.Status == api.NodeReady {
+					ready++
+				}
+			}
+			if ready >= agents {
+				return nil
+			}
+			last = fmt.Sprintf("%d of %d agents ready", ready, agents)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %s: %s", timeout, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (l *Lab) logTails(lines int) string {
+	var b strings.Builder
+	for _, p := range l.Processes {
+		data, err := os.ReadFile(p.Log)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(&b, "\n--- %s (%s):\n%s", p.Name, p.Log, strings.Join(all, "\n"))
+	}
+	return b.String()
+}
+
+// Down stops every process the lab started (TERM, then KILL after 5s). It
+// removes nothing: logs and data stay in the lab directory.
+func (l *Lab) Down(out io.Writer) error {
+	for i := range l.Processes {
+		p := &l.Processes[i]
+		if alive(p) {
+			syscall.Kill(p.PID, syscall.SIGCONT) // a paused process cannot exit
+			syscall.Kill(p.PID, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := range l.Processes {
+		p := &l.Processes[i]
+		for alive(p) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond) // polling a process we do not own
+		}
+		if alive(p) {
+			syscall.Kill(p.PID, syscall.SIGKILL)
+			waitGone(p, 5*time.Second)
+		}
+		if p.PID != 0 {
+			fmt.Fprintf(out, "stopped %s (pid %d)\n", p.Name, p.PID)
+		}
+		p.PID = 0
+	}
+	return l.save()
+}
+
+// Signal faults: kill, pause, resume.
+
+// Kill kills a process at once, as a crash or power loss would.
+func (l *Lab) Kill(name string) error {
+	p, err := l.Process(name)
+	if err != nil {
+		return err
+	}
+	if !alive(p) {
+		return fmt.Errorf("%s is not running", name)
+	}
+	syscall.Kill(p.PID, syscall.SIGKILL)
+	if !waitGone(p, 5*time.Second) {
+		return fmt.Errorf("%s (pid %d) did not die", name, p.PID)
+	}
+	p.PID = 0
+	return l.save()
+}
+
+// Pause freezes a process (SIGSTOP): it stops answering, as a hung node.
+func (l *Lab) Pause(name string) error { return l.signal(name, syscall.SIGSTOP) }
+
+// Resume thaws a paused process.
+func (l *Lab) Resume(name string) error { return l.signal(name, syscall.SIGCONT) }
+
+func (l *Lab) signal(name string, sig syscall.Signal) error {
+	p, err := l.Process(name)
+	if err != nil {
+		return err
+	}
+	if !alive(p) {
+		return fmt.Errorf("%s is not running", name)
+	}
+	return syscall.Kill(p.PID, sig)
+}
+
+// Restart stops a process if it runs and starts it again with its data.
+func (l *Lab) Restart(name string) error {
+	p, err := l.Process(name)
+	if err != nil {
+		return err
+	}
+	if alive(p) {
+		syscall.Kill(p.PID, syscall.SIGCONT)
+		syscall.Kill(p.PID, syscall.SIGTERM)
+		if !waitGone(p, 5*time.Second) {
+			syscall.Kill(p.PID, syscall.SIGKILL)
+			waitGone(p, 5*time.Second)
+		}
+	}
+	if err := l.start(p, false); err != nil {
+		return err
+	}
+	return l.save()
+}
+
+// State describes a process for lab status: running, paused or stopped.
+func (l *Lab) State(p *Process) string {
+	if !alive(p) {
+		return "stopped"
+	}
+	if procState(p.PID) == 'T' {
+		return "paused"
+	}
+	return "running"
+}
+
+func waitGone(p *Process, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for alive(p) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process we do not own
+	}
+	return true
+}
+
+// alive reports whether the process is still the lab's: the PID exists, is
+// not a zombie, and runs flotilla with this node's name (PIDs are reused).
+func alive(p *Process) bool {
+	if p.PID <= 0 {
+		return false
+	}
+	// Reap it if it was our own child (labs started in this process).
+	var ws syscall.WaitStatus
+	if pid, _ := syscall.Wait4(p.PID, &ws, syscall.WNOHANG, nil); pid == p.PID {
+		return false
+	}
+	if err := syscall.Kill(p.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	if procState(p.PID) == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
+	if err != nil {
+		return false
+	}
+	return strings.Contains(string(cmdline), "\x00--name\x00"+p.Name+"\x00")
+}
+
+// procState is the state letter of /proc/PID/stat (R, S, T, Z, ...).
+func procState(pid int) byte {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command is in parentheses and may contain spaces.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 || i+2 >= len(data) {
+		return 0
+	}
+	return data[i+2]
+}
