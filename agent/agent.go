@@ -328,7 +328,8 @@ func (a *Agent) register(ctx context.Context) error {
 
 // heartbeatLoop heartbeats at a third of the TTL the leader gives.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
-	interval := time.Second
+	// The first heartbeat goes at once: it tells the agent the TTL.
+	interval := time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():

@@ -69,7 +69,8 @@ func NewClient(address string) (*Client, error) {
 }
 
 // KeepAlivePerHost lets the client keep up to n idle connections to each
-// server: one process running many fake nodes holds many long polls.
+// server: one process running many fake nodes holds many long polls. Call
+// it before the client is used.
 func (c *Client) KeepAlivePerHost(n int) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = n
