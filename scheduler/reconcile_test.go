@@ -35,14 +35,7 @@ func (f *fakeState) CurrentUsage(node string) state.Usage {
 		if a.Node != node || a.Terminal() {
 			continue
 		}
-		u.Resources = u.Resources.Add(a.Resources)
-		u.Count++
-		for _, p := range a.HostPorts {
-			if u.HostPorts == nil {
-				u.HostPorts = map[int]bool{}
-			}
-			u.HostPorts[p] = true
-		}
+		u.Add(a)
 	}
 	return u
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -31,16 +30,10 @@ func newAgentCmd() *cobra.Command {
   flotilla agent --fake-nodes 1000 --servers 127.0.0.1:4646`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			level := slog.LevelInfo
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			cfg.LogOutput = io.Discard
-			if level <= slog.LevelDebug {
-				cfg.LogOutput = os.Stderr
-			}
 			var err error
+			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
+				return err
+			}
 			if cfg.Capacity.CPU, err = api.ParseCPU(cpu); err != nil {
 				return fmt.Errorf("--cpu: %w", err)
 			}

@@ -11,6 +11,20 @@ import (
 	"flotilla/scheduler"
 )
 
+// daemonLogs makes a long-running command's logger from --log-level; the
+// libraries' own logs (Raft, memberlist) are shown only at debug.
+func daemonLogs(logLevel string) (*slog.Logger, io.Writer, error) {
+	level := slog.LevelInfo
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if level <= slog.LevelDebug {
+		return logger, os.Stderr, nil
+	}
+	return logger, io.Discard, nil
+}
+
 func newServerCmd() *cobra.Command {
 	var cfg scheduler.Config
 	var dev bool
@@ -23,15 +37,9 @@ func newServerCmd() *cobra.Command {
       --http 127.0.0.1:4646 --raft 127.0.0.1:4647 --gossip 127.0.0.1:4648 --join 127.0.0.1:5648`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			level := slog.LevelInfo
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			if level <= slog.LevelDebug {
-				cfg.LogOutput = os.Stderr
-			} else {
-				cfg.LogOutput = io.Discard
+			var err error
+			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
+				return err
 			}
 			if dev {
 				if cfg.Name == "" {

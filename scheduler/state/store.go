@@ -194,7 +194,7 @@ func (s *Snapshot) NodeUsage(node string, skip func(*api.Allocation) bool) Usage
 		if a.Terminal() || (skip != nil && skip(a)) {
 			continue
 		}
-		u.add(a)
+		u.Add(a)
 	}
 	return u
 }
@@ -226,7 +226,7 @@ func (s *Snapshot) Nodes(ws memdb.WatchSet) []*api.Node {
 			u = &Usage{}
 			usage[a.Node] = u
 		}
-		u.add(a)
+		u.Add(a)
 	}
 	nodes := s.NodesWithoutUsage(ws)
 	for i, n := range nodes {

@@ -13,7 +13,8 @@ type Usage struct {
 	HostPorts map[int]bool
 }
 
-func (u *Usage) add(a *api.Allocation) {
+// Add counts one allocation's resources and host ports.
+func (u *Usage) Add(a *api.Allocation) {
 	u.Resources = u.Resources.Add(a.Resources)
 	u.Count++
 	for _, p := range a.HostPorts {
