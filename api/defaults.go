@@ -71,6 +71,10 @@ func (s *ServiceSpec) SetDefaults() {
 	if s.Placement.Strategy == "" {
 		s.Placement.Strategy = StrategySpread
 	}
+	// loadBalancing: round-robin.
+	if s.LoadBalancing == "" {
+		s.LoadBalancing = BalanceRoundRobin
+	}
 	for _, p := range []*Probe{s.Probes.Startup, s.Probes.Readiness, s.Probes.Liveness} {
 		if p != nil {
 			p.setDefaults()

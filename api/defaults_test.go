@@ -12,13 +12,14 @@ import (
 func TestSetDefaultsMinimal(t *testing.T) {
 	got := decodeOne(t, minimalDoc)
 	want := ServiceSpec{
-		Kind:      "Service",
-		Name:      "web",
-		Namespace: "default",
-		Image:     "demo",
-		Replicas:  ptr(1),
-		Resources: Resources{CPU: 100, Memory: 64 << 20},
-		Placement: PlacementSpec{Strategy: "spread"},
+		Kind:          "Service",
+		Name:          "web",
+		Namespace:     "default",
+		Image:         "demo",
+		Replicas:      ptr(1),
+		Resources:     Resources{CPU: 100, Memory: 64 << 20},
+		LoadBalancing: BalanceRoundRobin,
+		Placement:     PlacementSpec{Strategy: "spread"},
 		Restart: RestartPolicy{
 			Policy: "always", MaxRestarts: 5, Window: Duration(5 * time.Minute),
 			Backoff: Duration(time.Second), MaxBackoff: Duration(time.Minute),

@@ -17,6 +17,9 @@ type Service struct {
 	// RunningReplicas counts allocations of the current revision that run.
 	RunningReplicas int    `json:"runningReplicas"`
 	Strategy        string `json:"strategy"`
+	// VIP is the service's virtual IP (empty for a headless service); DNS
+	// answers it for NAME.NAMESPACE.svc.flotilla.
+	VIP string `json:"vip,omitempty"`
 	// Unplaced replicas and why, from the newest evaluation that could not
 	// place everything; empty when all replicas are placed.
 	Unplaced         int         `json:"unplaced,omitempty"`

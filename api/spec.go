@@ -22,12 +22,15 @@ type ServiceSpec struct {
 	Secrets   []SecretRef       `json:"secrets,omitempty"`
 	// ClusterIP is empty (the service gets a virtual IP) or "none" (a
 	// headless service: DNS answers the ready endpoints' addresses).
-	ClusterIP string        `json:"clusterIP,omitempty"`
-	Placement PlacementSpec `json:"placement"`
-	Probes    Probes        `json:"probes,omitempty"`
-	Restart   RestartPolicy `json:"restart"`
-	Autoscale *Autoscale    `json:"autoscale,omitempty"`
-	Rollout   RolloutSpec   `json:"rollout"`
+	ClusterIP string `json:"clusterIP,omitempty"`
+	// LoadBalancing is how every node's proxy picks among ready replicas:
+	// round-robin (default), least-request or p2c (power of two choices).
+	LoadBalancing string        `json:"loadBalancing,omitempty"`
+	Placement     PlacementSpec `json:"placement"`
+	Probes        Probes        `json:"probes,omitempty"`
+	Restart       RestartPolicy `json:"restart"`
+	Autoscale     *Autoscale    `json:"autoscale,omitempty"`
+	Rollout       RolloutSpec   `json:"rollout"`
 }
 
 // ReplicaCount is the desired number of replicas once defaults are applied.

@@ -256,6 +256,11 @@ func (s *ServiceSpec) validatePlacement() *FieldError {
 	if s.ClusterIP != "" && s.ClusterIP != "none" {
 		return fieldErr("spec.clusterIP", `must be "none" (a headless service) or left out, got %q`, s.ClusterIP)
 	}
+	switch s.LoadBalancing {
+	case BalanceRoundRobin, BalanceLeastRequest, BalanceP2C:
+	default:
+		return fieldErr("spec.loadBalancing", "must be round-robin, least-request or p2c, got %q", s.LoadBalancing)
+	}
 	if s.Placement.Strategy != StrategySpread && s.Placement.Strategy != StrategyBinpack {
 		return fieldErr("spec.placement.strategy", "must be spread or binpack, got %q", s.Placement.Strategy)
 	}

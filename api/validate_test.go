@@ -98,6 +98,7 @@ func TestValidate(t *testing.T) {
 
 		// clusterIP and placement
 		{"cluster IP", func(s *ServiceSpec) { s.ClusterIP = "10.0.0.1" }, "spec.clusterIP", `must be "none"`},
+		{"load balancing", func(s *ServiceSpec) { s.LoadBalancing = "random" }, "spec.loadBalancing", "must be round-robin, least-request or p2c"},
 		{"placement strategy", func(s *ServiceSpec) { s.Placement.Strategy = "random" }, "spec.placement.strategy", `must be spread or binpack, got "random"`},
 		{"constraint operator", func(s *ServiceSpec) { s.Placement.Constraints[0].Op = "~" }, "spec.placement.constraints[0]", `unknown operator "~"`},
 		{"constraint value", func(s *ServiceSpec) { s.Placement.Constraints[0].Values = []string{"a b"} }, "spec.placement.constraints[0]", "bad value"},

@@ -1,0 +1,97 @@
+package api
+
+// Endpoint is one replica that can take traffic: a running allocation
+// with an address.
+type Endpoint struct {
+	// ID is the allocation ID.
+	ID       string `json:"id"`
+	Node     string `json:"node"`
+	Revision int    `json:"revision"`
+	// IP is the replica's own address; Ports maps the service's port names
+	// to the replica's ports (the same numbers as the spec's).
+	IP    string `json:"ip"`
+	Ready bool   `json:"ready"`
+}
+
+// ServiceEndpoints is everything a node's DNS server and proxy need about
+// one service: its virtual IP, ports, ready endpoints and route table.
+type ServiceEndpoints struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// VIP is the service's virtual IP; empty for a headless service, whose
+	// DNS name answers the ready endpoints' addresses instead.
+	VIP      string `json:"vip,omitempty"`
+	Headless bool   `json:"headless,omitempty"`
+	Ports    []Port `json:"ports"`
+	// LoadBalancing is the proxy's policy: round-robin, least-request or
+	// p2c (power of two choices).
+	LoadBalancing string `json:"loadBalancing"`
+	// Endpoints lists every running replica; only Ready ones get traffic.
+	Endpoints []Endpoint `json:"endpoints"`
+	Routes    RouteTable `json:"routes"`
+	// ModifyIndex moves whenever any of the above changes.
+	ModifyIndex uint64 `json:"modifyIndex"`
+}
+
+// Load-balancing policies.
+const (
+	BalanceRoundRobin   = "round-robin"
+	BalanceLeastRequest = "least-request"
+	BalanceP2C          = "p2c"
+)
+
+// RouteTable says which revision (backend) a request goes to. Rules are
+// tried in order and the first match wins; otherwise Split shares requests
+// between revisions by weight. With Sticky set, a client keeps the revision
+// it was first given, by cookie. Mirrors copy a share of requests to
+// another revision; their answers are compared and discarded, never sent
+// to the client. The control plane computes it (one revision with weight
+// 100 until rollouts arrive); every node's proxy evaluates it.
+type RouteTable struct {
+	Rules   []RouteRule       `json:"rules,omitempty"`
+	Split   []WeightedBackend `json:"split"`
+	Sticky  *StickyRoute      `json:"sticky,omitempty"`
+	Mirrors []Mirror          `json:"mirrors,omitempty"`
+}
+
+// RouteRule sends requests that match to one revision.
+type RouteRule struct {
+	Match   Match `json:"match"`
+	Backend int   `json:"backend"`
+}
+
+// WeightedBackend is one revision's share of the default split.
+type WeightedBackend struct {
+	Backend int `json:"backend"`
+	Weight  int `json:"weight"`
+}
+
+// StickyRoute names the cookie that keeps a client on its revision.
+type StickyRoute struct {
+	Cookie string `json:"cookie"`
+}
+
+// Mirror copies Percent of requests to Backend. Compare says which
+// differences between the two answers count.
+type Mirror struct {
+	Backend int           `json:"backend"`
+	Percent Percent       `json:"percent"`
+	Compare ShadowCompare `json:"compare"`
+}
+
+// TrafficReport is what one node's proxy counted for one service revision
+// since it started; agents send them to the servers, which sum the nodes.
+type TrafficReport struct {
+	Namespace string `json:"namespace"`
+	Service   string `json:"service"`
+	Revision  int    `json:"revision"`
+	Requests  uint64 `json:"requests"`
+	Errors    uint64 `json:"errors"` // 5xx answers and failed connections
+	InFlight  int64  `json:"inFlight"`
+	// Latency quantiles over the last interval, in milliseconds.
+	P50Ms float64 `json:"p50Ms"`
+	P99Ms float64 `json:"p99Ms"`
+	// Mirror comparisons (shadow rollouts).
+	Mirrored    uint64 `json:"mirrored,omitempty"`
+	Differences uint64 `json:"differences,omitempty"`
+}
