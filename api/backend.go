@@ -43,6 +43,10 @@ type Reader interface {
 	// Events returns events with an ID above q.Index, oldest first; the
 	// index returned is the newest event's ID.
 	Events(ctx context.Context, f EventFilter, q QueryOptions) ([]*Event, uint64, error)
+	// Endpoints is every service's VIP, ports, endpoints and routes, as
+	// agents watch them; ServiceEndpoints is one service's.
+	Endpoints(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error)
+	ServiceEndpoints(ctx context.Context, namespace, name string, q QueryOptions) (*ServiceEndpoints, uint64, error)
 }
 
 // Writer changes the cluster; only the leader runs these (the handler
@@ -57,6 +61,10 @@ type Writer interface {
 	SetEligibility(ctx context.Context, name string, eligible bool) (WriteResponse, error)
 	SetNodeStatus(ctx context.Context, name, status, message string) (WriteResponse, error)
 	UpdateAllocations(ctx context.Context, batch AllocStatusBatch) (WriteResponse, error)
+	// ReportTraffic records a node's proxy figures; Traffic sums the
+	// nodes' figures for one service. Both live on the leader, not in Raft.
+	ReportTraffic(ctx context.Context, node string, reports []TrafficReport) error
+	Traffic(ctx context.Context, namespace, name string) ([]TrafficReport, error)
 }
 
 // Cluster says who leads.

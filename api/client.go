@@ -406,3 +406,33 @@ func (c *Client) Events(ctx context.Context, f EventFilter, q QueryOptions) ([]*
 	i, err := c.do(ctx, http.MethodGet, path, nil, &e)
 	return e, i, err
 }
+
+// Endpoints is every service's VIP, ports, endpoints and routes (a
+// blocking query when q.Index > 0), as agents watch them.
+func (c *Client) Endpoints(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error) {
+	var e []*ServiceEndpoints
+	i, err := c.do(ctx, http.MethodGet, "/v1/endpoints"+queryString(q, nil), nil, &e)
+	return e, i, err
+}
+
+// ServiceEndpoints is one service's endpoints.
+func (c *Client) ServiceEndpoints(ctx context.Context, namespace, name string) (*ServiceEndpoints, error) {
+	var e ServiceEndpoints
+	if _, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/endpoints", nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// ReportTraffic sends a node's proxy figures.
+func (c *Client) ReportTraffic(ctx context.Context, node string, reports []TrafficReport) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/traffic", TrafficBatch{Reports: reports}, nil)
+	return err
+}
+
+// Traffic is a service's traffic per revision, summed over the nodes.
+func (c *Client) Traffic(ctx context.Context, namespace, name string) ([]TrafficReport, error) {
+	var t []TrafficReport
+	_, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/traffic", nil, &t)
+	return t, err
+}

@@ -72,6 +72,11 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/allocations/status", h.write(h.allocStatus))
 	mux.HandleFunc("GET /v1/evaluations", h.evaluations)
 	mux.HandleFunc("GET /v1/events", h.events)
+	mux.HandleFunc("GET /v1/endpoints", h.endpoints)
+	mux.HandleFunc("GET /v1/services/{ns}/{name}/endpoints", h.serviceEndpoints)
+	mux.HandleFunc("POST /v1/nodes/{name}/traffic", h.write(h.reportTraffic))
+	// Traffic figures live on the leader: reads of them go there too.
+	mux.HandleFunc("GET /v1/services/{ns}/{name}/traffic", h.write(h.traffic))
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}
@@ -475,6 +480,47 @@ func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
 		}
 		return e, i, err
 	})
+}
+
+func (h *handler) endpoints(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error) {
+		e, i, err := h.b.Endpoints(ctx, q)
+		if e == nil {
+			e = []*ServiceEndpoints{}
+		}
+		return e, i, err
+	})
+}
+
+func (h *handler) serviceEndpoints(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) (*ServiceEndpoints, uint64, error) {
+		return h.b.ServiceEndpoints(ctx, r.PathValue("ns"), r.PathValue("name"), q)
+	})
+}
+
+func (h *handler) reportTraffic(w http.ResponseWriter, r *http.Request) {
+	var batch TrafficBatch
+	if err := body(r, "", &batch); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := h.b.ReportTraffic(r.Context(), r.PathValue("name"), batch.Reports); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, 0, WriteResponse{})
+}
+
+func (h *handler) traffic(w http.ResponseWriter, r *http.Request) {
+	reports, err := h.b.Traffic(r.Context(), r.PathValue("ns"), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if reports == nil {
+		reports = []TrafficReport{}
+	}
+	writeJSON(w, http.StatusOK, 0, reports)
 }
 
 // events streams server-sent events, or answers a JSON list to a client

@@ -132,6 +132,26 @@ func (b *fakeBackend) Revision(ctx context.Context, namespace, name string, revi
 	return &api.Revision{Namespace: namespace, Name: name, Revision: revision}, nil
 }
 
+func (b *fakeBackend) Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error) {
+	b.record("Endpoints", q)
+	return nil, 0, nil
+}
+
+func (b *fakeBackend) ServiceEndpoints(ctx context.Context, namespace, name string, q api.QueryOptions) (*api.ServiceEndpoints, uint64, error) {
+	b.record("ServiceEndpoints", namespace, name, q)
+	return &api.ServiceEndpoints{Namespace: namespace, Name: name}, 0, nil
+}
+
+func (b *fakeBackend) ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error {
+	b.record("ReportTraffic", node, reports)
+	return nil
+}
+
+func (b *fakeBackend) Traffic(ctx context.Context, namespace, name string) ([]api.TrafficReport, error) {
+	b.record("Traffic", namespace, name)
+	return nil, nil
+}
+
 func (b *fakeBackend) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error) {
 	b.record("Nodes", q)
 	if b.NodesFn != nil {

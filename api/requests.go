@@ -90,3 +90,8 @@ type Peer struct {
 	Address string `json:"address"`
 	Leader  bool   `json:"leader"`
 }
+
+// TrafficBatch is the body of POST /v1/nodes/{name}/traffic.
+type TrafficBatch struct {
+	Reports []TrafficReport `json:"reports"`
+}

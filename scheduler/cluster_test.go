@@ -604,3 +604,85 @@ func TestAServerListeningEverywhereAdvertisesAReachableAddress(t *testing.T) {
 		t.Fatalf("advertised %s, want the Raft host 127.0.0.1", adv)
 	}
 }
+
+// TestEndpointsListOnlyRunningReplicasAndWakeWatchers drives the endpoint
+// list as agents see it: a replica appears when it runs, carries its
+// readiness, and a watcher wakes for it.
+func TestEndpointsListOnlyRunningReplicasAndWakeWatchers(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	registerNodes(t, ctx, client, 1, api.Resources{CPU: 4000, Memory: 4 << 30})
+	if _, err := client.ApplyService(ctx, webSpec(t, "web", 2, "ports: [{name: http, port: 8080, protocol: http}]\n")); err != nil {
+		t.Fatal(err)
+	}
+	var allocs []*api.Allocation
+	eventually(t, 10*time.Second, "2 placements", func() bool {
+		allocs, _, _ = client.Allocations(ctx, api.AllocFilter{Namespace: "default", Service: "web"}, api.QueryOptions{})
+		return len(allocs) == 2
+	})
+	se, err := client.ServiceEndpoints(ctx, "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se.VIP == "" || len(se.Endpoints) != 0 || len(se.Routes.Split) != 1 || se.Routes.Split[0].Backend != 1 {
+		t.Fatalf("before anything runs: %+v", se)
+	}
+	_, index, err := client.Endpoints(ctx, api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	woke := make(chan []*api.ServiceEndpoints, 1)
+	go func() {
+		list, _, err := client.Endpoints(ctx, api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		if err == nil {
+			woke <- list
+		}
+	}()
+	_, err = client.UpdateAllocations(ctx, api.AllocStatusBatch{Node: "n1", Updates: []api.AllocStatusUpdate{
+		{ID: allocs[0].ID, Status: api.AllocRunning, Ready: true, Address: "127.128.0.2:8080"},
+		{ID: allocs[1].ID, Status: api.AllocStarting},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case list := <-woke:
+		if len(list) != 1 || len(list[0].Endpoints) != 1 {
+			t.Fatalf("woke with %+v", list)
+		}
+		e := list[0].Endpoints[0]
+		if e.ID != allocs[0].ID || e.IP != "127.128.0.2" || !e.Ready || e.Node != "n1" || e.Revision != 1 {
+			t.Fatalf("endpoint %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the endpoints watch did not wake")
+	}
+}
+
+func TestTrafficReportsAreSummedOverNodesOnTheLeader(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx := context.Background()
+	if _, err := client.ApplyService(ctx, webSpec(t, "web", 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	for i, node := range []string{"n1", "n2"} {
+		err := client.ReportTraffic(ctx, node, []api.TrafficReport{{Namespace: "default", Service: "web", Revision: 1,
+			Requests: 100, Errors: uint64(i), P99Ms: float64(10 * (i + 1))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Any server answers, the followers by asking the leader.
+	for _, addr := range c.HTTPAddrs() {
+		one, _ := api.NewClient(addr)
+		got, err := one.Traffic(ctx, "default", "web")
+		if err != nil || len(got) != 1 || got[0].Requests != 200 || got[0].Errors != 1 || got[0].P99Ms != 20 {
+			t.Fatalf("traffic via %s: %+v %v", addr, got, err)
+		}
+	}
+}

@@ -34,6 +34,8 @@ type Config struct {
 	// where real (containerd) nodes' pod /24s come from.
 	SimCIDR     string
 	ClusterCIDR string
+	// VIPCIDR is where service virtual IPs come from.
+	VIPCIDR string
 	// Workers is the number of scheduler workers on the leader.
 	Workers int
 	// Timing is the Raft timing profile.
@@ -65,6 +67,7 @@ var LANTiming = RaftTiming{
 const (
 	DefaultSimCIDR     = "127.128.0.0/10"
 	DefaultClusterCIDR = "10.200.0.0/16"
+	DefaultVIPCIDR     = "127.64.0.0/16"
 )
 
 // DefaultHeartbeatTTL is the node heartbeat TTL when none is configured.
@@ -89,7 +92,10 @@ func (c *Config) setDefaults() error {
 	if c.ClusterCIDR == "" {
 		c.ClusterCIDR = DefaultClusterCIDR
 	}
-	for flag, cidr := range map[string]string{"--sim-cidr": c.SimCIDR, "--cluster-cidr": c.ClusterCIDR} {
+	if c.VIPCIDR == "" {
+		c.VIPCIDR = DefaultVIPCIDR
+	}
+	for flag, cidr := range map[string]string{"--sim-cidr": c.SimCIDR, "--cluster-cidr": c.ClusterCIDR, "--vip-cidr": c.VIPCIDR} {
 		if p, err := netip.ParsePrefix(cidr); err != nil || !p.Addr().Is4() || p.Bits() > 24 || p.Bits() < 8 {
 			return fmt.Errorf("server %s: %s %q: want an IPv4 CIDR between /8 and /24", c.Name, flag, cidr)
 		}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"time"
@@ -200,6 +201,62 @@ func (s *Server) Events(ctx context.Context, f api.EventFilter, q api.QueryOptio
 	}
 }
 
+// serviceEndpoints is what nodes need to route to one service: every
+// running replica with an address (only ready ones get traffic) and the
+// route table, one revision until rollouts arrive.
+func serviceEndpoints(snap *state.Snapshot, ws state.WatchSet, svc *api.Service) *api.ServiceEndpoints {
+	allocs := snap.AllocationsByService(ws, svc.Namespace, svc.Name)
+	se := &api.ServiceEndpoints{
+		Namespace: svc.Namespace, Name: svc.Name, VIP: svc.VIP, Headless: svc.Spec.ClusterIP == "none",
+		Ports: svc.Spec.Ports, LoadBalancing: svc.Spec.LoadBalancing, Endpoints: []api.Endpoint{},
+		Routes:      api.RouteTable{Split: []api.WeightedBackend{{Backend: svc.Revision, Weight: 100}}},
+		ModifyIndex: max(svc.ModifyIndex, state.MaxModifyIndex(allocs)),
+	}
+	if se.Ports == nil {
+		se.Ports = []api.Port{}
+	}
+	for _, a := range allocs {
+		if a.DesiredStatus != api.DesiredRun || a.Status != api.AllocRunning || a.Address == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a.Address)
+		if err != nil {
+			continue
+		}
+		se.Endpoints = append(se.Endpoints, api.Endpoint{ID: a.ID, Node: a.Node, Revision: a.Revision, IP: host, Ready: a.Ready})
+	}
+	return se
+}
+
+func (s *Server) Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error) {
+	var out []*api.ServiceEndpoints
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		out = out[:0]
+		for _, svc := range snap.Services(ws) {
+			out = append(out, serviceEndpoints(snap, nil, svc))
+		}
+		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs")), nil
+	})
+	return out, index, err
+}
+
+func (s *Server) ServiceEndpoints(ctx context.Context, namespace, name string, q api.QueryOptions) (*api.ServiceEndpoints, uint64, error) {
+	var out *api.ServiceEndpoints
+	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
+		svc := snap.Service(ws, namespace, name)
+		if svc == nil {
+			out = nil
+			return snap.Index("services"), nil
+		}
+		out = serviceEndpoints(snap, ws, svc)
+		return out.ModifyIndex, nil
+	})
+	if err == nil && out == nil {
+		err = fmt.Errorf("service %s/%s: %w", namespace, name, api.ErrNotFound)
+	}
+	return out, index, err
+}
+
 // WriteTarget says where writes go, waiting up to five seconds for an
 // election in progress.
 func (s *Server) WriteTarget(ctx context.Context) (string, error) {
@@ -247,7 +304,7 @@ func (s *Server) Peers() ([]api.Peer, error) {
 func (s *Server) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 func (s *Server) ApplyService(ctx context.Context, spec api.ServiceSpec) (api.ApplyResponse, error) {
-	resp, index, err := s.apply(state.CmdUpsertService, &state.UpsertService{Spec: spec, Time: s.now()})
+	resp, index, err := s.apply(state.CmdUpsertService, &state.UpsertService{Spec: spec, VIPPool: s.cfg.VIPCIDR, Time: s.now()})
 	if err != nil {
 		return api.ApplyResponse{}, fmt.Errorf("apply service %s/%s: %w", spec.Namespace, spec.Name, err)
 	}

@@ -38,6 +38,7 @@ type Server struct {
 	plansMu    sync.Mutex
 	plans      *planApplier
 	heartbeats *heartbeats
+	traffic    *trafficBook
 	metrics    *metrics
 
 	leaderNotify chan bool
@@ -50,7 +51,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), leaderNotify: make(chan bool, 8)}
+	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), leaderNotify: make(chan bool, 8)}
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
 	s.metrics = newMetrics(s)

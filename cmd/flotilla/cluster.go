@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -182,14 +183,16 @@ func resource(arg string) (string, error) {
 		return "allocs", nil
 	case "eval", "evals", "evaluation", "evaluations":
 		return "evals", nil
+	case "endpoint", "endpoints", "ep":
+		return "endpoints", nil
 	}
-	return "", fmt.Errorf("unknown resource %q (want services, nodes, allocs or evals)", arg)
+	return "", fmt.Errorf("unknown resource %q (want services, nodes, allocs, evals or endpoints)", arg)
 }
 
 func newGetCmd(g *globals) *cobra.Command {
 	var namespace, service, node string
 	cmd := &cobra.Command{
-		Use:   "get services|nodes|allocs|evals [NAME]",
+		Use:   "get services|nodes|allocs|evals|endpoints [NAME]",
 		Short: "List objects",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -251,6 +254,18 @@ func newGetCmd(g *globals) *cobra.Command {
 					return err
 				}
 				return printAllocs(out, g.output, list, false)
+			case "endpoints":
+				var list []*api.ServiceEndpoints
+				if name != "" {
+					e, err := c.ServiceEndpoints(ctx, namespace, name)
+					if err != nil {
+						return err
+					}
+					list = []*api.ServiceEndpoints{e}
+				} else if list, _, err = c.Endpoints(ctx, api.QueryOptions{}); err != nil {
+					return err
+				}
+				return printEndpoints(out, g.output, list, name != "")
 			default:
 				list, _, err := c.Evaluations(ctx, namespace, service, api.QueryOptions{})
 				if err != nil {
@@ -273,9 +288,13 @@ func printServices(w io.Writer, format string, list []*api.Service, single bool)
 		}
 		return printObject(w, format, list)
 	}
-	t := newTable(w, "NAMESPACE", "NAME", "REVISION", "REPLICAS", "RUNNING", "READY", "STRATEGY", "UNPLACED", "AGE")
+	t := newTable(w, "NAMESPACE", "NAME", "REVISION", "REPLICAS", "RUNNING", "READY", "VIP", "STRATEGY", "UNPLACED", "AGE")
 	for _, s := range list {
-		t.row(s.Namespace, s.Name, s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas, s.Strategy, s.Unplaced, age(s.CreateTime))
+		vip := s.VIP
+		if s.Spec.ClusterIP == "none" {
+			vip = "none"
+		}
+		t.row(s.Namespace, s.Name, s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas, vip, s.Strategy, s.Unplaced, age(s.CreateTime))
 	}
 	return t.flush()
 }
@@ -312,6 +331,40 @@ func printAllocs(w io.Writer, format string, list []*api.Allocation, single bool
 	t := newTable(w, "ID", "SERVICE", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE")
 	for _, a := range list {
 		t.row(a.ID, a.Namespace+"/"+a.Service, a.Revision, a.Node, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, a.Restarts, age(a.CreateTime))
+	}
+	return t.flush()
+}
+
+// dnsName is a service's name in the cluster's DNS.
+func dnsName(namespace, name string) string { return name + "." + namespace + ".svc.flotilla" }
+
+func printEndpoints(w io.Writer, format string, list []*api.ServiceEndpoints, single bool) error {
+	if format != "table" {
+		if single {
+			return printObject(w, format, list[0])
+		}
+		return printObject(w, format, list)
+	}
+	t := newTable(w, "SERVICE", "VIP", "ENDPOINT", "ADDRESS", "NODE", "REVISION", "READY")
+	for _, se := range list {
+		vip := se.VIP
+		if se.Headless {
+			vip = "none"
+		}
+		port := 0
+		if len(se.Ports) > 0 {
+			port = se.Ports[0].Port
+		}
+		if len(se.Endpoints) == 0 {
+			t.row(se.Namespace+"/"+se.Name, vip, "", "", "", "", "")
+		}
+		for _, e := range se.Endpoints {
+			addr := e.IP
+			if port > 0 {
+				addr = net.JoinHostPort(e.IP, strconv.Itoa(port))
+			}
+			t.row(se.Namespace+"/"+se.Name, vip, e.ID, addr, e.Node, e.Revision, yesNo(e.Ready))
+		}
 	}
 	return t.flush()
 }
@@ -379,6 +432,17 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 		fmt.Fprintf(out, "Args:        %s\n", strings.Join(spec.Args, " "))
 	}
 	fmt.Fprintf(out, "Revision:    %d\nReplicas:    %d desired, %d running, %d ready\n", s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas)
+	fmt.Fprintf(out, "DNS name:    %s\n", dnsName(s.Namespace, s.Name))
+	switch {
+	case spec.ClusterIP == "none":
+		fmt.Fprintf(out, "VIP:         none (headless: the name answers the ready endpoints)\n")
+	case s.VIP != "":
+		var ports []string
+		for _, p := range spec.Ports {
+			ports = append(ports, fmt.Sprintf("%s:%d/%s", s.VIP, p.Port, p.Protocol))
+		}
+		fmt.Fprintf(out, "VIP:         %s (%s, balanced %s)\n", s.VIP, strings.Join(ports, ", "), spec.LoadBalancing)
+	}
 	fmt.Fprintf(out, "Resources:   cpu %s, memory %s per replica\n", spec.Resources.CPU, spec.Resources.Memory)
 	placement := spec.Placement.Strategy
 	for _, con := range spec.Placement.Constraints {

@@ -46,7 +46,9 @@ func (t CommandType) String() string {
 // UpsertService creates a service or updates its spec.
 type UpsertService struct {
 	Spec api.ServiceSpec
-	Time time.Time
+	// VIPPool is the CIDR the leader hands virtual IPs out of.
+	VIPPool string
+	Time    time.Time
 }
 
 // UpsertServiceResult says what an upsert did.

@@ -303,6 +303,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 			Strategy: spec.Rollout.Strategy, Spec: spec,
 			CreateTime: tx.now, ModifyTime: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index,
 		}
+		svc.VIP = tx.allocateVIP(c.VIPPool, spec, "")
 		tx.insert(tableServices, svc)
 		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: 1, Spec: template(spec), CreateTime: tx.now, CreateIndex: tx.index})
 		eval := tx.newEval(spec.Namespace, spec.Name, api.TriggerServiceRegister, "")
@@ -317,6 +318,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	svc := *old
 	svc.Spec, svc.Replicas, svc.Strategy = spec, replicas, spec.Rollout.Strategy
 	svc.ModifyTime, svc.ModifyIndex = tx.now, tx.index
+	svc.VIP = tx.allocateVIP(c.VIPPool, spec, old.VIP)
 	trigger := api.TriggerScale
 	message := fmt.Sprintf("service %s/%s scaled from %d to %d replicas", spec.Namespace, spec.Name, old.Replicas, replicas)
 	eventType := api.EventServiceScaled
@@ -460,6 +462,40 @@ func (tx *applyTxn) allocateSubnet(pool, current string) string {
 		}
 	}
 	return current // the pool is exhausted: the node runs without a subnet
+}
+
+// allocateVIP keeps a service's virtual IP, or hands out the pool's first
+// address no other service holds (skipping .0 and .255, which people read
+// as network and broadcast addresses). A headless service has none; a
+// deleted service's address is free again.
+func (tx *applyTxn) allocateVIP(pool string, spec api.ServiceSpec, current string) string {
+	if spec.ClusterIP == "none" {
+		return ""
+	}
+	if current != "" {
+		return current
+	}
+	prefix, err := netip.ParsePrefix(pool)
+	if err != nil || !prefix.Addr().Is4() || prefix.Bits() < 8 {
+		return ""
+	}
+	prefix = prefix.Masked()
+	taken := map[string]bool{}
+	it, err := tx.txn.Get(tableServices, "id")
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list services: %v", tx.index, err))
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		taken[raw.(*api.Service).VIP] = true
+	}
+	for addr := prefix.Addr(); prefix.Contains(addr); addr = addr.Next() {
+		last := addr.As4()[3]
+		if last == 0 || last == 255 || taken[addr.String()] {
+			continue
+		}
+		return addr.String()
+	}
+	return "" // the pool is exhausted: the service is reachable by endpoint names only
 }
 
 // servicesOnNode lists, in order, the services with allocations on a node
