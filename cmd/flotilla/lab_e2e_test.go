@@ -187,20 +187,35 @@ func TestLabRunsReplacesAndCleansUp(t *testing.T) {
 	})
 
 	l.must("lab", "restart", "n1")
-	waitFor(t, 20*time.Second, "n1's replicas back after its agent restarted", func() bool {
+	// The restarted agent runs exactly what the servers want on n1: no
+	// orphan, no duplicate.
+	waitFor(t, 20*time.Second, "n1's agent back, running what the servers want", func() bool {
+		resp, err := http.Get("http://" + agentHTTP(t, l, "n1") + "/v1/agent/allocations")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var onN1 []struct{ ID, State string }
+		if json.NewDecoder(resp.Body).Decode(&onN1) != nil {
+			return false
+		}
+		want := map[string]bool{}
+		for _, a := range l.allocs() {
+			if a.Node == "n1" && a.DesiredStatus == api.DesiredRun {
+				want[a.ID] = true
+			}
+		}
+		if len(onN1) != len(want) {
+			return false
+		}
+		for _, c := range onN1 {
+			if !want[c.ID] || c.State != "running" {
+				return false
+			}
+		}
 		r := running(l.allocs())
 		return r["n1"]+r["n2"]+r["n3"] == 7
 	})
-	var onN1 []struct{ ID string }
-	resp, err := http.Get("http://" + agentHTTP(t, l, "n1") + "/v1/agent/allocations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(resp.Body).Decode(&onN1)
-	resp.Body.Close()
-	if want := running(l.allocs())["n1"]; len(onN1) != want {
-		t.Fatalf("n1's agent runs %d containers, the servers want %d", len(onN1), want)
-	}
 
 	out := l.must("lab", "down")
 	if !strings.Contains(out, "is down") {
