@@ -227,7 +227,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var httpSrv *http.Server
 	if a.httpLn != nil {
-		httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+		// Requests end with the agent: followed logs and execs too.
+		httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return ctx }}
 		go func() { _ = httpSrv.Serve(a.httpLn) }() // ends when Shutdown closes the listener
 	}
 	if a.pool != nil {
@@ -258,7 +260,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.queue.Close()
 	if httpSrv != nil {
 		shutdown, stop := context.WithTimeout(context.Background(), time.Second)
-		_ = httpSrv.Shutdown(shutdown) // log streams are cut off
+		if httpSrv.Shutdown(shutdown) != nil {
+			httpSrv.Close()
+		}
 		stop()
 	}
 	wg.Wait()
@@ -267,8 +271,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	// A runtime whose containers live in this process (sim) ends them now;
 	// containerd's outlive the agent.
-	if c, ok := a.rt.(interface{ Close() }); ok {
-		c.Close()
+	if c, ok := a.rt.(interface{ Close() error }); ok {
+		if err := c.Close(); err != nil {
+			a.cfg.Logger.Warn("close runtime", "err", err)
+		}
 	}
 	return nil
 }
@@ -296,11 +302,15 @@ func (a *Agent) register(ctx context.Context) error {
 		Labels: a.cfg.Labels, Heartbeat: true, Runtime: a.cfg.Runtime}
 	backoff := 200 * time.Millisecond
 	for {
-		_, err := a.servers.RegisterNode(ctx, a.cfg.Name, reg)
+		// Every call has a deadline: a server that hangs (paused, a dead
+		// VM) must not hold the agent; the client tries another next.
+		call, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := a.servers.RegisterNode(call, a.cfg.Name, reg)
 		var node *api.Node
 		if err == nil {
-			node, err = a.servers.Node(ctx, a.cfg.Name)
+			node, err = a.servers.Node(call, a.cfg.Name)
 		}
+		cancel()
 		if err == nil {
 			a.mu.Lock()
 			a.node = node
@@ -326,20 +336,25 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 }
 
-// heartbeatLoop heartbeats at a third of the TTL the leader gives.
+// heartbeatLoop heartbeats at a third of the TTL the leader gives. Each
+// heartbeat may take a quarter of the TTL: one that hangs on a frozen
+// server is abandoned and the next goes to another server in time.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	// The first heartbeat goes at once: it tells the agent the TTL.
-	interval := time.Duration(0)
+	interval, timeout := time.Duration(0), 2*time.Second
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.cfg.Clock.After(interval):
 		}
-		resp, err := a.servers.Heartbeat(ctx, a.cfg.Name)
+		call, cancel := context.WithTimeout(ctx, timeout)
+		resp, err := a.servers.Heartbeat(call, a.cfg.Name)
+		cancel()
 		switch {
 		case err == nil:
 			interval = max(resp.TTL.Std()/3, 100*time.Millisecond)
+			timeout = max(resp.TTL.Std()/4, 100*time.Millisecond)
 		case errors.Is(err, api.ErrNotFound):
 			// The servers forgot the node: register again.
 			if err := a.register(ctx); err != nil && ctx.Err() == nil {
@@ -349,7 +364,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			if ctx.Err() == nil {
 				a.cfg.Logger.Warn("heartbeat", "err", err)
 			}
-			interval = time.Second
+			interval = 200 * time.Millisecond
 		}
 	}
 }
@@ -358,7 +373,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 func (a *Agent) watchLoop(ctx context.Context) {
 	var index uint64
 	for {
-		allocs, next, err := a.servers.NodeAllocations(ctx, a.cfg.Name, api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		call, cancel := context.WithTimeout(ctx, 35*time.Second)
+		allocs, next, err := a.servers.NodeAllocations(call, a.cfg.Name, api.QueryOptions{Index: index, Wait: 30 * time.Second})
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -395,6 +412,16 @@ func (a *Agent) setDesired(allocs []*api.Allocation) {
 	for id := range old {
 		if _, ok := a.desired[id]; !ok {
 			keys = append(keys, id)
+		}
+	}
+	// Forget the specs of revisions nothing here runs any more.
+	inUse := map[string]bool{}
+	for _, al := range a.desired {
+		inUse[specKey(al)] = true
+	}
+	for key := range a.specs {
+		if !inUse[key] {
+			delete(a.specs, key)
 		}
 	}
 	a.mu.Unlock()

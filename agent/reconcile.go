@@ -89,7 +89,13 @@ func (a *Agent) ensureGone(ctx context.Context, id string, d *api.Allocation, ex
 		if d.DesiredReason != "" {
 			reason += ": " + d.DesiredReason
 		}
-		a.report(id, api.AllocComplete, reason, nil, d.Restarts)
+		restarts := d.Restarts
+		a.mu.Lock()
+		if l := a.local[id]; l != nil {
+			restarts = l.Restarts
+		}
+		a.mu.Unlock()
+		a.report(id, api.AllocComplete, reason, nil, restarts)
 	}
 	if d == nil {
 		a.reporter.Forget(id)
@@ -109,6 +115,13 @@ func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) err
 	if err != nil {
 		return err
 	}
+	if wait := l.NextStart.Sub(a.cfg.Clock.Now()); !l.NextStart.IsZero() && wait > 0 {
+		// It was waiting out a restart backoff when its container went
+		// (the agent restarted): the backoff still holds.
+		a.queue.AddAfter(d.ID, wait)
+		return nil
+	}
+	l.NextStart = time.Time{}
 	if l.Started {
 		// It ran here before and its container is gone (the agent
 		// restarted, or someone removed it): this start is a restart.
@@ -279,7 +292,9 @@ func (a *Agent) containerSpec(ctx context.Context, d *api.Allocation) (runtime.C
 	svc := a.specs[key]
 	a.mu.Unlock()
 	if svc == nil {
-		rev, err := a.servers.Revision(ctx, d.Namespace, d.Service, d.Revision)
+		call, cancel := context.WithTimeout(ctx, 5*time.Second)
+		rev, err := a.servers.Revision(call, d.Namespace, d.Service, d.Revision)
+		cancel()
 		if errors.Is(err, api.ErrNotFound) {
 			return runtime.ContainerSpec{}, nil, fmt.Errorf("revision %d of %s is gone: %w", d.Revision, d.ServiceKey(), runtime.ErrInvalidSpec)
 		}

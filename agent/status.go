@@ -75,7 +75,9 @@ func (r *statusReporter) flush(ctx context.Context) error {
 	r.mu.Unlock()
 	sort.Slice(batch.Updates, func(i, j int) bool { return batch.Updates[i].ID < batch.Updates[j].ID })
 
-	err := r.send(ctx, batch)
+	call, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := r.send(call, batch)
+	cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, u := range batch.Updates {
@@ -88,8 +90,10 @@ func (r *statusReporter) flush(ctx context.Context) error {
 	return err
 }
 
-// Run flushes every interval until ctx ends, then once more.
+// Run flushes every interval until ctx ends, then once more. While the
+// servers do not take reports it waits longer each time, up to 5s.
 func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
+	wait := r.interval
 	for {
 		select {
 		case <-ctx.Done():
@@ -97,10 +101,13 @@ func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
 			_ = r.flush(final) // best effort on the way out
 			cancel()
 			return
-		case <-r.clock.After(r.interval):
+		case <-r.clock.After(wait):
 		}
 		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
 			onError(err)
+			wait = min(2*wait, max(5*time.Second, r.interval))
+			continue
 		}
+		wait = r.interval
 	}
 }

@@ -145,13 +145,26 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 		base := c.addrs[c.current%len(c.addrs)]
 		c.mu.Unlock()
 		index, err := c.once(ctx, method, base+path, body, out)
+		var apiErr *Error
+		if err != nil && !errors.As(err, &apiErr) {
+			// The server did not answer (refused, reset, or hung until ctx
+			// ran out): the next request, whoever makes it, tries another.
+			c.mu.Lock()
+			if c.addrs[c.current%len(c.addrs)] == base {
+				c.current++
+			}
+			c.mu.Unlock()
+		}
 		if err == nil || !retryable(method, err) || ctx.Err() != nil {
 			return index, err
 		}
-		c.mu.Lock()
-		c.current++
-		c.mu.Unlock()
-		var apiErr *Error
+		if apiErr != nil {
+			c.mu.Lock()
+			if c.addrs[c.current%len(c.addrs)] == base {
+				c.current++
+			}
+			c.mu.Unlock()
+		}
 		if errors.As(err, &apiErr) {
 			unreachable = 0
 		} else if unreachable++; unreachable >= 2*len(c.addrs) {

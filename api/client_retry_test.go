@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"flotilla/api"
 )
@@ -78,5 +79,37 @@ func TestClientRetriesAWriteThatNeverConnected(t *testing.T) {
 	}
 	if _, err := client.DeleteService(context.Background(), "default", "web"); err != nil || got.Load() != 1 {
 		t.Fatalf("delete: %v, reached the live server %d times", err, got.Load())
+	}
+}
+
+// TestClientMovesOnFromAServerThatHangs: a frozen server (paused, a dead
+// VM) accepts connections and never answers; a request bounded by its
+// context gives up on it, and the next request goes to another server.
+func TestClientMovesOnFromAServerThatHangs(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"ttl": "5s"}`))
+	}))
+	defer good.Close()
+	client, err := api.NewClient(hung.URL + "," + good.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = client.Heartbeat(ctx, "n1")
+	cancel()
+	if err == nil {
+		t.Fatal("a heartbeat to a hung server succeeded")
+	}
+	if _, err := client.Heartbeat(context.Background(), "n1"); err != nil {
+		t.Fatalf("the next heartbeat did not move on to the live server: %v", err)
 	}
 }

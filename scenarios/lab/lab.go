@@ -87,6 +87,40 @@ func DefaultRoot() string {
 
 func stateFile(dir string) string { return filepath.Join(dir, "lab.json") }
 
+// lock takes the lab's lock (flock on lab.lock) so that lab commands on the
+// same lab run one at a time: each reads the state, acts and writes it
+// back while holding it.
+func lock(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lab.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// locked runs fn holding the lab's lock, on the state as last saved.
+func (l *Lab) locked(fn func() error) error {
+	unlock, err := lock(l.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if fresh, err := Load(filepath.Dir(l.Dir), l.Name); err == nil {
+		*l = *fresh
+	}
+	return fn()
+}
+
 // Load reads a lab's state; os.ErrNotExist when there is none.
 func Load(root, name string) (*Lab, error) {
 	data, err := os.ReadFile(stateFile(filepath.Join(root, name)))
@@ -176,6 +210,11 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 		cfg.HeartbeatTTL = 5 * time.Second
 	}
 	dir := filepath.Join(cfg.Root, cfg.Name)
+	unlock, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if old, err := Load(cfg.Root, cfg.Name); err == nil && old.AnyRunning() {
 		return nil, fmt.Errorf("lab %s is already running (flotilla lab status --name %s; flotilla lab down --name %s)", cfg.Name, cfg.Name, cfg.Name)
 	}
@@ -196,17 +235,17 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 	start := time.Now()
 	for i := range l.Processes {
 		if err := l.start(&l.Processes[i], true); err != nil {
-			l.Down(io.Discard)
+			l.down(io.Discard)
 			return nil, err
 		}
 	}
 	if err := l.save(); err != nil {
-		l.Down(io.Discard)
+		l.down(io.Discard)
 		return nil, err
 	}
 	if err := l.waitReady(ctx, cfg.Agents, cfg.ReadyTimeout); err != nil {
 		tails := l.logTails(5)
-		l.Down(io.Discard)
+		l.down(io.Discard)
 		return nil, fmt.Errorf("lab %s did not become ready: %w%s", cfg.Name, err, tails)
 	}
 	fmt.Fprintf(out, "lab %s is up in %.1fs: %d servers, %d agents, runtime %s\n", l.Name, time.Since(start).Seconds(), cfg.Servers, cfg.Agents, cfg.Runtime)
@@ -356,6 +395,10 @@ func (l *Lab) logTails(lines int) string {
 // Down stops every process the lab started (TERM, then KILL after 5s). It
 // removes nothing: logs and data stay in the lab directory.
 func (l *Lab) Down(out io.Writer) error {
+	return l.locked(func() error { return l.down(out) })
+}
+
+func (l *Lab) down(out io.Writer) error {
 	for i := range l.Processes {
 		p := &l.Processes[i]
 		if alive(p) {
@@ -378,13 +421,48 @@ func (l *Lab) Down(out io.Writer) error {
 		}
 		p.PID = 0
 	}
+	// Whatever else runs on this lab's data (a process its state lost
+	// track of) goes too: lab down leaves nothing behind.
+	for _, pid := range strays(filepath.Join(l.Dir, "data") + string(filepath.Separator)) {
+		syscall.Kill(pid, syscall.SIGCONT)
+		syscall.Kill(pid, syscall.SIGKILL)
+		fmt.Fprintf(out, "killed stray process %d\n", pid)
+	}
 	return l.save()
+}
+
+// strays lists the processes whose command line names a data dir inside
+// dataRoot.
+func strays(dataRoot string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || procState(pid) == 'Z' {
+			continue
+		}
+		if strings.Contains(string(cmdline), "\x00--data-dir\x00"+dataRoot) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // Signal faults: kill, pause, resume.
 
 // Kill kills a process at once, as a crash or power loss would.
 func (l *Lab) Kill(name string) error {
+	return l.locked(func() error { return l.kill(name) })
+}
+
+func (l *Lab) kill(name string) error {
 	p, err := l.Process(name)
 	if err != nil {
 		return err
@@ -407,18 +485,24 @@ func (l *Lab) Pause(name string) error { return l.signal(name, syscall.SIGSTOP) 
 func (l *Lab) Resume(name string) error { return l.signal(name, syscall.SIGCONT) }
 
 func (l *Lab) signal(name string, sig syscall.Signal) error {
-	p, err := l.Process(name)
-	if err != nil {
-		return err
-	}
-	if !alive(p) {
-		return fmt.Errorf("%s is not running", name)
-	}
-	return syscall.Kill(p.PID, sig)
+	return l.locked(func() error {
+		p, err := l.Process(name)
+		if err != nil {
+			return err
+		}
+		if !alive(p) {
+			return fmt.Errorf("%s is not running", name)
+		}
+		return syscall.Kill(p.PID, sig)
+	})
 }
 
 // Restart stops a process if it runs and starts it again with its data.
 func (l *Lab) Restart(name string) error {
+	return l.locked(func() error { return l.restart(name) })
+}
+
+func (l *Lab) restart(name string) error {
 	p, err := l.Process(name)
 	if err != nil {
 		return err

@@ -1,0 +1,127 @@
+package lab
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// fakeLab records a lab of one process that runs a shell loop standing in
+// for flotilla: it carries the node's --name and --data-dir as flotilla
+// would, so that the lab recognises it.
+func fakeLab(t *testing.T) *Lab {
+	t.Helper()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fake-flotilla")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nwhile true; do sleep 0.1; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := &Lab{Name: "race", Runtime: "sim", Dir: filepath.Join(dir, "race"), Binary: script}
+	for _, sub := range []string{"data", "logs"} {
+		if err := os.MkdirAll(filepath.Join(l.Dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(l.Dir, "data", "n1")
+	l.Processes = []Process{{Name: "n1", Role: RoleAgent, Args: []string{"agent", "--name", "n1", "--data-dir", data},
+		DataDir: data, Log: filepath.Join(l.Dir, "logs", "n1.log")}}
+	if err := l.save(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Down(io.Discard) })
+	return l
+}
+
+func load(t *testing.T, l *Lab) *Lab {
+	t.Helper()
+	fresh, err := Load(filepath.Dir(l.Dir), l.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh
+}
+
+func TestDownRacingRestartLeavesNothingUnrecorded(t *testing.T) {
+	l := fakeLab(t)
+	for round := 0; round < 10; round++ {
+		if err := load(t, l).Restart("n1"); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); load(t, l).Down(io.Discard) }()
+		go func() { defer wg.Done(); load(t, l).Restart("n1") }()
+		wg.Wait()
+		state := load(t, l)
+		running := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator))
+		switch {
+		case len(running) > 1:
+			t.Fatalf("round %d: %d processes run n1", round, len(running))
+		case len(running) == 1 && state.Processes[0].PID != running[0]:
+			t.Fatalf("round %d: pid %d runs n1 but the lab records %d", round, running[0], state.Processes[0].PID)
+		case len(running) == 0 && state.Processes[0].PID != 0 && alive(&state.Processes[0]):
+			t.Fatalf("round %d: the lab records a live pid nobody runs", round)
+		}
+	}
+	if err := load(t, l).Down(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if left := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator)); len(left) > 0 {
+		t.Fatalf("processes left after down: %v", left)
+	}
+}
+
+func TestDownKillsAProcessItsStateLostTrackOf(t *testing.T) {
+	l := fakeLab(t)
+	if err := load(t, l).Restart("n1"); err != nil {
+		t.Fatal(err)
+	}
+	// Forget the pid, as a state written over by a racing command would.
+	lost := load(t, l)
+	lost.Processes[0].PID = 0
+	if err := lost.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := load(t, l).Down(io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if left := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator)); len(left) > 0 {
+		t.Fatalf("processes left after down: %v", left)
+	}
+}
+
+func TestPauseResumeAndKill(t *testing.T) {
+	l := fakeLab(t)
+	if err := load(t, l).Restart("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := load(t, l).Pause("n1"); err != nil {
+		t.Fatal(err)
+	}
+	s := load(t, l)
+	if got := s.State(&s.Processes[0]); got != "paused" {
+		t.Fatalf("state after pause = %s", got)
+	}
+	if err := load(t, l).Resume("n1"); err != nil {
+		t.Fatal(err)
+	}
+	s = load(t, l)
+	if got := s.State(&s.Processes[0]); got != "running" {
+		t.Fatalf("state after resume = %s", got)
+	}
+	if err := load(t, l).Kill("n1"); err != nil {
+		t.Fatal(err)
+	}
+	s = load(t, l)
+	if got := s.State(&s.Processes[0]); got != "stopped" {
+		t.Fatalf("state after kill = %s", got)
+	}
+	if err := load(t, l).Kill("n1"); err == nil {
+		t.Fatal("killing a stopped process succeeded")
+	}
+	if err := load(t, l).Pause("nope"); err == nil {
+		t.Fatal("pausing an unknown node succeeded")
+	}
+}
