@@ -33,6 +33,10 @@ type Client struct {
 	// RetryFor bounds how long a request keeps trying other servers and
 	// waiting out an election (default 10s).
 	RetryFor time.Duration
+	// AttemptTimeout, when set, bounds each attempt (plus the wait of a
+	// blocking query), so that a server that hangs is given up on and
+	// another tried; 0 leaves attempts to the caller's context.
+	AttemptTimeout time.Duration
 
 	mu      sync.Mutex
 	current int
@@ -127,6 +131,11 @@ func retryable(method string, err error) bool {
 // do sends a request and decodes the answer into out; it returns the index
 // header. Failed connections and 503s move on to the next server.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint64, error) {
+	return c.doWait(ctx, 0, method, path, in, out)
+}
+
+// doWait is do for a blocking query that may take wait to answer.
+func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path string, in, out any) (uint64, error) {
 	var body []byte
 	if in != nil {
 		var err error
@@ -144,7 +153,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 		c.mu.Lock()
 		base := c.addrs[c.current%len(c.addrs)]
 		c.mu.Unlock()
-		index, err := c.once(ctx, method, base+path, body, out)
+		try := ctx
+		var cancel context.CancelFunc = func() {}
+		if c.AttemptTimeout > 0 {
+			try, cancel = context.WithTimeout(ctx, c.AttemptTimeout+wait)
+		}
+		index, err := c.once(try, method, base+path, body, out)
+		cancel()
 		var apiErr *Error
 		if err != nil && !errors.As(err, &apiErr) {
 			// The server did not answer (refused, reset, or hung until ctx
@@ -176,11 +191,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 		// Every server was tried once: wait before the next round, but not
 		// past the deadline.
 		if (attempt+1)%len(c.addrs) == 0 {
-			wait := min(backoff, time.Until(deadline))
+			pause := min(backoff, time.Until(deadline))
 			select {
 			case <-ctx.Done():
 				return 0, ctx.Err()
-			case <-time.After(wait):
+			case <-time.After(pause):
 			}
 			if backoff < time.Second {
 				backoff *= 2
@@ -225,6 +240,17 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, out 
 		}
 	}
 	return index, nil
+}
+
+// blockingWait is how long a server may hold a query before it answers.
+func blockingWait(q QueryOptions) time.Duration {
+	if q.Index == 0 && q.Wait == 0 {
+		return 0
+	}
+	if q.Wait == 0 {
+		return DefaultWait
+	}
+	return q.Wait
 }
 
 func queryString(q QueryOptions, extra url.Values) string {
@@ -279,14 +305,14 @@ func (c *Client) ApplyService(ctx context.Context, spec ServiceSpec) (ApplyRespo
 // Services lists services.
 func (c *Client) Services(ctx context.Context, q QueryOptions) ([]*Service, uint64, error) {
 	var s []*Service
-	i, err := c.do(ctx, http.MethodGet, "/v1/services"+queryString(q, nil), nil, &s)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, "/v1/services"+queryString(q, nil), nil, &s)
 	return s, i, err
 }
 
 // Service reads one service.
 func (c *Client) Service(ctx context.Context, namespace, name string, q QueryOptions) (*Service, uint64, error) {
 	var s Service
-	i, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+queryString(q, nil), nil, &s)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, servicePath(namespace, name)+queryString(q, nil), nil, &s)
 	if err != nil {
 		return nil, i, err
 	}
@@ -326,7 +352,7 @@ func (c *Client) ScaleService(ctx context.Context, namespace, name string, repli
 // Nodes lists nodes.
 func (c *Client) Nodes(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
 	var n []*Node
-	i, err := c.do(ctx, http.MethodGet, "/v1/nodes"+queryString(q, nil), nil, &n)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, "/v1/nodes"+queryString(q, nil), nil, &n)
 	return n, i, err
 }
 
@@ -378,14 +404,14 @@ func (c *Client) SetNodeStatus(ctx context.Context, name, status, message string
 func (c *Client) Allocations(ctx context.Context, f AllocFilter, q QueryOptions) ([]*Allocation, uint64, error) {
 	var a []*Allocation
 	path := "/v1/allocations" + queryString(q, url.Values{"namespace": {f.Namespace}, "service": {f.Service}, "node": {f.Node}})
-	i, err := c.do(ctx, http.MethodGet, path, nil, &a)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, path, nil, &a)
 	return a, i, err
 }
 
 // NodeAllocations is a node's allocations, as agents watch them.
 func (c *Client) NodeAllocations(ctx context.Context, node string, q QueryOptions) ([]*Allocation, uint64, error) {
 	var a []*Allocation
-	i, err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(node)+"/allocations"+queryString(q, nil), nil, &a)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, "/v1/nodes/"+url.PathEscape(node)+"/allocations"+queryString(q, nil), nil, &a)
 	return a, i, err
 }
 
@@ -408,7 +434,7 @@ func (c *Client) UpdateAllocations(ctx context.Context, batch AllocStatusBatch) 
 // Evaluations lists evaluations, optionally of one service.
 func (c *Client) Evaluations(ctx context.Context, namespace, service string, q QueryOptions) ([]*Evaluation, uint64, error) {
 	var e []*Evaluation
-	i, err := c.do(ctx, http.MethodGet, "/v1/evaluations"+queryString(q, url.Values{"namespace": {namespace}, "service": {service}}), nil, &e)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, "/v1/evaluations"+queryString(q, url.Values{"namespace": {namespace}, "service": {service}}), nil, &e)
 	return e, i, err
 }
 
@@ -416,7 +442,7 @@ func (c *Client) Evaluations(ctx context.Context, namespace, service string, q Q
 func (c *Client) Events(ctx context.Context, f EventFilter, q QueryOptions) ([]*Event, uint64, error) {
 	var e []*Event
 	path := "/v1/events" + queryString(q, url.Values{"namespace": {f.Namespace}, "service": {f.Service}, "node": {f.Node}})
-	i, err := c.do(ctx, http.MethodGet, path, nil, &e)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, path, nil, &e)
 	return e, i, err
 }
 
@@ -424,7 +450,7 @@ func (c *Client) Events(ctx context.Context, f EventFilter, q QueryOptions) ([]*
 // blocking query when q.Index > 0), as agents watch them.
 func (c *Client) Endpoints(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error) {
 	var e []*ServiceEndpoints
-	i, err := c.do(ctx, http.MethodGet, "/v1/endpoints"+queryString(q, nil), nil, &e)
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, "/v1/endpoints"+queryString(q, nil), nil, &e)
 	return e, i, err
 }
 

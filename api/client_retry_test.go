@@ -113,3 +113,31 @@ func TestClientMovesOnFromAServerThatHangs(t *testing.T) {
 		t.Fatalf("the next heartbeat did not move on to the live server: %v", err)
 	}
 }
+
+func TestAttemptTimeoutGivesUpOnAHungServerAndReadsFromTheNext(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`[]`))
+	}))
+	defer good.Close()
+	client, err := api.NewClient(hung.URL + "," + good.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.AttemptTimeout = 200 * time.Millisecond
+	start := time.Now()
+	if _, _, err := client.Nodes(context.Background(), api.QueryOptions{}); err != nil {
+		t.Fatalf("read past a hung server: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +20,16 @@ type globals struct {
 	output  string
 }
 
-func (g *globals) client() (*api.Client, error) { return api.NewClient(g.address) }
+// client talks to the cluster; an attempt on a server that does not answer
+// within 5s moves on to the next one.
+func (g *globals) client() (*api.Client, error) {
+	c, err := api.NewClient(g.address)
+	if err != nil {
+		return nil, err
+	}
+	c.AttemptTimeout = 5 * time.Second
+	return c, nil
+}
 
 func newRoot() *cobra.Command {
 	g := &globals{}
