@@ -15,7 +15,9 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/network/dns"
 	"flotilla/network/gossip"
+	"flotilla/network/proxy"
 	"flotilla/storage"
 )
 
@@ -34,6 +36,13 @@ type Config struct {
 	// Join lists members to join.
 	Gossip string
 	Join   []string
+	// DNS is where the node's cluster DNS server listens ("" for none);
+	// DNSUpstreams answer other names (nil: /etc/resolv.conf; empty: none,
+	// such queries are refused).
+	DNS          string
+	DNSUpstreams []string
+	// Proxy runs the node's service proxy, owning the services' VIPs.
+	Proxy bool
 	// Runtime names the runtime in the registration (sim, containerd, fake).
 	Runtime  string
 	Capacity api.Resources
@@ -94,6 +103,8 @@ type Servers interface {
 	NodeAllocations(ctx context.Context, node string, q api.QueryOptions) ([]*api.Allocation, uint64, error)
 	Revision(ctx context.Context, namespace, name string, revision int) (*api.Revision, error)
 	UpdateAllocations(ctx context.Context, batch api.AllocStatusBatch) (api.WriteResponse, error)
+	Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error)
+	ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error
 }
 
 // RuntimeFactory makes the runtime once the node is registered and its
@@ -110,6 +121,8 @@ type Agent struct {
 	httpLn net.Listener
 	kv     *storage.KV
 	pool   *gossip.Pool
+	dns    *dns.Server
+	proxy  *proxy.Proxy
 
 	rt       Runtime
 	queue    *Queue
@@ -168,6 +181,16 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 			return nil, fmt.Errorf("agent %s: read local state: %w", cfg.Name, err)
 		}
 	}
+	if cfg.DNS != "" {
+		if a.dns, err = dns.New(dns.Config{Listen: cfg.DNS, Upstreams: cfg.DNSUpstreams, Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
+		}
+		a.metrics.registry.MustRegister(a.dns.Collectors()...)
+	}
+	if cfg.Proxy {
+		a.proxy = proxy.New(proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock})
+		a.metrics.registry.MustRegister(a.proxy.Collectors()...)
+	}
 	if cfg.Gossip != "" {
 		meta := gossip.Meta{Role: gossip.RoleAgent}
 		if a.httpLn != nil {
@@ -184,6 +207,9 @@ func (a *Agent) close() {
 	if a.httpLn != nil {
 		a.httpLn.Close()
 	}
+	if a.proxy != nil {
+		a.proxy.Close()
+	}
 	if a.pool != nil {
 		a.pool.Shutdown()
 	}
@@ -198,6 +224,14 @@ func (a *Agent) HTTPAddr() string {
 		return ""
 	}
 	return a.httpLn.Addr().String()
+}
+
+// DNSAddr is where the node's DNS server listens ("" without one).
+func (a *Agent) DNSAddr() string {
+	if a.dns == nil {
+		return ""
+	}
+	return a.dns.Addr()
 }
 
 // GossipAddr is the agent's memberlist address ("" without gossip).
@@ -234,6 +268,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.pool != nil {
 		run(a.joinLoop)
+	}
+	if a.dns != nil {
+		run(func(ctx context.Context) {
+			if err := a.dns.Run(ctx); err != nil {
+				a.cfg.Logger.Error("dns server", "err", err)
+			}
+		})
+	}
+	if a.dns != nil || a.proxy != nil {
+		run(a.endpointsLoop)
+	}
+	if a.proxy != nil {
+		run(a.trafficLoop)
 	}
 	if err := a.register(ctx); err != nil {
 		cancel()

@@ -108,6 +108,15 @@ func (f *fakeServers) UpdateAllocations(ctx context.Context, b api.AllocStatusBa
 	return api.WriteResponse{Index: 1}, nil
 }
 
+func (f *fakeServers) Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error) {
+	<-ctx.Done()
+	return nil, 0, ctx.Err()
+}
+
+func (f *fakeServers) ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error {
+	return nil
+}
+
 func (f *fakeServers) status(id string) api.AllocStatusUpdate {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -7,8 +7,8 @@ type Endpoint struct {
 	ID       string `json:"id"`
 	Node     string `json:"node"`
 	Revision int    `json:"revision"`
-	// IP is the replica's own address; Ports maps the service's port names
-	// to the replica's ports (the same numbers as the spec's).
+	// IP is the replica's own address; it listens there on the service's
+	// port numbers.
 	IP    string `json:"ip"`
 	Ready bool   `json:"ready"`
 }

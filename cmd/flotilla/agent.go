@@ -20,7 +20,7 @@ import (
 func newAgentCmd() *cobra.Command {
 	var cfg agent.Config
 	var servers, cpu, memory, logLevel string
-	var labels []string
+	var labels, upstreams []string
 	var fakeNodes int
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -39,6 +39,12 @@ func newAgentCmd() *cobra.Command {
 			}
 			if cfg.Capacity.Memory, err = api.ParseMemory(memory); err != nil {
 				return fmt.Errorf("--memory: %w", err)
+			}
+			switch {
+			case len(upstreams) == 1 && upstreams[0] == "none":
+				cfg.DNSUpstreams = []string{}
+			case len(upstreams) > 0:
+				cfg.DNSUpstreams = upstreams
 			}
 			cfg.Labels = map[string]string{}
 			for _, l := range labels {
@@ -62,7 +68,7 @@ func newAgentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla agent %s: http %s, gossip %s, data %s\n", a.Name(), a.HTTPAddr(), a.GossipAddr(), cfg.DataDir)
+			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla agent %s: http %s, gossip %s, dns %s, data %s\n", a.Name(), a.HTTPAddr(), a.GossipAddr(), a.DNSAddr(), cfg.DataDir)
 			return a.Run(cmd.Context())
 		},
 	}
@@ -74,6 +80,9 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&cfg.Gossip, "gossip", "127.0.0.1:4748", "gossip (memberlist) listen and advertise address")
 	f.StringSliceVar(&cfg.Join, "join", nil, "gossip address(es) of servers or other agents")
 	f.StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim")
+	f.StringVar(&cfg.DNS, "dns", "", "listen address of the node's cluster DNS server (svc.flotilla), e.g. 127.0.0.1:4749; empty: none")
+	f.StringSliceVar(&upstreams, "dns-upstream", nil, "resolvers for other names, host:port (default: /etc/resolv.conf; \"none\" refuses them)")
+	f.BoolVar(&cfg.Proxy, "proxy", true, "run the service proxy: own every service's VIP on this node")
 	f.StringVar(&cpu, "cpu", "4000m", "CPU the node offers")
 	f.StringVar(&memory, "memory", "8Gi", "memory the node offers")
 	f.StringSliceVar(&labels, "labels", nil, "node labels, key=value (repeatable or comma-separated)")
@@ -119,7 +128,7 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 	for i := 1; i <= n; i++ {
 		cfg := base
 		cfg.Name = fmt.Sprintf("%s-%05d", prefix, i)
-		cfg.DataDir, cfg.HTTP, cfg.Gossip, cfg.Join = "", "", "", nil
+		cfg.DataDir, cfg.HTTP, cfg.Gossip, cfg.Join, cfg.DNS, cfg.Proxy = "", "", "", nil, "", false
 		cfg.Runtime = "fake"
 		cfg.Workers = 1
 		// A thousand reporters waking ten times a second cost more than

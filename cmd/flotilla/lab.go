@@ -54,8 +54,14 @@ func newLabCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "logs and data: %s\n\nNext:\n", l.Dir)
 			fmt.Fprintf(out, "  export %s=%s\n", api.AddressEnv, l.Addresses())
+			if l.DNS() != "" {
+				fmt.Fprintf(out, "  export FLOTILLA_DNS=%q          # every agent serves DNS; this is n1's\n", l.DigServer())
+			}
 			fmt.Fprintf(out, "  %s apply -f scenarios/examples/web.yaml\n", self)
 			fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
+			if l.DNS() != "" {
+				fmt.Fprintf(out, "  dig @$FLOTILLA_DNS web.default.svc.flotilla   # the VIP; curl http://VIP:8080/ balances\n")
+			}
 			fmt.Fprintf(out, "  %s lab kill n2                # and watch its replicas move\n", self)
 			fmt.Fprintf(out, "  %s lab down\n", self)
 			return nil

@@ -58,6 +58,7 @@ type Process struct {
 	HTTP    string   `json:"http"`
 	Gossip  string   `json:"gossip"`
 	Raft    string   `json:"raft,omitempty"`
+	DNS     string   `json:"dns,omitempty"`
 	Args    []string `json:"args"`
 	Log     string   `json:"log"`
 	DataDir string   `json:"dataDir"`
@@ -171,9 +172,34 @@ func (l *Lab) Addresses() string {
 	return strings.Join(out, ",")
 }
 
+// DNS is the first agent's DNS server address ("" without agents).
+func (l *Lab) DNS() string {
+	for _, p := range l.Processes {
+		if p.DNS != "" {
+			return p.DNS
+		}
+	}
+	return ""
+}
+
+// DigServer is DNS() written for dig, which takes the port apart:
+// `dig @$FLOTILLA_DNS web.default.svc.flotilla` expands to
+// `dig @127.0.0.1 -p 4749 ...` (a lab cannot use port 53 without root).
+func (l *Lab) DigServer() string {
+	host, port, err := net.SplitHostPort(l.DNS())
+	if err != nil {
+		return ""
+	}
+	return host + " -p " + port
+}
+
 // Env is the shell exports that point clients at the lab.
 func (l *Lab) Env() string {
-	return fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
+	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
+	if l.DNS() != "" {
+		env += fmt.Sprintf("export FLOTILLA_DNS=%q\nexport FLOTILLA_DNS_ADDR=%s\n", l.DigServer(), l.DNS())
+	}
+	return env
 }
 
 // Running reports whether a process of the lab is alive (paused counts).
@@ -272,11 +298,11 @@ func (l *Lab) plan(cfg Config) {
 	for i := 0; i < cfg.Agents; i++ {
 		name := fmt.Sprintf("n%d", i+1)
 		base := cfg.BasePort + 100 + 10*i
-		p := Process{Name: name, Role: RoleAgent, HTTP: local(base), Gossip: local(base + 2),
+		p := Process{Name: name, Role: RoleAgent, HTTP: local(base), Gossip: local(base + 2), DNS: local(base + 9),
 			DataDir: filepath.Join(l.Dir, "data", name), Log: filepath.Join(l.Dir, "logs", name+".log")}
 		p.Args = []string{"agent", "--name", name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
 			"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
-			"--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[i%len(zones)]}
+			"--dns", p.DNS, "--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[i%len(zones)]}
 		l.Processes = append(l.Processes, p)
 	}
 }
@@ -285,7 +311,7 @@ func (l *Lab) plan(cfg Config) {
 // taken; nothing has been started yet.
 func checkPorts(procs []Process) error {
 	for _, p := range procs {
-		addrs := map[string]string{p.HTTP: "http", p.Gossip: "gossip", p.Raft: "raft"}
+		addrs := map[string]string{p.HTTP: "http", p.Gossip: "gossip", p.Raft: "raft", p.DNS: "dns"}
 		for addr, what := range addrs {
 			if addr == "" {
 				continue
@@ -295,10 +321,10 @@ func checkPorts(procs []Process) error {
 				return fmt.Errorf("port %s (%s %s) is in use; stop what holds it or choose other ports with --base-port", addr, p.Name, what)
 			}
 			l.Close()
-			if what == "gossip" {
+			if what == "gossip" || what == "dns" {
 				u, err := net.ListenPacket("udp", addr)
 				if err != nil {
-					return fmt.Errorf("UDP port %s (%s gossip) is in use; choose other ports with --base-port", addr, p.Name)
+					return fmt.Errorf("UDP port %s (%s %s) is in use; choose other ports with --base-port", addr, p.Name, what)
 				}
 				u.Close()
 			}

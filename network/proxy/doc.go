@@ -1,0 +1,27 @@
+// Package proxy is the service proxy every agent runs: it owns each
+// service's VIP:port and sends every HTTP request (protocol http) or TCP
+// connection (protocol tcp, the default) to a ready endpoint.
+//
+//	client ──► VIP:port listener ──► route table (package route): revision,
+//	           sticky cookie, mirrors ──► balancer over the revision's ready,
+//	           non-ejected endpoints ──► endpoint IP:port (retry on connect
+//	           failure) ──► answer + X-Flotilla-Revision/-Endpoint headers
+//	                                └─► mirrors: copy, compare, discard
+//
+// It owns: the listeners (SO_REUSEPORT by default, so several agents on one
+// host share a VIP:port), the keep-alive pool to endpoints, balancing
+// (round-robin, least-request, p2c), retries on connect failure, passive
+// outlier ejection, sticky cookies, mirroring with comparison, and the
+// traffic figures per service revision (Traffic for the agent's reports,
+// Collectors for Prometheus).
+//
+// Update is level-triggered: it takes the full list of services and
+// reconciles. Endpoints that leave or turn unready get no new requests and
+// their requests in flight finish. Nothing here decides which revisions get
+// what share: the rollout controller computes route tables, the proxy
+// evaluates them.
+//
+// It must not talk to the servers, Raft or the runtime, nor configure
+// addresses or interfaces (the agent and network/netlab put VIPs in place),
+// and it never dials anything but the endpoints it is given.
+package proxy

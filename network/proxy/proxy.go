@@ -1,0 +1,454 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"flotilla/api"
+	"flotilla/internal/clock"
+)
+
+// ErrClosed is returned by Update after Close.
+var ErrClosed = errors.New("proxy closed")
+
+// Port protocols.
+const (
+	ProtocolHTTP = "http"
+	ProtocolTCP  = "tcp"
+)
+
+// Proxy is one node's service proxy: it owns the VIP:port listeners of
+// every service and sends each request or connection to a ready endpoint
+// by the service's route table and balancing policy. Its methods are safe
+// for concurrent use.
+type Proxy struct {
+	cfg       Config
+	log       *slog.Logger
+	errorLog  *log.Logger
+	clock     clock.Clock
+	rnd       func() float64
+	dialer    *net.Dialer
+	transport *http.Transport
+	reverse   *httputil.ReverseProxy
+	metrics   *metrics
+
+	// ctx ends when Close has let in-flight work finish; requests,
+	// connections and mirrors still running are then cancelled.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mirrorSlots chan struct{}
+	mirrors     tracker // mirrored requests in flight
+	conns       tracker // TCP connections in flight (both sides)
+	wg          sync.WaitGroup
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	listeners map[string]*listener       // by VIP:port
+	runtimes  map[string]*serviceRuntime // by namespace/name
+	current   map[string]*service        // the latest snapshots
+}
+
+// New makes a proxy that serves nothing until Update.
+func New(cfg Config) *Proxy {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "proxy", "node", cfg.Node),
+		clock:       cfg.Clock,
+		rnd:         randFunc(cfg.Rand),
+		dialer:      &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
+		metrics:     newMetrics(cfg.LatencyWindow),
+		ctx:         ctx,
+		cancel:      cancel,
+		mirrorSlots: make(chan struct{}, cfg.MaxMirrorsInFlight),
+		listeners:   map[string]*listener{},
+		runtimes:    map[string]*serviceRuntime{},
+		current:     map[string]*service{},
+	}
+	p.errorLog = slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
+	var http1 http.Protocols
+	http1.SetHTTP1(true)
+	p.transport = &http.Transport{
+		Proxy:                 nil, // never a proxy from the environment
+		DialContext:           p.dialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass bodies through as they are
+		Protocols:             &http1,
+	}
+	p.reverse = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = pr.In.Host // replaced by each attempt's endpoint
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+		},
+		Transport:    upstream{p},
+		BufferPool:   newBufferPool(),
+		ErrorHandler: p.proxyError,
+		ErrorLog:     p.errorLog,
+	}
+	return p
+}
+
+// Collectors are the proxy's Prometheus figures, per service and
+// revision: requests, errors, latency, in flight, connect failures,
+// ejections and mirror comparisons.
+func (p *Proxy) Collectors() []prometheus.Collector { return p.metrics.collectors() }
+
+// Traffic reports, per service revision, the cumulative counts since the
+// proxy started and the p50/p99 latency of the last one to two
+// LatencyWindows.
+func (p *Proxy) Traffic() []api.TrafficReport {
+	now := p.clock.Now()
+	all := p.metrics.all()
+	out := make([]api.TrafficReport, 0, len(all))
+	for _, s := range all {
+		out = append(out, s.report(now))
+	}
+	return out
+}
+
+// Update reconciles the proxy with services, the full list of services
+// this node serves: it opens a listener on each VIP:port (headless and
+// VIP-less services get none), closes those whose service or port went,
+// and swaps in the new endpoints and route tables. Requests in flight keep
+// the endpoint they have; endpoints no longer ready get no new ones. A
+// listener that cannot be opened, or a service that is partly wrong, is
+// logged and reported in the joined error without stopping the others; the
+// next Update tries again.
+func (p *Proxy) Update(services []api.ServiceEndpoints) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	type wanted struct {
+		svc      *service
+		port     api.Port
+		protocol string
+	}
+	var errs []error
+	want := map[string]wanted{}
+	runtimes := map[string]*serviceRuntime{}
+	current := map[string]*service{}
+	endpointsLeft := false
+	for i := range services {
+		se := &services[i]
+		key := se.Namespace + "/" + se.Name
+		if _, dup := current[key]; dup {
+			errs = append(errs, fmt.Errorf("service %s: listed twice; the first is served", key))
+			continue
+		}
+		rt := p.runtimes[key]
+		if rt == nil {
+			rt = newServiceRuntime()
+		}
+		svc, left, err := p.buildService(se, rt, p.current[key])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", key, err))
+		}
+		endpointsLeft = endpointsLeft || left
+		runtimes[key], current[key] = rt, svc
+		if se.Headless || se.VIP == "" {
+			continue
+		}
+		for _, port := range se.Ports {
+			protocol := port.Protocol
+			switch protocol {
+			case "":
+				protocol = ProtocolTCP
+			case ProtocolTCP, ProtocolHTTP:
+			default:
+				errs = append(errs, fmt.Errorf("service %s port %s: unknown protocol %q", key, port.Name, port.Protocol))
+				continue
+			}
+			addr := net.JoinHostPort(se.VIP, strconv.Itoa(port.Port))
+			if other, taken := want[addr]; taken {
+				errs = append(errs, fmt.Errorf("service %s port %s: %s is already service %s's", key, port.Name, addr, other.svc.key))
+				continue
+			}
+			want[addr] = wanted{svc: svc, port: port, protocol: protocol}
+		}
+	}
+	for key := range p.runtimes {
+		if runtimes[key] == nil {
+			endpointsLeft = true
+		}
+	}
+
+	// Close first, so that an address changing hands is free again.
+	for addr, l := range p.listeners {
+		if w, ok := want[addr]; ok && w.svc.key == l.svcKey && w.protocol == l.protocol {
+			continue
+		}
+		p.log.Info("closing listener", "service", l.svcKey, "address", addr)
+		p.stopListener(l)
+		delete(p.listeners, addr)
+	}
+	addrs := make([]string, 0, len(want))
+	for addr := range want {
+		addrs = append(addrs, addr)
+	}
+	sort.Strings(addrs)
+	for _, addr := range addrs {
+		w := want[addr]
+		if l := p.listeners[addr]; l != nil {
+			l.state.Store(w.svc)
+			continue
+		}
+		l, err := p.startListener(addr, w.svc, w.port, w.protocol)
+		if err != nil {
+			err = fmt.Errorf("service %s port %s: listen on %s: %w", w.svc.key, w.port.Name, addr, err)
+			p.log.Error("cannot open listener", "err", err)
+			errs = append(errs, err)
+			continue
+		}
+		p.log.Info("listening", "service", w.svc.key, "address", addr, "protocol", w.protocol)
+		p.listeners[addr] = l
+	}
+	p.runtimes, p.current = runtimes, current
+	if endpointsLeft {
+		// Kept-alive connections to endpoints that left would otherwise
+		// linger until their idle timeout.
+		p.transport.CloseIdleConnections()
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes every listener, lets requests and connections in flight
+// finish for up to ShutdownTimeout, then cuts what remains.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	listeners := p.listeners
+	p.listeners = map[string]*listener{}
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, l := range listeners {
+		if err := l.ln.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close listener %s: %w", l.addr, err))
+		}
+	}
+	var wg sync.WaitGroup
+	for _, l := range listeners {
+		if l.srv != nil {
+			wg.Go(func() {
+				if l.srv.Shutdown(ctx) != nil {
+					l.srv.Close()
+				}
+			})
+		}
+	}
+	wg.Go(func() {
+		if p.conns.closeAndWait(ctx) != nil {
+			p.conns.closeAll()
+		}
+	})
+	wg.Go(func() { p.mirrors.closeAndWait(ctx) })
+	wg.Wait()
+	p.cancel() // whatever still runs (mirrors, stuck handlers) ends now
+	p.mirrors.closeAndWait(context.Background())
+	p.wg.Wait()
+	p.transport.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+// listener is one VIP:port of one service.
+type listener struct {
+	p        *Proxy
+	addr     string
+	svcKey   string
+	protocol string
+	port     int
+	ln       net.Listener
+	state    atomic.Pointer[service]
+	srv      *http.Server // HTTP only
+}
+
+func (p *Proxy) startListener(addr string, svc *service, port api.Port, protocol string) (*listener, error) {
+	ln, err := p.cfg.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &listener{p: p, addr: addr, svcKey: svc.key, protocol: protocol, port: port.Port,
+		ln: &onceCloseListener{Listener: ln}}
+	l.state.Store(svc)
+	if protocol == ProtocolHTTP {
+		var http1 http.Protocols
+		http1.SetHTTP1(true)
+		l.srv = &http.Server{
+			Handler:           l,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          p.errorLog,
+			BaseContext:       func(net.Listener) context.Context { return p.ctx },
+			Protocols:         &http1,
+		}
+	}
+	p.wg.Go(func() {
+		if l.srv == nil {
+			l.serveTCP()
+			return
+		}
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			p.log.Error("listener stopped", "service", l.svcKey, "address", addr, "err", err)
+		}
+	})
+	return l, nil
+}
+
+// stopListener closes l's listener at once and lets its requests in flight
+// finish in the background; the caller holds p.mu.
+func (p *Proxy) stopListener(l *listener) {
+	l.ln.Close()
+	if l.srv == nil {
+		return // TCP connections drain by themselves; Close cuts them
+	}
+	p.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.ShutdownTimeout)
+		defer cancel()
+		if l.srv.Shutdown(ctx) != nil {
+			l.srv.Close()
+		}
+	})
+}
+
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+// tracker counts work in flight that Close must wait for, and remembers
+// what to close if it must cut it short. Unlike a WaitGroup it refuses new
+// work once closing has begun.
+type tracker struct {
+	mu      sync.Mutex
+	n       int
+	closing bool
+	zero    chan struct{}
+	closers map[io.Closer]struct{}
+}
+
+// add registers one piece of work and the closers that cut it short; it
+// returns false once closing has begun.
+func (t *tracker) add(closers ...io.Closer) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.n++
+	t.track(closers)
+	return true
+}
+
+// track adds closers to work already registered.
+func (t *tracker) track(closers []io.Closer) {
+	if len(closers) == 0 {
+		return
+	}
+	if t.closers == nil {
+		t.closers = map[io.Closer]struct{}{}
+	}
+	for _, c := range closers {
+		t.closers[c] = struct{}{}
+	}
+}
+
+// also adds closers to work already registered.
+func (t *tracker) also(closers ...io.Closer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.track(closers)
+}
+
+// forget drops closers that are closed already.
+func (t *tracker) forget(closers ...io.Closer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range closers {
+		delete(t.closers, c)
+	}
+}
+
+// done ends one piece of work.
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 && t.zero != nil {
+		close(t.zero)
+		t.zero = nil
+	}
+}
+
+// closeAndWait refuses new work and waits for the work in flight.
+func (t *tracker) closeAndWait(ctx context.Context) error {
+	t.mu.Lock()
+	t.closing = true
+	if t.n == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	if t.zero == nil {
+		t.zero = make(chan struct{})
+	}
+	zero := t.zero
+	t.mu.Unlock()
+	select {
+	case <-zero:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *tracker) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.closers {
+		c.Close()
+	}
+}
+
+// bufferPool recycles the reverse proxy's copy buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
+func (b *bufferPool) Put(s []byte) { b.pool.Put(&s) }

@@ -1,0 +1,194 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"flotilla/api"
+	"flotilla/network/proxy/route"
+)
+
+// service is an immutable snapshot of one service as the proxy serves it:
+// its compiled route table and its ready endpoints per port and revision.
+// Update builds a new one and swaps it in atomically; requests keep the
+// snapshot they started with.
+type service struct {
+	namespace, name string
+	key             string // namespace/name
+	rt              *serviceRuntime
+	routes          *route.Compiled
+	policy          string
+	ready           []*endpoint       // every ready endpoint: the base of the ejection cap
+	ports           map[int]*portPool // by port number
+}
+
+// portPool is where one port of a service sends traffic.
+type portPool struct {
+	port       api.Port
+	all        *pool         // every ready endpoint: the fallback
+	byRevision map[int]*pool // the ready endpoints of each revision
+}
+
+// pool is a set of targets with a round-robin cursor that outlives
+// snapshots, so that an Update does not restart the rotation.
+type pool struct {
+	targets []target
+	next    *atomic.Uint64
+}
+
+// target is an endpoint reached on one port.
+type target struct {
+	ep   *endpoint
+	addr string // IP:port
+}
+
+// endpoint is one replica. It outlives snapshots (while the replica stays
+// listed) so that its requests in flight and its outlier state carry over.
+type endpoint struct {
+	id       string // allocation ID
+	ip       string
+	revision int
+	series   *series
+
+	inflight     atomic.Int64
+	failures     atomic.Int32 // consecutive
+	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when never ejected
+
+	// Guarded by serviceRuntime.mu.
+	ejections  int       // in a row, for the doubling
+	returnedAt time.Time // when the last ejection ended
+}
+
+func (e *endpoint) ejected(now int64) bool {
+	u := e.ejectedUntil.Load()
+	return u != 0 && now < u
+}
+
+// serviceRuntime is what the proxy keeps about a service across updates.
+type serviceRuntime struct {
+	mu sync.Mutex // serialises ejection decisions
+
+	// Only Update touches these, under Proxy.mu.
+	endpoints map[endpointKey]*endpoint
+	cursors   map[cursorKey]*atomic.Uint64
+}
+
+type endpointKey struct{ id, ip string }
+
+type cursorKey struct{ port, revision int }
+
+// allRevisions is the cursor key of a port's fallback pool.
+const allRevisions = -1
+
+func newServiceRuntime() *serviceRuntime {
+	return &serviceRuntime{
+		endpoints: map[endpointKey]*endpoint{},
+		cursors:   map[cursorKey]*atomic.Uint64{},
+	}
+}
+
+func (rt *serviceRuntime) cursor(port, revision int) *atomic.Uint64 {
+	k := cursorKey{port, revision}
+	c := rt.cursors[k]
+	if c == nil {
+		c = new(atomic.Uint64)
+		rt.cursors[k] = c
+	}
+	return c
+}
+
+// buildService makes the snapshot of se. It always returns a usable
+// snapshot: a route table that does not compile is reported and the
+// previous one (or none, which serves any ready endpoint) is kept. It also
+// reports whether endpoints left since the previous snapshot.
+func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev *service) (*service, bool, error) {
+	var errs []error
+	s := &service{
+		namespace: se.Namespace,
+		name:      se.Name,
+		key:       se.Namespace + "/" + se.Name,
+		rt:        rt,
+		policy:    se.LoadBalancing,
+		ports:     map[int]*portPool{},
+	}
+	routes, err := route.Compile(&se.Routes)
+	switch {
+	case err == nil:
+		s.routes = routes
+	case prev != nil:
+		s.routes = prev.routes
+		errs = append(errs, fmt.Errorf("routes: %w (keeping the previous route table)", err))
+	default:
+		s.routes, _ = route.Compile(nil)
+		errs = append(errs, fmt.Errorf("routes: %w (serving any ready endpoint)", err))
+	}
+	switch s.policy {
+	case api.BalanceRoundRobin, api.BalanceLeastRequest, api.BalanceP2C:
+	case "":
+		s.policy = api.BalanceRoundRobin
+	default:
+		errs = append(errs, fmt.Errorf("loadBalancing: unknown policy %q (using %s)", s.policy, api.BalanceRoundRobin))
+		s.policy = api.BalanceRoundRobin
+	}
+
+	// Endpoints: keep the ones still listed, ready or not, so that one
+	// turning ready again keeps its outlier history.
+	listed := make(map[endpointKey]*endpoint, len(se.Endpoints))
+	for _, e := range se.Endpoints {
+		if e.IP == "" {
+			continue
+		}
+		k := endpointKey{e.ID, e.IP}
+		ep := rt.endpoints[k]
+		if ep == nil || ep.revision != e.Revision {
+			ep = &endpoint{id: e.ID, ip: e.IP, revision: e.Revision,
+				series: p.metrics.series(se.Namespace, se.Name, e.Revision)}
+		}
+		listed[k] = ep
+		if e.Ready {
+			s.ready = append(s.ready, ep)
+		}
+	}
+	left := false
+	for k := range rt.endpoints {
+		if _, ok := listed[k]; !ok {
+			left = true
+		}
+	}
+	if prev != nil && !left {
+		stillReady := make(map[*endpoint]bool, len(s.ready))
+		for _, ep := range s.ready {
+			stillReady[ep] = true
+		}
+		for _, ep := range prev.ready {
+			left = left || !stillReady[ep] // it turned unready
+		}
+	}
+	rt.endpoints = listed
+
+	for _, port := range se.Ports {
+		pp := &portPool{
+			port:       port,
+			all:        &pool{next: rt.cursor(port.Port, allRevisions)},
+			byRevision: map[int]*pool{},
+		}
+		portStr := strconv.Itoa(port.Port)
+		for _, ep := range s.ready {
+			t := target{ep: ep, addr: net.JoinHostPort(ep.ip, portStr)}
+			pp.all.targets = append(pp.all.targets, t)
+			pl := pp.byRevision[ep.revision]
+			if pl == nil {
+				pl = &pool{next: rt.cursor(port.Port, ep.revision)}
+				pp.byRevision[ep.revision] = pl
+			}
+			pl.targets = append(pl.targets, t)
+		}
+		s.ports[port.Port] = pp
+	}
+	return s, left, errors.Join(errs...)
+}
