@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeLab records a lab of one process that runs a shell loop standing in
@@ -97,24 +98,34 @@ func TestPauseResumeAndKill(t *testing.T) {
 	if err := load(t, l).Restart("n1"); err != nil {
 		t.Fatal(err)
 	}
+	// Signals arrive asynchronously: poll the process's state.
+	stateBecomes := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			s := load(t, l)
+			got := s.State(&s.Processes[0])
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("state = %s, want %s", got, want)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	}
 	if err := load(t, l).Pause("n1"); err != nil {
 		t.Fatal(err)
 	}
-	s := load(t, l)
-	if got := s.State(&s.Processes[0]); got != "paused" {
-		t.Fatalf("state after pause = %s", got)
-	}
+	stateBecomes("paused")
 	if err := load(t, l).Resume("n1"); err != nil {
 		t.Fatal(err)
 	}
-	s = load(t, l)
-	if got := s.State(&s.Processes[0]); got != "running" {
-		t.Fatalf("state after resume = %s", got)
-	}
+	stateBecomes("running")
 	if err := load(t, l).Kill("n1"); err != nil {
 		t.Fatal(err)
 	}
-	s = load(t, l)
+	s := load(t, l)
 	if got := s.State(&s.Processes[0]); got != "stopped" {
 		t.Fatalf("state after kill = %s", got)
 	}
