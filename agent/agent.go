@@ -210,6 +210,9 @@ func (a *Agent) close() {
 	if a.proxy != nil {
 		a.proxy.Close()
 	}
+	if a.dns != nil {
+		a.dns.Close()
+	}
 	if a.pool != nil {
 		a.pool.Shutdown()
 	}

@@ -136,6 +136,16 @@ func listen(addr string) (*net.UDPConn, net.Listener, error) {
 	}
 }
 
+// Close releases the sockets of a server that never ran; a server that ran
+// closed them when Run returned, and Close does nothing.
+func (s *Server) Close() error {
+	if !s.running.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.udpConn.Close()
+	return s.tcpLn.Close()
+}
+
 // Addr is the bound host:port, for UDP and TCP alike.
 func (s *Server) Addr() string { return s.addr }
 

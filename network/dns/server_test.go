@@ -318,3 +318,19 @@ func (r *recorder) Close() error        { return nil }
 func (r *recorder) TsigStatus() error   { return nil }
 func (r *recorder) TsigTimersOnly(bool) {}
 func (r *recorder) Hijack()             {}
+
+func TestCloseReleasesTheSocketsOfAServerThatNeverRan(t *testing.T) {
+	s, err := New(Config{Listen: "127.0.0.1:0", Upstreams: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(Config{Listen: addr, Upstreams: []string{}})
+	if err != nil {
+		t.Fatalf("the port stayed taken after Close: %v", err)
+	}
+	again.Close()
+}

@@ -1,9 +1,12 @@
 package lab
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +38,37 @@ func fakeLab(t *testing.T) *Lab {
 	return l
 }
 
+// labRoots lists the lab's processes, leaving out children caught between
+// fork and exec that still carry their parent's command line (the fake
+// flotilla is a shell script that forks sleep; flotilla itself never forks).
+func labRoots(l *Lab) []int {
+	all := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator))
+	in := map[int]bool{}
+	for _, pid := range all {
+		in[pid] = true
+	}
+	var roots []int
+	for _, pid := range all {
+		if !in[parentOf(pid)] {
+			roots = append(roots, pid)
+		}
+	}
+	return roots
+}
+
+func parentOf(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
+}
+
 func load(t *testing.T, l *Lab) *Lab {
 	t.Helper()
 	fresh, err := Load(filepath.Dir(l.Dir), l.Name)
@@ -56,10 +90,15 @@ func TestDownRacingRestartLeavesNothingUnrecorded(t *testing.T) {
 		go func() { defer wg.Done(); load(t, l).Restart("n1") }()
 		wg.Wait()
 		state := load(t, l)
-		running := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator))
+		running := labRoots(l)
 		switch {
 		case len(running) > 1:
-			t.Fatalf("round %d: %d processes run n1", round, len(running))
+			var desc []string
+			for _, pid := range running {
+				cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				desc = append(desc, fmt.Sprintf("%d %c %q", pid, procState(pid), cmd))
+			}
+			t.Fatalf("round %d: %d processes run n1: %v (recorded %d)", round, len(running), desc, state.Processes[0].PID)
 		case len(running) == 1 && state.Processes[0].PID != running[0]:
 			t.Fatalf("round %d: pid %d runs n1 but the lab records %d", round, running[0], state.Processes[0].PID)
 		case len(running) == 0 && state.Processes[0].PID != 0 && alive(&state.Processes[0]):
@@ -69,7 +108,7 @@ func TestDownRacingRestartLeavesNothingUnrecorded(t *testing.T) {
 	if err := load(t, l).Down(io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if left := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator)); len(left) > 0 {
+	if left := labRoots(l); len(left) > 0 {
 		t.Fatalf("processes left after down: %v", left)
 	}
 }
@@ -88,7 +127,7 @@ func TestDownKillsAProcessItsStateLostTrackOf(t *testing.T) {
 	if err := load(t, l).Down(io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if left := strays(filepath.Join(l.Dir, "data") + string(filepath.Separator)); len(left) > 0 {
+	if left := labRoots(l); len(left) > 0 {
 		t.Fatalf("processes left after down: %v", left)
 	}
 }
