@@ -2,18 +2,46 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"flotilla/network/netbench"
 	"flotilla/scheduler/bench"
 )
 
 func newBenchCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "bench", Short: "Measure Flotilla on this machine"}
-	var cfg bench.SchedulerConfig
 	var cpuProfile string
+	var stopProfile func()
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Flotilla on this machine",
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cpuProfile == "" {
+				return nil
+			}
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+				return err
+			}
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			return nil
+		},
+		PersistentPostRun: func(cmd *cobra.Command, args []string) {
+			if stopProfile != nil {
+				stopProfile()
+			}
+		},
+	}
+	cmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to this file")
+	var cfg bench.SchedulerConfig
 	sched := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Place M replicas on N registered nodes with an in-process cluster of real servers",
@@ -28,17 +56,6 @@ every placement is committed, evaluation latency and peak RSS.`,
 			}
 			if g.output == "table" {
 				cfg.Progress = cmd.ErrOrStderr()
-			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
 			}
 			res, err := bench.RunScheduler(cmd.Context(), cfg)
 			if err != nil {
@@ -63,7 +80,87 @@ every placement is committed, evaluation latency and peak RSS.`,
 	sched.Flags().IntVar(&cfg.Replicas, "replicas", 10000, "replicas to place in all")
 	sched.Flags().IntVar(&cfg.Servers, "servers", 3, "servers in the cluster")
 	sched.Flags().IntVar(&cfg.ServiceSize, "service-size", 1000, "replicas per service")
-	sched.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
-	cmd.AddCommand(sched)
+	cmd.AddCommand(sched, newBenchProxyCmd(g), newBenchDNSCmd(g))
+	return cmd
+}
+
+func newBenchProxyCmd(g *globals) *cobra.Command {
+	var cfg netbench.ProxyConfig
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Compare the service proxy with a direct connection and nginx, under wrk",
+		Long: `Starts the demo workload as the upstream, the Flotilla proxy owning a VIP in
+front of it, and nginx (Debian's nginx-light) as a reverse proxy with
+keep-alive to the same upstream, all on loopback, and runs wrk (Debian's wrk)
+against each in turn: requests per second and p50/p99 latency.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(g.output); err != nil {
+				return err
+			}
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Binary = bin
+			if g.output == "table" {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
+			res, err := netbench.RunProxy(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if g.output != "table" {
+				return printObject(out, g.output, res)
+			}
+			fmt.Fprintf(out, "machine: %s\nwrk:     %s, %d threads, %d connections, %s\n\n", res.Machine, res.Wrk, cfg.Threads, cfg.Connections, cfg.Duration)
+			t := newTable(out, "PATH", "REQUESTS/S", "P50", "P99", "NON-2XX")
+			for _, r := range res.Runs {
+				t.row(r.Target, fmt.Sprintf("%.0f", r.RequestsPerS), fmt.Sprintf("%.2fms", r.P50Ms), fmt.Sprintf("%.2fms", r.P99Ms), r.Errors)
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "\nflotilla proxy / nginx: %.2fx\n", res.VsNginx)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long wrk runs against each path")
+	cmd.Flags().IntVar(&cfg.Connections, "connections", 64, "wrk connections")
+	cmd.Flags().IntVar(&cfg.Threads, "threads", 2, "wrk threads")
+	return cmd
+}
+
+func newBenchDNSCmd(g *globals) *cobra.Command {
+	var services int
+	var duration time.Duration
+	cmd := &cobra.Command{
+		Use:   "dns",
+		Short: "Measure the cluster DNS server with dnsperf",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(g.output); err != nil {
+				return err
+			}
+			var progress io.Writer
+			if g.output == "table" {
+				progress = cmd.ErrOrStderr()
+			}
+			res, err := netbench.RunDNS(cmd.Context(), services, duration, progress)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if g.output != "table" {
+				return printObject(out, g.output, res)
+			}
+			fmt.Fprintf(out, "machine:  %s\ncommand:  %s\nqueries/s: %.0f (lost %d, average latency %s)\n",
+				res.Machine, res.Command, res.QueriesPerS, res.Lost, res.AvgLatency)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&services, "services", 200, "services to serve (each asked for its A and SRV records)")
+	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long dnsperf runs")
 	return cmd
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"flotilla/api"
+	"flotilla/internal/sysinfo"
 	"flotilla/scheduler"
 )
 
@@ -135,7 +135,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 	}
 
 	res := &SchedulerResult{
-		Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(),
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: sysinfo.Machine(),
 		Nodes: cfg.Nodes, Replicas: cfg.Replicas, Servers: cfg.Servers, Services: len(specs),
 		RegisterSeconds: registered.Seconds(),
 	}
@@ -167,7 +167,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 	if placed := snap.AllocationCount(); placed != cfg.Replicas {
 		return nil, fmt.Errorf("%d replicas placed, want %d", placed, cfg.Replicas)
 	}
-	res.PeakRSSMiB = peakRSSMiB()
+	res.PeakRSSMiB = sysinfo.PeakRSSMiB()
 	return res, nil
 }
 
@@ -241,31 +241,3 @@ func percentile(values []float64, p float64) float64 {
 	return values[max(0, min(i, len(values)-1))]
 }
 
-// peakRSSMiB reads the process's high-water resident set (Linux).
-func peakRSSMiB() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// machine describes this machine for the benchmark record.
-func machine() string {
-	model := ""
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(line, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d cores %s, %s %s/%s", runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
