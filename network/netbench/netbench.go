@@ -355,4 +355,3 @@ func RunDNS(ctx context.Context, services int, duration time.Duration, progress 
 	}
 	return res, nil
 }
-

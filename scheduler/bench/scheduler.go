@@ -240,4 +240,3 @@ func percentile(values []float64, p float64) float64 {
 	i := int(math.Ceil(p*float64(len(values)))) - 1
 	return values[max(0, min(i, len(values)-1))]
 }
-
