@@ -96,18 +96,30 @@ func (s *Server) reply(w miekg.ResponseWriter, m, req *miekg.Msg, reqOPT *miekg.
 	s.send(w, m, reqOPT, tcp)
 }
 
+// maxUDPAnswer caps UDP answers whatever buffer a client advertises.
+const maxUDPAnswer = 1232
+
 // send fits m to what the client can take over UDP (512 bytes, or its
 // EDNS0 buffer size) and writes it.
 func (s *Server) send(w miekg.ResponseWriter, m *miekg.Msg, reqOPT *miekg.OPT, tcp bool) {
 	if tcp {
 		m.Compress = true
+		m.Truncate(miekg.MaxMsgSize) // a huge headless answer still fits TCP's 64 KiB
 	} else {
 		size := miekg.MinMsgSize
 		if reqOPT != nil {
-			size = max(size, int(reqOPT.UDPSize()))
+			// At most 1232 bytes, as DNS Flag Day 2020 advises: no
+			// fragmented UDP answers on bridges and veths.
+			size = min(max(size, int(reqOPT.UDPSize())), maxUDPAnswer)
 		}
+		answers, authority := len(m.Answer), len(m.Ns)
 		// Truncate compresses only when the answer does not fit without.
 		m.Truncate(size)
+		if m.Truncated && len(m.Answer) == answers && len(m.Ns) == authority {
+			// Only additional records were left out: that is no
+			// truncation (RFC 2181, 9); the client need not retry on TCP.
+			m.Truncated = false
+		}
 		if m.Truncated {
 			s.metrics.truncated.Inc()
 		}

@@ -1,11 +1,14 @@
 package dns
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	miekg "github.com/miekg/dns"
+
+	"flotilla/api"
 )
 
 const soaSummary = "soa svc.flotilla."
@@ -273,7 +276,7 @@ func testTruncation(t *testing.T, cfg Config) {
 	}{
 		{"SRV over UDP fits 512 bytes", "udp", "_http._tcp.big.default.svc.flotilla.", miekg.TypeSRV, 0, true, 512},
 		{"SRV over UDP fits the EDNS0 buffer", "udp", "_http._tcp.big.default.svc.flotilla.", miekg.TypeSRV, 1232, true, 1232},
-		{"SRV over UDP with a large EDNS0 buffer is whole", "udp", "_http._tcp.big.default.svc.flotilla.", miekg.TypeSRV, 8192, false, 8192},
+		{"SRV over UDP is cut at 1232 bytes whatever the EDNS0 buffer", "udp", "_http._tcp.big.default.svc.flotilla.", miekg.TypeSRV, 8192, true, 1232},
 		{"SRV over TCP is whole", "tcp", "_http._tcp.big.default.svc.flotilla.", miekg.TypeSRV, 0, false, 0},
 		{"A over UDP fits 512 bytes", "udp", "big.default.svc.flotilla.", miekg.TypeA, 0, true, 512},
 		{"A over UDP with EDNS0 4096 is whole", "udp", "big.default.svc.flotilla.", miekg.TypeA, 4096, false, 4096},
@@ -400,5 +403,28 @@ func testMalformed(t *testing.T, cfg Config) {
 	r := ask(t, "udp", s.Addr(), query("web.default.svc.flotilla.", miekg.TypeA))
 	if len(r.Answer) != 1 {
 		t.Errorf("answer after malformed queries: %v", r)
+	}
+}
+
+// TestLeavingOutOnlyAdditionalRecordsIsNoTruncation: an SRV answer whose
+// records fit 512 bytes but whose targets' addresses do not is whole
+// (RFC 2181, 9): TC stays clear, so clients do not retry over TCP.
+func TestLeavingOutOnlyAdditionalRecordsIsNoTruncation(t *testing.T) {
+	s := startServer(t, Config{miekgUDP: true})
+	se := api.ServiceEndpoints{Namespace: "default", Name: "ten", VIP: "127.64.9.9",
+		Ports: []api.Port{{Name: "http", Port: 8080, Protocol: "http"}}}
+	for i := 0; i < 6; i++ {
+		se.Endpoints = append(se.Endpoints, api.Endpoint{ID: fmt.Sprintf("%016x", i), Node: "n1", Revision: 1, IP: fmt.Sprintf("127.128.0.%d", i+2), Ready: true})
+	}
+	s.Update([]api.ServiceEndpoints{se})
+	r := ask(t, "udp", s.Addr(), query("_http._tcp.ten.default.svc.flotilla.", miekg.TypeSRV))
+	if len(r.Answer) != 6 {
+		t.Fatalf("%d SRV records, want all 6", len(r.Answer))
+	}
+	if len(r.Extra) >= 6 {
+		t.Skipf("all %d additional records fitted; the case needs them not to", len(r.Extra))
+	}
+	if r.Truncated {
+		t.Fatal("TC set although every answer record is there")
 	}
 }

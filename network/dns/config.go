@@ -150,16 +150,35 @@ func parseUpstream(u string) (netip.AddrPort, error) {
 	return netip.AddrPort{}, fmt.Errorf("dns: upstream %q is not an IP address with an optional port", u)
 }
 
-// isSelf reports whether upstream is the server bound at self: the same
-// loopback address and port, or any loopback address on self's port when
-// the server listens on all addresses.
+// isSelf reports whether upstream is the server bound at self, so that a
+// resolv.conf naming this node's own address never makes it forward to
+// itself: the same address and port, or, when the server listens on all
+// addresses, any loopback or local interface address on its port.
 func isSelf(upstream, self netip.AddrPort) bool {
 	up := upstream.Addr().Unmap()
 	me := self.Addr().Unmap()
-	if upstream.Port() != self.Port() || !up.IsLoopback() {
+	if upstream.Port() != self.Port() {
 		return false
 	}
-	return up == me || me.IsUnspecified()
+	if up == me {
+		return true
+	}
+	if !me.IsUnspecified() {
+		return false
+	}
+	if up.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == up {
+			return true
+		}
+	}
+	return false
 }
 
 func containsAddrPort(list []netip.AddrPort, ap netip.AddrPort) bool {

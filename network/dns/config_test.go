@@ -123,3 +123,23 @@ func TestBadConfigFailsClearly(t *testing.T) {
 		})
 	}
 }
+
+func TestIsSelfRecognisesThisServerOnAnyAddress(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	tests := []struct {
+		upstream, self string
+		want           bool
+	}{
+		{"127.0.0.1:53", "127.0.0.1:53", true},
+		{"10.1.2.3:53", "10.1.2.3:53", true}, // a node address, as resolv.conf may name it
+		{"10.1.2.3:53", "10.1.2.4:53", false},
+		{"127.0.0.1:53", "0.0.0.0:53", true},
+		{"127.0.0.1:5353", "0.0.0.0:53", false},
+		{"10.255.255.53:53", "127.0.0.1:53", false},
+	}
+	for _, tt := range tests {
+		if got := isSelf(ap(tt.upstream), ap(tt.self)); got != tt.want {
+			t.Errorf("isSelf(%s, %s) = %v, want %v", tt.upstream, tt.self, got, tt.want)
+		}
+	}
+}

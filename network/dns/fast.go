@@ -88,7 +88,7 @@ func (s *Server) fastAnswer(dst, packet []byte) (out []byte, qtype uint16, rcode
 			packet[off+6] != 0 || be16(packet[off+9:]) != 0 {
 			return nil, 0, 0, false
 		}
-		size = max(size, int(be16(packet[off+3:])))
+		size = min(max(size, int(be16(packet[off+3:]))), maxUDPAnswer)
 		do = packet[off+7]&0x80 != 0
 		withOPT = true
 		off += optLen

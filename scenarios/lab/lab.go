@@ -302,7 +302,10 @@ func (l *Lab) plan(cfg Config) {
 			DataDir: filepath.Join(l.Dir, "data", name), Log: filepath.Join(l.Dir, "logs", name+".log")}
 		p.Args = []string{"agent", "--name", name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
 			"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
-			"--dns", p.DNS, "--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[i%len(zones)]}
+			// No upstream resolvers: a lab answers its own names and sends
+			// nothing off this machine.
+			"--dns", p.DNS, "--dns-upstream", "none",
+			"--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[i%len(zones)]}
 		l.Processes = append(l.Processes, p)
 	}
 }
