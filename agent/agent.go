@@ -135,6 +135,7 @@ type Agent struct {
 	local   map[string]*localAlloc
 	specs   map[string]*api.ServiceSpec
 	waiting map[string]bool // containers with an exit watcher
+	probes  map[string]*probing
 
 	registered chan struct{}
 	// synced is closed once the first list of desired allocations arrived:
@@ -151,7 +152,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 	a := &Agent{
 		cfg: cfg, servers: servers, newRuntime: newRuntime,
 		desired: map[string]*api.Allocation{}, local: map[string]*localAlloc{},
-		specs: map[string]*api.ServiceSpec{}, waiting: map[string]bool{},
+		specs: map[string]*api.ServiceSpec{}, waiting: map[string]bool{}, probes: map[string]*probing{},
 		registered: make(chan struct{}), synced: make(chan struct{}),
 	}
 	a.queue = NewQueue(cfg.Clock, 200*time.Millisecond, 30*time.Second)

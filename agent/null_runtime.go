@@ -17,6 +17,8 @@ import (
 type NullRuntime struct {
 	CreateFn func(spec runtime.ContainerSpec) error
 	StartFn  func(id string) error
+	// ExecFn answers Exec (probes use it); without it Exec exits 126.
+	ExecFn func(id string, cmd []string) int
 
 	mu         sync.Mutex
 	containers map[string]*nullContainer
@@ -173,8 +175,18 @@ func (r *NullRuntime) Stats(ctx context.Context, id string) (runtime.Stats, erro
 }
 
 func (r *NullRuntime) Exec(ctx context.Context, id string, cmd []string, stdout, stderr io.Writer) (int, error) {
-	if _, err := r.Status(ctx, id); err != nil {
+	st, err := r.Status(ctx, id)
+	if err != nil {
 		return 0, err
+	}
+	if st.State != runtime.StateRunning {
+		return 0, fmt.Errorf("exec in %s: %w", id, runtime.ErrNotRunning)
+	}
+	r.mu.Lock()
+	fn := r.ExecFn
+	r.mu.Unlock()
+	if fn != nil {
+		return fn(id, cmd), nil
 	}
 	fmt.Fprintln(stderr, "fake node: nothing runs here")
 	return 126, nil

@@ -73,6 +73,7 @@ func (a *Agent) reconcile(ctx context.Context, id string) error {
 // ensureGone stops and removes a container nobody wants, and tells the
 // servers when they still think it may run.
 func (a *Agent) ensureGone(ctx context.Context, id string, d *api.Allocation, exists bool, st runtime.Status) error {
+	a.stopProbes(id)
 	if exists {
 		if st.State != runtime.StateExited {
 			if err := a.rt.Stop(ctx, id, a.cfg.StopGrace); err != nil {
@@ -157,10 +158,19 @@ func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc
 		return err
 	}
 	now := a.cfg.Clock.Now()
+	killed := a.stopProbes(d.ID)
 	if l.NextStart.IsZero() {
-		dec := decideRestart(svc.Restart, st.ExitCode, l.Recent, now)
+		code := st.ExitCode
+		if killed != "" && code == 0 {
+			// Killed by its probes: a failure, however it exited.
+			code = 137
+		}
+		dec := decideRestart(svc.Restart, code, l.Recent, now)
 		reason := dec.Reason
-		if st.Error != "" {
+		switch {
+		case killed != "":
+			reason = killed + "; " + reason
+		case st.Error != "":
 			reason += " (" + st.Error + ")"
 		}
 		a.cfg.Logger.Info("allocation exited", "alloc", d.ID, "exit_code", st.ExitCode, "decision", reason)
@@ -186,6 +196,8 @@ func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc
 		return fmt.Errorf("restart %s: %w", d.ID, err)
 	}
 	l.Restarts++
+	a.reporter.Event(api.AllocEvent{Allocation: d.ID, Type: api.EventAllocationRestart, Time: now,
+		Message: fmt.Sprintf("restarted (%d so far)", l.Restarts)})
 	l.Recent = append(pruneBefore(l.Recent, now.Add(-svc.Restart.Window.Std())), now)
 	l.NextStart = time.Time{}
 	if err := a.saveLocal(d.ID, l); err != nil {
@@ -207,6 +219,7 @@ func pruneBefore(times []time.Time, cutoff time.Time) []time.Time {
 
 // fail ends an allocation that cannot run here.
 func (a *Agent) fail(id string, l *localAlloc, reason string) error {
+	a.stopProbes(id)
 	l.Ended = api.AllocFailed
 	if err := a.saveLocal(id, l); err != nil {
 		return err
@@ -226,16 +239,25 @@ func (a *Agent) reportCurrent(ctx context.Context, id string, l *localAlloc) err
 		// It exited already: the exit watcher queues it again.
 		return nil
 	}
+	a.mu.Lock()
+	var svc *api.ServiceSpec
+	if d := a.desired[id]; d != nil {
+		svc = a.specs[specKey(d)]
+	}
+	a.mu.Unlock()
+	if svc != nil {
+		a.startProbes(ctx, id, st.IP, svc)
+	}
 	a.report(id, api.AllocRunning, "", &st, l.Restarts)
 	return nil
 }
 
-// report records a status for the next batch. Without probes (a later
-// issue) a running allocation is ready.
+// report records a status for the next batch. A running allocation is
+// ready when its readiness probe (or, without one, its start) says so.
 func (a *Agent) report(id, status, message string, st *runtime.Status, restarts int) {
 	u := api.AllocStatusUpdate{ID: id, Status: status, Message: message, Restarts: restarts}
 	if st != nil {
-		u.Ready = status == api.AllocRunning
+		u.Ready = status == api.AllocRunning && a.isReady(id)
 		u.Address = a.allocAddress(id, st)
 	}
 	a.reporter.Set(u)

@@ -22,6 +22,21 @@ type statusReporter struct {
 	mu      sync.Mutex
 	pending map[string]api.AllocStatusUpdate
 	sent    map[string]api.AllocStatusUpdate
+	events  []api.AllocEvent
+}
+
+// maxPendingEvents bounds the events kept while the servers do not answer.
+const maxPendingEvents = 1000
+
+// Event records something that happened to an allocation, sent with the
+// next batch.
+func (r *statusReporter) Event(e api.AllocEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.events) >= maxPendingEvents {
+		r.events = r.events[1:]
+	}
+	r.events = append(r.events, e)
 }
 
 func newStatusReporter(node string, c clock.Clock, interval time.Duration, send func(context.Context, api.AllocStatusBatch) error) *statusReporter {
@@ -63,15 +78,16 @@ func (r *statusReporter) Forget(id string) {
 // flush sends the pending reports in one batch; failed ones stay pending.
 func (r *statusReporter) flush(ctx context.Context) error {
 	r.mu.Lock()
-	if len(r.pending) == 0 {
+	if len(r.pending) == 0 && len(r.events) == 0 {
 		r.mu.Unlock()
 		return nil
 	}
-	batch := api.AllocStatusBatch{Node: r.node}
+	batch := api.AllocStatusBatch{Node: r.node, Events: r.events}
 	for _, u := range r.pending {
 		batch.Updates = append(batch.Updates, u)
 	}
 	r.pending = map[string]api.AllocStatusUpdate{}
+	r.events = nil
 	r.mu.Unlock()
 	sort.Slice(batch.Updates, func(i, j int) bool { return batch.Updates[i].ID < batch.Updates[j].ID })
 
@@ -80,6 +96,13 @@ func (r *statusReporter) flush(ctx context.Context) error {
 	cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err != nil {
+		// Keep the events, oldest first, for the next try.
+		r.events = append(batch.Events, r.events...)
+		if over := len(r.events) - maxPendingEvents; over > 0 {
+			r.events = r.events[over:]
+		}
+	}
 	for _, u := range batch.Updates {
 		if err == nil {
 			r.sent[u.ID] = u

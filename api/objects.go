@@ -233,4 +233,17 @@ const (
 	EventNodeStatus        = "NodeStatusChanged"
 	EventNodeEligibility   = "NodeEligibilityChanged"
 	EventNodeDrained       = "NodeDrained"
+	// Reported by agents.
+	EventProbeFailed       = "ProbeFailed"
+	EventProbeSucceeded    = "ProbeSucceeded"
+	EventAllocationRestart = "AllocationRestarted"
+	EventLivenessKilled    = "LivenessFailed"
+	EventStartupKilled     = "StartupFailed"
+	EventServiceUnhealthy  = "ServiceUnhealthy"
 )
+
+// AgentEventTypes are the event types agents may report.
+var AgentEventTypes = map[string]bool{
+	EventProbeFailed: true, EventProbeSucceeded: true, EventAllocationRestart: true,
+	EventLivenessKilled: true, EventStartupKilled: true,
+}

@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // ErrorResponse is the body of every failed request.
 type ErrorResponse struct {
 	Error string `json:"error"`
@@ -76,6 +78,17 @@ type AllocStatusUpdate struct {
 type AllocStatusBatch struct {
 	Node    string              `json:"node"`
 	Updates []AllocStatusUpdate `json:"updates"`
+	// Events are what happened to the node's allocations since the last
+	// batch (probe verdicts, restarts); the servers keep them as events.
+	Events []AllocEvent `json:"events,omitempty"`
+}
+
+// AllocEvent is one thing that happened to an allocation on its node.
+type AllocEvent struct {
+	Allocation string    `json:"allocation"`
+	Type       string    `json:"type"`
+	Message    string    `json:"message"`
+	Time       time.Time `json:"time"`
 }
 
 // Leader answers GET /v1/status/leader; Leader is empty while there is none.

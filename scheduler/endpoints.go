@@ -398,6 +398,11 @@ func (s *Server) UpdateAllocations(ctx context.Context, batch api.AllocStatusBat
 				Message: "must be one of " + strings.Join([]string{api.AllocPending, api.AllocStarting, api.AllocRunning, api.AllocFailed, api.AllocComplete}, ", ")}
 		}
 	}
-	_, index, err := s.apply(state.CmdAllocStatus, &state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Time: s.now()})
+	for i, e := range batch.Events {
+		if !api.AgentEventTypes[e.Type] {
+			return api.WriteResponse{}, &api.FieldError{Field: fmt.Sprintf("events[%d].type", i), Message: fmt.Sprintf("unknown event type %q", e.Type)}
+		}
+	}
+	_, index, err := s.apply(state.CmdAllocStatus, &state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now()})
 	return api.WriteResponse{Index: index}, err
 }

@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 		newLabCmd(),
 		newLogsCmd(g),
 		newExecCmd(g),
+		newEventsCmd(g),
 		newWorkloadCmd(),
 		newToolboxCmd(),
 	)

@@ -112,6 +112,7 @@ type ApplyPlans struct {
 type AllocStatus struct {
 	Node    string
 	Updates []api.AllocStatusUpdate
+	Events  []api.AllocEvent
 	Time    time.Time
 }
 

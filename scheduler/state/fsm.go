@@ -752,7 +752,49 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 	for _, s := range failedOrder {
 		tx.newEval(s[0], s[1], api.TriggerAllocFailure, c.Node)
 	}
+	for _, e := range c.Events {
+		a := tx.alloc(e.Allocation)
+		if a == nil || a.Node != c.Node || !api.AgentEventTypes[e.Type] {
+			continue
+		}
+		tx.event(api.Event{Type: e.Type, Namespace: a.Namespace, Service: a.Service, Node: a.Node, Allocation: a.ID,
+			Message: fmt.Sprintf("%s/%s %s on %s: %s", a.Namespace, a.Service, a.ID, a.Node, e.Message)})
+		if e.Type == api.EventLivenessKilled {
+			tx.noticeUnhealthy(a)
+		}
+	}
 	tx.finishDrain(c.Node)
+}
+
+// Repeated liveness failures of one service within unhealthyWindow make a
+// ServiceUnhealthy event when they reach unhealthyCount allocations.
+const (
+	unhealthyWindow = time.Minute
+	unhealthyCount  = 3
+)
+
+// noticeUnhealthy counts the service's allocations that failed liveness in
+// the last minute (the event just recorded included) and says so once
+// they reach the threshold.
+func (tx *applyTxn) noticeUnhealthy(a *api.Allocation) {
+	it, err := tx.txn.GetReverse(tableEvents, "id")
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list events: %v", tx.index, err))
+	}
+	allocs := map[string]bool{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		e := raw.(*api.Event)
+		if tx.now.Sub(e.Time) > unhealthyWindow {
+			break
+		}
+		if e.Type == api.EventLivenessKilled && e.Namespace == a.Namespace && e.Service == a.Service {
+			allocs[e.Allocation] = true
+		}
+	}
+	if len(allocs) == unhealthyCount {
+		tx.event(api.Event{Type: api.EventServiceUnhealthy, Namespace: a.Namespace, Service: a.Service,
+			Message: fmt.Sprintf("%s: %d allocations failed liveness in %s", a.Service, unhealthyCount, api.Duration(unhealthyWindow))})
+	}
 }
 
 func (tx *applyTxn) gc(c *GC) {

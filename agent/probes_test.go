@@ -1,0 +1,117 @@
+package agent
+
+import (
+	"sync"
+	"testing"
+
+	"flotilla/api"
+)
+
+// health scripts exec probes per command: "ready" and "alive" answer what
+// the test sets.
+type health struct {
+	mu    sync.Mutex
+	ready bool
+	alive bool
+}
+
+func (h *health) exec(id string, cmd []string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ok := map[string]bool{"ready": h.ready, "alive": h.alive}[cmd[0]]
+	if ok {
+		return 0
+	}
+	return 1
+}
+
+func (h *health) set(ready, alive bool) {
+	h.mu.Lock()
+	h.ready, h.alive = ready, alive
+	h.mu.Unlock()
+}
+
+const probedSpec = `probes:
+  readiness: {exec: {command: [ready]}, period: 1s, failureThreshold: 2}
+  liveness: {exec: {command: [alive]}, period: 1s, failureThreshold: 3}
+restart: {policy: always, maxRestarts: 2, backoff: 1s, window: 5m}
+`
+
+func (ta *testAgent) events(typ string) int {
+	ta.servers.mu.Lock()
+	defer ta.servers.mu.Unlock()
+	n := 0
+	for _, b := range ta.servers.batches {
+		for _, e := range b.Events {
+			if e.Type == typ {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestReadinessProbeDecidesReadyAndIsReported(t *testing.T) {
+	servers, rt := newFakeServers(), NewNullRuntime()
+	h := &health{alive: true}
+	rt.ExecFn = h.exec
+	servers.setRevision("default", "web", 1, specFor(t, probedSpec))
+	servers.setAllocs(desired("a1"))
+	ta := startAgent(t, t.TempDir(), servers, rt)
+	ta.until("running but not ready", func() bool {
+		u := servers.status("a1")
+		return u.Status == api.AllocRunning && !u.Ready && ta.events(api.EventProbeFailed) == 0
+	})
+	h.set(true, true)
+	ta.until("ready", func() bool { return servers.status("a1").Ready })
+	if ta.events(api.EventProbeSucceeded) == 0 {
+		t.Fatal("no ProbeSucceeded event reported")
+	}
+	h.set(false, true)
+	ta.until("unready again", func() bool { return !servers.status("a1").Ready })
+	if ta.events(api.EventProbeFailed) == 0 {
+		t.Fatal("no ProbeFailed event reported")
+	}
+	if u := servers.status("a1"); u.Status != api.AllocRunning || u.Restarts != 0 {
+		t.Fatalf("an unready replica was restarted: %+v", u)
+	}
+}
+
+func TestLivenessFailuresRestartThenFailTheAllocation(t *testing.T) {
+	servers, rt := newFakeServers(), NewNullRuntime()
+	h := &health{ready: true, alive: true}
+	rt.ExecFn = h.exec
+	servers.setRevision("default", "web", 1, specFor(t, probedSpec))
+	servers.setAllocs(desired("a1"))
+	ta := startAgent(t, t.TempDir(), servers, rt)
+	ta.until("ready", func() bool { return servers.status("a1").Ready })
+
+	h.set(true, false) // it hangs: liveness fails from now on
+	ta.until("restarted once", func() bool { return servers.status("a1").Restarts == 1 })
+	if ta.events(api.EventLivenessKilled) == 0 || ta.events(api.EventAllocationRestart) == 0 {
+		t.Fatalf("events: %d liveness, %d restarts", ta.events(api.EventLivenessKilled), ta.events(api.EventAllocationRestart))
+	}
+	ta.until("restarted twice", func() bool { return servers.status("a1").Restarts == 2 })
+	ta.until("failed past maxRestarts", ta.reported("a1", api.AllocFailed))
+	if msg := servers.status("a1").Message; msg == "" || msg[:len("liveness probe failed 3 times")] != "liveness probe failed 3 times" {
+		t.Fatalf("failure message %q, want it to say liveness failed", msg)
+	}
+}
+
+func TestALivenessKillIsAFailureEvenWhenTheContainerExitsCleanly(t *testing.T) {
+	servers, rt := newFakeServers(), NewNullRuntime() // NullRuntime's Stop exits 0
+	h := &health{ready: true, alive: true}
+	rt.ExecFn = h.exec
+	servers.setRevision("default", "web", 1, specFor(t, `probes:
+  liveness: {exec: {command: [alive]}, period: 1s, failureThreshold: 1}
+restart: {policy: on-failure, maxRestarts: 5, backoff: 1s}
+`))
+	servers.setAllocs(desired("a1"))
+	ta := startAgent(t, t.TempDir(), servers, rt)
+	ta.until("ready", func() bool { return servers.status("a1").Ready })
+	h.set(true, false)
+	ta.until("restarted after the liveness kill", func() bool { return servers.status("a1").Restarts == 1 })
+	if st := servers.status("a1").Status; st == api.AllocComplete {
+		t.Fatal("a liveness kill under on-failure completed the allocation")
+	}
+}
