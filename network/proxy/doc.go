@@ -8,6 +8,19 @@
 //	           failure) ──► answer + X-Flotilla-Revision/-Endpoint headers
 //	                                └─► mirrors: copy, compare, discard
 //
+// HTTP is its own lean HTTP/1.1, not net/http's Server, ReverseProxy and
+// Transport, whose goroutine hand-offs cost more than the proxying: one
+// goroutine per client connection reads a request (message.go), picks an
+// endpoint, takes a kept-alive connection from that endpoint's pool
+// (upstream.go), writes the request, reads the answer and streams it back
+// (http.go), then reads the next request (server.go). Only a request body
+// that streams gets a goroutine of its own.
+//
+//	client conn ─► read request ─► route, balance ─► pool: idle conn or dial
+//	     ▲                                               │ write request
+//	     └── next request ◄── stream answer back ◄── read answer
+//	                          (conn back to the pool when read whole)
+//
 // It owns: the listeners (SO_REUSEPORT by default, so several agents on one
 // host share a VIP:port), the keep-alive pool to endpoints, balancing
 // (round-robin, least-request, p2c), retries on connect failure, passive

@@ -1,14 +1,10 @@
 package proxy
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"flotilla/network/proxy/route"
@@ -37,16 +33,6 @@ type connectError struct {
 func (e *connectError) Error() string { return "connect to " + e.addr + ": " + e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
-func (p *Proxy) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := p.dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, &connectError{addr: addr, err: err}
-	}
-	return c, nil
-}
-
-type flightKey struct{}
-
 // flight is one request's way through the proxy. Only the goroutine that
 // serves the request touches it.
 type flight struct {
@@ -69,9 +55,15 @@ type flight struct {
 	upstreamHeader http.Header
 }
 
-func newFlight(svc *service, port int) *flight {
-	f := &flight{svc: svc, pool: svc.ports[port], rev: -1}
+// reset makes f a new request's flight.
+func (f *flight) reset(svc *service, port int) {
+	*f = flight{svc: svc, pool: svc.ports[port], rev: -1}
 	f.tried = f.triedBuf[:0]
+}
+
+func newFlight(svc *service, port int) *flight {
+	f := new(flight)
+	f.reset(svc, port)
 	return f
 }
 
@@ -85,7 +77,11 @@ func (f *flight) series(p *Proxy) *series {
 
 // finish counts the flight and releases its endpoint.
 func (f *flight) finish(p *Proxy, start time.Time, failed bool) {
-	now := p.clock.Now()
+	f.finishAt(p, start, p.clock.Now(), failed)
+}
+
+// finishAt is finish when the time is known.
+func (f *flight) finishAt(p *Proxy, start, now time.Time, failed bool) {
 	s := f.series(p)
 	if f.served != nil {
 		f.served.ep.inflight.Add(-1)
@@ -94,144 +90,200 @@ func (f *flight) finish(p *Proxy, start time.Time, failed bool) {
 	s.done(now, now.Sub(start), failed)
 }
 
-// ServeHTTP proxies one HTTP request of the listener's service.
-func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := l.p
+// serveRequest proxies the request just read and reports whether the
+// connection stays open for the next.
+//
+// Every request takes this path: bodies of up to 64 KiB are read first
+// and sent with the header, larger or chunked ones stream (with
+// 100-continue passed on), upgrades (WebSocket) are spliced after the
+// endpoint's 101, and mirrored requests send their copies from goroutines
+// of their own. Only CONNECT is turned down (501).
+func (c *clientConn) serveRequest() bool {
+	p := c.p
+	req := &c.req
 	start := p.clock.Now()
-	svc := l.state.Load()
-	fl := newFlight(svc, l.port)
-	var mirrors []*mirrorCall
-	if d, ok := svc.routes.Pick(routeRequest(svc.routes, r), p.rnd); ok {
-		fl.rev, fl.cookie = d.Backend, d.SetCookie
-		if len(d.Mirrors) > 0 {
-			mirrors = p.startMirrors(r, fl, d.Mirrors)
+	c.start = start
+	svc := c.s.l.state.Load()
+	fl := &c.fl
+	fl.reset(svc, c.s.l.port)
+	c.continueSent, c.answering = false, false
+	keep := !req.close
+
+	if req.method == http.MethodConnect {
+		c.answerPlain(http.StatusNotImplemented, "CONNECT is not supported")
+		return false
+	}
+	expect := false
+	if req.header.has(fieldExpect) {
+		if !req.header.hasToken(fieldExpect, "100-continue") {
+			c.answerPlain(http.StatusExpectationFailed, "")
+			return false
+		}
+		if req.proto11() && req.hasBody() {
+			expect = true
+			c.reqBody = &continueReader{c: c, r: &c.body}
 		}
 	}
-	completed := false
-	defer func() {
-		// A response cut short (the endpoint or the client went away
-		// mid-body) panics out of the reverse proxy with
-		// http.ErrAbortHandler; it is counted and the panic goes on.
-		clientGone := r.Context().Err() != nil
-		if !completed && clientGone {
+	var upgrade []byte
+	if req.header.hasToken(fieldConnection, "upgrade") {
+		upgrade, _ = req.header.first(fieldUpgrade)
+		if !printableASCII(upgrade) {
+			c.answerPlain(http.StatusBadRequest, "invalid Upgrade header")
+			return false
+		}
+	}
+
+	var mirrorRevs []int
+	if d, ok := svc.routes.Pick(routeRequest(svc.routes, req), p.rnd); ok {
+		fl.rev, fl.cookie, mirrorRevs = d.Backend, d.SetCookie, d.Mirrors
+	}
+	out := &c.out
+	*out = outbound{
+		req:           req,
+		clientIP:      c.clientIP,
+		teTrailers:    req.header.hasToken(fieldTE, "trailers"),
+		extraHop:      req.header.namesExtra(),
+		upgrade:       upgrade,
+		informational: c.forward1xx,
+		slot:          &c.up,
+	}
+	switch {
+	case !req.hasBody():
+	case !req.chunked && req.length <= maxBufferedBody && !expect:
+		out.body = make([]byte, req.length)
+		if _, err := io.ReadFull(c.reqBody, out.body); err != nil {
+			// The client went away, or sent less than it said.
+			fl.status = statusClientClosed
+			fl.finish(p, start, false)
+			return false
+		}
+	default:
+		length := req.length
+		if req.chunked {
+			length = -1
+		}
+		out.stream = &bodyStream{r: c.reqBody, length: length, trailer: &c.body.trailer, interrupt: c.interruptRead}
+		out.expect = expect
+	}
+	var mirrors []*mirrorCall
+	if len(mirrorRevs) > 0 {
+		mirrors = p.startMirrors(c, out, fl, mirrorRevs)
+	}
+
+	uc, resp, err := p.send(fl, out, start)
+	if err != nil {
+		c.up.set(nil)
+		keep = c.answerError(fl, out, err, keep, start)
+		if len(mirrors) > 0 {
+			p.primaryDone(fl, mirrors, true)
+		}
+		return c.flush() && keep
+	}
+	defer c.up.set(nil)
+	var body io.Reader = &uc.body
+	if fl.mirrored {
+		fl.upstreamHeader = resp.header.httpHeader()
+		if fl.captureBody {
+			fl.capture = newBodyCapture(body, fl.keepJSON)
+			body = fl.capture
+		}
+	}
+	if resp.status == http.StatusSwitchingProtocols {
+		c.serveUpgrade(out, uc, resp, start)
+		if len(mirrors) > 0 {
+			p.primaryDone(fl, mirrors, true)
+		}
+		return false
+	}
+
+	// The answer's framing: its length when known, else chunks (or, for
+	// an HTTP/1.0 client, the end of the connection).
+	chunked := !resp.noBody && resp.length < 0 && req.proto11()
+	if !resp.noBody && resp.length < 0 && !chunked {
+		keep = false
+	}
+	if c.s.shuttingDown.Load() {
+		keep = false
+	}
+	if out.expect {
+		c.wmu.Lock()
+		c.answering = true
+		if !c.continueSent {
+			keep = false // the body was never asked for, so it may never come
+		}
+		c.wmu.Unlock()
+	}
+	c.writeAnswerHead(resp, fl, chunked, keep)
+
+	eof, clientErr := true, false
+	if !resp.noBody {
+		eof, clientErr = c.copyBody(body, uc, chunked)
+	}
+	completed := eof && !clientErr
+	if !completed {
+		keep = false
+		if clientErr {
 			fl.status = statusClientClosed
 		}
-		fl.finish(p, start, fl.status >= 500 || (!completed && !clientGone))
-		if len(mirrors) > 0 {
-			p.primaryDone(fl, mirrors, completed)
-		}
-	}()
-	p.reverse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), flightKey{}, fl)))
-	completed = true
+	}
+	now := p.clock.Now()
+	out.release(uc, eof, now)
+	keep = keep && c.bodyDone(out)
+	fl.finishAt(p, start, now, fl.status >= 500 || (!completed && !clientErr))
+	if len(mirrors) > 0 {
+		p.primaryDone(fl, mirrors, completed)
+	}
+	return c.flush() && keep
 }
 
-// routeRequest is what the route table sees of r; cookies are parsed only
-// when the table reads them.
-func routeRequest(c *route.Compiled, r *http.Request) route.Request {
-	req := route.Request{Header: r.Header}
-	if c.NeedsCookies() {
-		if cs := r.Cookies(); len(cs) > 0 {
-			req.Cookies = make(map[string]string, len(cs))
-			for _, ck := range cs {
-				if _, seen := req.Cookies[ck.Name]; !seen {
-					req.Cookies[ck.Name] = ck.Value
-				}
-			}
-		}
-	}
-	return req
-}
-
-// upstream is the reverse proxy's transport: it picks the endpoint of each
-// attempt, retries failed connections on others, and marks the response.
-type upstream struct{ p *Proxy }
-
-func (u upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	p := u.p
-	fl, ok := req.Context().Value(flightKey{}).(*flight)
-	if !ok {
-		return nil, errors.New("proxy: request without a flight")
-	}
-	resp, err := p.send(req, fl)
-	if err != nil {
-		return nil, err
-	}
-	if fl.mirrored {
-		// Kept before the proxy's own headers are added.
-		fl.upstreamHeader = resp.Header.Clone()
-		if fl.captureBody {
-			fl.capture = newBodyCapture(resp.Body, fl.keepJSON)
-			resp.Body = fl.capture
-		}
-	}
-	ep := fl.served.ep
-	h := resp.Header
-	h.Set(HeaderRevision, strconv.Itoa(ep.revision))
-	h.Set(HeaderEndpoint, ep.id)
-	if p.cfg.Node != "" {
-		h.Set(HeaderProxy, p.cfg.Node)
-	}
-	if fl.cookie != nil && ep.revision == fl.rev {
-		c := &http.Cookie{Name: fl.cookie.Name, Value: fl.cookie.Value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-		h.Add("Set-Cookie", c.String())
-	}
-	return resp, nil
-}
-
-// send tries endpoints for req until one answers: a failed connection is
+// send tries endpoints for out until one answers: a failed connection is
 // retried on another endpoint (at most maxRetries times) as long as none
 // of the body was sent, which after a failed connection is always so; a
 // GET, HEAD or OPTIONS whose connection broke before the answer is too. On
-// success the endpoint is in flight until the flight finishes.
-func (p *Proxy) send(req *http.Request, fl *flight) (*http.Response, error) {
-	var body *replayBody
-	if req.Body != nil && req.Body != http.NoBody {
-		body = &replayBody{rc: req.Body}
-	}
+// success the endpoint is in flight until the flight finishes. start is
+// when the request came, which is recent enough for skipping ejected
+// endpoints.
+func (p *Proxy) send(fl *flight, out *outbound, start time.Time) (*upstreamConn, *response, error) {
 	var lastErr error
 	for attempt := 0; attempt <= maxRetries; attempt++ {
-		t := fl.svc.pick(fl.pool, fl.rev, fl.strict, fl.tried, p.clock.Now().UnixNano(), p.rnd)
+		t := fl.svc.pick(fl.pool, fl.rev, fl.strict, fl.tried, start.UnixNano(), p.rnd)
 		if t == nil {
 			break
 		}
 		fl.tried = append(fl.tried, t.ep)
-		out := new(http.Request)
-		*out = *req
-		url := *req.URL
-		url.Host = t.addr
-		out.URL = &url
-		if body != nil {
-			out.Body = body
-		}
 		t.ep.inflight.Add(1)
 		t.ep.series.begin()
-		resp, err := p.transport.RoundTrip(out)
+		uc, resp, err := p.exchange(t, out, start)
 		if err == nil {
-			fl.served, fl.status = t, resp.StatusCode
-			p.observe(fl.svc, t.ep, resp.StatusCode >= 500, p.clock.Now())
-			return resp, nil
+			fl.served, fl.status = t, resp.status
+			if resp.status >= 500 {
+				p.observe(fl.svc, t.ep, true, p.clock.Now())
+			} else {
+				p.observe(fl.svc, t.ep, false, start) // the time is not used
+			}
+			return uc, resp, nil
 		}
 		t.ep.inflight.Add(-1)
 		t.ep.series.end()
-		if req.Context().Err() != nil {
-			return nil, err // the client went away: no fault of the endpoint
+		if out.clientFault() || (out.ctx != nil && out.ctx.Err() != nil) {
+			return nil, nil, err // the client went away: no fault of the endpoint
 		}
 		p.observe(fl.svc, t.ep, true, p.clock.Now())
 		var ce *connectError
-		if !errors.As(err, &ce) && !safeToRepeat(req.Method) {
-			return nil, err
+		if !errors.As(err, &ce) && !safeToRepeat(out.req.method) {
+			return nil, nil, err
 		}
 		t.ep.series.connectFailed()
 		lastErr = err
-		if body != nil && body.touched.Load() {
+		if out.bodyTouched() {
 			break
 		}
 		p.log.Debug("retrying on another endpoint", "service", fl.svc.key, "endpoint", t.ep.id, "err", err)
 	}
 	if lastErr != nil {
-		return nil, lastErr
+		return nil, nil, lastErr
 	}
-	return nil, errNoEndpoint
+	return nil, nil, errNoEndpoint
 }
 
 // safeToRepeat reports whether a request may go to another endpoint after
@@ -245,49 +297,324 @@ func safeToRepeat(method string) bool {
 	return false
 }
 
-// replayBody lets a request body be offered to another endpoint after a
-// failed connection: it is only closed once something read it.
-type replayBody struct {
-	rc      io.ReadCloser
-	touched atomic.Bool
+// clientFault reports whether the exchange failed because reading the
+// client's body did.
+func (out *outbound) clientFault() bool {
+	return out.stream != nil && out.stream.readErr != nil && !out.stream.cut
 }
 
-func (b *replayBody) Read(p []byte) (int, error) {
-	b.touched.Store(true)
-	return b.rc.Read(p)
-}
-
-func (b *replayBody) Close() error {
-	if b.touched.Load() {
-		return b.rc.Close()
+// routeRequest is what the route table sees of r; headers and cookies are
+// only gathered when the table reads them.
+func routeRequest(c *route.Compiled, r *request) route.Request {
+	var req route.Request
+	if c.NeedsHeaders() {
+		req.Header = r.header.httpHeader()
 	}
-	return nil // the server closes it when the handler returns
+	if c.NeedsCookies() {
+		var lines []string
+		for i := range r.header.fields {
+			if r.header.fields[i].id == fieldCookie {
+				lines = append(lines, string(r.header.bytes(r.header.fields[i].value)))
+			}
+		}
+		if len(lines) > 0 {
+			hr := http.Request{Header: http.Header{"Cookie": lines}}
+			if cs := hr.Cookies(); len(cs) > 0 {
+				req.Cookies = make(map[string]string, len(cs))
+				for _, ck := range cs {
+					if _, seen := req.Cookies[ck.Name]; !seen {
+						req.Cookies[ck.Name] = ck.Value
+					}
+				}
+			}
+		}
+	}
+	return req
 }
 
-// proxyError answers a request no endpoint answered.
-func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	fl, _ := r.Context().Value(flightKey{}).(*flight)
+func printableASCII(s []byte) bool {
+	for _, c := range s {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// hopRequest marks the request fields that describe the client's
+// connection or that the proxy writes itself.
+var hopRequest = fieldSet(fieldConnection, fieldProxyConnection, fieldKeepAlive, fieldProxyAuthenticate,
+	fieldProxyAuthorization, fieldTE, fieldTrailer, fieldTransferEncoding, fieldUpgrade, fieldHost,
+	fieldContentLength, fieldForwarded, fieldXForwardedFor, fieldXForwardedHost, fieldXForwardedProto)
+
+// hopResponse marks the answer's fields that describe the endpoint's
+// connection or that the proxy writes itself; hopUpgrade those of a 101.
+var (
+	hopResponse = fieldSet(fieldConnection, fieldProxyConnection, fieldKeepAlive, fieldProxyAuthenticate,
+		fieldProxyAuthorization, fieldTE, fieldTrailer, fieldTransferEncoding, fieldUpgrade,
+		fieldContentLength, fieldRevision, fieldEndpoint)
+	hopUpgrade = fieldSet(fieldRevision, fieldEndpoint)
+)
+
+func fieldSet(ids ...fieldID) (set [256]bool) {
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set
+}
+
+// writeAnswerHead writes the endpoint's status line and header, less
+// hop-by-hop fields, with the proxy's fields and its own framing.
+func (c *clientConn) writeAnswerHead(resp *response, fl *flight, chunked, keep bool) {
+	w := c.bw
+	w.WriteString("HTTP/1.1 ")
+	w.Write(resp.line)
+	w.WriteString("\r\n")
+	c.writeEndpointHeader(resp, fl, &hopResponse)
+	switch {
+	case resp.noBody:
+		if resp.status != http.StatusNoContent {
+			if v, ok := resp.header.first(fieldContentLength); ok { // what a GET would get
+				w.WriteString("Content-Length: ")
+				w.Write(v)
+				w.WriteString("\r\n")
+			}
+		}
+	case chunked:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+		writeFields(w, &resp.header, fieldTrailer)
+	case resp.length >= 0:
+		writeContentLength(w, resp.length)
+	}
+	switch {
+	case !keep && c.req.proto11():
+		w.WriteString("Connection: close\r\n")
+	case keep && !c.req.proto11():
+		w.WriteString("Connection: keep-alive\r\n")
+	}
+	w.WriteString("\r\n")
+}
+
+// writeEndpointHeader writes the answer's fields but those in skip (and
+// those its Connection field names), then the proxy's own.
+func (c *clientConn) writeEndpointHeader(resp *response, fl *flight, skip *[256]bool) {
+	w := c.bw
+	p := c.p
+	h := &resp.header
+	node := p.cfg.Node
+	extra := skip == &hopResponse && h.namesExtra()
+	for i := range h.fields {
+		f := &h.fields[i]
+		if skip[f.id] || (f.id == fieldProxy && node != "") || (extra && h.connectionNamed(i)) {
+			continue
+		}
+		w.Write(h.bytes(f.name))
+		w.WriteString(": ")
+		w.Write(h.bytes(f.value))
+		w.WriteString("\r\n")
+	}
+	ep := fl.served.ep
+	writeHeaderLine(w, HeaderRevision, ep.revisionText)
+	writeHeaderLine(w, HeaderEndpoint, ep.id)
+	if node != "" {
+		writeHeaderLine(w, HeaderProxy, node)
+	}
+	if fl.cookie != nil && ep.revision == fl.rev {
+		ck := &http.Cookie{Name: fl.cookie.Name, Value: fl.cookie.Value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		writeHeaderLine(w, "Set-Cookie", ck.String())
+	}
+	if !h.has(fieldDate) {
+		writeHeaderLine(w, "Date", p.dates.get(c.start))
+	}
+}
+
+// copyBody streams the answer's body to the client, chunked if asked,
+// flushing whenever the endpoint has nothing more buffered so that a slow
+// or endless body reaches the client as it comes. It reports whether the
+// body was read to its end and whether writing to the client failed.
+func (c *clientConn) copyBody(body io.Reader, uc *upstreamConn, chunked bool) (eof, clientErr bool) {
+	w := c.bw
+	var buf []byte
+	if chunked {
+		bp := copyPool.Get().(*[]byte)
+		defer copyPool.Put(bp)
+		buf = *bp
+	}
+	for {
+		if !chunked {
+			// Read straight into the client's buffer.
+			if w.Available() < 1024 && w.Flush() != nil {
+				return false, true
+			}
+			buf = w.AvailableBuffer()[:w.Available()]
+		}
+		n, err := body.Read(buf)
+		if n > 0 {
+			if chunked {
+				writeChunkHeader(w, n)
+			}
+			w.Write(buf[:n])
+			if chunked {
+				w.WriteString("\r\n")
+			}
+		}
+		if err == io.EOF {
+			eof = true
+			break
+		}
+		if err != nil {
+			break // the endpoint broke off
+		}
+		if uc.br.Buffered() == 0 {
+			if w.Flush() != nil {
+				return false, true
+			}
+		}
+	}
+	if eof && chunked {
+		w.WriteString("0\r\n")
+		writeFieldsExcept(w, &uc.body.trailer, &hopRequest)
+		w.WriteString("\r\n")
+	}
+	return eof, c.bwFailed()
+}
+
+// bwFailed reports whether writing to the client has failed: bufio keeps
+// the first error.
+func (c *clientConn) bwFailed() bool {
+	_, err := c.bw.Write(nil)
+	return err != nil
+}
+
+// flush sends what is buffered; false when the client is gone.
+func (c *clientConn) flush() bool { return c.bw.Flush() == nil }
+
+// bodyDone reports whether the request's body was read to its end, so
+// that the next request can follow on the connection; a body nobody read
+// is read and dropped, up to maxDrainBody.
+func (c *clientConn) bodyDone(out *outbound) bool {
+	switch {
+	case !c.req.hasBody() || out.body != nil:
+		return true
+	case out.stream != nil && out.stream.started:
+		return out.stream.eof
+	}
+	n, err := io.CopyN(io.Discard, c.reqBody, maxDrainBody+1)
+	return err == io.EOF && n <= maxDrainBody
+}
+
+// interruptRead makes a read of the client's body that waits return.
+func (c *clientConn) interruptRead() { c.setDeadline(time.Unix(1, 0)) }
+
+// informational passes an endpoint's 1xx answer on to the client
+// (HTTP/1.0 clients get none); forward1xx is it as a func value.
+func (c *clientConn) informational(resp *response) error {
+	if !c.req.proto11() {
+		return nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if resp.status == http.StatusContinue {
+		if c.continueSent || c.answering {
+			return nil
+		}
+		c.continueSent = true
+	}
+	w := c.bw
+	w.WriteString("HTTP/1.1 ")
+	w.Write(resp.line)
+	w.WriteString("\r\n")
+	writeFieldsExcept(w, &resp.header, &hopResponse)
+	w.WriteString("\r\n")
+	return w.Flush()
+}
+
+// answerError answers a request no endpoint answered and counts it; it
+// reports whether the connection may stay open.
+func (c *clientConn) answerError(fl *flight, out *outbound, err error, keep bool, start time.Time) bool {
+	p := c.p
+	if out.clientFault() {
+		fl.status = statusClientClosed // nobody to answer
+		fl.finish(p, start, false)
+		return false
+	}
 	status, msg := http.StatusBadGateway, "bad gateway"
 	var ce *connectError
 	switch {
-	case r.Context().Err() != nil:
-		if fl != nil {
-			fl.status = statusClientClosed
-		}
-		return // nobody to answer
 	case errors.Is(err, errNoEndpoint):
 		status, msg = http.StatusServiceUnavailable, "no ready endpoint"
 	case errors.As(err, &ce):
 		status, msg = http.StatusServiceUnavailable, "cannot connect to any endpoint"
 	}
-	svcKey := "?"
-	if fl != nil {
-		fl.status = status
-		svcKey = fl.svc.key
+	fl.status = status
+	p.log.Debug("request failed", "service", fl.svc.key, "status", status, "err", err)
+	if out.expect {
+		c.wmu.Lock()
+		c.answering = true
+		c.wmu.Unlock()
 	}
-	p.log.Debug("request failed", "service", svcKey, "status", status, "err", err)
+	keep = keep && !c.s.shuttingDown.Load() && c.bodyDone(out)
+	c.answerProxyError(status, msg, keep)
+	fl.finish(p, start, true)
+	return keep
+}
+
+// answerProxyError writes an answer of the proxy's own, as http.Error
+// does.
+func (c *clientConn) answerProxyError(status int, msg string, keep bool) {
+	p := c.p
+	body := "flotilla proxy: service " + c.fl.svc.key + ": " + msg + "\n"
+	w := c.bw
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(status))
+	w.WriteByte(' ')
+	w.WriteString(http.StatusText(status))
+	w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
 	if p.cfg.Node != "" {
-		w.Header().Set(HeaderProxy, p.cfg.Node)
+		writeHeaderLine(w, HeaderProxy, p.cfg.Node)
 	}
-	http.Error(w, fmt.Sprintf("flotilla proxy: service %s: %s", svcKey, msg), status)
+	writeHeaderLine(w, "Date", p.dates.get(c.start))
+	writeContentLength(w, int64(len(body)))
+	switch {
+	case !keep && c.req.proto11():
+		w.WriteString("Connection: close\r\n")
+	case keep && !c.req.proto11():
+		w.WriteString("Connection: keep-alive\r\n")
+	}
+	w.WriteString("\r\n")
+	if c.req.method != http.MethodHead {
+		w.WriteString(body)
+	}
+}
+
+// serveUpgrade passes on an endpoint's 101 Switching Protocols and then
+// copies bytes both ways until both sides are done, as for TCP.
+func (c *clientConn) serveUpgrade(out *outbound, uc *upstreamConn, resp *response, start time.Time) {
+	p := c.p
+	fl := &c.fl
+	got, _ := resp.header.first(fieldUpgrade)
+	if len(out.upgrade) == 0 || !equalFold(got, out.upgrade) {
+		p.log.Debug("endpoint switched protocol unasked", "service", fl.svc.key, "asked", string(out.upgrade), "got", string(got))
+		out.release(uc, false, start)
+		fl.status = http.StatusBadGateway
+		c.answerProxyError(http.StatusBadGateway, "bad gateway", false)
+		fl.finish(p, start, true)
+		c.flush()
+		return
+	}
+	w := c.bw
+	w.WriteString("HTTP/1.1 ")
+	w.Write(resp.line)
+	w.WriteString("\r\n")
+	c.writeEndpointHeader(resp, fl, &hopUpgrade)
+	w.WriteString("\r\n")
+	if !c.flush() {
+		uc.Close()
+		fl.status = statusClientClosed
+		fl.finish(p, start, false)
+		return
+	}
+	splice(c.conn, c.br, uc.conn, uc.br)
+	uc.Close()
+	fl.finish(p, start, false)
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"hash"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -32,12 +31,13 @@ type outcome struct {
 	body     *bodyCapture // nil unless bodies are compared
 }
 
-// startMirrors sends a copy of r to each revision in revs that has a ready
-// endpoint, asynchronously. Bodies up to 1 MiB are buffered (the primary
-// then reads the buffer); larger ones are not mirrored. Mirrors never
-// delay or change the primary's answer beyond that buffering.
-func (p *Proxy) startMirrors(r *http.Request, fl *flight, revs []int) []*mirrorCall {
-	if fl.pool == nil || r.Header.Get("Upgrade") != "" {
+// startMirrors sends a copy of c's request to each revision in revs that
+// has a ready endpoint, asynchronously. Bodies up to 1 MiB are buffered
+// (the primary then sends the buffer too); larger ones are not mirrored.
+// Mirrors never delay or change the primary's answer beyond that
+// buffering.
+func (p *Proxy) startMirrors(c *clientConn, out *outbound, fl *flight, revs []int) []*mirrorCall {
+	if fl.pool == nil || len(out.upgrade) > 0 {
 		return nil // nothing to mirror to; a connection upgrade is not a request to copy
 	}
 	var targets []int
@@ -49,12 +49,19 @@ func (p *Proxy) startMirrors(r *http.Request, fl *flight, revs []int) []*mirrorC
 	if len(targets) == 0 {
 		return nil // no ready endpoint of any mirror revision
 	}
-	body, ok := bufferBody(r)
-	if !ok {
-		p.metrics.mirrorsDropped.Add(float64(len(targets)))
-		return nil
+	body := out.body
+	if out.stream != nil {
+		buf, ok, rest := bufferBody(out.stream.r, out.stream.length)
+		out.stream.r, c.reqBody = rest, rest // what was read, then the rest
+		if !ok {
+			p.metrics.mirrorsDropped.Add(float64(len(targets)))
+			return nil
+		}
+		// The body is in memory now: the primary sends it whole too.
+		body, out.body, out.stream, out.expect = buf, buf, nil, false
 	}
-	header := mirrorHeader(r)
+	copyOf := mirrorRequest{req: c.req.clone(), clientIP: out.clientIP, extraHop: out.extraHop,
+		teTrailers: out.teTrailers, body: body}
 	var calls []*mirrorCall
 	for _, rev := range targets {
 		select {
@@ -74,46 +81,49 @@ func (p *Proxy) startMirrors(r *http.Request, fl *flight, revs []int) []*mirrorC
 			fl.captureBody = true
 			fl.keepJSON = fl.keepJSON || len(m.Compare.IgnoreJSONFields) > 0
 		}
-		go p.runMirror(fl.svc, fl.pool, call, r.Method, r.URL.RequestURI(), r.Host, header.Clone(), body)
+		go p.runMirror(fl.svc, fl.pool, call, copyOf)
 		calls = append(calls, call)
 	}
 	return calls
 }
 
+// mirrorRequest is what a mirrored copy needs of the original request;
+// the copies share it and only read it.
+type mirrorRequest struct {
+	req        *request
+	clientIP   string
+	extraHop   bool
+	teTrailers bool
+	body       []byte
+}
+
 // runMirror sends one mirrored copy, reads its answer fully, discards it,
 // and compares it with the primary's.
-func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, method, uri, host string, header http.Header, body []byte) {
+func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, mr mirrorRequest) {
 	defer p.mirrors.done()
 	defer func() { <-p.mirrorSlots }()
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://mirror"+uri, nil)
-	if err != nil {
-		p.log.Debug("cannot mirror request", "service", svc.key, "err", err)
-		return
-	}
-	req.Header, req.Host = header, host
-	if len(body) > 0 {
-		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	}
+	out := &outbound{req: mr.req, clientIP: mr.clientIP, extraHop: mr.extraHop,
+		teTrailers: mr.teTrailers, body: mr.body, ctx: ctx}
 
-	fl := &flight{svc: svc, pool: pp, rev: call.rev, strict: true}
-	fl.tried = fl.triedBuf[:0]
+	fl := newFlight(svc, 0)
+	fl.pool, fl.rev, fl.strict = pp, call.rev, true
 	start := p.clock.Now()
 	got := outcome{complete: true}
-	resp, err := p.send(req, fl)
+	uc, resp, err := p.send(fl, out, start)
 	switch {
 	case errors.Is(err, errNoEndpoint):
 		return // its endpoints went meanwhile: nothing was mirrored
 	case err != nil:
 		got.failed, got.status = true, http.StatusServiceUnavailable
 	default:
-		capture := newBodyCapture(resp.Body, len(call.compare.IgnoreJSONFields) > 0)
+		capture := newBodyCapture(&uc.body, len(call.compare.IgnoreJSONFields) > 0)
 		_, rerr := io.Copy(io.Discard, capture)
-		resp.Body.Close()
 		capture.finish()
-		got.status, got.header, got.body = resp.StatusCode, resp.Header, capture
+		got.status, got.header, got.body = resp.status, resp.header.httpHeader(), capture
 		got.complete = rerr == nil
+		out.release(uc, rerr == nil, p.clock.Now())
 	}
 	fl.status = got.status
 	fl.finish(p, start, got.failed || !got.complete || got.status >= 500)
@@ -195,7 +205,7 @@ func headersDiffer(a, b http.Header, ignore []string) bool {
 // bodyCapture hashes a body as it is read and, when asked, keeps up to
 // 1 MiB of it to compare JSON.
 type bodyCapture struct {
-	rc       io.ReadCloser
+	r        io.Reader
 	hash     hash.Hash
 	keep     bool
 	buf      []byte
@@ -204,12 +214,12 @@ type bodyCapture struct {
 	sum      [sha256.Size]byte
 }
 
-func newBodyCapture(rc io.ReadCloser, keep bool) *bodyCapture {
-	return &bodyCapture{rc: rc, hash: sha256.New(), keep: keep}
+func newBodyCapture(r io.Reader, keep bool) *bodyCapture {
+	return &bodyCapture{r: r, hash: sha256.New(), keep: keep}
 }
 
 func (b *bodyCapture) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
+	n, err := b.r.Read(p)
 	if n > 0 {
 		b.hash.Write(p[:n])
 		if b.keep && !b.overflow {
@@ -225,8 +235,6 @@ func (b *bodyCapture) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-func (b *bodyCapture) Close() error { return b.rc.Close() }
 
 // finish fixes the hash; the capture is read-only afterwards.
 func (b *bodyCapture) finish() { b.hash.Sum(b.sum[:0]) }
@@ -295,56 +303,16 @@ func removePath(v any, path []string) {
 	removePath(m[path[0]], path[1:])
 }
 
-// bufferBody reads r's body into memory when it is at most maxMirrorBody
-// and gives r a body that replays it. A larger body is left to stream (r
-// still reads all of it) and reported as not buffered.
-func bufferBody(r *http.Request) ([]byte, bool) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, true
+// bufferBody reads a body of length (-1: unknown) into memory when it is
+// at most maxMirrorBody; rest replays it. A larger body is left to stream
+// (rest still reads all of it) and reported as not buffered.
+func bufferBody(body io.Reader, length int64) (buf []byte, ok bool, rest io.Reader) {
+	if length > maxMirrorBody {
+		return nil, false, body
 	}
-	if r.ContentLength > maxMirrorBody {
-		return nil, false
-	}
-	orig := r.Body
-	buf, err := io.ReadAll(io.LimitReader(orig, maxMirrorBody+1))
+	buf, err := io.ReadAll(io.LimitReader(body, maxMirrorBody+1))
 	if err != nil || len(buf) > maxMirrorBody {
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), orig), orig}
-		return nil, false
+		return nil, false, io.MultiReader(bytes.NewReader(buf), body)
 	}
-	r.Body = readCloser{bytes.NewReader(buf), orig}
-	return buf, true
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
-// hopHeaders describe one connection and are not forwarded.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// mirrorHeader is r's header as the primary endpoint receives it: without
-// hop-by-hop headers, with the client added to X-Forwarded-For and
-// X-Forwarded-Host and -Proto set.
-func mirrorHeader(r *http.Request) http.Header {
-	h := r.Header.Clone()
-	for _, f := range h["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			h.Del(strings.TrimSpace(name))
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h.Set("X-Forwarded-For", ip)
-	}
-	h.Del("Forwarded")
-	h.Set("X-Forwarded-Host", r.Host)
-	h.Set("X-Forwarded-Proto", "http")
-	return h
+	return buf, true, bytes.NewReader(buf)
 }

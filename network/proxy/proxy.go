@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httputil"
 	"sort"
 	"strconv"
 	"sync"
@@ -36,15 +33,13 @@ const (
 // by the service's route table and balancing policy. Its methods are safe
 // for concurrent use.
 type Proxy struct {
-	cfg       Config
-	log       *slog.Logger
-	errorLog  *log.Logger
-	clock     clock.Clock
-	rnd       func() float64
-	dialer    *net.Dialer
-	transport *http.Transport
-	reverse   *httputil.ReverseProxy
-	metrics   *metrics
+	cfg     Config
+	log     *slog.Logger
+	clock   clock.Clock
+	rnd     func() float64
+	dialer  *net.Dialer
+	metrics *metrics
+	dates   dateCache
 
 	// ctx ends when Close has let in-flight work finish; requests,
 	// connections and mirrors still running are then cancelled.
@@ -80,31 +75,6 @@ func New(cfg Config) *Proxy {
 		listeners:   map[string]*listener{},
 		runtimes:    map[string]*serviceRuntime{},
 		current:     map[string]*service{},
-	}
-	p.errorLog = slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)
-	var http1 http.Protocols
-	http1.SetHTTP1(true)
-	p.transport = &http.Transport{
-		Proxy:                 nil, // never a proxy from the environment
-		DialContext:           p.dialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true, // pass bodies through as they are
-		Protocols:             &http1,
-	}
-	p.reverse = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = pr.In.Host // replaced by each attempt's endpoint
-			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-			pr.SetXForwarded()
-		},
-		Transport:    upstream{p},
-		BufferPool:   newBufferPool(),
-		ErrorHandler: p.proxyError,
-		ErrorLog:     p.errorLog,
 	}
 	return p
 }
@@ -150,7 +120,6 @@ func (p *Proxy) Update(services []api.ServiceEndpoints) error {
 	want := map[string]wanted{}
 	runtimes := map[string]*serviceRuntime{}
 	current := map[string]*service{}
-	endpointsLeft := false
 	for i := range services {
 		se := &services[i]
 		key := se.Namespace + "/" + se.Name
@@ -162,11 +131,10 @@ func (p *Proxy) Update(services []api.ServiceEndpoints) error {
 		if rt == nil {
 			rt = newServiceRuntime()
 		}
-		svc, left, err := p.buildService(se, rt, p.current[key])
+		svc, err := p.buildService(se, rt, p.current[key])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", key, err))
 		}
-		endpointsLeft = endpointsLeft || left
 		runtimes[key], current[key] = rt, svc
 		if se.Headless || se.VIP == "" {
 			continue
@@ -189,12 +157,6 @@ func (p *Proxy) Update(services []api.ServiceEndpoints) error {
 			want[addr] = wanted{svc: svc, port: port, protocol: protocol}
 		}
 	}
-	for key := range p.runtimes {
-		if runtimes[key] == nil {
-			endpointsLeft = true
-		}
-	}
-
 	// Close first, so that an address changing hands is free again.
 	for addr, l := range p.listeners {
 		if w, ok := want[addr]; ok && w.svc.key == l.svcKey && w.protocol == l.protocol {
@@ -225,12 +187,12 @@ func (p *Proxy) Update(services []api.ServiceEndpoints) error {
 		p.log.Info("listening", "service", w.svc.key, "address", addr, "protocol", w.protocol)
 		p.listeners[addr] = l
 	}
-	p.runtimes, p.current = runtimes, current
-	if endpointsLeft {
-		// Kept-alive connections to endpoints that left would otherwise
-		// linger until their idle timeout.
-		p.transport.CloseIdleConnections()
+	for key, rt := range p.runtimes {
+		if runtimes[key] == nil {
+			rt.closeConns() // the service left
+		}
 	}
+	p.runtimes, p.current = runtimes, current
 	return errors.Join(errs...)
 }
 
@@ -259,8 +221,8 @@ func (p *Proxy) Close() error {
 	for _, l := range listeners {
 		if l.srv != nil {
 			wg.Go(func() {
-				if l.srv.Shutdown(ctx) != nil {
-					l.srv.Close()
+				if l.srv.shutdown(ctx) != nil {
+					l.srv.closeAll()
 				}
 			})
 		}
@@ -274,8 +236,17 @@ func (p *Proxy) Close() error {
 	wg.Wait()
 	p.cancel() // whatever still runs (mirrors, stuck handlers) ends now
 	p.mirrors.closeAndWait(context.Background())
+	for _, l := range listeners {
+		if l.srv != nil {
+			l.srv.conns.closeAndWait(context.Background()) // cut above: ending
+		}
+	}
 	p.wg.Wait()
-	p.transport.CloseIdleConnections()
+	p.mu.Lock()
+	for _, rt := range p.runtimes {
+		rt.closeConns()
+	}
+	p.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -288,7 +259,7 @@ type listener struct {
 	port     int
 	ln       net.Listener
 	state    atomic.Pointer[service]
-	srv      *http.Server // HTTP only
+	srv      *httpServer // HTTP only
 }
 
 func (p *Proxy) startListener(addr string, svc *service, port api.Port, protocol string) (*listener, error) {
@@ -300,24 +271,13 @@ func (p *Proxy) startListener(addr string, svc *service, port api.Port, protocol
 		ln: &onceCloseListener{Listener: ln}}
 	l.state.Store(svc)
 	if protocol == ProtocolHTTP {
-		var http1 http.Protocols
-		http1.SetHTTP1(true)
-		l.srv = &http.Server{
-			Handler:           l,
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          p.errorLog,
-			BaseContext:       func(net.Listener) context.Context { return p.ctx },
-			Protocols:         &http1,
-		}
+		l.srv = &httpServer{l: l}
 	}
 	p.wg.Go(func() {
-		if l.srv == nil {
+		if l.srv != nil {
+			l.srv.serve()
+		} else {
 			l.serveTCP()
-			return
-		}
-		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			p.log.Error("listener stopped", "service", l.svcKey, "address", addr, "err", err)
 		}
 	})
 	return l, nil
@@ -333,8 +293,8 @@ func (p *Proxy) stopListener(l *listener) {
 	p.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.ShutdownTimeout)
 		defer cancel()
-		if l.srv.Shutdown(ctx) != nil {
-			l.srv.Close()
+		if l.srv.shutdown(ctx) != nil {
+			l.srv.closeAll()
 		}
 	})
 }
@@ -435,6 +395,19 @@ func (t *tracker) closeAndWait(ctx context.Context) error {
 	}
 }
 
+// each calls f with every closer registered.
+func (t *tracker) each(f func(io.Closer)) {
+	t.mu.Lock()
+	closers := make([]io.Closer, 0, len(t.closers))
+	for c := range t.closers {
+		closers = append(closers, c)
+	}
+	t.mu.Unlock()
+	for _, c := range closers {
+		f(c)
+	}
+}
+
 func (t *tracker) closeAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -442,13 +415,3 @@ func (t *tracker) closeAll() {
 		c.Close()
 	}
 }
-
-// bufferPool recycles the reverse proxy's copy buffers.
-type bufferPool struct{ pool sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
-}
-
-func (b *bufferPool) Get() []byte  { return *b.pool.Get().(*[]byte) }
-func (b *bufferPool) Put(s []byte) { b.pool.Put(&s) }

@@ -43,17 +43,19 @@ type pool struct {
 
 // target is an endpoint reached on one port.
 type target struct {
-	ep   *endpoint
-	addr string // IP:port
+	ep    *endpoint
+	addr  string    // IP:port
+	conns *connPool // kept-alive connections to addr
 }
 
 // endpoint is one replica. It outlives snapshots (while the replica stays
 // listed) so that its requests in flight and its outlier state carry over.
 type endpoint struct {
-	id       string // allocation ID
-	ip       string
-	revision int
-	series   *series
+	id           string // allocation ID
+	ip           string
+	revision     int
+	revisionText string // for the X-Flotilla-Revision header
+	series       *series
 
 	inflight     atomic.Int64
 	failures     atomic.Int32 // consecutive
@@ -62,6 +64,29 @@ type endpoint struct {
 	// Guarded by serviceRuntime.mu.
 	ejections  int       // in a row, for the doubling
 	returnedAt time.Time // when the last ejection ended
+
+	// Only Update and Close touch it, under Proxy.mu.
+	conns map[int]*connPool // by port
+}
+
+// connPool returns the endpoint's pool of connections to port, making it.
+func (e *endpoint) connPool(port int, addr string, p *Proxy) *connPool {
+	cp := e.conns[port]
+	if cp == nil {
+		if e.conns == nil {
+			e.conns = map[int]*connPool{}
+		}
+		cp = newConnPool(addr, p.clock)
+		e.conns[port] = cp
+	}
+	return cp
+}
+
+// closeConns closes the endpoint's pools: it gets no new requests.
+func (e *endpoint) closeConns() {
+	for _, cp := range e.conns {
+		cp.setOpen(false)
+	}
 }
 
 func (e *endpoint) ejected(now int64) bool {
@@ -92,6 +117,13 @@ func newServiceRuntime() *serviceRuntime {
 	}
 }
 
+// closeConns closes the connections to every endpoint: the service left.
+func (rt *serviceRuntime) closeConns() {
+	for _, ep := range rt.endpoints {
+		ep.closeConns()
+	}
+}
+
 func (rt *serviceRuntime) cursor(port, revision int) *atomic.Uint64 {
 	k := cursorKey{port, revision}
 	c := rt.cursors[k]
@@ -104,9 +136,10 @@ func (rt *serviceRuntime) cursor(port, revision int) *atomic.Uint64 {
 
 // buildService makes the snapshot of se. It always returns a usable
 // snapshot: a route table that does not compile is reported and the
-// previous one (or none, which serves any ready endpoint) is kept. It also
-// reports whether endpoints left since the previous snapshot.
-func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev *service) (*service, bool, error) {
+// previous one (or none, which serves any ready endpoint) is kept. The
+// kept-alive connections of endpoints that left or are not ready are
+// closed.
+func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev *service) (*service, error) {
 	var errs []error
 	s := &service{
 		namespace: se.Namespace,
@@ -139,6 +172,7 @@ func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev 
 	// Endpoints: keep the ones still listed, ready or not, so that one
 	// turning ready again keeps its outlier history.
 	listed := make(map[endpointKey]*endpoint, len(se.Endpoints))
+	ready := map[*endpoint]bool{}
 	for _, e := range se.Endpoints {
 		if e.IP == "" {
 			continue
@@ -146,32 +180,25 @@ func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev 
 		k := endpointKey{e.ID, e.IP}
 		ep := rt.endpoints[k]
 		if ep == nil || ep.revision != e.Revision {
-			ep = &endpoint{id: e.ID, ip: e.IP, revision: e.Revision,
+			ep = &endpoint{id: e.ID, ip: e.IP, revision: e.Revision, revisionText: strconv.Itoa(e.Revision),
 				series: p.metrics.series(se.Namespace, se.Name, e.Revision)}
 		}
 		listed[k] = ep
 		if e.Ready {
 			s.ready = append(s.ready, ep)
+			ready[ep] = true
 		}
 	}
-	left := false
-	for k := range rt.endpoints {
-		if _, ok := listed[k]; !ok {
-			left = true
-		}
-	}
-	if prev != nil && !left {
-		stillReady := make(map[*endpoint]bool, len(s.ready))
-		for _, ep := range s.ready {
-			stillReady[ep] = true
-		}
-		for _, ep := range prev.ready {
-			left = left || !stillReady[ep] // it turned unready
+	for k, ep := range rt.endpoints {
+		if listed[k] != ep {
+			ep.closeConns() // it left (or came back as another revision)
 		}
 	}
 	rt.endpoints = listed
 
+	ports := map[int]bool{}
 	for _, port := range se.Ports {
+		ports[port.Port] = true
 		pp := &portPool{
 			port:       port,
 			all:        &pool{next: rt.cursor(port.Port, allRevisions)},
@@ -179,7 +206,8 @@ func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev 
 		}
 		portStr := strconv.Itoa(port.Port)
 		for _, ep := range s.ready {
-			t := target{ep: ep, addr: net.JoinHostPort(ep.ip, portStr)}
+			addr := net.JoinHostPort(ep.ip, portStr)
+			t := target{ep: ep, addr: addr, conns: ep.connPool(port.Port, addr, p)}
 			pp.all.targets = append(pp.all.targets, t)
 			pl := pp.byRevision[ep.revision]
 			if pl == nil {
@@ -190,5 +218,12 @@ func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev 
 		}
 		s.ports[port.Port] = pp
 	}
-	return s, left, errors.Join(errs...)
+	// Ready endpoints keep their connections to the service's ports; the
+	// others get no new requests and keep none.
+	for _, ep := range listed {
+		for port, cp := range ep.conns {
+			cp.setOpen(ready[ep] && ports[port])
+		}
+	}
+	return s, errors.Join(errs...)
 }

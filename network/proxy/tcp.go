@@ -11,6 +11,18 @@ import (
 
 // serveTCP accepts connections until the listener closes.
 func (l *listener) serveTCP() {
+	l.accept(func(c net.Conn) bool {
+		if !l.p.conns.add(c) { // closing
+			return false
+		}
+		go l.serveConn(c)
+		return true
+	})
+}
+
+// accept hands every connection to serve until the listener closes or
+// serve refuses one (the proxy is closing), which closes it.
+func (l *listener) accept(serve func(net.Conn) bool) {
 	var delay time.Duration
 	for {
 		c, err := l.ln.Accept()
@@ -30,11 +42,10 @@ func (l *listener) serveTCP() {
 			continue
 		}
 		delay = 0
-		if !l.p.conns.add(c) { // closing
+		if !serve(c) {
 			c.Close()
 			return
 		}
-		go l.serveConn(c)
 	}
 }
 
@@ -62,7 +73,7 @@ func (l *listener) serveConn(client net.Conn) {
 	p.conns.also(up)
 	defer p.conns.forget(up)
 	defer up.Close()
-	splice(client, up)
+	splice(client, client, up, up)
 	fl.finish(p, start, false)
 }
 
@@ -100,23 +111,24 @@ func (p *Proxy) dialEndpoint(fl *flight) (net.Conn, error) {
 	return nil, errNoEndpoint
 }
 
-// splice copies both ways until both sides are done. When one side stops
-// sending, the other is told so (half-close) and may go on answering; an
-// error on either side tears both down.
-func splice(client, up net.Conn) {
+// splice copies both ways until both sides are done, reading each side
+// from its reader (which may hold bytes already received). When one side
+// stops sending, the other is told so (half-close) and may go on
+// answering; an error on either side tears both down.
+func splice(client net.Conn, fromClient io.Reader, up net.Conn, fromUp io.Reader) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pipe(up, client)
+		pipe(up, client, fromClient)
 	}()
-	pipe(client, up)
+	pipe(client, up, fromUp)
 	<-done
 }
 
-// pipe copies src to dst and then half-closes dst; on an error it closes
-// both, which ends the other direction too.
-func pipe(dst, src net.Conn) {
-	_, err := io.Copy(dst, src)
+// pipe copies src (read through r) to dst and then half-closes dst; on an
+// error it closes both, which ends the other direction too.
+func pipe(dst, src net.Conn, r io.Reader) {
+	_, err := io.Copy(dst, r)
 	if err == nil {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			err = cw.CloseWrite()

@@ -53,6 +53,7 @@ type Compiled struct {
 	sticky  string     // cookie name; empty when not sticky
 	mirrors []mirror
 	cookies bool // a rule or stickiness reads cookies
+	headers bool // a rule reads headers
 }
 
 type rule struct {
@@ -89,6 +90,7 @@ func Compile(t *api.RouteTable) (*Compiled, error) {
 			return nil, fmt.Errorf("%s.match: exactly one of header, cookie", f)
 		}
 		cr := rule{header: m.Header != nil, backend: r.Backend}
+		c.headers = c.headers || cr.header
 		vm, what := m.Header, "header"
 		if !cr.header {
 			vm, what = m.Cookie, "cookie"
@@ -231,6 +233,10 @@ func (c *Compiled) InSplit(rev int) bool {
 // NeedsCookies reports whether Pick reads Request.Cookies, so that callers
 // parse cookies only when they matter.
 func (c *Compiled) NeedsCookies() bool { return c.cookies }
+
+// NeedsHeaders reports whether Pick reads Request.Header, so that callers
+// gather headers only when they matter.
+func (c *Compiled) NeedsHeaders() bool { return c.headers }
 
 // Mirror returns the mirror of revision rev, with its comparison settings.
 func (c *Compiled) Mirror(rev int) (api.Mirror, bool) {
