@@ -44,7 +44,10 @@ type Config struct {
 	// Proxy runs the node's service proxy, owning the services' VIPs.
 	Proxy bool
 	// Runtime names the runtime in the registration (sim, containerd, fake).
-	Runtime  string
+	Runtime string
+	// Network is the node's own network on real nodes (VIP addresses and
+	// routes to the other nodes' pod subnets); nil for sim and fake nodes.
+	Network  NodeNetwork
 	Capacity api.Resources
 	Labels   map[string]string
 	// StatusInterval is how often status reports are batched (100ms).
@@ -104,6 +107,7 @@ type Servers interface {
 	Revision(ctx context.Context, namespace, name string, revision int) (*api.Revision, error)
 	UpdateAllocations(ctx context.Context, batch api.AllocStatusBatch) (api.WriteResponse, error)
 	Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error)
+	Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error)
 	ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error
 }
 
@@ -295,6 +299,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.cfg.Logger.Info("agent registered", "node", a.cfg.Name, "subnet", a.node.Subnet, "http", a.HTTPAddr())
 	run(a.heartbeatLoop)
 	run(a.watchLoop)
+	if a.cfg.Network != nil {
+		run(a.routesLoop)
+	}
 	select {
 	case <-a.synced:
 	case <-ctx.Done():

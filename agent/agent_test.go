@@ -25,6 +25,7 @@ type fakeServers struct {
 	latest    map[string]api.AllocStatusUpdate
 	regs      int
 	beats     int
+	nodes     []*api.Node
 }
 
 func newFakeServers() *fakeServers {
@@ -111,6 +112,32 @@ func (f *fakeServers) UpdateAllocations(ctx context.Context, b api.AllocStatusBa
 func (f *fakeServers) Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error) {
 	<-ctx.Done()
 	return nil, 0, ctx.Err()
+}
+
+// setNodes replaces the node list that Nodes answers.
+func (f *fakeServers) setNodes(nodes ...*api.Node) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.version++
+	f.nodes = nodes
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeServers) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error) {
+	for {
+		f.mu.Lock()
+		version, nodes, changed := f.version, f.nodes, f.changed
+		f.mu.Unlock()
+		if version > q.Index {
+			return nodes, version, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-changed:
+		}
+	}
 }
 
 func (f *fakeServers) ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error {

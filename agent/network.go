@@ -36,6 +36,12 @@ func (a *Agent) endpointsLoop(ctx context.Context) {
 		if a.dns != nil {
 			a.dns.Update(services)
 		}
+		if a.cfg.Network != nil {
+			// The proxy can own a VIP only once it is a local address.
+			if err := a.cfg.Network.SetVIPs(serviceVIPs(services)); err != nil {
+				a.cfg.Logger.Warn("service VIPs", "err", err)
+			}
+		}
 		if a.proxy != nil {
 			if err := a.proxy.Update(services); err != nil {
 				a.cfg.Logger.Warn("proxy update", "err", err)
