@@ -45,9 +45,15 @@ func (f *fakeServers) setAllocs(allocs ...*api.Allocation) {
 }
 
 func (f *fakeServers) setRevision(ns, name string, rev int, spec api.ServiceSpec) {
+	f.setRevisionAt(ns, name, rev, 0, spec)
+}
+
+// setRevisionAt sets a revision created at a Raft index (a service
+// deleted and created again has its revision 1 at a later index).
+func (f *fakeServers) setRevisionAt(ns, name string, rev int, index uint64, spec api.ServiceSpec) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.revisions[fmt.Sprintf("%s/%s/%d", ns, name, rev)] = &api.Revision{Namespace: ns, Name: name, Revision: rev, Spec: spec}
+	f.revisions[fmt.Sprintf("%s/%s/%d", ns, name, rev)] = &api.Revision{Namespace: ns, Name: name, Revision: rev, Spec: spec, CreateIndex: index}
 }
 
 func (f *fakeServers) RegisterNode(ctx context.Context, name string, r api.NodeRegistration) (api.WriteResponse, error) {

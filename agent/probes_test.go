@@ -3,6 +3,7 @@ package agent
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"flotilla/api"
 )
@@ -114,4 +115,60 @@ restart: {policy: on-failure, maxRestarts: 5, backoff: 1s}
 	if st := servers.status("a1").Status; st == api.AllocComplete {
 		t.Fatal("a liveness kill under on-failure completed the allocation")
 	}
+}
+
+func TestARestartedAgentProbesTheContainersItAdopts(t *testing.T) {
+	dir := t.TempDir()
+	servers, rt := newFakeServers(), NewNullRuntime() // like containerd: containers outlive the agent
+	h := &health{ready: true, alive: true}
+	rt.ExecFn = h.exec
+	servers.setRevision("default", "web", 1, specFor(t, probedSpec))
+	servers.setAllocs(desired("a1"))
+	first := startAgent(t, dir, servers, rt)
+	first.until("ready", func() bool { return servers.status("a1").Ready })
+	first.stop()
+
+	// The new agent knows no spec yet; it must fetch it to probe a1.
+	second := startAgent(t, dir, servers, rt)
+	h.set(false, true)
+	second.until("unready, by the new agent's probe", func() bool {
+		u := servers.status("a1")
+		return u.Status == api.AllocRunning && !u.Ready
+	})
+	h.set(true, true)
+	second.until("ready again", func() bool { return servers.status("a1").Ready })
+	if rt.Calls("Create") != 1 || rt.Calls("Start") != 1 {
+		t.Fatalf("%d creates, %d starts: the adopted container was recreated", rt.Calls("Create"), rt.Calls("Start"))
+	}
+}
+
+func TestARecreatedServiceRunsWithItsNewSpecNotTheOldOnesOfTheSameRevision(t *testing.T) {
+	servers, rt := newFakeServers(), NewNullRuntime()
+	h := &health{alive: true} // the readiness probe fails
+	rt.ExecFn = h.exec
+	servers.setRevisionAt("default", "web", 1, 10, specFor(t, ""))
+	old := desired("old")
+	old.RevisionIndex = 10
+	servers.setAllocs(old)
+	ta := startAgent(t, t.TempDir(), servers, rt)
+	ta.until("the old service's replica ready (it has no probe)", func() bool { return servers.status("old").Ready })
+
+	// web is deleted and created again with a readiness probe: revision 1
+	// again, at a later index; the old replica is still stopping.
+	servers.setRevisionAt("default", "web", 1, 20, specFor(t, probedSpec))
+	stopping := desired("old")
+	stopping.RevisionIndex, stopping.DesiredStatus = 10, api.DesiredStop
+	fresh := desired("new")
+	fresh.RevisionIndex = 20
+	servers.setAllocs(stopping, fresh)
+	ta.until("the new replica running", ta.reported("new", api.AllocRunning))
+	for range 40 { // two probe periods on the fake clock
+		ta.clock.Advance(50 * time.Millisecond)
+		time.Sleep(time.Millisecond) // let the agent's goroutines run between steps; not synchronisation
+	}
+	if servers.status("new").Ready {
+		t.Fatal("the new replica is ready although its readiness probe fails: it ran with the old service's spec")
+	}
+	h.set(true, true)
+	ta.until("ready once its probe passes", func() bool { return servers.status("new").Ready })
 }

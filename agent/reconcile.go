@@ -49,6 +49,11 @@ func (a *Agent) reconcile(ctx context.Context, id string) error {
 	if !exists {
 		return a.start(ctx, d, l)
 	}
+	// The revision's spec drives the probes: a container adopted from an
+	// earlier run of the agent (containerd's outlive it) needs it fetched.
+	if _, _, err := a.containerSpec(ctx, d); err != nil && !errors.Is(err, runtime.ErrInvalidSpec) {
+		return err
+	}
 	if l == nil {
 		// Running, but forgotten (state lost): adopt it.
 		l = &localAlloc{ID: id, Namespace: d.Namespace, Service: d.Service, Revision: d.Revision, Started: true}
@@ -302,8 +307,11 @@ func (a *Agent) watchExit(ctx context.Context, id string) {
 	}()
 }
 
+// specKey names an allocation's revision: its index tells a service
+// deleted and created again (whose revisions start again at 1) from the
+// one before.
 func specKey(d *api.Allocation) string {
-	return d.Namespace + "/" + d.Service + "/" + strconv.Itoa(d.Revision)
+	return d.Namespace + "/" + d.Service + "/" + strconv.Itoa(d.Revision) + "@" + strconv.FormatUint(d.RevisionIndex, 10)
 }
 
 // containerSpec builds the container for an allocation from its revision's
@@ -322,6 +330,9 @@ func (a *Agent) containerSpec(ctx context.Context, d *api.Allocation) (runtime.C
 		}
 		if err != nil {
 			return runtime.ContainerSpec{}, nil, fmt.Errorf("fetch revision %d of %s: %w", d.Revision, d.ServiceKey(), err)
+		}
+		if d.RevisionIndex != 0 && rev.CreateIndex != d.RevisionIndex {
+			return runtime.ContainerSpec{}, nil, fmt.Errorf("revision %d of %s belongs to a service of that name created since: %w", d.Revision, d.ServiceKey(), runtime.ErrInvalidSpec)
 		}
 		svc = &rev.Spec
 		a.mu.Lock()

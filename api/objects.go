@@ -107,6 +107,9 @@ type Allocation struct {
 	Service       string `json:"service"`
 	Namespace     string `json:"namespace"`
 	Revision      int    `json:"revision"`
+	// RevisionIndex is its revision's CreateIndex: revision numbers start
+	// again at 1 when a deleted service is created anew, this does not.
+	RevisionIndex uint64 `json:"revisionIndex,omitempty"`
 	Node          string `json:"node"`
 	DesiredStatus string `json:"desiredStatus"`
 	// DesiredReason says why the scheduler stopped it ("node down", ...).

@@ -644,9 +644,13 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 				drained[a.Node] = true
 			}
 		}
+		var revIndex uint64
+		if rev, _ := tx.first(tableRevisions, p.Namespace, p.Service, p.Revision).(*api.Revision); rev != nil {
+			revIndex = rev.CreateIndex
+		}
 		for _, pl := range p.Place {
 			tx.putAlloc(nil, &api.Allocation{
-				ID: pl.ID, Service: p.Service, Namespace: p.Namespace, Revision: p.Revision, Node: pl.Node,
+				ID: pl.ID, Service: p.Service, Namespace: p.Namespace, Revision: p.Revision, RevisionIndex: revIndex, Node: pl.Node,
 				DesiredStatus: api.DesiredRun, Status: api.AllocPending, Resources: p.Resources, HostPorts: p.HostPorts,
 				EvalID: p.EvalID, PreviousAllocation: pl.Previous, CreateTime: tx.now, CreateIndex: tx.index,
 			})

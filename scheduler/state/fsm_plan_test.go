@@ -317,3 +317,21 @@ func TestGCDeletesOnlyTerminalAllocationsAndEvaluations(t *testing.T) {
 	}
 	checkUsage(t, h, "n1", 2)
 }
+
+func TestPlacementsCarryTheirRevisionsIndexWhichARecreatedServiceChanges(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	first := h.upsert(decodeSpec(t, webYAML))
+	h.place("web", first.EvalID, "a1@n1")
+	rev1 := h.snap().Revision("default", "web", 1)
+	if a := h.snap().Allocation(nil, "a1"); a.RevisionIndex == 0 || a.RevisionIndex != rev1.CreateIndex {
+		t.Fatalf("a1 has revision index %d, want revision 1's create index %d", a.RevisionIndex, rev1.CreateIndex)
+	}
+	h.ok(CmdDeleteService, &DeleteService{Namespace: "default", Name: "web", Time: h.next()})
+	again := h.upsert(decodeSpec(t, webYAML))
+	h.place("web", again.EvalID, "a2@n1")
+	a1, a2 := h.snap().Allocation(nil, "a1"), h.snap().Allocation(nil, "a2")
+	if a2.Revision != a1.Revision || a2.RevisionIndex <= a1.RevisionIndex {
+		t.Fatalf("re-created service: a1 revision %d@%d, a2 %d@%d: want the same number at a later index", a1.Revision, a1.RevisionIndex, a2.Revision, a2.RevisionIndex)
+	}
+}
