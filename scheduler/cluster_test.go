@@ -12,6 +12,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/network/gossip"
 )
 
 func startCluster(t *testing.T, n int, tweak func(*Config)) *LocalCluster {
@@ -685,4 +686,54 @@ func TestTrafficReportsAreSummedOverNodesOnTheLeader(t *testing.T) {
 			t.Fatalf("traffic via %s: %+v %v", addr, got, err)
 		}
 	}
+}
+
+func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTL(t *testing.T) {
+	// A fake clock: heartbeat TTLs never lapse here, so only gossip can
+	// mark a node down.
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := startCluster(t, 1, func(cfg *Config) { cfg.Clock = fake; cfg.HeartbeatTTL = 10 * time.Second })
+	leader := waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	agents := map[string]*gossip.Pool{}
+	for name, rt := range map[string]string{"simnode": "sim", "ctrdnode": "containerd"} {
+		pool, err := gossip.Start(gossip.Config{Name: name, Bind: "127.0.0.1:0", Fast: true, Meta: gossip.Meta{Role: gossip.RoleAgent}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pool.Shutdown() })
+		if _, err := pool.Join([]string{leader.GossipAddr()}); err != nil {
+			t.Fatal(err)
+		}
+		agents[name] = pool
+		if _, err := client.RegisterNode(ctx, name, api.NodeRegistration{Capacity: api.Resources{CPU: 1000, Memory: 1 << 30}, Heartbeat: true, Runtime: rt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(name string) string { return leader.Store().Snapshot().Node(nil, name).Status }
+	gossipStatus := func(name string) string {
+		for _, m := range leader.pool.Members() {
+			if m.Name == name {
+				return m.Status
+			}
+		}
+		return ""
+	}
+	eventually(t, 10*time.Second, "both agents alive in the server's pool", func() bool {
+		return gossipStatus("simnode") == gossip.StatusAlive && gossipStatus("ctrdnode") == gossip.StatusAlive
+	})
+	// The containerd node's agent dies first; once the server's pool knows,
+	// the sim node's agent dies. The pass that marks the sim node down sees
+	// both deaths.
+	agents["ctrdnode"].Shutdown()
+	eventually(t, 15*time.Second, "the containerd agent declared dead", func() bool { return gossipStatus("ctrdnode") == gossip.StatusDead })
+	agents["simnode"].Shutdown()
+	eventually(t, 15*time.Second, "the sim node marked down by gossip", func() bool { return status("simnode") == api.NodeDown })
+	if got := status("ctrdnode"); got != api.NodeReady {
+		t.Fatalf("the containerd node is %s: its containers outlive its agent, only its TTL may mark it down", got)
+	}
+	fake.Advance(11 * time.Second)
+	eventually(t, 10*time.Second, "the containerd node marked down when its TTL lapsed", func() bool { return status("ctrdnode") == api.NodeDown })
 }

@@ -102,7 +102,8 @@ func (s *Server) unblockOnCapacity(ctx context.Context) {
 }
 
 // watchAgents marks a node down as soon as gossip declares its agent dead
-// or gone, usually well before its heartbeat TTL would lapse. Each death is
+// or gone, usually well before its heartbeat TTL would lapse (but not a
+// node whose containers outlive its agent). Each death is
 // acted on once: an agent that restarts and registers again is ready even
 // while some member still remembers its old death.
 func (s *Server) watchAgents(ctx context.Context) {
@@ -116,7 +117,7 @@ func (s *Server) watchAgents(ctx context.Context) {
 			}
 			handled[m.Name] = m.Since
 			n := snap.NodeWithoutUsage(m.Name)
-			if n == nil || n.Status == api.NodeDown || !n.Heartbeat {
+			if n == nil || n.Status == api.NodeDown || !n.Heartbeat || outlivesAgent(n) {
 				continue
 			}
 			msg := "gossip: agent failed"
@@ -138,6 +139,13 @@ func (s *Server) watchAgents(ctx context.Context) {
 		}
 	}
 }
+
+// outlivesAgent reports whether a node's containers keep running when its
+// agent stops (containerd), unlike sim containers, which live inside the
+// agent. Such a node is marked down only when its heartbeat TTL lapses:
+// an agent that restarts (an upgrade, a crash that systemd restarts)
+// registers again within the TTL and keeps its containers.
+func outlivesAgent(n *api.Node) bool { return n.Runtime == "containerd" }
 
 // reconcilePeers adds servers that gossip knows but Raft does not as
 // voters, and removes servers that left gracefully.
