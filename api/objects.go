@@ -103,10 +103,10 @@ const (
 
 // Allocation is one replica of one revision of a service, placed on a node.
 type Allocation struct {
-	ID            string `json:"id"`
-	Service       string `json:"service"`
-	Namespace     string `json:"namespace"`
-	Revision      int    `json:"revision"`
+	ID        string `json:"id"`
+	Service   string `json:"service"`
+	Namespace string `json:"namespace"`
+	Revision  int    `json:"revision"`
 	// RevisionIndex is its revision's CreateIndex: revision numbers start
 	// again at 1 when a deleted service is created anew, this does not.
 	RevisionIndex uint64 `json:"revisionIndex,omitempty"`
