@@ -22,6 +22,7 @@ func newAgentCmd() *cobra.Command {
 	var servers, cpu, memory, logLevel string
 	var labels, upstreams []string
 	var fakeNodes int
+	var real realNodeFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent (or, with --fake-nodes, many fake nodes)",
@@ -61,10 +62,17 @@ func newAgentCmd() *cobra.Command {
 			if fakeNodes > 0 {
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
 			}
-			if cfg.Runtime != "sim" {
-				return fmt.Errorf("--runtime %q: this build runs sim (containerd arrives with real nodes)", cfg.Runtime)
+			factory := simRuntime(cfg)
+			switch cfg.Runtime {
+			case "sim":
+			case "containerd":
+				if factory, err = real.setup(cmd.Context(), &cfg); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("--runtime %q: want sim or containerd", cfg.Runtime)
 			}
-			a, err := agent.New(cfg, client, simRuntime(cfg))
+			a, err := agent.New(cfg, client, factory)
 			if err != nil {
 				return err
 			}
@@ -79,7 +87,9 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&cfg.HTTP, "http", "127.0.0.1:4746", "listen address of the agent's API (logs, exec, metrics)")
 	f.StringVar(&cfg.Gossip, "gossip", "127.0.0.1:4748", "gossip (memberlist) listen and advertise address")
 	f.StringSliceVar(&cfg.Join, "join", nil, "gossip address(es) of servers or other agents")
-	f.StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim")
+	f.StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim (in process, no root) or containerd")
+	f.StringVar(&cfg.Address, "address", "", "node address: other nodes route to this node's containers through it (default the host of --http)")
+	real.flags(f)
 	f.StringVar(&cfg.DNS, "dns", "", "listen address of the node's cluster DNS server (svc.flotilla), e.g. 127.0.0.1:4749; empty: none")
 	f.StringSliceVar(&upstreams, "dns-upstream", nil, "resolvers for other names, host:port (default: /etc/resolv.conf; \"none\" refuses them)")
 	f.BoolVar(&cfg.Proxy, "proxy", true, "run the service proxy: own every service's VIP on this node")

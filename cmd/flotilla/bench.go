@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flotilla/network/netbench"
+	"flotilla/scenarios/lab"
 	"flotilla/scheduler/bench"
 )
 
@@ -80,7 +81,7 @@ every placement is committed, evaluation latency and peak RSS.`,
 	sched.Flags().IntVar(&cfg.Replicas, "replicas", 10000, "replicas to place in all")
 	sched.Flags().IntVar(&cfg.Servers, "servers", 3, "servers in the cluster")
 	sched.Flags().IntVar(&cfg.ServiceSize, "service-size", 1000, "replicas per service")
-	cmd.AddCommand(sched, newBenchProxyCmd(g), newBenchDNSCmd(g))
+	cmd.AddCommand(sched, newBenchProxyCmd(g), newBenchDNSCmd(g), newBenchContainerdCmd(g))
 	return cmd
 }
 
@@ -162,5 +163,48 @@ func newBenchDNSCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&services, "services", 200, "services to serve (each asked for its A and SRV records)")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long dnsperf runs")
+	return cmd
+}
+
+func newBenchContainerdCmd(g *globals) *cobra.Command {
+	var cfg lab.StartBenchConfig
+	cmd := &cobra.Command{
+		Use:   "containerd",
+		Short: "Time apply to running on a containerd lab against plain ctr run (root)",
+		Long: `Starts a containerd lab (1 server, --agents agents), warms the demo image on
+every node, applies a service of --replicas replicas and times each one from
+the apply to its running report; then times ctr run -d of the same image as
+many times on the same containerd. The lab is removed at the end.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(g.output); err != nil {
+				return err
+			}
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Binary = bin
+			if g.output == "table" {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
+			res, err := lab.RunStartBench(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if g.output != "table" {
+				return printObject(out, g.output, res)
+			}
+			fmt.Fprintf(out, "machine: %s\n\n", res.Machine)
+			t := newTable(out, "PATH", "CONTAINERS", "P50", "P99", "ALL")
+			t.row(fmt.Sprintf("flotilla apply (%d nodes, CNI)", res.Agents), res.Replicas, fmt.Sprintf("%.0fms", res.P50Ms), fmt.Sprintf("%.0fms", res.P99Ms), fmt.Sprintf("%.0fms", res.AllRunningMs))
+			t.row("ctr run -d, one by one", res.Replicas, fmt.Sprintf("%.0fms", res.CtrRunP50Ms), fmt.Sprintf("%.0fms", res.CtrRunP99Ms), fmt.Sprintf("%.0fms", res.CtrRunTotalMs))
+			return t.flush()
+		},
+	}
+	cmd.Flags().IntVar(&cfg.Replicas, "replicas", 10, "replicas to start")
+	cmd.Flags().IntVar(&cfg.Agents, "agents", 3, "agents (nodes) in the lab")
+	cmd.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", lab.DefaultContainerdSocket(), "containerd's socket ($"+lab.ContainerdSocketEnv+")")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,9 +59,16 @@ func newLabCmd() *cobra.Command {
 				fmt.Fprintf(out, "  export FLOTILLA_DNS=%q          # every agent serves DNS; this is n1's\n", l.DigServer())
 			}
 			fmt.Fprintf(out, "  %s apply -f scenarios/examples/web.yaml\n", self)
-			fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
-			if l.DNS() != "" {
+			switch ns := l.FirstAgentNetns(); {
+			case ns != "":
+				fmt.Fprintf(out, "  %s get allocs                 # real containers: ctr -n flotilla-n1 tasks ls\n", self)
+				fmt.Fprintf(out, "  ip netns exec %s dig +short web.default.svc.flotilla   # the VIP, from inside a node\n", ns)
+				fmt.Fprintf(out, "  ip netns exec %s curl http://VIP:8080/                 # balanced over every node's replicas\n", ns)
+			case l.DNS() != "":
+				fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
 				fmt.Fprintf(out, "  dig @$FLOTILLA_DNS web.default.svc.flotilla   # the VIP; curl http://VIP:8080/ balances\n")
+			default:
+				fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
 			}
 			fmt.Fprintf(out, "  %s lab kill n2                # and watch its replicas move\n", self)
 			fmt.Fprintf(out, "  %s lab down\n", self)
@@ -69,7 +77,8 @@ func newLabCmd() *cobra.Command {
 	}
 	up.Flags().IntVar(&cfg.Servers, "servers", 3, "servers")
 	up.Flags().IntVar(&cfg.Agents, "agents", 3, "agents (nodes)")
-	up.Flags().StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim")
+	up.Flags().StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim (processes on loopback, no root) or containerd (root: every node a network namespace, real containers)")
+	up.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", lab.DefaultContainerdSocket(), "containerd's socket, for --runtime containerd ($"+lab.ContainerdSocketEnv+")")
 	up.Flags().IntVar(&cfg.BasePort, "base-port", 4646, "first port: servers use it and up, agents 100 above it")
 	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
 
@@ -169,6 +178,30 @@ func newLabCmd() *cobra.Command {
 		fault("pause", "Freeze a server or agent (SIGSTOP), as a hung machine", (*lab.Lab).Pause, "paused"),
 		fault("resume", "Thaw a paused server or agent", (*lab.Lab).Resume, "resumed"),
 		fault("restart", "Start a server or agent again with its data (stopping it first if it runs)", (*lab.Lab).Restart, "restarted"),
+		links("partition", "Cut nodes off the lab network, as a pulled cable (containerd labs)", cobra.MinimumNArgs(1), (*lab.Lab).Partition, "cut off", load),
+		links("heal", "Restore the links of the named nodes, or of every node (containerd labs)", cobra.ArbitraryArgs, (*lab.Lab).Heal, "connected", load),
 	)
 	return cmd
+}
+
+// links is a lab command that sets nodes' links: partition and heal.
+func links(use, short string, args cobra.PositionalArgs, do func(*lab.Lab, ...string) error, done string, load func() (*lab.Lab, error)) *cobra.Command {
+	return &cobra.Command{
+		Use: use + " [NODE...]", Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			l, err := load()
+			if err != nil {
+				return err
+			}
+			if err := do(l, names...); err != nil {
+				return err
+			}
+			what := strings.Join(names, ", ")
+			if what == "" {
+				what = "every node"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", what, done)
+			return nil
+		},
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -17,10 +18,17 @@ import (
 // and replaced on another node; a slow starter is neither routed nor killed
 // before it is ready.
 func TestProbesInALab(t *testing.T) {
-	l := startLab(t)
+	checkProbes(t, startLab(t), &http.Client{Timeout: 5 * time.Second})
+}
+
+// checkProbes runs the health checks on a lab; client reaches the lab's
+// VIPs and replicas (from the host for a sim lab, from inside a node for a
+// containerd lab).
+func checkProbes(t *testing.T, l *labCLI, client *http.Client) {
+	t.Helper()
 	spec := `kind: Service
 name: web
-image: demo
+image: flotilla.local/demo:v1
 replicas: 3
 ports: [{name: http, port: 8080, protocol: http}]
 probes:
@@ -28,7 +36,7 @@ probes:
 ---
 kind: Service
 name: flaky
-image: demo
+image: flotilla.local/demo:v1
 replicas: 1
 args: [--fail-liveness-after, 2s]
 ports: [{name: http, port: 8080, protocol: http}]
@@ -38,7 +46,7 @@ restart: {policy: always, maxRestarts: 2, backoff: 1s}
 ---
 kind: Service
 name: slow
-image: demo
+image: flotilla.local/demo:v1
 replicas: 1
 args: [--startup-delay, 6s]
 ports: [{name: http, port: 8080, protocol: http}]
@@ -87,13 +95,17 @@ probes:
 		}
 		return n == 3
 	})
-	client := &http.Client{Timeout: 5 * time.Second}
 	post := func(url string) {
 		resp, err := client.Post(url, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %s %s", url, resp.Status, body)
+		}
+		t.Logf("POST %s: %s", url, body)
 	}
 	served := func(seconds float64) (victimAt float64, errs int) {
 		victimAt = -1
@@ -120,7 +132,8 @@ probes:
 	post("http://" + victim.Address + "/admin/readiness?fail=true")
 	last, errs := served(4)
 	if errs > 0 || last > 2 {
-		t.Fatalf("after /ready failed: %d errors, the replica still served at %.2fs", errs, last)
+		t.Fatalf("after /ready failed on %s (%s on %s): %d errors, the replica still served at %.2fs; endpoints now:\n%s",
+			victim.ID, victim.Address, victim.Node, errs, last, l.must("get", "endpoints", "web"))
 	}
 	post("http://" + victim.Address + "/admin/readiness?fail=false")
 	back := -1.0

@@ -30,6 +30,10 @@ const containerIfName = "eth0"
 // attachment on this network.
 var ErrNotAttached = errors.New("container not attached")
 
+// NodeNetnsPrefix is the NetnsPrefix of a node's containers: a lab or an
+// operator finds every container namespace of node NODE as flotilla-NODE-*.
+func NodeNetnsPrefix(node string) string { return "flotilla-" + node + "-" }
+
 // Config describes one node's bridge network.
 type Config struct {
 	Name        string       // CNI network name, default "flotilla"

@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,6 +48,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// HeartbeatTTL is the servers' node heartbeat TTL.
 	HeartbeatTTL time.Duration
+	// ContainerdSocket is containerd's socket for a containerd lab
+	// (DefaultContainerdSocket when empty).
+	ContainerdSocket string
 }
 
 // Process is one lab process.
@@ -62,6 +65,11 @@ type Process struct {
 	Args    []string `json:"args"`
 	Log     string   `json:"log"`
 	DataDir string   `json:"dataDir"`
+	// A containerd lab's node: its network namespace, the host end of its
+	// veth and its address on the lab bridge.
+	Netns    string       `json:"netns,omitempty"`
+	HostVeth string       `json:"hostVeth,omitempty"`
+	Address  netip.Prefix `json:"address,omitzero"`
 }
 
 // Lab is a lab's recorded state (lab.json in its directory).
@@ -72,6 +80,8 @@ type Lab struct {
 	Binary    string    `json:"binary"`
 	Processes []Process `json:"processes"`
 	StartedAt time.Time `json:"startedAt"`
+	// Network is a containerd lab's host side; nil for sim labs.
+	Network *Network `json:"network,omitempty"`
 }
 
 // DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
@@ -226,8 +236,17 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 	if cfg.Agents < 0 || cfg.Agents > 50 {
 		return nil, fmt.Errorf("--agents: want 0 to 50, got %d", cfg.Agents)
 	}
-	if cfg.Runtime != "sim" {
-		return nil, fmt.Errorf("--runtime %q: labs run sim (containerd labs arrive with real nodes)", cfg.Runtime)
+	switch cfg.Runtime {
+	case "sim":
+	case "containerd":
+		if cfg.ContainerdSocket == "" {
+			cfg.ContainerdSocket = DefaultContainerdSocket()
+		}
+		if err := checkContainerd(cfg.ContainerdSocket); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("--runtime %q: want sim or containerd", cfg.Runtime)
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 30 * time.Second
@@ -241,13 +260,22 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 		return nil, err
 	}
 	defer unlock()
-	if old, err := Load(cfg.Root, cfg.Name); err == nil && old.AnyRunning() {
-		return nil, fmt.Errorf("lab %s is already running (flotilla lab status --name %s; flotilla lab down --name %s)", cfg.Name, cfg.Name, cfg.Name)
+	if old, err := Load(cfg.Root, cfg.Name); err == nil {
+		if old.AnyRunning() {
+			return nil, fmt.Errorf("lab %s is already running (flotilla lab status --name %s; flotilla lab down --name %s)", cfg.Name, cfg.Name, cfg.Name)
+		}
+		// What an earlier lab of this name left (it was killed half-way,
+		// or its down failed) goes before anything new is made.
+		if err := old.down(io.Discard); err != nil {
+			return nil, err
+		}
 	}
 	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC()}
 	l.plan(cfg)
-	if err := checkPorts(l.Processes); err != nil {
-		return nil, err
+	if l.Network == nil {
+		if err := checkPorts(l.Processes); err != nil {
+			return nil, err
+		}
 	}
 	// A new lab starts clean: earlier data of this lab goes.
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
@@ -259,6 +287,17 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 		}
 	}
 	start := time.Now()
+	if l.Network != nil {
+		// Saved first: a lab that dies while its network is half made is
+		// cleaned up by the next down or up.
+		if err := l.save(); err != nil {
+			return nil, err
+		}
+		if err := l.setupNetwork(); err != nil {
+			l.down(io.Discard)
+			return nil, err
+		}
+	}
 	for i := range l.Processes {
 		if err := l.start(&l.Processes[i], true); err != nil {
 			l.down(io.Discard)
@@ -278,35 +317,59 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 	return l, nil
 }
 
-// plan lays out the processes and their ports.
+// plan lays out the processes and their ports: on loopback with a port
+// block each for a sim lab, on the standard ports of each node's own
+// address for a containerd lab.
 func (l *Lab) plan(cfg Config) {
-	local := func(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+	for i := 0; i < cfg.Servers; i++ {
+		l.Processes = append(l.Processes, Process{Name: fmt.Sprintf("s%d", i+1), Role: RoleServer})
+	}
+	for i := 0; i < cfg.Agents; i++ {
+		l.Processes = append(l.Processes, Process{Name: fmt.Sprintf("n%d", i+1), Role: RoleAgent})
+	}
+	if cfg.Runtime == "containerd" {
+		l.planNetwork(cfg)
+	}
+	// addr is where a process's port is: port is its offset in the sim
+	// lab's block and its number on a node of a containerd lab.
+	addr := func(p *Process, i, offset, port int) string {
+		if p.Netns != "" {
+			return labAddr(p, port)
+		}
+		base := cfg.BasePort + 10*i
+		if p.Role == RoleAgent {
+			base += 100
+		}
+		return "127.0.0.1:" + strconv.Itoa(base+offset)
+	}
 	var gossip, httpAddrs []string
 	for i := 0; i < cfg.Servers; i++ {
-		gossip = append(gossip, local(cfg.BasePort+10*i+2))
-		httpAddrs = append(httpAddrs, "http://"+local(cfg.BasePort+10*i))
-	}
-	for i := 0; i < cfg.Servers; i++ {
-		name := fmt.Sprintf("s%d", i+1)
-		p := Process{Name: name, Role: RoleServer, HTTP: local(cfg.BasePort + 10*i), Raft: local(cfg.BasePort + 10*i + 1),
-			Gossip: local(cfg.BasePort + 10*i + 2), DataDir: filepath.Join(l.Dir, "data", name), Log: filepath.Join(l.Dir, "logs", name+".log")}
-		p.Args = []string{"server", "--name", name, "--data-dir", p.DataDir, "--http", p.HTTP, "--raft", p.Raft, "--gossip", p.Gossip,
-			"--bootstrap-expect", strconv.Itoa(cfg.Servers), "--join", strings.Join(gossip, ","), "--heartbeat-ttl", api.Duration(cfg.HeartbeatTTL).String()}
-		l.Processes = append(l.Processes, p)
+		p := &l.Processes[i]
+		p.HTTP, p.Raft, p.Gossip = addr(p, i, 0, 4646), addr(p, i, 1, 4647), addr(p, i, 2, 4648)
+		gossip = append(gossip, p.Gossip)
+		httpAddrs = append(httpAddrs, "http://"+p.HTTP)
 	}
 	zones := []string{"a", "b", "c"}
-	for i := 0; i < cfg.Agents; i++ {
-		name := fmt.Sprintf("n%d", i+1)
-		base := cfg.BasePort + 100 + 10*i
-		p := Process{Name: name, Role: RoleAgent, HTTP: local(base), Gossip: local(base + 2), DNS: local(base + 9),
-			DataDir: filepath.Join(l.Dir, "data", name), Log: filepath.Join(l.Dir, "logs", name+".log")}
-		p.Args = []string{"agent", "--name", name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
-			"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
-			// No upstream resolvers: a lab answers its own names and sends
-			// nothing off this machine.
-			"--dns", p.DNS, "--dns-upstream", "none",
-			"--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[i%len(zones)]}
-		l.Processes = append(l.Processes, p)
+	for i := range l.Processes {
+		p := &l.Processes[i]
+		p.DataDir = filepath.Join(l.Dir, "data", p.Name)
+		p.Log = filepath.Join(l.Dir, "logs", p.Name+".log")
+		if p.Role == RoleServer {
+			p.Args = []string{"server", "--name", p.Name, "--data-dir", p.DataDir, "--http", p.HTTP, "--raft", p.Raft, "--gossip", p.Gossip,
+				"--bootstrap-expect", strconv.Itoa(cfg.Servers), "--join", strings.Join(gossip, ","), "--heartbeat-ttl", api.Duration(cfg.HeartbeatTTL).String()}
+		} else {
+			a := i - cfg.Servers
+			p.HTTP, p.Gossip, p.DNS = addr(p, a, 0, 4746), addr(p, a, 2, 4748), addr(p, a, 9, 53)
+			p.Args = []string{"agent", "--name", p.Name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
+				"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
+				// No upstream resolvers: a lab answers its own names and sends
+				// nothing off this machine.
+				"--dns", p.DNS, "--dns-upstream", "none",
+				"--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[a%len(zones)]}
+		}
+		if p.Netns != "" {
+			p.Args = append(p.Args, l.containerdArgs(p)...)
+		}
 	}
 }
 
@@ -347,7 +410,7 @@ func (l *Lab) start(p *Process, truncate bool) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(l.Binary, p.Args...)
+	cmd := l.nodeCommand(p)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -457,6 +520,9 @@ func (l *Lab) down(out io.Writer) error {
 		syscall.Kill(pid, syscall.SIGKILL)
 		fmt.Fprintf(out, "killed stray process %d\n", pid)
 	}
+	if err := l.teardownNetwork(out); err != nil {
+		return err
+	}
 	return l.save()
 }
 
@@ -504,6 +570,13 @@ func (l *Lab) kill(name string) error {
 		return fmt.Errorf("%s (pid %d) did not die", name, p.PID)
 	}
 	p.PID = 0
+	if l.Network != nil && p.Role == RoleAgent {
+		// A crashed machine's containers die with it (containerd's would
+		// outlive the agent alone).
+		if err := l.crashContainers(p); err != nil {
+			return err
+		}
+	}
 	return l.save()
 }
 

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"flotilla/api"
+	"flotilla/network/netlab"
+	"flotilla/scenarios/lab"
+)
+
+// needContainerdLab skips (or, under CI, fails) a test that needs root,
+// containerd and the CNI plugins.
+func needContainerdLab(t *testing.T) string {
+	t.Helper()
+	socket := lab.DefaultContainerdSocket()
+	missing := ""
+	switch {
+	case os.Geteuid() != 0:
+		missing = "root"
+	case !exists(socket):
+		missing = "containerd at " + socket + " ($" + lab.ContainerdSocketEnv + ")"
+	case !exists("/usr/lib/cni/bridge"):
+		missing = "the CNI plugins (containernetworking-plugins)"
+	}
+	for _, tool := range []string{"ctr", "ip", "dig", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil && missing == "" {
+			missing = tool
+		}
+	}
+	if missing == "" {
+		return socket
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("the containerd lab needs %s, which CI must provide (.ci/run)", missing)
+	}
+	t.Skipf("the containerd lab needs %s: run as root with containerd running (see .ci/run)", missing)
+	return ""
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// hostState is what a containerd lab may leave behind: network namespaces,
+// links, routes, mounts, containerd namespaces and processes. Only what
+// can be the lab's is listed (its names and address blocks): the tests of
+// other packages, which go test may run meanwhile, make their own.
+type hostState map[string][]string
+
+func readHostState(t *testing.T, socket, labDir string) hostState {
+	t.Helper()
+	lines := func(keep func(string) bool, name string, args ...string) []string {
+		out, err := exec.Command(name, args...).Output()
+		var exit *exec.ExitError
+		if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) { // pgrep: 1 is "none"
+			t.Fatalf("%s %v: %v", name, args, err)
+		}
+		var kept []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l = strings.TrimSpace(l); l != "" && keep(l) {
+				kept = append(kept, l)
+			}
+		}
+		slices.Sort(kept)
+		return kept
+	}
+	containsAny := func(subs ...string) func(string) bool {
+		return func(l string) bool {
+			return slices.ContainsFunc(subs, func(s string) bool { return strings.Contains(l, s) })
+		}
+	}
+	// The lab's node and container namespaces, and the containerd
+	// namespaces of its nodes n1..n3.
+	ours := containsAny("flotilla-ce2e-", "flotilla-n1", "flotilla-n2", "flotilla-n3")
+	hostLink := func(l string) bool { // "3: name@peer: <...>" of a lab link (fl<tag>-...)
+		f := strings.Fields(l)
+		return len(f) > 1 && strings.HasPrefix(f[1], "fl") && !strings.HasPrefix(f[1], "fltest")
+	}
+	return hostState{
+		"netns":      lines(ours, "ip", "netns", "list"),
+		"links":      lines(hostLink, "ip", "-o", "link", "show"),
+		"routes":     lines(containsAny("10.199.", "10.200.", "10.201."), "ip", "route", "show", "table", "all"),
+		"mounts":     lines(ours, "cat", "/proc/self/mountinfo"),
+		"containerd": lines(ours, "ctr", "--address", socket, "namespaces", "list", "-q"),
+		"processes":  lines(containsAny(labDir), "pgrep", "-af", "flotilla"),
+		"shims":      lines(ours, "pgrep", "-af", "containerd-shim"),
+	}
+}
+
+// netnsClient is an HTTP client whose connections start inside a node's
+// network namespace, as a process on that node would.
+func netnsClient(netns string) *http.Client {
+	dialer := &net.Dialer{Timeout: 3 * time.Second}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+			err = netlab.Do(netns, func() error {
+				conn, err = dialer.DialContext(ctx, network, addr)
+				return err
+			})
+			return conn, err
+		},
+	}}
+}
+
+// inNode runs a command inside a lab node's namespace (ip netns exec, so
+// the node's resolv.conf applies).
+func inNode(t *testing.T, netns string, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", netns}, args...)...).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// taskPIDs is container ID → task PID from ctr for one node.
+func taskPIDs(t *testing.T, socket, node string) map[string]int {
+	t.Helper()
+	out, err := exec.Command("ctr", "--address", socket, "-n", "flotilla-"+node, "tasks", "list").Output()
+	if err != nil {
+		t.Fatalf("ctr tasks list for %s: %v", node, err)
+	}
+	pids := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[2] == "RUNNING" {
+			pids[f[0]], _ = strconv.Atoi(f[1])
+		}
+	}
+	return pids
+}
+
+func startContainerdLab(t *testing.T, socket string) *labCLI {
+	t.Helper()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	l := &labCLI{t: t, bin: bin, env: append(os.Environ(), "FLOTILLA_LAB_DIR="+dir, "FLOTILLA_LAB=ce2e", lab.ContainerdSocketEnv+"="+socket)}
+	before := readHostState(t, socket, dir)
+	t.Cleanup(func() {
+		if out, err := l.run("lab", "down"); err != nil {
+			t.Errorf("lab down: %v\n%s", err, out)
+		}
+		after := readHostState(t, socket, dir)
+		for what, now := range after {
+			var left []string
+			for _, x := range now {
+				if !slices.Contains(before[what], x) {
+					left = append(left, x)
+				}
+			}
+			if len(left) > 0 {
+				t.Errorf("lab down left %s behind: %v", what, left)
+			}
+		}
+	})
+	l.must("lab", "up", "--runtime", "containerd", "--timeout", "60s")
+	env := l.labEnv()
+	l.addr = env[api.AddressEnv]
+	if !strings.Contains(l.addr, "10.199.0.11:4646") {
+		t.Fatalf("lab env: FLOTILLA_ADDR=%q, want the servers on their nodes' addresses", l.addr)
+	}
+	l.env = append(l.env, api.AddressEnv+"="+l.addr)
+	return l
+}
+
+// TestContainerdLab is the real-nodes issue's check: a 3-node containerd
+// lab runs a 3-replica service as real containers with addresses in their
+// nodes' pod subnets; inside n1 the service's name resolves and its VIP
+// reaches replicas on all three nodes; a killed container is restarted; a
+// restarted agent re-adopts its containers; and the health checks of the
+// probes issue pass as on the sim lab. lab down leaves nothing behind.
+func TestContainerdLab(t *testing.T) {
+	socket := needContainerdLab(t)
+	l := startContainerdLab(t, socket)
+	n1 := "flotilla-ce2e-n1"
+
+	spec := "kind: Service\nname: web\nimage: flotilla.local/demo:v1\nargs: [--version, v1]\nreplicas: 3\n" +
+		"ports: [{name: http, port: 8080, protocol: http}]\nrestart: {policy: always, backoff: 1s}\n"
+	file := t.TempDir() + "/web.yaml"
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.must("apply", "-f", file)
+	waitFor(t, 90*time.Second, "3 web replicas running and ready, one per node", func() bool {
+		nodes := map[string]bool{}
+		for _, a := range l.allocs() {
+			if a.Service == "web" && a.Status == api.AllocRunning && a.Ready {
+				nodes[a.Node] = true
+			}
+		}
+		return len(nodes) == 3
+	})
+
+	// Real containers, one per node, each in its node's pod subnet.
+	var nodes []*api.Node
+	if err := json.Unmarshal([]byte(l.must("get", "nodes", "-o", "json")), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	subnets := map[string]netip.Prefix{}
+	for _, n := range nodes {
+		subnets[n.Name], _ = netip.ParsePrefix(n.Subnet)
+	}
+	byNode := map[string]*api.Allocation{}
+	for _, a := range l.allocs() {
+		if a.Service != "web" || a.DesiredStatus != api.DesiredRun {
+			continue
+		}
+		byNode[a.Node] = a
+		ap, err := netip.ParseAddrPort(a.Address)
+		if err != nil || !subnets[a.Node].Contains(ap.Addr()) {
+			t.Fatalf("allocation %s on %s has address %q, not in the node's pod subnet %s", a.ID, a.Node, a.Address, subnets[a.Node])
+		}
+		if _, ok := taskPIDs(t, socket, a.Node)[a.ID]; !ok {
+			t.Fatalf("ctr -n flotilla-%s tasks list shows no running task %s", a.Node, a.ID)
+		}
+	}
+
+	// Inside n1: the name resolves to the VIP, and the VIP reaches every node.
+	var svc api.Service
+	if err := json.Unmarshal([]byte(l.must("get", "services", "web", "-o", "json")), &svc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "dig web.default.svc.flotilla inside n1 answering the VIP "+svc.VIP, func() bool {
+		out, _ := inNode(t, n1, "dig", "+short", "web.default.svc.flotilla")
+		return out == svc.VIP
+	})
+	served := map[string]int{}
+	for i := 0; i < 60; i++ {
+		out, err := inNode(t, n1, "curl", "-sf", "--max-time", "5", "http://"+svc.VIP+":8080/")
+		if err != nil {
+			t.Fatalf("curl through the VIP inside n1 (request %d): %v: %s", i, err, out)
+		}
+		var id map[string]string
+		if err := json.Unmarshal([]byte(out), &id); err != nil {
+			t.Fatalf("curl through the VIP: %v: %s", err, out)
+		}
+		served[id["node"]]++
+	}
+	if len(served) != 3 {
+		t.Fatalf("60 requests through the VIP from n1 reached %v, want all three nodes", served)
+	}
+
+	// A killed container process is noticed and restarted by policy.
+	victim := byNode["n2"]
+	pid := taskPIDs(t, socket, "n2")[victim.ID]
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the killed container restarted", func() bool {
+		for _, a := range l.allocs() {
+			if a.ID == victim.ID {
+				return a.Restarts == victim.Restarts+1 && a.Status == api.AllocRunning && a.Ready
+			}
+		}
+		return false
+	})
+	if now := taskPIDs(t, socket, "n2")[victim.ID]; now == 0 || now == pid {
+		t.Fatalf("after the kill the task's PID is %d (was %d), want a new process", now, pid)
+	}
+
+	// A restarted agent re-adopts its containers: same IDs, same
+	// processes, no restart.
+	kept := byNode["n1"]
+	keptPID := taskPIDs(t, socket, "n1")[kept.ID]
+	l.must("lab", "restart", "n1")
+	waitFor(t, 30*time.Second, "the restarted agent serving its container's logs", func() bool {
+		out, err := l.run("logs", kept.ID)
+		return err == nil && strings.Contains(out, "version=v1")
+	})
+	if now := taskPIDs(t, socket, "n1")[kept.ID]; now != keptPID {
+		t.Fatalf("after the agent restarted, task %s has PID %d, want the same process %d", kept.ID, now, keptPID)
+	}
+	for _, a := range l.allocs() {
+		if a.ID == kept.ID && (a.Restarts != kept.Restarts || a.Status != api.AllocRunning) {
+			t.Fatalf("after the agent restarted: %+v, want it running with %d restarts", a, kept.Restarts)
+		}
+	}
+
+	l.must("delete", "service", "web")
+	t.Run("probes", func(t *testing.T) { checkProbes(t, l, netnsClient(n1)) })
+}

@@ -1,0 +1,210 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/errdefs"
+)
+
+// Purge deletes everything of node's namespace (flotilla-NODE): it kills
+// and deletes every task, deletes every container, image, lease, snapshot
+// and blob, then the namespace itself, and the namespace's empty cgroup
+// directories. It is `lab down`: the containers do not outlive it. An
+// absent namespace is success. It does not touch networks or state
+// directories, which belong to their owners.
+func Purge(ctx context.Context, address, node string) error {
+	if node == "" {
+		return errors.New("purge: node name is required")
+	}
+	if address == "" {
+		address = DefaultAddress
+	}
+	ns := NamespacePrefix + node
+	c, err := connect(ctx, address, ns)
+	if err != nil {
+		return fmt.Errorf("purge namespace %s: %w", ns, err)
+	}
+	defer c.Close()
+	all, err := c.NamespaceService().List(ctx)
+	if err != nil {
+		return fmt.Errorf("purge namespace %s: list namespaces: %w", ns, err)
+	}
+	if !slices.Contains(all, ns) {
+		return nil
+	}
+	steps := []struct {
+		what string
+		fn   func(context.Context, *client.Client) error
+	}{
+		{"containers", purgeContainers},
+		{"images", purgeImages},
+		{"leases", purgeLeases},
+		{"snapshots", purgeSnapshots},
+		{"content", purgeContent},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx, c); err != nil {
+			return fmt.Errorf("purge namespace %s: %s: %w", ns, s.what, err)
+		}
+	}
+	if err := deleteNamespace(ctx, c, ns); err != nil {
+		return fmt.Errorf("purge namespace %s: %w", ns, err)
+	}
+	removeLeftDirs(ns)
+	return nil
+}
+
+func purgeContainers(ctx context.Context, c *client.Client) error {
+	list, err := c.Containers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ctr := range list {
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
+			}
+		} else if !errdefs.IsNotFound(err) {
+			return fmt.Errorf("load task %s: %w", ctr.ID(), err)
+		}
+		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
+		}
+	}
+	return nil
+}
+
+func purgeImages(ctx context.Context, c *client.Client) error {
+	list, err := c.ImageService().List(ctx)
+	if err != nil {
+		return err
+	}
+	for i, img := range list {
+		var opts []images.DeleteOpt
+		if i == len(list)-1 {
+			opts = append(opts, images.SynchronousDelete()) // collect the garbage now
+		}
+		if err := c.ImageService().Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete image %s: %w", img.Name, err)
+		}
+	}
+	return nil
+}
+
+func purgeLeases(ctx context.Context, c *client.Client) error {
+	list, err := c.LeasesService().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range list {
+		if err := c.LeasesService().Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete lease %s: %w", l.ID, err)
+		}
+	}
+	return nil
+}
+
+// purgeSnapshots removes the snapshots children first (a parent cannot go
+// while a child refers to it).
+func purgeSnapshots(ctx context.Context, c *client.Client) error {
+	sn := c.SnapshotService(snapshotter)
+	for {
+		var infos []snapshots.Info
+		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+			infos = append(infos, info)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(infos) == 0 {
+			return nil
+		}
+		parents := map[string]bool{}
+		for _, info := range infos {
+			parents[info.Parent] = true
+		}
+		removed := 0
+		for _, info := range infos {
+			if parents[info.Name] {
+				continue
+			}
+			if err := sn.Remove(ctx, info.Name); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("remove snapshot %s: %w", info.Name, err)
+			}
+			removed++
+		}
+		if removed == 0 {
+			return fmt.Errorf("%d snapshots left that refer to each other", len(infos))
+		}
+	}
+}
+
+func purgeContent(ctx context.Context, c *client.Client) error {
+	cs := c.ContentStore()
+	statuses, err := cs.ListStatuses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range statuses {
+		if err := cs.Abort(ctx, st.Ref); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("abort ingest %s: %w", st.Ref, err)
+		}
+	}
+	var blobs []content.Info
+	if err := cs.Walk(ctx, func(info content.Info) error {
+		blobs = append(blobs, info)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, b := range blobs {
+		if err := cs.Delete(ctx, b.Digest); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete blob %s: %w", b.Digest, err)
+		}
+	}
+	return nil
+}
+
+// deleteNamespace deletes the (now empty) namespace; the daemon's garbage
+// collection of what was deleted may lag a moment, so a "not empty" is
+// retried for a few seconds.
+func deleteNamespace(ctx context.Context, c *client.Client, ns string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := c.NamespaceService().Delete(ctx, ns)
+		if err == nil || errdefs.IsNotFound(err) {
+			return nil
+		}
+		if !errdefs.IsFailedPrecondition(err) || time.Now().After(deadline) {
+			return fmt.Errorf("delete namespace: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("delete namespace: %w (%w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// removeLeftDirs removes the namespace's parent cgroups, which runc
+// leaves behind (/sys/fs/cgroup/CONTROLLER/NS on v1, /sys/fs/cgroup/NS on
+// v2), and the runc shim's state directory of the namespace. Best effort:
+// only empty directories go.
+func removeLeftDirs(ns string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ns))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", ns), filepath.Join("/run/containerd/runc", ns))
+	for _, d := range dirs {
+		os.Remove(d)
+	}
+}
