@@ -93,10 +93,15 @@ func (s *script) count(k Kind) int {
 	return s.counts[k]
 }
 
-func newRunner(t *testing.T, probes api.Probes) (*clock.Fake, *script, chan Event, chan Event, context.CancelFunc) {
+// newRunner starts a runner of probes whose checks fail, but for the kinds
+// in passing, until the test says otherwise.
+func newRunner(t *testing.T, probes api.Probes, passing ...Kind) (*clock.Fake, *script, chan Event, chan Event, context.CancelFunc) {
 	t.Helper()
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := &script{ok: map[Kind]bool{}, counts: map[Kind]int{}}
+	for _, k := range passing {
+		s.ok[k] = true // before the runner's first check, which comes at once
+	}
 	kindOf := map[*api.Probe]Kind{probes.Startup: Startup, probes.Readiness: Readiness, probes.Liveness: Liveness}
 	events := make(chan Event, 16)
 	done := make(chan Event, 1)
@@ -183,8 +188,7 @@ func TestStartupThatNeverPassesKillsTheContainer(t *testing.T) {
 
 func TestReadinessComesAndGoesWithoutKilling(t *testing.T) {
 	ready := spec(1, 2)
-	fake, s, events, done, _ := newRunner(t, api.Probes{Readiness: &ready})
-	s.set(Readiness, true)
+	fake, s, events, done, _ := newRunner(t, api.Probes{Readiness: &ready}, Readiness)
 	if e := next(t, events); e.Kind != Readiness || !e.Passing {
 		t.Fatalf("event %+v, want ready at once", e)
 	}
