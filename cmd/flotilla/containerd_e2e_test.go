@@ -179,8 +179,9 @@ func startContainerdLab(t *testing.T, socket string) *labCLI {
 // lab runs a 3-replica service as real containers with addresses in their
 // nodes' pod subnets; inside n1 the service's name resolves and its VIP
 // reaches replicas on all three nodes; a killed container is restarted; a
-// restarted agent re-adopts its containers; and the health checks of the
-// probes issue pass as on the sim lab. lab down leaves nothing behind.
+// restarted agent re-adopts its containers; a partition cuts a node off
+// until healed; and the health checks of the probes issue pass as on the
+// sim lab. lab down leaves nothing behind.
 func TestContainerdLab(t *testing.T) {
 	socket := needContainerdLab(t)
 	l := startContainerdLab(t, socket)
@@ -287,6 +288,21 @@ func TestContainerdLab(t *testing.T) {
 			t.Fatalf("after the agent restarted: %+v, want it running with %d restarts", a, kept.Restarts)
 		}
 	}
+
+	// A partition cuts a node's cable; heal puts it back.
+	n3Agent := "http://10.199.0.103:4746/metrics"
+	if out, err := inNode(t, n1, "curl", "-sf", "--max-time", "2", "-o", "/dev/null", n3Agent); err != nil {
+		t.Fatalf("n1 cannot reach n3's agent before any partition: %v %s", err, out)
+	}
+	l.must("lab", "partition", "n3")
+	if _, err := inNode(t, n1, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", n3Agent); err == nil {
+		t.Fatal("n1 reaches n3's agent while n3 is partitioned")
+	}
+	l.must("lab", "heal")
+	waitFor(t, 10*time.Second, "n3 reachable again after heal", func() bool {
+		_, err := inNode(t, n1, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", n3Agent)
+		return err == nil
+	})
 
 	l.must("delete", "service", "web")
 	t.Run("probes", func(t *testing.T) { checkProbes(t, l, netnsClient(n1)) })
