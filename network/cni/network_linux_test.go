@@ -5,7 +5,6 @@ package cni
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,21 +22,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"flotilla/internal/testutil"
 	"flotilla/network/netlab"
 )
-
-// requireRoot skips a test that needs root, or fails it in CI, where a skip
-// would hide that it never ran.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (network namespaces, netlink) and CI=true: run the tests as root")
-	}
-	t.Skip("skipping: needs root for network namespaces and netlink")
-}
 
 // requireTools skips (or fails in CI) when a plugin or program is missing.
 func requireTools(t *testing.T, plugins []string, programs ...string) {
@@ -56,20 +43,7 @@ func requireTools(t *testing.T, plugins []string, programs ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("missing %s (install containernetworking-plugins / iptables)", strings.Join(missing, ", "))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("skipping: " + msg)
-}
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
+	testutil.SkipOrFail(t, "missing %s (install containernetworking-plugins / iptables)", strings.Join(missing, ", "))
 }
 
 // testEnv is a Network whose "host" is a private namespace made for the
@@ -86,9 +60,9 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	requireTools(t, []string{"bridge", "host-local"})
-	suffix := randomHex(t, 2)
+	suffix := testutil.RandomHex(t, 2)
 	x, err := rand.Int(rand.Reader, big.NewInt(250))
 	if err != nil {
 		t.Fatal(err)
@@ -190,24 +164,6 @@ func (e *testEnv) leases() []string {
 	return out
 }
 
-// eventually polls fn until it succeeds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		<-tick.C
-	}
-}
-
 // listen opens a TCP listener inside netns name that answers every
 // connection with reply, and closes it when the test ends.
 func listen(t *testing.T, name string, addr netip.AddrPort, reply string) netip.AddrPort {
@@ -254,7 +210,7 @@ func dial(name string, to netip.AddrPort) (string, error) {
 
 func expectReply(t *testing.T, from string, to netip.AddrPort, want string) {
 	t.Helper()
-	eventually(t, 5*time.Second, fmt.Sprintf("dial %s from %s", to, from), func() error {
+	testutil.Eventually(t, 5*time.Second, fmt.Sprintf("dial %s from %s", to, from), func() error {
 		got, err := dial(from, to)
 		if err != nil {
 			return err

@@ -3,44 +3,21 @@
 package netlab
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
+
+	"flotilla/internal/testutil"
 )
-
-// requireRoot skips a test that needs root and netlink, or fails it in CI,
-// where skipping would hide that the test never ran.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (network namespaces, netlink) and CI=true: run the tests as root")
-	}
-	t.Skip("skipping: needs root for network namespaces and netlink")
-}
-
-func randomHex(t *testing.T, nbytes int) string {
-	t.Helper()
-	b := make([]byte, nbytes)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("random name: %v", err)
-	}
-	return hex.EncodeToString(b)
-}
 
 // testNetns creates a namespace named fltest-<label>-<random> and deletes it
 // when the test ends.
 func testNetns(t *testing.T, label string) string {
 	t.Helper()
-	name := "fltest-" + label + "-" + randomHex(t, 4)
+	name := "fltest-" + label + "-" + testutil.RandomHex(t, 4)
 	if err := CreateNetns(name); err != nil {
 		t.Fatalf("CreateNetns(%s): %v", name, err)
 	}
@@ -57,24 +34,6 @@ func inNetns(t *testing.T, name string, fn func() error) {
 	t.Helper()
 	if err := Do(name, fn); err != nil {
 		t.Fatalf("in netns %s: %v", name, err)
-	}
-}
-
-// eventually polls fn until it succeeds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		<-tick.C
 	}
 }
 
@@ -132,11 +91,11 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	requireRoot(t)
-	l := &lab{t: t, suffix: randomHex(t, 2)}
+	testutil.RequireRoot(t, "network namespaces and netlink")
+	l := &lab{t: t, suffix: testutil.RandomHex(t, 2)}
 	l.host = testNetns(t, "labhost")
 	l.bridge = "fltest" + l.suffix
-	l.subnet = netip.MustParsePrefix(fmt.Sprintf("10.204.%d.0/24", int(randomHex(t, 1)[0])%200+1))
+	l.subnet = netip.MustParsePrefix(fmt.Sprintf("10.204.%d.0/24", int(testutil.RandomHex(t, 1)[0])%200+1))
 	t.Cleanup(func() {
 		if err := Do(l.host, func() error { return DeleteLink(l.bridge) }); err != nil {
 			t.Errorf("cleanup: delete bridge: %v", err)

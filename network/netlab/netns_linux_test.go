@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"flotilla/internal/testutil"
 )
 
 func TestCreateNetnsIsIdempotentAndDeleteToleratesAbsence(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	name := testNetns(t, "ns")
 	if err := CreateNetns(name); err != nil {
 		t.Fatalf("second CreateNetns(%s): %v", name, err)
@@ -43,7 +45,7 @@ func TestCreateNetnsIsIdempotentAndDeleteToleratesAbsence(t *testing.T) {
 }
 
 func TestCreateNetnsReplacesStaleFile(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	name := testNetns(t, "stale")
 	if err := DeleteNetns(name); err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestCreateNetnsReplacesStaleFile(t *testing.T) {
 }
 
 func TestDoRunsInsideTheNamespaceAndRestoresTheThread(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	name := testNetns(t, "do")
 	host, err := netns.Get()
 	if err != nil {

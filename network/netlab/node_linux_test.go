@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"flotilla/internal/testutil"
 )
 
 func TestAddNodeTwiceIsIdempotent(t *testing.T) {
@@ -148,13 +150,13 @@ func TestNodesOnTheLabBridgeReachEachOtherUntilPartitioned(t *testing.T) {
 		}
 		return nil
 	}
-	eventually(t, 5*time.Second, "a reaches b", reachable)
+	testutil.Eventually(t, 5*time.Second, "a reaches b", reachable)
 
 	inNetns(t, l.host, func() error { return Partition(b.HostVeth) })
-	eventually(t, 5*time.Second, "partition cuts b off", unreachable)
+	testutil.Eventually(t, 5*time.Second, "partition cuts b off", unreachable)
 
 	inNetns(t, l.host, func() error { return Heal(b.HostVeth) })
-	eventually(t, 10*time.Second, "heal restores a -> b", reachable)
+	testutil.Eventually(t, 10*time.Second, "heal restores a -> b", reachable)
 
 	if err := Do(l.host, func() error { return Partition(l.bridge) }); err == nil {
 		t.Fatal("Partition accepted a bridge, want only veths")

@@ -13,10 +13,12 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"flotilla/internal/testutil"
 )
 
 func TestAddUnreachableInstallsAnUnreachableRoute(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	ns := testNetns(t, "unreach")
 	dst := netip.MustParsePrefix("10.200.0.0/16")
 	inNetns(t, ns, func() error {
@@ -70,7 +72,7 @@ func routeTable(t *testing.T) []string {
 }
 
 func TestSyncRoutesChangesOnlyItsOwnRoutes(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	ns := testNetns(t, "routes")
 	r := func(dst, via string) Route {
 		return Route{Dst: netip.MustParsePrefix(dst), Via: netip.MustParseAddr(via)}

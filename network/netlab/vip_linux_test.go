@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"flotilla/internal/testutil"
 )
 
 func vipsOn(t *testing.T, dummy string) []string {
@@ -32,7 +34,7 @@ func vipsOn(t *testing.T, dummy string) []string {
 }
 
 func TestSyncVIPsAddsAndRemovesHostAddresses(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	ns := testNetns(t, "vips")
 	const dummy = "fltvip0"
 	ip := netip.MustParseAddr
@@ -70,7 +72,7 @@ func TestSyncVIPsAddsAndRemovesHostAddresses(t *testing.T) {
 }
 
 func TestEnsureBridgeIsIdempotentAndRefusesOtherLinkTypes(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	ns := testNetns(t, "bridge")
 	addr := netip.MustParsePrefix("10.206.0.1/24")
 	inNetns(t, ns, func() error {
@@ -99,7 +101,7 @@ func TestEnsureBridgeIsIdempotentAndRefusesOtherLinkTypes(t *testing.T) {
 }
 
 func TestAVIPAcceptsConnectionsInItsNamespace(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces and netlink")
 	ns := testNetns(t, "vipdial")
 	vip := netip.MustParseAddr("10.96.0.20")
 	inNetns(t, ns, func() error {
@@ -113,7 +115,7 @@ func TestAVIPAcceptsConnectionsInItsNamespace(t *testing.T) {
 		return SyncVIPs("fltvip0", []netip.Addr{vip})
 	})
 	srv := listenIn(t, ns, netip.AddrPortFrom(vip, 0), "vip")
-	eventually(t, 5*time.Second, "dial the VIP", func() error {
+	testutil.Eventually(t, 5*time.Second, "dial the VIP", func() error {
 		got, err := dialFrom(ns, srv, time.Second)
 		if err == nil && got != "vip" {
 			err = fmt.Errorf("got %q", got)
