@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -38,6 +39,13 @@ const (
 	labelDemo       = "flotilla.demo"       // "true": the demo workload (Stats reads its /metrics)
 	labelStartedAt  = "flotilla.started-at" // RFC 3339, set by Start
 	labelKillReason = "flotilla.kill-reason"
+)
+
+// createTimeout and startTimeout bound the parts of Create and Start that
+// a caller's cancellation does not cut short.
+const (
+	createTimeout = 30 * time.Second
+	startTimeout  = 30 * time.Second
 )
 
 // DefaultPort is where a container listens when its spec names no port and
@@ -77,6 +85,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 		return fail("", runtime.ErrExists)
 	}
 	defer r.release(spec.ID)
+	took := newStepTimes()
 	// Before anything is set up: Network.Setup would reattach (and so cut
 	// off) a running container of the same ID.
 	if _, err := r.client.LoadContainer(ctx, spec.ID); err == nil {
@@ -85,26 +94,38 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 		return fail("look for an existing container", err)
 	}
 
-	// A snapshot without a container is what a Create that died half-way
-	// (the agent killed) leaves; it would make this one fail for ever.
-	if err := r.client.SnapshotService(snapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
-		return fail("remove a stale snapshot", err)
+	took.step("load")
+	// A shim of this ID without a container (orphans.go), left by an
+	// earlier container of the same ID (IDs repeat across clusters), would
+	// make every Start fail, or pass its task off as this one's.
+	if err := r.reapOrphans(ctx, spec.ID); err != nil {
+		return fail("", err)
 	}
-
+	took.step("check")
 	img, err := r.resolveImage(ctx, spec.Image)
 	if err != nil {
 		return fail("image "+spec.Image, err)
 	}
-	env := r.environment(spec, img.config.Env)
-	args, port, err := processArgs(spec, img, env)
-	if err != nil {
-		return fail("", err)
-	}
+	took.step("image")
 
+	// What follows (network attachment, files, snapshot, record) is made
+	// and undone as one: a caller that gives up half-way (the agent
+	// stopping) must not cut it between two steps, leaving a netns and a
+	// snapshot that no record refers to, or a record made by the daemon
+	// after the client stopped waiting. So it runs to its end on a context
+	// of its own, bounded by createTimeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
 	// From here on a failure undoes what was done.
 	dir := r.containerDir(spec.ID)
 	cleanup := func() {
-		ctx := context.WithoutCancel(ctx)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+		defer cancel()
+		// A record the daemon made after the client stopped waiting (the
+		// timeout) is this Create's too: the ID was not taken before.
+		if err := r.client.ContainerService().Delete(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
+			r.log.Warn("undo a failed create: container record", "id", spec.ID, "err", err)
+		}
 		if r.cfg.Network != nil {
 			if err := r.cfg.Network.Remove(ctx, spec.ID); err != nil {
 				r.log.Warn("undo a failed create: network", "id", spec.ID, "err", err)
@@ -122,6 +143,23 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 		}
 	}()
 
+	// The snapshot is made under a lease, which keeps the garbage
+	// collector off it until the record refers to it.
+	ctx, done, err := r.client.WithLease(ctx)
+	if err != nil {
+		return fail("lease", err)
+	}
+	defer done(context.WithoutCancel(ctx))
+	if img, err = r.prepareSnapshot(ctx, spec.ID, spec.Image, img); err != nil {
+		return fail("snapshot", err)
+	}
+	took.step("snapshot")
+	env := r.environment(spec, img.config.Env)
+	args, port, err := processArgs(spec, img, env)
+	if err != nil {
+		return fail("", err)
+	}
+
 	ip := hostIP
 	netns := oci.WithHostNamespace(specs.NetworkNamespace)
 	if r.cfg.Network != nil {
@@ -132,6 +170,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 		}
 		netns = oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath})
 	}
+	took.step("network")
 	hostname := Hostname(spec)
 	mounts, err := r.writeFiles(dir, spec, hostname, ip)
 	if err != nil {
@@ -161,9 +200,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 	}
 	specOpts = append(specOpts, resourceLimits(spec.Resources)...)
 	_, err = r.client.NewContainer(ctx, spec.ID,
-		client.WithImage(img.image),
-		client.WithSnapshotter(snapshotter),
-		client.WithNewSnapshot(spec.ID, img.image),
+		withRootFS(img, spec.ID),
 		client.WithContainerLabels(labels),
 		client.WithNewSpec(specOpts...),
 	)
@@ -174,8 +211,51 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 	if err != nil {
 		return fail("", err)
 	}
-	r.log.Debug("container created", "id", spec.ID, "ip", ip, "image", spec.Image)
+	took.step("record")
+	r.log.Debug("container created", took.log("id", spec.ID, "ip", ip, "image", spec.Image)...)
 	return nil
+}
+
+// prepareSnapshot makes the container's root file system on the image's
+// unpacked layers. A snapshot of the ID is what a Create that died
+// half-way (the agent killed) leaves: it would make this one fail for
+// ever, and goes. An image gone from containerd since it was resolved is
+// resolved again.
+func (r *Runtime) prepareSnapshot(ctx context.Context, id, ref string, img containerImage) (containerImage, error) {
+	sn := r.client.SnapshotService(snapshotter)
+	removedStale, resolvedAgain := false, false
+	for {
+		_, err := sn.Prepare(ctx, id, img.parent)
+		switch {
+		case err == nil:
+			return img, nil
+		case errdefs.IsAlreadyExists(err) && !removedStale:
+			removedStale = true
+			if err := sn.Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+				return img, fmt.Errorf("remove a stale snapshot: %w", err)
+			}
+		case errdefs.IsNotFound(err) && !resolvedAgain:
+			resolvedAgain = true
+			r.forgetImage(ref)
+			if img, err = r.resolveImage(ctx, ref); err != nil {
+				return img, fmt.Errorf("image %s: %w", ref, err)
+			}
+		default:
+			return img, err
+		}
+	}
+}
+
+// withRootFS names the image and the prepared snapshot in the record
+// (client.WithNewSnapshot would read the image's layers and ask the daemon
+// about its snapshotter again for every container).
+func withRootFS(img containerImage, id string) client.NewContainerOpts {
+	return func(_ context.Context, _ *client.Client, c *containers.Container) error {
+		c.Image = img.image.Name()
+		c.Snapshotter = snapshotter
+		c.SnapshotKey = id
+		return nil
+	}
 }
 
 // claim marks id as being created by this Runtime; false when it is already.

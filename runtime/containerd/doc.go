@@ -11,8 +11,16 @@
 // file, the mounted files), never only in this process's memory: a new
 // Runtime on the same namespace re-adopts the containers an earlier agent
 // started, which keep running across agent restarts. The only state a
-// Runtime keeps is a cache (image digests, the previous CPU sample of each
-// container).
+// Runtime keeps is a cache (the images it resolved, file digests, the
+// previous CPU sample of each container).
+//
+// What must be made together is not cut short by a caller that gives up
+// (the agent stopping): Create's network, snapshot and record, and Start's
+// task and process, run to their end on a context of their own, bounded
+// by a timeout. What a killed agent or a purge racing a start still leaves
+// behind, a shim whose container containerd no longer has (orphans.go),
+// is found by its command line and reaped: by Create and Start for their
+// ID, by Purge for the whole namespace.
 //
 // A task's output goes to StateDir/containers/ID/log through a small log
 // driver the shim runs (logdriver.go), not through the agent, so that

@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -44,13 +45,76 @@ type containerImage struct {
 	image  client.Image
 	config ocispec.ImageConfig
 	demo   bool // the demo image: the entrypoint is the workload
+	// parent is the unpacked snapshot (the layers' chain ID) that
+	// containers' root file systems are made on.
+	parent string
 }
 
 // resolveImage gets ref ready for a container: the demo image is built
 // (or rebuilt when the binary changed), an archive imported, anything else
 // pulled unless it is there already; then unpacked. An image that cannot
 // be found or read is ErrInvalidSpec.
+//
+// What it finds is kept (r.images) for the next containers of the same
+// image, which then cost no round trip and wait for no other Create (the
+// image lock); the key holds the binary's or archive's digest, so that a
+// new binary still gets a new demo image. A kept image that has gone from
+// containerd since is forgotten when a snapshot cannot be made on it
+// (forgetImage), and resolved again.
 func (r *Runtime) resolveImage(ctx context.Context, ref string) (containerImage, error) {
+	key, err := r.imageKey(ref)
+	if err != nil {
+		return containerImage{}, err
+	}
+	r.mu.Lock()
+	img, ok := r.images[key]
+	r.mu.Unlock()
+	if ok {
+		return img, nil
+	}
+	img, err = r.loadImage(ctx, ref)
+	if err != nil {
+		return containerImage{}, err
+	}
+	r.mu.Lock()
+	r.images[key] = img
+	r.mu.Unlock()
+	return img, nil
+}
+
+// imageKey names what ref resolves to now: the demo image of this binary,
+// the image of this archive's content, or the registry reference.
+func (r *Runtime) imageKey(ref string) (string, error) {
+	switch {
+	case strings.HasPrefix(ref, DemoImagePrefix):
+		sum, err := fileSHA256(r.cfg.Binary)
+		if err != nil {
+			return "", fmt.Errorf("demo image %s: the flotilla binary: %w", ref, err)
+		}
+		return ref + "@" + sum, nil
+	case strings.HasPrefix(ref, ArchivePrefix):
+		sum, err := fileSHA256(strings.TrimPrefix(ref, ArchivePrefix))
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w (%w)", ref, err, runtime.ErrInvalidSpec)
+		}
+		return ref + "@" + sum, nil
+	}
+	return ref, nil
+}
+
+// forgetImage drops what resolveImage kept of ref.
+func (r *Runtime) forgetImage(ref string) {
+	key, err := r.imageKey(ref)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	delete(r.images, key)
+	r.mu.Unlock()
+}
+
+// loadImage is resolveImage without what was kept.
+func (r *Runtime) loadImage(ctx context.Context, ref string) (containerImage, error) {
 	var (
 		img  client.Image
 		demo bool
@@ -72,7 +136,11 @@ func (r *Runtime) resolveImage(ctx context.Context, ref string) (containerImage,
 	if err != nil {
 		return containerImage{}, fmt.Errorf("image %s: read its config: %w (%w)", ref, err, runtime.ErrInvalidSpec)
 	}
-	return containerImage{image: img, config: spec.Config, demo: demo}, nil
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return containerImage{}, fmt.Errorf("image %s: read its layers: %w (%w)", ref, err, runtime.ErrInvalidSpec)
+	}
+	return containerImage{image: img, config: spec.Config, demo: demo, parent: identity.ChainID(diffIDs).String()}, nil
 }
 
 // imageLocks serialise the building, importing and pulling of one image in
@@ -220,9 +288,10 @@ func blobDescriptor(mediaType string, b []byte) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
 }
 
-// demoLayers caches, per binary sha256, the demo layer's plan and
-// descriptor (digest and size of its tar), which take a pass over the
-// binary to compute.
+// demoLayers caches, per binary (path and sha256), the demo layer's plan
+// and descriptor (digest and size of its tar), which take a pass over the
+// binary to compute. The path is part of the key because the plan reads
+// the binary from there: a copy with the same content elsewhere may go.
 var demoLayers struct {
 	mu sync.Mutex
 	m  map[string]demoLayerEntry
@@ -236,7 +305,8 @@ type demoLayerEntry struct {
 func demoLayerDescriptor(binary, binarySum string) (ocispec.Descriptor, demoLayer, error) {
 	demoLayers.mu.Lock()
 	defer demoLayers.mu.Unlock()
-	if e, ok := demoLayers.m[binarySum]; ok {
+	key := binary + "@" + binarySum
+	if e, ok := demoLayers.m[key]; ok {
 		return e.desc, e.plan, nil
 	}
 	plan, err := planDemoLayer(binary)
@@ -252,7 +322,7 @@ func demoLayerDescriptor(binary, binarySum string) (ocispec.Descriptor, demoLaye
 	if demoLayers.m == nil {
 		demoLayers.m = map[string]demoLayerEntry{}
 	}
-	demoLayers.m[binarySum] = demoLayerEntry{desc: desc, plan: plan}
+	demoLayers.m[key] = demoLayerEntry{desc: desc, plan: plan}
 	return desc, plan, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/images/archive"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 
 	"flotilla/runtime"
@@ -157,5 +158,38 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Runtime keeps the images it resolved; one removed from containerd
+// behind its back (and its layers with it) is resolved again, here built
+// again, by the next Create.
+func TestCreateResolvesAgainAnImageRemovedBehindItsBack(t *testing.T) {
+	address := requireContainerd(t)
+	rt := newRuntime(t, Config{Address: address, Node: testNode(t, address), StateDir: t.TempDir(), Binary: testBinary(t)})
+	direct := directClient(t, address, rt.Namespace())
+	ctx := testCtx(t, 60*time.Second)
+	first := demoSpec(t, 8080)
+	if err := rt.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Remove(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := rt.resolveImage(ctx, first.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := direct.ImageService().Delete(ctx, first.Image, images.SynchronousDelete()); err != nil {
+		t.Fatalf("delete the image: %v", err)
+	}
+	if _, err := direct.SnapshotService(snapshotter).Stat(ctx, kept.parent); !errdefs.IsNotFound(err) {
+		t.Fatalf("the image's layers are still there after its deletion (%v)", err)
+	}
+
+	second := demoSpec(t, 8080)
+	runServing(t, rt, second)
+	if _, err := direct.ImageService().Get(ctx, first.Image); err != nil {
+		t.Errorf("the image was not built again: %v", err)
 	}
 }

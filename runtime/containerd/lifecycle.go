@@ -23,6 +23,7 @@ import (
 // survive the agent, and a restart goes on in the same file). An exited
 // container's old task is deleted first.
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	took := newStepTimes()
 	c, err := r.load(ctx, id)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -52,6 +53,14 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return fail("load task", err)
 	}
 
+	// NewTask makes the bundle and starts a shim, task.Start runs the
+	// process: cut short inside NewTask or between the two (the agent
+	// stopping), they can leave a shim that the daemon loses track of, an
+	// orphan that blocks the ID for ever. So from here on Start runs to its
+	// end on a context of its own, bounded by startTimeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startTimeout)
+	defer cancel()
+	took.step("check")
 	// The file exists before the task does, so that a follower can watch it.
 	if err := os.MkdirAll(r.containerDir(id), 0o755); err != nil {
 		return fail("log file", err)
@@ -67,19 +76,58 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	}); err != nil {
 		return fail("label", err)
 	}
-	task, err := c.NewTask(ctx, r.taskIO(id))
+	took.step("label")
+	task, err := r.newTask(ctx, c)
 	if err != nil {
 		return fail("create task", startError(err))
 	}
+	took.step("task")
 	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(context.WithoutCancel(ctx), client.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+		if _, derr := task.Delete(ctx, client.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
 			r.log.Warn("delete a task that did not start", "id", id, "err", derr)
 		}
 		return fail("start task", startError(err))
 	}
+	took.step("process")
 	r.forgetSample(id)
-	r.log.Debug("container started", "id", id, "pid", task.Pid())
+	r.log.Debug("container started", took.log("id", id, "pid", task.Pid())...)
 	return nil
+}
+
+// newTask creates the container's task. When the daemon refuses because
+// of what an orphaned shim of the ID holds (orphans.go: a task it lists
+// but cannot find for the container, or a bundle in the way) and the
+// container has no task, the orphan is reaped and the task created once
+// more.
+func (r *Runtime) newTask(ctx context.Context, c client.Container) (client.Task, error) {
+	id := c.ID()
+	task, err := c.NewTask(ctx, r.taskIO(id))
+	if err == nil {
+		return task, nil
+	}
+	bundle := bundleInError(err, r.namespace, id)
+	if !errdefs.IsAlreadyExists(err) && bundle == "" {
+		return nil, err
+	}
+	if _, terr := c.Task(ctx, nil); !errdefs.IsNotFound(terr) {
+		return nil, err // the container's own task: a Start racing this one
+	}
+	shims, ferr := findShims(r.cfg.Address, r.namespace, id)
+	if ferr != nil {
+		return nil, fmt.Errorf("%w; %w", err, ferr)
+	}
+	if len(shims) == 0 && bundle == "" {
+		return nil, fmt.Errorf("%w (and no shim of the ID is running)", err)
+	}
+	var left []string
+	if bundle != "" {
+		left = append(left, bundle)
+	}
+	r.log.Warn("a shim of this ID outlived its container: reaping it", "id", id, "err", err)
+	if rerr := reapShims(ctx, r.client, r.namespace, shims, left, r.log); rerr != nil {
+		return nil, fmt.Errorf("%w; reap the orphaned shim: %w", err, rerr)
+	}
+	return c.NewTask(ctx, r.taskIO(id))
 }
 
 // startError marks a command that cannot be executed as ErrInvalidSpec:

@@ -23,14 +23,19 @@ import (
 //
 // The driver is a child of the shim, not of the agent: logs go on being
 // written while the agent is down.
+//
+// The driver says it is ready (fd 5 closed) before it starts its cats: the
+// shim's NewTask waits for that, and the pipes hold what the process
+// writes until the cats read it.
 const logDriverScript = `# flotilla container log driver, run by containerd's shim (see
 # runtime/containerd/logdriver.go): stdout on fd 3, stderr on fd 4,
 # ready once fd 5 is closed.
 log=$1
 [ -n "$log" ] || exit 2
-/bin/cat <&3 >>"$log" 4<&- 5>&- &
-/bin/cat <&4 >>"$log" 3<&- 5>&- &
-exec 3<&- 4<&- 5>&-
+exec 5>&-
+/bin/cat <&3 >>"$log" 4<&- &
+/bin/cat <&4 >>"$log" 3<&- &
+exec 3<&- 4<&-
 wait
 `
 

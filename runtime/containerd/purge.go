@@ -20,8 +20,11 @@ import (
 // Purge deletes everything of node's namespace (flotilla-NODE): it kills
 // and deletes every task, deletes every container, image, lease, snapshot
 // and blob, then the namespace itself, and the namespace's empty cgroup
-// directories. It is `lab down`: the containers do not outlive it. An
-// absent namespace is success. It does not touch networks or state
+// directories. It also kills the namespace's orphaned shims (orphans.go),
+// which the daemon's API does not show, with their tasks' processes, and
+// removes their mounts and bundles, namespace or not: a shim outlives the
+// purge of its namespace. It is `lab down`: the containers do not outlive
+// it. An absent namespace is success. It does not touch networks or state
 // directories, which belong to their owners.
 func Purge(ctx context.Context, address, node string) error {
 	if node == "" {
@@ -40,14 +43,29 @@ func Purge(ctx context.Context, address, node string) error {
 	if err != nil {
 		return fmt.Errorf("purge namespace %s: list namespaces: %w", ns, err)
 	}
-	if !slices.Contains(all, ns) {
+	present := slices.Contains(all, ns)
+	if present {
+		if err := purgeContainers(ctx, c); err != nil {
+			return fmt.Errorf("purge namespace %s: containers: %w", ns, err)
+		}
+	}
+	// What is left is orphans: their containers are gone. Reaped before
+	// the snapshots, whose file systems they have mounted.
+	shims, err := findShims(address, ns, "")
+	if err != nil {
+		return fmt.Errorf("purge namespace %s: %w", ns, err)
+	}
+	if err := reapShims(ctx, c, ns, shims, nil, nil); err != nil {
+		return fmt.Errorf("purge namespace %s: %w", ns, err)
+	}
+	if !present {
+		removeLeftDirs(ns)
 		return nil
 	}
 	steps := []struct {
 		what string
 		fn   func(context.Context, *client.Client) error
 	}{
-		{"containers", purgeContainers},
 		{"images", purgeImages},
 		{"leases", purgeLeases},
 		{"snapshots", purgeSnapshots},
@@ -65,6 +83,9 @@ func Purge(ctx context.Context, address, node string) error {
 	return nil
 }
 
+// purgeContainers deletes every task and container record. A task that
+// cannot be deleted (its shim broken) does not stop the purge: its record
+// goes all the same, and its shim is reaped with the orphans.
 func purgeContainers(ctx context.Context, c *client.Client) error {
 	list, err := c.Containers(ctx)
 	if err != nil {
@@ -72,13 +93,13 @@ func purgeContainers(ctx context.Context, c *client.Client) error {
 	}
 	for _, ctr := range list {
 		if task, err := ctr.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-				return fmt.Errorf("delete task %s: %w", ctr.ID(), err)
-			}
+			_, _ = task.Delete(ctx, client.WithProcessKill) // a failure leaves its shim, reaped below
 		} else if !errdefs.IsNotFound(err) {
 			return fmt.Errorf("load task %s: %w", ctr.ID(), err)
 		}
-		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		// Through the service: the client's Delete refuses while there is
+		// a task. The snapshots go with the others.
+		if err := c.ContainerService().Delete(ctx, ctr.ID()); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete container %s: %w", ctr.ID(), err)
 		}
 	}

@@ -78,8 +78,9 @@ type Runtime struct {
 	log       *slog.Logger
 
 	mu       sync.Mutex
-	creating map[string]bool      // IDs whose Create is under way
-	samples  map[string]cpuSample // the previous CPU reading per container
+	creating map[string]bool           // IDs whose Create is under way
+	samples  map[string]cpuSample      // the previous CPU reading per container
+	images   map[string]containerImage // resolved images, by imageKey
 }
 
 // New connects to containerd and checks that it answers.
@@ -123,6 +124,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		log:       cfg.Logger.With("runtime", "containerd", "node", cfg.Node),
 		creating:  map[string]bool{},
 		samples:   map[string]cpuSample{},
+		images:    map[string]containerImage{},
 	}
 	if err := r.writeLogDriver(); err != nil {
 		c.Close()
