@@ -74,7 +74,8 @@ func New(cfg Config) (*Network, error) {
 func (n *Network) Gateway() netip.Addr { return n.gateway }
 
 // Setup creates (or reuses) the container's namespace and attaches it to
-// the bridge. It detaches first, so a retry after any failure is safe, and
+// the bridge. It detaches first (unless there was nothing to detach), so a
+// retry after any failure is safe, and
 // asks IPAM for the address a previous attachment had. On error no IPAM
 // lease is kept, but the namespace is: a retry reuses it, Remove deletes it.
 func (n *Network) Setup(ctx context.Context, id string, hostPorts []PortMapping) (netnsPath string, ip netip.Addr, err error) {
@@ -101,13 +102,23 @@ func (n *Network) Setup(ctx context.Context, id string, hostPorts []PortMapping)
 	}
 	defer n.unlock()
 
+	existed, err := netlab.NetnsExists(name)
+	if err != nil {
+		return fail("look for the netns", err)
+	}
 	if err := netlab.CreateNetns(name); err != nil {
 		return fail("create netns", err)
 	}
 	path := netlab.NetnsPath(name)
 	prev, _ := n.cachedIP(id) // best effort: a corrupt cache only costs the old IP
-	if err := n.detach(ctx, id); err != nil {
-		return fail("detach previous attachment", err)
+	// A container that never had a namespace nor an attachment has nothing
+	// to detach (a crash during an ADD leaves the namespace, made first);
+	// skipping the DEL halves the plugin runs of a first start, which are
+	// serialised per node.
+	if list, _, cerr := n.cached(id, path); existed || list != nil || cerr != nil {
+		if err := n.detach(ctx, id); err != nil {
+			return fail("detach previous attachment", err)
+		}
 	}
 	if err := bringUpLoopback(path); err != nil {
 		return fail("bring up lo", err)
