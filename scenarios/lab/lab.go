@@ -651,10 +651,15 @@ func alive(p *Process) bool {
 	if p.PID <= 0 {
 		return false
 	}
-	// Reap it if it was our own child (labs started in this process).
+	// Our own child (a lab started by this process): Wait4 says for sure,
+	// and reaps it if it exited. Its command line is no proof while it
+	// execs (nsenter becoming flotilla): /proc shows none for a moment.
 	var ws syscall.WaitStatus
-	if pid, _ := syscall.Wait4(p.PID, &ws, syscall.WNOHANG, nil); pid == p.PID {
+	switch pid, err := syscall.Wait4(p.PID, &ws, syscall.WNOHANG, nil); {
+	case pid == p.PID:
 		return false
+	case pid == 0 && err == nil:
+		return true
 	}
 	if err := syscall.Kill(p.PID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
