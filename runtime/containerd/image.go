@@ -337,6 +337,23 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// lockedLocalImage takes the image's lock and returns the image when the
+// daemon has it already (unpacked, lock released); otherwise it returns
+// with the lock held, for the caller to make the image and then unlock.
+func (r *Runtime) lockedLocalImage(ctx context.Context, name string) (unlock func(), img client.Image, err error) {
+	unlock, err = r.lockImage(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := r.client.ImageService().Get(ctx, name)
+	if err != nil {
+		return unlock, nil, nil
+	}
+	defer unlock()
+	img = client.NewImage(r.client, rec)
+	return nil, img, r.unpacked(ctx, img)
+}
+
 // archiveImage imports an OCI archive file (once per content: the image is
 // named after the archive's sha256).
 func (r *Runtime) archiveImage(ctx context.Context, path string) (client.Image, error) {
@@ -348,15 +365,11 @@ func (r *Runtime) archiveImage(ctx context.Context, path string) (client.Image, 
 		return nil, fmt.Errorf("image %s%s: %w (%w)", ArchivePrefix, path, err, runtime.ErrInvalidSpec)
 	}
 	name := "flotilla.local/oci-archive:" + sum[:20]
-	unlock, err := r.lockImage(ctx, name)
-	if err != nil {
-		return nil, err
+	unlock, img, err := r.lockedLocalImage(ctx, name)
+	if err != nil || img != nil {
+		return img, err
 	}
 	defer unlock()
-	if rec, err := r.client.ImageService().Get(ctx, name); err == nil {
-		img := client.NewImage(r.client, rec)
-		return img, r.unpacked(ctx, img)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w (%w)", path, err, runtime.ErrInvalidSpec)
@@ -387,17 +400,13 @@ func (r *Runtime) pulledImage(ctx context.Context, ref string) (client.Image, er
 		return nil, fmt.Errorf("image %q: %w (%w)", ref, err, runtime.ErrInvalidSpec)
 	}
 	name := named.String()
-	unlock, err := r.lockImage(ctx, name)
-	if err != nil {
-		return nil, err
+	unlock, img, err := r.lockedLocalImage(ctx, name)
+	if err != nil || img != nil {
+		return img, err
 	}
 	defer unlock()
-	if rec, err := r.client.ImageService().Get(ctx, name); err == nil {
-		img := client.NewImage(r.client, rec)
-		return img, r.unpacked(ctx, img)
-	}
 	r.log.Info("pulling image", "image", name)
-	img, err := r.client.Pull(ctx, name, client.WithPullUnpack, client.WithPullSnapshotter(snapshotter))
+	img, err = r.client.Pull(ctx, name, client.WithPullUnpack, client.WithPullSnapshotter(snapshotter))
 	if errdefs.IsNotFound(err) || errdefs.IsInvalidArgument(err) {
 		return nil, fmt.Errorf("pull image %s: %w (%w)", name, err, runtime.ErrInvalidSpec)
 	}
