@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"time"
 
 	"flotilla/api"
@@ -12,6 +14,8 @@ import (
 // routable here one watch round trip later.
 func (a *Agent) endpointsLoop(ctx context.Context) {
 	var index uint64
+	var vips []netip.Addr // as last made local; endpoint changes mostly leave them alone
+	vipsSet := false
 	for {
 		call, cancel := context.WithTimeout(ctx, 35*time.Second)
 		list, next, err := a.servers.Endpoints(call, api.QueryOptions{Index: index, Wait: 30 * time.Second})
@@ -38,8 +42,12 @@ func (a *Agent) endpointsLoop(ctx context.Context) {
 		}
 		if a.cfg.Network != nil {
 			// The proxy can own a VIP only once it is a local address.
-			if err := a.cfg.Network.SetVIPs(serviceVIPs(services)); err != nil {
-				a.cfg.Logger.Warn("service VIPs", "err", err)
+			if want := serviceVIPs(services); !vipsSet || !slices.Equal(want, vips) {
+				if err := a.cfg.Network.SetVIPs(want); err != nil {
+					a.cfg.Logger.Warn("service VIPs", "err", err)
+				} else {
+					vips, vipsSet = want, true
+				}
 			}
 		}
 		if a.proxy != nil {
