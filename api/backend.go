@@ -47,6 +47,8 @@ type Reader interface {
 	// agents watch them; ServiceEndpoints is one service's.
 	Endpoints(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error)
 	ServiceEndpoints(ctx context.Context, namespace, name string, q QueryOptions) (*ServiceEndpoints, uint64, error)
+	// Rollout is the state of a service's newest rollout.
+	Rollout(ctx context.Context, namespace, name string, q QueryOptions) (*Rollout, uint64, error)
 }
 
 // Writer changes the cluster; only the leader runs these (the handler
@@ -61,10 +63,15 @@ type Writer interface {
 	SetEligibility(ctx context.Context, name string, eligible bool) (WriteResponse, error)
 	SetNodeStatus(ctx context.Context, name, status, message string) (WriteResponse, error)
 	UpdateAllocations(ctx context.Context, batch AllocStatusBatch) (WriteResponse, error)
-	// ReportTraffic records a node's proxy figures; Traffic sums the
-	// nodes' figures for one service. Both live on the leader, not in Raft.
+	// RolloutAction promotes, pauses, resumes or aborts a rollout;
+	// UndoRollout rolls an older revision out again.
+	RolloutAction(ctx context.Context, namespace, name, action string, body RolloutAction) (WriteResponse, error)
+	UndoRollout(ctx context.Context, namespace, name string, req UndoRequest) (ApplyResponse, error)
+	// ReportTraffic records a node's proxy figures; Traffic is one
+	// service's figures per revision over a few windows, summed over the
+	// nodes. Both live on the leader, not in Raft.
 	ReportTraffic(ctx context.Context, node string, reports []TrafficReport) error
-	Traffic(ctx context.Context, namespace, name string) ([]TrafficReport, error)
+	Traffic(ctx context.Context, namespace, name string) (*ServiceTraffic, error)
 }
 
 // Cluster says who leads.

@@ -349,6 +349,31 @@ func (c *Client) ScaleService(ctx context.Context, namespace, name string, repli
 	return r, err
 }
 
+// Rollout is the state of a service's newest rollout; with q.Index set it
+// waits for a change past it.
+func (c *Client) Rollout(ctx context.Context, namespace, name string, q QueryOptions) (*Rollout, uint64, error) {
+	var r Rollout
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, servicePath(namespace, name)+"/rollout"+queryString(q, nil), nil, &r)
+	if err != nil {
+		return nil, i, err
+	}
+	return &r, i, nil
+}
+
+// RolloutAction promotes, pauses, resumes or aborts a service's rollout.
+func (c *Client) RolloutAction(ctx context.Context, namespace, name, action string, body RolloutAction) (WriteResponse, error) {
+	var r WriteResponse
+	_, err := c.do(ctx, http.MethodPost, servicePath(namespace, name)+"/rollout/"+url.PathEscape(action), body, &r)
+	return r, err
+}
+
+// UndoRollout rolls an older revision of a service out again.
+func (c *Client) UndoRollout(ctx context.Context, namespace, name string, req UndoRequest) (ApplyResponse, error) {
+	var r ApplyResponse
+	_, err := c.do(ctx, http.MethodPost, servicePath(namespace, name)+"/rollout/undo", req, &r)
+	return r, err
+}
+
 // Nodes lists nodes.
 func (c *Client) Nodes(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
 	var n []*Node
@@ -469,9 +494,12 @@ func (c *Client) ReportTraffic(ctx context.Context, node string, reports []Traff
 	return err
 }
 
-// Traffic is a service's traffic per revision, summed over the nodes.
-func (c *Client) Traffic(ctx context.Context, namespace, name string) ([]TrafficReport, error) {
-	var t []TrafficReport
-	_, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/traffic", nil, &t)
-	return t, err
+// Traffic is a service's traffic per revision over a few windows (10s and
+// 1m), summed over the nodes.
+func (c *Client) Traffic(ctx context.Context, namespace, name string) (*ServiceTraffic, error) {
+	var t ServiceTraffic
+	if _, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/traffic", nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }

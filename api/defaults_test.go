@@ -128,7 +128,7 @@ func TestSetDefaultsKeepsKind(t *testing.T) {
 	}
 }
 
-// defaultedSpecs covers every strategy and optional block.
+// defaultedSpecs covers every strategy that runs and every optional block.
 func defaultedSpecs(t *testing.T) map[string]ServiceSpec {
 	t.Helper()
 	docs := map[string]string{
@@ -136,9 +136,7 @@ func defaultedSpecs(t *testing.T) map[string]ServiceSpec {
 		"contract":   canaryExample,
 		"ramped":     minimalDoc + "rollout: {ramped: {maxSurge: 1, maxUnavailable: 10%, minReady: 5s, autoRollback: true}}\n",
 		"blue-green": minimalDoc + "rollout: {strategy: blue-green, blueGreen: {autoPromoteAfter: 90s}, analysis: {maxP99Latency: 250ms}}\n",
-		"ab":         minimalDoc + "rollout: {strategy: ab, ab: {match: [{cookie: {name: variant, exact: b}}], sticky: true}}\n",
-		"shadow": minimalDoc + "rollout: {strategy: shadow, shadow: {percent: 12.5, compare: {body: true, ignoreJSONFields: [time]}}," +
-			" analysis: {maxDiffRate: 0.5%, maxErrorRate: 2%}}\n",
+		// ab and shadow are refused until they run (see validate.go).
 		"everything": minimalDoc + `command: [/bin/app]
 clusterIP: none
 ports: [{name: http, port: 80, protocol: http, hostPort: 8080}, {name: metrics, port: 9100}]

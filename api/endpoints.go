@@ -78,20 +78,3 @@ type Mirror struct {
 	Percent Percent       `json:"percent"`
 	Compare ShadowCompare `json:"compare"`
 }
-
-// TrafficReport is what one node's proxy counted for one service revision
-// since it started; agents send them to the servers, which sum the nodes.
-type TrafficReport struct {
-	Namespace string `json:"namespace"`
-	Service   string `json:"service"`
-	Revision  int    `json:"revision"`
-	Requests  uint64 `json:"requests"`
-	Errors    uint64 `json:"errors"` // 5xx answers and failed connections
-	InFlight  int64  `json:"inFlight"`
-	// Latency quantiles over the last interval, in milliseconds.
-	P50Ms float64 `json:"p50Ms"`
-	P99Ms float64 `json:"p99Ms"`
-	// Mirror comparisons (shadow rollouts).
-	Mirrored    uint64 `json:"mirrored,omitempty"`
-	Differences uint64 `json:"differences,omitempty"`
-}

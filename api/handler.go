@@ -59,6 +59,9 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions", h.revisions)
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions/{revision}", h.revision)
 	mux.HandleFunc("POST /v1/services/{ns}/{name}/scale", h.write(h.scaleService))
+	mux.HandleFunc("GET /v1/services/{ns}/{name}/rollout", h.rollout)
+	mux.HandleFunc("POST /v1/services/{ns}/{name}/rollout/undo", h.write(h.undoRollout))
+	mux.HandleFunc("POST /v1/services/{ns}/{name}/rollout/{action}", h.write(h.rolloutAction))
 	mux.HandleFunc("GET /v1/nodes", h.nodes)
 	mux.HandleFunc("GET /v1/nodes/{name}", h.node)
 	mux.HandleFunc("PUT /v1/nodes/{name}", h.write(h.registerNode))
@@ -328,6 +331,44 @@ func (h *handler) scaleService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp.Index, resp)
 }
 
+func (h *handler) rollout(w http.ResponseWriter, r *http.Request) {
+	read(w, r, func(ctx context.Context, q QueryOptions) (*Rollout, uint64, error) {
+		return h.b.Rollout(ctx, r.PathValue("ns"), r.PathValue("name"), q)
+	})
+}
+
+func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
+	var req RolloutAction
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := h.b.RolloutAction(r.Context(), r.PathValue("ns"), r.PathValue("name"), r.PathValue("action"), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
+func (h *handler) undoRollout(w http.ResponseWriter, r *http.Request) {
+	var req UndoRequest
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.ToRevision < 0 {
+		writeError(w, &FieldError{Field: "toRevision", Message: "must not be negative"})
+		return
+	}
+	resp, err := h.b.UndoRollout(r.Context(), r.PathValue("ns"), r.PathValue("name"), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
 func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
 	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
 		n, i, err := h.b.Nodes(ctx, q)
@@ -512,15 +553,24 @@ func (h *handler) reportTraffic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) traffic(w http.ResponseWriter, r *http.Request) {
-	reports, err := h.b.Traffic(r.Context(), r.PathValue("ns"), r.PathValue("name"))
+	t, err := h.b.Traffic(r.Context(), r.PathValue("ns"), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if reports == nil {
-		reports = []TrafficReport{}
+	// Lists are [] rather than null for readers that index them.
+	out := ServiceTraffic{Namespace: r.PathValue("ns"), Service: r.PathValue("name"), Windows: []TrafficWindow{}}
+	if t != nil {
+		out = *t
+		out.Windows = make([]TrafficWindow, len(t.Windows))
+		for i, tw := range t.Windows {
+			if tw.Revisions == nil {
+				tw.Revisions = []TrafficFigures{}
+			}
+			out.Windows[i] = tw
+		}
 	}
-	writeJSON(w, http.StatusOK, 0, reports)
+	writeJSON(w, http.StatusOK, 0, out)
 }
 
 // events streams server-sent events, or answers a JSON list to a client

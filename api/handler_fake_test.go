@@ -31,6 +31,9 @@ type fakeBackend struct {
 	SetEligibilityFn    func(ctx context.Context, name string, eligible bool) (api.WriteResponse, error)
 	SetNodeStatusFn     func(ctx context.Context, name, status, message string) (api.WriteResponse, error)
 	UpdateAllocationsFn func(ctx context.Context, batch api.AllocStatusBatch) (api.WriteResponse, error)
+	RolloutFn           func(ctx context.Context, namespace, name string, q api.QueryOptions) (*api.Rollout, uint64, error)
+	RolloutActionFn     func(ctx context.Context, namespace, name, action string, body api.RolloutAction) (api.WriteResponse, error)
+	UndoRolloutFn       func(ctx context.Context, namespace, name string, req api.UndoRequest) (api.ApplyResponse, error)
 	LeaderFn            func() api.Leader
 	PeersFn             func() ([]api.Peer, error)
 	WriteTargetFn       func(ctx context.Context) (string, error)
@@ -89,6 +92,7 @@ func (b *fakeBackend) CallsTo(method string) []backendCall {
 var writeMethods = []string{
 	"ApplyService", "DeleteService", "ScaleService", "RegisterNode", "Heartbeat",
 	"DrainNode", "SetEligibility", "SetNodeStatus", "UpdateAllocations",
+	"RolloutAction", "UndoRollout",
 }
 
 // Writes returns the recorded calls of Writer methods.
@@ -147,7 +151,7 @@ func (b *fakeBackend) ReportTraffic(ctx context.Context, node string, reports []
 	return nil
 }
 
-func (b *fakeBackend) Traffic(ctx context.Context, namespace, name string) ([]api.TrafficReport, error) {
+func (b *fakeBackend) Traffic(ctx context.Context, namespace, name string) (*api.ServiceTraffic, error) {
 	b.record("Traffic", namespace, name)
 	return nil, nil
 }
@@ -222,6 +226,30 @@ func (b *fakeBackend) ScaleService(ctx context.Context, namespace, name string, 
 		return b.ScaleServiceFn(ctx, namespace, name, replicas)
 	}
 	return api.WriteResponse{}, nil
+}
+
+func (b *fakeBackend) Rollout(ctx context.Context, namespace, name string, q api.QueryOptions) (*api.Rollout, uint64, error) {
+	b.record("Rollout", namespace, name, q)
+	if b.RolloutFn != nil {
+		return b.RolloutFn(ctx, namespace, name, q)
+	}
+	return nil, 0, nil
+}
+
+func (b *fakeBackend) RolloutAction(ctx context.Context, namespace, name, action string, body api.RolloutAction) (api.WriteResponse, error) {
+	b.record("RolloutAction", namespace, name, action, body)
+	if b.RolloutActionFn != nil {
+		return b.RolloutActionFn(ctx, namespace, name, action, body)
+	}
+	return api.WriteResponse{}, nil
+}
+
+func (b *fakeBackend) UndoRollout(ctx context.Context, namespace, name string, req api.UndoRequest) (api.ApplyResponse, error) {
+	b.record("UndoRollout", namespace, name, req)
+	if b.UndoRolloutFn != nil {
+		return b.UndoRolloutFn(ctx, namespace, name, req)
+	}
+	return api.ApplyResponse{}, nil
 }
 
 func (b *fakeBackend) RegisterNode(ctx context.Context, name string, r api.NodeRegistration) (api.WriteResponse, error) {

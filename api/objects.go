@@ -113,15 +113,18 @@ type Allocation struct {
 	Node          string `json:"node"`
 	DesiredStatus string `json:"desiredStatus"`
 	// DesiredReason says why the scheduler stopped it ("node down", ...).
-	DesiredReason string    `json:"desiredReason,omitempty"`
-	Status        string    `json:"status"`
-	StatusMessage string    `json:"statusMessage,omitempty"`
-	Ready         bool      `json:"ready"`
-	Address       string    `json:"address,omitempty"`
-	Restarts      int       `json:"restarts"`
-	Resources     Resources `json:"resources"`
-	HostPorts     []int     `json:"hostPorts,omitempty"`
-	EvalID        string    `json:"evalID"`
+	DesiredReason string `json:"desiredReason,omitempty"`
+	Status        string `json:"status"`
+	StatusMessage string `json:"statusMessage,omitempty"`
+	Ready         bool   `json:"ready"`
+	// ReadyTime is when it last became ready (zero while not ready): a
+	// rollout counts it as available minReady after that.
+	ReadyTime time.Time `json:"readyTime,omitzero"`
+	Address   string    `json:"address,omitempty"`
+	Restarts  int       `json:"restarts"`
+	Resources Resources `json:"resources"`
+	HostPorts []int     `json:"hostPorts,omitempty"`
+	EvalID    string    `json:"evalID"`
 	// PreviousAllocation is the allocation this one replaces.
 	PreviousAllocation string    `json:"previousAllocation,omitempty"`
 	CreateTime         time.Time `json:"createTime"`
@@ -170,6 +173,11 @@ const (
 	TriggerAllocFailure    = "alloc-failure"
 	TriggerCapacity        = "capacity-available"
 	TriggerRetry           = "retry"
+	// A person acted on a rollout, a rollout's timer came due, or an
+	// allocation's health changed while a rollout runs.
+	TriggerRollout      = "rollout"
+	TriggerRolloutTimer = "rollout-timer"
+	TriggerAllocHealth  = "alloc-health"
 )
 
 // Evaluation is a request to bring one service's allocations in line with

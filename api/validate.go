@@ -494,7 +494,14 @@ func (s *ServiceSpec) validateRollout() *FieldError {
 		}
 	}
 	if r.Analysis != nil {
-		return validateAnalysis(f+".analysis", r.Strategy, r.Analysis)
+		if fe := validateAnalysis(f+".analysis", r.Strategy, r.Analysis); fe != nil {
+			return fe
+		}
+	}
+	if r.Strategy == RolloutAB || r.Strategy == RolloutShadow {
+		// Validated in full above, but nothing runs them yet: refuse
+		// rather than accept a setting that does nothing.
+		return fieldErr(f+".strategy", "%s rollouts are not executed yet; use ramped, blue-green or canary", r.Strategy)
 	}
 	return nil
 }

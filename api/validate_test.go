@@ -264,8 +264,6 @@ func TestValidateAccepts(t *testing.T) {
 		{"blue-green manual", minimalDoc + "rollout: {strategy: blue-green}\n"},
 		{"blue-green auto", minimalDoc + "rollout: {strategy: blue-green, blueGreen: {autoPromoteAfter: 60s}, analysis: {maxErrorRate: 0%}}\n"},
 		{"canary one step", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}}\n"},
-		{"ab", minimalDoc + "rollout: {strategy: ab, ab: {match: [{header: {name: X-Group, exact: beta}}, {cookie: {name: variant, regex: '^b'}}, {header: {name: User-Agent, prefix: curl}}]}}\n"},
-		{"shadow", minimalDoc + "rollout: {strategy: shadow, shadow: {percent: 100, compare: {status: true, ignoreHeaders: [Date]}}, analysis: {maxDiffRate: 1%}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			specs, err := DecodeServices("web.yaml", []byte(tc.doc))
@@ -290,6 +288,11 @@ func TestValidateDocuments(t *testing.T) {
 			"spec.replicas", "must be between autoscale.min (2) and autoscale.max (4), got 1"},
 		{"canary without steps", minimalDoc + "rollout: {strategy: canary}\n", "spec.rollout.canary.steps", "at least one step is required"},
 		{"ab without rules", minimalDoc + "rollout: {strategy: ab}\n", "spec.rollout.ab.match", "at least one rule is required"},
+		// Valid A/B and shadow blocks are refused until those strategies run.
+		{"ab not executed yet", minimalDoc + "rollout: {strategy: ab, ab: {match: [{header: {name: X-Group, exact: beta}}, {cookie: {name: variant, regex: '^b'}}, {header: {name: User-Agent, prefix: curl}}]}}\n",
+			"spec.rollout.strategy", "ab rollouts are not executed yet; use ramped, blue-green or canary"},
+		{"shadow not executed yet", minimalDoc + "rollout: {strategy: shadow, shadow: {percent: 100, compare: {status: true, ignoreHeaders: [Date]}}, analysis: {maxDiffRate: 1%}}\n",
+			"spec.rollout.strategy", "shadow rollouts are not executed yet"},
 		{"shadow without percent", minimalDoc + "rollout: {strategy: shadow}\n", "spec.rollout.shadow.percent", "must be greater than 0%"},
 		{"analysis must measure", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}, analysis: {interval: 5s}}\n",
 			"spec.rollout.analysis", "set at least one of"},

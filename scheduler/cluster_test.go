@@ -671,19 +671,29 @@ func TestTrafficReportsAreSummedOverNodesOnTheLeader(t *testing.T) {
 	if _, err := client.ApplyService(ctx, webSpec(t, "web", 0, "")); err != nil {
 		t.Fatal(err)
 	}
+	// Two reports per node: the leader counts what happened between them.
 	for i, node := range []string{"n1", "n2"} {
-		err := client.ReportTraffic(ctx, node, []api.TrafficReport{{Namespace: "default", Service: "web", Revision: 1,
-			Requests: 100, Errors: uint64(i), P99Ms: float64(10 * (i + 1))}})
-		if err != nil {
-			t.Fatal(err)
+		for _, r := range []api.TrafficReport{
+			{Namespace: "default", Service: "web", Revision: 1},
+			{Namespace: "default", Service: "web", Revision: 1, Requests: 100, Errors: uint64(i),
+				P99Ms: 999, Latency: api.Histogram{Offset: api.LatencyBucket(time.Duration(10*(i+1)) * time.Millisecond), Counts: []uint64{100}}},
+		} {
+			if err := client.ReportTraffic(ctx, node, []api.TrafficReport{r}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	// Any server answers, the followers by asking the leader.
 	for _, addr := range c.HTTPAddrs() {
 		one, _ := api.NewClient(addr)
 		got, err := one.Traffic(ctx, "default", "web")
-		if err != nil || len(got) != 1 || got[0].Requests != 200 || got[0].Errors != 1 || got[0].P99Ms != 20 {
+		if err != nil || len(got.Windows) != 2 || len(got.Windows[0].Revisions) != 1 {
 			t.Fatalf("traffic via %s: %+v %v", addr, got, err)
+		}
+		f := got.Windows[0].Revisions[0]
+		// p99 of the merged histogram: 10ms on n1, 20ms on n2.
+		if f.Requests != 200 || f.Errors != 1 || f.Nodes != 2 || !near(f.P99Ms, 20, 0.03) || !near(f.P50Ms, 10, 0.03) {
+			t.Fatalf("traffic via %s: %+v", addr, f)
 		}
 	}
 }

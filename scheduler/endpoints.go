@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/scheduler/rollout"
 	"flotilla/scheduler/state"
 )
 
@@ -27,8 +28,14 @@ func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Q
 func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service) *api.Service {
 	c := *svc
 	c.ReadyReplicas, c.RunningReplicas = 0, 0
+	// The revision that serves: the newest one, unless its rollout was
+	// aborted or rolled back.
+	serving := svc.Revision
+	if ro := snap.Rollout(ws, svc.Namespace, svc.Name); ro != nil && ro.Revision == svc.Revision && !ro.Active() && ro.Weights[ro.StableRevision] == 100 {
+		serving = ro.StableRevision
+	}
 	for _, a := range snap.AllocationsByService(ws, svc.Namespace, svc.Name) {
-		if a.DesiredStatus != api.DesiredRun || a.Revision != svc.Revision {
+		if a.DesiredStatus != api.DesiredRun || a.Revision != serving {
 			continue
 		}
 		if a.Status == api.AllocRunning {
@@ -203,14 +210,18 @@ func (s *Server) Events(ctx context.Context, f api.EventFilter, q api.QueryOptio
 
 // serviceEndpoints is what nodes need to route to one service: every
 // running replica with an address (only ready ones get traffic) and the
-// route table, one revision until rollouts arrive.
+// route table its rollout sets.
 func serviceEndpoints(snap *state.Snapshot, ws state.WatchSet, svc *api.Service) *api.ServiceEndpoints {
 	allocs := snap.AllocationsByService(ws, svc.Namespace, svc.Name)
+	ro := snap.Rollout(ws, svc.Namespace, svc.Name)
 	se := &api.ServiceEndpoints{
 		Namespace: svc.Namespace, Name: svc.Name, VIP: svc.VIP, Headless: svc.Spec.ClusterIP == "none",
 		Ports: svc.Spec.Ports, LoadBalancing: svc.Spec.LoadBalancing, Endpoints: []api.Endpoint{},
-		Routes:      api.RouteTable{Split: []api.WeightedBackend{{Backend: svc.Revision, Weight: 100}}},
+		Routes:      rollout.Routes(svc, ro),
 		ModifyIndex: max(svc.ModifyIndex, state.MaxModifyIndex(allocs)),
+	}
+	if ro != nil {
+		se.ModifyIndex = max(se.ModifyIndex, ro.ModifyIndex)
 	}
 	if se.Ports == nil {
 		se.Ports = []api.Port{}
@@ -228,14 +239,40 @@ func serviceEndpoints(snap *state.Snapshot, ws state.WatchSet, svc *api.Service)
 	return se
 }
 
+// previewEndpoints is the extra service a running blue-green or canary
+// rollout adds: SERVICE-preview or SERVICE-canary, with its own VIP,
+// reaching only the new revision. There is none when a real service has
+// that name.
+func previewEndpoints(snap *state.Snapshot, se *api.ServiceEndpoints, svc *api.Service) *api.ServiceEndpoints {
+	ro := snap.Rollout(nil, svc.Namespace, svc.Name)
+	name, ok := rollout.Preview(svc, ro)
+	if !ok || snap.Service(nil, svc.Namespace, name) != nil {
+		return nil
+	}
+	p := *se
+	p.Name, p.VIP, p.Headless = name, ro.PreviewVIP, false
+	p.Routes = api.RouteTable{Split: []api.WeightedBackend{{Backend: ro.Revision, Weight: 100}}}
+	p.Endpoints = []api.Endpoint{}
+	for _, e := range se.Endpoints {
+		if e.Revision == ro.Revision {
+			p.Endpoints = append(p.Endpoints, e)
+		}
+	}
+	return &p
+}
+
 func (s *Server) Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error) {
 	var out []*api.ServiceEndpoints
 	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
 		out = out[:0]
 		for _, svc := range snap.Services(ws) {
-			out = append(out, serviceEndpoints(snap, nil, svc))
+			se := serviceEndpoints(snap, nil, svc)
+			out = append(out, se)
+			if p := previewEndpoints(snap, se, svc); p != nil {
+				out = append(out, p)
+			}
 		}
-		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs")), nil
+		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs"), snap.WatchIndex(ws, "rollouts")), nil
 	})
 	return out, index, err
 }

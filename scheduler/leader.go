@@ -84,6 +84,7 @@ func (s *Server) lead(ctx context.Context) {
 	run(s.watchAgents)
 	run(s.reconcilePeers)
 	run(s.collectGarbage)
+	run(s.rolloutTimers)
 	wg.Wait()
 }
 

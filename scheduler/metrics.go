@@ -89,7 +89,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "flotilla_nodes", Help: "Nodes by status.",
 	}, []string{"status"})
 	m.registry.MustRegister(m.applies, m.applyLatency, m.planLatency, m.planPlacements, m.planRefused, m.evalLatency,
-		raftState, leader, lastIndex, &collectOnScrape{s: s, queue: queue, nodes: nodes},
+		raftState, leader, lastIndex, &collectOnScrape{s: s, queue: queue, nodes: nodes}, newTrafficCollector(s),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

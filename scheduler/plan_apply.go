@@ -177,16 +177,17 @@ func (o *overlay) evaluate(in *state.Plan) (*state.Plan, int) {
 			}
 		}
 	}
-	req := &placement.Request{Resources: in.Resources, HostPorts: in.HostPorts}
 	refused := 0
 	for _, pl := range in.Place {
+		_, resources, hostPorts := in.PlacementRevision(pl)
+		req := &placement.Request{Resources: resources, HostPorts: hostPorts}
 		on := o.node(pl.Node)
 		if on == nil || o.snap.Allocation(nil, pl.ID) != nil || placement.Check(on, req) != "" {
 			refused++
 			continue
 		}
-		on.Allocated = on.Allocated.Add(in.Resources)
-		for _, port := range in.HostPorts {
+		on.Allocated = on.Allocated.Add(resources)
+		for _, port := range hostPorts {
 			if on.HostPorts == nil {
 				on.HostPorts = map[int]bool{}
 			}

@@ -3,16 +3,24 @@ package scheduler
 import (
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"sort"
+	"strings"
+	"time"
 
 	"flotilla/api"
 	"flotilla/scheduler/placement"
+	"flotilla/scheduler/rollout"
 	"flotilla/scheduler/state"
 )
 
 // State is what scheduling reads: a consistent snapshot.
 type State interface {
 	Service(ws WatchSet, namespace, name string) *api.Service
+	// Rollout is the service's rollout state; Revision one stored
+	// revision (a rollout places older revisions too).
+	Rollout(ws WatchSet, namespace, name string) *api.Rollout
+	Revision(namespace, name string, revision int) *api.Revision
 	// NodesWithoutUsage lists the nodes; CurrentUsage gives one node's
 	// usage, for the nodes a placement actually looks at.
 	NodesWithoutUsage(ws WatchSet) []*api.Node
@@ -24,12 +32,21 @@ type State interface {
 // WatchSet is memdb's; scheduling never watches, so it passes nil.
 type WatchSet = state.WatchSet
 
-// computePlan brings one service's allocations in line with its spec and the
-// nodes: it replaces allocations on down, draining or vanished nodes and
-// failed ones, stops those of old revisions or beyond the replica count, and
-// places what is missing. It is level-triggered: the evaluation only names
-// the service, the snapshot says everything else.
-func computePlan(snap State, eval *api.Evaluation) *state.Plan {
+// planContext is what a plan needs besides the state: the time, and the
+// traffic figures a canary analysis reads (nil when there are none).
+type planContext struct {
+	Now     time.Time
+	Figures func(namespace, name string, window time.Duration) []api.TrafficFigures
+}
+
+// computePlan brings one service's allocations in line with its spec, its
+// rollout and the nodes: the rollout controller says how many replicas
+// each revision should run (and moves the rollout on); this replaces
+// allocations on down, draining or vanished nodes and failed ones, stops
+// those of revisions beyond their count, and places what is missing. It is
+// level-triggered: the evaluation only names the service, the snapshot
+// says everything else.
+func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	plan := &state.Plan{EvalID: eval.ID, Namespace: eval.Namespace, Service: eval.Service}
 	svc := snap.Service(nil, eval.Namespace, eval.Service)
 	allocs := snap.AllocationsByService(nil, eval.Namespace, eval.Service)
@@ -51,17 +68,32 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 
 	plan.Revision = svc.Revision
 	plan.Resources = svc.Spec.Resources
-	for _, p := range svc.Spec.Ports {
-		if p.HostPort != 0 {
-			plan.HostPorts = append(plan.HostPorts, p.HostPort)
+	plan.HostPorts = hostPorts(svc.Spec)
+
+	current := snap.Rollout(nil, svc.Namespace, svc.Name)
+	var figures func(time.Duration) []api.TrafficFigures
+	if pc.Figures != nil {
+		figures = func(w time.Duration) []api.TrafficFigures { return pc.Figures(svc.Namespace, svc.Name, w) }
+	}
+	decision := rollout.Decide(rollout.Input{Service: svc, Rollout: current, Allocs: allocs, Figures: figures, Now: pc.Now})
+	if current == nil || !reflect.DeepEqual(current, decision.Rollout) {
+		plan.Rollout = decision.Rollout
+		if current != nil {
+			plan.RolloutIndex = current.ModifyIndex
+		}
+		for _, e := range decision.Events {
+			plan.RolloutEvents = append(plan.RolloutEvents, state.RolloutEvent{Type: e.Type, Message: e.Message})
 		}
 	}
+	desired := decision.Desired
+	ro := decision.Rollout
 
 	// replacing lists stopped allocations whose replacement should record
-	// them as previous; avoid names the node a failed one ran on.
+	// them as previous, per revision; avoid names the node a failed one
+	// ran on.
 	type replaced struct{ id, avoid string }
-	var keep []*api.Allocation
-	var replacing []replaced
+	keep := map[int][]*api.Allocation{}
+	replacing := map[int][]replaced{}
 	stopping := map[string]bool{}
 	stop := func(a *api.Allocation, reason string, lost bool) {
 		plan.Stop = append(plan.Stop, state.Stop{ID: a.ID, Reason: reason, Lost: lost})
@@ -79,100 +111,195 @@ func computePlan(snap State, eval *api.Evaluation) *state.Plan {
 		switch {
 		case n == nil:
 			stop(a, fmt.Sprintf("node %s is gone", a.Node), true)
-			replacing = append(replacing, replaced{id: a.ID})
+			replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID})
 		case n.Status == api.NodeDown:
 			stop(a, fmt.Sprintf("node %s is down", a.Node), true)
-			replacing = append(replacing, replaced{id: a.ID})
+			replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID})
 		case a.TerminalStatus():
 			stop(a, fmt.Sprintf("allocation %s on %s", a.Status, a.Node), false)
 			if a.Status == api.AllocFailed {
-				replacing = append(replacing, replaced{id: a.ID, avoid: a.Node})
+				replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID, avoid: a.Node})
 			}
 		case n.Status == api.NodeDraining:
 			stop(a, fmt.Sprintf("node %s is draining", a.Node), false)
-			replacing = append(replacing, replaced{id: a.ID})
+			replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID})
 		case a.CreateIndex < svc.CreateIndex:
 			// Left from a deleted service of the same name whose delete
 			// was superseded before it ran: revision numbers start again.
 			stop(a, "service was deleted and created again", false)
-		case a.Revision != svc.Revision:
-			stop(a, fmt.Sprintf("replaced by revision %d", svc.Revision), false)
+		case desired[a.Revision] == 0:
+			stop(a, stopReason(ro, a.Revision), false)
 		default:
-			keep = append(keep, a)
+			keep[a.Revision] = append(keep[a.Revision], a)
 		}
 	}
 
-	replicas := svc.Replicas
 	perNode := map[string]int{}
-	for _, a := range keep {
-		perNode[a.Node]++
+	for _, list := range keep {
+		for _, a := range list {
+			perNode[a.Node]++
+		}
 	}
-	if len(keep) > replicas {
-		// Stop the least useful first: not yet running, then from the
-		// nodes with the most replicas, then the newest.
-		sort.SliceStable(keep, func(i, j int) bool {
-			ri, rj := keep[i].Status == api.AllocRunning, keep[j].Status == api.AllocRunning
-			if ri != rj {
-				return !ri
+	revs := make([]int, 0, len(desired))
+	for rev := range desired {
+		revs = append(revs, rev)
+	}
+	// The newest revision first: what a rollout adds goes before what it
+	// keeps.
+	sort.Sort(sort.Reverse(sort.IntSlice(revs)))
+	for _, rev := range revs {
+		list := keep[rev]
+		if len(list) <= desired[rev] {
+			continue
+		}
+		// Stop the least useful first: not yet running or not ready, then
+		// from the nodes with the most replicas, then the newest.
+		sort.SliceStable(list, func(i, j int) bool {
+			ui, uj := useful(list[i]), useful(list[j])
+			if ui != uj {
+				return ui < uj
 			}
-			if perNode[keep[i].Node] != perNode[keep[j].Node] {
-				return perNode[keep[i].Node] > perNode[keep[j].Node]
+			if perNode[list[i].Node] != perNode[list[j].Node] {
+				return perNode[list[i].Node] > perNode[list[j].Node]
 			}
-			return keep[i].CreateIndex > keep[j].CreateIndex
+			return list[i].CreateIndex > list[j].CreateIndex
 		})
-		for _, a := range keep[:len(keep)-replicas] {
-			stop(a, fmt.Sprintf("scaled down to %d", replicas), false)
+		excess := len(list) - desired[rev]
+		for _, a := range list[:excess] {
+			stop(a, scaleReason(svc, ro, rev, desired[rev]), false)
 			perNode[a.Node]--
 		}
-		keep = keep[len(keep)-replicas:]
+		keep[rev] = list[excess:]
 	}
 
 	outcome := &state.EvalOutcome{Status: api.EvalComplete, Stopped: len(plan.Stop)}
 	plan.Eval = outcome
-	missing := replicas - len(keep)
-	if missing <= 0 {
-		return plan
-	}
 
-	placer := placement.New(placementNodes(nodes, perNode), placement.Request{
-		Resources: svc.Spec.Resources, HostPorts: plan.HostPorts,
-		Constraints: svc.Spec.Placement.Constraints, Strategy: svc.Spec.Placement.Strategy,
-	}, seed(eval.ID))
 	// Usage leaves out what this plan stops: its resources are free for
-	// the placements of the same plan.
+	// the placements of the same plan; what it places is added.
 	freed := map[string][]*api.Allocation{}
 	for _, a := range allocs {
 		if stopping[a.ID] && !a.Terminal() {
 			freed[a.Node] = append(freed[a.Node], a)
 		}
 	}
-	placer.SetLoader(func(n *placement.Node) {
-		u := snap.CurrentUsage(n.Name)
-		for _, a := range freed[n.Name] {
-			u.Resources = u.Resources.Sub(a.Resources)
-			for _, p := range a.HostPorts {
-				delete(u.HostPorts, p)
-			}
-		}
-		n.Allocated, n.HostPorts = u.Resources, u.HostPorts
-	})
+	placed := map[string]api.Resources{}
+	placedPorts := map[string][]int{}
 	ids := newIDs(eval.ID, snap.LatestIndex())
-	for i := 0; i < missing; i++ {
-		var prev replaced
-		if i < len(replacing) {
-			prev = replacing[i]
+	var failures []string
+	for _, rev := range revs {
+		missing := desired[rev] - len(keep[rev])
+		if missing <= 0 {
+			continue
 		}
-		n, ok := placer.Place(prev.avoid)
-		if !ok {
-			outcome.Unplaced = missing - i
-			outcome.PlacementFailure = placer.Failure().String()
-			outcome.Status = api.EvalBlocked
-			break
+		spec := svc.Spec
+		if rev != svc.Revision {
+			r := snap.Revision(svc.Namespace, svc.Name, rev)
+			if r == nil {
+				outcome.Unplaced += missing
+				failures = append(failures, fmt.Sprintf("revision %d is no longer stored", rev))
+				continue
+			}
+			spec = r.Spec
+			plan.Others = append(plan.Others, state.PlanRevision{Revision: rev, Resources: spec.Resources, HostPorts: hostPorts(spec)})
 		}
-		plan.Place = append(plan.Place, state.Placement{ID: ids(), Node: n.Name, Previous: prev.id})
+		ports := hostPorts(spec)
+		placer := placement.New(placementNodes(nodes, perNode), placement.Request{
+			Resources: spec.Resources, HostPorts: ports,
+			Constraints: spec.Placement.Constraints, Strategy: spec.Placement.Strategy,
+		}, seed(eval.ID)+uint64(rev))
+		placer.SetLoader(func(n *placement.Node) {
+			u := snap.CurrentUsage(n.Name)
+			for _, a := range freed[n.Name] {
+				u.Resources = u.Resources.Sub(a.Resources)
+				for _, p := range a.HostPorts {
+					delete(u.HostPorts, p)
+				}
+			}
+			u.Resources = u.Resources.Add(placed[n.Name])
+			if len(placedPorts[n.Name]) > 0 {
+				hp := make(map[int]bool, len(u.HostPorts)+len(placedPorts[n.Name]))
+				for p := range u.HostPorts {
+					hp[p] = true
+				}
+				for _, p := range placedPorts[n.Name] {
+					hp[p] = true
+				}
+				u.HostPorts = hp
+			}
+			n.Allocated, n.HostPorts = u.Resources, u.HostPorts
+		})
+		for i := 0; i < missing; i++ {
+			var prev replaced
+			if i < len(replacing[rev]) {
+				prev = replacing[rev][i]
+			}
+			n, ok := placer.Place(prev.avoid)
+			if !ok {
+				outcome.Unplaced += missing - i
+				failures = append(failures, placer.Failure().String())
+				break
+			}
+			pl := state.Placement{ID: ids(), Node: n.Name, Previous: prev.id}
+			if rev != svc.Revision {
+				pl.Revision = rev
+			}
+			plan.Place = append(plan.Place, pl)
+			perNode[n.Name]++
+			placed[n.Name] = placed[n.Name].Add(spec.Resources)
+			placedPorts[n.Name] = append(placedPorts[n.Name], ports...)
+		}
+	}
+	if outcome.Unplaced > 0 {
+		outcome.Status = api.EvalBlocked
+		outcome.PlacementFailure = strings.Join(failures, "; ")
 	}
 	outcome.Placed = len(plan.Place)
 	return plan
+}
+
+// useful ranks an allocation for keeping: ready beats running beats
+// starting.
+func useful(a *api.Allocation) int {
+	switch {
+	case a.Status == api.AllocRunning && a.Ready:
+		return 2
+	case a.Status == api.AllocRunning:
+		return 1
+	}
+	return 0
+}
+
+func hostPorts(spec api.ServiceSpec) []int {
+	var out []int
+	for _, p := range spec.Ports {
+		if p.HostPort != 0 {
+			out = append(out, p.HostPort)
+		}
+	}
+	return out
+}
+
+// stopReason says why a revision the rollout no longer runs stops.
+func stopReason(r *api.Rollout, rev int) string {
+	switch {
+	case r == nil || r.Phase == api.PhaseCompleted:
+		if r != nil {
+			return fmt.Sprintf("replaced by revision %d", r.Revision)
+		}
+		return fmt.Sprintf("revision %d is not served", rev)
+	case r.Phase == api.PhaseAborted || r.Phase == api.PhaseFailed:
+		return fmt.Sprintf("rollout of revision %d %s; back to revision %d", r.Revision, r.Phase, r.StableRevision)
+	}
+	return fmt.Sprintf("superseded by the rollout of revision %d", r.Revision)
+}
+
+// scaleReason says why replicas of a revision stop.
+func scaleReason(svc *api.Service, r *api.Rollout, rev, to int) string {
+	if r != nil && r.Active() {
+		return fmt.Sprintf("%s rollout of revision %d: revision %d down to %d", r.Strategy, r.Revision, rev, to)
+	}
+	return fmt.Sprintf("scaled down to %d", svc.Replicas)
 }
 
 // placementNodes builds the placer's view of the nodes: usage is loaded

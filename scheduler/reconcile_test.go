@@ -12,9 +12,16 @@ import (
 
 // fakeState is a hand-made State for computePlan.
 type fakeState struct {
-	services map[string]*api.Service
-	nodes    []*api.Node
-	allocs   []*api.Allocation
+	services  map[string]*api.Service
+	nodes     []*api.Node
+	allocs    []*api.Allocation
+	rollouts  map[string]*api.Rollout
+	revisions map[string]*api.Revision // "ns/name/rev"
+}
+
+func (f *fakeState) Rollout(_ WatchSet, ns, name string) *api.Rollout { return f.rollouts[ns+"/"+name] }
+func (f *fakeState) Revision(ns, name string, rev int) *api.Revision {
+	return f.revisions[fmt.Sprintf("%s/%s/%d", ns, name, rev)]
 }
 
 func (f *fakeState) Service(_ WatchSet, ns, name string) *api.Service { return f.services[ns+"/"+name] }
@@ -74,7 +81,7 @@ func placedPerNode(planPlace []string) map[string]int {
 
 func TestComputePlanSpreadsANewServiceEvenly(t *testing.T) {
 	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 10, 1, "")}, nodes: testNodes(5, api.NodeReady)})
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Place) != 10 || plan.Eval.Status != api.EvalComplete || plan.Eval.Placed != 10 {
 		t.Fatalf("placed %d, outcome %+v", len(plan.Place), plan.Eval)
 	}
@@ -98,7 +105,7 @@ func TestComputePlanSpreadsANewServiceEvenly(t *testing.T) {
 
 func TestComputePlanIsReproducible(t *testing.T) {
 	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 7, 1, "")}, nodes: testNodes(200, api.NodeReady)})
-	a, b := computePlan(st, eval("e1", "web")), computePlan(st, eval("e1", "web"))
+	a, b := computePlan(st, eval("e1", "web"), planContext{}), computePlan(st, eval("e1", "web"), planContext{})
 	if fmt.Sprint(a.Place) != fmt.Sprint(b.Place) {
 		t.Fatalf("same evaluation, different plans:\n%v\n%v", a.Place, b.Place)
 	}
@@ -107,7 +114,7 @@ func TestComputePlanIsReproducible(t *testing.T) {
 func TestComputePlanHonoursConstraints(t *testing.T) {
 	svc := testService(t, 6, 1, "placement: {constraints: [\"zone != z1\"]}\n")
 	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)})
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	for _, p := range plan.Place {
 		if p.Node == "n1" || p.Node == "n4" { // zone z1
 			t.Fatalf("placed on %s, which the constraint excludes", p.Node)
@@ -122,7 +129,7 @@ func TestComputePlanExplainsWhatCannotBePlaced(t *testing.T) {
 	svc := testService(t, 3, 1, "")
 	svc.Spec.Resources.Memory = 4 << 30
 	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(5, api.NodeReady)})
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Place) != 0 || plan.Eval.Status != api.EvalBlocked || plan.Eval.Unplaced != 3 {
 		t.Fatalf("plan %+v outcome %+v", plan.Place, plan.Eval)
 	}
@@ -135,7 +142,7 @@ func TestComputePlanStopsEverythingOfADeletedService(t *testing.T) {
 	st := &fakeState{nodes: testNodes(2, api.NodeReady), allocs: []*api.Allocation{
 		alloc("a1", "n1", 1, api.AllocRunning), alloc("a2", "n2", 1, api.AllocPending),
 	}}
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Stop) != 2 || len(plan.Place) != 0 || plan.Eval.Status != api.EvalComplete {
 		t.Fatalf("plan stop=%v place=%v", plan.Stop, plan.Place)
 	}
@@ -162,7 +169,7 @@ func TestComputePlanReplacesAllocations(t *testing.T) {
 			nodes[0].Status = tt.nodeStatus
 			a := alloc("a1", "n1", tt.revision, tt.status)
 			st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 1, 1, "")}, nodes: nodes, allocs: []*api.Allocation{a}})
-			plan := computePlan(st, eval("e1", "web"))
+			plan := computePlan(st, eval("e1", "web"), planContext{})
 			if len(plan.Stop) != 1 || plan.Stop[0].ID != "a1" || plan.Stop[0].Lost != tt.wantLost || plan.Stop[0].Reason != tt.wantReason {
 				t.Fatalf("stop = %+v", plan.Stop)
 			}
@@ -190,7 +197,7 @@ func TestComputePlanScalesDownTheLeastUsefulFirst(t *testing.T) {
 		a.CreateIndex = uint64(i + 1)
 	}
 	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 1, "")}, nodes: testNodes(3, api.NodeReady), allocs: allocs})
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	var stopped []string
 	for _, s := range plan.Stop {
 		stopped = append(stopped, s.ID)
@@ -212,7 +219,7 @@ func TestComputePlanCountsCapacityFreedByItsOwnStops(t *testing.T) {
 	nodes[0].Capacity = api.Resources{CPU: 500, Memory: 128 << 20}
 	allocs := []*api.Allocation{alloc("old1", "n1", 1, api.AllocRunning), alloc("old2", "n1", 1, api.AllocRunning)}
 	st := (&fakeState{services: map[string]*api.Service{"default/web": testService(t, 2, 2, "")}, nodes: nodes, allocs: allocs})
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Stop) != 2 || len(plan.Place) != 2 || plan.Eval.Unplaced != 0 {
 		t.Fatalf("stop %v place %v outcome %+v", plan.Stop, plan.Place, plan.Eval)
 	}
@@ -221,7 +228,7 @@ func TestComputePlanCountsCapacityFreedByItsOwnStops(t *testing.T) {
 func TestComputePlanKeepsHostPortsApart(t *testing.T) {
 	svc := testService(t, 3, 1, "ports: [{name: http, port: 8080, hostPort: 80}]\n")
 	st := (&fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(2, api.NodeReady)})
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Place) != 2 || plan.Eval.Unplaced != 1 || !strings.Contains(plan.Eval.PlacementFailure, "port 80 in use") {
 		t.Fatalf("place %v outcome %+v", plan.Place, plan.Eval)
 	}
@@ -238,7 +245,7 @@ func TestComputePlanReplacesAllocationsOfADeletedServiceOfTheSameName(t *testing
 	old := alloc("old", "n1", 1, api.AllocRunning)
 	old.CreateIndex = 20
 	st := &fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(2, api.NodeReady), allocs: []*api.Allocation{old}}
-	plan := computePlan(st, eval("e1", "web"))
+	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Stop) != 1 || plan.Stop[0].ID != "old" || len(plan.Place) != 1 {
 		t.Fatalf("stop %+v place %+v: the old service's allocation must be replaced", plan.Stop, plan.Place)
 	}

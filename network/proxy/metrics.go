@@ -14,8 +14,8 @@ import (
 )
 
 // metrics holds the proxy's figures per service revision, both as
-// Prometheus collectors and as the cumulative counters and recent latency
-// quantiles that Traffic reports.
+// Prometheus collectors and as the cumulative counters, cumulative latency
+// histogram and recent latency quantiles that Traffic reports.
 type metrics struct {
 	requests        *prometheus.CounterVec
 	errors          *prometheus.CounterVec
@@ -52,7 +52,10 @@ type series struct {
 	inflight    atomic.Int64
 	mirrored    atomic.Uint64
 	differences atomic.Uint64
-	latency     latencyWindow
+	latency     latencyWindow // recent, for P50Ms/P99Ms
+	// cumulative counts latencies since the proxy started, without a lock:
+	// the servers subtract two reports to get a window's histogram.
+	cumulative [api.LatencyBuckets]atomic.Uint64
 
 	promRequests, promErrors, promConnectFailures, promEjections prometheus.Counter
 	promMirrored, promDifferences                                prometheus.Counter
@@ -163,7 +166,9 @@ func (s *series) done(now time.Time, took time.Duration, failed bool) {
 		s.promErrors.Inc()
 	}
 	s.promDuration.Observe(took.Seconds())
-	s.latency.observe(now, took)
+	i := api.LatencyBucket(took)
+	s.cumulative[i].Add(1)
+	s.latency.observe(now, i)
 }
 
 func (s *series) connectFailed() { s.promConnectFailures.Inc() }
@@ -189,64 +194,61 @@ func (s *series) report(now time.Time) api.TrafficReport {
 		InFlight:    s.inflight.Load(),
 		P50Ms:       p50,
 		P99Ms:       p99,
+		Latency:     s.histogram(),
 		Mirrored:    s.mirrored.Load(),
 		Differences: s.differences.Load(),
 	}
 }
 
+// histogram reads the cumulative latency histogram, trimmed to its
+// non-zero buckets. Buckets are read one by one while requests go on, so
+// it may be a request or two off the request counter; both only grow.
+func (s *series) histogram() api.Histogram {
+	var counts [api.LatencyBuckets]uint64
+	lo, hi := -1, -1
+	for i := range s.cumulative {
+		if c := s.cumulative[i].Load(); c != 0 {
+			counts[i] = c
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if lo < 0 {
+		return api.Histogram{}
+	}
+	return api.Histogram{Offset: lo, Counts: append([]uint64(nil), counts[lo:hi+1]...)}
+}
+
 // latencyWindow keeps latencies of the last one to two spans in
-// logarithmic buckets 5% wide, from which quantiles are read with about 2.5%
+// api.Histogram's logarithmic buckets, 5% wide, from which quantiles are read with about 2.5%
 // error. Two sets of buckets rotate: the current span and the one before.
 type latencyWindow struct {
 	span time.Duration
 
 	mu          sync.Mutex
 	start       time.Time // of the current span
-	cur, prev   [latencyBuckets]uint32
+	cur, prev   [api.LatencyBuckets]uint32
 	curN, prevN uint64
-}
-
-const (
-	latencyMin     = 10 * time.Microsecond
-	latencyGrowth  = 1.05
-	latencyBuckets = 350 // up to 10µs·1.05^349 ≈ 250s
-)
-
-var logGrowth = math.Log(latencyGrowth)
-
-func latencyBucket(d time.Duration) int {
-	if d <= latencyMin {
-		return 0
-	}
-	i := int(math.Ceil(math.Log(float64(d)/float64(latencyMin)) / logGrowth))
-	return min(i, latencyBuckets-1)
-}
-
-// latencyValue is the middle of bucket i, in milliseconds.
-func latencyValue(i int) float64 {
-	ms := float64(latencyMin) / float64(time.Millisecond)
-	if i == 0 {
-		return ms
-	}
-	return ms * math.Pow(latencyGrowth, float64(i)-0.5)
 }
 
 // rotate moves the window on to now; the caller holds mu.
 func (w *latencyWindow) rotate(now time.Time) {
 	switch elapsed := now.Sub(w.start); {
 	case w.start.IsZero() || elapsed >= 2*w.span:
-		w.cur, w.prev = [latencyBuckets]uint32{}, [latencyBuckets]uint32{}
+		w.cur, w.prev = [api.LatencyBuckets]uint32{}, [api.LatencyBuckets]uint32{}
 		w.curN, w.prevN = 0, 0
 		w.start = now
 	case elapsed >= w.span:
 		w.prev, w.prevN = w.cur, w.curN
-		w.cur, w.curN = [latencyBuckets]uint32{}, 0
+		w.cur, w.curN = [api.LatencyBuckets]uint32{}, 0
 		w.start = w.start.Add(w.span)
 	}
 }
 
-func (w *latencyWindow) observe(now time.Time, d time.Duration) {
-	i := latencyBucket(d)
+// observe counts one latency, in api.LatencyBucket i.
+func (w *latencyWindow) observe(now time.Time, i int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.rotate(now)
@@ -267,14 +269,14 @@ func (w *latencyWindow) quantiles(now time.Time) (p50, p99 float64) {
 	rank50 := uint64(math.Ceil(0.50 * float64(total)))
 	rank99 := uint64(math.Ceil(0.99 * float64(total)))
 	var seen uint64
-	for i := range latencyBuckets {
+	for i := range api.LatencyBuckets {
 		seen += uint64(w.cur[i]) + uint64(w.prev[i])
 		if p50 == 0 && seen >= rank50 {
-			p50 = latencyValue(i)
+			p50 = api.LatencyBucketMs(i)
 		}
 		if seen >= rank99 {
-			return p50, latencyValue(i)
+			return p50, api.LatencyBucketMs(i)
 		}
 	}
-	return p50, latencyValue(latencyBuckets - 1)
+	return p50, api.LatencyBucketMs(api.LatencyBuckets - 1)
 }

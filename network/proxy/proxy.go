@@ -84,9 +84,10 @@ func New(cfg Config) *Proxy {
 // ejections and mirror comparisons.
 func (p *Proxy) Collectors() []prometheus.Collector { return p.metrics.collectors() }
 
-// Traffic reports, per service revision, the cumulative counts since the
-// proxy started and the p50/p99 latency of the last one to two
-// LatencyWindows.
+// Traffic reports, per service revision, the cumulative counts and latency
+// histogram since the proxy started (the servers subtract successive
+// reports for figures over a window) and the p50/p99 latency of the last
+// one to two LatencyWindows.
 func (p *Proxy) Traffic() []api.TrafficReport {
 	now := p.clock.Now()
 	all := p.metrics.all()

@@ -26,6 +26,22 @@ const (
 	CmdGC
 )
 
+// IgnoreUnknownTypeFlag marks a command type that a server which does not
+// know it may skip with a warning instead of stopping, as Nomad's flag of
+// the same name does: during a rolling upgrade, older servers then keep
+// running while the newer leader writes new commands. Every command added
+// after CmdGC carries it.
+const IgnoreUnknownTypeFlag CommandType = 0x80
+
+// Commands added with the flag.
+const (
+	// CmdRolloutAction is a person's promote, pause, resume or abort.
+	CmdRolloutAction = IgnoreUnknownTypeFlag | (iota + 11)
+	// CmdEvaluate asks for an evaluation of one service (a rollout's
+	// timer came due).
+	CmdEvaluate
+)
+
 func (t CommandType) String() string {
 	names := map[CommandType]string{
 		CmdUpsertService: "upsert-service", CmdDeleteService: "delete-service",
@@ -33,6 +49,7 @@ func (t CommandType) String() string {
 		CmdNodeStatus: "node-status", CmdNodeEligibility: "node-eligibility",
 		CmdNodeDrain: "node-drain", CmdApplyPlans: "apply-plans",
 		CmdAllocStatus: "alloc-status", CmdGC: "gc",
+		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -116,6 +133,23 @@ type AllocStatus struct {
 	Time    time.Time
 }
 
+// RolloutAction is a person's action on a service's rollout.
+type RolloutAction struct {
+	Namespace, Name string
+	// Action is one of api.ActionPromote, ActionPause, ActionResume,
+	// ActionAbort.
+	Action string
+	Full   bool
+	Time   time.Time
+}
+
+// Evaluate creates an evaluation of one service.
+type Evaluate struct {
+	Namespace, Name string
+	Trigger         string
+	Time            time.Time
+}
+
 // GC forgets stopped allocations and finished evaluations.
 type GC struct {
 	Allocations []string
@@ -140,6 +174,43 @@ type Plan struct {
 	Eval *EvalOutcome
 	// Canceled evaluations were superseded by this one.
 	Canceled []string
+	// Others are the other revisions this plan places (a rollout runs
+	// several at once); placements name theirs.
+	Others []PlanRevision `json:",omitempty"`
+	// Rollout is the service's rollout state to store with the plan, and
+	// RolloutIndex the ModifyIndex of the state it was computed from: a
+	// plan whose rollout changed meanwhile (a person aborted it) is
+	// dropped whole and the service evaluated again.
+	Rollout       *api.Rollout   `json:",omitempty"`
+	RolloutIndex  uint64         `json:",omitempty"`
+	RolloutEvents []RolloutEvent `json:",omitempty"`
+}
+
+// PlanRevision is what the placements of one revision share.
+type PlanRevision struct {
+	Revision  int
+	Resources api.Resources
+	HostPorts []int `json:",omitempty"`
+}
+
+// RolloutEvent is a rollout transition to record as an event.
+type RolloutEvent struct {
+	Type    string
+	Message string
+}
+
+// PlacementRevision returns the revision, resources and host ports of a
+// placement of this plan.
+func (p *Plan) PlacementRevision(pl Placement) (int, api.Resources, []int) {
+	if pl.Revision == 0 || pl.Revision == p.Revision {
+		return p.Revision, p.Resources, p.HostPorts
+	}
+	for _, o := range p.Others {
+		if o.Revision == pl.Revision {
+			return o.Revision, o.Resources, o.HostPorts
+		}
+	}
+	return pl.Revision, p.Resources, p.HostPorts
 }
 
 // Placement puts a new allocation on a node.
@@ -148,6 +219,8 @@ type Placement struct {
 	Node string
 	// Previous is the allocation this one replaces.
 	Previous string
+	// Revision is set when it is not the plan's Revision.
+	Revision int `json:",omitempty"`
 }
 
 // Stop tells an allocation to stop.

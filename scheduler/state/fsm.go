@@ -114,7 +114,23 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		var c GC
 		decode(t, body, &c)
 		tx.gc(&c)
+	case CmdRolloutAction:
+		var c RolloutAction
+		decode(t, body, &c)
+		tx.now = c.Time
+		result, err = tx.rolloutAction(&c)
+	case CmdEvaluate:
+		var c Evaluate
+		decode(t, body, &c)
+		tx.now = c.Time
+		err = tx.evaluate(&c)
 	default:
+		tx.txn.Abort()
+		if t&IgnoreUnknownTypeFlag != 0 {
+			// A newer server wrote it; this one goes on without it.
+			f.logger.Warn("skipping unknown command type (written by a newer server?)", "index", index, "type", byte(t))
+			return nil
+		}
 		panic(fmt.Sprintf("raft entry %d: unknown command type %d", index, t))
 	}
 	if err != nil {
@@ -309,6 +325,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		eval := tx.newEval(spec.Namespace, spec.Name, api.TriggerServiceRegister, "")
 		tx.event(api.Event{Type: api.EventServiceRegistered, Namespace: spec.Namespace, Service: spec.Name,
 			Message: fmt.Sprintf("service %s/%s registered at revision 1 with %d replicas", spec.Namespace, spec.Name, replicas)})
+		tx.startRollout(svc, c.VIPPool)
 		return &UpsertServiceResult{Revision: 1, Created: true, Changed: true, EvalID: eval.ID}, nil
 	}
 	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec))
@@ -332,6 +349,9 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	tx.insert(tableServices, &svc)
 	eval := tx.newEval(spec.Namespace, spec.Name, trigger, "")
 	tx.event(api.Event{Type: eventType, Namespace: spec.Namespace, Service: spec.Name, Message: message})
+	if templateChanged {
+		tx.startRollout(&svc, c.VIPPool)
+	}
 	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
 }
 
@@ -370,6 +390,9 @@ func (tx *applyTxn) deleteService(c *DeleteService) (*UpsertServiceResult, error
 		return nil, fmt.Errorf("service %s/%s: %w", c.Namespace, c.Name, api.ErrNotFound)
 	}
 	tx.delete(tableServices, old)
+	if r := tx.rollout(c.Namespace, c.Name); r != nil {
+		tx.delete(tableRollouts, r)
+	}
 	if _, err := tx.txn.DeleteAll(tableRevisions, "id_prefix", c.Namespace, c.Name); err != nil {
 		panic(fmt.Sprintf("raft entry %d: delete revisions: %v", tx.index, err))
 	}
@@ -487,6 +510,13 @@ func (tx *applyTxn) allocateVIP(pool string, spec api.ServiceSpec, current strin
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		taken[raw.(*api.Service).VIP] = true
+	}
+	rit, err := tx.txn.Get(tableRollouts, "id")
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list rollouts: %v", tx.index, err))
+	}
+	for raw := rit.Next(); raw != nil; raw = rit.Next() {
+		taken[raw.(*api.Rollout).PreviewVIP] = true
 	}
 	for addr := prefix.Addr(); prefix.Contains(addr); addr = addr.Next() {
 		last := addr.As4()[3]
@@ -613,6 +643,17 @@ func (tx *applyTxn) finishDrain(name string) {
 func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 	drained := map[string]bool{}
 	for _, p := range c.Plans {
+		if !tx.planRolloutCurrent(p) {
+			// Computed from a rollout state a person changed since:
+			// drop it and look at the service again.
+			if p.Eval != nil {
+				p.Eval = &EvalOutcome{Status: api.EvalComplete, Description: "plan dropped: the rollout changed meanwhile"}
+				tx.finishEval(p)
+			}
+			tx.newEval(p.Namespace, p.Service, api.TriggerRollout, "")
+			continue
+		}
+		tx.applyPlanRollout(p)
 		var lost, stopped int
 		lostNodes := map[string]bool{}
 		for _, s := range p.Stop {
@@ -644,20 +685,28 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 				drained[a.Node] = true
 			}
 		}
-		var revIndex uint64
-		if rev, _ := tx.first(tableRevisions, p.Namespace, p.Service, p.Revision).(*api.Revision); rev != nil {
-			revIndex = rev.CreateIndex
-		}
+		revIndexes := map[int]uint64{}
+		placedBy := map[int]int{}
 		for _, pl := range p.Place {
+			rev, resources, hostPorts := p.PlacementRevision(pl)
+			revIndex, ok := revIndexes[rev]
+			if !ok {
+				if r, _ := tx.first(tableRevisions, p.Namespace, p.Service, rev).(*api.Revision); r != nil {
+					revIndex = r.CreateIndex
+				}
+				revIndexes[rev] = revIndex
+			}
+			placedBy[rev]++
 			tx.putAlloc(nil, &api.Allocation{
-				ID: pl.ID, Service: p.Service, Namespace: p.Namespace, Revision: p.Revision, RevisionIndex: revIndex, Node: pl.Node,
-				DesiredStatus: api.DesiredRun, Status: api.AllocPending, Resources: p.Resources, HostPorts: p.HostPorts,
+				ID: pl.ID, Service: p.Service, Namespace: p.Namespace, Revision: rev, RevisionIndex: revIndex, Node: pl.Node,
+				DesiredStatus: api.DesiredRun, Status: api.AllocPending, Resources: resources, HostPorts: hostPorts,
 				EvalID: p.EvalID, PreviousAllocation: pl.Previous, CreateTime: tx.now, CreateIndex: tx.index,
 			})
 		}
-		if len(p.Place) > 0 {
+		for _, rev := range sortedKeys(placedBy) {
+			n := placedBy[rev]
 			tx.event(api.Event{Type: api.EventAllocationsPlaced, Namespace: p.Namespace, Service: p.Service,
-				Message: fmt.Sprintf("placed %d allocation%s of %s/%s revision %d", len(p.Place), plural(len(p.Place)), p.Namespace, p.Service, p.Revision)})
+				Message: fmt.Sprintf("placed %d allocation%s of %s/%s revision %d", n, plural(n), p.Namespace, p.Service, rev)})
 		}
 		if lost > 0 {
 			tx.event(api.Event{Type: api.EventAllocationsLost, Namespace: p.Namespace, Service: p.Service,
@@ -731,6 +780,8 @@ func allowedTransition(from, to string) bool {
 func (tx *applyTxn) allocStatus(c *AllocStatus) {
 	failed := map[string]bool{}
 	var failedOrder [][2]string
+	health := map[string]bool{}
+	var healthOrder [][2]string
 	for _, u := range c.Updates {
 		old := tx.alloc(u.ID)
 		if old == nil || old.Node != c.Node || !allowedTransition(old.Status, u.Status) {
@@ -743,7 +794,20 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 			a.Restarts == old.Restarts && a.Ready == old.Ready {
 			continue
 		}
+		switch {
+		case a.Ready && !old.Ready:
+			a.ReadyTime = tx.now
+		case !a.Ready:
+			a.ReadyTime = time.Time{}
+		}
 		tx.putAlloc(old, &a)
+		if (a.Ready != old.Ready || a.Status != old.Status) && a.DesiredStatus == api.DesiredRun && !health[a.ServiceKey()] {
+			// A running rollout decides on replicas' health.
+			if r := tx.rollout(a.Namespace, a.Service); r != nil && r.Active() {
+				health[a.ServiceKey()] = true
+				healthOrder = append(healthOrder, [2]string{a.Namespace, a.Service})
+			}
+		}
 		if a.Status == api.AllocFailed && old.Status != api.AllocFailed {
 			tx.event(api.Event{Type: api.EventAllocationFailed, Namespace: a.Namespace, Service: a.Service, Node: a.Node, Allocation: a.ID,
 				Message: fmt.Sprintf("allocation %s of %s/%s failed on %s: %s", a.ID, a.Namespace, a.Service, a.Node, u.Message)})
@@ -755,6 +819,11 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 	}
 	for _, s := range failedOrder {
 		tx.newEval(s[0], s[1], api.TriggerAllocFailure, c.Node)
+	}
+	for _, s := range healthOrder {
+		if !failed[s[0]+"/"+s[1]] {
+			tx.newEval(s[0], s[1], api.TriggerAllocHealth, c.Node)
+		}
 	}
 	for _, e := range c.Events {
 		a := tx.alloc(e.Allocation)
@@ -819,6 +888,15 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+func sortedKeys(m map[int]int) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
 }
 
 func joinKeys(m map[string]bool) string {

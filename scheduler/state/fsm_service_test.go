@@ -170,8 +170,12 @@ func TestUpsertServiceTemplateChangeMakesNewRevision(t *testing.T) {
 			if n := len(snap.Evaluations(nil)); n != 2 {
 				t.Errorf("%d evaluations, want 2 (one per change)", n)
 			}
-			if got := eventTypes(h.eventsSince(1)); !reflect.DeepEqual(got, []string{api.EventServiceUpdated}) {
-				t.Errorf("events = %v, want [ServiceUpdated]", got)
+			if got := eventTypes(h.eventsSince(1)); !reflect.DeepEqual(got, []string{api.EventServiceUpdated, api.EventRolloutStarted}) {
+				t.Errorf("events = %v, want [ServiceUpdated RolloutStarted]", got)
+			}
+			r := snap.Rollout(nil, "default", "web")
+			if r == nil || r.Revision != 2 || r.StableRevision != 1 || r.Phase != api.PhaseProgressing || r.Strategy != api.RolloutRamped {
+				t.Errorf("rollout = %+v, want ramped revision 2 over 1, progressing", r)
 			}
 		})
 	}
@@ -229,6 +233,7 @@ func TestDeleteServiceRemovesItsRevisionsAndMakesDeleteEvaluation(t *testing.T) 
 	// web2 shares web's name as a prefix: its revisions must survive.
 	h.upsert(decodeSpec(t, serviceYAML("web2")))
 
+	before := h.lastEventID()
 	res := h.ok(CmdDeleteService, &DeleteService{Namespace: "default", Name: "web", Time: h.next()}).(*UpsertServiceResult)
 
 	if !res.Changed || res.Revision != 2 || res.EvalID == "" {
@@ -251,7 +256,7 @@ func TestDeleteServiceRemovesItsRevisionsAndMakesDeleteEvaluation(t *testing.T) 
 	if e == nil || e.TriggeredBy != api.TriggerServiceDelete || e.Status != api.EvalPending || e.ServiceKey() != "default/web" {
 		t.Fatalf("evaluation = %+v, want pending service-delete of default/web", e)
 	}
-	if evs := h.eventsSince(3); len(evs) != 1 || evs[0].Type != api.EventServiceDeleted {
+	if evs := h.eventsSince(before); len(evs) != 1 || evs[0].Type != api.EventServiceDeleted {
 		t.Errorf("events = %v, want [ServiceDeleted]", eventTypes(evs))
 	}
 	if got := snap.Index(tableRevisions); got != h.index {

@@ -144,6 +144,38 @@ func TestApplyTakesRaftLogEntries(t *testing.T) {
 	}
 }
 
+// A newer server's command that carries the ignorable flag is skipped by a
+// server that does not know it: nothing changes, nothing panics, and the
+// next known command applies as usual.
+func TestUnknownIgnorableCommandIsSkipped(t *testing.T) {
+	for _, ct := range []CommandType{IgnoreUnknownTypeFlag, IgnoreUnknownTypeFlag | 100, 255} {
+		fsm := NewFSM(NewStore(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		before := fsm.Store().Snapshot().LatestIndex()
+		if got := fsm.ApplyCommand(1, ct, []byte(`{"anything": true}`)); got != nil {
+			t.Errorf("%s: result %v, want nil", ct, got)
+		}
+		if after := fsm.Store().Snapshot().LatestIndex(); after != before {
+			t.Errorf("%s: latest index moved from %d to %d", ct, before, after)
+		}
+		body, err := Encode(CmdRegisterNode, &RegisterNode{Name: "n1", Registration: api.NodeRegistration{Address: "127.0.0.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err, _ := fsm.ApplyCommand(2, CmdRegisterNode, body[1:]).(error); err != nil {
+			t.Fatalf("register after a skipped command: %v", err)
+		}
+		if fsm.Store().Snapshot().Node(nil, "n1") == nil {
+			t.Errorf("%s: the command after it was not applied", ct)
+		}
+	}
+	// The commands added since carry the flag.
+	for _, ct := range []CommandType{CmdRolloutAction, CmdEvaluate} {
+		if ct&IgnoreUnknownTypeFlag == 0 {
+			t.Errorf("%s lacks IgnoreUnknownTypeFlag", ct)
+		}
+	}
+}
+
 func mustPanic(t *testing.T, what string, fn func()) {
 	t.Helper()
 	defer func() {
@@ -169,7 +201,7 @@ func TestCorruptEntryPanics(t *testing.T) {
 }
 
 func TestUnknownCommandTypePanics(t *testing.T) {
-	for _, ct := range []CommandType{0, CmdGC + 1, 255} {
+	for _, ct := range []CommandType{0, CmdGC + 1, IgnoreUnknownTypeFlag - 1} {
 		fsm := NewFSM(NewStore(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		mustPanic(t, "command "+ct.String(), func() { fsm.ApplyCommand(1, ct, []byte("{}")) })
 		if !strings.HasPrefix(ct.String(), "command-") {

@@ -18,6 +18,7 @@ const (
 	tableAllocs    = "allocs"
 	tableEvals     = "evals"
 	tableEvents    = "events"
+	tableRollouts  = "rollouts"
 	tableIndex     = "index"
 )
 
@@ -144,6 +145,12 @@ func schema() *memdb.DBSchema {
 			"id":      {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*api.Evaluation).ID }}},
 			"service": {Name: "service", Indexer: keyIndex{func(o any) string { e := o.(*api.Evaluation); return service(e.Namespace, e.Service) }}},
 			"create":  {Name: "create", Indexer: uintIndex{func(o any) uint64 { return o.(*api.Evaluation).CreateIndex }}},
+		}},
+		tableRollouts: {Name: tableRollouts, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string {
+				r := o.(*api.Rollout)
+				return service(r.Namespace, r.Service)
+			}}},
 		}},
 		tableEvents: {Name: tableEvents, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: uintIndex{func(o any) uint64 { return o.(*api.Event).ID }}},

@@ -28,12 +28,13 @@ type snapshotRecord struct {
 	Allocation *api.Allocation `json:"alloc,omitempty"`
 	Evaluation *api.Evaluation `json:"eval,omitempty"`
 	Event      *api.Event      `json:"event,omitempty"`
+	Rollout    *api.Rollout    `json:"rollout,omitempty"`
 	Index      *IndexEntry     `json:"index,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
-var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents}
+var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -81,6 +82,8 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.Evaluation = o
 			case *api.Event:
 				rec.Event = o
+			case *api.Rollout:
+				rec.Rollout = o
 			case *IndexEntry:
 				rec.Index = o
 			default:
@@ -130,6 +133,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.Evaluation
 		case rec.Event != nil:
 			obj = rec.Event
+		case rec.Rollout != nil:
+			obj = rec.Rollout
 		case rec.Index != nil:
 			obj = rec.Index
 		default:

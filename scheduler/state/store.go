@@ -164,6 +164,16 @@ func (s *Snapshot) Services(ws memdb.WatchSet) []*api.Service {
 	return list[api.Service](s, ws, tableServices, "id")
 }
 
+// Rollout returns a service's rollout, or nil.
+func (s *Snapshot) Rollout(ws memdb.WatchSet, namespace, name string) *api.Rollout {
+	return first[api.Rollout](s, ws, tableRollouts, namespace, name)
+}
+
+// Rollouts returns every rollout, by namespace and service.
+func (s *Snapshot) Rollouts(ws memdb.WatchSet) []*api.Rollout {
+	return list[api.Rollout](s, ws, tableRollouts, "id")
+}
+
 // Revisions returns a service's stored revisions, oldest first.
 func (s *Snapshot) Revisions(ws memdb.WatchSet, namespace, name string) []*api.Revision {
 	return list[api.Revision](s, ws, tableRevisions, "id_prefix", namespace, name)

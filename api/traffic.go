@@ -1,0 +1,58 @@
+package api
+
+// TrafficReport is what one node's proxy counted for one service revision
+// since it started; agents send them to the servers every few seconds, and
+// the leader turns successive reports into figures over a window
+// (TrafficFigures).
+type TrafficReport struct {
+	Namespace string `json:"namespace"`
+	Service   string `json:"service"`
+	Revision  int    `json:"revision"`
+	Requests  uint64 `json:"requests"`
+	Errors    uint64 `json:"errors"` // 5xx answers and failed connections
+	InFlight  int64  `json:"inFlight"`
+	// Latency quantiles over the proxy's last latency window, in
+	// milliseconds (kept for older readers; Latency is what servers use).
+	P50Ms float64 `json:"p50Ms"`
+	P99Ms float64 `json:"p99Ms"`
+	// Latency is the cumulative latency histogram since the proxy started.
+	Latency Histogram `json:"latency,omitzero"`
+	// Mirror comparisons (shadow rollouts).
+	Mirrored    uint64 `json:"mirrored,omitempty"`
+	Differences uint64 `json:"differences,omitempty"`
+}
+
+// TrafficFigures are one service revision's figures over a window, summed
+// over the nodes whose proxies reported them.
+type TrafficFigures struct {
+	Revision  int     `json:"revision"`
+	Requests  uint64  `json:"requests"`
+	Errors    uint64  `json:"errors"`
+	InFlight  int64   `json:"inFlight"` // now, not over the window
+	RPS       float64 `json:"rps"`
+	ErrorRate float64 `json:"errorRate"` // Errors/Requests, 0..1; 0 without requests
+	// Latency quantiles read from Latency, in milliseconds; 0 without
+	// requests.
+	P50Ms   float64   `json:"p50Ms"`
+	P90Ms   float64   `json:"p90Ms"`
+	P99Ms   float64   `json:"p99Ms"`
+	Latency Histogram `json:"latency"`
+	// Mirror comparisons (shadow rollouts).
+	Mirrored    uint64 `json:"mirrored,omitempty"`
+	Differences uint64 `json:"differences,omitempty"`
+	Nodes       int    `json:"nodes"` // nodes whose figures count
+}
+
+// TrafficWindow is a service's figures per revision over the last Window.
+type TrafficWindow struct {
+	Window    Duration         `json:"window"`
+	Revisions []TrafficFigures `json:"revisions"`
+}
+
+// ServiceTraffic is the answer of GET /v1/services/{ns}/{name}/traffic: the
+// figures over a few windows, shortest first.
+type ServiceTraffic struct {
+	Namespace string          `json:"namespace"`
+	Service   string          `json:"service"`
+	Windows   []TrafficWindow `json:"windows"`
+}

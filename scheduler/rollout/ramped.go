@@ -1,0 +1,179 @@
+package rollout
+
+import (
+	"sort"
+
+	"flotilla/api"
+)
+
+// rampedBounds resolves maxSurge (rounded up) and maxUnavailable (rounded
+// down) against the replica count, as Kubernetes does; when both come to
+// 0, one replica may surge so that the rollout can move.
+func rampedBounds(cfg *api.RampedRollout, replicas int) (surge, unavailable int) {
+	if cfg == nil {
+		cfg = &api.RampedRollout{MaxSurge: api.IntOrPercent{Value: 25, Percent: true}}
+	}
+	surge = cfg.MaxSurge.Resolve(replicas, true)
+	unavailable = min(cfg.MaxUnavailable.Resolve(replicas, false), replicas)
+	if surge == 0 && unavailable == 0 {
+		surge = 1
+	}
+	return surge, unavailable
+}
+
+// ramped replaces the old revisions' replicas in waves: new replicas are
+// added while the total stays within replicas+maxSurge, and old ones are
+// stopped while the available ones (ready for minReady) stay at least
+// replicas-maxUnavailable. Old replicas that are not available go first,
+// and revisions between the stable one and the new one before the stable
+// one.
+func (d *decider) ramped() map[int]int {
+	cfg := d.spec.Ramped
+	replicas := d.svc.Replicas
+	surge, unavailable := rampedBounds(cfg, replicas)
+	target := d.r.Revision
+
+	newActive := len(d.active[target])
+	newAvail := d.available(target)
+	olds := d.oldRevisions()
+	oldActive, oldAvail := 0, 0
+	availBy := map[int]int{}
+	for _, rev := range olds {
+		oldActive += len(d.active[rev])
+		availBy[rev] = d.available(rev)
+		oldAvail += availBy[rev]
+	}
+	d.r.Steps = replicas
+	if newAvail > d.r.Step {
+		d.r.ProgressTime = d.now
+		d.event(api.EventRolloutStep, "%d of %d replicas of revision %d available", newAvail, replicas, target)
+	}
+	d.r.Step = min(newAvail, replicas)
+	d.r.Weights = readyShares(d, append([]int{target}, olds...))
+
+	if newAvail >= replicas && oldActive == 0 {
+		return d.complete("revision %d rolled out: %d of %d replicas available", target, newAvail, replicas)
+	}
+	if cfg != nil && cfg.ProgressDeadline > 0 && !d.r.Paused {
+		deadline := d.r.ProgressTime.Add(cfg.ProgressDeadline.Std())
+		if !d.now.Before(deadline) {
+			return d.failRamped(cfg, newAvail, replicas)
+		}
+		d.recheck(deadline)
+	}
+	current := d.currentCounts()
+	if d.r.Paused {
+		d.r.Phase = api.PhasePaused
+		return current
+	}
+	d.r.Phase = api.PhaseProgressing
+
+	// Old replicas that are not available serve nothing: they go first.
+	// Of the available ones, as many as keep replicas-maxUnavailable
+	// available.
+	desired := map[int]int{}
+	removable := max(0, min(newAvail+oldAvail-(replicas-unavailable), oldAvail))
+	oldDesired := 0
+	for _, rev := range olds {
+		keep := availBy[rev]
+		cut := min(keep, removable)
+		removable -= cut
+		desired[rev] = keep - cut
+		oldDesired += desired[rev]
+	}
+	// New replicas fill what is left below replicas+maxSurge.
+	newDesired := newActive
+	if newActive < replicas {
+		if up := min(replicas+surge-(newActive+oldDesired), replicas-newActive); up > 0 {
+			newDesired += up
+		}
+	}
+	desired[target] = min(newDesired, replicas)
+	if d.r.Reason == "" || desired[target] != newActive {
+		d.r.Reason = rampedReason(newAvail, replicas, target)
+	}
+	return desired
+}
+
+func rampedReason(avail, replicas, rev int) string {
+	return "ramping: " + itoa(avail) + " of " + itoa(replicas) + " replicas of revision " + itoa(rev) + " available"
+}
+
+// failRamped ends a ramped rollout that made no progress within its
+// deadline: back to the stable revision with autoRollback, else frozen
+// where it stands.
+func (d *decider) failRamped(cfg *api.RampedRollout, avail, replicas int) map[int]int {
+	reason := "no progress within progressDeadline " + cfg.ProgressDeadline.String() + ": " +
+		itoa(avail) + " of " + itoa(replicas) + " replicas of revision " + itoa(d.r.Revision) + " available"
+	if cfg.AutoRollback {
+		return d.abort(api.EventRolloutFailed, api.PhaseFailed, "%s; rolled back to revision %d", reason, d.r.StableRevision)
+	}
+	d.r.Phase = api.PhaseFailed
+	d.r.EndTime = d.now
+	d.event(api.EventRolloutFailed, "%s; left as it is (autoRollback is off)", reason)
+	return d.currentCounts()
+}
+
+// failedRamped holds a failed ramped rollout: rolled back, or frozen.
+func (d *decider) failedRamped() map[int]int {
+	if d.spec.Ramped == nil || d.spec.Ramped.AutoRollback {
+		d.r.Weights = map[int]int{d.r.StableRevision: 100}
+		return map[int]int{d.r.StableRevision: d.svc.Replicas}
+	}
+	return d.currentCounts()
+}
+
+// currentCounts keeps every revision at the replicas it runs.
+func (d *decider) currentCounts() map[int]int {
+	out := map[int]int{}
+	for rev, allocs := range d.active {
+		out[rev] = len(allocs)
+	}
+	return out
+}
+
+// oldRevisions lists the revisions with allocations other than the new
+// one: revisions between the stable and the new one first (newest first),
+// the stable one last.
+func (d *decider) oldRevisions() []int {
+	var out []int
+	for rev := range d.active {
+		if rev != d.r.Revision && rev != d.r.StableRevision {
+			out = append(out, rev)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(out)))
+	if d.r.StableRevision != d.r.Revision {
+		out = append(out, d.r.StableRevision)
+	}
+	return out
+}
+
+// readyShares splits 100% between revisions by their ready replicas, as
+// the proxies do when any ready replica may serve.
+func readyShares(d *decider, revs []int) map[int]int {
+	total := 0
+	counts := make([]int, len(revs))
+	for i, rev := range revs {
+		counts[i] = d.ready(rev)
+		total += counts[i]
+	}
+	out := map[int]int{}
+	if total == 0 {
+		return out
+	}
+	left := 100
+	last := -1
+	for i, rev := range revs {
+		if counts[i] == 0 {
+			continue
+		}
+		out[rev] = counts[i] * 100 / total
+		left -= out[rev]
+		last = rev
+	}
+	if last >= 0 {
+		out[last] += left
+	}
+	return out
+}
