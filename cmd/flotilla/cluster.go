@@ -448,9 +448,16 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 	for _, con := range spec.Placement.Constraints {
 		placement += ", " + con.String()
 	}
-	fmt.Fprintf(out, "Placement:   %s\nRollout:     %s\n", placement, s.Strategy)
+	fmt.Fprintf(out, "Placement:   %s\n", placement)
+	ro, _, roErr := c.Rollout(ctx, namespace, name, api.QueryOptions{})
+	if roErr != nil {
+		fmt.Fprintf(out, "Rollout:     %s\n", s.Strategy) // a server without rollout state
+	}
 	if s.Unplaced > 0 {
 		fmt.Fprintf(out, "Unplaced:    %d replica%s: %s\n", s.Unplaced, plural(s.Unplaced), s.PlacementFailure)
+	}
+	if roErr == nil {
+		printRolloutSection(out, ro)
 	}
 	fmt.Fprintln(out, "\nAllocations:")
 	t := newTable(out, "  ID", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE")

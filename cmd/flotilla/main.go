@@ -49,6 +49,7 @@ func newRoot() *cobra.Command {
 		newDescribeCmd(g),
 		newDeleteCmd(g),
 		newScaleCmd(g),
+		newRolloutCmd(g),
 		newNodeCmd(g),
 		newBenchCmd(g),
 		newAgentCmd(),
@@ -56,6 +57,7 @@ func newRoot() *cobra.Command {
 		newLogsCmd(g),
 		newExecCmd(g),
 		newEventsCmd(g),
+		newLoadCmd(g),
 		newWorkloadCmd(),
 		newToolboxCmd(),
 	)

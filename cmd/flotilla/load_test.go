@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	miekg "github.com/miekg/dns"
+
+	"flotilla/api"
+)
+
+// runLoadCmd runs `flotilla ARGS...` in-process and returns its stdout and
+// stderr.
+func runLoadCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// demoServer answers as the demo workload does, and remembers the paths
+// it was asked for.
+type demoServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func newDemoServer(t *testing.T, version string) *demoServer {
+	d := &demoServer{paths: map[string]int{}}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.paths[r.URL.RequestURI()]++
+		d.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"version":%q,"node":"n1","allocation":"a1","hostname":"h"}`, version)
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+// fakeServicesAPI serves GET /v1/services/NS/NAME from services.
+func fakeServicesAPI(t *testing.T, services ...*api.Service) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		for _, s := range services {
+			if r.Method == http.MethodGet && r.URL.Path == "/v1/services/"+s.Namespace+"/"+s.Name {
+				json.NewEncoder(w).Encode(s)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"error": "no such service: %s"}`, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// fakeDNS answers A queries from answers (name → address) on 127.0.0.1,
+// NXDOMAIN for other names.
+func fakeDNS(t *testing.T, answers map[string]string) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &miekg.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: miekg.HandlerFunc(func(w miekg.ResponseWriter, r *miekg.Msg) {
+			m := new(miekg.Msg)
+			m.SetReply(r)
+			q := r.Question[0]
+			if addr, ok := answers[strings.TrimSuffix(q.Name, ".")]; ok && q.Qtype == miekg.TypeA {
+				m.Answer = append(m.Answer, &miekg.A{Hdr: miekg.RR_Header{Name: q.Name, Rrtype: miekg.TypeA, Class: miekg.ClassINET, Ttl: 5}, A: net.ParseIP(addr)})
+			} else {
+				m.Rcode = miekg.RcodeNameError
+			}
+			w.WriteMsg(m)
+		})}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func decodeLoad(t *testing.T, out string) (loadResult, map[string]json.RawMessage) {
+	t.Helper()
+	var res loadResult
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("decode %q: %v", out, err)
+	}
+	json.Unmarshal([]byte(out), &fields)
+	return res, fields
+}
+
+func TestLoadAURLPrintsOnlyTheJSONSummary(t *testing.T) {
+	t.Setenv("FLOTILLA_DNS_ADDR", "")
+	t.Setenv("FLOTILLA_DNS", "")
+	demo := newDemoServer(t, "v2")
+	out, errOut, err := runLoadCmd(t, "load", demo.URL, "--rate", "50", "--duration", "1s", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errOut != "" {
+		t.Fatalf("stderr %q, want nothing with -o json", errOut)
+	}
+	res, fields := decodeLoad(t, out)
+	for _, name := range []string{"requests", "errors", "rps", "p50Ms", "p90Ms", "p99Ms", "statuses", "versions"} {
+		if _, ok := fields[name]; !ok {
+			t.Errorf("no %q in %s", name, out)
+		}
+	}
+	if res.Requests < 40 || res.Requests > 60 || res.Errors != 0 {
+		t.Fatalf("%d requests, %d errors at 50 rps for 1s:\n%s", res.Requests, res.Errors, out)
+	}
+	if res.Statuses["200"] != res.Requests || res.Versions["v2"] != res.Requests || len(res.Versions) != 1 {
+		t.Fatalf("statuses %v versions %v, want all 200 from v2", res.Statuses, res.Versions)
+	}
+	if res.Service != "" || res.DNS != "" || res.Target != demo.URL {
+		t.Fatalf("target %q service %q dns %q for a URL", res.Target, res.Service, res.DNS)
+	}
+}
+
+func TestLoadPrintsAReadableSummary(t *testing.T) {
+	demo := newDemoServer(t, "v1")
+	out, errOut, err := runLoadCmd(t, "load", demo.URL+"/x", "--path", "/y?z=1", "--rate", "20", "--duration", "500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"target     " + demo.URL + "/y?z=1", "requests   10 in 0.5s at 20/s", "errors     0",
+		"rps ", "latency    p50 ", "p99 ", "statuses   200: 10", "versions   v1: 10"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out+errOut, "\r") {
+		t.Errorf("a progress line when nothing is a terminal:\n%q", out+errOut)
+	}
+	if demo.paths["/y?z=1"] != 10 {
+		t.Errorf("paths asked %v, want /y?z=1 (--path replaces the URL's)", demo.paths)
+	}
+}
+
+func TestLoadAServiceByItsVIPCheckedAgainstDNS(t *testing.T) {
+	t.Setenv("FLOTILLA_DNS_ADDR", "")
+	t.Setenv("FLOTILLA_DNS", "")
+	demo := newDemoServer(t, "v1")
+	_, port, _ := net.SplitHostPort(demo.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	ports := []api.Port{{Name: "admin", Port: 1, Protocol: api.ProtocolTCP}, {Name: "http", Port: p, Protocol: api.ProtocolHTTP}}
+	apiAddr := fakeServicesAPI(t,
+		&api.Service{Name: "web", Namespace: "default", VIP: "127.0.0.1", Spec: api.ServiceSpec{Ports: ports}},
+		&api.Service{Name: "web", Namespace: "other", VIP: "127.0.0.1", Spec: api.ServiceSpec{Ports: ports}},
+		&api.Service{Name: "db", Namespace: "default", Spec: api.ServiceSpec{Ports: ports}},
+	)
+	dnsAddr := fakeDNS(t, map[string]string{
+		"web.default.svc.flotilla": "127.0.0.1",
+		"web.other.svc.flotilla":   "127.0.0.2", // stale, or another cluster's
+	})
+
+	for _, tc := range []struct {
+		target, dns, service, warning string
+	}{
+		{"web", "agrees", "default/web", ""},
+		{"web.default.svc.flotilla:http", "agrees", "default/web", ""},
+		{"web.other", "answers 127.0.0.2", "other/web", "warning: DNS " + dnsAddr + " answers 127.0.0.2"},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			out, errOut, err := runLoadCmd(t, "load", tc.target, "--address", apiAddr, "--dns", dnsAddr,
+				"--path", "/svc", "--rate", "20", "--duration", "500ms", "-o", "json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, _ := decodeLoad(t, out)
+			if want := "http://127.0.0.1:" + port + "/svc"; res.Target != want || res.Service != tc.service {
+				t.Fatalf("target %q service %q, want %q and %q", res.Target, res.Service, want, tc.service)
+			}
+			if !strings.Contains(res.DNS, tc.dns) {
+				t.Fatalf("dns %q, want %q", res.DNS, tc.dns)
+			}
+			if tc.warning == "" && errOut != "" || !strings.Contains(errOut, tc.warning) {
+				t.Fatalf("stderr %q, want %q", errOut, tc.warning)
+			}
+			if res.Requests != 10 || res.Errors != 0 || res.Versions["v1"] != 10 {
+				t.Fatalf("summary %s", out)
+			}
+		})
+	}
+
+	// Without a DNS server the API's VIP is used as it is; FLOTILLA_DNS as
+	// lab env writes it is read too.
+	out, _, err := runLoadCmd(t, "load", "web", "--address", apiAddr, "--rate", "10", "--duration", "100ms", "-o", "json")
+	if res, _ := decodeLoad(t, out); err != nil || res.DNS != "" || res.Requests != 1 {
+		t.Fatalf("without DNS: %v %s", err, out)
+	}
+	host, dnsPort, _ := net.SplitHostPort(dnsAddr)
+	t.Setenv("FLOTILLA_DNS", host+" -p "+dnsPort)
+	out, _, err = runLoadCmd(t, "load", "web", "--address", apiAddr, "--rate", "10", "--duration", "100ms", "-o", "json")
+	if res, _ := decodeLoad(t, out); err != nil || res.DNS != "agrees" {
+		t.Fatalf("with $FLOTILLA_DNS: %v %s", err, out)
+	}
+
+	// What cannot start says why and exits non-zero.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nope"}, "no service default/nope"},
+		{[]string{"db"}, "headless"},
+		{[]string{"web:metrics"}, `no port "metrics" (ports: admin 1/tcp, http ` + port + `/http)`},
+		{[]string{"a.b.c"}, "too many dots"},
+		{[]string{"web.svc.flotilla"}, "NAME.NAMESPACE.svc.flotilla"},
+		{[]string{"Web_1"}, "target"},
+		{[]string{"web", "--rate", "0"}, "rate"},
+		{[]string{"web", "--path", "svc"}, "--path"},
+		{[]string{"web", "-H", "nocolon"}, "--header"},
+		{[]string{"web", "-o", "xml"}, "--output"},
+		{[]string{"web", "--dns", "a b"}, "--dns"},
+		{[]string{"ftp://127.0.0.1/"}, "target"},
+	} {
+		args := append([]string{"load", "--address", apiAddr, "--duration", "100ms"}, tc.args...)
+		if _, _, err := runLoadCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestLoadParsesServiceNamesAndDNSAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want loadService
+	}{
+		{"web", loadService{name: "web", namespace: "default"}},
+		{"web.shop", loadService{name: "web", namespace: "shop"}},
+		{"web.shop.svc.flotilla.", loadService{name: "web", namespace: "shop"}},
+		{"WEB.Shop:http", loadService{name: "web", namespace: "shop", port: "http"}},
+		{"web:8080", loadService{name: "web", namespace: "default", port: "8080"}},
+	} {
+		got, err := parseLoadService(tc.in, "default")
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %+v %v, want %+v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "web:", "web:x/y", ".web", "web..x", "a.b.c"} {
+		if _, err := parseLoadService(bad, "default"); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+
+	t.Setenv("FLOTILLA_DNS_ADDR", "")
+	t.Setenv("FLOTILLA_DNS", "")
+	for _, tc := range []struct{ flag, want string }{
+		{"", ""},
+		{"127.0.0.1:4749", "127.0.0.1:4749"},
+		{"127.0.0.1 -p 4749", "127.0.0.1:4749"},
+		{"@127.0.0.1", "127.0.0.1:53"},
+		{"::1", "[::1]:53"},
+		{"localhost", "localhost:53"},
+	} {
+		if got, err := loadDNSServer(tc.flag); err != nil || got != tc.want {
+			t.Errorf("--dns %q: %q %v, want %q", tc.flag, got, err, tc.want)
+		}
+	}
+	t.Setenv("FLOTILLA_DNS", "127.0.0.1 -p 5000")
+	if got, _ := loadDNSServer(""); got != "127.0.0.1:5000" {
+		t.Errorf("$FLOTILLA_DNS: %q", got)
+	}
+	t.Setenv("FLOTILLA_DNS_ADDR", "127.0.0.1:6000")
+	if got, _ := loadDNSServer(""); got != "127.0.0.1:6000" {
+		t.Errorf("$FLOTILLA_DNS_ADDR first: %q", got)
+	}
+	if got, _ := loadDNSServer("127.0.0.1:7000"); got != "127.0.0.1:7000" {
+		t.Errorf("--dns first: %q", got)
+	}
+}
