@@ -303,4 +303,82 @@ func TestContainerdLab(t *testing.T) {
 
 	l.must("delete", "service", "web")
 	t.Run("probes", func(t *testing.T) { checkProbes(t, l, netnsClient(n1)) })
+	t.Run("canary under load", func(t *testing.T) { checkCanaryUnderLoad(t, l, n1) })
+}
+
+// checkCanaryUnderLoad rolls a new revision out in canary steps while
+// `flotilla load` inside n1 sends 100 requests a second through the VIP:
+// no request fails, both versions answer, and the rollout completes with
+// every replica on the new revision.
+func checkCanaryUnderLoad(t *testing.T, l *labCLI, netns string) {
+	spec := func(version string) string {
+		return "kind: Service\nname: canary\nimage: flotilla.local/demo:v1\nargs: [--version, " + version + "]\nreplicas: 3\n" +
+			"ports: [{name: http, port: 8080, protocol: http}]\n" +
+			"probes: {readiness: {http: {path: /ready, port: http}, period: 1s}}\n" +
+			"rollout: {strategy: canary, canary: {steps: [{weight: 30, pause: 3s}, {weight: 60, pause: 3s}, {weight: 100}]}}\n"
+	}
+	file := t.TempDir() + "/canary.yaml"
+	apply := func(version string) {
+		if err := os.WriteFile(file, []byte(spec(version)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l.must("apply", "-f", file)
+	}
+	apply("v1")
+	waitFor(t, 90*time.Second, "3 replicas of v1 ready", func() bool {
+		ready := 0
+		for _, a := range l.allocs() {
+			if a.Service == "canary" && a.DesiredStatus == api.DesiredRun && a.Ready {
+				ready++
+			}
+		}
+		return ready == 3
+	})
+	var svc api.Service
+	if err := json.Unmarshal([]byte(l.must("get", "services", "canary", "-o", "json")), &svc); err != nil {
+		t.Fatal(err)
+	}
+	load := exec.Command("ip", "netns", "exec", netns, l.bin, "load", "http://"+svc.VIP+":8080/", "--rate", "100", "--duration", "30s", "-o", "json")
+	var out strings.Builder
+	load.Stdout = &out
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- load.Wait() }()
+	t.Cleanup(func() {
+		_ = load.Process.Kill()
+		<-done
+	})
+	apply("v2")
+	waitFor(t, 25*time.Second, "the canary rollout to complete", func() bool {
+		var r api.Rollout
+		o, err := l.run("rollout", "status", "canary", "-o", "json")
+		return err == nil && json.Unmarshal([]byte(o), &r) == nil && r.Revision == 2 && r.Phase == api.PhaseCompleted
+	})
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("flotilla load: %v\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("flotilla load did not end")
+	}
+	var sum struct {
+		Requests int            `json:"requests"`
+		Errors   int            `json:"errors"`
+		Versions map[string]int `json:"versions"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &sum); err != nil {
+		t.Fatalf("load summary: %v: %s", err, out.String())
+	}
+	if sum.Errors != 0 || sum.Requests < 2000 || sum.Versions["v1"] == 0 || sum.Versions["v2"] == 0 {
+		t.Fatalf("load during the canary: %s; want no errors and answers from v1 and v2", out.String())
+	}
+	for _, a := range l.allocs() {
+		if a.Service == "canary" && a.DesiredStatus == api.DesiredRun && a.Revision != 2 {
+			t.Fatalf("allocation %s still runs revision %d", a.ID, a.Revision)
+		}
+	}
 }
