@@ -14,7 +14,9 @@ type Service struct {
 	Revision      int    `json:"revision"`
 	Replicas      int    `json:"replicas"`
 	ReadyReplicas int    `json:"readyReplicas"`
-	// RunningReplicas counts allocations of the current revision that run.
+	// ReadyReplicas and RunningReplicas count the allocations of the
+	// revisions that serve: the current one, and during a rollout every
+	// revision it gives traffic (so they may exceed Replicas for a while).
 	RunningReplicas int    `json:"runningReplicas"`
 	Strategy        string `json:"strategy"`
 	// VIP is the service's virtual IP (empty for a headless service); DNS

@@ -28,14 +28,16 @@ func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Q
 func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service) *api.Service {
 	c := *svc
 	c.ReadyReplicas, c.RunningReplicas = 0, 0
-	// The revision that serves: the newest one, unless its rollout was
-	// aborted or rolled back.
-	serving := svc.Revision
-	if ro := snap.Rollout(ws, svc.Namespace, svc.Name); ro != nil && ro.Revision == svc.Revision && !ro.Active() && ro.Weights[ro.StableRevision] == 100 {
-		serving = ro.StableRevision
+	// Replicas of the revisions that serve count: the newest one, the
+	// revisions a rollout gives traffic (every one while ramping, as a
+	// Kubernetes deployment counts), the stable one after an abort.
+	serves := func(rev int) bool { return rev == svc.Revision }
+	if ro := snap.Rollout(ws, svc.Namespace, svc.Name); ro != nil && ro.Revision == svc.Revision && ro.Phase != api.PhaseCompleted {
+		ramping := ro.Strategy == api.RolloutRamped && ro.Active()
+		serves = func(rev int) bool { return ramping || ro.Weights[rev] > 0 }
 	}
 	for _, a := range snap.AllocationsByService(ws, svc.Namespace, svc.Name) {
-		if a.DesiredStatus != api.DesiredRun || a.Revision != serving {
+		if a.DesiredStatus != api.DesiredRun || !serves(a.Revision) {
 			continue
 		}
 		if a.Status == api.AllocRunning {
@@ -55,7 +57,7 @@ func (s *Server) Services(ctx context.Context, q api.QueryOptions) ([]*api.Servi
 		for _, svc := range snap.Services(ws) {
 			out = append(out, withReadiness(snap, nil, svc))
 		}
-		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs")), nil
+		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs"), snap.WatchIndex(ws, "rollouts")), nil
 	})
 	return out, index, err
 }
