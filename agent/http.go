@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"time"
 
 	"flotilla/api"
 	"flotilla/runtime"
@@ -38,12 +39,34 @@ type AllocationView struct {
 	Restarts int    `json:"restarts"`
 }
 
+// RoutesView is GET /v1/agent/routes: per service ("namespace/name"), the
+// version of its endpoints and routes the node's proxy uses and since when.
+type RoutesView struct {
+	Services map[string]AppliedRoute `json:"services"`
+}
+
+// AppliedRoute is the version of one service's endpoints the proxy uses,
+// and the ones it used before (at most maxPreviousRoutes, oldest first): a
+// version that the next replaced within milliseconds still has its time.
+type AppliedRoute struct {
+	RouteVersion
+	Previous []RouteVersion `json:"previous,omitempty"`
+}
+
+// RouteVersion is one version of a service's endpoints (their ModifyIndex,
+// a Raft index) and the agent's time when its proxy applied it.
+type RouteVersion struct {
+	ModifyIndex uint64    `json:"modifyIndex"`
+	AppliedAt   time.Time `json:"appliedAt"`
+}
+
 // handler serves the agent's own API: logs, exec, what it runs, metrics.
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/agent/allocations", a.serveAllocations)
 	mux.HandleFunc("GET /v1/agent/allocations/{id}/logs", a.serveLogs)
 	mux.HandleFunc("POST /v1/agent/allocations/{id}/exec", a.serveExec)
+	mux.HandleFunc("GET /v1/agent/routes", a.serveRoutes)
 	mux.Handle("GET /metrics", a.metrics.handler())
 	return mux
 }
@@ -97,6 +120,13 @@ func (a *Agent) serveAllocations(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// serveRoutes answers what the node's proxy routes by: empty without a
+// proxy or before its first update.
+func (a *Agent) serveRoutes(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(appliedRoutesOf(a).view())
 }
 
 // flushWriter flushes after every write, so that followed logs stream.

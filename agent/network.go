@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"flotilla/api"
@@ -13,6 +14,11 @@ import (
 // them to the node's DNS server and proxy: a replica that turns ready is
 // routable here one watch round trip later.
 func (a *Agent) endpointsLoop(ctx context.Context) {
+	var routes *appliedRoutes
+	if a.proxy != nil {
+		routes = trackRoutes(a)
+		defer untrackRoutes(a)
+	}
 	var index uint64
 	var vips []netip.Addr // as last made local; endpoint changes mostly leave them alone
 	vipsSet := false
@@ -51,11 +57,99 @@ func (a *Agent) endpointsLoop(ctx context.Context) {
 			}
 		}
 		if a.proxy != nil {
+			// A service the proxy refused in part (a VIP it could not
+			// bind) still has its route table applied.
 			if err := a.proxy.Update(services); err != nil {
 				a.cfg.Logger.Warn("proxy update", "err", err)
 			}
+			routes.record(services, a.cfg.Clock.Now())
 		}
 	}
+}
+
+// appliedRoutes remembers, per service (namespace/name), the endpoints
+// version the node's proxy uses and when it started using it, so that route
+// propagation can be timed from outside (GET /v1/agent/routes, flotilla
+// bench routes).
+type appliedRoutes struct {
+	mu       sync.Mutex
+	services map[string]AppliedRoute
+}
+
+// record notes one update the proxy applied at now. A service whose
+// version did not change keeps the time it was first applied: the list
+// comes again whenever any service changes.
+func (r *appliedRoutes) record(services []api.ServiceEndpoints, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	listed := make(map[string]bool, len(services))
+	for _, se := range services {
+		key := se.Namespace + "/" + se.Name
+		listed[key] = true
+		cur, ok := r.services[key]
+		if ok && cur.ModifyIndex == se.ModifyIndex {
+			continue
+		}
+		next := AppliedRoute{RouteVersion: RouteVersion{ModifyIndex: se.ModifyIndex, AppliedAt: now}}
+		if ok {
+			next.Previous = append(cur.Previous, cur.RouteVersion)
+			if n := len(next.Previous); n > maxPreviousRoutes {
+				next.Previous = slices.Clone(next.Previous[n-maxPreviousRoutes:])
+			}
+		}
+		r.services[key] = next
+	}
+	for key := range r.services {
+		if !listed[key] {
+			delete(r.services, key)
+		}
+	}
+}
+
+// maxPreviousRoutes bounds the earlier versions kept per service.
+const maxPreviousRoutes = 16
+
+func (r *appliedRoutes) view() RoutesView {
+	v := RoutesView{Services: map[string]AppliedRoute{}}
+	if r == nil {
+		return v
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, route := range r.services {
+		route.Previous = slices.Clone(route.Previous)
+		v.Services[key] = route
+	}
+	return v
+}
+
+// routeRecords holds the appliedRoutes of every agent whose endpoints watch
+// runs (while it runs): the watch writes them, the agent's HTTP API reads
+// them.
+var routeRecords = struct {
+	sync.Mutex
+	m map[*Agent]*appliedRoutes
+}{m: map[*Agent]*appliedRoutes{}}
+
+func trackRoutes(a *Agent) *appliedRoutes {
+	r := &appliedRoutes{services: map[string]AppliedRoute{}}
+	routeRecords.Lock()
+	routeRecords.m[a] = r
+	routeRecords.Unlock()
+	return r
+}
+
+func untrackRoutes(a *Agent) {
+	routeRecords.Lock()
+	delete(routeRecords.m, a)
+	routeRecords.Unlock()
+}
+
+// appliedRoutesOf is the agent's record; nil when its proxy does not run.
+func appliedRoutesOf(a *Agent) *appliedRoutes {
+	routeRecords.Lock()
+	defer routeRecords.Unlock()
+	return routeRecords.m[a]
 }
 
 // trafficInterval is how often the proxy's figures go to the servers.

@@ -45,7 +45,7 @@ func (d *decider) canary() map[int]int {
 	if d.r.StepTime.IsZero() {
 		if avail := d.available(rev); avail < need {
 			d.r.Reason = "step " + itoa(k) + "/" + itoa(len(steps)) + ": waiting for " + itoa(need) +
-				" replicas of revision " + itoa(rev) + " to be ready (" + itoa(avail) + " are)"
+				" replica" + plural(need) + " of revision " + itoa(rev) + " to be ready (" + itoa(avail) + " ready)"
 			if d.r.Paused {
 				d.r.Phase = api.PhasePaused
 			}
