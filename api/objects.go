@@ -79,8 +79,11 @@ type Node struct {
 	Allocations   int       `json:"allocations"`
 	StatusMessage string    `json:"statusMessage,omitempty"`
 	StatusTime    time.Time `json:"statusTime"`
-	CreateIndex   uint64    `json:"createIndex"`
-	ModifyIndex   uint64    `json:"modifyIndex"`
+	// OperatorDown: an operator marked the node down; heartbeats and
+	// registrations do not make it ready again, only an operator does.
+	OperatorDown bool   `json:"operatorDown,omitempty"`
+	CreateIndex  uint64 `json:"createIndex"`
+	ModifyIndex  uint64 `json:"modifyIndex"`
 }
 
 // Free is what is left of the node's capacity.

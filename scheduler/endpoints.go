@@ -399,7 +399,7 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 	if n.Heartbeat {
 		s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
 	}
-	if n.Status == api.NodeDown {
+	if n.Status == api.NodeDown && !n.OperatorDown {
 		if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: api.NodeReady, Message: "heartbeats resumed", Time: s.now()}); err != nil {
 			return api.HeartbeatResponse{}, err
 		}
@@ -421,9 +421,14 @@ func (s *Server) SetNodeStatus(ctx context.Context, name, status, message string
 	if message == "" {
 		message = "set by an operator"
 	}
-	_, index, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: status, Message: message, Time: s.now()})
+	_, index, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: status, Message: message, Operator: true, Time: s.now()})
 	if err == nil && status == api.NodeDown {
 		s.heartbeats.stop(name)
+	}
+	if err == nil && status == api.NodeReady {
+		if n := s.store.Snapshot().NodeWithoutUsage(name); n != nil && n.Heartbeat {
+			s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+		}
 	}
 	return api.WriteResponse{Index: index}, err
 }

@@ -634,7 +634,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 			_, err := c.SetEligibility(cmd.Context(), name, false)
 			return "node " + name + " ineligible", err
 		}),
-		action("down", "Mark a node down: its allocations are lost and replaced elsewhere", func(c *api.Client, cmd *cobra.Command, name string) (string, error) {
+		action("down", "Mark a node down: its allocations are lost and replaced elsewhere; it stays down (whatever its agent says) until node ready", func(c *api.Client, cmd *cobra.Command, name string) (string, error) {
 			_, err := c.SetNodeStatus(cmd.Context(), name, api.NodeDown, "marked down by an operator")
 			return "node " + name + " down", err
 		}),

@@ -99,9 +99,11 @@ type RegisterNode struct {
 	Time       time.Time
 }
 
-// NodeStatus marks a node ready or down.
+// NodeStatus marks a node ready or down. Operator is set when a person
+// did: their down holds until they say ready.
 type NodeStatus struct {
 	Name, Status, Message string
+	Operator              bool `json:",omitempty"`
 	Time                  time.Time
 }
 

@@ -441,7 +441,7 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 	n := *old
 	n.Address, n.HTTPAddress, n.Capacity, n.Labels, n.Heartbeat, n.Runtime = r.Address, r.HTTPAddress, r.Capacity, r.Labels, r.Heartbeat, r.Runtime
 	n.Subnet = tx.allocateSubnet(c.SubnetPool, old.Subnet)
-	if n.Status == api.NodeDown {
+	if n.Status == api.NodeDown && !n.OperatorDown {
 		n.Status, n.StatusMessage, n.StatusTime = api.NodeReady, "registered again", tx.now
 		tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: fmt.Sprintf("node %s is ready again (registered)", c.Name)})
 	}
@@ -552,11 +552,24 @@ func (tx *applyTxn) nodeStatus(c *NodeStatus) error {
 	if c.Status != api.NodeReady && c.Status != api.NodeDown {
 		return &api.FieldError{Field: "status", Message: fmt.Sprintf("must be %s or %s", api.NodeReady, api.NodeDown)}
 	}
+	if old.OperatorDown && !c.Operator && c.Status == api.NodeReady {
+		return nil // an operator's down holds until an operator says ready
+	}
+	operatorDown := old.OperatorDown
+	if c.Operator {
+		operatorDown = c.Status == api.NodeDown
+	}
 	if old.Status == c.Status {
+		if operatorDown != old.OperatorDown {
+			n := *old
+			n.OperatorDown, n.StatusMessage, n.ModifyIndex = operatorDown, c.Message, tx.index
+			tx.insert(tableNodes, &n)
+		}
 		return nil
 	}
 	n := *old
 	n.Status, n.StatusMessage, n.StatusTime, n.ModifyIndex = c.Status, c.Message, tx.now, tx.index
+	n.OperatorDown = operatorDown
 	tx.insert(tableNodes, &n)
 	message := fmt.Sprintf("node %s is %s", c.Name, c.Status)
 	if c.Message != "" {

@@ -83,6 +83,34 @@ func TestRegisterNodeAgainMakesDownNodeReady(t *testing.T) {
 	}
 }
 
+// An operator's `node down` holds: neither the agent's heartbeats nor its
+// registering again make the node ready; only an operator's `node ready`.
+func TestOperatorDownHoldsUntilAnOperatorSaysReady(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	h.ok(CmdNodeStatus, &NodeStatus{Name: "n1", Status: api.NodeDown, Message: "marked down by an operator", Operator: true, Time: h.next()})
+	if n := h.node("n1"); n.Status != api.NodeDown || !n.OperatorDown {
+		t.Fatalf("after operator down: %s operatorDown=%v", n.Status, n.OperatorDown)
+	}
+	h.nodeStatus("n1", api.NodeReady) // what resumed heartbeats ask
+	h.registerNode("n1", nil)         // an agent that restarts
+	if n := h.node("n1"); n.Status != api.NodeDown || !n.OperatorDown {
+		t.Fatalf("after heartbeat and registration: %s operatorDown=%v, want still down", n.Status, n.OperatorDown)
+	}
+	h.ok(CmdNodeStatus, &NodeStatus{Name: "n1", Status: api.NodeReady, Message: "marked ready by an operator", Operator: true, Time: h.next()})
+	if n := h.node("n1"); n.Status != api.NodeReady || n.OperatorDown {
+		t.Fatalf("after operator ready: %s operatorDown=%v", n.Status, n.OperatorDown)
+	}
+	// A node down by its TTL (not an operator) comes back by itself; an
+	// operator's down of it then holds.
+	h.nodeStatus("n1", api.NodeDown)
+	h.ok(CmdNodeStatus, &NodeStatus{Name: "n1", Status: api.NodeDown, Operator: true, Time: h.next()})
+	h.nodeStatus("n1", api.NodeReady)
+	if n := h.node("n1"); n.Status != api.NodeDown || !n.OperatorDown {
+		t.Fatalf("operator down of a node already down: %s operatorDown=%v, want held", n.Status, n.OperatorDown)
+	}
+}
+
 // servicesOnTwoNodes registers n1 and n2 and puts, on n1: two allocations of default/web, one of
 // default/api, one of prod/api, and one of default/cache that is told to
 // stop; on n2: one of default/db.
