@@ -554,6 +554,8 @@ type localAlloc struct {
 	NextStart time.Time `json:"nextStart,omitempty"`
 	// Ended is set once the allocation ended for good on this node.
 	Ended string `json:"ended,omitempty"`
+	// LastExit says why its container last stopped (for the restart event).
+	LastExit string `json:"lastExit,omitempty"`
 }
 
 const localBucket = "allocations"

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,21 @@ const probedSpec = `probes:
   liveness: {exec: {command: [alive]}, period: 1s, failureThreshold: 3}
 restart: {policy: always, maxRestarts: 2, backoff: 1s, window: 5m}
 `
+
+// eventMessages lists the messages of the reported events of one type.
+func (ta *testAgent) eventMessages(typ string) []string {
+	ta.servers.mu.Lock()
+	defer ta.servers.mu.Unlock()
+	var out []string
+	for _, b := range ta.servers.batches {
+		for _, e := range b.Events {
+			if e.Type == typ {
+				out = append(out, e.Message)
+			}
+		}
+	}
+	return out
+}
 
 func (ta *testAgent) events(typ string) int {
 	ta.servers.mu.Lock()
@@ -91,6 +107,11 @@ func TestLivenessFailuresRestartThenFailTheAllocation(t *testing.T) {
 	ta.until("restarted once", func() bool { return servers.status("a1").Restarts == 1 })
 	if ta.events(api.EventLivenessKilled) == 0 || ta.events(api.EventAllocationRestart) == 0 {
 		t.Fatalf("events: %d liveness, %d restarts", ta.events(api.EventLivenessKilled), ta.events(api.EventAllocationRestart))
+	}
+	// The restart says why: the probe that killed it and how it exited.
+	if msg := ta.eventMessages(api.EventAllocationRestart)[0]; !strings.Contains(msg, "liveness probe failed") ||
+		!strings.Contains(msg, "exited with code 137 after SIGKILL") || !strings.Contains(msg, "(1 restart so far)") {
+		t.Fatalf("restart event %q, want the liveness failure, the exit and the count", msg)
 	}
 	ta.until("restarted twice", func() bool { return servers.status("a1").Restarts == 2 })
 	ta.until("failed past maxRestarts", ta.reported("a1", api.AllocFailed))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"flotilla/api"
@@ -172,12 +173,14 @@ func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc
 		}
 		dec := decideRestart(svc.Restart, code, l.Recent, now)
 		reason := dec.Reason
+		cause := exitCause(code, killed, st.Error)
 		switch {
 		case killed != "":
 			reason = killed + "; " + reason
 		case st.Error != "":
 			reason += " (" + st.Error + ")"
 		}
+		l.LastExit = cause
 		a.cfg.Logger.Info("allocation exited", "alloc", d.ID, "exit_code", st.ExitCode, "decision", reason)
 		if !dec.Restart {
 			l.Ended = dec.Status
@@ -201,8 +204,12 @@ func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc
 		return fmt.Errorf("restart %s: %w", d.ID, err)
 	}
 	l.Restarts++
+	why := l.LastExit
+	if why == "" {
+		why = "its container exited"
+	}
 	a.reporter.Event(api.AllocEvent{Allocation: d.ID, Type: api.EventAllocationRestart, Time: now,
-		Message: fmt.Sprintf("restarted (%d so far)", l.Restarts)})
+		Message: fmt.Sprintf("restarted after %s (%d restart%s so far)", why, l.Restarts, plural(l.Restarts))})
 	l.Recent = append(pruneBefore(l.Recent, now.Add(-svc.Restart.Window.Std())), now)
 	l.NextStart = time.Time{}
 	if err := a.saveLocal(d.ID, l); err != nil {
@@ -210,6 +217,48 @@ func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc
 	}
 	a.watchExit(ctx, d.ID)
 	return a.reportCurrent(ctx, d.ID, l)
+}
+
+// exitCause says why a container stopped: what killed it, its exit code
+// and, past 128, the signal that ended it.
+func exitCause(code int, killed, runtimeErr string) string {
+	cause := fmt.Sprintf("exited with code %d", code)
+	if code > 128 && code < 128+65 {
+		cause += " after " + signalName(syscall.Signal(code-128))
+	}
+	if killed != "" {
+		cause = killed + "; " + cause
+	}
+	if runtimeErr != "" {
+		cause += " (" + runtimeErr + ")"
+	}
+	return cause
+}
+
+// signalName is "SIGKILL" for 9, as people read signals.
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return fmt.Sprintf("signal %d", int(sig))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func pruneBefore(times []time.Time, cutoff time.Time) []time.Time {
