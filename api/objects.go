@@ -26,6 +26,10 @@ type Service struct {
 	// place everything; empty when all replicas are placed.
 	Unplaced         int         `json:"unplaced,omitempty"`
 	PlacementFailure string      `json:"placementFailure,omitempty"`
+	// Health is "healthy", or "crash-looping" while allocations keep
+	// failing (HealthMessage says how); computed when read.
+	Health        string `json:"health"`
+	HealthMessage string `json:"healthMessage,omitempty"`
 	Spec             ServiceSpec `json:"spec"`
 	CreateTime       time.Time   `json:"createTime"`
 	ModifyTime       time.Time   `json:"modifyTime"`
@@ -183,6 +187,8 @@ const (
 	TriggerRollout      = "rollout"
 	TriggerRolloutTimer = "rollout-timer"
 	TriggerAllocHealth  = "alloc-health"
+	// A failed allocation's replacement waited out its reschedule delay.
+	TriggerRescheduleDelay = "reschedule-delay"
 )
 
 // Evaluation is a request to bring one service's allocations in line with
@@ -200,8 +206,11 @@ type Evaluation struct {
 	Stopped           int    `json:"stopped,omitempty"`
 	Unplaced          int    `json:"unplaced,omitempty"`
 	// PlacementFailure explains Unplaced ("insufficient memory on 5 nodes").
-	PlacementFailure string    `json:"placementFailure,omitempty"`
-	CreateTime       time.Time `json:"createTime"`
+	PlacementFailure string `json:"placementFailure,omitempty"`
+	// WaitUntil holds a follow-up evaluation back until then (the delayed
+	// replacement of a crash-looping allocation).
+	WaitUntil  time.Time `json:"waitUntil,omitzero"`
+	CreateTime time.Time `json:"createTime"`
 	ModifyTime       time.Time `json:"modifyTime"`
 	CreateIndex      uint64    `json:"createIndex"`
 	ModifyIndex      uint64    `json:"modifyIndex"`

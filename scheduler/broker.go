@@ -3,8 +3,10 @@ package scheduler
 import (
 	"context"
 	"sync"
+	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 )
 
 // Broker hands pending evaluations to workers, on the leader only. At most
@@ -22,6 +24,9 @@ type Broker struct {
 	// capacityIndex is the newest index at which capacity may have appeared.
 	capacityIndex uint64
 	wake          chan struct{}
+	// delayed holds evaluations that wait until their WaitUntil.
+	clock   clock.Clock
+	delayed map[string]clock.Timer // by evaluation ID
 }
 
 // NewBroker returns a disabled broker.
@@ -32,12 +37,24 @@ func NewBroker() *Broker {
 }
 
 func (b *Broker) reset() {
+	for _, t := range b.delayed {
+		t.Stop()
+	}
+	b.delayed = map[string]clock.Timer{}
 	b.ready = nil
 	b.waiting = map[string]*api.Evaluation{}
 	b.inflight = map[string]string{}
 	b.dropped = map[string][]string{}
 	b.blocked = map[string]*api.Evaluation{}
 	b.capacityIndex = 0
+}
+
+// SetClock sets the clock that times delayed evaluations (the real one
+// until set).
+func (b *Broker) SetClock(c clock.Clock) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.clock = c
 }
 
 // SetEnabled turns the broker on when this server leads and off (dropping
@@ -72,6 +89,19 @@ func (b *Broker) Enqueue(evals ...*api.Evaluation) {
 // it is in flight (it was blocked); otherwise an evaluation already in
 // flight is not queued twice (leadership reloads pending evaluations).
 func (b *Broker) enqueueLocked(e *api.Evaluation, again bool) {
+	if !e.WaitUntil.IsZero() {
+		if b.clock == nil {
+			b.clock = clock.Real{}
+		}
+		if wait := e.WaitUntil.Sub(b.clock.Now()); wait > 0 {
+			if _, ok := b.delayed[e.ID]; !ok {
+				due := *e
+				due.WaitUntil = time.Time{}
+				b.delayed[e.ID] = b.clock.AfterFunc(wait, func() { b.due(&due) })
+			}
+			return
+		}
+	}
 	key := e.ServiceKey()
 	if prev, ok := b.waiting[key]; ok {
 		if prev.ID == e.ID {
@@ -88,6 +118,18 @@ func (b *Broker) enqueueLocked(e *api.Evaluation, again bool) {
 	if _, busy := b.inflight[key]; !busy {
 		b.ready = append(b.ready, key)
 	}
+}
+
+// due queues a delayed evaluation whose time came.
+func (b *Broker) due(e *api.Evaluation) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.delayed[e.ID]; !ok || !b.enabled {
+		return // stepped down meanwhile: the next leader reloads it
+	}
+	delete(b.delayed, e.ID)
+	b.enqueueLocked(e, false)
+	b.signal()
 }
 
 // Block parks an evaluation that could not place everything until capacity
@@ -183,12 +225,12 @@ func (b *Broker) Done(e *api.Evaluation) {
 
 // BrokerStats are the queue depths for metrics.
 type BrokerStats struct {
-	Ready, Inflight, Blocked int
+	Ready, Inflight, Blocked, Delayed int
 }
 
 // Stats reports the queue depths.
 func (b *Broker) Stats() BrokerStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return BrokerStats{Ready: len(b.waiting), Inflight: len(b.inflight), Blocked: len(b.blocked)}
+	return BrokerStats{Ready: len(b.waiting), Inflight: len(b.inflight), Blocked: len(b.blocked), Delayed: len(b.delayed)}
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"flotilla/internal/clock"
 	"testing"
 	"time"
 
@@ -158,4 +159,33 @@ func TestBrokerDequeueEndsWithItsContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("dequeue did not return after cancel")
 	}
+}
+
+func TestBrokerHoldsADelayedEvaluationUntilItsTime(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b := NewBroker()
+	b.SetClock(fake)
+	b.SetEnabled(true)
+	e := eval("e1", "web")
+	e.WaitUntil = fake.Now().Add(10 * time.Second)
+	b.Enqueue(e)
+	b.Enqueue(e) // leadership reloads it: still one timer
+	assertEmpty(t, b)
+	if s := b.Stats(); s.Delayed != 1 {
+		t.Fatalf("stats %+v, want 1 delayed", s)
+	}
+	fake.Advance(9 * time.Second)
+	assertEmpty(t, b)
+	fake.Advance(time.Second)
+	if got, _ := dequeueNow(t, b); got.ID != "e1" {
+		t.Fatalf("dequeued %s, want e1 once its time came", got.ID)
+	}
+	// Stepping down drops the timers: a new leader reloads from state.
+	late := eval("e2", "api")
+	late.WaitUntil = fake.Now().Add(time.Second)
+	b.Enqueue(late)
+	b.SetEnabled(false)
+	b.SetEnabled(true)
+	fake.Advance(time.Second)
+	assertEmpty(t, b)
 }

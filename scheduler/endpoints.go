@@ -24,10 +24,15 @@ func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Q
 	return s.store.Blocking(ctx, q.Index, query)
 }
 
-// withReadiness fills the counts derived from allocations.
-func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service) *api.Service {
+// withReadiness fills the counts and health derived from allocations.
+func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, now time.Time) *api.Service {
 	c := *svc
 	c.ReadyReplicas, c.RunningReplicas = 0, 0
+	c.Health, c.HealthMessage = "healthy", ""
+	if n := state.CrashLoop(snap.AllocationsByService(ws, svc.Namespace, svc.Name), now); n >= state.CrashLoopCount {
+		c.Health = "crash-looping"
+		c.HealthMessage = fmt.Sprintf("%d allocations failed in the last %s", n, api.Duration(state.CrashLoopWindow))
+	}
 	// Replicas of the revisions that serve count: the newest one, the
 	// revisions a rollout gives traffic (every one while ramping, as a
 	// Kubernetes deployment counts), the stable one after an abort.
@@ -55,7 +60,7 @@ func (s *Server) Services(ctx context.Context, q api.QueryOptions) ([]*api.Servi
 	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
 		out = out[:0]
 		for _, svc := range snap.Services(ws) {
-			out = append(out, withReadiness(snap, nil, svc))
+			out = append(out, withReadiness(snap, nil, svc, s.cfg.Clock.Now()))
 		}
 		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs"), snap.WatchIndex(ws, "rollouts")), nil
 	})
@@ -70,7 +75,7 @@ func (s *Server) Service(ctx context.Context, namespace, name string, q api.Quer
 			out = nil
 			return snap.Index("services"), nil
 		}
-		out = withReadiness(snap, ws, svc)
+		out = withReadiness(snap, ws, svc, s.cfg.Clock.Now())
 		allocs := snap.AllocationsByService(nil, namespace, name)
 		return max(svc.ModifyIndex, state.MaxModifyIndex(allocs)), nil
 	})

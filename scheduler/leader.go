@@ -25,6 +25,7 @@ const (
 // applier, heartbeat timers, unblocking, peer reconciliation and GC.
 func (s *Server) lead(ctx context.Context) {
 	log := s.cfg.Logger.With("server", s.cfg.Name)
+	s.broker.SetClock(s.cfg.Clock)
 	s.broker.SetEnabled(true)
 	defer func() {
 		s.leading.Store(false)

@@ -91,7 +91,27 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	// replacing lists stopped allocations whose replacement should record
 	// them as previous, per revision; avoid names the node a failed one
 	// ran on.
-	type replaced struct{ id, avoid string }
+	type replaced struct {
+		id, avoid string
+		notBefore time.Time // a crash loop's replacement waits
+	}
+	byID := make(map[string]*api.Allocation, len(allocs))
+	replacedAlready := map[string]bool{}
+	for _, a := range allocs {
+		byID[a.ID] = a
+		if a.PreviousAllocation != "" {
+			replacedAlready[a.PreviousAllocation] = true
+		}
+	}
+	// failedReplacement is the replacement record of a failed allocation:
+	// the n-th failure in a row waits rescheduleDelay(n) from its failure.
+	failedReplacement := func(a *api.Allocation) replaced {
+		r := replaced{id: a.ID, avoid: a.Node}
+		if !pc.Now.IsZero() {
+			r.notBefore = a.ModifyTime.Add(rescheduleDelay(failureChain(a, byID)))
+		}
+		return r
+	}
 	keep := map[int][]*api.Allocation{}
 	replacing := map[int][]replaced{}
 	stopping := map[string]bool{}
@@ -106,6 +126,10 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			if !a.TerminalStatus() && (n == nil || n.Status == api.NodeDown) {
 				stop(a, fmt.Sprintf("node %s is down", a.Node), true)
 			}
+			// A failed allocation whose replacement waits out its delay.
+			if a.Status == api.AllocFailed && !replacedAlready[a.ID] && strings.HasPrefix(a.DesiredReason, failedReason) && a.CreateIndex >= svc.CreateIndex {
+				replacing[a.Revision] = append(replacing[a.Revision], failedReplacement(a))
+			}
 			continue
 		}
 		switch {
@@ -118,7 +142,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		case a.TerminalStatus():
 			stop(a, fmt.Sprintf("allocation %s on %s", a.Status, a.Node), false)
 			if a.Status == api.AllocFailed {
-				replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID, avoid: a.Node})
+				replacing[a.Revision] = append(replacing[a.Revision], failedReplacement(a))
 			}
 		case n.Status == api.NodeDraining:
 			stop(a, fmt.Sprintf("node %s is draining", a.Node), false)
@@ -187,6 +211,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	placedPorts := map[string][]int{}
 	ids := newIDs(eval.ID, snap.LatestIndex())
 	var failures []string
+	delayed := 0
 	for _, rev := range revs {
 		missing := desired[rev] - len(keep[rev])
 		if missing <= 0 {
@@ -229,10 +254,20 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			}
 			n.Allocated, n.HostPorts = u.Resources, u.HostPorts
 		})
+		candidates := replacing[rev]
+		sort.SliceStable(candidates, func(i, j int) bool { return candidates[i].notBefore.Before(candidates[j].notBefore) })
 		for i := 0; i < missing; i++ {
 			var prev replaced
-			if i < len(replacing[rev]) {
-				prev = replacing[rev][i]
+			if i < len(candidates) {
+				prev = candidates[i]
+			}
+			if prev.notBefore.After(pc.Now) {
+				// A crash loop: this replacement waits; look again then.
+				delayed++
+				if outcome.FollowUpAt.IsZero() || prev.notBefore.Before(outcome.FollowUpAt) {
+					outcome.FollowUpAt = prev.notBefore
+				}
+				continue
 			}
 			n, ok := placer.Place(prev.avoid)
 			if !ok {
@@ -254,8 +289,50 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		outcome.Status = api.EvalBlocked
 		outcome.PlacementFailure = strings.Join(failures, "; ")
 	}
+	if delayed > 0 {
+		verb := "waits"
+		if delayed > 1 {
+			verb = "wait"
+		}
+		outcome.Description = fmt.Sprintf("%d replacement%s of failed allocations %s until %s (crash loop backoff)",
+			delayed, plural(delayed), verb, outcome.FollowUpAt.UTC().Format(time.RFC3339))
+	}
 	outcome.Placed = len(plan.Place)
 	return plan
+}
+
+// failedReason starts the stop reason of a failed allocation.
+const failedReason = "allocation failed"
+
+// Replacements of allocations that keep failing wait longer each time, as
+// Nomad's exponential reschedule policy does: the first replacement goes
+// at once, the n-th in a row waits rescheduleBase·2^(n-2), up to
+// rescheduleMax.
+const (
+	rescheduleBase = 5 * time.Second
+	rescheduleMax  = 5 * time.Minute
+)
+
+func rescheduleDelay(failuresInARow int) time.Duration {
+	if failuresInARow <= 1 {
+		return 0
+	}
+	d := rescheduleBase
+	for i := 2; i < failuresInARow && d < rescheduleMax; i++ {
+		d *= 2
+	}
+	return min(d, rescheduleMax)
+}
+
+// failureChain counts the failed allocations in a row that end with a:
+// a, the allocation it replaced if that failed too, and so on.
+func failureChain(a *api.Allocation, byID map[string]*api.Allocation) int {
+	n := 0
+	for seen := 0; a != nil && a.Status == api.AllocFailed && seen < 64; seen++ {
+		n++
+		a = byID[a.PreviousAllocation]
+	}
+	return n
 }
 
 // useful ranks an allocation for keeping: ready beats running beats
@@ -268,6 +345,13 @@ func useful(a *api.Allocation) int {
 		return 1
 	}
 	return 0
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func hostPorts(spec api.ServiceSpec) []int {

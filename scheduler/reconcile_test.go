@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"flotilla/api"
 	"flotilla/scheduler/state"
@@ -248,5 +249,52 @@ func TestComputePlanReplacesAllocationsOfADeletedServiceOfTheSameName(t *testing
 	plan := computePlan(st, eval("e1", "web"), planContext{})
 	if len(plan.Stop) != 1 || plan.Stop[0].ID != "old" || len(plan.Place) != 1 {
 		t.Fatalf("stop %+v place %+v: the old service's allocation must be replaced", plan.Stop, plan.Place)
+	}
+}
+
+// A crash loop: the first failed allocation is replaced at once; each
+// further failure in a row waits longer (5s, 10s, ...) before its
+// replacement is placed, and the evaluation asks to be run again then.
+func TestComputePlanBacksOffReplacementsOfACrashLoop(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	failed := func(id, prev string, at time.Time) *api.Allocation {
+		a := alloc(id, "n1", 1, api.AllocFailed)
+		a.PreviousAllocation, a.ModifyTime = prev, at
+		return a
+	}
+	svc := testService(t, 1, 1, "")
+	st := &fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(3, api.NodeReady)}
+
+	// One failure: replaced at once, elsewhere.
+	st.allocs = []*api.Allocation{failed("f1", "", now)}
+	plan := computePlan(st, eval("e1", "web"), planContext{Now: now})
+	if len(plan.Place) != 1 || plan.Place[0].Previous != "f1" || plan.Place[0].Node == "n1" || !plan.Eval.FollowUpAt.IsZero() {
+		t.Fatalf("first failure: place %+v outcome %+v, want an immediate replacement off n1", plan.Place, plan.Eval)
+	}
+
+	// Its replacement failed too: the next one waits 5s.
+	st.allocs = []*api.Allocation{failed("f1", "", now.Add(-10*time.Second)), failed("f2", "f1", now)}
+	st.allocs[0].DesiredStatus, st.allocs[0].DesiredReason = api.DesiredStop, "allocation failed on n1"
+	plan = computePlan(st, eval("e2", "web"), planContext{Now: now.Add(time.Second)})
+	if len(plan.Place) != 0 || !plan.Eval.FollowUpAt.Equal(now.Add(5*time.Second)) || len(plan.Stop) != 1 {
+		t.Fatalf("second failure: place %+v stop %+v outcome %+v, want nothing placed, f2 stopped, a follow-up at +5s", plan.Place, plan.Stop, plan.Eval)
+	}
+	if !strings.Contains(plan.Eval.Description, "crash loop backoff") {
+		t.Fatalf("description %q", plan.Eval.Description)
+	}
+	// Once stopped, it still waits its turn, and then is replaced.
+	st.allocs[1].DesiredStatus, st.allocs[1].DesiredReason = api.DesiredStop, "allocation failed on n1"
+	if plan = computePlan(st, eval("e3", "web"), planContext{Now: now.Add(4 * time.Second)}); len(plan.Place) != 0 {
+		t.Fatalf("placed %+v before the delay ended", plan.Place)
+	}
+	plan = computePlan(st, eval("e4", "web"), planContext{Now: now.Add(5 * time.Second)})
+	if len(plan.Place) != 1 || plan.Place[0].Previous != "f2" {
+		t.Fatalf("after the delay: %+v, want f2 replaced", plan.Place)
+	}
+
+	for n, want := range map[int]time.Duration{1: 0, 2: 5 * time.Second, 3: 10 * time.Second, 4: 20 * time.Second, 12: 5 * time.Minute} {
+		if got := rescheduleDelay(n); got != want {
+			t.Errorf("rescheduleDelay(%d) = %s, want %s", n, got, want)
+		}
 	}
 }

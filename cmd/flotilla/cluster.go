@@ -288,13 +288,17 @@ func printServices(w io.Writer, format string, list []*api.Service, single bool)
 		}
 		return printObject(w, format, list)
 	}
-	t := newTable(w, "NAMESPACE", "NAME", "REVISION", "REPLICAS", "RUNNING", "READY", "VIP", "STRATEGY", "UNPLACED", "AGE")
+	t := newTable(w, "NAMESPACE", "NAME", "REVISION", "REPLICAS", "RUNNING", "READY", "HEALTH", "VIP", "STRATEGY", "UNPLACED", "AGE")
 	for _, s := range list {
 		vip := s.VIP
 		if s.Spec.ClusterIP == "none" {
 			vip = "none"
 		}
-		t.row(s.Namespace, s.Name, s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas, vip, s.Strategy, s.Unplaced, age(s.CreateTime))
+		health := s.Health
+		if health == "" {
+			health = "-"
+		}
+		t.row(s.Namespace, s.Name, s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas, health, vip, s.Strategy, s.Unplaced, age(s.CreateTime))
 	}
 	return t.flush()
 }
@@ -432,6 +436,13 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 		fmt.Fprintf(out, "Args:        %s\n", strings.Join(spec.Args, " "))
 	}
 	fmt.Fprintf(out, "Revision:    %d\nReplicas:    %d desired, %d running, %d ready\n", s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas)
+	if s.Health != "" {
+		health := s.Health
+		if s.HealthMessage != "" {
+			health += ": " + s.HealthMessage + " (replacements back off: 5s, 10s, ... up to 5m)"
+		}
+		fmt.Fprintf(out, "Health:      %s\n", health)
+	}
 	fmt.Fprintf(out, "DNS name:    %s\n", dnsName(s.Namespace, s.Name))
 	switch {
 	case spec.ClusterIP == "none":

@@ -241,6 +241,9 @@ type EvalOutcome struct {
 	Stopped          int
 	Unplaced         int
 	PlacementFailure string
+	// FollowUpAt asks for another evaluation then (a replacement waiting
+	// out its reschedule delay).
+	FollowUpAt time.Time `json:",omitzero"`
 }
 
 // Encode prefixes the JSON body with the command type.

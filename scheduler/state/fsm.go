@@ -263,11 +263,17 @@ func (tx *applyTxn) event(e api.Event) {
 
 // newEval creates a pending evaluation for a service.
 func (tx *applyTxn) newEval(ns, service, trigger, node string) *api.Evaluation {
-	e := &api.Evaluation{
-		ID: tx.id(), Namespace: ns, Service: service, TriggeredBy: trigger, Node: node,
-		Status: api.EvalPending, CreateTime: tx.now, ModifyTime: tx.now,
-		CreateIndex: tx.index, ModifyIndex: tx.index,
-	}
+	return tx.insertEval(&api.Evaluation{Namespace: ns, Service: service, TriggeredBy: trigger, Node: node})
+}
+
+// newDelayedEval creates a pending evaluation that waits until at.
+func (tx *applyTxn) newDelayedEval(ns, service, trigger string, at time.Time) *api.Evaluation {
+	return tx.insertEval(&api.Evaluation{Namespace: ns, Service: service, TriggeredBy: trigger, WaitUntil: at})
+}
+
+func (tx *applyTxn) insertEval(e *api.Evaluation) *api.Evaluation {
+	e.ID, e.Status = tx.id(), api.EvalPending
+	e.CreateTime, e.ModifyTime, e.CreateIndex, e.ModifyIndex = tx.now, tx.now, tx.index, tx.index
 	tx.insert(tableEvals, e)
 	tx.evals = append(tx.evals, e)
 	return e
@@ -754,6 +760,9 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 // not be placed.
 func (tx *applyTxn) finishEval(p *Plan) {
 	o := p.Eval
+	if !o.FollowUpAt.IsZero() {
+		tx.followUp(p.Namespace, p.Service, o.FollowUpAt)
+	}
 	if old := tx.eval(p.EvalID); old != nil {
 		e := *old
 		e.Status, e.StatusDescription = o.Status, o.Description
@@ -772,6 +781,21 @@ func (tx *applyTxn) finishEval(p *Plan) {
 		tx.event(api.Event{Type: api.EventPlacementFailed, Namespace: p.Namespace, Service: p.Service,
 			Message: fmt.Sprintf("%d replica%s of %s/%s not placed: %s", o.Unplaced, plural(o.Unplaced), p.Namespace, p.Service, o.PlacementFailure)})
 	}
+}
+
+// followUp makes an evaluation that waits until at, unless one for the
+// same time is pending already.
+func (tx *applyTxn) followUp(ns, service string, at time.Time) {
+	it, err := tx.txn.Get(tableEvals, "service", ns, service)
+	if err != nil {
+		panic(fmt.Sprintf("raft entry %d: list evaluations: %v", tx.index, err))
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if e := raw.(*api.Evaluation); e.Status == api.EvalPending && e.WaitUntil.Equal(at) {
+			return
+		}
+	}
+	tx.newDelayedEval(ns, service, api.TriggerRescheduleDelay, at)
 }
 
 // allowedTransition keeps observed states moving forward: a terminal state
@@ -828,6 +852,7 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 				failed[a.ServiceKey()] = true
 				failedOrder = append(failedOrder, [2]string{a.Namespace, a.Service})
 			}
+			tx.noticeCrashLoop(&a)
 		}
 	}
 	for _, s := range failedOrder {
@@ -880,6 +905,35 @@ func (tx *applyTxn) noticeUnhealthy(a *api.Allocation) {
 	if len(allocs) == unhealthyCount {
 		tx.event(api.Event{Type: api.EventServiceUnhealthy, Namespace: a.Namespace, Service: a.Service,
 			Message: fmt.Sprintf("%s: %d allocations failed liveness in %s", a.Service, unhealthyCount, api.Duration(unhealthyWindow))})
+	}
+}
+
+// CrashLoopWindow and CrashLoopCount: a service with this many failed
+// allocations within the window is crash-looping.
+const (
+	CrashLoopWindow = 5 * time.Minute
+	CrashLoopCount  = 3
+)
+
+// CrashLoop counts a service's allocations that failed within
+// CrashLoopWindow before now.
+func CrashLoop(allocs []*api.Allocation, now time.Time) int {
+	n := 0
+	for _, a := range allocs {
+		if a.Status == api.AllocFailed && now.Sub(a.ModifyTime) < CrashLoopWindow {
+			n++
+		}
+	}
+	return n
+}
+
+// noticeCrashLoop says once, when a service's failed allocations within
+// the window reach CrashLoopCount, that it is unhealthy.
+func (tx *applyTxn) noticeCrashLoop(a *api.Allocation) {
+	if CrashLoop(tx.allocsOf("service", a.Namespace, a.Service), tx.now) == CrashLoopCount {
+		tx.event(api.Event{Type: api.EventServiceUnhealthy, Namespace: a.Namespace, Service: a.Service,
+			Message: fmt.Sprintf("%s: crash loop: %d allocations failed within %s (the last: %s); replacements now back off",
+				a.Service, CrashLoopCount, api.Duration(CrashLoopWindow), a.StatusMessage)})
 	}
 }
 

@@ -1,7 +1,9 @@
 package state
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"flotilla/api"
@@ -237,5 +239,31 @@ func TestAllocStatusLastCompletionFinishesDrain(t *testing.T) {
 	}
 	if got := eventTypes(h.eventsSince(events)); !reflect.DeepEqual(got, []string{api.EventNodeDrained}) {
 		t.Errorf("events = %v, want [NodeDrained]", got)
+	}
+}
+
+// A service whose allocations keep failing is told unhealthy once, when
+// the third failure within the window comes, with the last failure's cause.
+func TestCrashLoopMakesOneServiceUnhealthyEvent(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	h.place("web", "e1", "a1@n1", "a2@n1", "a3@n1", "a4@n1")
+	for i, id := range []string{"a1", "a2", "a3", "a4"} {
+		h.report("n1", api.AllocStatusUpdate{ID: id, Status: api.AllocFailed, Message: fmt.Sprintf("exited with code 1 (%d)", i+1)})
+	}
+	var unhealthy []*api.Event
+	for _, e := range h.events() {
+		if e.Type == api.EventServiceUnhealthy {
+			unhealthy = append(unhealthy, e)
+		}
+	}
+	if len(unhealthy) != 1 || !strings.Contains(unhealthy[0].Message, "crash loop: 3 allocations failed") || !strings.Contains(unhealthy[0].Message, "exited with code 1 (3)") {
+		t.Fatalf("ServiceUnhealthy events = %+v, want one at the third failure", unhealthy)
+	}
+	if n := CrashLoop(h.snap().AllocationsByService(nil, "default", "web"), h.next()); n != 4 {
+		t.Fatalf("CrashLoop = %d, want 4", n)
+	}
+	if n := CrashLoop(h.snap().AllocationsByService(nil, "default", "web"), h.next().Add(CrashLoopWindow)); n != 0 {
+		t.Fatalf("CrashLoop after the window = %d, want 0", n)
 	}
 }
