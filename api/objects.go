@@ -24,17 +24,17 @@ type Service struct {
 	VIP string `json:"vip,omitempty"`
 	// Unplaced replicas and why, from the newest evaluation that could not
 	// place everything; empty when all replicas are placed.
-	Unplaced         int         `json:"unplaced,omitempty"`
-	PlacementFailure string      `json:"placementFailure,omitempty"`
+	Unplaced         int    `json:"unplaced,omitempty"`
+	PlacementFailure string `json:"placementFailure,omitempty"`
 	// Health is "healthy", or "crash-looping" while allocations keep
 	// failing (HealthMessage says how); computed when read.
-	Health        string `json:"health"`
-	HealthMessage string `json:"healthMessage,omitempty"`
-	Spec             ServiceSpec `json:"spec"`
-	CreateTime       time.Time   `json:"createTime"`
-	ModifyTime       time.Time   `json:"modifyTime"`
-	CreateIndex      uint64      `json:"createIndex"`
-	ModifyIndex      uint64      `json:"modifyIndex"`
+	Health        string      `json:"health"`
+	HealthMessage string      `json:"healthMessage,omitempty"`
+	Spec          ServiceSpec `json:"spec"`
+	CreateTime    time.Time   `json:"createTime"`
+	ModifyTime    time.Time   `json:"modifyTime"`
+	CreateIndex   uint64      `json:"createIndex"`
+	ModifyIndex   uint64      `json:"modifyIndex"`
 }
 
 // Key is "namespace/name".
@@ -209,11 +209,11 @@ type Evaluation struct {
 	PlacementFailure string `json:"placementFailure,omitempty"`
 	// WaitUntil holds a follow-up evaluation back until then (the delayed
 	// replacement of a crash-looping allocation).
-	WaitUntil  time.Time `json:"waitUntil,omitzero"`
-	CreateTime time.Time `json:"createTime"`
-	ModifyTime       time.Time `json:"modifyTime"`
-	CreateIndex      uint64    `json:"createIndex"`
-	ModifyIndex      uint64    `json:"modifyIndex"`
+	WaitUntil   time.Time `json:"waitUntil,omitzero"`
+	CreateTime  time.Time `json:"createTime"`
+	ModifyTime  time.Time `json:"modifyTime"`
+	CreateIndex uint64    `json:"createIndex"`
+	ModifyIndex uint64    `json:"modifyIndex"`
 }
 
 // ServiceKey is "namespace/service".
