@@ -388,6 +388,32 @@ func TestRestartedAgentAdoptsContainersThatKeptRunning(t *testing.T) {
 	}
 }
 
+// A container found under an allocation's ID but made for another service
+// (a cluster built again on this machine, whose IDs once repeated) is not
+// adopted: it is removed and the allocation's own container made.
+func TestAgentDoesNotAdoptAContainerOfAnotherService(t *testing.T) {
+	servers := newFakeServers()
+	servers.setRevision("default", "web", 1, specFor(t, ""))
+	servers.setAllocs(desired("a1"))
+	rt := NewNullRuntime()
+	stale := runtime.ContainerSpec{ID: "a1", Namespace: "default", Service: "db", Revision: 4, Image: "postgres"}
+	if err := rt.Create(context.Background(), stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(context.Background(), "a1"); err != nil {
+		t.Fatal(err)
+	}
+	ta := startAgent(t, t.TempDir(), servers, rt)
+	ta.until("a1 running", ta.reported("a1", api.AllocRunning))
+	st, err := rt.Status(context.Background(), "a1")
+	if err != nil || st.Service != "web" || st.Revision != 1 {
+		t.Fatalf("container a1 is %+v (%v), want one made for web revision 1", st, err)
+	}
+	if rt.Calls("Remove") != 1 || rt.Calls("Create") != 2 {
+		t.Fatalf("%d removes, %d creates: want the stale container removed and a new one made", rt.Calls("Remove"), rt.Calls("Create"))
+	}
+}
+
 func TestDecideRestart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	policy := api.RestartPolicy{Policy: api.RestartAlways, MaxRestarts: 3, Window: api.Duration(time.Minute),

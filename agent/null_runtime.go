@@ -65,7 +65,8 @@ func (r *NullRuntime) Create(ctx context.Context, spec runtime.ContainerSpec) er
 	if _, ok := r.containers[spec.ID]; ok {
 		return fmt.Errorf("create %s: %w", spec.ID, runtime.ErrExists)
 	}
-	r.containers[spec.ID] = &nullContainer{spec: spec, status: runtime.Status{ID: spec.ID, State: runtime.StateCreated}}
+	r.containers[spec.ID] = &nullContainer{spec: spec, status: runtime.Status{ID: spec.ID, State: runtime.StateCreated,
+		Namespace: spec.Namespace, Service: spec.Service, Revision: spec.Revision}}
 	return nil
 }
 
@@ -88,7 +89,8 @@ func (r *NullRuntime) Start(ctx context.Context, id string) error {
 	if c.status.State == runtime.StateRunning {
 		return nil
 	}
-	c.status = runtime.Status{ID: id, State: runtime.StateRunning, StartedAt: time.Now()}
+	c.status = runtime.Status{ID: id, State: runtime.StateRunning, StartedAt: time.Now(),
+		Namespace: c.spec.Namespace, Service: c.spec.Service, Revision: c.spec.Revision}
 	c.exited = make(chan struct{})
 	return nil
 }

@@ -47,6 +47,25 @@ func (a *Agent) reconcile(ctx context.Context, id string) error {
 		}
 		return nil
 	}
+	if exists && !belongsTo(st, d) {
+		// Left by another cluster (or an older service of the same name)
+		// under the same ID: not ours to adopt.
+		a.cfg.Logger.Warn("removing a container that belongs to something else", "alloc", id,
+			"container_service", st.Namespace+"/"+st.Service, "container_revision", st.Revision,
+			"service", d.ServiceKey(), "revision", d.Revision)
+		if st.State != runtime.StateExited {
+			if err := a.rt.Stop(ctx, id, 0); err != nil {
+				return fmt.Errorf("stop foreign container %s: %w", id, err)
+			}
+		}
+		if err := a.rt.Remove(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("remove foreign container %s: %w", id, err)
+		}
+		exists, l = false, nil
+		if err := a.saveLocal(id, nil); err != nil {
+			return err
+		}
+	}
 	if !exists {
 		return a.start(ctx, d, l)
 	}
@@ -74,6 +93,16 @@ func (a *Agent) reconcile(ctx context.Context, id string) error {
 	}
 	a.watchExit(ctx, id)
 	return a.reportCurrent(ctx, id, l)
+}
+
+// belongsTo reports whether a container found under an allocation's ID was
+// made for that allocation's service and revision (true when the runtime
+// does not say).
+func belongsTo(st runtime.Status, d *api.Allocation) bool {
+	if st.Service == "" {
+		return true
+	}
+	return st.Service == d.Service && st.Namespace == d.Namespace && st.Revision == d.Revision
 }
 
 // ensureGone stops and removes a container nobody wants, and tells the

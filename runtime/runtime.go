@@ -46,6 +46,13 @@ const (
 type Status struct {
 	ID    string
 	State State
+	// Namespace, Service and Revision are what the container was created
+	// for, as the runtime recorded it (containerd: its labels); empty when
+	// the runtime does not know. The agent checks them before adopting a
+	// container it finds.
+	Namespace string
+	Service   string
+	Revision  int
 	// IP is the container's own address (sim: on the node's loopback /24).
 	IP string
 	// ExitCode and Error say how an exited container ended: 0 and "" for a

@@ -2,6 +2,9 @@ package scheduler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
 	"sync"
 	"time"
 
@@ -41,6 +44,13 @@ func (s *Server) lead(ctx context.Context) {
 			return
 		} else {
 			log.Warn("leader barrier", "err", err)
+		}
+	}
+	if s.store.Snapshot().ClusterID() == 0 {
+		// The cluster's first leader names it: allocation IDs derive
+		// from it, so that two clusters never make the same ones.
+		if _, _, err := s.apply(state.CmdSetClusterID, &state.SetClusterID{ID: newClusterID()}); err != nil {
+			log.Warn("set the cluster ID", "err", err)
 		}
 	}
 	snap := s.store.Snapshot()
@@ -87,6 +97,19 @@ func (s *Server) lead(ctx context.Context) {
 	run(s.collectGarbage)
 	run(s.rolloutTimers)
 	wg.Wait()
+}
+
+// newClusterID is a random non-zero number.
+func newClusterID() uint64 {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux
+		}
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
 }
 
 // unblockOnCapacity re-queues blocked evaluations whenever capacity may have

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +36,10 @@ type WatchSet = state.WatchSet
 // planContext is what a plan needs besides the state: the time, and the
 // traffic figures a canary analysis reads (nil when there are none).
 type planContext struct {
-	Now     time.Time
-	Figures func(namespace, name string, window time.Duration) []api.TrafficFigures
+	// ClusterID seeds allocation IDs (0 in tests).
+	ClusterID uint64
+	Now       time.Time
+	Figures   func(namespace, name string, window time.Duration) []api.TrafficFigures
 }
 
 // computePlan brings one service's allocations in line with its spec, its
@@ -209,7 +212,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	}
 	placed := map[string]api.Resources{}
 	placedPorts := map[string][]int{}
-	ids := newIDs(eval.ID, snap.LatestIndex())
+	ids := newIDs(pc.ClusterID, eval.ID, snap.LatestIndex())
 	var failures []string
 	delayed := 0
 	for _, rev := range revs {
@@ -406,12 +409,19 @@ func seed(evalID string) uint64 {
 	return h.Sum64()
 }
 
-// newIDs makes allocation IDs unique to the evaluation and the state it
-// was computed from (a retry sees a newer index and makes new IDs).
-func newIDs(evalID string, index uint64) func() string {
+// newIDs makes allocation IDs unique to the cluster, the evaluation and
+// the state it was computed from (a retry sees a newer index and makes new
+// IDs). The cluster's ID keeps two clusters (two labs, a cluster built
+// again on the same machines) from making the same IDs, whose containers
+// an agent could otherwise mistake for its own.
+func newIDs(clusterID uint64, evalID string, index uint64) func() string {
 	var n uint64
+	seed := evalID
+	if clusterID != 0 {
+		seed = strconv.FormatUint(clusterID, 16) + "/" + evalID
+	}
 	return func() string {
 		n++
-		return state.DeriveID(evalID, index, n)
+		return state.DeriveID(seed, index, n)
 	}
 }

@@ -298,3 +298,20 @@ func TestComputePlanBacksOffReplacementsOfACrashLoop(t *testing.T) {
 		}
 	}
 }
+
+// Two clusters that replay the same history make different allocation
+// IDs: their IDs derive from each cluster's own ID.
+func TestAllocationIDsDifferAcrossClusters(t *testing.T) {
+	st := &fakeState{services: map[string]*api.Service{"default/web": testService(t, 3, 1, "")}, nodes: testNodes(3, api.NodeReady)}
+	a := computePlan(st, eval("e1", "web"), planContext{ClusterID: 1})
+	b := computePlan(st, eval("e1", "web"), planContext{ClusterID: 2})
+	again := computePlan(st, eval("e1", "web"), planContext{ClusterID: 1})
+	for i := range a.Place {
+		if a.Place[i].ID == b.Place[i].ID {
+			t.Fatalf("placement %d has ID %s in both clusters", i, a.Place[i].ID)
+		}
+		if a.Place[i].ID != again.Place[i].ID {
+			t.Fatalf("the same cluster made %s then %s: not reproducible", a.Place[i].ID, again.Place[i].ID)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -73,7 +74,9 @@ func (r *Runtime) taskProcess(ctx context.Context, id string) (*tasktypes.Proces
 }
 
 func (r *Runtime) status(ctx context.Context, info containers.Container, proc *tasktypes.Process) runtime.Status {
-	st := runtime.Status{ID: info.ID, State: runtime.StateCreated, IP: info.Labels[labelIP]}
+	st := runtime.Status{ID: info.ID, State: runtime.StateCreated, IP: info.Labels[labelIP],
+		Namespace: info.Labels[labelNamespace], Service: info.Labels[labelService]}
+	st.Revision, _ = strconv.Atoi(info.Labels[labelRevision])
 	if st.IP == "" && r.cfg.Network != nil {
 		if ip, err := r.cfg.Network.Lookup(ctx, info.ID); err == nil {
 			st.IP = ip.String()

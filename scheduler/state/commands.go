@@ -40,6 +40,8 @@ const (
 	// CmdEvaluate asks for an evaluation of one service (a rollout's
 	// timer came due).
 	CmdEvaluate
+	// CmdSetClusterID records the cluster's ID, once.
+	CmdSetClusterID
 )
 
 func (t CommandType) String() string {
@@ -49,7 +51,7 @@ func (t CommandType) String() string {
 		CmdNodeStatus: "node-status", CmdNodeEligibility: "node-eligibility",
 		CmdNodeDrain: "node-drain", CmdApplyPlans: "apply-plans",
 		CmdAllocStatus: "alloc-status", CmdGC: "gc",
-		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate",
+		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate", CmdSetClusterID: "set-cluster-id",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -150,6 +152,11 @@ type Evaluate struct {
 	Namespace, Name string
 	Trigger         string
 	Time            time.Time
+}
+
+// SetClusterID records the cluster's random ID; the first one stays.
+type SetClusterID struct {
+	ID uint64
 }
 
 // GC forgets stopped allocations and finished evaluations.

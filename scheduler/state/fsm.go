@@ -124,6 +124,12 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		decode(t, body, &c)
 		tx.now = c.Time
 		err = tx.evaluate(&c)
+	case CmdSetClusterID:
+		var c SetClusterID
+		decode(t, body, &c)
+		if tx.getIndex(clusterIDKey) == 0 && c.ID != 0 {
+			tx.insert(tableIndex, &IndexEntry{Key: clusterIDKey, Value: c.ID})
+		}
 	default:
 		tx.txn.Abort()
 		if t&IgnoreUnknownTypeFlag != 0 {

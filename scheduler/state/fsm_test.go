@@ -169,10 +169,25 @@ func TestUnknownIgnorableCommandIsSkipped(t *testing.T) {
 		}
 	}
 	// The commands added since carry the flag.
-	for _, ct := range []CommandType{CmdRolloutAction, CmdEvaluate} {
+	for _, ct := range []CommandType{CmdRolloutAction, CmdEvaluate, CmdSetClusterID} {
 		if ct&IgnoreUnknownTypeFlag == 0 {
 			t.Errorf("%s lacks IgnoreUnknownTypeFlag", ct)
 		}
+	}
+}
+
+// The cluster's ID is set once: the first leader's stays, and it is not a
+// Raft index (LatestIndex ignores it).
+func TestClusterIDIsSetOnce(t *testing.T) {
+	h := newHarness(t)
+	h.ok(CmdSetClusterID, &SetClusterID{ID: 0xfeedbeefcafe})
+	h.ok(CmdSetClusterID, &SetClusterID{ID: 42})
+	snap := h.snap()
+	if got := snap.ClusterID(); got != 0xfeedbeefcafe {
+		t.Fatalf("ClusterID = %x, want the first one", got)
+	}
+	if got := snap.LatestIndex(); got > h.index {
+		t.Fatalf("LatestIndex = %d, beyond the log (%d): the cluster ID counted as an index", got, h.index)
 	}
 }
 

@@ -28,8 +28,12 @@ const (
 const IndexCapacity = "capacity"
 
 // eventCounter is the key in the index table that numbers events; unlike
-// the other keys it is not a Raft index.
-const eventCounter = "events-id"
+// the other keys it is not a Raft index. Nor is clusterIDKey's, the
+// cluster's random ID.
+const (
+	eventCounter = "events-id"
+	clusterIDKey = "cluster-id"
+)
 
 // IndexEntry records the Raft index that last changed a table.
 type IndexEntry struct {

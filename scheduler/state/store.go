@@ -114,6 +114,9 @@ func (s *Snapshot) WatchIndex(ws memdb.WatchSet, table string) uint64 {
 	return raw.(*IndexEntry).Value
 }
 
+// ClusterID is the number the cluster's first leader chose; 0 until then.
+func (s *Snapshot) ClusterID() uint64 { return s.Index(clusterIDKey) }
+
 // LatestIndex is the Raft index of the newest write the state reflects.
 func (s *Snapshot) LatestIndex() uint64 {
 	var max uint64
@@ -122,7 +125,7 @@ func (s *Snapshot) LatestIndex() uint64 {
 		return 0
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if e := raw.(*IndexEntry); e.Key != eventCounter && e.Value > max {
+		if e := raw.(*IndexEntry); e.Key != eventCounter && e.Key != clusterIDKey && e.Value > max {
 			max = e.Value
 		}
 	}
