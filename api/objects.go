@@ -83,6 +83,10 @@ type Node struct {
 	Allocations   int       `json:"allocations"`
 	StatusMessage string    `json:"statusMessage,omitempty"`
 	StatusTime    time.Time `json:"statusTime"`
+	// Unreachable: gossip declared its agent dead while its containers
+	// may still run (containerd): it stays ready until its heartbeat TTL
+	// decides, but its endpoints leave every proxy's rotation at once.
+	Unreachable bool `json:"unreachable,omitempty"`
 	// OperatorDown: an operator marked the node down; heartbeats and
 	// registrations do not make it ready again, only an operator does.
 	OperatorDown bool   `json:"operatorDown,omitempty"`

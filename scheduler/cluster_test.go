@@ -698,7 +698,7 @@ func TestTrafficReportsAreSummedOverNodesOnTheLeader(t *testing.T) {
 	}
 }
 
-func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTL(t *testing.T) {
+func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTLWhileRoutingAroundIt(t *testing.T) {
 	// A fake clock: heartbeat TTLs never lapse here, so only gossip can
 	// mark a node down.
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -734,6 +734,38 @@ func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTL(t *testing.
 	eventually(t, 10*time.Second, "both agents alive in the server's pool", func() bool {
 		return gossipStatus("simnode") == gossip.StatusAlive && gossipStatus("ctrdnode") == gossip.StatusAlive
 	})
+	// A replica on each node, running and ready.
+	if _, err := client.ApplyService(ctx, webSpec(t, "web", 2, "")); err != nil {
+		t.Fatal(err)
+	}
+	var onCtrd string
+	eventually(t, 10*time.Second, "a replica on each node", func() bool { return len(placedOn(t, ctx, client, "web")) == 2 })
+	allocs, _, err := client.Allocations(ctx, api.AllocFilter{Namespace: "default", Service: "web"}, api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range allocs {
+		if a.Node == "ctrdnode" {
+			onCtrd = a.ID
+		}
+		if _, err := client.UpdateAllocations(ctx, api.AllocStatusBatch{Node: a.Node, Updates: []api.AllocStatusUpdate{
+			{ID: a.ID, Status: api.AllocRunning, Ready: true, Address: fmt.Sprintf("127.0.0.%d:8080", i+2)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endpointReady := func(id string) bool {
+		se, err := client.ServiceEndpoints(ctx, "default", "web")
+		if err != nil {
+			return false
+		}
+		for _, e := range se.Endpoints {
+			if e.ID == id {
+				return e.Ready
+			}
+		}
+		return false
+	}
+	eventually(t, 10*time.Second, "the containerd node's replica in rotation", func() bool { return endpointReady(onCtrd) })
 	// The containerd node's agent dies first; once the server's pool knows,
 	// the sim node's agent dies. The pass that marks the sim node down sees
 	// both deaths.
@@ -744,6 +776,24 @@ func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTL(t *testing.
 	if got := status("ctrdnode"); got != api.NodeReady {
 		t.Fatalf("the containerd node is %s: its containers outlive its agent, only its TTL may mark it down", got)
 	}
+	// But gossip's verdict takes its replica out of rotation at once; the
+	// allocation itself stays.
+	eventually(t, 10*time.Second, "the containerd node's replica out of rotation", func() bool { return !endpointReady(onCtrd) })
+	if a, err := client.Allocation(ctx, onCtrd); err != nil || a.DesiredStatus != api.DesiredRun || a.Status != api.AllocRunning {
+		t.Fatalf("the containerd node's allocation: %+v, %v; want it kept running", a, err)
+	}
+	// Its agent back in gossip: back in rotation.
+	back, err := gossip.Start(gossip.Config{Name: "ctrdnode", Bind: "127.0.0.1:0", Fast: true, Meta: gossip.Meta{Role: gossip.RoleAgent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { back.Shutdown() })
+	if _, err := back.Join([]string{leader.GossipAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the replica back in rotation once its agent is alive", func() bool { return endpointReady(onCtrd) })
+	back.Shutdown()
+	eventually(t, 15*time.Second, "out of rotation again", func() bool { return !endpointReady(onCtrd) })
 	fake.Advance(11 * time.Second)
 	eventually(t, 10*time.Second, "the containerd node marked down when its TTL lapsed", func() bool { return status("ctrdnode") == api.NodeDown })
 }

@@ -233,6 +233,7 @@ func serviceEndpoints(snap *state.Snapshot, ws state.WatchSet, svc *api.Service)
 	if se.Ports == nil {
 		se.Ports = []api.Port{}
 	}
+	unreachable := map[string]bool{}
 	for _, a := range allocs {
 		if a.DesiredStatus != api.DesiredRun || a.Status != api.AllocRunning || a.Address == "" {
 			continue
@@ -241,7 +242,17 @@ func serviceEndpoints(snap *state.Snapshot, ws state.WatchSet, svc *api.Service)
 		if err != nil {
 			continue
 		}
-		se.Endpoints = append(se.Endpoints, api.Endpoint{ID: a.ID, Node: a.Node, Revision: a.Revision, IP: host, Ready: a.Ready})
+		cut, seen := unreachable[a.Node]
+		if !seen {
+			// Gossip's verdict takes a node's replicas out of rotation at
+			// once, before its TTL decides about its allocations.
+			if n := snap.NodeWithoutUsage(a.Node); n != nil {
+				cut = n.Unreachable || n.Status == api.NodeDown
+				se.ModifyIndex = max(se.ModifyIndex, n.ModifyIndex)
+			}
+			unreachable[a.Node] = cut
+		}
+		se.Endpoints = append(se.Endpoints, api.Endpoint{ID: a.ID, Node: a.Node, Revision: a.Revision, IP: host, Ready: a.Ready && !cut})
 	}
 	return se
 }
@@ -279,7 +290,7 @@ func (s *Server) Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.Serv
 				out = append(out, p)
 			}
 		}
-		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs"), snap.WatchIndex(ws, "rollouts")), nil
+		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs"), snap.WatchIndex(ws, "rollouts"), snap.WatchIndex(ws, "nodes")), nil
 	})
 	return out, index, err
 }
@@ -403,6 +414,11 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 	}
 	if n.Heartbeat {
 		s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+	}
+	if n.Unreachable {
+		if _, _, err := s.apply(state.CmdNodeReachability, &state.NodeReachability{Name: name, Reachable: true, Message: "heartbeats arrive", Time: s.now()}); err != nil {
+			return api.HeartbeatResponse{}, err
+		}
 	}
 	if n.Status == api.NodeDown && !n.OperatorDown {
 		if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: api.NodeReady, Message: "heartbeats resumed", Time: s.now()}); err != nil {

@@ -137,17 +137,32 @@ func (s *Server) watchAgents(ctx context.Context) {
 		changed := s.pool.Changed()
 		snap := s.store.Snapshot()
 		for _, m := range s.pool.Members() {
-			if m.Meta.Role != gossip.RoleAgent || m.Status == gossip.StatusAlive || handled[m.Name].Equal(m.Since) {
+			if m.Meta.Role != gossip.RoleAgent || handled[m.Name].Equal(m.Since) {
+				continue
+			}
+			n := snap.NodeWithoutUsage(m.Name)
+			if m.Status == gossip.StatusAlive {
+				// Back: its endpoints return to rotation.
+				if n != nil && n.Unreachable {
+					s.setReachable(m.Name, true, "gossip: agent alive")
+				}
 				continue
 			}
 			handled[m.Name] = m.Since
-			n := snap.NodeWithoutUsage(m.Name)
-			if n == nil || n.Status == api.NodeDown || !n.Heartbeat || outlivesAgent(n) {
+			if n == nil || n.Status == api.NodeDown || !n.Heartbeat {
 				continue
 			}
 			msg := "gossip: agent failed"
 			if m.Status == gossip.StatusLeft {
 				msg = "gossip: agent left"
+			}
+			if outlivesAgent(n) {
+				// Its containers may outlive it: only its TTL marks it down,
+				// but nobody should be routed to it meanwhile.
+				if !s.setReachable(m.Name, false, msg) {
+					delete(handled, m.Name)
+				}
+				continue
 			}
 			if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: m.Name, Status: api.NodeDown, Message: msg, Time: s.now()}); err != nil {
 				s.cfg.Logger.Warn("mark node down", "node", m.Name, "err", err)
@@ -163,6 +178,16 @@ func (s *Server) watchAgents(ctx context.Context) {
 		case <-time.After(5 * time.Second):
 		}
 	}
+}
+
+// setReachable records gossip's verdict on a node; false when the write
+// failed.
+func (s *Server) setReachable(name string, reachable bool, msg string) bool {
+	if _, _, err := s.apply(state.CmdNodeReachability, &state.NodeReachability{Name: name, Reachable: reachable, Message: msg, Time: s.now()}); err != nil {
+		s.cfg.Logger.Warn("node reachability", "node", name, "err", err)
+		return false
+	}
+	return true
 }
 
 // outlivesAgent reports whether a node's containers keep running when its

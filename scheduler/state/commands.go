@@ -42,6 +42,8 @@ const (
 	CmdEvaluate
 	// CmdSetClusterID records the cluster's ID, once.
 	CmdSetClusterID
+	// CmdNodeReachability records gossip's verdict on a node's agent.
+	CmdNodeReachability
 )
 
 func (t CommandType) String() string {
@@ -52,6 +54,7 @@ func (t CommandType) String() string {
 		CmdNodeDrain: "node-drain", CmdApplyPlans: "apply-plans",
 		CmdAllocStatus: "alloc-status", CmdGC: "gc",
 		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate", CmdSetClusterID: "set-cluster-id",
+		CmdNodeReachability: "node-reachability",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -152,6 +155,14 @@ type Evaluate struct {
 	Namespace, Name string
 	Trigger         string
 	Time            time.Time
+}
+
+// NodeReachability says whether gossip reaches a node's agent.
+type NodeReachability struct {
+	Name      string
+	Reachable bool
+	Message   string
+	Time      time.Time
 }
 
 // SetClusterID records the cluster's random ID; the first one stays.

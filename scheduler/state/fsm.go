@@ -124,6 +124,11 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		decode(t, body, &c)
 		tx.now = c.Time
 		err = tx.evaluate(&c)
+	case CmdNodeReachability:
+		var c NodeReachability
+		decode(t, body, &c)
+		tx.now = c.Time
+		err = tx.nodeReachability(&c)
 	case CmdSetClusterID:
 		var c SetClusterID
 		decode(t, body, &c)
@@ -453,6 +458,7 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 	n := *old
 	n.Address, n.HTTPAddress, n.Capacity, n.Labels, n.Heartbeat, n.Runtime = r.Address, r.HTTPAddress, r.Capacity, r.Labels, r.Heartbeat, r.Runtime
 	n.Subnet = tx.allocateSubnet(c.SubnetPool, old.Subnet)
+	n.Unreachable = false // it registered: its agent is there
 	if n.Status == api.NodeDown && !n.OperatorDown {
 		n.Status, n.StatusMessage, n.StatusTime = api.NodeReady, "registered again", tx.now
 		tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: fmt.Sprintf("node %s is ready again (registered)", c.Name)})
@@ -595,6 +601,27 @@ func (tx *applyTxn) nodeStatus(c *NodeStatus) error {
 		return nil
 	}
 	tx.touch(IndexCapacity)
+	return nil
+}
+
+// nodeReachability records gossip's verdict: an unreachable node's
+// endpoints leave rotation, its allocations stay (its TTL decides those).
+func (tx *applyTxn) nodeReachability(c *NodeReachability) error {
+	old := tx.node(c.Name)
+	if old == nil {
+		return fmt.Errorf("node %s: %w", c.Name, api.ErrNotFound)
+	}
+	if old.Unreachable == !c.Reachable {
+		return nil
+	}
+	n := *old
+	n.Unreachable, n.ModifyIndex = !c.Reachable, tx.index
+	tx.insert(tableNodes, &n)
+	msg := fmt.Sprintf("node %s is unreachable (%s): its endpoints leave rotation; its allocations stay until its heartbeat TTL decides", c.Name, c.Message)
+	if c.Reachable {
+		msg = fmt.Sprintf("node %s is reachable again (%s): its endpoints are back in rotation", c.Name, c.Message)
+	}
+	tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: msg})
 	return nil
 }
 

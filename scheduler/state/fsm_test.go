@@ -169,7 +169,7 @@ func TestUnknownIgnorableCommandIsSkipped(t *testing.T) {
 		}
 	}
 	// The commands added since carry the flag.
-	for _, ct := range []CommandType{CmdRolloutAction, CmdEvaluate, CmdSetClusterID} {
+	for _, ct := range []CommandType{CmdRolloutAction, CmdEvaluate, CmdSetClusterID, CmdNodeReachability} {
 		if ct&IgnoreUnknownTypeFlag == 0 {
 			t.Errorf("%s lacks IgnoreUnknownTypeFlag", ct)
 		}
