@@ -127,6 +127,9 @@ type Agent struct {
 	pool   *gossip.Pool
 	dns    *dns.Server
 	proxy  *proxy.Proxy
+	// routes records the endpoint versions the proxy applied (nil
+	// without a proxy), for GET /v1/agent/routes.
+	routes *appliedRoutes
 
 	rt       Runtime
 	queue    *Queue
@@ -194,6 +197,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 	}
 	if cfg.Proxy {
 		a.proxy = proxy.New(proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock})
+		a.routes = newAppliedRoutes()
 		a.metrics.registry.MustRegister(a.proxy.Collectors()...)
 	}
 	if cfg.Gossip != "" {

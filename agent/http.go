@@ -126,7 +126,7 @@ func (a *Agent) serveAllocations(w http.ResponseWriter, r *http.Request) {
 // proxy or before its first update.
 func (a *Agent) serveRoutes(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(appliedRoutesOf(a).view())
+	_ = json.NewEncoder(w).Encode(a.routes.view())
 }
 
 // flushWriter flushes after every write, so that followed logs stream.

@@ -14,11 +14,7 @@ import (
 // them to the node's DNS server and proxy: a replica that turns ready is
 // routable here one watch round trip later.
 func (a *Agent) endpointsLoop(ctx context.Context) {
-	var routes *appliedRoutes
-	if a.proxy != nil {
-		routes = trackRoutes(a)
-		defer untrackRoutes(a)
-	}
+	routes := a.routes
 	var index uint64
 	var vips []netip.Addr // as last made local; endpoint changes mostly leave them alone
 	vipsSet := false
@@ -123,33 +119,8 @@ func (r *appliedRoutes) view() RoutesView {
 	return v
 }
 
-// routeRecords holds the appliedRoutes of every agent whose endpoints watch
-// runs (while it runs): the watch writes them, the agent's HTTP API reads
-// them.
-var routeRecords = struct {
-	sync.Mutex
-	m map[*Agent]*appliedRoutes
-}{m: map[*Agent]*appliedRoutes{}}
-
-func trackRoutes(a *Agent) *appliedRoutes {
-	r := &appliedRoutes{services: map[string]AppliedRoute{}}
-	routeRecords.Lock()
-	routeRecords.m[a] = r
-	routeRecords.Unlock()
-	return r
-}
-
-func untrackRoutes(a *Agent) {
-	routeRecords.Lock()
-	delete(routeRecords.m, a)
-	routeRecords.Unlock()
-}
-
-// appliedRoutesOf is the agent's record; nil when its proxy does not run.
-func appliedRoutesOf(a *Agent) *appliedRoutes {
-	routeRecords.Lock()
-	defer routeRecords.Unlock()
-	return routeRecords.m[a]
+func newAppliedRoutes() *appliedRoutes {
+	return &appliedRoutes{services: map[string]AppliedRoute{}}
 }
 
 // trafficInterval is how often the proxy's figures go to the servers.
