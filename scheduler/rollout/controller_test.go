@@ -60,6 +60,21 @@ func TestRampedRollsOutInWavesWithinBounds(t *testing.T) {
 	}
 }
 
+// The evaluation that stops the last old replicas completes the rollout:
+// nothing else would look at the service again (a stopped replica that
+// finishes makes no evaluation).
+func TestRampedCompletesInThePlanThatStopsTheLastOldReplica(t *testing.T) {
+	w := newWorld(t, 2, "{ramped: {maxSurge: 2, maxUnavailable: 0}}")
+	w.update()
+	w.decide()
+	w.wantRunning(2, 2)
+	w.readyAll(2)
+	w.decide()
+	w.wantRunning(1, 0)
+	w.wantPhase(api.PhaseCompleted)
+	w.wantWeights(map[int]int{2: 100})
+}
+
 func TestRampedMinReadyHoldsTheNextWave(t *testing.T) {
 	w := newWorld(t, 2, "{ramped: {maxSurge: 1, maxUnavailable: 0, minReady: 10s}}")
 	w.update()

@@ -89,6 +89,10 @@ func (d *decider) ramped() map[int]int {
 		}
 	}
 	desired[target] = min(newDesired, replicas)
+	if newAvail >= replicas && oldDesired == 0 {
+		// This very plan stops the last old replicas.
+		return d.complete("revision %d rolled out: %d of %d replicas available", target, newAvail, replicas)
+	}
 	if d.r.Reason == "" || desired[target] != newActive {
 		d.r.Reason = rampedReason(newAvail, replicas, target)
 	}
