@@ -24,6 +24,13 @@ type Config struct {
 	Listen func(network, addr string) (net.Listener, error)
 	// DialTimeout bounds connecting to an endpoint (default 1s).
 	DialTimeout time.Duration
+	// ResponseTimeout bounds the wait for an endpoint's answer to begin
+	// once the request is sent (default 15s, Envoy's route timeout): an
+	// endpoint cut off by a partition on a kept-alive connection would
+	// otherwise hold the request for the client's whole timeout. A request
+	// without effects (GET, HEAD, OPTIONS) then goes to another endpoint;
+	// otherwise the client gets 504.
+	ResponseTimeout time.Duration
 	// Rand drives weighted splits, mirrors and p2c. It is used under a lock;
 	// nil uses the runtime's randomly seeded generator, which needs none.
 	Rand rand.Source
@@ -78,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Listen == nil {
 		c.Listen = ListenReusePort
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = 15 * time.Second
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = time.Second

@@ -545,6 +545,8 @@ func (c *clientConn) answerError(fl *flight, out *outbound, err error, keep bool
 		status, msg = http.StatusServiceUnavailable, "no ready endpoint"
 	case errors.As(err, &ce):
 		status, msg = http.StatusServiceUnavailable, "cannot connect to any endpoint"
+	case errors.As(err, new(*responseTimeoutError)):
+		status, msg = http.StatusGatewayTimeout, "no answer from the endpoint in time"
 	}
 	fl.status = status
 	p.log.Debug("request failed", "service", fl.svc.key, "status", status, "err", err)

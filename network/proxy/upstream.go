@@ -248,6 +248,9 @@ type outbound struct {
 	informational func(*response) error
 	// slot, when set, is where the connection in use is published.
 	slot *connSlot
+	// headerDeadline bounds the wait for the answer's header (the
+	// response timeout, or ctx's deadline when sooner); zero for none.
+	headerDeadline time.Time
 
 	writer chan struct{} // closed when the streaming goroutine is done; nil when none runs
 }
@@ -307,6 +310,12 @@ func (p *Proxy) exchange(t *target, out *outbound, now time.Time) (*upstreamConn
 			cut := uc
 			out.stop = context.AfterFunc(out.ctx, func() { cut.Close() })
 		}
+		// Real time: socket deadlines are the kernel's, not a schedule.
+		out.headerDeadline = time.Now().Add(p.cfg.ResponseTimeout)
+		if dl := deadlineOf(out.ctx); !dl.IsZero() && dl.Before(out.headerDeadline) {
+			out.headerDeadline = dl
+		}
+		uc.conn.SetReadDeadline(out.headerDeadline)
 		resp, wrote, received, err := uc.roundTrip(out)
 		if err == nil && reused && resp.status == http.StatusRequestTimeout && safeToRepeat(out.req.method) && !out.bodyTouched() {
 			// Most likely said while the connection was idle, before the
@@ -322,6 +331,11 @@ func (p *Proxy) exchange(t *target, out *outbound, now time.Time) (*upstreamConn
 		}
 		uc.Close()
 		out.join(false)
+		if isTimeout(err) {
+			// The endpoint did not answer in time: a new connection to it
+			// would wait as long; the caller may try another endpoint.
+			return nil, nil, &responseTimeoutError{err: err}
+		}
 		if reused && !received && !out.bodyTouched() && (!wrote || safeToRepeat(out.req.method)) &&
 			(out.ctx == nil || out.ctx.Err() == nil) {
 			uc = nil // a stale connection: once more on a new one
@@ -402,9 +416,13 @@ func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, receive
 	if out.stream != nil {
 		if out.expect {
 			// Wait a moment for the endpoint's go-ahead or refusal.
-			uc.conn.SetReadDeadline(time.Now().Add(continueTimeout))
+			cont := time.Now().Add(continueTimeout)
+			if !out.headerDeadline.IsZero() && out.headerDeadline.Before(cont) {
+				cont = out.headerDeadline
+			}
+			uc.conn.SetReadDeadline(cont)
 			_, err := uc.br.Peek(1)
-			uc.conn.SetReadDeadline(deadlineOf(out.ctx))
+			uc.conn.SetReadDeadline(out.headerDeadline)
 			var ne net.Error
 			switch {
 			case err == nil: // it answered: see below
@@ -428,6 +446,8 @@ func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, receive
 		}
 		if resp.status >= 200 || resp.status == http.StatusSwitchingProtocols {
 			uc.body.reset(uc.br, resp.chunked, resp.length)
+			// The body may take as long as it takes.
+			uc.conn.SetReadDeadline(deadlineOf(out.ctx))
 			return resp, true, true, nil
 		}
 		if n == max1xxResponses {
@@ -442,6 +462,18 @@ func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, receive
 			uc.startStreaming(out) // now that the client was told
 		}
 	}
+}
+
+// responseTimeoutError: the endpoint did not begin its answer within the
+// response timeout.
+type responseTimeoutError struct{ err error }
+
+func (e *responseTimeoutError) Error() string { return "no answer within the response timeout: " + e.err.Error() }
+func (e *responseTimeoutError) Unwrap() error { return e.err }
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // deadlineOf is ctx's deadline, zero for none.
