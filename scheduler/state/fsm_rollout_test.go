@@ -1,0 +1,159 @@
+package state
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"flotilla/api"
+)
+
+const canaryYAML = `kind: Service
+name: web
+image: demo
+replicas: 4
+args: ["--version", "v1"]
+resources: {cpu: 250m, memory: 64Mi}
+rollout: {strategy: canary, canary: {steps: [{weight: 25, pause: manual}, {weight: 100}]}}
+`
+
+// startCanary makes revision 2 of a canary service and returns its rollout.
+func startCanary(h *harness) *api.Rollout {
+	h.t.Helper()
+	h.upsertIn(canaryYAML)
+	h.upsertIn(strings.Replace(canaryYAML, `"v1"`, `"v2"`, 1))
+	r := h.snap().Rollout(nil, "default", "web")
+	if r == nil || r.Phase != api.PhaseProgressing || r.Revision != 2 || r.StableRevision != 1 {
+		h.t.Fatalf("rollout after the update = %+v, want canary 2 over 1, progressing", r)
+	}
+	return r
+}
+
+func TestRolloutStartsWithTheServiceAndGetsAPreviewVIP(t *testing.T) {
+	h := newHarness(t)
+	h.upsertIn(canaryYAML)
+	first := h.snap().Rollout(nil, "default", "web")
+	if first == nil || first.Phase != api.PhaseCompleted || first.PreviewVIP != "" {
+		t.Fatalf("first rollout = %+v, want completed with no preview", first)
+	}
+	r := startCanary(h)
+	svc := h.snap().Service(nil, "default", "web")
+	if r.PreviewVIP == "" || r.PreviewVIP == svc.VIP {
+		t.Fatalf("preview VIP %q (service VIP %q), want one of its own", r.PreviewVIP, svc.VIP)
+	}
+	// Another service does not get the preview's address.
+	h.upsertIn(serviceYAML("api"))
+	if api := h.snap().Service(nil, "default", "api"); api.VIP == r.PreviewVIP {
+		t.Fatalf("service api got the preview VIP %s", api.VIP)
+	}
+}
+
+func TestRolloutActions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		action  string
+		full    bool
+		check   func(t *testing.T, r *api.Rollout)
+		event   string
+		wantErr error
+		field   string
+	}{
+		{name: "pause", action: api.ActionPause, event: api.EventRolloutPaused, check: func(t *testing.T, r *api.Rollout) {
+			if !r.Paused || r.Phase != api.PhasePaused {
+				t.Errorf("after pause: paused=%v phase=%s", r.Paused, r.Phase)
+			}
+		}},
+		{name: "promote", action: api.ActionPromote, event: api.EventRolloutPromoted, check: func(t *testing.T, r *api.Rollout) {
+			if !r.Promote || r.PromoteFull {
+				t.Errorf("after promote: promote=%v full=%v", r.Promote, r.PromoteFull)
+			}
+		}},
+		{name: "promote full", action: api.ActionPromote, full: true, event: api.EventRolloutPromoted, check: func(t *testing.T, r *api.Rollout) {
+			if !r.Promote || !r.PromoteFull {
+				t.Errorf("after promote --full: promote=%v full=%v", r.Promote, r.PromoteFull)
+			}
+		}},
+		{name: "abort moves traffic back in this write", action: api.ActionAbort, event: api.EventRolloutAborted, check: func(t *testing.T, r *api.Rollout) {
+			if r.Phase != api.PhaseAborted || len(r.Weights) != 1 || r.Weights[1] != 100 || r.EndTime.IsZero() {
+				t.Errorf("after abort: %+v", r)
+			}
+		}},
+		{name: "unknown action", action: "explode", field: "action"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			before := startCanary(h)
+			events := h.lastEventID()
+			res := h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: tc.action, Full: tc.full, Time: h.next()})
+			if tc.field != "" {
+				var fe *api.FieldError
+				if err, _ := res.(error); !errors.As(err, &fe) || fe.Field != tc.field {
+					t.Fatalf("result %v, want a field error on %s", res, tc.field)
+				}
+				if r := h.snap().Rollout(nil, "default", "web"); r.ModifyIndex != before.ModifyIndex {
+					t.Fatal("a refused action changed the rollout")
+				}
+				return
+			}
+			r := h.snap().Rollout(nil, "default", "web")
+			tc.check(t, r)
+			evs := h.eventsSince(events)
+			if len(evs) != 1 || evs[0].Type != tc.event || !strings.Contains(evs[0].Message, "by hand") {
+				t.Errorf("events = %v, want one %s saying who", eventTypes(evs), tc.event)
+			}
+			if out, ok := res.(*UpsertServiceResult); !ok || out.EvalID == "" {
+				t.Errorf("result %v, want an evaluation", res)
+			}
+		})
+	}
+}
+
+func TestRolloutActionsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.upsertIn(canaryYAML)
+	// Nothing rolls out: every action is a conflict.
+	for _, a := range []string{api.ActionPromote, api.ActionPause, api.ActionResume, api.ActionAbort} {
+		err, _ := h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: a, Time: h.next()}).(error)
+		if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "no rollout in progress") {
+			t.Errorf("%s without a rollout: %v, want a conflict", a, err)
+		}
+	}
+	err, _ := h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "nope", Action: api.ActionAbort, Time: h.next()}).(error)
+	if !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("abort of a missing service: %v, want not found", err)
+	}
+	// A ramped rollout has nothing to promote.
+	h.upsertIn(serviceYAML("ramp"))
+	h.upsertIn(serviceYAML("ramp") + "args: [--version, v2]\n")
+	err, _ = h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "ramp", Action: api.ActionPromote, Time: h.next()}).(error)
+	if !errors.Is(err, api.ErrConflict) {
+		t.Errorf("promote of a ramped rollout: %v, want a conflict", err)
+	}
+}
+
+// A plan computed from a rollout state a person changed since (an abort
+// while the worker computed a promotion) is dropped whole, and the service
+// evaluated again.
+func TestPlanFromAStaleRolloutIsDropped(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	seen := startCanary(h)
+	h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionAbort, Time: h.next()})
+	stale := *seen
+	stale.Phase, stale.Weights = api.PhaseCompleted, map[int]int{2: 100}
+	plan := placePlan("web", "e-stale", "w1@n1")
+	plan.Revision, plan.Rollout, plan.RolloutIndex = 2, &stale, seen.ModifyIndex
+	plan.Eval = &EvalOutcome{Status: api.EvalComplete, Placed: 1}
+	evalsBefore := len(h.snap().Evaluations(nil))
+	h.plans(plan)
+	snap := h.snap()
+	if r := snap.Rollout(nil, "default", "web"); r.Phase != api.PhaseAborted {
+		t.Fatalf("rollout phase %s after a stale plan, want the abort kept", r.Phase)
+	}
+	if a := snap.Allocation(nil, "w1"); a != nil {
+		t.Fatalf("the stale plan's placement was applied: %+v", a)
+	}
+	if n := len(snap.Evaluations(nil)); n != evalsBefore+1 {
+		t.Fatalf("%d evaluations, want one more to look at the service again", n)
+	}
+}
