@@ -468,7 +468,9 @@ func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, receive
 // response timeout.
 type responseTimeoutError struct{ err error }
 
-func (e *responseTimeoutError) Error() string { return "no answer within the response timeout: " + e.err.Error() }
+func (e *responseTimeoutError) Error() string {
+	return "no answer within the response timeout: " + e.err.Error()
+}
 func (e *responseTimeoutError) Unwrap() error { return e.err }
 
 func isTimeout(err error) bool {
