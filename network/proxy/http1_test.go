@@ -690,3 +690,91 @@ func TestCloseClosesIdleClientConnectionsAtOnce(t *testing.T) {
 		t.Error("the idle client connection is still open")
 	}
 }
+
+// RFC 9112 2.2 lets a recipient take a bare LF for CRLF; the proxy does
+// not, in a client's head or an endpoint's, so that it never finds a
+// message's end where the next hop would not.
+func TestBareLineFeedsAreTurnedDown(t *testing.T) {
+	t.Parallel()
+	port, bs := startBackends(t, 1, func(int) http.Handler { return answer("ok") })
+	_, addr := proxyFor(t, Config{}, port, bs[0].ip)
+	for _, tt := range []struct{ name, raw string }{
+		{"all bare", "GET / HTTP/1.1\nHost: w\n\n"},
+		{"after the request line", "GET / HTTP/1.1\nHost: w\r\n\r\n"},
+		{"after a field", "GET / HTTP/1.1\r\nHost: w\nX-A: 1\r\n\r\n"},
+		{"at the end of the head", "GET / HTTP/1.1\r\nHost: w\r\n\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := dialRaw(t, addr)
+			rc.send(tt.raw)
+			resp, _ := rc.answer("GET")
+			if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+				t.Errorf("status %d close=%v, want 400 and close", resp.StatusCode, resp.Close)
+			}
+		})
+	}
+	if n := bs[0].hits.Load(); n != 0 {
+		t.Errorf("%d requests with bare LFs reached the endpoint", n)
+	}
+
+	ep := startRawEndpoint(t, 0, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\nContent-Length: 2\n\nok")
+		}
+	})
+	_, bad := proxyFor(t, Config{Outlier: OutlierConfig{Consecutive: -1}}, ep.port, ep.ip)
+	if r := get(t, newClient(false), "http://"+bad+"/"); r.status != http.StatusBadGateway {
+		t.Errorf("an answer with bare LFs: %d %q, want 502", r.status, r.body)
+	}
+}
+
+// RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+// framing, whatever else it says: the proxy reads it as chunked if that is
+// what it says, and closes the connection after it.
+func TestHTTP10TransferEncodingIsReadThenTheConnectionCloses(t *testing.T) {
+	t.Parallel()
+	port, bs := startBackends(t, 1, func(int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%s %s", r.Method, b)
+		})
+	})
+	_, addr := proxyFor(t, Config{}, port, bs[0].ip)
+	rc := dialRaw(t, addr)
+	rc.send("POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
+		"GET /smuggled HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	resp, body := rc.answer("POST")
+	if resp.StatusCode != 200 || body != "POST abc" || resp.Header.Get("Connection") == "keep-alive" {
+		t.Errorf("HTTP/1.0 chunked request: %d %q %v, want its body and no keep-alive", resp.StatusCode, body, resp.Header)
+	}
+	if !rc.closed() {
+		t.Error("the connection stayed open after an HTTP/1.0 request with Transfer-Encoding")
+	}
+	if n := bs[0].hits.Load(); n != 1 {
+		t.Errorf("the endpoint got %d requests, want 1", n)
+	}
+
+	// An endpoint's HTTP/1.0 answer with Transfer-Encoding: read as
+	// chunks, and its connection not used again.
+	ep := startRawEndpoint(t, 0, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+		}
+	})
+	_, addr = proxyFor(t, Config{}, ep.port, ep.ip)
+	c := newClient(true)
+	c.Timeout = 5 * time.Second
+	for i := range 2 {
+		if r := get(t, c, "http://"+addr+"/"); r.status != 200 || r.body != "abc" {
+			t.Fatalf("answer %d: %d %q, want the chunks' data", i, r.status, r.body)
+		}
+	}
+	if n := ep.conns.Load(); n != 2 {
+		t.Errorf("the endpoint saw %d connections for 2 requests, want 2: one answer each", n)
+	}
+}

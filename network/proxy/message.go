@@ -12,9 +12,11 @@ import (
 // HTTP/1.1 messages as the proxy reads them (RFC 9112). net/http's
 // ReadRequest and ReadResponse cost a few microseconds and a dozen
 // allocations a message, a tenth of what proxying a small request costs;
-// these read into buffers that each connection reuses. They are as strict
-// as net/http where it matters for request smuggling: one way to frame a
-// body, no folded lines, no bytes that do not belong in a header.
+// these read into buffers that each connection reuses. They are at least
+// as strict as net/http where it matters for request smuggling (one way to
+// frame a body, no folded lines, no bytes that do not belong in a header),
+// and stricter where RFC 9112 lets a recipient choose: lines end in CRLF
+// only, never a bare LF. fuzz_test.go holds them to net/http's parser.
 
 // Errors reading a message. A client gets 400 for errBadRequest (431, 501
 // and 505 for the others); an endpoint's bad answer is a 502.
@@ -34,6 +36,22 @@ var (
 
 // maxResponseHeaderBytes bounds an endpoint's answer header.
 const maxResponseHeaderBytes = 1 << 20
+
+// maxTrailerBytes bounds the trailer fields after a chunked body. A
+// client's body is read without a deadline, so its trailers get a small
+// bound of their own rather than a head's; net/http's own bound is its
+// 4 KiB read buffer.
+const maxTrailerBytes = 64 << 10
+
+// Chunk lines are bounded one by one, as net/http's are, and the bytes
+// that are not data (sizes, extensions, line ends) all together: past
+// 16 bytes a chunk plus twice its data, at most maxChunkOverhead, which is
+// net/http's rule. A sender that streams a byte at a time keeps within it;
+// one that wraps each byte in 4 KiB of extensions does not.
+const (
+	maxChunkLine     = 4096
+	maxChunkOverhead = 16 << 10
+)
 
 // fieldID names the header fields the proxy looks at; any other is
 // fieldOther.
@@ -337,8 +355,10 @@ func (lr *lineReader) start(br *bufio.Reader, limit int) {
 	}
 }
 
-// next returns the next line without its end (CRLF, or LF as net/http
-// accepts); it is valid until the next call.
+// next returns the next line without its CRLF; it is valid until the next
+// call. A line that ends in a bare LF is errMalformed: RFC 9112 2.2 lets a
+// recipient take one for a line end, but an endpoint that does not would
+// see another message than the proxy did.
 func (lr *lineReader) next() ([]byte, error) {
 	line, err := lr.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
@@ -359,11 +379,11 @@ func (lr *lineReader) next() ([]byte, error) {
 		}
 		return nil, err
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	n := len(line)
+	if n < 2 || line[n-2] != '\r' {
+		return nil, errMalformed
 	}
-	return line, nil
+	return line[:n-2], nil
 }
 
 // readFields reads header fields up to the empty line into h.
@@ -465,11 +485,15 @@ func parseLength(b []byte) (int64, bool) {
 }
 
 // framing reads how a message's body is delimited: chunked, a length, or
-// neither. Several Content-Length fields must agree; a Transfer-Encoding
-// must be exactly "chunked". It ignores Transfer-Encoding in HTTP/1.0, as
-// net/http does.
-func (h *header) framing(minor int) (length int64, chunked, hasLength bool, err error) {
-	var te []byte
+// neither. Several Content-Length fields must be the same (as net/http
+// compares them: as written); a Transfer-Encoding must be exactly
+// "chunked", in HTTP/1.0 too. net/http ignores Transfer-Encoding in
+// HTTP/1.0; RFC 9112 6.1 says such a message's framing is faulty, so the
+// proxy reads it as it says and closes the connection after it (the
+// callers see chunked in an HTTP/1.0 message). A chunked message's
+// Trailer field must not announce framing fields, as net/http checks.
+func (h *header) framing() (length int64, chunked, hasLength bool, err error) {
+	var te, cl []byte
 	teFields := 0
 	for i := range h.fields {
 		f := &h.fields[i]
@@ -478,20 +502,60 @@ func (h *header) framing(minor int) (length int64, chunked, hasLength bool, err 
 			teFields++
 			te = h.bytes(f.value)
 		case fieldContentLength:
-			n, ok := parseLength(h.bytes(f.value))
-			if !ok || (hasLength && n != length) {
+			v := h.bytes(f.value)
+			if hasLength {
+				if !bytes.Equal(v, cl) {
+					return 0, false, false, errBadLength
+				}
+				continue
+			}
+			n, ok := parseLength(v)
+			if !ok {
 				return 0, false, false, errBadLength
 			}
-			length, hasLength = n, true
+			length, hasLength, cl = n, true, v
 		}
 	}
-	if teFields > 0 && minor >= 1 {
+	if teFields > 0 {
 		if teFields > 1 || !lowerIs(te, "chunked") {
 			return 0, false, false, errUnsupportedTE
 		}
 		chunked = true
+		if h.trailerNamesFraming() {
+			return 0, false, false, errMalformed
+		}
 	}
 	return length, chunked, hasLength, nil
+}
+
+// trailerNamesFraming reports whether a Trailer field announces
+// Content-Length, Transfer-Encoding or Trailer.
+func (h *header) trailerNamesFraming() bool {
+	for i := range h.fields {
+		if h.fields[i].id != fieldTrailer {
+			continue
+		}
+		list := h.bytes(h.fields[i].value)
+		for len(list) > 0 {
+			var item []byte
+			item, list, _ = bytes.Cut(list, []byte{','})
+			switch identify(trimOWS(item)) {
+			case fieldContentLength, fieldTransferEncoding, fieldTrailer:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closes reports whether a message's connection closes after it: asked
+// for (in HTTP/1.0, not asked to stay open), or, in HTTP/1.0, a message
+// with Transfer-Encoding (RFC 9112 6.1).
+func (h *header) closes(minor int, chunked bool) bool {
+	if minor >= 1 {
+		return h.hasToken(fieldConnection, "close")
+	}
+	return chunked || h.hasToken(fieldConnection, "close") || !h.hasToken(fieldConnection, "keep-alive")
 }
 
 // request is a client's request as read, reused for the next one.
@@ -621,7 +685,7 @@ func (lr *lineReader) readRequest(r *request) error {
 		return errMissingHost // even with a host in the target (RFC 9112 3.2)
 	}
 
-	length, chunked, hasLength, err := r.header.framing(minor)
+	length, chunked, hasLength, err := r.header.framing()
 	if err != nil {
 		return err
 	}
@@ -629,11 +693,7 @@ func (lr *lineReader) readRequest(r *request) error {
 		return errBothLengths // a smuggling attempt, more likely than not
 	}
 	r.length, r.chunked = length, chunked
-	if r.proto11() {
-		r.close = r.header.hasToken(fieldConnection, "close")
-	} else {
-		r.close = !r.header.hasToken(fieldConnection, "keep-alive")
-	}
+	r.close = r.header.closes(minor, chunked)
 	return nil
 }
 
@@ -659,6 +719,19 @@ func validTarget(b []byte) bool {
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// unhex is a hex digit's value.
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // response is an endpoint's answer as read, reused for the next one.
@@ -710,20 +783,19 @@ func (lr *lineReader) readResponse(r *response, method string) error {
 		return err
 	}
 
-	if minor >= 1 {
-		r.close = r.header.hasToken(fieldConnection, "close")
-	} else {
-		r.close = !r.header.hasToken(fieldConnection, "keep-alive")
+	// The framing is checked even for an answer without a body, as
+	// net/http does: a HEAD answer's Content-Length goes to the client.
+	length, chunked, hasLength, err := r.header.framing()
+	if err != nil {
+		return err
 	}
+	r.close = r.header.closes(minor, chunked)
 	r.noBody, r.chunked, r.length = false, false, -1
 	if method == http.MethodHead || r.status < 200 || r.status == http.StatusNoContent || r.status == http.StatusNotModified {
 		r.noBody, r.length = true, 0
 		return nil
 	}
-	length, chunked, hasLength, err := r.header.framing(minor)
 	switch {
-	case err != nil:
-		return err
 	case chunked:
 		r.chunked = true
 		if hasLength {
@@ -750,10 +822,13 @@ type bodyReader struct {
 	lines   lineReader
 	// inChunk is set between a chunk's size line and its end.
 	inChunk bool
+	// overhead counts the chunks' bytes that are not data, less what
+	// their data allows (see maxChunkOverhead).
+	overhead int64
 }
 
 func (b *bodyReader) reset(br *bufio.Reader, chunked bool, length int64) {
-	b.br, b.chunked, b.remain, b.eof, b.err, b.inChunk = br, chunked, length, false, nil, false
+	b.br, b.chunked, b.remain, b.eof, b.err, b.inChunk, b.overhead = br, chunked, length, false, nil, false, 0
 	b.trailer.reset()
 	if !chunked && length == 0 {
 		b.eof = true
@@ -810,7 +885,7 @@ func (b *bodyReader) readChunked(p []byte) (int, error) {
 			return 0, err
 		}
 		if size == 0 {
-			b.lines.start(b.br, maxResponseHeaderBytes)
+			b.lines.start(b.br, maxTrailerBytes)
 			if err := b.lines.readFields(&b.trailer); err != nil {
 				return 0, eofIsUnexpected(err)
 			}
@@ -840,50 +915,118 @@ func (b *bodyReader) readChunked(p []byte) (int, error) {
 	return n, eofIsUnexpected(err)
 }
 
-// chunkSize reads a chunk's size line (extensions are ignored).
+// chunkSize reads a chunk's size line (RFC 9112 7.1): the size in hex,
+// then extensions, which are checked, counted and dropped.
 func (b *bodyReader) chunkSize() (int64, error) {
-	b.lines.start(b.br, 4096)
+	b.lines.start(b.br, maxChunkLine)
 	line, err := b.lines.next()
 	if err != nil {
-		if err == errHeaderTooLarge {
+		if err == errHeaderTooLarge || err == errMalformed {
 			return 0, errBadChunk
 		}
 		return 0, eofIsUnexpected(err)
 	}
-	size, _, _ := bytes.Cut(line, []byte{';'})
-	size = trimOWS(size)
-	if len(size) == 0 || len(size) > 15 {
-		return 0, errBadChunk
-	}
 	var n int64
-	for _, c := range size {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, errBadChunk
+	i := 0
+	for ; i < len(line); i++ {
+		d, ok := unhex(line[i])
+		if !ok {
+			break
+		}
+		if n >= 1<<56 {
+			return 0, errBadChunk // 2^60 bytes and more: no chunk is that long
 		}
 		n = n<<4 | int64(d)
+	}
+	if i == 0 || (i < len(line) && !validChunkExt(line[i:])) {
+		return 0, errBadChunk
+	}
+	b.overhead = max(b.overhead+int64(len(line))+2-16-2*n, 0)
+	if b.overhead > maxChunkOverhead {
+		return 0, errBadChunk
 	}
 	return n, nil
 }
 
+// validChunkExt checks what follows a chunk's size:
+//
+//	chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//	chunk-ext-name = token
+//	chunk-ext-val  = token / quoted-string
+//
+// and whitespace before the line's end, which net/http takes too.
+func validChunkExt(b []byte) bool {
+	i := skipOWS(b, 0)
+	for i < len(b) {
+		if b[i] != ';' {
+			return false
+		}
+		i = skipOWS(b, i+1)
+		j := tokenEnd(b, i)
+		if j == i {
+			return false
+		}
+		i = skipOWS(b, j)
+		if i < len(b) && b[i] == '=' {
+			i = skipOWS(b, i+1)
+			if i < len(b) && b[i] == '"' {
+				j = quotedEnd(b, i)
+			} else {
+				j = tokenEnd(b, i)
+			}
+			if j == i {
+				return false
+			}
+			i = skipOWS(b, j)
+		}
+	}
+	return true
+}
+
+func skipOWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// tokenEnd is where the token from b[i] ends; i when there is none.
+func tokenEnd(b []byte, i int) int {
+	for i < len(b) && tokenByte[b[i]] {
+		i++
+	}
+	return i
+}
+
+// quotedEnd is where the quoted-string (RFC 9110 5.6.4) from b[i] ends;
+// i when it is not one.
+func quotedEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1
+		case c == '\\':
+			j++
+			if j == len(b) || (b[j] < ' ' && b[j] != '\t') || b[j] == 0x7f {
+				return i
+			}
+		case (c < ' ' && c != '\t') || c == 0x7f:
+			return i
+		}
+	}
+	return i
+}
+
 // chunkEnd reads the CRLF after a chunk's data.
 func (b *bodyReader) chunkEnd() error {
-	c, err := b.br.ReadByte()
-	if err == nil && c == '\r' {
-		c, err = b.br.ReadByte()
-	}
-	switch {
-	case err != nil:
-		return eofIsUnexpected(err)
-	case c != '\n':
-		return errBadChunk
+	for _, want := range [2]byte{'\r', '\n'} {
+		c, err := b.br.ReadByte()
+		switch {
+		case err != nil:
+			return eofIsUnexpected(err)
+		case c != want:
+			return errBadChunk
+		}
 	}
 	return nil
 }
