@@ -10,6 +10,13 @@ import (
 type QueryOptions struct {
 	Index uint64
 	Wait  time.Duration
+	// Stale lets any server answer from its own state, without asking the
+	// leader (?stale): faster and available without a leader, but possibly
+	// behind. Reads are consistent by default. The client sends every
+	// blocking query (Index > 0) stale: its index already keeps the answer
+	// from going back (a server waits until its state reaches the index),
+	// and long polls then stay off the leader.
+	Stale bool
 }
 
 // AllocFilter narrows an allocation list; empty fields match everything.

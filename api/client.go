@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,11 +110,14 @@ func (e *Error) Unwrap() error {
 }
 
 // retryable reports whether another server (or a later try) may succeed.
-// A write is retried only when it surely did not reach a server (the
-// connection was refused) or a server said it was not done (503): after a
-// connection broke mid-request, a write may have been applied, and doing it
-// again could answer wrongly (a delete that succeeded reporting 404).
-func retryable(method string, err error) bool {
+// Reads, and writes that carry a request ID, are sent again after any
+// failure of the connection, a timeout included: the servers apply a
+// request ID once, so a write that did reach the leader before its answer
+// was lost answers its first result instead of applying twice (a delete
+// that succeeded does not turn into a 404). A write without an ID is sent
+// again only when it surely did not reach a server (the connection was
+// refused) or a server said it was not done (503).
+func retryable(repeatable bool, err error) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		return apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusBadGateway
@@ -121,12 +126,26 @@ func retryable(method string, err error) bool {
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return true
 	}
-	if method != http.MethodGet {
+	if !repeatable {
 		return false
 	}
 	var netErr net.Error
-	return errors.As(err, &opErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	return errors.As(err, &opErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
+
+// NewRequestID is a fresh ID for one logical write.
+func NewRequestID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand: " + err.Error()) // never fails on supported systems
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// rawBody is a request or answer body sent or kept as it is (a snapshot),
+// not as JSON.
+type rawBody []byte
 
 // do sends a request and decodes the answer into out; it returns the index
 // header. Failed connections and 503s move on to the next server.
@@ -137,11 +156,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (uint
 // doWait is do for a blocking query that may take wait to answer.
 func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path string, in, out any) (uint64, error) {
 	var body []byte
-	if in != nil {
+	contentType := "application/json"
+	if raw, ok := in.(rawBody); ok {
+		body, contentType = raw, "application/octet-stream"
+	} else if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
 			return 0, err
 		}
+	}
+	// One ID for the logical write, the same on every attempt.
+	requestID := ""
+	if method != http.MethodGet {
+		requestID = NewRequestID()
 	}
 	deadline := time.Now().Add(c.RetryFor)
 	backoff := 50 * time.Millisecond
@@ -158,7 +185,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 		if c.AttemptTimeout > 0 {
 			try, cancel = context.WithTimeout(ctx, c.AttemptTimeout+wait)
 		}
-		index, err := c.once(try, method, base+path, body, out)
+		index, err := c.once(try, method, base+path, body, contentType, requestID, out)
 		cancel()
 		var apiErr *Error
 		if err != nil && !errors.As(err, &apiErr) {
@@ -170,7 +197,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			}
 			c.mu.Unlock()
 		}
-		if err == nil || !retryable(method, err) || ctx.Err() != nil {
+		if err == nil || !retryable(method == http.MethodGet || requestID != "", err) || ctx.Err() != nil {
 			return index, err
 		}
 		if apiErr != nil {
@@ -204,7 +231,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 	}
 }
 
-func (c *Client) once(ctx context.Context, method, url string, body []byte, out any) (uint64, error) {
+func (c *Client) once(ctx context.Context, method, url string, body []byte, contentType, requestID string, out any) (uint64, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -214,7 +241,10 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, out 
 		return 0, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
+	}
+	if requestID != "" {
+		req.Header.Set(RequestIDHeader, requestID)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
@@ -234,6 +264,10 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, out 
 		return 0, &Error{Status: resp.StatusCode, Message: e.Error, Field: e.Field}
 	}
 	index, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
+	if raw, ok := out.(*rawBody); ok {
+		*raw = data
+		return index, nil
+	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			return index, fmt.Errorf("decode answer of %s %s: %w", method, url, err)
@@ -267,6 +301,9 @@ func queryString(q QueryOptions, extra url.Values) string {
 	}
 	if q.Wait > 0 {
 		v.Set("wait", Duration(q.Wait).String())
+	}
+	if q.Stale || q.Index > 0 {
+		v.Set("stale", "")
 	}
 	if len(v) == 0 {
 		return ""
@@ -502,4 +539,27 @@ func (c *Client) Traffic(ctx context.Context, namespace, name string) (*ServiceT
 		return nil, err
 	}
 	return &t, nil
+}
+
+// SnapshotSave fetches an archive of the cluster's state (a consistent one
+// unless q.Stale) and the index it reflects.
+func (c *Client) SnapshotSave(ctx context.Context, q QueryOptions) ([]byte, uint64, error) {
+	var raw rawBody
+	i, err := c.do(ctx, http.MethodGet, "/v1/operator/snapshot"+queryString(q, nil), nil, &raw)
+	return raw, i, err
+}
+
+// SnapshotRestore replaces the cluster's state with an archive that
+// SnapshotSave made.
+func (c *Client) SnapshotRestore(ctx context.Context, archive []byte) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodPut, "/v1/operator/snapshot", rawBody(archive), &w)
+	return w, err
+}
+
+// RemovePeer removes a server from the Raft voters.
+func (c *Client) RemovePeer(ctx context.Context, id string) (WriteResponse, error) {
+	var w WriteResponse
+	_, err := c.do(ctx, http.MethodDelete, "/v1/operator/raft/peers/"+url.PathEscape(id), nil, &w)
+	return w, err
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,11 +14,17 @@ import (
 )
 
 // brokenServer answers every request by dropping the connection after
-// reading it: the client cannot know whether a write was applied.
-func brokenServer(t *testing.T, calls *atomic.Int32) string {
+// reading it: the client cannot know whether a write was applied. It
+// records the request ID of every request.
+func brokenServer(t *testing.T, calls *atomic.Int32, ids ...*[]string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
+		brokenMu.Lock()
+		for _, list := range ids {
+			*list = append(*list, r.Header.Get(api.RequestIDHeader))
+		}
+		brokenMu.Unlock()
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
 			conn.Close()
@@ -27,17 +34,35 @@ func brokenServer(t *testing.T, calls *atomic.Int32) string {
 	return srv.URL
 }
 
-func TestClientDoesNotRepeatAWriteThatMayHaveBeenApplied(t *testing.T) {
+// brokenMu guards the request IDs broken servers record.
+var brokenMu sync.Mutex
+
+// A write whose connection broke may have been applied: the client sends
+// it again only with the same request ID, which the servers apply once.
+func TestClientRepeatsAWriteThatMayHaveBeenAppliedOnlyWithItsRequestID(t *testing.T) {
 	var calls atomic.Int32
-	client, err := api.NewClient(brokenServer(t, &calls))
-	if err != nil {
-		t.Fatal(err)
+	var first, second []string
+	for _, ids := range []*[]string{&first, &second} {
+		client, err := api.NewClient(brokenServer(t, &calls, ids))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.DeleteService(context.Background(), "default", "web"); err == nil {
+			t.Fatal("delete over a broken connection succeeded")
+		}
 	}
-	if _, err := client.DeleteService(context.Background(), "default", "web"); err == nil {
-		t.Fatal("delete over a broken connection succeeded")
+	brokenMu.Lock()
+	defer brokenMu.Unlock()
+	if len(first) < 2 || first[0] == "" {
+		t.Fatalf("the delete was sent with IDs %q, want it sent again with its ID", first)
 	}
-	if calls.Load() != 1 {
-		t.Fatalf("the delete was sent %d times, want once", calls.Load())
+	for _, id := range first {
+		if id != first[0] {
+			t.Fatalf("the attempts carried different request IDs: %q", first)
+		}
+	}
+	if len(second) == 0 || second[0] == first[0] {
+		t.Fatalf("two writes shared the request ID %q", first[0])
 	}
 }
 

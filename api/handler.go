@@ -27,6 +27,93 @@ const (
 // IndexHeader carries the index an answer reflects.
 const IndexHeader = "X-Flotilla-Index"
 
+// Every read also says what the answering server knows of the leader:
+// KnownLeaderHeader is "true" or "false", LastContactHeader the
+// milliseconds since it last heard from the leader (0 on the leader, -1
+// when it never has). A stale read (?stale) is only as fresh as these say.
+const (
+	KnownLeaderHeader = "X-Flotilla-Known-Leader"
+	LastContactHeader = "X-Flotilla-Last-Contact"
+)
+
+// RequestIDHeader carries the ID a client chose for one logical write; it
+// stays the same when the client sends the write again (after a timeout,
+// to another server), and the servers apply a write with an ID they have
+// applied once only once, answering the first result.
+const RequestIDHeader = "X-Flotilla-Request-Id"
+
+// MaxSnapshotBytes limits a snapshot sent to PUT /v1/operator/snapshot.
+const MaxSnapshotBytes = 4 << 30
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying a write's request ID.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom is the request ID a write's context carries, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// validRequestID accepts up to 128 letters, digits and -_.:
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// QueryMeta is what a server knows of the leader when it answers a read.
+type QueryMeta struct {
+	KnownLeader bool
+	// LastContact is how long ago this server heard from the leader: 0 on
+	// the leader, negative when it never has.
+	LastContact time.Duration
+}
+
+// ReadConsistency is what a backend offers for consistent reads (a
+// backend without it answers every read from its own state, as stale).
+type ReadConsistency interface {
+	// ReadBarrier returns once this server's state holds every write
+	// committed before the call: on the leader, once a quorum confirmed it
+	// still leads; on a follower, once it applied up to the index the
+	// leader gave it. ErrNoLeader when that cannot be known.
+	ReadBarrier(ctx context.Context) error
+	// ReadIndex is the leader's half of ReadBarrier: it confirms its
+	// leadership and answers the index a follower must reach.
+	ReadIndex(ctx context.Context) (uint64, error)
+	// WaitForIndex returns once this server's state reflects index.
+	WaitForIndex(ctx context.Context, index uint64) error
+	QueryMeta() QueryMeta
+}
+
+// Operator is what a backend offers operators: backup and restore of the
+// whole state and removal of a dead server.
+type Operator interface {
+	// SnapshotSave is an archive of the state and the index it reflects;
+	// SnapshotRestore replaces the state with one (leader only).
+	SnapshotSave(ctx context.Context) (io.ReadCloser, uint64, error)
+	SnapshotRestore(ctx context.Context, r io.Reader) (uint64, error)
+	// RemovePeer removes a server from the Raft voters (leader only).
+	RemovePeer(ctx context.Context, id string) (uint64, error)
+}
+
+// ReadIndexResponse answers GET /v1/status/read-index.
+type ReadIndexResponse struct {
+	Index uint64 `json:"index"`
+}
+
 // forwardedHeader marks a write a follower forwarded, so that it is never
 // forwarded twice.
 const forwardedHeader = "X-Flotilla-Forwarded"
@@ -41,6 +128,9 @@ type HandlerOptions struct {
 type handler struct {
 	b      Backend
 	logger *slog.Logger
+	// reads and ops are the backend's optional parts, nil when it has none.
+	reads ReadConsistency
+	ops   Operator
 }
 
 // NewHandler serves the /v1 API of DESIGN.md over a backend.
@@ -49,9 +139,15 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	if h.logger == nil {
 		h.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	h.reads, _ = b.(ReadConsistency)
+	h.ops, _ = b.(Operator)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status/leader", h.leader)
 	mux.HandleFunc("GET /v1/status/peers", h.peers)
+	mux.HandleFunc("GET /v1/status/read-index", h.readIndex)
+	mux.HandleFunc("GET /v1/operator/snapshot", h.snapshotSave)
+	mux.HandleFunc("PUT /v1/operator/snapshot", h.writeUpTo(MaxSnapshotBytes, h.snapshotRestore))
+	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", h.write(h.removePeer))
 	mux.HandleFunc("GET /v1/services", h.services)
 	mux.HandleFunc("GET /v1/services/{ns}/{name}", h.service)
 	mux.HandleFunc("PUT /v1/services/{ns}/{name}", h.write(h.applyService))
@@ -144,11 +240,27 @@ func query(r *http.Request) (QueryOptions, error) {
 	if q.Wait > MaxWait {
 		q.Wait = MaxWait
 	}
+	if v, ok := r.URL.Query()["stale"]; ok {
+		stale := true
+		if len(v) > 0 && v[0] != "" {
+			b, err := strconv.ParseBool(v[0])
+			if err != nil {
+				return q, &FieldError{Field: "stale", Message: fmt.Sprintf("want true or false, got %q", v[0])}
+			}
+			stale = b
+		}
+		q.Stale = stale
+	}
 	return q, nil
 }
 
-// read serves a (possibly blocking) read.
-func read[T any](w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, q QueryOptions) (T, uint64, error)) {
+// read serves a (possibly blocking) read, consistent unless ?stale.
+func read[T any](h *handler, w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, q QueryOptions) (T, uint64, error)) {
+	readWith(h, w, r, true, fn)
+}
+
+// readWith is read; raftIndex is false where ?index is not a Raft index.
+func readWith[T any](h *handler, w http.ResponseWriter, r *http.Request, raftIndex bool, fn func(ctx context.Context, q QueryOptions) (T, uint64, error)) {
 	q, err := query(r)
 	if err != nil {
 		writeError(w, err)
@@ -160,6 +272,12 @@ func read[T any](w http.ResponseWriter, r *http.Request, fn func(ctx context.Con
 		ctx, cancel = context.WithTimeout(ctx, q.Wait)
 		defer cancel()
 	}
+	if err := h.consistent(ctx, w, q, raftIndex); err != nil {
+		writeError(w, err)
+		return
+	}
+	// Consistency is settled: the backend answers from its state either way.
+	q.Stale = false
 	v, index, err := fn(ctx, q)
 	if err != nil {
 		writeError(w, err)
@@ -168,29 +286,79 @@ func read[T any](w http.ResponseWriter, r *http.Request, fn func(ctx context.Con
 	writeJSON(w, http.StatusOK, index, v)
 }
 
+// consistent makes a read consistent: unless it asked for ?stale, it waits
+// for the read barrier (ReadConsistency.ReadBarrier). A stale read with an
+// index (a watch going on) first waits until this server's state reached
+// that index, so that a watcher that moves to a server further behind
+// never sees the past; raftIndex is false where the index is not a Raft
+// index (event IDs). It sets the leader headers either way.
+func (h *handler) consistent(ctx context.Context, w http.ResponseWriter, q QueryOptions, raftIndex bool) error {
+	if h.reads == nil {
+		return nil
+	}
+	var err error
+	switch {
+	case !q.Stale:
+		err = h.reads.ReadBarrier(ctx)
+	case q.Index > 0 && raftIndex:
+		if err = h.reads.WaitForIndex(ctx, q.Index); err != nil {
+			err = fmt.Errorf("this server has not caught up with index %d yet: %v: %w", q.Index, err, ErrNoLeader)
+		}
+	}
+	h.setQueryMeta(w)
+	return err
+}
+
+// setQueryMeta sets the headers that say what this server knows of the
+// leader.
+func (h *handler) setQueryMeta(w http.ResponseWriter) {
+	if h.reads == nil {
+		return
+	}
+	m := h.reads.QueryMeta()
+	w.Header().Set(KnownLeaderHeader, strconv.FormatBool(m.KnownLeader))
+	ms := int64(-1)
+	if m.LastContact >= 0 {
+		ms = m.LastContact.Milliseconds()
+	}
+	w.Header().Set(LastContactHeader, strconv.FormatInt(ms, 10))
+}
+
 // write forwards a write to the leader, or runs it here when this server
-// leads.
+// leads. The write's request ID, when the client sent one, goes with it
+// (a forwarded write keeps the header) and into the context the backend
+// gets.
 func (h *handler) write(fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	return h.writeUpTo(MaxBodyBytes, fn)
+}
+
+// writeUpTo is write with a body limit of its own.
+func (h *handler) writeUpTo(limit int64, fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if id != "" && !validRequestID(id) {
+			writeError(w, &FieldError{Field: RequestIDHeader, Message: "want 1 to 128 letters, digits and -_.:"})
+			return
+		}
 		target, err := h.b.WriteTarget(r.Context())
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		if target == "" {
-			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-			fn(w, r)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			fn(w, r.WithContext(WithRequestID(r.Context(), id)))
 			return
 		}
 		if r.Header.Get(forwardedHeader) != "" {
 			writeError(w, fmt.Errorf("forwarded write reached a follower: %w", ErrNoLeader))
 			return
 		}
-		h.forward(w, r, target)
+		h.forward(w, r, target, limit)
 	}
 }
 
-func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string) {
+func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string, limit int64) {
 	u := &url.URL{Scheme: "http", Host: target}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.Director = func(out *http.Request) {
@@ -205,7 +373,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string)
 		}
 		writeError(w, fmt.Errorf("forward to leader at %s: %v: %w", target, err, ErrNoLeader))
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	proxy.ServeHTTP(w, r)
 }
 
@@ -221,11 +389,85 @@ func body(r *http.Request, prefix string, v any) error {
 	return DecodeStrict("request", prefix, data, v)
 }
 
+// The status endpoints answer what this server itself knows (they are how
+// an operator finds out which servers disagree), so they are never
+// consistent reads.
 func (h *handler) leader(w http.ResponseWriter, r *http.Request) {
+	h.setQueryMeta(w)
 	writeJSON(w, http.StatusOK, 0, h.b.Leader())
 }
 
+// readIndex is the leader's half of a follower's consistent read; only the
+// leader answers it (a follower does not forward it: the asking follower
+// finds the leader itself).
+func (h *handler) readIndex(w http.ResponseWriter, r *http.Request) {
+	if h.reads == nil {
+		writeError(w, fmt.Errorf("no read index here: %w", ErrNotFound))
+		return
+	}
+	index, err := h.reads.ReadIndex(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, index, ReadIndexResponse{Index: index})
+}
+
+func (h *handler) snapshotSave(w http.ResponseWriter, r *http.Request) {
+	if h.ops == nil {
+		writeError(w, fmt.Errorf("this server takes no snapshots: %w", ErrNotFound))
+		return
+	}
+	q, err := query(r)
+	if err == nil {
+		err = h.consistent(r.Context(), w, QueryOptions{Stale: q.Stale}, true)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	archive, index, err := h.ops.SnapshotSave(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer archive.Close()
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set(IndexHeader, strconv.FormatUint(index, 10))
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, archive); err != nil {
+		h.logger.Warn("send snapshot", "err", err) // the client sees a short archive, which restore refuses
+	}
+}
+
+func (h *handler) snapshotRestore(w http.ResponseWriter, r *http.Request) {
+	if h.ops == nil {
+		writeError(w, fmt.Errorf("this server restores no snapshots: %w", ErrNotFound))
+		return
+	}
+	index, err := h.ops.SnapshotRestore(r.Context(), r.Body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, index, WriteResponse{Index: index})
+}
+
+func (h *handler) removePeer(w http.ResponseWriter, r *http.Request) {
+	if h.ops == nil {
+		writeError(w, fmt.Errorf("this server manages no peers: %w", ErrNotFound))
+		return
+	}
+	index, err := h.ops.RemovePeer(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, index, WriteResponse{Index: index})
+}
+
 func (h *handler) peers(w http.ResponseWriter, r *http.Request) {
+	h.setQueryMeta(w)
 	peers, err := h.b.Peers()
 	if err != nil {
 		writeError(w, err)
@@ -238,7 +480,7 @@ func (h *handler) peers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) services(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Service, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Service, uint64, error) {
 		s, i, err := h.b.Services(ctx, q)
 		if s == nil {
 			s = []*Service{}
@@ -248,13 +490,13 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) service(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) (*Service, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) (*Service, uint64, error) {
 		return h.b.Service(ctx, r.PathValue("ns"), r.PathValue("name"), q)
 	})
 }
 
 func (h *handler) revisions(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Revision, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Revision, uint64, error) {
 		revs, i, err := h.b.Revisions(ctx, r.PathValue("ns"), r.PathValue("name"), q)
 		if revs == nil {
 			revs = []*Revision{}
@@ -267,6 +509,14 @@ func (h *handler) revision(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.Atoi(r.PathValue("revision"))
 	if err != nil || n < 1 {
 		writeError(w, &FieldError{Field: "revision", Message: fmt.Sprintf("want a revision number, got %q", r.PathValue("revision"))})
+		return
+	}
+	q, err := query(r)
+	if err == nil {
+		err = h.consistent(r.Context(), w, QueryOptions{Stale: q.Stale}, true)
+	}
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	rev, err := h.b.Revision(r.Context(), r.PathValue("ns"), r.PathValue("name"), n)
@@ -332,7 +582,7 @@ func (h *handler) scaleService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) rollout(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) (*Rollout, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) (*Rollout, uint64, error) {
 		return h.b.Rollout(ctx, r.PathValue("ns"), r.PathValue("name"), q)
 	})
 }
@@ -370,7 +620,7 @@ func (h *handler) undoRollout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Node, uint64, error) {
 		n, i, err := h.b.Nodes(ctx, q)
 		if n == nil {
 			n = []*Node{}
@@ -380,7 +630,7 @@ func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) node(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) (*Node, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) (*Node, uint64, error) {
 		return h.b.Node(ctx, r.PathValue("name"), q)
 	})
 }
@@ -472,7 +722,7 @@ func (h *handler) listAllocations(w http.ResponseWriter, r *http.Request, f Allo
 	if f.Service != "" && f.Namespace == "" {
 		f.Namespace = DefaultNamespace
 	}
-	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Allocation, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Allocation, uint64, error) {
 		a, i, err := h.b.Allocations(ctx, f, q)
 		if a == nil {
 			a = []*Allocation{}
@@ -482,6 +732,14 @@ func (h *handler) listAllocations(w http.ResponseWriter, r *http.Request, f Allo
 }
 
 func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r)
+	if err == nil {
+		err = h.consistent(r.Context(), w, QueryOptions{Stale: q.Stale}, true)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	a, index, err := h.b.Allocation(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
@@ -514,7 +772,7 @@ func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
 	if svc != "" && ns == "" {
 		ns = DefaultNamespace
 	}
-	read(w, r, func(ctx context.Context, q QueryOptions) ([]*Evaluation, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Evaluation, uint64, error) {
 		e, i, err := h.b.Evaluations(ctx, ns, svc, q)
 		if e == nil {
 			e = []*Evaluation{}
@@ -524,7 +782,7 @@ func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) endpoints(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error) {
 		e, i, err := h.b.Endpoints(ctx, q)
 		if e == nil {
 			e = []*ServiceEndpoints{}
@@ -534,7 +792,7 @@ func (h *handler) endpoints(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serviceEndpoints(w http.ResponseWriter, r *http.Request) {
-	read(w, r, func(ctx context.Context, q QueryOptions) (*ServiceEndpoints, uint64, error) {
+	read(h, w, r, func(ctx context.Context, q QueryOptions) (*ServiceEndpoints, uint64, error) {
 		return h.b.ServiceEndpoints(ctx, r.PathValue("ns"), r.PathValue("name"), q)
 	})
 }
@@ -583,7 +841,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		f.Namespace = DefaultNamespace
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
-		read(w, r, func(ctx context.Context, q QueryOptions) ([]*Event, uint64, error) {
+		readWith(h, w, r, false, func(ctx context.Context, q QueryOptions) ([]*Event, uint64, error) {
 			e, i, err := h.b.Events(ctx, f, q)
 			if e == nil {
 				e = []*Event{}
@@ -594,6 +852,10 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := query(r)
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := h.consistent(r.Context(), w, q, false); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -26,6 +26,9 @@ type Service struct {
 	// place everything; empty when all replicas are placed.
 	Unplaced         int    `json:"unplaced,omitempty"`
 	PlacementFailure string `json:"placementFailure,omitempty"`
+	// Autoscaled is the autoscaler's last change: when, and the figures
+	// and rule behind it.
+	Autoscaled *AutoscaleChange `json:"autoscaled,omitempty"`
 	// Health is "healthy", or "crash-looping" while allocations keep
 	// failing (HealthMessage says how); computed when read.
 	Health        string      `json:"health"`
@@ -35,6 +38,14 @@ type Service struct {
 	ModifyTime    time.Time   `json:"modifyTime"`
 	CreateIndex   uint64      `json:"createIndex"`
 	ModifyIndex   uint64      `json:"modifyIndex"`
+}
+
+// AutoscaleChange is one replica count change the autoscaler made.
+type AutoscaleChange struct {
+	Time   time.Time `json:"time"`
+	From   int       `json:"from"`
+	To     int       `json:"to"`
+	Reason string    `json:"reason"`
 }
 
 // Key is "namespace/name".

@@ -97,12 +97,38 @@ type Leader struct {
 	Address string `json:"address"`
 }
 
-// Peer is one Raft voter in GET /v1/status/peers.
+// Peer is one Raft voter in GET /v1/status/peers, as the server that
+// answers sees it: it asks every other voter's API (GET /v1/status/leader,
+// within PeerProbeTimeout) what that voter knows of the leader.
 type Peer struct {
 	ID      string `json:"id"`
 	Address string `json:"address"`
 	Leader  bool   `json:"leader"`
+	// HTTP is the voter's API address as it last announced it ("" when
+	// unknown).
+	HTTP string `json:"http,omitempty"`
+	// Status is PeerAlive (it answered), PeerUnreachable (it did not) or
+	// PeerUnknown (its API address is not known).
+	Status string `json:"status"`
+	// LastContact is how long ago the voter last heard from the leader, as
+	// the voter says: 0 for the leader, nil when it never has or did not
+	// answer.
+	LastContact *Duration `json:"lastContact,omitempty"`
+	// KnownLeader is whether the voter knows a leader.
+	KnownLeader bool `json:"knownLeader"`
+	// Error says why a voter is unreachable.
+	Error string `json:"error,omitempty"`
 }
+
+// Peer states.
+const (
+	PeerAlive       = "alive"
+	PeerUnreachable = "unreachable"
+	PeerUnknown     = "unknown"
+)
+
+// PeerProbeTimeout bounds the probe of each voter behind /v1/status/peers.
+const PeerProbeTimeout = time.Second
 
 // TrafficBatch is the body of POST /v1/nodes/{name}/traffic.
 type TrafficBatch struct {

@@ -3,9 +3,13 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -339,6 +343,11 @@ func (s *Server) Leader() api.Leader {
 	return api.Leader{Leader: name, Address: addr}
 }
 
+// Peers lists the Raft voters with what each says of the leader: this
+// server asks every other voter's API at once (GET /v1/status/leader,
+// within api.PeerProbeTimeout), so that a voter that is killed, paused or
+// cut off shows as unreachable, and one cut off from the leader shows how
+// long ago it last heard from it.
 func (s *Server) Peers() ([]api.Peer, error) {
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -350,16 +359,62 @@ func (s *Server) Peers() ([]api.Peer, error) {
 		if srv.Suffrage != raft.Voter {
 			continue
 		}
-		peers = append(peers, api.Peer{ID: string(srv.ID), Address: string(srv.Address), Leader: srv.ID == leaderID})
+		peers = append(peers, api.Peer{ID: string(srv.ID), Address: string(srv.Address), Leader: srv.ID == leaderID, HTTP: s.serverHTTP(string(srv.ID))})
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), api.PeerProbeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range peers {
+		p := &peers[i]
+		if p.ID == s.cfg.Name {
+			m := s.QueryMeta()
+			p.Status, p.KnownLeader = api.PeerAlive, m.KnownLeader
+			if m.LastContact >= 0 {
+				p.LastContact = ptr(api.Duration(m.LastContact))
+			}
+			continue
+		}
+		if p.HTTP == "" {
+			p.Status, p.Error = api.PeerUnknown, "no API address known for it (gossip never announced one)"
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.probePeer(ctx, p) }()
+	}
+	wg.Wait()
 	return peers, nil
 }
+
+// probePeer asks one voter what it knows of the leader.
+func (s *Server) probePeer(ctx context.Context, p *api.Peer) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/v1/status/leader", nil)
+	if err == nil {
+		var resp *http.Response
+		if resp, err = s.peerHTTP.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("answered %s", resp.Status)
+			} else {
+				p.Status = api.PeerAlive
+				p.KnownLeader = resp.Header.Get(api.KnownLeaderHeader) == "true"
+				if ms, perr := strconv.ParseInt(resp.Header.Get(api.LastContactHeader), 10, 64); perr == nil && ms >= 0 {
+					p.LastContact = ptr(api.Duration(time.Duration(ms) * time.Millisecond))
+				}
+				return
+			}
+		}
+	}
+	p.Status, p.Error = api.PeerUnreachable, err.Error()
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // now is the leader's time, stamped into every command.
 func (s *Server) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 func (s *Server) ApplyService(ctx context.Context, spec api.ServiceSpec) (api.ApplyResponse, error) {
-	resp, index, err := s.apply(state.CmdUpsertService, &state.UpsertService{Spec: spec, VIPPool: s.cfg.VIPCIDR, Time: s.now()})
+	resp, index, err := s.apply(state.CmdUpsertService, &state.UpsertService{Spec: spec, VIPPool: s.cfg.VIPCIDR, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	if err != nil {
 		return api.ApplyResponse{}, fmt.Errorf("apply service %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
@@ -368,7 +423,7 @@ func (s *Server) ApplyService(ctx context.Context, spec api.ServiceSpec) (api.Ap
 }
 
 func (s *Server) DeleteService(ctx context.Context, namespace, name string) (api.WriteResponse, error) {
-	_, index, err := s.apply(state.CmdDeleteService, &state.DeleteService{Namespace: namespace, Name: name, Time: s.now()})
+	_, index, err := s.apply(state.CmdDeleteService, &state.DeleteService{Namespace: namespace, Name: name, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err
 }
 
@@ -380,7 +435,7 @@ func (s *Server) ScaleService(ctx context.Context, namespace, name string, repli
 	if a := svc.Spec.Autoscale; a != nil && (replicas < a.Min || replicas > a.Max) {
 		return api.WriteResponse{}, &api.FieldError{Field: "replicas", Message: fmt.Sprintf("must stay within the autoscale range %d..%d", a.Min, a.Max)}
 	}
-	_, index, err := s.apply(state.CmdScaleService, &state.ScaleService{Namespace: namespace, Name: name, Replicas: replicas, Time: s.now()})
+	_, index, err := s.apply(state.CmdScaleService, &state.ScaleService{Namespace: namespace, Name: name, Replicas: replicas, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err
 }
 
@@ -392,7 +447,7 @@ func (s *Server) RegisterNode(ctx context.Context, name string, r api.NodeRegist
 	case "containerd":
 		pool = s.cfg.ClusterCIDR
 	}
-	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, SubnetPool: pool, Time: s.now()})
+	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, SubnetPool: pool, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	if err != nil {
 		return api.WriteResponse{}, err
 	}
@@ -429,12 +484,12 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 }
 
 func (s *Server) DrainNode(ctx context.Context, name string, enable bool) (api.WriteResponse, error) {
-	_, index, err := s.apply(state.CmdNodeDrain, &state.NodeDrain{Name: name, Enable: enable, Time: s.now()})
+	_, index, err := s.apply(state.CmdNodeDrain, &state.NodeDrain{Name: name, Enable: enable, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err
 }
 
 func (s *Server) SetEligibility(ctx context.Context, name string, eligible bool) (api.WriteResponse, error) {
-	_, index, err := s.apply(state.CmdNodeEligibility, &state.NodeEligibility{Name: name, Eligible: eligible, Time: s.now()})
+	_, index, err := s.apply(state.CmdNodeEligibility, &state.NodeEligibility{Name: name, Eligible: eligible, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err
 }
 
@@ -442,7 +497,7 @@ func (s *Server) SetNodeStatus(ctx context.Context, name, status, message string
 	if message == "" {
 		message = "set by an operator"
 	}
-	_, index, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: status, Message: message, Operator: true, Time: s.now()})
+	_, index, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: name, Status: status, Message: message, Operator: true, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	if err == nil && status == api.NodeDown {
 		s.heartbeats.stop(name)
 	}
@@ -468,6 +523,6 @@ func (s *Server) UpdateAllocations(ctx context.Context, batch api.AllocStatusBat
 			return api.WriteResponse{}, &api.FieldError{Field: fmt.Sprintf("events[%d].type", i), Message: fmt.Sprintf("unknown event type %q", e.Type)}
 		}
 	}
-	_, index, err := s.apply(state.CmdAllocStatus, &state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now()})
+	_, index, err := s.apply(state.CmdAllocStatus, &state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err
 }

@@ -44,7 +44,8 @@ func (s *Server) RolloutAction(ctx context.Context, namespace, name, action stri
 	if body.Full && action != api.ActionPromote {
 		return api.WriteResponse{}, &api.FieldError{Field: "full", Message: "only used by promote"}
 	}
-	_, index, err := s.apply(state.CmdRolloutAction, &state.RolloutAction{Namespace: namespace, Name: name, Action: action, Full: body.Full, Time: s.now()})
+	_, index, err := s.apply(state.CmdRolloutAction, &state.RolloutAction{Namespace: namespace, Name: name, Action: action, Full: body.Full,
+		RequestID: api.RequestIDFrom(ctx), Time: s.now()})
 	return api.WriteResponse{Index: index}, err
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -44,6 +46,13 @@ type Server struct {
 	leaderNotify chan bool
 	// leading is set once this server leads and has caught up with the log.
 	leading atomic.Bool
+	// restored tells the leader's loop that an operator replaced the
+	// state: the term's duties start again from it.
+	restored chan struct{}
+
+	// peerHTTP calls other servers' APIs (read indexes, status probes).
+	peerHTTP    *http.Client
+	readIndexes readIndexes
 }
 
 // New opens the server's stores and listeners; Run starts it.
@@ -51,7 +60,12 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), leaderNotify: make(chan bool, 8)}
+	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), leaderNotify: make(chan bool, 8),
+		restored: make(chan struct{}, 1)}
+	peerTransport := http.DefaultTransport.(*http.Transport).Clone()
+	peerTransport.MaxIdleConnsPerHost = 64
+	s.peerHTTP = &http.Client{Transport: peerTransport}
+	s.readIndexes.client = s.peerHTTP
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
 	s.metrics = newMetrics(s)
@@ -81,6 +95,9 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server %s: listen for Raft on %s: %w", cfg.Name, raftAddr, err)
 	}
 	closers = append(closers, s.transport.Close)
+	if err := recoverPeers(cfg, s.stores, s.transport); err != nil {
+		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
+	}
 	s.raft, err = raft.NewRaft(cfg.raftConfig(s.leaderNotify), s.fsm, s.stores.Log, s.stores.Stable, s.stores.Snapshots, s.transport)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: start raft: %w", cfg.Name, err)
@@ -273,6 +290,15 @@ func (s *Server) monitorLeadership(ctx context.Context) {
 				leading.stop()
 				leading = nil
 			}
+		case <-s.restored:
+			// The state was replaced under the leader: start the term's
+			// duties again from it (evaluations, heartbeat timers). Had
+			// leadership been lost meanwhile, raft's notice follows and
+			// stops them.
+			if leading != nil {
+				leading.stop()
+				leading = s.startLeading(ctx)
+			}
 		}
 	}
 }
@@ -315,22 +341,65 @@ func (s *Server) apply(t state.CommandType, body any) (any, uint64, error) {
 		return nil, 0, fmt.Errorf("%s: %w", t, err)
 	}
 	s.metrics.observeApply(t, time.Since(start))
-	if e, ok := f.Response().(error); ok {
-		return nil, f.Index(), e
+	switch r := f.Response().(type) {
+	case error:
+		return nil, f.Index(), r
+	case *state.Replayed:
+		// A client's write sent again: it was applied once, at r.Index.
+		return r.Result, r.Index, nil
 	}
 	return f.Response(), f.Index(), nil
 }
 
-// leaderHTTP is the leader's HTTP address as gossip announces it.
+// leaderHTTP is the leader as Raft knows it, with its HTTP address as
+// gossip last announced it. Raft decides who leads: the address is taken
+// even from a member gossip declared dead (a partition of gossip alone, or
+// one that healed before gossip rejoined), since Raft hearing from the
+// leader proves it is there.
 func (s *Server) leaderHTTP() (name, raftAddr, httpAddr string) {
 	addr, id := s.raft.LeaderWithID()
 	if id == "" {
 		return "", "", ""
 	}
+	return string(id), string(addr), s.serverHTTP(string(id))
+}
+
+// serverHTTP is a server's API address as gossip last announced it (dead
+// members keep theirs), "" when gossip never told.
+func (s *Server) serverHTTP(name string) string {
+	if name == s.cfg.Name {
+		return s.advertisedHTTP()
+	}
 	for _, m := range s.pool.Members() {
-		if m.Name == string(id) && m.Status == gossip.StatusAlive {
-			return string(id), string(addr), m.Meta.HTTP
+		if m.Name == name && m.Meta.Role == gossip.RoleServer && m.Status != gossip.StatusLeft {
+			return m.Meta.HTTP
 		}
 	}
-	return string(id), string(addr), ""
+	return ""
+}
+
+// recoverPeers applies DATA-DIR/raft/peers.json, when an operator wrote
+// one to recover from lost quorum: the server's Raft configuration is
+// replaced by the servers it lists (hashicorp/raft's RecoverCluster), and
+// the file is removed so that it applies once.
+func recoverPeers(cfg Config, stores *storage.RaftStores, transport raft.Transport) error {
+	path := filepath.Join(cfg.DataDir, "raft", "peers.json")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	conf, err := raft.ReadConfigJSON(path)
+	if err != nil {
+		return fmt.Errorf("recover from %s: %w", path, err)
+	}
+	// RecoverCluster replays the log into an FSM to snapshot it: a
+	// throwaway one, the server's own restores from that snapshot.
+	scratch := state.NewFSM(state.NewStore(), cfg.Logger)
+	if err := raft.RecoverCluster(cfg.raftConfig(nil), scratch, stores.Log, stores.Stable, stores.Snapshots, transport, conf); err != nil {
+		return fmt.Errorf("recover from %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("recovered from %s but could not remove it (remove it before the next start): %w", path, err)
+	}
+	cfg.Logger.Warn("recovered raft configuration from peers.json", "path", path, "servers", len(conf.Servers))
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +19,7 @@ import (
 func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show the leader, the Raft peers and how many nodes are ready",
+		Short: "Show the leader, the Raft peers (and whether each answers) and how many nodes are ready",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(g.output); err != nil {
@@ -37,7 +38,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nodes, _, err := c.Nodes(ctx, api.QueryOptions{})
+			// Without a leader a consistent read cannot be made: say what
+			// the servers have rather than nothing.
+			nodes, _, err := c.Nodes(ctx, api.QueryOptions{Stale: leader.Leader == ""})
 			if err != nil {
 				return err
 			}
@@ -59,17 +62,56 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(out, "Leader:  %s (%s)\n", leader.Leader, leader.Address)
 			}
 			fmt.Fprintf(out, "Nodes:   %d ready of %d\n\n", ready, len(nodes))
-			t := newTable(out, "PEER", "ADDRESS", "ROLE")
-			for _, p := range peers {
-				role := "follower"
-				if p.Leader {
-					role = "leader"
-				}
-				t.row(p.ID, p.Address, role)
-			}
-			return t.flush()
+			return printPeers(out, peers)
 		},
 	}
+}
+
+// printPeers is the peer table of flotilla status: every Raft voter, its
+// role, whether it answered and how long ago it last heard from the
+// leader. A voter that does not answer is "unreachable", whatever Raft's
+// configuration says of it; one that answers but has not heard from the
+// leader for a while is cut off from it.
+func printPeers(out io.Writer, peers []api.Peer) error {
+	t := newTable(out, "PEER", "ADDRESS", "ROLE", "STATUS", "LAST CONTACT")
+	for _, p := range peers {
+		role := "follower"
+		if p.Leader {
+			role = "leader"
+		}
+		status := p.Status
+		switch {
+		case status == "":
+			status = "-" // a server that does not probe its peers
+		case status == api.PeerUnreachable && p.Error != "":
+			status += " (" + shortError(p.Error) + ")"
+		case status == api.PeerAlive && !p.KnownLeader:
+			status = "alive, no leader known"
+		}
+		contact := "-"
+		switch {
+		case p.Leader && p.LastContact != nil:
+			contact = "-"
+		case p.LastContact != nil:
+			contact = time.Duration(*p.LastContact).Round(time.Millisecond).String() + " ago"
+		case p.Status == api.PeerAlive:
+			contact = "never"
+		}
+		t.row(p.ID, p.Address, role, status, contact)
+	}
+	return t.flush()
+}
+
+// shortError keeps the end of a probe error, which says what failed
+// ("connection refused", "context deadline exceeded").
+func shortError(msg string) string {
+	if i := strings.LastIndex(msg, ": "); i >= 0 && i+2 < len(msg) {
+		msg = msg[i+2:]
+	}
+	if len(msg) > 40 {
+		msg = msg[:40]
+	}
+	return msg
 }
 
 // readSpecs decodes every document of every file before anything is sent,
@@ -436,6 +478,13 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 		fmt.Fprintf(out, "Args:        %s\n", strings.Join(spec.Args, " "))
 	}
 	fmt.Fprintf(out, "Revision:    %d\nReplicas:    %d desired, %d running, %d ready\n", s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas)
+	if a := spec.Autoscale; a != nil {
+		fmt.Fprintf(out, "Autoscale:   %s, target %g per replica, %d..%d replicas, tolerance %s, scale-down window %s\n",
+			a.Metric, a.Target, a.Min, a.Max, a.Tolerance, a.StabilizationWindow)
+		if c := s.Autoscaled; c != nil {
+			fmt.Fprintf(out, "             last change %s ago: %d → %d: %s\n", age(c.Time), c.From, c.To, c.Reason)
+		}
+	}
 	if s.Health != "" {
 		health := s.Health
 		if s.HealthMessage != "" {

@@ -51,6 +51,7 @@ func newRoot() *cobra.Command {
 		newScaleCmd(g),
 		newRolloutCmd(g),
 		newNodeCmd(g),
+		newOperatorCmd(g),
 		newBenchCmd(g),
 		newAgentCmd(),
 		newLabCmd(),

@@ -1,6 +1,8 @@
 // Package gossip wires hashicorp/memberlist for Flotilla: servers and agents
 // share one pool, each announcing its role and addresses in its node meta.
 // It offers a level-triggered view (Members, Changed) rather than a stream
-// of events, so consumers reconcile instead of counting messages. It must
-// not know about Raft or the scheduler.
+// of events, so consumers reconcile instead of counting messages. A member
+// that failed keeps the meta it last announced, and the pool keeps joining
+// the addresses it was given and the members it lost, so that it heals
+// after a partition. It must not know about Raft or the scheduler.
 package gossip

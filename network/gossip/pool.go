@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -61,7 +62,21 @@ type Config struct {
 	// is declared within about two seconds.
 	Fast      bool
 	LogOutput io.Writer
+	// RejoinInterval is how often the pool joins again the addresses it was
+	// asked to join, and the members it lost, when they are not alive in
+	// its view (default 2s with Fast, 30s without). memberlist never talks
+	// to a member it declared dead again, so without this two halves of a
+	// healed partition would stay apart for good.
+	RejoinInterval time.Duration
+
+	// tune, when set, adjusts memberlist's configuration (tests inject a
+	// faulty transport through it).
+	tune func(*memberlist.Config)
 }
+
+// RejoinDeadFor is how long a member that failed (not one that left) is
+// joined again: a node that stays away longer is given up on.
+const RejoinDeadFor = 24 * time.Hour
 
 // Pool is this node's membership in the gossip pool.
 type Pool struct {
@@ -71,6 +86,13 @@ type Pool struct {
 	members map[string]Member
 	changed chan struct{}
 	meta    Meta
+	// seeds are the addresses Join was given, joined again whenever they
+	// are not alive members.
+	seeds []string
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	stopped  chan struct{}
 }
 
 // Start listens and returns a pool of one; Join connects it to others.
@@ -83,7 +105,8 @@ func Start(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: bad port", cfg.Bind)
 	}
-	p := &Pool{members: map[string]Member{}, changed: make(chan struct{}), meta: cfg.Meta}
+	p := &Pool{members: map[string]Member{}, changed: make(chan struct{}), meta: cfg.Meta,
+		stop: make(chan struct{}), stopped: make(chan struct{})}
 	mc := memberlist.DefaultLANConfig()
 	if cfg.Fast {
 		mc = memberlist.DefaultLocalConfig()
@@ -105,11 +128,22 @@ func Start(cfg Config) (*Pool, error) {
 		out = io.Discard
 	}
 	mc.Logger = log.New(out, "", log.LstdFlags)
+	if cfg.tune != nil {
+		cfg.tune(mc)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
 	}
 	p.ml = ml
+	every := cfg.RejoinInterval
+	if every <= 0 {
+		every = 30 * time.Second
+		if cfg.Fast {
+			every = 2 * time.Second
+		}
+	}
+	go p.rejoinLoop(every, mc.Logger)
 	return p, nil
 }
 
@@ -120,12 +154,82 @@ func (p *Pool) Addr() string {
 }
 
 // Join contacts existing members; it succeeds if any of them answered.
+// The pool keeps the addresses and joins them again, for as long as it
+// runs, whenever they are not alive members in its view.
 func (p *Pool) Join(addrs []string) (int, error) {
+	p.mu.Lock()
+	for _, a := range addrs {
+		if !slices.Contains(p.seeds, a) {
+			p.seeds = append(p.seeds, a)
+		}
+	}
+	p.mu.Unlock()
 	return p.ml.Join(addrs)
+}
+
+// rejoinLoop joins the seeds and the failed members again, every interval,
+// until the pool stops.
+func (p *Pool) rejoinLoop(every time.Duration, logger *log.Logger) {
+	defer close(p.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		if targets := p.rejoinTargets(time.Now()); len(targets) > 0 {
+			if n, err := p.ml.Join(targets); err != nil {
+				logger.Printf("[DEBUG] flotilla: rejoin %v: %d answered: %v", targets, n, err)
+			}
+		}
+	}
+}
+
+// rejoinTargets are the seeds that are not alive members and the members
+// that failed less than RejoinDeadFor ago, by address. Members that left
+// are not joined again.
+func (p *Pool) rejoinTargets(now time.Time) []string {
+	self := p.Addr()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	alive := map[string]bool{self: true}
+	for _, m := range p.members {
+		if m.Status == StatusAlive {
+			alive[m.Addr] = true
+		}
+	}
+	var out []string
+	add := func(addr string) {
+		if !alive[addr] && !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	for _, seed := range p.seeds {
+		addr := seed
+		if a, err := net.ResolveTCPAddr("tcp", seed); err == nil {
+			addr = a.String()
+		}
+		add(addr)
+	}
+	for _, m := range p.members {
+		if m.Status == StatusDead && now.Sub(m.Since) < RejoinDeadFor {
+			add(m.Addr)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *Pool) stopRejoining() {
+	p.stopOnce.Do(func() { close(p.stop) })
+	<-p.stopped
 }
 
 // Leave announces a graceful departure, then stops.
 func (p *Pool) Leave(timeout time.Duration) error {
+	p.stopRejoining()
 	p.mu.Lock()
 	p.meta.Leaving = true
 	p.mu.Unlock()
@@ -138,9 +242,15 @@ func (p *Pool) Leave(timeout time.Duration) error {
 }
 
 // Shutdown stops without telling anyone: the others detect a failure.
-func (p *Pool) Shutdown() error { return p.ml.Shutdown() }
+func (p *Pool) Shutdown() error {
+	p.stopRejoining()
+	return p.ml.Shutdown()
+}
 
-// Members returns every member heard of, dead and left ones included, by name.
+// Members returns every member heard of, dead and left ones included, by
+// name. A failed member keeps the meta it last announced (its addresses),
+// so that a server cut off from gossip can still be reached by what Raft
+// says of it.
 func (p *Pool) Members() []Member {
 	p.mu.Lock()
 	defer p.mu.Unlock()

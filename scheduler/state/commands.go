@@ -65,12 +65,22 @@ func (t CommandType) String() string {
 // Every command carries the leader's time so that applying it is
 // deterministic on every server.
 
+// Requests: the writes a client may send again (after a timeout, through
+// another server) carry the request ID the client chose. The FSM remembers
+// the IDs it applied, with their results, for RequestMemory (and the last
+// RequestWindow log entries at most); a command whose ID it remembers is
+// not applied again and answers the first result (as a *Replayed). The ID
+// is an optional JSON field, so that a server that predates it applies the
+// command as before.
+
 // UpsertService creates a service or updates its spec.
 type UpsertService struct {
 	Spec api.ServiceSpec
 	// VIPPool is the CIDR the leader hands virtual IPs out of.
 	VIPPool string
 	Time    time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // UpsertServiceResult says what an upsert did.
@@ -85,13 +95,20 @@ type UpsertServiceResult struct {
 type DeleteService struct {
 	Namespace, Name string
 	Time            time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // ScaleService changes the replica count without a new revision.
 type ScaleService struct {
 	Namespace, Name string
 	Replicas        int
-	Time            time.Time
+	// Reason is set by the autoscaler: the figures and the rule behind
+	// the change.
+	Reason string `json:",omitempty"`
+	Time   time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // RegisterNode adds a node or updates its description.
@@ -102,6 +119,8 @@ type RegisterNode struct {
 	// node's runtime ("" for none); the FSM picks the first free /24.
 	SubnetPool string
 	Time       time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // NodeStatus marks a node ready or down. Operator is set when a person
@@ -110,6 +129,8 @@ type NodeStatus struct {
 	Name, Status, Message string
 	Operator              bool `json:",omitempty"`
 	Time                  time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // NodeEligibility makes a node eligible for new allocations or not.
@@ -117,6 +138,8 @@ type NodeEligibility struct {
 	Name     string
 	Eligible bool
 	Time     time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // NodeDrain starts (Enable) or cancels a drain.
@@ -124,6 +147,8 @@ type NodeDrain struct {
 	Name   string
 	Enable bool
 	Time   time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // ApplyPlans commits plans the leader's plan applier accepted.
@@ -138,6 +163,8 @@ type AllocStatus struct {
 	Updates []api.AllocStatusUpdate
 	Events  []api.AllocEvent
 	Time    time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // RolloutAction is a person's action on a service's rollout.
@@ -148,6 +175,8 @@ type RolloutAction struct {
 	Action string
 	Full   bool
 	Time   time.Time
+	// RequestID names the client's write (see Requests).
+	RequestID string `json:",omitempty"`
 }
 
 // Evaluate creates an evaluation of one service.
@@ -262,6 +291,13 @@ type EvalOutcome struct {
 	// FollowUpAt asks for another evaluation then (a replacement waiting
 	// out its reschedule delay).
 	FollowUpAt time.Time `json:",omitzero"`
+}
+
+// Replayed is what the FSM answers to a command whose request ID it had
+// already applied: the first application's result and log index.
+type Replayed struct {
+	Index  uint64
+	Result any
 }
 
 // Encode prefixes the JSON body with the command type.

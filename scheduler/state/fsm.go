@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -31,6 +32,11 @@ type FSM struct {
 	// onEvals hears about evaluations an entry made ready to run; the
 	// leader's broker listens here.
 	onEvals func([]*api.Evaluation)
+
+	// applied is closed (and cleared) when the next entry commits; it is
+	// made only while someone waits in WaitForIndex.
+	appliedMu sync.Mutex
+	applied   chan struct{}
 }
 
 // NewFSM returns an FSM that writes to store.
@@ -69,36 +75,57 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		var c UpsertService
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		result, err = tx.upsertService(&c)
 	case CmdDeleteService:
 		var c DeleteService
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		result, err = tx.deleteService(&c)
 	case CmdScaleService:
 		var c ScaleService
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		result, err = tx.scaleService(&c)
 	case CmdRegisterNode:
 		var c RegisterNode
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		err = tx.registerNode(&c)
 	case CmdNodeStatus:
 		var c NodeStatus
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		err = tx.nodeStatus(&c)
 	case CmdNodeEligibility:
 		var c NodeEligibility
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		err = tx.nodeEligibility(&c)
 	case CmdNodeDrain:
 		var c NodeDrain
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		err = tx.nodeDrain(&c)
 	case CmdApplyPlans:
 		var c ApplyPlans
@@ -109,6 +136,9 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		var c AllocStatus
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		tx.allocStatus(&c)
 	case CmdGC:
 		var c GC
@@ -118,6 +148,9 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		var c RolloutAction
 		decode(t, body, &c)
 		tx.now = c.Time
+		if r, ok := tx.replay(t, c.RequestID); ok {
+			return r
+		}
 		result, err = tx.rolloutAction(&c)
 	case CmdEvaluate:
 		var c Evaluate
@@ -148,7 +181,9 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		tx.txn.Abort()
 		return err
 	}
+	tx.remember(result)
 	tx.commit()
+	f.notifyApplied()
 	f.store.usage.apply(tx.usage)
 	if len(tx.evals) > 0 {
 		f.mu.Lock()
@@ -159,6 +194,40 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		}
 	}
 	return result
+}
+
+// notifyApplied wakes whoever waits for the state to move.
+func (f *FSM) notifyApplied() {
+	f.appliedMu.Lock()
+	if f.applied != nil {
+		close(f.applied)
+		f.applied = nil
+	}
+	f.appliedMu.Unlock()
+}
+
+// WaitForIndex returns once the state reflects every write up to index
+// (its LatestIndex reached it), or when ctx ends. A server waits here to
+// answer a consistent read with what the leader had applied.
+func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
+	for {
+		f.appliedMu.Lock()
+		if f.applied == nil {
+			f.applied = make(chan struct{})
+		}
+		moved := f.applied
+		f.appliedMu.Unlock()
+		snap := f.store.Snapshot()
+		if snap.LatestIndex() >= index {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-snap.Abandoned: // a Raft snapshot replaced the state
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func decode(t CommandType, body []byte, v any) {
@@ -174,8 +243,12 @@ type applyTxn struct {
 	now     time.Time
 	seq     uint64
 	touched map[string]bool
-	evals   []*api.Evaluation
-	usage   []usageDelta
+	// request is the client's request ID of the command, remembered once
+	// it applies (see Requests).
+	request     string
+	requestType CommandType
+	evals       []*api.Evaluation
+	usage       []usageDelta
 }
 
 func (tx *applyTxn) touch(tables ...string) {
@@ -345,6 +418,12 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		tx.startRollout(svc, c.VIPPool)
 		return &UpsertServiceResult{Revision: 1, Created: true, Changed: true, EvalID: eval.ID}, nil
 	}
+	if a := spec.Autoscale; a != nil && old.Spec.Autoscale != nil {
+		// The autoscaler owns the count: a re-apply keeps it (within the
+		// new limits).
+		replicas = min(max(old.Replicas, a.Min), a.Max)
+		spec.Replicas = &replicas
+	}
 	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec))
 	if !templateChanged && old.Replicas == replicas {
 		return &UpsertServiceResult{Revision: old.Revision}, nil
@@ -432,10 +511,14 @@ func (tx *applyTxn) scaleService(c *ScaleService) (*UpsertServiceResult, error) 
 	replicas := c.Replicas
 	svc.Replicas, svc.Spec.Replicas = replicas, &replicas
 	svc.ModifyTime, svc.ModifyIndex = tx.now, tx.index
+	message := fmt.Sprintf("service %s/%s scaled from %d to %d replicas", c.Namespace, c.Name, old.Replicas, c.Replicas)
+	if c.Reason != "" {
+		svc.Autoscaled = &api.AutoscaleChange{Time: tx.now, From: old.Replicas, To: c.Replicas, Reason: c.Reason}
+		message = fmt.Sprintf("autoscaled %s/%s %d → %d: %s", c.Namespace, c.Name, old.Replicas, c.Replicas, c.Reason)
+	}
 	tx.insert(tableServices, &svc)
 	eval := tx.newEval(c.Namespace, c.Name, api.TriggerScale, "")
-	tx.event(api.Event{Type: api.EventServiceScaled, Namespace: c.Namespace, Service: c.Name,
-		Message: fmt.Sprintf("service %s/%s scaled from %d to %d replicas", c.Namespace, c.Name, old.Replicas, c.Replicas)})
+	tx.event(api.Event{Type: api.EventServiceScaled, Namespace: c.Namespace, Service: c.Name, Message: message})
 	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
 }
 

@@ -157,3 +157,20 @@ func TestPlanFromAStaleRolloutIsDropped(t *testing.T) {
 		t.Fatalf("%d evaluations, want one more to look at the service again", n)
 	}
 }
+
+// A promote retried with the same request ID (a client that timed out and
+// tried another server) is applied once: it never advances two steps.
+func TestRetriedRolloutActionIsAppliedOnce(t *testing.T) {
+	h := newHarness(t)
+	startCanary(h)
+	before := h.lastEventID()
+	h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionPromote, RequestID: "req-1", Time: h.next()})
+	first := h.snap().Rollout(nil, "default", "web")
+	h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionPromote, RequestID: "req-1", Time: h.next()})
+	if r := h.snap().Rollout(nil, "default", "web"); r.ModifyIndex != first.ModifyIndex {
+		t.Fatalf("the retry changed the rollout again (index %d → %d)", first.ModifyIndex, r.ModifyIndex)
+	}
+	if evs := h.eventsSince(before); len(evs) != 1 {
+		t.Fatalf("events %v, want one promotion", eventTypes(evs))
+	}
+}

@@ -322,3 +322,34 @@ func TestScaleService(t *testing.T) {
 		}
 	})
 }
+
+// The autoscaler owns an autoscaled service's count: its changes carry
+// their reason into the event and the service, and a re-apply of the spec
+// keeps the count (within the new limits).
+func TestAutoscaledCountSurvivesReapply(t *testing.T) {
+	h := newHarness(t)
+	doc := serviceYAML("web") + "autoscale: {min: 2, max: 10, metric: inflight, target: 5}\n"
+	doc = strings.Replace(doc, "replicas: 2\n", "", 1)
+	h.upsert(decodeSpec(t, doc))
+	if got := h.snap().Service(nil, "default", "web").Replicas; got != 2 {
+		t.Fatalf("replicas %d, want min 2", got)
+	}
+	before := h.lastEventID()
+	h.ok(CmdScaleService, &ScaleService{Namespace: "default", Name: "web", Replicas: 7, Reason: "inflight 41.0 per replica over 6s, target 5 (panic)", Time: h.next()})
+	svc := h.snap().Service(nil, "default", "web")
+	if svc.Replicas != 7 || svc.Autoscaled == nil || svc.Autoscaled.From != 2 || svc.Autoscaled.To != 7 || !strings.Contains(svc.Autoscaled.Reason, "(panic)") {
+		t.Fatalf("after autoscaling: replicas %d autoscaled %+v", svc.Replicas, svc.Autoscaled)
+	}
+	if evs := h.eventsSince(before); len(evs) != 1 || !strings.Contains(evs[0].Message, "autoscaled default/web 2 → 7: inflight 41.0") {
+		t.Fatalf("events %v", evs)
+	}
+	res := h.upsert(decodeSpec(t, doc))
+	if res.Changed || h.snap().Service(nil, "default", "web").Replicas != 7 {
+		t.Fatalf("re-apply: %+v, replicas %d; want unchanged at 7", res, h.snap().Service(nil, "default", "web").Replicas)
+	}
+	// New limits below the count: clamped.
+	h.upsert(decodeSpec(t, strings.Replace(doc, "max: 10", "max: 5", 1)))
+	if got := h.snap().Service(nil, "default", "web").Replicas; got != 5 {
+		t.Fatalf("after max 5: %d replicas, want 5", got)
+	}
+}

@@ -159,6 +159,7 @@ func schema() *memdb.DBSchema {
 		tableEvents: {Name: tableEvents, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: uintIndex{func(o any) uint64 { return o.(*api.Event).ID }}},
 		}},
+		tableRequests: requestsTableSchema(),
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*IndexEntry).Key }}},
 		}},

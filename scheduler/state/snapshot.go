@@ -30,11 +30,12 @@ type snapshotRecord struct {
 	Event      *api.Event      `json:"event,omitempty"`
 	Rollout    *api.Rollout    `json:"rollout,omitempty"`
 	Index      *IndexEntry     `json:"index,omitempty"`
+	Request    *RequestRecord  `json:"request,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
-var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts}
+var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -86,6 +87,8 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.Rollout = o
 			case *IndexEntry:
 				rec.Index = o
+			case *RequestRecord:
+				rec.Request = o
 			default:
 				return fmt.Errorf("snapshot %s: unexpected %T", table, raw)
 			}
@@ -137,6 +140,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.Rollout
 		case rec.Index != nil:
 			obj = rec.Index
+		case rec.Request != nil:
+			obj = rec.Request
 		default:
 			txn.Abort()
 			return fmt.Errorf("restore snapshot: empty record of table %q", rec.Table)
