@@ -65,7 +65,7 @@ func TestSetDefaults(t *testing.T) {
 				t.Error("startup probe created")
 			}
 		}},
-		{"replicas from autoscale min", "autoscale: {min: 3, max: 6, metric: cpu, target: 70}", func(t *testing.T, s ServiceSpec) {
+		{"replicas from autoscale min", "autoscale: {min: 3, max: 6, metric: inflight, target: 70}", func(t *testing.T, s ServiceSpec) {
 			if s.ReplicaCount() != 3 {
 				t.Errorf("replicas = %d, want autoscale.min 3", s.ReplicaCount())
 			}
@@ -73,7 +73,7 @@ func TestSetDefaults(t *testing.T) {
 				t.Errorf("autoscale = %+v", *s.Autoscale)
 			}
 		}},
-		{"written replicas stay", "replicas: 4\nautoscale: {min: 3, max: 6, metric: cpu, target: 70}", func(t *testing.T, s ServiceSpec) {
+		{"written replicas stay", "replicas: 4\nautoscale: {min: 3, max: 6, metric: inflight, target: 70}", func(t *testing.T, s ServiceSpec) {
 			if s.ReplicaCount() != 4 {
 				t.Errorf("replicas = %d, want 4", s.ReplicaCount())
 			}
@@ -148,7 +148,7 @@ probes:
   readiness: {http: {port: http, path: /ready, headers: {X-Probe: "1"}}, successThreshold: 2, timeout: 500ms}
   liveness: {tcp: {port: 80}}
 restart: {policy: never, maxRestarts: 1, window: 1h, backoff: 250ms, maxBackoff: 10s}
-autoscale: {min: 1, max: 100, metric: memory, target: 80.5, tolerance: 5%, stabilizationWindow: 90s, forecast: true}
+autoscale: {min: 1, max: 100, metric: rps, target: 80.5, tolerance: 5%, stabilizationWindow: 90s}
 `,
 	}
 	specs := map[string]ServiceSpec{}

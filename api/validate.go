@@ -432,6 +432,15 @@ func (s *ServiceSpec) validateAutoscale() *FieldError {
 	case s.Replicas != nil && (*s.Replicas < a.Min || *s.Replicas > a.Max):
 		return fieldErr("spec.replicas", "must be between autoscale.min (%d) and autoscale.max (%d), got %d", a.Min, a.Max, *s.Replicas)
 	}
+	// Validated in full above; refused while nothing executes them.
+	switch {
+	case a.Metric == MetricCPU || a.Metric == MetricMemory:
+		return fieldErr("spec.autoscale.metric", "%s is not executed yet; use inflight or rps", a.Metric)
+	case a.Min == 0:
+		return fieldErr("spec.autoscale.min", "scaling to zero is not executed yet; min must be at least 1")
+	case a.Forecast:
+		return fieldErr("spec.autoscale.forecast", "forecasts are not executed yet")
+	}
 	return nil
 }
 

@@ -96,6 +96,7 @@ func (s *Server) lead(ctx context.Context) {
 	run(s.reconcilePeers)
 	run(s.collectGarbage)
 	run(s.rolloutTimers)
+	run(s.autoscaler)
 	wg.Wait()
 }
 

@@ -388,6 +388,24 @@ func TestCanaryHealthyAnalysisPromotesAndQuietWaits(t *testing.T) {
 	w.wantPhase(api.PhaseCompleted)
 }
 
+// The autoscaler owns the total: when it scales a service in the middle of
+// a canary step, the canary's replicas follow the step's weight of the new
+// total, and the weights stay as they are.
+func TestCanaryReplicasFollowTheAutoscaledTotal(t *testing.T) {
+	w := newWorld(t, 5, "{strategy: canary, canary: {steps: [{weight: 20, pause: manual}, {weight: 100}]}}")
+	w.update()
+	w.decide()
+	w.readyAll(2)
+	w.decide()
+	w.wantRunning(2, 1)
+	w.wantWeights(map[int]int{1: 80, 2: 20})
+	w.svc.Replicas = 10 // the autoscaler doubled the service
+	w.decide()
+	w.wantRunning(2, 2)
+	w.wantRunning(1, 10)
+	w.wantWeights(map[int]int{1: 80, 2: 20})
+}
+
 func TestCanaryStickyRoutes(t *testing.T) {
 	w := newWorld(t, 4, "{strategy: canary, canary: {steps: [{weight: 25, pause: manual}, {weight: 100}], sticky: true}}")
 	w.update()

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"flotilla/api"
+)
+
+// TestAutoscalingInALab: a service of the demo app answering in 50 ms,
+// autoscaled on in-flight requests (target 5 per replica, 2..12), gets
+// ~20 requests in flight at 400 requests/s: the panic window scales it up
+// at once to the count the formula gives (20/5 = 4, ±1 for the measured
+// mean), the change is an event with the figures and the rule, and no
+// request fails.
+func TestAutoscalingInALab(t *testing.T) {
+	lab := startLab(t)
+	t.Cleanup(func() { keepLabLogs(t, lab) })
+	client, err := api.NewClient(lab.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rolloutRig{t: t, l: &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}, c: client, dir: t.TempDir()}
+	port := 10000 + rand.IntN(9000) // ports of its own: another lab on this machine shares the VIPs
+	r.apply(fmt.Sprintf(`kind: Service
+name: scaly
+image: flotilla.local/demo:v1
+args: ["--version", "v1", "--latency", "50ms"]
+ports: [{name: http, port: %d, protocol: http}]
+probes:
+  readiness: {http: {path: /ready, port: http}, period: 1s}
+autoscale: {min: 2, max: 12, metric: inflight, target: 5}
+`, port))
+	r.waitReady("scaly", 1, 2, 30*time.Second)
+	url := fmt.Sprintf("http://%s:%d/", r.vip("scaly"), port)
+
+	load := exec.Command(lab.bin, "load", url, "--rate", "400", "--duration", "15s", "-o", "json")
+	load.Env = lab.env
+	var out, errOut bytes.Buffer
+	load.Stdout, load.Stderr = &out, &errOut
+	start := time.Now()
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- load.Wait() }()
+	t.Cleanup(func() {
+		_ = load.Process.Kill()
+		<-done
+	})
+	var scaledAt time.Duration
+	r.poll(14*time.Second, "the autoscaler to scale up", func() bool {
+		svc, _, err := client.Service(context.Background(), "default", "scaly", api.QueryOptions{})
+		if err == nil && svc.Replicas >= 4 {
+			scaledAt = time.Since(start)
+			return true
+		}
+		return false
+	})
+	t.Logf("scaled up %s after the load began", scaledAt)
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("flotilla load: %v: %s", err, errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("flotilla load did not end")
+	}
+	var sum loadResult
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatalf("load summary %q: %v", out.String(), err)
+	}
+	if sum.Errors != 0 {
+		t.Fatalf("load while scaling: %s, want no error", out.String())
+	}
+	svc, _, err := client.Service(context.Background(), "default", "scaly", api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Replicas < 4 || svc.Replicas > 6 {
+		t.Fatalf("%d replicas for ~20 requests in flight at target 5, want 4 (±1, at most 6)", svc.Replicas)
+	}
+	if c := svc.Autoscaled; c == nil || c.From != 2 || !strings.Contains(c.Reason, "inflight") || !strings.Contains(c.Reason, "(panic)") {
+		t.Fatalf("autoscaled = %+v, want the change from 2 with its rule (panic)", svc.Autoscaled)
+	}
+	r.event("scaly", api.EventServiceScaled, "autoscaled default/scaly 2 →") // fails the test when missing
+	r.waitReady("scaly", 1, svc.Replicas, 10*time.Second)
+}

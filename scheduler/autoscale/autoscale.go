@@ -1,0 +1,175 @@
+// Package autoscale decides replica counts from load: the ratio formula
+// with a tolerance, minimum and maximum, a scale-down stabilisation window,
+// rate limits on scaling up, and a panic mode for sudden load (Knative's
+// autoscaler: a short window next to the stable one; when the short window
+// asks for at least twice the current count, scale up at once and do not
+// scale down until the panic ends).
+//
+// It is pure: the leader feeds it the service's figures and the time, keeps
+// its State between calls, and writes what it decides through Raft. It does
+// no I/O and reads no clock.
+package autoscale
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"flotilla/api"
+)
+
+// Windows and limits. The stable window is what the decision normally
+// reads; the panic window reacts to a surge.
+const (
+	StableWindow = 60 * time.Second
+	PanicWindow  = 6 * time.Second
+	// PanicThreshold: the panic window asking for this many times the
+	// current count starts a panic.
+	PanicThreshold = 2.0
+	// A panic lasts StableWindow after the surge was last seen.
+	panicHold = StableWindow
+	// Scaling up is limited per upPeriod to the larger of doubling and
+	// adding upStep replicas (Kubernetes HPA's default policy).
+	upPeriod = 15 * time.Second
+	upStep   = 4
+)
+
+// Input is one look at a service.
+type Input struct {
+	Config api.Autoscale
+	// Current is the replica count now; Ready how many of them serve.
+	Current int
+	Ready   int
+	// Stable and Panic are the service's total metric over StableWindow
+	// and PanicWindow (in-flight requests on average, or requests per
+	// second); HaveData is false when no figures arrived (a new leader).
+	Stable, Panic float64
+	HaveData      bool
+	// CanScaleDown is false until the figures cover a whole stable window
+	// (a new leader): missing figures never remove replicas.
+	CanScaleDown bool
+	Now          time.Time
+}
+
+// Decision is the count the autoscaler wants and why.
+type Decision struct {
+	Desired int
+	// Changed is set when Desired differs from the current count.
+	Changed bool
+	Panic   bool
+	Reason  string
+}
+
+// State is what the autoscaler remembers of one service between looks.
+type State struct {
+	// recommendations within the stabilisation window, oldest first.
+	recommendations []point
+	// replica counts seen within the rate limit's period, oldest first.
+	counts     []point
+	panicUntil time.Time
+}
+
+type point struct {
+	at    time.Time
+	count int
+}
+
+// Decide applies the rules to one look at a service and updates st.
+func Decide(in Input, st *State) Decision {
+	cfg := in.Config
+	d := Decision{Desired: in.Current}
+	if !in.HaveData {
+		d.Reason = "no traffic figures yet"
+		return d
+	}
+	target := cfg.Target
+	perReplica := func(total float64) float64 {
+		if in.Current == 0 {
+			return total
+		}
+		return total / float64(in.Current)
+	}
+	stableWant := int(math.Ceil(in.Stable / target))
+	panicWant := int(math.Ceil(in.Panic / target))
+	desired := stableWant
+	rule := fmt.Sprintf("%s %.1f per replica over %s, target %g", cfg.Metric, perReplica(in.Stable), StableWindow, target)
+
+	// Within tolerance of the target: no change.
+	if in.Current > 0 {
+		ratio := in.Stable / (float64(in.Current) * target)
+		if math.Abs(ratio-1) <= cfg.Tolerance.Fraction() {
+			desired = in.Current
+			rule = fmt.Sprintf("%s %.1f per replica is within %s of target %g", cfg.Metric, perReplica(in.Stable), cfg.Tolerance, target)
+		}
+	}
+
+	// Panic: the short window asks for at least twice the count.
+	if float64(panicWant) >= PanicThreshold*float64(max(in.Current, 1)) && panicWant > in.Current {
+		if !in.Now.Before(st.panicUntil) {
+			d.Panic = true
+		}
+		st.panicUntil = in.Now.Add(panicHold)
+	}
+	if in.Now.Before(st.panicUntil) {
+		d.Panic = true
+		if panicWant > desired {
+			desired = panicWant
+			rule = fmt.Sprintf("%s %.1f per replica over %s, target %g", cfg.Metric, perReplica(in.Panic), PanicWindow, target)
+		}
+		desired = max(desired, in.Current) // no scale down in a panic
+	}
+
+	if clamped := min(max(desired, cfg.Min), cfg.Max); clamped != desired {
+		if clamped == cfg.Max {
+			rule += fmt.Sprintf(" (capped at max %d)", cfg.Max)
+		} else {
+			rule += fmt.Sprintf(" (at least min %d)", cfg.Min)
+		}
+		desired = clamped
+	}
+	if desired < in.Current && !in.CanScaleDown {
+		desired = in.Current
+		rule += fmt.Sprintf(" (no scale down before the figures cover %s)", StableWindow)
+	}
+
+	// Scale down only to the highest recommendation within the
+	// stabilisation window, so that a dip removes nothing at once.
+	st.recommendations = append(st.recommendations, point{in.Now, desired})
+	window := cfg.StabilizationWindow.Std()
+	for len(st.recommendations) > 0 && in.Now.Sub(st.recommendations[0].at) > window {
+		st.recommendations = st.recommendations[1:]
+	}
+	if desired < in.Current {
+		highest := desired
+		for _, r := range st.recommendations {
+			highest = max(highest, r.count)
+		}
+		if highest > desired {
+			desired = min(highest, in.Current)
+			rule += fmt.Sprintf(" (held at %d by the %s stabilization window)", desired, cfg.StabilizationWindow)
+		}
+	}
+
+	// Scale up at most to the larger of double and +4 of the fewest
+	// replicas seen within the last upPeriod.
+	st.counts = append(st.counts, point{in.Now, in.Current})
+	for len(st.counts) > 0 && in.Now.Sub(st.counts[0].at) > upPeriod {
+		st.counts = st.counts[1:]
+	}
+	base := in.Current
+	for _, c := range st.counts {
+		base = min(base, c.count)
+	}
+	if limit := max(2*base, base+upStep); desired > limit && desired > in.Current {
+		desired = max(limit, in.Current)
+		rule += fmt.Sprintf(" (limited to %d: at most double or +%d per %s)", desired, upStep, upPeriod)
+	}
+
+	desired = min(max(desired, cfg.Min), cfg.Max)
+	d.Desired, d.Changed = desired, desired != in.Current
+	if d.Panic {
+		rule += " (panic)"
+	}
+	d.Reason = rule
+	return d
+}

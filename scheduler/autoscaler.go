@@ -1,0 +1,111 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"flotilla/api"
+	"flotilla/scheduler/autoscale"
+	"flotilla/scheduler/state"
+)
+
+// autoscaleInterval is how often the leader looks at autoscaled services
+// (agents report traffic every 2 s).
+const autoscaleInterval = 2 * time.Second
+
+// autoscaler runs the autoscaling decisions of every service with an
+// autoscale block on the leader: it reads the proxies' figures over the
+// stable and panic windows and writes each change through Raft, with the
+// figures and the rule that caused it. Its memory (recommendations,
+// panics) is the leader's own: a new leader starts afresh and, until its
+// figures cover a whole window, only scales up.
+func (s *Server) autoscaler(ctx context.Context) {
+	states := map[string]*autoscale.State{}
+	start := s.cfg.Clock.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.Clock.After(autoscaleInterval):
+		}
+		now := s.cfg.Clock.Now()
+		snap := s.store.Snapshot()
+		seen := map[string]bool{}
+		for _, svc := range snap.Services(nil) {
+			a := svc.Spec.Autoscale
+			if a == nil {
+				continue
+			}
+			key := svc.Key()
+			seen[key] = true
+			st := states[key]
+			if st == nil {
+				st = &autoscale.State{}
+				states[key] = st
+			}
+			in := autoscale.Input{
+				Config: *a, Current: svc.Replicas, Ready: readyCount(snap, svc),
+				Stable:       serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.StableWindow), a.Metric),
+				Panic:        serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow), a.Metric),
+				HaveData:     now.Sub(start) >= autoscale.PanicWindow,
+				CanScaleDown: now.Sub(start) >= autoscale.StableWindow,
+				Now:          now,
+			}
+			d := autoscale.Decide(in, st)
+			if !d.Changed {
+				continue
+			}
+			_, _, err := s.apply(state.CmdScaleService, &state.ScaleService{Namespace: svc.Namespace, Name: svc.Name,
+				Replicas: d.Desired, Reason: d.Reason, Time: s.now()})
+			if err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("autoscale", "service", key, "to", d.Desired, "err", err)
+			}
+		}
+		for key := range states {
+			if !seen[key] {
+				delete(states, key)
+			}
+		}
+	}
+}
+
+// readyCount counts a service's ready allocations meant to run.
+func readyCount(snap *state.Snapshot, svc *api.Service) int {
+	n := 0
+	for _, a := range snap.AllocationsByService(nil, svc.Namespace, svc.Name) {
+		if a.DesiredStatus == api.DesiredRun && a.Status == api.AllocRunning && a.Ready {
+			n++
+		}
+	}
+	return n
+}
+
+// serviceLoad is a service's total load over a window, summed over its
+// revisions: requests per second, or requests in flight on average (by
+// Little's law: arrival rate times mean latency, which the merged latency
+// histograms give for the whole window rather than one instant).
+func serviceLoad(figures []api.TrafficFigures, metric string) float64 {
+	total := 0.0
+	for _, f := range figures {
+		switch metric {
+		case api.MetricRPS:
+			total += f.RPS
+		case api.MetricInflight:
+			total += f.RPS * meanLatencySeconds(f.Latency)
+		}
+	}
+	return total
+}
+
+// meanLatencySeconds is the mean of a latency histogram, in seconds.
+func meanLatencySeconds(h api.Histogram) float64 {
+	var n, sum float64
+	for i, c := range h.Counts {
+		n += float64(c)
+		sum += float64(c) * api.LatencyBucketMs(h.Offset+i)
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / n / 1000
+}
