@@ -124,7 +124,7 @@ func newAppliedRoutes() *appliedRoutes {
 }
 
 // trafficInterval is how often the proxy's figures go to the servers.
-const trafficInterval = 2 * time.Second
+const trafficInterval = time.Second
 
 // trafficLoop reports the proxy's figures to the servers, where canary
 // analysis and autoscaling read them.

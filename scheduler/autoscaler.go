@@ -10,8 +10,8 @@ import (
 )
 
 // autoscaleInterval is how often the leader looks at autoscaled services
-// (agents report traffic every 2 s).
-const autoscaleInterval = 2 * time.Second
+// (agents report traffic every second).
+const autoscaleInterval = time.Second
 
 // autoscaler runs the autoscaling decisions of every service with an
 // autoscale block on the leader: it reads the proxies' figures over the
@@ -45,9 +45,10 @@ func (s *Server) autoscaler(ctx context.Context) {
 			}
 			in := autoscale.Input{
 				Config: *a, Current: svc.Replicas, Ready: readyCount(snap, svc),
-				Stable:       serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.StableWindow), a.Metric),
-				Panic:        serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow), a.Metric),
-				HaveData:     now.Sub(start) >= autoscale.PanicWindow,
+				Stable:   serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.StableWindow), a.Metric),
+				Panic:    panicLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow), a.Metric),
+				HaveData: true, // missing figures read as no load: they never scale up
+
 				CanScaleDown: now.Sub(start) >= autoscale.StableWindow,
 				Now:          now,
 			}
@@ -95,6 +96,21 @@ func serviceLoad(figures []api.TrafficFigures, metric string) float64 {
 		}
 	}
 	return total
+}
+
+// panicLoad is the load the panic mode reads: the panic window's, or for
+// in-flight requests the proxies' newest count when it is higher, so that
+// a surge shows within one report rather than once it fills the window.
+func panicLoad(figures []api.TrafficFigures, metric string) float64 {
+	load := serviceLoad(figures, metric)
+	if metric == api.MetricInflight {
+		var now int64
+		for _, f := range figures {
+			now += f.InFlight
+		}
+		load = max(load, float64(now))
+	}
+	return load
 }
 
 // meanLatencySeconds is the mean of a latency histogram, in seconds.

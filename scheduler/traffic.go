@@ -18,7 +18,7 @@ import (
 const (
 	// trafficReportInterval is how often agents report (agent's
 	// trafficInterval); the book's ageing is counted in it.
-	trafficReportInterval = 2 * time.Second
+	trafficReportInterval = time.Second
 	// trafficStaleMargin: a node whose newest report is older than the
 	// window plus this much stopped reporting and counts for nothing.
 	trafficStaleMargin = 2 * trafficReportInterval

@@ -164,13 +164,13 @@ func TestTrafficOfNodesThatStoppedReportingCountsForNothing(t *testing.T) {
 	}
 	report(0, 22)
 	check("at 22 s", one(t, b.window("default", "web", 10*time.Second, at(22), nil), 1), 2, 80+10, 5+2)
-	// At 34 s gone's newest report (20 s) is still within 10 s plus two
+	// At 32 s gone's newest report (20 s) is still within 10 s plus two
 	// report intervals: it counts, though its sample at 20 s minus its
-	// sample at 20 s (the newest at or before 24 s) is nothing, and its
+	// sample at 20 s (the newest at or before 22 s) is nothing, and its
 	// requests in flight are too old to count.
-	report(24, 34)
-	check("at 34 s", one(t, b.window("default", "web", 10*time.Second, at(34), nil), 1), 2, 10, 2)
-	report(36, 36)
+	report(24, 32)
+	check("at 32 s", one(t, b.window("default", "web", 10*time.Second, at(32), nil), 1), 2, 10, 2)
+	report(34, 36)
 	check("at 36 s", one(t, b.window("default", "web", 10*time.Second, at(36), nil), 1), 1, 10, 2)
 	// The minute window still reaches back to what gone served.
 	check("minute at 36 s", one(t, b.window("default", "web", time.Minute, at(36), nil), 1), 2, 200+36, 2)
