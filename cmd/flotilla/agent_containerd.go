@@ -21,12 +21,14 @@ import (
 // lab's network namespace): containerd, CNI and the node's interfaces.
 type realNodeFlags struct {
 	socket    string
+	namespace string
 	cniDirs   []string
 	vipDevice string
 }
 
 func (r *realNodeFlags) flags(f *pflag.FlagSet) {
 	f.StringVar(&r.socket, "containerd-socket", lab.DefaultContainerdSocket(), "containerd's socket, with --runtime containerd ($"+lab.ContainerdSocketEnv+")")
+	f.StringVar(&r.namespace, "containerd-namespace", "", "containerd namespace of this node's containers (default flotilla-NODE); its containers' network namespaces are then NAMESPACE.ID (a lab gives each node its own)")
 	f.StringSliceVar(&r.cniDirs, "cni-bin-dir", []string{"/usr/lib/cni", "/opt/cni/bin"}, "where the CNI plugins are (Debian's containernetworking-plugins: /usr/lib/cni)")
 	f.StringVar(&r.vipDevice, "vip-interface", "flotilla-vip", "dummy interface that carries the services' VIPs, owned by this node's proxy")
 }
@@ -48,12 +50,19 @@ func (r *realNodeFlags) setup(ctx context.Context, cfg *agent.Config) (agent.Run
 		if err != nil {
 			return nil, fmt.Errorf("node %s has no pod subnet (%q): do the servers run with --cluster-cidr?", node.Name, node.Subnet)
 		}
+		// A namespace of its own also names the containers' network
+		// namespaces: "." cannot be in a lab's or node's name, so one
+		// lab's prefix is never the start of another's names.
+		netnsPrefix := cni.NodeNetnsPrefix(node.Name)
+		if r.namespace != "" {
+			netnsPrefix = r.namespace + "."
+		}
 		network, err := cni.New(cni.Config{Subnet: subnet, PluginDirs: r.cniDirs, DataDir: filepath.Join(dataDir, "cni"),
-			NetnsPrefix: cni.NodeNetnsPrefix(node.Name)})
+			NetnsPrefix: netnsPrefix})
 		if err != nil {
 			return nil, err
 		}
-		return containerd.New(ctx, containerd.Config{Address: r.socket, Node: node.Name, Network: network,
+		return containerd.New(ctx, containerd.Config{Address: r.socket, Node: node.Name, Namespace: r.namespace, Network: network,
 			StateDir: filepath.Join(dataDir, "containers"), DNS: containerDNS(dnsListen, network.Gateway()), Logger: logger})
 	}, nil
 }

@@ -28,7 +28,7 @@ func TestAutoscalingInALab(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &rolloutRig{t: t, l: &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}, c: client, dir: t.TempDir()}
-	port := 10000 + rand.IntN(9000) // ports of its own: another lab on this machine shares the VIPs
+	port := 10000 + rand.IntN(9000) // a port of its own: one more guard against a cluster outside any lab
 	r.apply(fmt.Sprintf(`kind: Service
 name: scaly
 image: flotilla.local/demo:v1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -16,14 +17,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"flotilla/api"
 	"flotilla/internal/testutil"
 	"flotilla/network/netlab"
+	"flotilla/runtime/containerd"
 	"flotilla/scenarios/lab"
 )
 
 // needContainerdLab skips (or, under CI, fails) a test that needs root,
-// containerd and the CNI plugins.
+// a containerd that answers, the CNI plugins, and the lab network free
+// (one containerd lab at a time: another one's, of another test run,
+// refuses this one).
 func needContainerdLab(t *testing.T) string {
 	t.Helper()
 	socket := lab.DefaultContainerdSocket()
@@ -36,6 +43,12 @@ func needContainerdLab(t *testing.T) string {
 	case !exists("/usr/lib/cni/bridge"):
 		missing = "the CNI plugins (containernetworking-plugins)"
 	}
+	if missing == "" {
+		// A socket file outlives its daemon (containerd installed, not running).
+		if err := containerd.Ping(context.Background(), socket, 3*time.Second); err != nil {
+			missing = "a containerd that answers at " + socket + " (" + err.Error() + ")"
+		}
+	}
 	for _, tool := range []string{"ctr", "ip", "dig", "nsenter"} {
 		if _, err := exec.LookPath(tool); err != nil && missing == "" {
 			missing = tool
@@ -44,7 +57,54 @@ func needContainerdLab(t *testing.T) string {
 	if missing != "" {
 		testutil.SkipOrFail(t, "the containerd lab needs %s: run as root with containerd running (see .ci/run)", missing)
 	}
+	if holder := labNetworkHolder(t); holder != "" {
+		testutil.SkipOrFail(t, "another containerd lab is up (%s holds its network 10.199.0.0/24); one runs at a time", holder)
+	}
 	return socket
+}
+
+// labNetworkHolder names the link that holds an address of the containerd
+// lab network, "" when none does.
+func labNetworkHolder(t *testing.T) string {
+	t.Helper()
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := netip.MustParsePrefix("10.199.0.0/24")
+	for _, ifc := range ifaces {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && block.Contains(p.Addr()) {
+				return ifc.Name
+			}
+		}
+	}
+	return ""
+}
+
+// needContainerdLab skips, outside CI, when containerd does not answer:
+// a socket file left by a daemon that is gone (the containerd package
+// installed but not running) is no containerd.
+func TestContainerdLabSkipsWhenContainerdDoesNotAnswer(t *testing.T) {
+	testutil.RequireRoot(t, "the containerd lab's checks")
+	socket := t.TempDir() + "/containerd.sock"
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	t.Setenv(lab.ContainerdSocketEnv, socket)
+	t.Setenv("CI", "") // the skip itself is what is checked
+	ran := false
+	inner := t.Run("needContainerdLab", func(t *testing.T) {
+		needContainerdLab(t)
+		ran = true
+	})
+	if ran || !inner {
+		t.Fatalf("needContainerdLab went on with a dead containerd at %s (ran %v, passed %v)", socket, ran, inner)
+	}
 }
 
 func exists(path string) bool {
@@ -80,9 +140,9 @@ func readHostState(t *testing.T, socket, labDir string) hostState {
 			return slices.ContainsFunc(subs, func(s string) bool { return strings.Contains(l, s) })
 		}
 	}
-	// The lab's node and container namespaces, and the containerd
-	// namespaces of its nodes n1..n3.
-	ours := containsAny("flotilla-ce2e-", "flotilla-n1", "flotilla-n2", "flotilla-n3")
+	// The lab's node and container network namespaces and its nodes'
+	// containerd namespaces: flotilla-ce2e-NODE[.ID].
+	ours := containsAny("flotilla-ce2e-")
 	hostLink := func(l string) bool { // "3: name@peer: <...>" of a lab link (fl<tag>-...)
 		f := strings.Fields(l)
 		return len(f) > 1 && strings.HasPrefix(f[1], "fl") && !strings.HasPrefix(f[1], "fltest")
@@ -122,10 +182,11 @@ func inNode(t *testing.T, netns string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// taskPIDs is container ID → task PID from ctr for one node.
+// taskPIDs is container ID → task PID from ctr for one node of the lab
+// ce2e (its containerd namespace is flotilla-ce2e-NODE).
 func taskPIDs(t *testing.T, socket, node string) map[string]int {
 	t.Helper()
-	out, err := exec.Command("ctr", "--address", socket, "-n", "flotilla-"+node, "tasks", "list").Output()
+	out, err := exec.Command("ctr", "--address", socket, "-n", "flotilla-ce2e-"+node, "tasks", "list").Output()
 	if err != nil {
 		t.Fatalf("ctr tasks list for %s: %v", node, err)
 	}
@@ -221,7 +282,7 @@ func TestContainerdLab(t *testing.T) {
 			t.Fatalf("allocation %s on %s has address %q, not in the node's pod subnet %s", a.ID, a.Node, a.Address, subnets[a.Node])
 		}
 		if _, ok := taskPIDs(t, socket, a.Node)[a.ID]; !ok {
-			t.Fatalf("ctr -n flotilla-%s tasks list shows no running task %s", a.Node, a.ID)
+			t.Fatalf("ctr -n flotilla-ce2e-%s tasks list shows no running task %s", a.Node, a.ID)
 		}
 	}
 
@@ -300,6 +361,8 @@ func TestContainerdLab(t *testing.T) {
 		_, err := inNode(t, n1, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", n3Agent)
 		return err == nil
 	})
+
+	t.Run("a refused second lab changes nothing", func(t *testing.T) { checkSecondLabRefused(t, l, socket) })
 
 	l.must("delete", "service", "web")
 	t.Run("probes", func(t *testing.T) { checkProbes(t, l, netnsClient(n1)) })
@@ -381,4 +444,50 @@ func checkCanaryUnderLoad(t *testing.T, l *labCLI, netns string) {
 			t.Fatalf("allocation %s still runs revision %d", a.ID, a.Revision)
 		}
 	}
+}
+
+// checkSecondLabRefused starts a second containerd lab three ways while
+// the lab runs (lab up of another name, flotilla bench containerd, then lab
+// down of the lab that never started): each is refused, and nothing of the
+// running lab changes: every container is the same process, and the host
+// still refuses lab addresses (no lab packet may follow the default route
+// off the machine).
+func checkSecondLabRefused(t *testing.T, l *labCLI, socket string) {
+	pids := map[string]map[string]int{}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		pids[n] = taskPIDs(t, socket, n)
+	}
+	intact := func(step string) {
+		t.Helper()
+		for _, ip := range []string{"10.199.7.7", "10.200.1.3", "10.201.0.9"} {
+			if routes, err := netlink.RouteGet(net.ParseIP(ip)); !errors.Is(err, unix.EHOSTUNREACH) {
+				t.Errorf("%s: route get %s = %v %v, want unreachable", step, ip, routes, err)
+			}
+		}
+		for n, before := range pids {
+			if now := taskPIDs(t, socket, n); !maps.Equal(now, before) {
+				t.Errorf("%s: the tasks of %s are %v, were %v", step, n, now, before)
+			}
+		}
+		for _, n := range []string{"s1", "n1"} {
+			if ok, err := netlab.NetnsExists("flotilla-ce2e-" + n); err != nil || !ok {
+				t.Errorf("%s: node %s is gone (%v)", step, n, err)
+			}
+		}
+	}
+	intact("before")
+	refused := func(what string, err error, out string) {
+		t.Helper()
+		if err == nil || !strings.Contains(out, "another containerd lab is up") {
+			t.Fatalf("%s with a containerd lab up: %v\n%s\nwant a refusal: another containerd lab is up", what, err, out)
+		}
+	}
+	out, err := l.run("lab", "up", "--runtime", "containerd", "--name", "other", "--timeout", "20s")
+	refused("lab up --name other", err, out)
+	intact("after lab up --name other")
+	l.run("lab", "down", "--name", "other") // of a lab that never started: nothing to do
+	intact("after lab down --name other")
+	out, err = l.run("bench", "containerd", "--agents", "1", "--replicas", "1")
+	refused("bench containerd", err, out)
+	intact("after bench containerd")
 }

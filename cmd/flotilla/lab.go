@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,7 +62,7 @@ func newLabCmd() *cobra.Command {
 			fmt.Fprintf(out, "  %s apply -f scenarios/examples/web.yaml\n", self)
 			switch ns := l.FirstAgentNetns(); {
 			case ns != "":
-				fmt.Fprintf(out, "  %s get allocs                 # real containers: ctr -n flotilla-n1 tasks ls\n", self)
+				fmt.Fprintf(out, "  %s get allocs                 # real containers: ctr -n %s tasks ls\n", self, l.FirstAgentContainerdNamespace())
 				fmt.Fprintf(out, "  ip netns exec %s dig +short web.default.svc.flotilla   # the VIP, from inside a node\n", ns)
 				fmt.Fprintf(out, "  ip netns exec %s curl http://VIP:8080/                 # balanced over every node's replicas\n", ns)
 			case l.DNS() != "":
@@ -79,7 +80,7 @@ func newLabCmd() *cobra.Command {
 	up.Flags().IntVar(&cfg.Agents, "agents", 3, "agents (nodes)")
 	up.Flags().StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim (processes on loopback, no root) or containerd (root: every node a network namespace, real containers)")
 	up.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", lab.DefaultContainerdSocket(), "containerd's socket, for --runtime containerd ($"+lab.ContainerdSocketEnv+")")
-	up.Flags().IntVar(&cfg.BasePort, "base-port", 4646, "first port: servers use it and up, agents 100 above it")
+	up.Flags().IntVar(&cfg.BasePort, "base-port", lab.DefaultBasePort, "first port: servers use it and up, agents 100 above it; a sim lab's loopback ranges for VIPs and nodes follow from it")
 	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
 
 	status := &cobra.Command{
@@ -92,21 +93,15 @@ func newLabCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			nodeStatus := map[string]string{}
-			leader := ""
-			if client, err := api.NewClient(l.Addresses()); err == nil && l.AnyRunning() {
-				client.RetryFor = 2 * time.Second
-				ctx, cancel := context.WithTimeout(cmd.Context(), 3*time.Second)
-				if ld, err := client.Leader(ctx); err == nil {
-					leader = ld.Leader
+			var running []labServer
+			for i := range l.Processes {
+				if p := &l.Processes[i]; p.Role == lab.RoleServer && l.State(p) == "running" {
+					running = append(running, labServer{Name: p.Name, HTTP: p.HTTP})
 				}
-				if nodes, _, err := client.Nodes(ctx, api.QueryOptions{}); err == nil {
-					for _, n := range nodes {
-						nodeStatus[n.Name] = n.Status
-					}
-				}
-				cancel()
 			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), labStatusTimeout)
+			cluster := labClusterView(ctx, running)
+			cancel()
 			fmt.Fprintf(out, "lab %s (runtime %s) in %s\n\n", l.Name, l.Runtime, l.Dir)
 			t := newTable(out, "NAME", "ROLE", "PROCESS", "PID", "HTTP", "CLUSTER")
 			for i := range l.Processes {
@@ -116,14 +111,11 @@ func newLabCmd() *cobra.Command {
 				if state != "stopped" {
 					pid = fmt.Sprint(p.PID)
 				}
-				cluster := nodeStatus[p.Name]
-				if p.Role == lab.RoleServer && state == "running" {
-					cluster = "follower"
-					if p.Name == leader {
-						cluster = "leader"
-					}
+				view := cluster[p.Name]
+				if view == "" || (p.Role == lab.RoleServer && state != "running") {
+					view = "-"
 				}
-				t.row(p.Name, p.Role, state, pid, p.HTTP, cluster)
+				t.row(p.Name, p.Role, state, pid, p.HTTP, view)
 			}
 			return t.flush()
 		},
@@ -204,4 +196,79 @@ func links(use, short string, args cobra.PositionalArgs, do func(*lab.Lab, ...st
 			return nil
 		},
 	}
+}
+
+// labStatusTimeout bounds lab status's questions to the cluster; it is
+// longer than labProbeTimeout times the servers a read may try, so that
+// one server that hangs (paused, cut off) does not blank the whole view.
+const (
+	labStatusTimeout = 5 * time.Second
+	labProbeTimeout  = time.Second
+)
+
+// labServer is a running server of a lab.
+type labServer struct{ Name, HTTP string }
+
+// labClusterView is lab status's CLUSTER column: each server's role as
+// that server itself says (leader, follower, "no leader", or unreachable
+// when it does not answer within labProbeTimeout), and each node's status
+// as any answering server says.
+func labClusterView(ctx context.Context, servers []labServer) map[string]string {
+	view := map[string]string{}
+	if len(servers) == 0 {
+		return view
+	}
+	var mu sync.Mutex
+	set := func(name, v string) {
+		mu.Lock()
+		view[name] = v
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	var addrs []string
+	for _, srv := range servers {
+		addrs = append(addrs, srv.HTTP)
+		wg.Go(func() { set(srv.Name, serverRole(ctx, srv)) })
+	}
+	wg.Go(func() {
+		client, err := api.NewClient(strings.Join(addrs, ","))
+		if err != nil {
+			return
+		}
+		client.AttemptTimeout, client.RetryFor = labProbeTimeout, labStatusTimeout
+		nodes, _, err := client.Nodes(ctx, api.QueryOptions{})
+		if err != nil {
+			// No leader to make the read consistent: what the servers have.
+			nodes, _, err = client.Nodes(ctx, api.QueryOptions{Stale: true})
+		}
+		if err != nil {
+			return
+		}
+		for _, n := range nodes {
+			set(n.Name, n.Status)
+		}
+	})
+	wg.Wait()
+	return view
+}
+
+// serverRole asks one server who leads.
+func serverRole(ctx context.Context, srv labServer) string {
+	client, err := api.NewClient(srv.HTTP)
+	if err != nil {
+		return "?"
+	}
+	client.AttemptTimeout, client.RetryFor = labProbeTimeout, 0
+	ctx, cancel := context.WithTimeout(ctx, labProbeTimeout)
+	defer cancel()
+	l, err := client.Leader(ctx)
+	switch {
+	case err != nil:
+		return "unreachable"
+	case l.Leader == srv.Name:
+		return "leader"
+	case l.Leader == "":
+		return "no leader"
+	}
+	return "follower"
 }

@@ -77,11 +77,15 @@ func labProcesses(t *testing.T, dir string) []string {
 	return procs
 }
 
-func startLab(t *testing.T) *labCLI {
+func startLab(t *testing.T) *labCLI { return startNamedLab(t, "e2e") }
+
+// startNamedLab starts lab name (lab up with upArgs) in a directory of its
+// own on a random free port block, and takes it down when the test ends.
+func startNamedLab(t *testing.T, name string, upArgs ...string) *labCLI {
 	t.Helper()
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	l := &labCLI{t: t, bin: bin, env: append(os.Environ(), "FLOTILLA_LAB_DIR="+dir, "FLOTILLA_LAB=e2e")}
+	l := &labCLI{t: t, bin: bin, env: append(os.Environ(), "FLOTILLA_LAB_DIR="+dir, "FLOTILLA_LAB="+name)}
 	t.Cleanup(func() {
 		l.run("lab", "down")
 		if procs := labProcesses(t, dir); len(procs) > 0 {
@@ -92,8 +96,8 @@ func startLab(t *testing.T) *labCLI {
 	var out string
 	for attempt := 0; attempt < 5; attempt++ {
 		base := 20000 + rand.IntN(400)*100
-		if out, err = l.run("lab", "up", "--base-port", fmt.Sprint(base)); err == nil {
-			l.addr = fmt.Sprintf("http://127.0.0.1:%d,http://127.0.0.1:%d,http://127.0.0.1:%d", base, base+10, base+20)
+		if out, err = l.run(append([]string{"lab", "up", "--base-port", fmt.Sprint(base)}, upArgs...)...); err == nil {
+			l.addr = l.labEnv()[api.AddressEnv]
 			break
 		}
 		if !strings.Contains(err.Error(), "in use") {
@@ -103,8 +107,8 @@ func startLab(t *testing.T) *labCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "export FLOTILLA_ADDR="+l.addr) {
-		t.Fatalf("lab up did not print the export line:\n%s", out)
+	if !strings.HasPrefix(l.addr, "http://127.0.0.1:") || !strings.Contains(out, "export FLOTILLA_ADDR="+l.addr) {
+		t.Fatalf("lab up did not print the export line of %q:\n%s", l.addr, out)
 	}
 	l.env = append(l.env, "FLOTILLA_ADDR="+l.addr)
 	return l
@@ -261,4 +265,65 @@ func TestLabUpRefusesATakenPortAndStartsNothing(t *testing.T) {
 		// Another port of the range was taken by someone else: try another range.
 	}
 	t.Fatal("no free port range to test with")
+}
+
+// Two sim labs on one host keep their services apart: each allocates VIPs
+// and node addresses from loopback ranges of its own, so a request to one
+// lab's VIP is answered by that lab's replicas only, never by the other's
+// proxy (both bind VIP:port with SO_REUSEPORT).
+func TestLabsOnOneHostAnswerOnlyTheirOwnVIPs(t *testing.T) {
+	labs := []*labCLI{startNamedLab(t, "one", "--servers", "1", "--agents", "1"), startNamedLab(t, "two", "--servers", "1", "--agents", "1")}
+	spec := "kind: Service\nname: web\nimage: flotilla.local/demo:v1\nreplicas: 2\nports: [{name: http, port: 8080, protocol: http}]\n"
+	file := t.TempDir() + "/web.yaml"
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vips := make([]string, len(labs))
+	for i, l := range labs {
+		l.must("apply", "-f", file)
+		waitFor(t, 20*time.Second, "2 web replicas running and ready", func() bool {
+			ready := 0
+			for _, a := range l.allocs() {
+				if a.DesiredStatus == api.DesiredRun && a.Status == api.AllocRunning && a.Ready {
+					ready++
+				}
+			}
+			return ready == 2
+		})
+		var svc api.Service
+		if err := json.Unmarshal([]byte(l.must("get", "services", "web", "-o", "json")), &svc); err != nil {
+			t.Fatal(err)
+		}
+		vips[i] = svc.VIP
+	}
+	if vips[0] == vips[1] {
+		t.Fatalf("both labs gave web the VIP %s", vips[0])
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i, l := range labs {
+		own := map[string]bool{}
+		for _, a := range l.allocs() {
+			own[a.ID] = true
+		}
+		url := "http://" + vips[i] + ":8080/"
+		waitFor(t, 10*time.Second, "the proxy answering "+url, func() bool {
+			resp, err := client.Get(url)
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil && resp.StatusCode == 200
+		})
+		for n := 0; n < 20; n++ {
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Fatalf("GET %s: %v", url, err)
+			}
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if !own[body["allocation"]] {
+				t.Fatalf("request %d to lab %d's VIP %s was answered by allocation %q, not one of its own %v", n+1, i+1, vips[i], body["allocation"], own)
+			}
+		}
+	}
 }

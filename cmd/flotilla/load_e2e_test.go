@@ -24,9 +24,8 @@ func TestLoadAServiceByNameInALab(t *testing.T) {
 	if dnsAddr == "" {
 		t.Fatal("lab env exports no FLOTILLA_DNS_ADDR")
 	}
-	// Every sim lab on this machine allocates VIPs from the same loopback
-	// block, and proxies share VIP:port (SO_REUSEPORT): a port of its own
-	// keeps another test's lab from answering this one's requests.
+	// Labs have VIP ranges of their own (by base port); a port of its own
+	// is one more guard against a cluster started outside any lab.
 	port := 10000 + rand.IntN(10000)
 	spec := "kind: Service\nname: web\nimage: flotilla.local/demo:v1\nargs: [--version, v1]\nreplicas: 3\n" +
 		fmt.Sprintf("ports: [{name: http, port: %d, protocol: http}]\n", port)

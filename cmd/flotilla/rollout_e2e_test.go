@@ -31,9 +31,8 @@ import (
 func TestRolloutsInALab(t *testing.T) {
 	lab := startLab(t)
 	t.Cleanup(func() { keepLabLogs(t, lab) })
-	// Every sim lab on this machine allocates VIPs from 127.64.0.0/16 and
-	// proxies share VIP:port (SO_REUSEPORT): ports of its own keep another
-	// lab from answering this one's requests.
+	// Labs have VIP ranges of their own (by base port); ports of its own
+	// are one more guard against a cluster started outside any lab.
 	basePort := 10000 + rand.IntN(9000)
 	var portMu sync.Mutex
 	nextPort := func() int {

@@ -16,9 +16,13 @@
 //
 //	EnsureBridge(name, addr)         bridge, up, with addr (also usable inside a node for flotilla0)
 //	DeleteLink(name)                 absent is success
-//	AddUnreachable(dst) / DeleteUnreachable(dst)
-//	                                 `unreachable DST`, so no lab packet for the cluster CIDR
-//	                                 or VIP range can follow the default route off the machine
+//	SetLinkAlias(name, alias) / LinkAlias(name)
+//	                                 a link's alias: a lab marks its bridge with its owner
+//	AddUnreachable(dst, owner) / DeleteUnreachable(dst, owner)
+//	                                 `unreachable DST metric OWNER`, so no lab packet for the
+//	                                 cluster CIDR or VIP range can follow the default route off
+//	                                 the machine; each lab has its own (the metric), and
+//	                                 removes only its own
 //	AddNode(Node) / RemoveNode(Node) a node: netns with eth0 <-> HostVeth on the lab bridge,
 //	                                 lo and eth0 up, ip_forward=1, no default route
 //	Partition(hostVeth) / Heal(hostVeth)
@@ -37,7 +41,8 @@
 // The package must not decide anything: which subnets, VIPs and routes a
 // node has comes from its callers (the agent, the lab launcher). It must
 // not touch routes, addresses or links it does not own: SyncRoutes only
-// changes protocol-201 routes, SyncVIPs only its dummy interface. It never
+// changes protocol-201 routes, SyncVIPs only its dummy interface,
+// DeleteUnreachable only its owner's route. It never
 // adds a default route or NAT, so nothing it builds can send a packet to an
 // address off the machine. Only Linux is supported; elsewhere every
 // function returns ErrUnsupported.

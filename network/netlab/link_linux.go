@@ -52,6 +52,30 @@ func DeleteLink(name string) error {
 	return nil
 }
 
+// SetLinkAlias sets the alias (ifalias, `ip link set NAME alias TEXT`) of
+// the link called name in the calling thread's namespace: a lab marks its
+// bridge with its owner there.
+func SetLinkAlias(name, alias string) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("set alias of %s: %w", name, err)
+	}
+	if err := netlink.LinkSetAlias(link, alias); err != nil {
+		return fmt.Errorf("set alias of %s: %w", name, err)
+	}
+	return nil
+}
+
+// LinkAlias is the alias of the link called name; ok is false when there
+// is no such link.
+func LinkAlias(name string) (alias string, ok bool, err error) {
+	link, err := linkByName(name)
+	if err != nil || link == nil {
+		return "", false, err
+	}
+	return link.Attrs().Alias, true, nil
+}
+
 // linkByName returns nil, nil when there is no such link.
 func linkByName(name string) (netlink.Link, error) {
 	link, err := netlink.LinkByName(name)

@@ -31,11 +31,17 @@ func EnsureBridge(name string, addr netip.Prefix) error { return ErrUnsupported 
 // DeleteLink is not supported on this platform.
 func DeleteLink(name string) error { return ErrUnsupported }
 
+// SetLinkAlias is not supported on this platform.
+func SetLinkAlias(name, alias string) error { return ErrUnsupported }
+
+// LinkAlias is not supported on this platform.
+func LinkAlias(name string) (string, bool, error) { return "", false, ErrUnsupported }
+
 // AddUnreachable is not supported on this platform.
-func AddUnreachable(dst netip.Prefix) error { return ErrUnsupported }
+func AddUnreachable(dst netip.Prefix, owner uint32) error { return ErrUnsupported }
 
 // DeleteUnreachable is not supported on this platform.
-func DeleteUnreachable(dst netip.Prefix) error { return ErrUnsupported }
+func DeleteUnreachable(dst netip.Prefix, owner uint32) error { return ErrUnsupported }
 
 // SyncRoutes is not supported on this platform.
 func SyncRoutes(routes []Route) error { return ErrUnsupported }

@@ -12,12 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AddUnreachable installs `unreachable DST` in the main table of the
-// calling thread's namespace, so traffic to any address in dst that has no
-// more specific route is refused locally instead of following the default
-// route off the machine. Present already is success; another route with
-// exactly that destination is an error.
-func AddUnreachable(dst netip.Prefix) error {
+// AddUnreachable installs `unreachable DST metric OWNER` in the main
+// table of the calling thread's namespace, so traffic to any address in dst
+// that has no more specific route is refused locally instead of following
+// the default route off the machine. The metric says whose route it is:
+// each owner (a lab) has its own route to dst, and a route of the same
+// destination with another metric, or another owner's, is left alone. Its
+// own route present already is success.
+func AddUnreachable(dst netip.Prefix, owner uint32) error {
 	if err := validPrefix(dst); err != nil {
 		return fmt.Errorf("add unreachable route: %w", err)
 	}
@@ -26,20 +28,21 @@ func AddUnreachable(dst netip.Prefix) error {
 		return fmt.Errorf("add unreachable route %s: %w", dst, err)
 	}
 	for _, r := range existing {
-		if r.Type == unix.RTN_UNREACHABLE {
+		if r.Type == unix.RTN_UNREACHABLE && uint32(r.Priority) == owner {
 			return nil
 		}
 	}
-	r := &netlink.Route{Dst: toIPNet(dst), Type: unix.RTN_UNREACHABLE, Table: unix.RT_TABLE_MAIN, Protocol: unix.RTPROT_STATIC}
+	r := &netlink.Route{Dst: toIPNet(dst), Type: unix.RTN_UNREACHABLE, Table: unix.RT_TABLE_MAIN, Protocol: unix.RTPROT_STATIC, Priority: int(owner)}
 	if err := netlink.RouteAdd(r); err != nil {
-		return fmt.Errorf("add unreachable route %s: %w", dst, err)
+		return fmt.Errorf("add unreachable route %s metric %d: %w", dst, owner, err)
 	}
 	return nil
 }
 
-// DeleteUnreachable removes the unreachable route for dst; absent is
-// success, and routes of other types to dst are left alone.
-func DeleteUnreachable(dst netip.Prefix) error {
+// DeleteUnreachable removes owner's unreachable route for dst; absent is
+// success. Other owners' unreachable routes to dst, and routes of other
+// types, are left alone.
+func DeleteUnreachable(dst netip.Prefix, owner uint32) error {
 	if err := validPrefix(dst); err != nil {
 		return fmt.Errorf("delete unreachable route: %w", err)
 	}
@@ -48,11 +51,11 @@ func DeleteUnreachable(dst netip.Prefix) error {
 		return fmt.Errorf("delete unreachable route %s: %w", dst, err)
 	}
 	for _, r := range existing {
-		if r.Type != unix.RTN_UNREACHABLE {
+		if r.Type != unix.RTN_UNREACHABLE || uint32(r.Priority) != owner {
 			continue
 		}
 		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("delete unreachable route %s: %w", dst, err)
+			return fmt.Errorf("delete unreachable route %s metric %d: %w", dst, owner, err)
 		}
 	}
 	return nil

@@ -23,7 +23,7 @@ func TestAddUnreachableInstallsAnUnreachableRoute(t *testing.T) {
 	dst := netip.MustParsePrefix("10.200.0.0/16")
 	inNetns(t, ns, func() error {
 		for i := 0; i < 2; i++ {
-			if err := AddUnreachable(dst); err != nil {
+			if err := AddUnreachable(dst, 7); err != nil {
 				return fmt.Errorf("AddUnreachable #%d: %w", i+1, err)
 			}
 		}
@@ -39,17 +39,70 @@ func TestAddUnreachableInstallsAnUnreachableRoute(t *testing.T) {
 			return fmt.Errorf("route get 10.200.5.5 = %v, want EHOSTUNREACH", err)
 		}
 		for i := 0; i < 2; i++ {
-			if err := DeleteUnreachable(dst); err != nil {
+			if err := DeleteUnreachable(dst, 7); err != nil {
 				return fmt.Errorf("DeleteUnreachable #%d: %w", i+1, err)
 			}
 		}
 		if routes, err = routesTo(dst); err != nil || len(routes) != 0 {
 			return fmt.Errorf("routes to %s after delete = %v, %v", dst, routes, err)
 		}
-		if err := AddUnreachable(netip.MustParsePrefix("10.200.0.1/16")); err == nil {
+		if err := AddUnreachable(netip.MustParsePrefix("10.200.0.1/16"), 7); err == nil {
 			return errors.New("AddUnreachable accepted a prefix with host bits")
 		}
 		return nil
+	})
+}
+
+// Two labs' unreachable routes to the same block are two routes, one per
+// owner (metric): removing one lab's leaves the other's, and the block
+// stays unreachable until the last owner removes its own.
+func TestUnreachableRoutesOfTwoOwnersAreApart(t *testing.T) {
+	testutil.RequireRoot(t, "network namespaces and netlink")
+	ns := testNetns(t, "unreach2")
+	dst := netip.MustParsePrefix("10.200.0.0/16")
+	unreachable := func() error {
+		if _, err := netlink.RouteGet(net.ParseIP("10.200.1.3")); !errors.Is(err, unix.EHOSTUNREACH) {
+			return fmt.Errorf("route get 10.200.1.3 = %v, want EHOSTUNREACH", err)
+		}
+		return nil
+	}
+	metrics := func() ([]int, error) {
+		routes, err := routesTo(dst)
+		var out []int
+		for _, r := range routes {
+			if r.Type == unix.RTN_UNREACHABLE {
+				out = append(out, r.Priority)
+			}
+		}
+		sort.Ints(out)
+		return out, err
+	}
+	inNetns(t, ns, func() error {
+		for _, owner := range []uint32{1001, 2002, 1001} {
+			if err := AddUnreachable(dst, owner); err != nil {
+				return err
+			}
+		}
+		if m, err := metrics(); err != nil || fmt.Sprint(m) != "[1001 2002]" {
+			return fmt.Errorf("unreachable routes to %s have metrics %v (%v), want one per owner: [1001 2002]", dst, m, err)
+		}
+		if err := DeleteUnreachable(dst, 1001); err != nil {
+			return err
+		}
+		if m, err := metrics(); err != nil || fmt.Sprint(m) != "[2002]" {
+			return fmt.Errorf("after owner 1001 removed its route: metrics %v (%v), want [2002]", m, err)
+		}
+		if err := unreachable(); err != nil {
+			return fmt.Errorf("after owner 1001 removed its route: %w", err)
+		}
+		// Absent is success, and touches no one else's.
+		if err := DeleteUnreachable(dst, 1001); err != nil {
+			return err
+		}
+		if err := unreachable(); err != nil {
+			return err
+		}
+		return DeleteUnreachable(dst, 2002)
 	})
 }
 

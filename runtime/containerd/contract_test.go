@@ -15,14 +15,15 @@ func TestContract(t *testing.T) {
 	binary := testBinary(t)
 	network := testNetwork(t)
 	node := testNode(t, address)
-	stateDir := t.TempDir()
 	runtimetest.Run(t, runtimetest.Harness{
 		New: func(t *testing.T) runtimetest.Runtime {
+			// A state directory per subtest: they run in parallel, and
+			// each Runtime writes its log driver into its own.
 			return newRuntime(t, Config{
 				Address:  address,
 				Node:     node,
 				Network:  network,
-				StateDir: stateDir,
+				StateDir: t.TempDir(),
 				Binary:   binary,
 			})
 		},

@@ -63,8 +63,13 @@ func skipOrFail(t *testing.T, format string, args ...any) {
 }
 
 // requireContainerd is the address of a daemon that answers, as root.
+// The tests that need one start containers, which takes seconds: -short
+// skips them.
 func requireContainerd(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts containers; skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "needs root; %s", runHint)
 	}
@@ -105,9 +110,13 @@ var flotillaBinary struct {
 
 // testBinary is cmd/flotilla built static (CGO_ENABLED=0), once per test
 // binary: the demo image's contents. $FLOTILLA_TEST_BINARY names a
-// prebuilt one instead.
+// prebuilt one instead; without one, -short skips the test (the build
+// takes seconds).
 func testBinary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() && os.Getenv("FLOTILLA_TEST_BINARY") == "" {
+		t.Skip("builds the flotilla binary; skipped with -short (or set $FLOTILLA_TEST_BINARY)")
+	}
 	flotillaBinary.once.Do(func() {
 		if p := os.Getenv("FLOTILLA_TEST_BINARY"); p != "" {
 			flotillaBinary.path = p
@@ -149,7 +158,7 @@ func testNode(t *testing.T, address string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := Purge(ctx, address, node); err != nil {
+		if err := Purge(ctx, address, NamespacePrefix+node); err != nil {
 			t.Errorf("cleanup: purge %s: %v", node, err)
 		}
 		if namespaceExists(t, address, NamespacePrefix+node) {
@@ -360,6 +369,24 @@ func taskPID(t *testing.T, c *client.Client, id string) uint32 {
 		t.Fatal(err)
 	}
 	return task.Pid()
+}
+
+// requireOwnNetns fails the test unless the container's task runs in a
+// network namespace of its own: one that shares the host's (containerd's,
+// or the test's) binds its ports there, where labs and other tests bind
+// theirs.
+func requireOwnNetns(t *testing.T, rt *Runtime, id string) {
+	t.Helper()
+	pid := taskPID(t, directClient(t, rt.cfg.Address, rt.Namespace()), id)
+	its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{"/proc/self/ns/net", "/proc/1/ns/net"} {
+		if ns, err := os.Readlink(other); err == nil && ns == its {
+			t.Fatalf("container %s runs in the network namespace of %s (%s): its ports are the host's", id, filepath.Dir(filepath.Dir(other)), its)
+		}
+	}
 }
 
 // processExists reports whether pid is a live process (not a zombie).

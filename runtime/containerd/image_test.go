@@ -166,7 +166,9 @@ func copyFile(t *testing.T, from, to string) {
 // again, by the next Create.
 func TestCreateResolvesAgainAnImageRemovedBehindItsBack(t *testing.T) {
 	address := requireContainerd(t)
-	rt := newRuntime(t, Config{Address: address, Node: testNode(t, address), StateDir: t.TempDir(), Binary: testBinary(t)})
+	// Each container in a network namespace of its own: port 8080 of the
+	// host belongs to labs and other tests.
+	rt := newRuntime(t, Config{Address: address, Node: testNode(t, address), Network: testNetwork(t), StateDir: t.TempDir(), Binary: testBinary(t)})
 	direct := directClient(t, address, rt.Namespace())
 	ctx := testCtx(t, 60*time.Second)
 	first := demoSpec(t, 8080)
@@ -189,6 +191,7 @@ func TestCreateResolvesAgainAnImageRemovedBehindItsBack(t *testing.T) {
 
 	second := demoSpec(t, 8080)
 	runServing(t, rt, second)
+	requireOwnNetns(t, rt, second.ID)
 	if _, err := direct.ImageService().Get(ctx, first.Image); err != nil {
 		t.Errorf("the image was not built again: %v", err)
 	}

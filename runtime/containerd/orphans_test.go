@@ -201,7 +201,9 @@ func TestCreateReapsAnOrphanOfTheSameID(t *testing.T) {
 // the bundle and makes the task again.
 func TestStartReapsAShimInTheWay(t *testing.T) {
 	address := requireContainerd(t)
-	cfg := Config{Address: address, Node: testNode(t, address), StateDir: t.TempDir(), Binary: testBinary(t)}
+	// Each container in a network namespace of its own: port 8080 of the
+	// host belongs to labs and other tests.
+	cfg := Config{Address: address, Node: testNode(t, address), Network: testNetwork(t), StateDir: t.TempDir(), Binary: testBinary(t)}
 	rt := newRuntime(t, cfg)
 	ctx := testCtx(t, 60*time.Second)
 
@@ -226,8 +228,7 @@ func TestStartReapsAShimInTheWay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The second container (with the host's network, as the first) gets
-	// an orphan before it starts: a bundle with a mounted rootfs and a
+	// The second container gets an orphan before it starts: a bundle with a mounted rootfs and a
 	// shim started in it by hand, which the daemon never heard of.
 	spec := demoSpec(t, 8080)
 	bundle := filepath.Join(filepath.Dir(firstBundle), spec.ID)
@@ -274,6 +275,7 @@ func TestStartReapsAShimInTheWay(t *testing.T) {
 		t.Fatalf("start with a shim in the way: %v", err)
 	}
 	waitServing(t, rt, spec.ID, 8080)
+	requireOwnNetns(t, rt, spec.ID)
 	if processAlive(orphan.shimPID) {
 		t.Errorf("the hand-made shim %d is still alive", orphan.shimPID)
 	}
@@ -300,7 +302,7 @@ func TestPurgeReapsOrphanedShims(t *testing.T) {
 	orphans := []orphanOf{makeOrphan(t, rt, address, spec), makeOrphan(t, rt, address, other)}
 
 	ctx := testCtx(t, 60*time.Second)
-	if err := Purge(ctx, address, cfg.Node); err != nil {
+	if err := Purge(ctx, address, rt.Namespace()); err != nil {
 		t.Fatalf("purge: %v", err)
 	}
 	for _, o := range orphans {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,23 +18,23 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// Purge deletes everything of node's namespace (flotilla-NODE): it kills
-// and deletes every task, deletes every container, image, lease, snapshot
-// and blob, then the namespace itself, and the namespace's empty cgroup
-// directories. It also kills the namespace's orphaned shims (orphans.go),
-// which the daemon's API does not show, with their tasks' processes, and
-// removes their mounts and bundles, namespace or not: a shim outlives the
-// purge of its namespace. It is `lab down`: the containers do not outlive
-// it. An absent namespace is success. It does not touch networks or state
-// directories, which belong to their owners.
-func Purge(ctx context.Context, address, node string) error {
-	if node == "" {
-		return errors.New("purge: node name is required")
+// Purge deletes everything of a node's containerd namespace (ns, e.g.
+// flotilla-n1, or a lab's flotilla-LAB-n1): it kills and deletes every
+// task, deletes every container, image, lease, snapshot and blob, then the
+// namespace itself, and the namespace's empty cgroup directories. It also
+// kills the namespace's orphaned shims (orphans.go), which the daemon's
+// API does not show, with their tasks' processes, and removes their mounts
+// and bundles, namespace or not: a shim outlives the purge of its
+// namespace. It is `lab down`: the containers do not outlive it. An absent
+// namespace is success. It touches nothing outside ns, and neither
+// networks nor state directories, which belong to their owners.
+func Purge(ctx context.Context, address, ns string) error {
+	if ns == "" {
+		return errors.New("purge: namespace is required")
 	}
 	if address == "" {
 		address = DefaultAddress
 	}
-	ns := NamespacePrefix + node
 	c, err := connect(ctx, address, ns)
 	if err != nil {
 		return fmt.Errorf("purge namespace %s: %w", ns, err)
@@ -81,6 +82,29 @@ func Purge(ctx context.Context, address, node string) error {
 	}
 	removeLeftDirs(ns)
 	return nil
+}
+
+// Ping checks that a containerd answers at address within timeout: that
+// something listens on the socket, and that it tells its version. A socket
+// file whose daemon is gone fails at once.
+func Ping(ctx context.Context, address string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", address)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return fmt.Errorf("nothing listens on its socket: %w", op.Err)
+		}
+		return err
+	}
+	conn.Close()
+	c, err := connect(ctx, address, NamespacePrefix+"ping")
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // purgeContainers deletes every task and container record. A task that

@@ -52,6 +52,10 @@ type Config struct {
 	Address string
 	// Node is the node's name; its containerd namespace is "flotilla-"+Node.
 	Node string
+	// Namespace, when set, is the node's containerd namespace instead: a
+	// lab gives each of its nodes one of its own (flotilla-LAB-NODE), so
+	// that labs sharing one daemon never touch each other's containers.
+	Namespace string
 	// Network attaches containers; nil shares the host's network namespace
 	// (the IP is 127.0.0.1: only for tests that run one container).
 	Network Network
@@ -112,7 +116,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "containers"), 0o755); err != nil {
 		return nil, fmt.Errorf("containerd runtime: %w", err)
 	}
-	ns := NamespacePrefix + cfg.Node
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = NamespacePrefix + cfg.Node
+	}
 	c, err := connect(ctx, cfg.Address, ns)
 	if err != nil {
 		return nil, fmt.Errorf("containerd runtime for node %s: %w", cfg.Node, err)

@@ -40,7 +40,8 @@ type Config struct {
 	// Root is the directory labs live in; the lab's own is Root/Name.
 	Root string
 	// BasePort: servers use BasePort+10i (+1 Raft, +2 gossip), agents
-	// BasePort+100+10i (+2 gossip).
+	// BasePort+100+10i (+2 gossip); DefaultBasePort when 0. A sim lab's
+	// loopback ranges are derived from it (ranges.go).
 	BasePort int
 	// Binary is the flotilla executable to run.
 	Binary string
@@ -70,6 +71,11 @@ type Process struct {
 	Netns    string       `json:"netns,omitempty"`
 	HostVeth string       `json:"hostVeth,omitempty"`
 	Address  netip.Prefix `json:"address,omitzero"`
+	// ContainerdNamespace is a containerd lab agent's namespace in the
+	// daemon (flotilla-LAB-NODE), its containers' network namespaces
+	// being ContainerdNamespace.ID. Empty in a lab recorded before labs
+	// had their own: its agents used flotilla-NODE.
+	ContainerdNamespace string `json:"containerdNamespace,omitempty"`
 }
 
 // Lab is a lab's recorded state (lab.json in its directory).
@@ -82,6 +88,11 @@ type Lab struct {
 	StartedAt time.Time `json:"startedAt"`
 	// Network is a containerd lab's host side; nil for sim labs.
 	Network *Network `json:"network,omitempty"`
+	// VIPs and Nodes are where the cluster's service VIPs and node
+	// addresses come from: a sim lab's own loopback ranges, a containerd
+	// lab's VIP range and cluster CIDR.
+	VIPs  netip.Prefix `json:"vips,omitzero"`
+	Nodes netip.Prefix `json:"nodes,omitzero"`
 }
 
 // DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
@@ -254,12 +265,28 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 	if cfg.HeartbeatTTL <= 0 {
 		cfg.HeartbeatTTL = 5 * time.Second
 	}
+	if cfg.BasePort == 0 {
+		cfg.BasePort = DefaultBasePort
+	}
 	dir := filepath.Join(cfg.Root, cfg.Name)
 	unlock, err := lock(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	// From the checks of what is free on this host until every process
+	// has started: no other lab up takes the same ports, ranges or lab
+	// network meanwhile.
+	unlockHost, err := hostLock()
+	if err != nil {
+		return nil, err
+	}
+	hostLocked := true
+	defer func() {
+		if hostLocked {
+			unlockHost()
+		}
+	}()
 	if old, err := Load(cfg.Root, cfg.Name); err == nil {
 		if old.AnyRunning() {
 			return nil, fmt.Errorf("lab %s is already running (flotilla lab status --name %s; flotilla lab down --name %s)", cfg.Name, cfg.Name, cfg.Name)
@@ -272,10 +299,16 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 	}
 	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC()}
 	l.plan(cfg)
+	// Refused before anything of the new lab is made or recorded.
 	if l.Network == nil {
 		if err := checkPorts(l.Processes); err != nil {
 			return nil, err
 		}
+		if err := checkSimRanges(cfg.BasePort, l.VIPs, l.Nodes, runningSimClusters()); err != nil {
+			return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+		}
+	} else if err := l.checkNetworkFree(); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	// A new lab starts clean: earlier data of this lab goes.
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
@@ -308,12 +341,15 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 		l.down(io.Discard)
 		return nil, err
 	}
+	unlockHost()
+	hostLocked = false
 	if err := l.waitReady(ctx, cfg.Agents, cfg.ReadyTimeout); err != nil {
 		tails := l.logTails(5)
 		l.down(io.Discard)
 		return nil, fmt.Errorf("lab %s did not become ready: %w%s", cfg.Name, err, tails)
 	}
-	fmt.Fprintf(out, "lab %s is up in %.1fs: %d servers, %d agents, runtime %s\n", l.Name, time.Since(start).Seconds(), cfg.Servers, cfg.Agents, cfg.Runtime)
+	fmt.Fprintf(out, "lab %s is up in %.1fs: %d servers, %d agents, runtime %s (VIPs from %s, nodes from %s)\n",
+		l.Name, time.Since(start).Seconds(), cfg.Servers, cfg.Agents, cfg.Runtime, l.VIPs, l.Nodes)
 	return l, nil
 }
 
@@ -329,6 +365,9 @@ func (l *Lab) plan(cfg Config) {
 	}
 	if cfg.Runtime == "containerd" {
 		l.planNetwork(cfg)
+		l.VIPs, l.Nodes = labVIPCIDR, labPodCIDR
+	} else {
+		l.VIPs, l.Nodes = simRanges(cfg.BasePort)
 	}
 	// addr is where a process's port is: port is its offset in the sim
 	// lab's block and its number on a node of a containerd lab.
@@ -357,6 +396,9 @@ func (l *Lab) plan(cfg Config) {
 		if p.Role == RoleServer {
 			p.Args = []string{"server", "--name", p.Name, "--data-dir", p.DataDir, "--http", p.HTTP, "--raft", p.Raft, "--gossip", p.Gossip,
 				"--bootstrap-expect", strconv.Itoa(cfg.Servers), "--join", strings.Join(gossip, ","), "--heartbeat-ttl", api.Duration(cfg.HeartbeatTTL).String()}
+			if p.Netns == "" {
+				p.Args = append(p.Args, "--vip-cidr", l.VIPs.String(), "--sim-cidr", l.Nodes.String())
+			}
 		} else {
 			a := i - cfg.Servers
 			p.HTTP, p.Gossip, p.DNS = addr(p, a, 0, 4746), addr(p, a, 2, 4748), addr(p, a, 9, 53)
@@ -518,6 +560,13 @@ func (l *Lab) down(out io.Writer) error {
 	for _, pid := range strays(filepath.Join(l.Dir, "data") + string(filepath.Separator)) {
 		syscall.Kill(pid, syscall.SIGCONT)
 		syscall.Kill(pid, syscall.SIGKILL)
+		// Gone (or a zombie) before down returns: a SIGKILL is delivered
+		// asynchronously.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if st := procState(pid); st == 0 || st == 'Z' {
+				break
+			}
+		}
 		fmt.Fprintf(out, "killed stray process %d\n", pid)
 	}
 	if err := l.teardownNetwork(out); err != nil {

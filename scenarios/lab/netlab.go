@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"flotilla/network/cni"
@@ -23,16 +25,22 @@ import (
 // to a lab bridge on the host by a veth: each server and agent runs inside
 // its node's namespace on its node's address, as on separate machines.
 //
-//	host: bridge fl<hash>-br 10.199.0.1/24, unreachable 10.199/16, 10.200/16, 10.201/16
+//	host: bridge fl<hash>-br 10.199.0.1/24, unreachable 10.199/16, 10.200/16, 10.201/16 (metric <hash>)
 //	  ├─ veth ─ netns flotilla-LAB-s1  10.199.0.11  flotilla server
-//	  ├─ veth ─ netns flotilla-LAB-n1  10.199.0.101 flotilla agent (containerd)
-//	  │           ├─ flotilla0 10.200.N.1/24 ─ containers (CNI bridge)
+//	  ├─ veth ─ netns flotilla-LAB-n1  10.199.0.101 flotilla agent (containerd namespace flotilla-LAB-n1)
+//	  │           ├─ flotilla0 10.200.N.1/24 ─ containers (CNI bridge, netns flotilla-LAB-n1.ID)
 //	  │           └─ flotilla-vip: the services' VIPs (10.201.x.y/32), owned by its proxy
 //	  └─ ...
 //
 // The host's unreachable routes for the whole node network, cluster CIDR
 // and VIP range mean that no lab packet can ever leave this machine: only
 // the bridge's own /24 is more specific.
+//
+// Everything a lab makes carries its name: namespaces (network and
+// containerd), links (the tag is a hash of the name) and routes (the
+// metric is another), so that its down removes only what is its own. The
+// addresses are the same for every containerd lab, so one runs at a time:
+// lab up refuses, before it makes anything, while another holds them.
 var (
 	labNodeNet   = netip.MustParsePrefix("10.199.0.0/24")
 	labNetBlock  = netip.MustParsePrefix("10.199.0.0/16")
@@ -49,6 +57,9 @@ type Network struct {
 	Bridge      string         `json:"bridge"`
 	BridgeAddr  netip.Prefix   `json:"bridgeAddr"`
 	Unreachable []netip.Prefix `json:"unreachable"`
+	// RouteMetric marks the unreachable routes as this lab's; 0 in a lab
+	// recorded before labs had their own (routeMetric).
+	RouteMetric uint32 `json:"routeMetric,omitempty"`
 	// Containerd is the socket the agents use; Namespaces are theirs.
 	Containerd string `json:"containerd"`
 }
@@ -74,6 +85,14 @@ func linkTag(lab string) string {
 
 func netnsName(lab, node string) string { return "flotilla-" + lab + "-" + node }
 
+// routeMetric is the metric of a lab's unreachable routes, a hash of its
+// name (1 to 2^24): two labs' routes to the same block are two routes, and
+// each lab removes only its own.
+func routeMetric(lab string) uint32 {
+	sum := sha256.Sum256([]byte("routes:" + lab))
+	return binary.BigEndian.Uint32(sum[:4])>>8 + 1
+}
+
 // checkContainerd says what is missing for a containerd lab, in words a
 // user can act on.
 func checkContainerd(socket string) error {
@@ -86,6 +105,11 @@ func checkContainerd(socket string) error {
 	if _, err := exec.LookPath("nsenter"); err != nil {
 		return fmt.Errorf("--runtime containerd: nsenter (util-linux) not found: %w", err)
 	}
+	// A socket file outlives its daemon: only an answer says it runs.
+	if err := containerd.Ping(context.Background(), socket, 3*time.Second); err != nil {
+		return fmt.Errorf("--runtime containerd: containerd at %s does not answer (%s): start it (systemctl start containerd, or containerd &) or set $%s",
+			socket, strings.ReplaceAll(err.Error(), "\n", " "), ContainerdSocketEnv)
+	}
 	return nil
 }
 
@@ -94,7 +118,7 @@ func checkContainerd(socket string) error {
 func (l *Lab) planNetwork(cfg Config) {
 	tag := linkTag(l.Name)
 	l.Network = &Network{Bridge: tag + "-br", BridgeAddr: labBridgeIP,
-		Unreachable: []netip.Prefix{labNetBlock, labPodCIDR, labVIPCIDR}, Containerd: cfg.ContainerdSocket}
+		Unreachable: []netip.Prefix{labNetBlock, labPodCIDR, labVIPCIDR}, RouteMetric: routeMetric(l.Name), Containerd: cfg.ContainerdSocket}
 	servers, agents := 0, 0
 	for i := range l.Processes {
 		p := &l.Processes[i]
@@ -109,6 +133,9 @@ func (l *Lab) planNetwork(cfg Config) {
 		p.Netns = netnsName(l.Name, p.Name)
 		p.HostVeth = tag + "-" + p.Name
 		p.Address = netip.PrefixFrom(ip, labNodeNet.Bits())
+		if p.Role == RoleAgent {
+			p.ContainerdNamespace = netnsName(l.Name, p.Name)
+		}
 	}
 }
 
@@ -123,16 +150,16 @@ func nthAddr(p netip.Prefix, n int) netip.Addr {
 // setupNetwork builds the host side and every node's namespace.
 func (l *Lab) setupNetwork() error {
 	n := l.Network
-	if err := checkNodeNetFree(n.Bridge); err != nil {
-		return fmt.Errorf("lab %s: %w", l.Name, err)
-	}
 	for _, dst := range n.Unreachable {
-		if err := netlab.AddUnreachable(dst); err != nil {
+		if err := netlab.AddUnreachable(dst, n.RouteMetric); err != nil {
 			return fmt.Errorf("lab %s: unreachable route for %s: %w", l.Name, dst, err)
 		}
 	}
 	if err := netlab.EnsureBridge(n.Bridge, n.BridgeAddr); err != nil {
 		return fmt.Errorf("lab %s: bridge %s: %w", l.Name, n.Bridge, err)
+	}
+	if err := netlab.SetLinkAlias(n.Bridge, l.owner()); err != nil {
+		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	for _, p := range l.Processes {
 		if err := netlab.AddNode(netlab.Node{Netns: p.Netns, HostVeth: p.HostVeth, Bridge: n.Bridge, Addr: p.Address}); err != nil {
@@ -149,27 +176,83 @@ func (l *Lab) setupNetwork() error {
 	return nil
 }
 
-// checkNodeNetFree fails when another link holds an address of the lab
-// node network: another containerd lab is up (they share the addresses,
-// and their nodes' containerd namespaces).
-func checkNodeNetFree(bridge string) error {
-	ifaces, err := net.Interfaces()
-	if err != nil {
+// checkNetworkFree fails when anything the lab would make is there
+// already: an address of the lab node network on any link (another
+// containerd lab is up: they share the addresses), or one of the lab's own
+// links or node namespaces (a lab of the same name is up from another lab
+// directory, or one was left behind without its record). It runs before
+// the lab makes anything, so that a refused lab changes nothing.
+func (l *Lab) checkNetworkFree() error {
+	if holder, err := labNetHolder(""); err != nil {
 		return err
+	} else if holder != "" {
+		return fmt.Errorf("%s is in use by %s: another containerd lab is up (one at a time: flotilla lab down --name OTHER)", labNodeNet, holder)
 	}
-	for _, ifc := range ifaces {
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok || ifc.Name == bridge {
-				continue
-			}
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && labNodeNet.Contains(ip.Unmap()) {
-				return fmt.Errorf("%s is in use by %s: another containerd lab is up (one at a time: flotilla lab down --name OTHER)", labNodeNet, ifc.Name)
-			}
+	links := []string{l.Network.Bridge}
+	for _, p := range l.Processes {
+		links = append(links, p.HostVeth)
+	}
+	for _, name := range links {
+		if _, err := net.InterfaceByName(name); err == nil {
+			return fmt.Errorf("link %s is in use: another containerd lab named %s is up from another lab directory, or one was left behind (ip link del %s)", name, l.Name, name)
+		}
+	}
+	for _, p := range l.Processes {
+		if ok, err := netlab.NetnsExists(p.Netns); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("network namespace %s is in use: another containerd lab named %s is up from another lab directory, or one was left behind (ip netns del %s)", p.Netns, l.Name, p.Netns)
 		}
 	}
 	return nil
+}
+
+// labNetHolder names a link other than except that holds an address of
+// the lab node network ("" when none does).
+func labNetHolder(except string) (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	for _, ifc := range ifaces {
+		if ifc.Name == except {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && labNodeNet.Contains(ip.Unmap()) {
+				return ifc.Name, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// owner is what a lab writes on its bridge (its alias) to say whose the
+// bridge, and what bears the same names, is: its lab directory.
+func (l *Lab) owner() string {
+	owner := "flotilla lab " + l.Dir
+	if len(owner) > 200 { // an alias holds at most 255 bytes
+		sum := sha256.Sum256([]byte(l.Dir))
+		owner = "flotilla lab sha256:" + hex.EncodeToString(sum[:16])
+	}
+	return owner
+}
+
+// legacyShared reports whether this lab was recorded before labs had
+// names of their own for their routes and containerd namespaces, and no
+// other lab holds the lab network now: only then are the shared routes
+// and flotilla-NODE namespaces its to remove.
+func (l *Lab) legacyShared() bool {
+	if l.Network == nil || l.Network.RouteMetric != 0 {
+		return false
+	}
+	holder, err := labNetHolder(l.Network.Bridge)
+	return err == nil && holder == ""
 }
 
 func netnsEtc(netns string) string { return filepath.Join("/etc/netns", netns) }
@@ -187,11 +270,17 @@ func writeNetnsResolvConf(netns string, dns netip.Addr) error {
 // processes: containers, snapshots and images in the agents' containerd
 // namespaces, the containers' network namespaces, the nodes' namespaces
 // and veths, the bridge and the unreachable routes. Everything absent is
-// skipped, so it also cleans up after a lab that died half-way.
+// skipped, so it also cleans up after a lab that died half-way; and only
+// what carries the lab's name goes, never another lab's.
 func (l *Lab) teardownNetwork(out io.Writer) error {
 	n := l.Network
 	if n == nil {
 		return nil
+	}
+	// A lab of the same name from another lab directory has the same
+	// names: its bridge says whose they are.
+	if alias, ok, err := netlab.LinkAlias(n.Bridge); err == nil && ok && alias != "" && alias != l.owner() {
+		return fmt.Errorf("lab %s: its network (bridge %s) is another lab's (%s): left alone", l.Name, n.Bridge, alias)
 	}
 	var errs []error
 	for _, p := range l.Processes {
@@ -213,9 +302,11 @@ func (l *Lab) teardownNetwork(out io.Writer) error {
 	if err := netlab.DeleteLink(n.Bridge); err != nil {
 		errs = append(errs, fmt.Errorf("bridge %s: %w", n.Bridge, err))
 	}
-	for _, dst := range n.Unreachable {
-		if err := netlab.DeleteUnreachable(dst); err != nil {
-			errs = append(errs, fmt.Errorf("unreachable route %s: %w", dst, err))
+	if n.RouteMetric != 0 || l.legacyShared() {
+		for _, dst := range n.Unreachable {
+			if err := netlab.DeleteUnreachable(dst, n.RouteMetric); err != nil {
+				errs = append(errs, fmt.Errorf("unreachable route %s: %w", dst, err))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -228,19 +319,29 @@ func (l *Lab) teardownNetwork(out io.Writer) error {
 // crashContainers ends an agent node's containers as a power cut would:
 // its containerd namespace and its containers' network namespaces go.
 func (l *Lab) crashContainers(p *Process) error {
+	ns, netnsPrefix := p.ContainerdNamespace, p.ContainerdNamespace+"."
+	if ns == "" {
+		// A lab recorded before labs had namespaces of their own: its
+		// agents used names every such lab shares, which are only its own
+		// while no other lab is up.
+		if !l.legacyShared() {
+			return nil
+		}
+		ns, netnsPrefix = containerd.NamespacePrefix+p.Name, cni.NodeNetnsPrefix(p.Name)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var errs []error
-	if err := containerd.Purge(ctx, l.Network.Containerd, p.Name); err != nil {
+	if err := containerd.Purge(ctx, l.Network.Containerd, ns); err != nil {
 		errs = append(errs, fmt.Errorf("containers of %s: %w", p.Name, err))
 	}
 	// The containers' namespaces, named by the agent's CNI network.
-	left, err := netlab.ListNetns(cni.NodeNetnsPrefix(p.Name))
+	left, err := netlab.ListNetns(netnsPrefix)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, ns := range left {
-		if err := netlab.DeleteNetns(ns); err != nil {
+	for _, name := range left {
+		if err := netlab.DeleteNetns(name); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -300,12 +401,23 @@ func (l *Lab) containerdArgs(p *Process) []string {
 	if p.Role == RoleServer {
 		return []string{"--cluster-cidr", labPodCIDR.String(), "--vip-cidr", labVIPCIDR.String()}
 	}
-	return []string{"--address", ip, "--containerd-socket", l.Network.Containerd}
+	return []string{"--address", ip, "--containerd-socket", l.Network.Containerd, "--containerd-namespace", p.ContainerdNamespace}
 }
 
 // labAddr is ip:port on a node's lab address.
 func labAddr(p *Process, port int) string {
 	return netip.AddrPortFrom(p.Address.Addr(), uint16(port)).String()
+}
+
+// FirstAgentContainerdNamespace is the containerd namespace of a
+// containerd lab's first agent node ("" for sim labs or without agents).
+func (l *Lab) FirstAgentContainerdNamespace() string {
+	for _, p := range l.Processes {
+		if p.Role == RoleAgent {
+			return p.ContainerdNamespace
+		}
+	}
+	return ""
 }
 
 // FirstAgentNetns is the network namespace of a containerd lab's first

@@ -102,7 +102,7 @@ func RunStartBench(ctx context.Context, cfg StartBenchConfig) (res *StartBenchRe
 	res.P50Ms, res.P99Ms, res.AllRunningMs = quantileMs(times, 0.5), quantileMs(times, 0.99), quantileMs(times, 1)
 
 	fmt.Fprintf(cfg.Progress, "ctr run of the same image, %d times\n", cfg.Replicas)
-	ctrTimes, total, err := timeCtrRun(ctx, ctrPath, l.Network.Containerd, "flotilla-n1", cfg.Replicas)
+	ctrTimes, total, err := timeCtrRun(ctx, ctrPath, l.Network.Containerd, l.FirstAgentContainerdNamespace(), cfg.Replicas)
 	if err != nil {
 		return nil, err
 	}
