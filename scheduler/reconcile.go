@@ -79,11 +79,13 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		figures = func(w time.Duration) []api.TrafficFigures { return pc.Figures(svc.Namespace, svc.Name, w) }
 	}
 	decision := rollout.Decide(rollout.Input{Service: svc, Rollout: current, Allocs: allocs, Figures: figures, Now: pc.Now})
+	if current != nil {
+		// Whatever the plan does was decided from this rollout state: a
+		// person's action since (a pause, an abort) drops it.
+		plan.RolloutIndex = current.ModifyIndex
+	}
 	if current == nil || !reflect.DeepEqual(current, decision.Rollout) {
 		plan.Rollout = decision.Rollout
-		if current != nil {
-			plan.RolloutIndex = current.ModifyIndex
-		}
 		for _, e := range decision.Events {
 			plan.RolloutEvents = append(plan.RolloutEvents, state.RolloutEvent{Type: e.Type, Message: e.Message})
 		}
@@ -124,13 +126,24 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	}
 	for _, a := range allocs {
 		n := byName[a.Node]
+		if a.CreateIndex < svc.CreateIndex {
+			// Left from a deleted service of the same name whose delete
+			// was superseded before it ran: revision numbers start again,
+			// and nothing of it is replaced or counted.
+			if a.DesiredStatus == api.DesiredRun {
+				stop(a, "service was deleted and created again", n == nil || n.Status == api.NodeDown)
+			} else if !a.TerminalStatus() && (n == nil || n.Status == api.NodeDown) {
+				stop(a, fmt.Sprintf("node %s is down", a.Node), true)
+			}
+			continue
+		}
 		if a.DesiredStatus != api.DesiredRun {
 			// Already told to stop, but nobody will ever report that it did.
 			if !a.TerminalStatus() && (n == nil || n.Status == api.NodeDown) {
 				stop(a, fmt.Sprintf("node %s is down", a.Node), true)
 			}
 			// A failed allocation whose replacement waits out its delay.
-			if a.Status == api.AllocFailed && !replacedAlready[a.ID] && strings.HasPrefix(a.DesiredReason, failedReason) && a.CreateIndex >= svc.CreateIndex {
+			if a.Status == api.AllocFailed && !replacedAlready[a.ID] && strings.HasPrefix(a.DesiredReason, failedReason) {
 				replacing[a.Revision] = append(replacing[a.Revision], failedReplacement(a))
 			}
 			continue
@@ -150,10 +163,6 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		case n.Status == api.NodeDraining:
 			stop(a, fmt.Sprintf("node %s is draining", a.Node), false)
 			replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID})
-		case a.CreateIndex < svc.CreateIndex:
-			// Left from a deleted service of the same name whose delete
-			// was superseded before it ran: revision numbers start again.
-			stop(a, "service was deleted and created again", false)
 		case desired[a.Revision] == 0:
 			stop(a, stopReason(ro, a.Revision), false)
 		default:

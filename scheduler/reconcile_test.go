@@ -315,3 +315,29 @@ func TestAllocationIDsDifferAcrossClusters(t *testing.T) {
 		}
 	}
 }
+
+// What a deleted service of the same name left (its delete superseded
+// before it ran) is stopped and neither replaced nor counted: its failures
+// put no crash-loop delay on the new service.
+func TestComputePlanIgnoresWhatADeletedServiceLeft(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	svc := testService(t, 2, 1, "")
+	svc.CreateIndex = 50
+	old1 := alloc("old1", "n1", 1, api.AllocFailed)
+	old1.CreateIndex, old1.ModifyTime = 10, now
+	old2 := alloc("old2", "n2", 1, api.AllocFailed)
+	old2.CreateIndex, old2.ModifyTime, old2.PreviousAllocation = 11, now, "old1"
+	st := &fakeState{services: map[string]*api.Service{"default/web": svc}, nodes: testNodes(3, api.NodeReady), allocs: []*api.Allocation{old1, old2}}
+	plan := computePlan(st, eval("e1", "web"), planContext{Now: now})
+	if len(plan.Place) != 2 || !plan.Eval.FollowUpAt.IsZero() {
+		t.Fatalf("place %+v outcome %+v, want both replicas placed at once", plan.Place, plan.Eval)
+	}
+	for _, p := range plan.Place {
+		if p.Previous != "" {
+			t.Fatalf("placement %+v links to the old service's allocation", p)
+		}
+	}
+	if len(plan.Stop) != 2 {
+		t.Fatalf("stop %+v, want the two leftovers stopped", plan.Stop)
+	}
+}

@@ -60,7 +60,11 @@ func New(svc *api.Service, prev *api.Rollout, now time.Time) *api.Rollout {
 		return r
 	}
 	r.StableRevision = prev.Revision
-	if prev.Phase != api.PhaseCompleted {
+	promoted := prev.Strategy == api.RolloutBlueGreen && !prev.PromoteTime.IsZero()
+	if prev.Phase != api.PhaseCompleted && !(promoted && prev.Active()) {
+		// Superseded (or aborted): what served before it still does. A
+		// blue-green rollout promoted but waiting out scaleDownDelay
+		// already serves the new revision.
 		r.StableRevision = prev.StableRevision
 	}
 	if r.StableRevision == r.Revision {
@@ -122,11 +126,11 @@ func Decide(in Input) Decision {
 	case r.Phase == api.PhaseCompleted:
 		desired = map[int]int{r.Revision: svc.Replicas}
 		r.Weights = map[int]int{r.Revision: 100}
-	case r.Phase == api.PhaseAborted || (r.Phase == api.PhaseFailed && r.Strategy != api.RolloutRamped):
+	case r.Strategy == api.RolloutRamped && (r.Phase == api.PhaseAborted || r.Phase == api.PhaseFailed):
+		desired = d.failedRamped()
+	case r.Phase == api.PhaseAborted || r.Phase == api.PhaseFailed:
 		desired = map[int]int{r.StableRevision: svc.Replicas}
 		r.Weights = map[int]int{r.StableRevision: 100}
-	case r.Phase == api.PhaseFailed:
-		desired = d.failedRamped()
 	default:
 		switch r.Strategy {
 		case api.RolloutBlueGreen:

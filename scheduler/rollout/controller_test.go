@@ -128,8 +128,67 @@ func TestRampedProgressDeadlineWithoutRollbackFreezes(t *testing.T) {
 	w.wantPhase(api.PhaseFailed)
 	w.wantRunning(2, 1)
 	w.wantRunning(1, 3)
-	if got := Routes(w.svc, w.ro); len(got.Split) != 0 {
-		t.Fatalf("frozen ramped routes = %+v, want any ready replica", got)
+	// Only revision 1 is ready: the routes send everything there.
+	if got := Routes(w.svc, w.ro); len(got.Split) > 1 || (len(got.Split) == 1 && got.Split[0].Backend != 1) {
+		t.Fatalf("frozen ramped routes = %+v, want revision 1's replicas", got)
+	}
+	// A held rollout still replaces a crashed replica and follows scaling.
+	w.allocs[0].Status, w.allocs[0].Ready = api.AllocFailed, false
+	w.decide()
+	w.wantRunning(1, 3)
+	w.svc.Replicas = 5 // revision 2 is not available: revision 1 carries all 5
+	w.decide()
+	w.wantRunning(1, 5)
+	w.wantRunning(2, 1)
+}
+
+// An abort (or an automatic rollback) of a ramped rollout goes back in
+// waves: the new revision's ready replicas keep serving until enough of
+// the stable revision are available, never collapsing to what it had left.
+func TestRampedAbortRampsBack(t *testing.T) {
+	w := newWorld(t, 10, "{ramped: {maxSurge: 2, maxUnavailable: 0}}")
+	w.update()
+	for i := 0; i < 20 && w.running(2) < 8; i++ {
+		w.decide()
+		w.readyAll(2)
+	}
+	w.decide()
+	if w.readyCount(2) < 8 {
+		t.Fatalf("setup: %d of revision 2 ready", w.readyCount(2))
+	}
+	w.ro.Phase, w.ro.Weights = api.PhaseAborted, map[int]int{1: 100} // what the FSM does
+	for i := 0; i < 30; i++ {
+		w.decide()
+		if ready := w.readyCount(1) + w.readyCount(2); ready < 10 {
+			t.Fatalf("step %d of the way back: %d ready, want never fewer than 10", i, ready)
+		}
+		if got := Routes(w.svc, w.ro); w.running(2) > 0 && len(got.Split) != 0 {
+			t.Fatalf("routes %+v while revision 2 still serves, want any ready replica", got)
+		}
+		w.readyAll(1)
+	}
+	w.wantRunning(2, 0)
+	w.wantRunning(1, 10)
+	w.wantWeights(map[int]int{1: 100})
+	if got := Routes(w.svc, w.ro); len(got.Split) != 1 || got.Split[0].Backend != 1 {
+		t.Fatalf("routes back on revision 1 only: %+v", got)
+	}
+}
+
+// A blue-green rollout promoted but still waiting out scaleDownDelay
+// serves green: a new apply then rolls out over green, not blue.
+func TestNewApplyAfterABlueGreenPromotionKeepsGreen(t *testing.T) {
+	w := newWorld(t, 2, "{strategy: blue-green, blueGreen: {scaleDownDelay: 1m}}")
+	w.update()
+	w.decide()
+	w.readyAll(2)
+	w.decide()
+	w.ro.Promote = true
+	w.decide()
+	w.wantWeights(map[int]int{2: 100})
+	w.update()
+	if w.ro.StableRevision != 2 {
+		t.Fatalf("stable %d after a new apply, want the promoted green 2", w.ro.StableRevision)
 	}
 }
 

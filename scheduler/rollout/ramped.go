@@ -118,20 +118,86 @@ func (d *decider) failRamped(cfg *api.RampedRollout, avail, replicas int) map[in
 	return d.currentCounts()
 }
 
-// failedRamped holds a failed ramped rollout: rolled back, or frozen.
+// failedRamped holds an aborted or failed ramped rollout: rolled back to
+// the stable revision (an abort, or autoRollback) within the same bounds as
+// the way forward, or frozen where it stands.
 func (d *decider) failedRamped() map[int]int {
-	if d.spec.Ramped == nil || d.spec.Ramped.AutoRollback {
-		d.r.Weights = map[int]int{d.r.StableRevision: 100}
-		return map[int]int{d.r.StableRevision: d.svc.Replicas}
+	if d.r.Phase == api.PhaseAborted || d.spec.Ramped == nil || d.spec.Ramped.AutoRollback {
+		return d.rampBack()
 	}
 	return d.currentCounts()
 }
 
-// currentCounts keeps every revision at the replicas it runs.
+// rampBack returns the replicas to the stable revision in waves, as a
+// rollout of it would: the new revision's ready replicas keep serving
+// until enough of the stable one are available again, so an abort or a
+// rollback never drops the service to what the stable revision had left.
+func (d *decider) rampBack() map[int]int {
+	replicas, stable := d.svc.Replicas, d.r.StableRevision
+	surge, unavailable := rampedBounds(d.spec.Ramped, replicas)
+	stableActive, stableAvail := len(d.active[stable]), d.available(stable)
+	desired := map[int]int{}
+	var others []int
+	for rev := range d.active {
+		if rev != stable {
+			others = append(others, rev)
+		}
+	}
+	sort.Ints(others)
+	othersAvail, othersDesired := 0, 0
+	for _, rev := range others {
+		othersAvail += d.available(rev)
+	}
+	removable := max(0, min(stableAvail+othersAvail-(replicas-unavailable), othersAvail))
+	for _, rev := range others {
+		keep := d.available(rev)
+		cut := min(keep, removable)
+		removable -= cut
+		desired[rev] = keep - cut
+		othersDesired += desired[rev]
+	}
+	up := min(replicas+surge-(stableActive+othersDesired), replicas-stableActive)
+	desired[stable] = min(stableActive+max(up, 0), replicas)
+	if stableActive > replicas {
+		desired[stable] = replicas
+	}
+	d.r.Weights = readyShares(d, append([]int{stable}, others...))
+	if othersDesired == 0 {
+		d.r.Weights = map[int]int{stable: 100}
+	}
+	return desired
+}
+
+// currentCounts holds a paused or frozen ramped rollout where it stands:
+// the new revision keeps its replicas (at most the count), and the old
+// ones are kept between replicas minus the new available ones and that
+// plus maxSurge; the stable
+// revision makes up for what failed or what the count gained, and old
+// revisions give back first what it lost. So a held rollout still follows
+// scaling and replaces crashed replicas.
 func (d *decider) currentCounts() map[int]int {
+	replicas, target, stable := d.svc.Replicas, d.r.Revision, d.r.StableRevision
+	surge, _ := rampedBounds(d.spec.Ramped, replicas)
 	out := map[int]int{}
-	for rev, allocs := range d.active {
-		out[rev] = len(allocs)
+	newCount := min(len(d.active[target]), replicas)
+	out[target] = newCount
+	olds := d.oldRevisions()
+	oldTotal := 0
+	for _, rev := range olds {
+		out[rev] = len(d.active[rev])
+		oldTotal += out[rev]
+	}
+	floor := max(replicas-min(d.available(target), newCount), 0)
+	switch {
+	case oldTotal < floor:
+		out[stable] += floor - oldTotal
+	case oldTotal > floor+surge:
+		excess := oldTotal - floor - surge
+		for _, rev := range olds { // in-between revisions first, stable last
+			cut := min(out[rev], excess)
+			out[rev] -= cut
+			excess -= cut
+		}
 	}
 	return out
 }

@@ -12,8 +12,8 @@ const (
 )
 
 // Routes is the route table the proxies apply for the service's own VIP.
-// While a ramped rollout runs (or a failed one stands frozen) any ready
-// replica serves, as in a Kubernetes rolling update: the table is empty
+// While a ramped rollout runs (forward, or back after an abort or a
+// rollback, or frozen half-way) any ready replica serves, as in a Kubernetes rolling update: the table is empty
 // and the proxies spread over every ready endpoint. Otherwise the split
 // follows the rollout's weights; a sticky canary keeps each client on the
 // revision it was first given.
@@ -21,8 +21,8 @@ func Routes(svc *api.Service, r *api.Rollout) api.RouteTable {
 	if r == nil || r.Revision != svc.Revision {
 		return api.RouteTable{Split: []api.WeightedBackend{{Backend: svc.Revision, Weight: 100}}}
 	}
-	frozen := r.Phase == api.PhaseFailed && (svc.Spec.Rollout.Ramped == nil || !svc.Spec.Rollout.Ramped.AutoRollback)
-	if r.Strategy == api.RolloutRamped && (r.Active() || frozen) {
+	if r.Strategy == api.RolloutRamped && r.Phase != api.PhaseCompleted && !(len(r.Weights) == 1 && r.Weights[r.StableRevision] == 100) {
+		// Ramping either way (or frozen half-way): any ready replica.
 		return api.RouteTable{Split: []api.WeightedBackend{}}
 	}
 	t := api.RouteTable{Split: []api.WeightedBackend{}}

@@ -393,9 +393,12 @@ func (tx *applyTxn) commit() {
 }
 
 // template is the part of a spec whose change makes a new revision:
-// everything but the replica count, which scaling changes in place.
+// everything but the replica count, which scaling changes in place, and
+// the autoscale block, whose limits change in place too (as editing a
+// Kubernetes HPA leaves the pods alone).
 func template(s api.ServiceSpec) api.ServiceSpec {
 	s.Replicas = nil
+	s.Autoscale = nil // the autoscaler's limits change no replica
 	return s
 }
 
@@ -425,7 +428,8 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		spec.Replicas = &replicas
 	}
 	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec))
-	if !templateChanged && old.Replicas == replicas {
+	autoscaleChanged := !reflect.DeepEqual(old.Spec.Autoscale, spec.Autoscale)
+	if !templateChanged && !autoscaleChanged && old.Replicas == replicas {
 		return &UpsertServiceResult{Revision: old.Revision}, nil
 	}
 	svc := *old
@@ -435,6 +439,10 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	trigger := api.TriggerScale
 	message := fmt.Sprintf("service %s/%s scaled from %d to %d replicas", spec.Namespace, spec.Name, old.Replicas, replicas)
 	eventType := api.EventServiceScaled
+	if autoscaleChanged && !templateChanged {
+		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
+		message = fmt.Sprintf("service %s/%s: autoscale settings changed (no new revision; %d replicas)", spec.Namespace, spec.Name, replicas)
+	}
 	if templateChanged {
 		svc.Revision++
 		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
@@ -785,6 +793,7 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 				p.Eval = &EvalOutcome{Status: api.EvalComplete, Description: "plan dropped: the rollout changed meanwhile"}
 				tx.finishEval(p)
 			}
+			tx.cancelEvals(p)
 			tx.newEval(p.Namespace, p.Service, api.TriggerRollout, "")
 			continue
 		}
@@ -851,13 +860,7 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 			tx.event(api.Event{Type: api.EventAllocationStopped, Namespace: p.Namespace, Service: p.Service,
 				Message: fmt.Sprintf("stopping %d allocation%s of %s/%s", stopped, plural(stopped), p.Namespace, p.Service)})
 		}
-		for _, id := range p.Canceled {
-			if old := tx.eval(id); old != nil && !old.Terminal() {
-				e := *old
-				e.Status, e.StatusDescription, e.ModifyTime, e.ModifyIndex = api.EvalCanceled, "superseded by "+p.EvalID, tx.now, tx.index
-				tx.insert(tableEvals, &e)
-			}
-		}
+		tx.cancelEvals(p)
 		if p.Eval != nil {
 			tx.finishEval(p)
 		}
@@ -869,6 +872,17 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 	sort.Strings(names)
 	for _, n := range names {
 		tx.finishDrain(n)
+	}
+}
+
+// cancelEvals marks the evaluations a plan's superseded as canceled.
+func (tx *applyTxn) cancelEvals(p *Plan) {
+	for _, id := range p.Canceled {
+		if old := tx.eval(id); old != nil && !old.Terminal() {
+			e := *old
+			e.Status, e.StatusDescription, e.ModifyTime, e.ModifyIndex = api.EvalCanceled, "superseded by "+p.EvalID, tx.now, tx.index
+			tx.insert(tableEvals, &e)
+		}
 	}
 }
 

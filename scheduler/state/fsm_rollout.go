@@ -126,8 +126,8 @@ func (tx *applyTxn) evaluate(c *Evaluate) error {
 // planRolloutCurrent reports whether the rollout a plan was computed from
 // is still the stored one.
 func (tx *applyTxn) planRolloutCurrent(p *Plan) bool {
-	if p.Rollout == nil {
-		return true
+	if p.Rollout == nil && p.RolloutIndex == 0 {
+		return true // no rollout state was read (a service deleted, a test)
 	}
 	cur := tx.rollout(p.Namespace, p.Service)
 	if cur == nil {

@@ -156,6 +156,28 @@ func TestPlanFromAStaleRolloutIsDropped(t *testing.T) {
 	if n := len(snap.Evaluations(nil)); n != evalsBefore+1 {
 		t.Fatalf("%d evaluations, want one more to look at the service again", n)
 	}
+
+	// A plan that leaves the rollout alone but was computed from its old
+	// state (one more wave, a replacement) is dropped too, and what it
+	// superseded is canceled.
+	h.ok(CmdEvaluate, &Evaluate{Namespace: "default", Name: "web", Trigger: api.TriggerRollout, Time: h.next()})
+	var superseded string
+	for _, e := range h.snap().Evaluations(nil) {
+		if e.Status == api.EvalPending {
+			superseded = e.ID
+		}
+	}
+	quiet := placePlan("web", "e-quiet", "w2@n1")
+	quiet.Revision, quiet.RolloutIndex, quiet.Canceled = 2, seen.ModifyIndex, []string{superseded}
+	quiet.Eval = &EvalOutcome{Status: api.EvalComplete, Placed: 1}
+	h.plans(quiet)
+	snap = h.snap()
+	if a := snap.Allocation(nil, "w2"); a != nil {
+		t.Fatalf("a plan from the old rollout state placed %+v", a)
+	}
+	if e := snap.Evaluation(nil, superseded); e == nil || e.Status != api.EvalCanceled {
+		t.Fatalf("superseded evaluation %+v, want canceled", e)
+	}
 }
 
 // A promote retried with the same request ID (a client that timed out and

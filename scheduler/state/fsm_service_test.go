@@ -349,7 +349,12 @@ func TestAutoscaledCountSurvivesReapply(t *testing.T) {
 	}
 	// New limits below the count: clamped.
 	h.upsert(decodeSpec(t, strings.Replace(doc, "max: 10", "max: 5", 1)))
-	if got := h.snap().Service(nil, "default", "web").Replicas; got != 5 {
-		t.Fatalf("after max 5: %d replicas, want 5", got)
+	svc = h.snap().Service(nil, "default", "web")
+	if svc.Replicas != 5 || svc.Spec.Autoscale.Max != 5 {
+		t.Fatalf("after max 5: %d replicas, max %d; want 5 and 5", svc.Replicas, svc.Spec.Autoscale.Max)
+	}
+	// New limits are settings, not a new revision: no replica is replaced.
+	if svc.Revision != 1 {
+		t.Fatalf("revision %d after changing the autoscale limits, want 1", svc.Revision)
 	}
 }
