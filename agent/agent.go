@@ -109,6 +109,7 @@ type Servers interface {
 	Endpoints(ctx context.Context, q api.QueryOptions) ([]*api.ServiceEndpoints, uint64, error)
 	Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Node, uint64, error)
 	ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error
+	ReportUsage(ctx context.Context, node string, reports []api.AllocUsage) error
 }
 
 // RuntimeFactory makes the runtime once the node is registered and its
@@ -196,7 +197,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		a.metrics.registry.MustRegister(a.dns.Collectors()...)
 	}
 	if cfg.Proxy {
-		a.proxy = proxy.New(proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock})
+		a.proxy = proxy.New(proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock, Wake: wakeFunc(servers)})
 		a.routes = newAppliedRoutes()
 		a.metrics.registry.MustRegister(a.proxy.Collectors()...)
 	}
@@ -303,6 +304,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.cfg.Logger.Info("agent registered", "node", a.cfg.Name, "subnet", a.node.Subnet, "http", a.HTTPAddr())
 	run(a.heartbeatLoop)
 	run(a.watchLoop)
+	if a.cfg.Runtime != "fake" { // fake nodes run nothing to measure
+		run(a.usageLoop)
+	}
 	if a.cfg.Network != nil {
 		run(a.routesLoop)
 	}

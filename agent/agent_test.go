@@ -26,6 +26,7 @@ type fakeServers struct {
 	regs      int
 	beats     int
 	nodes     []*api.Node
+	usage     []api.UsageBatch
 }
 
 func newFakeServers() *fakeServers {
@@ -147,6 +148,13 @@ func (f *fakeServers) Nodes(ctx context.Context, q api.QueryOptions) ([]*api.Nod
 }
 
 func (f *fakeServers) ReportTraffic(ctx context.Context, node string, reports []api.TrafficReport) error {
+	return nil
+}
+
+func (f *fakeServers) ReportUsage(ctx context.Context, node string, reports []api.AllocUsage) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.usage = append(f.usage, api.UsageBatch{Reports: reports})
 	return nil
 }
 

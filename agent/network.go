@@ -147,3 +147,23 @@ func (a *Agent) trafficLoop(ctx context.Context) {
 		}
 	}
 }
+
+// serviceWaker is the control-plane call that gives a service at zero
+// replicas one again; *api.Client provides it. It is asked for apart from
+// Servers so that fakes without it keep working (their proxies then hold
+// requests without asking).
+type serviceWaker interface {
+	WakeService(ctx context.Context, namespace, name string) (api.WriteResponse, error)
+}
+
+// wakeFunc is the proxy's Wake: the servers' WakeService, or nil.
+func wakeFunc(servers Servers) func(ctx context.Context, namespace, name string) error {
+	w, ok := servers.(serviceWaker)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context, namespace, name string) error {
+		_, err := w.WakeService(ctx, namespace, name)
+		return err
+	}
+}

@@ -19,6 +19,9 @@ type NullRuntime struct {
 	StartFn  func(id string) error
 	// ExecFn answers Exec (probes use it); without it Exec exits 126.
 	ExecFn func(id string, cmd []string) int
+	// StatsFn answers Stats of a running container; without it the
+	// figures are 0.
+	StatsFn func(id string) runtime.Stats
 
 	mu         sync.Mutex
 	containers map[string]*nullContainer
@@ -172,6 +175,12 @@ func (r *NullRuntime) Wait(ctx context.Context, id string) (runtime.Status, erro
 func (r *NullRuntime) Stats(ctx context.Context, id string) (runtime.Stats, error) {
 	if _, err := r.Status(ctx, id); err != nil {
 		return runtime.Stats{}, err
+	}
+	r.mu.Lock()
+	fn := r.StatsFn
+	r.mu.Unlock()
+	if fn != nil {
+		return fn(id), nil
 	}
 	return runtime.Stats{}, nil
 }

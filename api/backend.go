@@ -64,6 +64,10 @@ type Writer interface {
 	ApplyService(ctx context.Context, spec ServiceSpec) (ApplyResponse, error)
 	DeleteService(ctx context.Context, namespace, name string) (WriteResponse, error)
 	ScaleService(ctx context.Context, namespace, name string, replicas int) (WriteResponse, error)
+	// WakeService scales a service that scaled to zero (autoscale min 0)
+	// back to max(1, min) because a proxy holds a request for it. It is
+	// idempotent: a service with replicas writes nothing (Index 0).
+	WakeService(ctx context.Context, namespace, name string) (WriteResponse, error)
 	RegisterNode(ctx context.Context, name string, r NodeRegistration) (WriteResponse, error)
 	Heartbeat(ctx context.Context, name string) (HeartbeatResponse, error)
 	DrainNode(ctx context.Context, name string, enable bool) (WriteResponse, error)
@@ -79,6 +83,11 @@ type Writer interface {
 	// nodes. Both live on the leader, not in Raft.
 	ReportTraffic(ctx context.Context, node string, reports []TrafficReport) error
 	Traffic(ctx context.Context, namespace, name string) (*ServiceTraffic, error)
+	// ReportUsage records what a node's runtime measured of its
+	// allocations; TopAllocations is the leader's book of those figures.
+	// Both live on the leader, not in Raft.
+	ReportUsage(ctx context.Context, node string, reports []AllocUsage) error
+	TopAllocations(ctx context.Context) (*TopAllocations, error)
 }
 
 // Cluster says who leads.

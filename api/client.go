@@ -386,6 +386,14 @@ func (c *Client) ScaleService(ctx context.Context, namespace, name string, repli
 	return r, err
 }
 
+// WakeService asks the cluster to give a service at zero replicas one
+// again (see Writer.WakeService).
+func (c *Client) WakeService(ctx context.Context, namespace, name string) (WriteResponse, error) {
+	var r WriteResponse
+	_, err := c.do(ctx, http.MethodPost, servicePath(namespace, name)+"/wake", nil, &r)
+	return r, err
+}
+
 // Rollout is the state of a service's newest rollout; with q.Index set it
 // waits for a change past it.
 func (c *Client) Rollout(ctx context.Context, namespace, name string, q QueryOptions) (*Rollout, uint64, error) {
@@ -536,6 +544,21 @@ func (c *Client) ReportTraffic(ctx context.Context, node string, reports []Traff
 func (c *Client) Traffic(ctx context.Context, namespace, name string) (*ServiceTraffic, error) {
 	var t ServiceTraffic
 	if _, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/traffic", nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// ReportUsage sends what a node's runtime measured of its allocations.
+func (c *Client) ReportUsage(ctx context.Context, node string, reports []AllocUsage) error {
+	_, err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/usage", UsageBatch{Reports: reports}, nil)
+	return err
+}
+
+// TopAllocations is the leader's book of the allocations' CPU and memory.
+func (c *Client) TopAllocations(ctx context.Context) (*TopAllocations, error) {
+	var t TopAllocations
+	if _, err := c.do(ctx, http.MethodGet, "/v1/top/allocations", nil, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil

@@ -29,6 +29,10 @@ type ServiceEndpoints struct {
 	// Endpoints lists every running replica; only Ready ones get traffic.
 	Endpoints []Endpoint `json:"endpoints"`
 	Routes    RouteTable `json:"routes"`
+	// ScaleToZero is set for a service that may have no replica (autoscale
+	// min 0): a proxy then holds its requests while none is ready and asks
+	// the cluster to wake it, instead of answering 503 at once.
+	ScaleToZero bool `json:"scaleToZero,omitempty"`
 	// ModifyIndex moves whenever any of the above changes.
 	ModifyIndex uint64 `json:"modifyIndex"`
 }

@@ -155,6 +155,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions", h.revisions)
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/revisions/{revision}", h.revision)
 	mux.HandleFunc("POST /v1/services/{ns}/{name}/scale", h.write(h.scaleService))
+	mux.HandleFunc("POST /v1/services/{ns}/{name}/wake", h.write(h.wakeService))
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/rollout", h.rollout)
 	mux.HandleFunc("POST /v1/services/{ns}/{name}/rollout/undo", h.write(h.undoRollout))
 	mux.HandleFunc("POST /v1/services/{ns}/{name}/rollout/{action}", h.write(h.rolloutAction))
@@ -176,6 +177,9 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/nodes/{name}/traffic", h.write(h.reportTraffic))
 	// Traffic figures live on the leader: reads of them go there too.
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/traffic", h.write(h.traffic))
+	// So do the allocations' CPU and memory figures.
+	mux.HandleFunc("POST /v1/nodes/{name}/usage", h.write(h.reportUsage))
+	mux.HandleFunc("GET /v1/top/allocations", h.write(h.topAllocations))
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}
@@ -581,6 +585,17 @@ func (h *handler) scaleService(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp.Index, resp)
 }
 
+// wakeService asks for a replica of a service at zero: proxies call it
+// when they hold a request for a service without a ready endpoint.
+func (h *handler) wakeService(w http.ResponseWriter, r *http.Request) {
+	resp, err := h.b.WakeService(r.Context(), r.PathValue("ns"), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Index, resp)
+}
+
 func (h *handler) rollout(w http.ResponseWriter, r *http.Request) {
 	read(h, w, r, func(ctx context.Context, q QueryOptions) (*Rollout, uint64, error) {
 		return h.b.Rollout(ctx, r.PathValue("ns"), r.PathValue("name"), q)
@@ -827,6 +842,32 @@ func (h *handler) traffic(w http.ResponseWriter, r *http.Request) {
 			}
 			out.Windows[i] = tw
 		}
+	}
+	writeJSON(w, http.StatusOK, 0, out)
+}
+
+func (h *handler) reportUsage(w http.ResponseWriter, r *http.Request) {
+	var batch UsageBatch
+	if err := body(r, "", &batch); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := h.b.ReportUsage(r.Context(), r.PathValue("name"), batch.Reports); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, 0, WriteResponse{})
+}
+
+func (h *handler) topAllocations(w http.ResponseWriter, r *http.Request) {
+	t, err := h.b.TopAllocations(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := TopAllocations{Allocations: []AllocationUsage{}}
+	if t != nil && t.Allocations != nil {
+		out = *t
 	}
 	writeJSON(w, http.StatusOK, 0, out)
 }

@@ -25,6 +25,7 @@ type fakeBackend struct {
 	ApplyServiceFn      func(ctx context.Context, spec api.ServiceSpec) (api.ApplyResponse, error)
 	DeleteServiceFn     func(ctx context.Context, namespace, name string) (api.WriteResponse, error)
 	ScaleServiceFn      func(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error)
+	WakeServiceFn       func(ctx context.Context, namespace, name string) (api.WriteResponse, error)
 	RegisterNodeFn      func(ctx context.Context, name string, r api.NodeRegistration) (api.WriteResponse, error)
 	HeartbeatFn         func(ctx context.Context, name string) (api.HeartbeatResponse, error)
 	DrainNodeFn         func(ctx context.Context, name string, enable bool) (api.WriteResponse, error)
@@ -90,7 +91,7 @@ func (b *fakeBackend) CallsTo(method string) []backendCall {
 // writeMethods are the Writer's methods: what "bad input changes nothing"
 // must never reach.
 var writeMethods = []string{
-	"ApplyService", "DeleteService", "ScaleService", "RegisterNode", "Heartbeat",
+	"ApplyService", "DeleteService", "ScaleService", "WakeService", "RegisterNode", "Heartbeat",
 	"DrainNode", "SetEligibility", "SetNodeStatus", "UpdateAllocations",
 	"RolloutAction", "UndoRollout",
 }
@@ -153,6 +154,16 @@ func (b *fakeBackend) ReportTraffic(ctx context.Context, node string, reports []
 
 func (b *fakeBackend) Traffic(ctx context.Context, namespace, name string) (*api.ServiceTraffic, error) {
 	b.record("Traffic", namespace, name)
+	return nil, nil
+}
+
+func (b *fakeBackend) ReportUsage(ctx context.Context, node string, reports []api.AllocUsage) error {
+	b.record("ReportUsage", node, reports)
+	return nil
+}
+
+func (b *fakeBackend) TopAllocations(ctx context.Context) (*api.TopAllocations, error) {
+	b.record("TopAllocations")
 	return nil, nil
 }
 
@@ -224,6 +235,14 @@ func (b *fakeBackend) ScaleService(ctx context.Context, namespace, name string, 
 	b.record("ScaleService", namespace, name, replicas)
 	if b.ScaleServiceFn != nil {
 		return b.ScaleServiceFn(ctx, namespace, name, replicas)
+	}
+	return api.WriteResponse{}, nil
+}
+
+func (b *fakeBackend) WakeService(ctx context.Context, namespace, name string) (api.WriteResponse, error) {
+	b.record("WakeService", namespace, name)
+	if b.WakeServiceFn != nil {
+		return b.WakeServiceFn(ctx, namespace, name)
 	}
 	return api.WriteResponse{}, nil
 }

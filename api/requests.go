@@ -134,3 +134,45 @@ const PeerProbeTimeout = time.Second
 type TrafficBatch struct {
 	Reports []TrafficReport `json:"reports"`
 }
+
+// UsageBatch is the body of POST /v1/nodes/{name}/usage: what the node's
+// runtime measured of each of its running allocations.
+type UsageBatch struct {
+	Reports []AllocUsage `json:"reports"`
+}
+
+// AllocUsage is one allocation's resource use at one reading.
+type AllocUsage struct {
+	ID string `json:"id"`
+	// CPU is the recent use in millicores, Memory the resident memory.
+	CPU    CPU    `json:"cpu"`
+	Memory Memory `json:"memory"`
+}
+
+// AllocationUsage is one allocation's figures in GET /v1/top/allocations,
+// as the leader holds them (in memory, not in Raft): the averages of its
+// node's readings over the last 6 s and 1 m, and what it reserves.
+type AllocationUsage struct {
+	ID        string `json:"id"`
+	Namespace string `json:"namespace"`
+	Service   string `json:"service"`
+	Revision  int    `json:"revision"`
+	Node      string `json:"node"`
+	Ready     bool   `json:"ready"`
+	// CPU and Memory average the readings of the last 6 s; CPU1m and
+	// Memory1m those of the last minute.
+	CPU      CPU       `json:"cpu"`
+	Memory   Memory    `json:"memory"`
+	CPU1m    CPU       `json:"cpu1m"`
+	Memory1m Memory    `json:"memory1m"`
+	Reserved Resources `json:"reserved"`
+	// At is when the newest reading arrived.
+	At time.Time `json:"at"`
+}
+
+// TopAllocations answers GET /v1/top/allocations: every allocation meant
+// to run whose node reported its usage recently, sorted by namespace,
+// service and ID.
+type TopAllocations struct {
+	Allocations []AllocationUsage `json:"allocations"`
+}

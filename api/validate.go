@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // MaxReplicas is the most replicas one service may ask for.
@@ -434,10 +435,8 @@ func (s *ServiceSpec) validateAutoscale() *FieldError {
 	}
 	// Validated in full above; refused while nothing executes them.
 	switch {
-	case a.Metric == MetricCPU || a.Metric == MetricMemory:
-		return fieldErr("spec.autoscale.metric", "%s is not executed yet; use inflight or rps", a.Metric)
-	case a.Min == 0:
-		return fieldErr("spec.autoscale.min", "scaling to zero is not executed yet; min must be at least 1")
+	case a.Min == 0 && a.Metric != MetricInflight && a.Metric != MetricRPS:
+		return fieldErr("spec.autoscale.min", "0 (scale to zero) needs metric inflight or rps: only the proxy can hold requests while a replica starts")
 	case a.Forecast:
 		return fieldErr("spec.autoscale.forecast", "forecasts are not executed yet")
 	}
@@ -643,6 +642,9 @@ func validateAnalysis(f, strategy string, a *AnalysisConfig) *FieldError {
 	switch {
 	case a.Interval <= 0:
 		return fieldErr(f+".interval", "must be greater than 0")
+	case a.Interval > Duration(time.Minute):
+		// The leader keeps a minute of traffic figures.
+		return fieldErr(f+".interval", "must be at most 1m (the traffic figures cover the last minute)")
 	case !percentOK(a.MaxErrorRate):
 		return fieldErr(f+".maxErrorRate", "must be between 0%% and 100%%, got %s", *a.MaxErrorRate)
 	case a.MaxP99Latency < 0:

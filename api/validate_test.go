@@ -3,6 +3,7 @@ package api
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // useRollout swaps the base spec's rollout for another strategy's, with
@@ -218,6 +219,7 @@ func TestValidate(t *testing.T) {
 
 		// analysis
 		{"analysis interval", func(s *ServiceSpec) { s.Rollout.Analysis.Interval = 0 }, "spec.rollout.analysis.interval", "must be greater than 0"},
+		{"analysis interval too long", func(s *ServiceSpec) { s.Rollout.Analysis.Interval = Duration(5 * time.Minute) }, "spec.rollout.analysis.interval", "must be at most 1m"},
 		{"analysis error rate high", func(s *ServiceSpec) { s.Rollout.Analysis.MaxErrorRate = ptr(Percent(101)) }, "spec.rollout.analysis.maxErrorRate", "must be between 0% and 100%, got 101%"},
 		{"analysis error rate negative", func(s *ServiceSpec) { s.Rollout.Analysis.MaxErrorRate = ptr(Percent(-1)) }, "spec.rollout.analysis.maxErrorRate", "must be between 0% and 100%"},
 		{"analysis latency", func(s *ServiceSpec) { s.Rollout.Analysis.MaxP99Latency = -1 }, "spec.rollout.analysis.maxP99Latency", "must not be negative"},
@@ -253,6 +255,10 @@ func TestValidateAccepts(t *testing.T) {
 		{"readiness success threshold", minimalDoc + "probes: {readiness: {exec: {command: [/bin/true]}, successThreshold: 3}}\n"},
 		{"zero replicas", minimalDoc + "replicas: 0\n"},
 		{"autoscale on in-flight requests", minimalDoc + "autoscale: {min: 1, max: 3, metric: inflight, target: 50}\n"},
+		{"scale to zero on rps", minimalDoc + "autoscale: {min: 0, max: 3, metric: rps, target: 50}\n"},
+		{"scale to zero on in-flight requests", minimalDoc + "autoscale: {min: 0, max: 3, metric: inflight, target: 5, stabilizationWindow: 30s}\n"},
+		{"autoscale on cpu", minimalDoc + "autoscale: {min: 1, max: 3, metric: cpu, target: 100}\n"},
+		{"autoscale on memory", minimalDoc + "resources: {cpu: 100m, memory: 32Mi}\nautoscale: {min: 1, max: 3, metric: memory, target: 80}\n"},
 		{"headless", minimalDoc + "clusterIP: none\n"},
 		{"binpack", minimalDoc + "placement: {strategy: binpack, constraints: [\"zone in (a, b)\", \"node.name != n3\"]}\n"},
 		{"secret file", minimalDoc + "secrets: [{name: tls, path: /run/secrets/tls.pem}]\n"},
@@ -287,13 +293,9 @@ func TestValidateDocuments(t *testing.T) {
 			"spec.replicas", "must be between autoscale.min (2) and autoscale.max (4), got 1"},
 		{"canary without steps", minimalDoc + "rollout: {strategy: canary}\n", "spec.rollout.canary.steps", "at least one step is required"},
 		{"ab without rules", minimalDoc + "rollout: {strategy: ab}\n", "spec.rollout.ab.match", "at least one rule is required"},
+		{"scale to zero on cpu", minimalDoc + "autoscale: {min: 0, max: 3, metric: cpu, target: 80}\n",
+			"spec.autoscale.min", "0 (scale to zero) needs metric inflight or rps"},
 		// Valid autoscale settings that nothing executes yet are refused.
-		{"autoscale from zero not executed yet", minimalDoc + "autoscale: {min: 0, max: 3, metric: rps, target: 50}\n",
-			"spec.autoscale.min", "scaling to zero is not executed yet"},
-		{"cpu metric not executed yet", minimalDoc + "autoscale: {min: 1, max: 3, metric: cpu, target: 100}\n",
-			"spec.autoscale.metric", "cpu is not executed yet; use inflight or rps"},
-		{"memory metric not executed yet", minimalDoc + "autoscale: {min: 1, max: 3, metric: memory, target: 80}\n",
-			"spec.autoscale.metric", "memory is not executed yet"},
 		{"forecast not executed yet", minimalDoc + "autoscale: {min: 1, max: 3, metric: rps, target: 80, forecast: true}\n",
 			"spec.autoscale.forecast", "forecasts are not executed yet"},
 		// Valid A/B and shadow blocks are refused until those strategies run.

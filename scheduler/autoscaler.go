@@ -45,12 +45,21 @@ func (s *Server) autoscaler(ctx context.Context) {
 			}
 			in := autoscale.Input{
 				Config: *a, Current: svc.Replicas, Ready: readyCount(snap, svc),
-				Stable:   serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.StableWindow), a.Metric),
-				Panic:    panicLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow), a.Metric),
 				HaveData: true, // missing figures read as no load: they never scale up
 
 				CanScaleDown: now.Sub(start) >= autoscale.StableWindow,
 				Now:          now,
+			}
+			if autoscale.ScalesToZero(*a) {
+				in.Recent = recentRequests(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow))
+			}
+			switch a.Metric {
+			case api.MetricCPU, api.MetricMemory:
+				// The runtime's readings (usage.go); no panic mode.
+				in.Stable = s.serviceUsage(snap, svc, a, now)
+			default:
+				in.Stable = serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.StableWindow), a.Metric)
+				in.Panic = panicLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow), a.Metric)
 			}
 			d := autoscale.Decide(in, st)
 			if !d.Changed {

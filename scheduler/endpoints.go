@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/scheduler/autoscale"
 	"flotilla/scheduler/rollout"
 	"flotilla/scheduler/state"
 )
@@ -230,6 +231,7 @@ func serviceEndpoints(snap *state.Snapshot, ws state.WatchSet, svc *api.Service)
 		Ports: svc.Spec.Ports, LoadBalancing: svc.Spec.LoadBalancing, Endpoints: []api.Endpoint{},
 		Routes:      rollout.Routes(svc, ro),
 		ModifyIndex: max(svc.ModifyIndex, state.MaxModifyIndex(allocs)),
+		ScaleToZero: svc.Spec.Autoscale != nil && autoscale.ScalesToZero(*svc.Spec.Autoscale),
 	}
 	if ro != nil {
 		se.ModifyIndex = max(se.ModifyIndex, ro.ModifyIndex)
@@ -272,7 +274,7 @@ func previewEndpoints(snap *state.Snapshot, se *api.ServiceEndpoints, svc *api.S
 		return nil
 	}
 	p := *se
-	p.Name, p.VIP, p.Headless = name, ro.PreviewVIP, false
+	p.Name, p.VIP, p.Headless, p.ScaleToZero = name, ro.PreviewVIP, false, false // a preview is not woken
 	p.Routes = api.RouteTable{Split: []api.WeightedBackend{{Backend: ro.Revision, Weight: 100}}}
 	p.Endpoints = []api.Endpoint{}
 	for _, e := range se.Endpoints {

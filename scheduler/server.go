@@ -25,6 +25,8 @@ import (
 // serves the HTTP API and, while it leads, schedules.
 type Server struct {
 	cfg Config
+	// wakeMu serialises WakeService.
+	wakeMu sync.Mutex
 
 	store     *state.Store
 	fsm       *state.FSM
@@ -41,6 +43,7 @@ type Server struct {
 	plans      *planApplier
 	heartbeats *heartbeats
 	traffic    *trafficBook
+	usage      *usageBook // allocations' CPU and memory, on the leader (usage.go)
 	metrics    *metrics
 
 	leaderNotify chan bool
@@ -60,7 +63,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), leaderNotify: make(chan bool, 8),
+	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), usage: newUsageBook(), leaderNotify: make(chan bool, 8),
 		restored: make(chan struct{}, 1)}
 	peerTransport := http.DefaultTransport.(*http.Transport).Clone()
 	peerTransport.MaxIdleConnsPerHost = 64

@@ -367,6 +367,62 @@ func TestContainerdLab(t *testing.T) {
 	l.must("delete", "service", "web")
 	t.Run("probes", func(t *testing.T) { checkProbes(t, l, netnsClient(n1)) })
 	t.Run("canary under load", func(t *testing.T) { checkCanaryUnderLoad(t, l, n1) })
+	t.Run("cpu autoscaling from cgroups", func(t *testing.T) { checkCPUAutoscaling(t, l, n1) })
+}
+
+// checkCPUAutoscaling: the demo app burning 20 ms of real CPU per request
+// at 20 requests/s wants 400m; one replica reserves (and is limited to)
+// 200m, the target is 50% of it. The agents read the tasks' cgroups, and
+// the autoscaler scales the service up.
+func checkCPUAutoscaling(t *testing.T, l *labCLI, netns string) {
+	spec := "kind: Service\nname: cpuhog\nimage: flotilla.local/demo:v1\nargs: [--version, v1, --cpu-per-request, 20ms]\n" +
+		"resources: {cpu: 200m, memory: 32Mi}\nports: [{name: http, port: 8080, protocol: http}]\n" +
+		"probes: {readiness: {http: {path: /ready, port: http}, period: 1s}}\n" +
+		"autoscale: {min: 1, max: 4, metric: cpu, target: 50}\n"
+	file := t.TempDir() + "/cpuhog.yaml"
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.must("apply", "-f", file)
+	t.Cleanup(func() { l.run("delete", "service", "cpuhog") })
+	waitFor(t, 90*time.Second, "1 replica of cpuhog ready", func() bool {
+		for _, a := range l.allocs() {
+			if a.Service == "cpuhog" && a.DesiredStatus == api.DesiredRun && a.Ready {
+				return true
+			}
+		}
+		return false
+	})
+	var svc api.Service
+	if err := json.Unmarshal([]byte(l.must("get", "services", "cpuhog", "-o", "json")), &svc); err != nil {
+		t.Fatal(err)
+	}
+	load := exec.Command("ip", "netns", "exec", netns, l.bin, "load", "http://"+svc.VIP+":8080/", "--rate", "20", "--duration", "40s", "-o", "json")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- load.Wait() }()
+	t.Cleanup(func() {
+		_ = load.Process.Kill()
+		<-done
+	})
+	waitFor(t, 35*time.Second, "the autoscaler to scale cpuhog up on its cgroup's CPU", func() bool {
+		var s api.Service
+		o, err := l.run("get", "services", "cpuhog", "-o", "json")
+		return err == nil && json.Unmarshal([]byte(o), &s) == nil && s.Replicas >= 2 &&
+			s.Autoscaled != nil && strings.Contains(s.Autoscaled.Reason, "cpu")
+	})
+	var top []api.AllocationUsage
+	if err := json.Unmarshal([]byte(l.must("top", "allocs", "-o", "json")), &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range top {
+		if u.Service == "cpuhog" && u.CPU1m > 0 {
+			return
+		}
+	}
+	t.Fatalf("top allocs shows no CPU for cpuhog: %+v", top)
 }
 
 // checkCanaryUnderLoad rolls a new revision out in canary steps while

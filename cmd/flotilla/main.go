@@ -59,6 +59,7 @@ func newRoot() *cobra.Command {
 		newExecCmd(g),
 		newEventsCmd(g),
 		newLoadCmd(g),
+		newTopCmd(g),
 		newWorkloadCmd(),
 		newToolboxCmd(),
 	)

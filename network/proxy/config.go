@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -51,6 +52,17 @@ type Config struct {
 	// MaxMirrorsInFlight bounds concurrent mirrored requests; past it
 	// requests are not mirrored (default 256).
 	MaxMirrorsInFlight int
+	// Wake asks the cluster to start a replica of a service that scaled
+	// to zero (the agent calls POST /v1/services/NS/NAME/wake). The proxy
+	// calls it once for a burst of requests held for the service. Nil:
+	// held requests still wait for an endpoint that something else starts.
+	Wake func(ctx context.Context, namespace, name string) error
+	// WakeTimeout bounds how long a request for a service at zero is held
+	// waiting for a ready endpoint before it gets 503 (default 30s).
+	WakeTimeout time.Duration
+	// MaxHeld bounds the requests (HTTP) and connections (TCP) held per
+	// service; past it they get 503 (or are closed) at once (default 1000).
+	MaxHeld int
 }
 
 // OutlierConfig says when an endpoint that keeps failing stops getting
@@ -121,6 +133,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMirrorsInFlight <= 0 {
 		c.MaxMirrorsInFlight = 256
+	}
+	if c.WakeTimeout <= 0 {
+		c.WakeTimeout = 30 * time.Second
+	}
+	if c.MaxHeld <= 0 {
+		c.MaxHeld = 1000
 	}
 	return c
 }

@@ -34,7 +34,13 @@
 // what share: the rollout controller computes route tables, the proxy
 // evaluates them.
 //
-// It must not talk to the servers, Raft or the runtime, nor configure
-// addresses or interfaces (the agent and network/netlab put VIPs in place),
-// and it never dials anything but the endpoints it is given.
+// A service that scales to zero (ScaleToZero) and has no ready endpoint
+// gets its requests and connections held (wake.go: bounded per service, with
+// a timeout) while Config.Wake, the agent's callback, asks the cluster
+// once per burst for a replica; they go when an Update brings one.
+//
+// It must not talk to the servers (but through Config.Wake), Raft or the
+// runtime, nor configure addresses or interfaces (the agent and
+// network/netlab put VIPs in place), and it never dials anything but the
+// endpoints it is given.
 package proxy

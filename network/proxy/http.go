@@ -113,6 +113,22 @@ func (c *clientConn) serveRequest() bool {
 		c.answerPlain(http.StatusNotImplemented, "CONNECT is not supported")
 		return false
 	}
+	if svc.holds() {
+		// A service at zero: wait for its first replica, body unread.
+		if d, ok := svc.routes.Pick(routeRequest(svc.routes, req), p.rnd); ok {
+			fl.rev = d.Backend
+		}
+		held, err := p.hold(c.s.l, svc, fl.rev)
+		if err != nil {
+			fl.status = http.StatusServiceUnavailable
+			c.answerProxyError(fl.status, err.Error(), false)
+			fl.finish(p, start, true)
+			c.flush()
+			return false
+		}
+		svc = held
+		fl.reset(svc, c.s.l.port)
+	}
 	expect := false
 	if req.header.has(fieldExpect) {
 		if !req.header.hasToken(fieldExpect, "100-continue") {

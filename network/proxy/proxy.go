@@ -194,6 +194,13 @@ func (p *Proxy) Update(services []api.ServiceEndpoints) error {
 		}
 	}
 	p.runtimes, p.current = runtimes, current
+	// Only now does every listener serve the new snapshots: requests held
+	// for a replica may go.
+	for key, svc := range current {
+		if len(svc.ready) > 0 || !svc.scaleToZero {
+			runtimes[key].wake.readyNow()
+		}
+	}
 	return errors.Join(errs...)
 }
 

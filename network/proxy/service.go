@@ -23,6 +23,7 @@ type service struct {
 	rt              *serviceRuntime
 	routes          *route.Compiled
 	policy          string
+	scaleToZero     bool              // requests wait for a replica while none is ready
 	ready           []*endpoint       // every ready endpoint: the base of the ejection cap
 	ports           map[int]*portPool // by port number
 }
@@ -101,6 +102,8 @@ type serviceRuntime struct {
 	// Only Update touches these, under Proxy.mu.
 	endpoints map[endpointKey]*endpoint
 	cursors   map[cursorKey]*atomic.Uint64
+
+	wake wakeState // requests held while the service is at zero
 }
 
 type endpointKey struct{ id, ip string }
@@ -148,6 +151,8 @@ func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev 
 		rt:        rt,
 		policy:    se.LoadBalancing,
 		ports:     map[int]*portPool{},
+
+		scaleToZero: se.ScaleToZero,
 	}
 	routes, err := route.Compile(&se.Routes)
 	switch {

@@ -64,6 +64,19 @@ func (l *listener) serveConn(client net.Conn) {
 	if d, ok := svc.routes.Pick(route.Request{}, p.rnd); ok {
 		fl.rev = d.Backend
 	}
+	if svc.holds() {
+		// A service at zero: the connection waits for its first replica.
+		held, err := p.hold(l, svc, fl.rev)
+		if err != nil {
+			p.log.Debug("no replica for the connection", "service", svc.key, "err", err)
+			fl.finish(p, start, true)
+			return
+		}
+		rev := fl.rev
+		svc = held
+		fl = newFlight(svc, l.port)
+		fl.rev = rev
+	}
 	up, err := p.dialEndpoint(fl)
 	if err != nil {
 		p.log.Debug("no endpoint took the connection", "service", svc.key, "err", err)

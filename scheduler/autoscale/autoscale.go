@@ -3,7 +3,8 @@
 // rate limits on scaling up, and a panic mode for sudden load (Knative's
 // autoscaler: a short window next to the stable one; when the short window
 // asks for at least twice the current count, scale up at once and do not
-// scale down until the panic ends).
+// scale down until the panic ends), and scaling to zero for min 0 after an
+// idle window (zero.go).
 //
 // It is pure: the leader feeds it the service's figures and the time, keeps
 // its State between calls, and writes what it decides through Raft. It does
@@ -48,7 +49,11 @@ type Input struct {
 	// CanScaleDown is false until the figures cover a whole stable window
 	// (a new leader): missing figures never remove replicas.
 	CanScaleDown bool
-	Now          time.Time
+	// Recent is the requests counted over PanicWindow plus those in
+	// flight now (held ones included): above 0, the service is not idle.
+	// Only the scale-to-zero rule reads it.
+	Recent float64
+	Now    time.Time
 }
 
 // Decision is the count the autoscaler wants and why.
@@ -67,6 +72,9 @@ type State struct {
 	// replica counts seen within the rate limit's period, oldest first.
 	counts     []point
 	panicUntil time.Time
+	// activeAt is when the service was last seen busy, at zero, or for
+	// the first time: the idle window counts from it.
+	activeAt time.Time
 }
 
 type point struct {
@@ -81,6 +89,25 @@ func Decide(in Input, st *State) Decision {
 	if !in.HaveData {
 		d.Reason = "no traffic figures yet"
 		return d
+	}
+	// Scale to zero: only the idle rule goes to zero, and only a proxy
+	// holding a request brings a service back from it (the wake write):
+	// the figures reach the leader up to a report late, and an in-flight
+	// count from before a scale to zero must not undo it. Once woken, the
+	// held requests count as in flight and the panic mode takes over.
+	floor := cfg.Min
+	zero := ScalesToZero(cfg)
+	if zero {
+		if ok, why := idle(in, st); ok {
+			st.recommendations = nil
+			d.Desired, d.Changed, d.Reason = 0, in.Current != 0, why
+			return d
+		}
+		if in.Current == 0 {
+			d.Reason = "at zero replicas until a proxy holding a request wakes the service"
+			return d
+		}
+		floor = 1
 	}
 	target := cfg.Target
 	perReplica := func(total float64) float64 {
@@ -119,10 +146,13 @@ func Decide(in Input, st *State) Decision {
 		desired = max(desired, in.Current) // no scale down in a panic
 	}
 
-	if clamped := min(max(desired, cfg.Min), cfg.Max); clamped != desired {
-		if clamped == cfg.Max {
+	if clamped := min(max(desired, floor), cfg.Max); clamped != desired {
+		switch {
+		case clamped == cfg.Max:
 			rule += fmt.Sprintf(" (capped at max %d)", cfg.Max)
-		} else {
+		case floor > cfg.Min:
+			rule += fmt.Sprintf(" (at least %d: min 0 goes to zero only after the %s idle window)", floor, IdleWindow(cfg))
+		default:
 			rule += fmt.Sprintf(" (at least min %d)", cfg.Min)
 		}
 		desired = clamped
@@ -165,7 +195,7 @@ func Decide(in Input, st *State) Decision {
 		rule += fmt.Sprintf(" (limited to %d: at most double or +%d per %s)", desired, upStep, upPeriod)
 	}
 
-	desired = min(max(desired, cfg.Min), cfg.Max)
+	desired = min(max(desired, floor), cfg.Max)
 	d.Desired, d.Changed = desired, desired != in.Current
 	if d.Panic {
 		rule += " (panic)"
