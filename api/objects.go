@@ -150,11 +150,17 @@ type Allocation struct {
 	HostPorts []int     `json:"hostPorts,omitempty"`
 	EvalID    string    `json:"evalID"`
 	// PreviousAllocation is the allocation this one replaces.
-	PreviousAllocation string    `json:"previousAllocation,omitempty"`
-	CreateTime         time.Time `json:"createTime"`
-	ModifyTime         time.Time `json:"modifyTime"`
-	CreateIndex        uint64    `json:"createIndex"`
-	ModifyIndex        uint64    `json:"modifyIndex"`
+	PreviousAllocation string `json:"previousAllocation,omitempty"`
+	// FailuresBefore counts the failed allocations in a row this one
+	// replaces (0 when it replaces none, or one that did not fail): the
+	// crash-loop backoff of its own replacement grows with it.
+	FailuresBefore int `json:"failuresBefore,omitempty"`
+	// FinishTime is when it reached a terminal status.
+	FinishTime  time.Time `json:"finishTime,omitzero"`
+	CreateTime  time.Time `json:"createTime"`
+	ModifyTime  time.Time `json:"modifyTime"`
+	CreateIndex uint64    `json:"createIndex"`
+	ModifyIndex uint64    `json:"modifyIndex"`
 }
 
 // ServiceKey is "namespace/service".

@@ -100,10 +100,8 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		id, avoid string
 		notBefore time.Time // a crash loop's replacement waits
 	}
-	byID := make(map[string]*api.Allocation, len(allocs))
 	replacedAlready := map[string]bool{}
 	for _, a := range allocs {
-		byID[a.ID] = a
 		if a.PreviousAllocation != "" {
 			replacedAlready[a.PreviousAllocation] = true
 		}
@@ -113,7 +111,11 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	failedReplacement := func(a *api.Allocation) replaced {
 		r := replaced{id: a.ID, avoid: a.Node}
 		if !pc.Now.IsZero() {
-			r.notBefore = a.ModifyTime.Add(rescheduleDelay(failureChain(a, byID)))
+			failedAt := a.FinishTime
+			if failedAt.IsZero() {
+				failedAt = a.ModifyTime // recorded before FinishTime existed
+			}
+			r.notBefore = failedAt.Add(rescheduleDelay(a.FailuresBefore + 1))
 		}
 		return r
 	}
@@ -334,17 +336,6 @@ func rescheduleDelay(failuresInARow int) time.Duration {
 		d *= 2
 	}
 	return min(d, rescheduleMax)
-}
-
-// failureChain counts the failed allocations in a row that end with a:
-// a, the allocation it replaced if that failed too, and so on.
-func failureChain(a *api.Allocation, byID map[string]*api.Allocation) int {
-	n := 0
-	for seen := 0; a != nil && a.Status == api.AllocFailed && seen < 64; seen++ {
-		n++
-		a = byID[a.PreviousAllocation]
-	}
-	return n
 }
 
 // useful ranks an allocation for keeping: ready beats running beats

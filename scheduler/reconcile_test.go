@@ -259,7 +259,12 @@ func TestComputePlanBacksOffReplacementsOfACrashLoop(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	failed := func(id, prev string, at time.Time) *api.Allocation {
 		a := alloc(id, "n1", 1, api.AllocFailed)
-		a.PreviousAllocation, a.ModifyTime = prev, at
+		// As the FSM records them: when it failed, and how many failed
+		// allocations in a row it replaced.
+		a.PreviousAllocation, a.FinishTime, a.ModifyTime = prev, at, at
+		if prev != "" {
+			a.FailuresBefore = 1
+		}
 		return a
 	}
 	svc := testService(t, 1, 1, "")
@@ -272,9 +277,9 @@ func TestComputePlanBacksOffReplacementsOfACrashLoop(t *testing.T) {
 		t.Fatalf("first failure: place %+v outcome %+v, want an immediate replacement off n1", plan.Place, plan.Eval)
 	}
 
-	// Its replacement failed too: the next one waits 5s.
-	st.allocs = []*api.Allocation{failed("f1", "", now.Add(-10*time.Second)), failed("f2", "f1", now)}
-	st.allocs[0].DesiredStatus, st.allocs[0].DesiredReason = api.DesiredStop, "allocation failed on n1"
+	// Its replacement failed too: the next one waits 5s. (The count is
+	// carried on the allocation, so it holds once f1 is forgotten.)
+	st.allocs = []*api.Allocation{failed("f2", "f1", now)}
 	plan = computePlan(st, eval("e2", "web"), planContext{Now: now.Add(time.Second)})
 	if len(plan.Place) != 0 || !plan.Eval.FollowUpAt.Equal(now.Add(5*time.Second)) || len(plan.Stop) != 1 {
 		t.Fatalf("second failure: place %+v stop %+v outcome %+v, want nothing placed, f2 stopped, a follow-up at +5s", plan.Place, plan.Stop, plan.Eval)
@@ -282,8 +287,10 @@ func TestComputePlanBacksOffReplacementsOfACrashLoop(t *testing.T) {
 	if !strings.Contains(plan.Eval.Description, "crash loop backoff") {
 		t.Fatalf("description %q", plan.Eval.Description)
 	}
-	// Once stopped, it still waits its turn, and then is replaced.
-	st.allocs[1].DesiredStatus, st.allocs[1].DesiredReason = api.DesiredStop, "allocation failed on n1"
+	// Once stopped (which moves its ModifyTime, not its FinishTime), it
+	// still waits its turn, and then is replaced.
+	st.allocs[0].DesiredStatus, st.allocs[0].DesiredReason = api.DesiredStop, "allocation failed on n1"
+	st.allocs[0].ModifyTime = now.Add(time.Second)
 	if plan = computePlan(st, eval("e3", "web"), planContext{Now: now.Add(4 * time.Second)}); len(plan.Place) != 0 {
 		t.Fatalf("placed %+v before the delay ended", plan.Place)
 	}

@@ -812,7 +812,7 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 				changed = true
 			}
 			if s.Lost && !a.TerminalStatus() {
-				a.Status, a.Ready, a.StatusMessage = api.AllocLost, false, s.Reason
+				a.Status, a.Ready, a.StatusMessage, a.FinishTime = api.AllocLost, false, s.Reason, tx.now
 				changed = true
 			}
 			if !changed {
@@ -841,10 +841,15 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 				revIndexes[rev] = revIndex
 			}
 			placedBy[rev]++
+			failuresBefore := 0
+			if prev := tx.alloc(pl.Previous); prev != nil && prev.Status == api.AllocFailed {
+				failuresBefore = prev.FailuresBefore + 1
+			}
 			tx.putAlloc(nil, &api.Allocation{
 				ID: pl.ID, Service: p.Service, Namespace: p.Namespace, Revision: rev, RevisionIndex: revIndex, Node: pl.Node,
 				DesiredStatus: api.DesiredRun, Status: api.AllocPending, Resources: resources, HostPorts: hostPorts,
-				EvalID: p.EvalID, PreviousAllocation: pl.Previous, CreateTime: tx.now, CreateIndex: tx.index,
+				EvalID: p.EvalID, PreviousAllocation: pl.Previous, FailuresBefore: failuresBefore,
+				CreateTime: tx.now, CreateIndex: tx.index,
 			})
 		}
 		for _, rev := range sortedKeys(placedBy) {
@@ -966,6 +971,9 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 			a.ReadyTime = tx.now
 		case !a.Ready:
 			a.ReadyTime = time.Time{}
+		}
+		if a.TerminalStatus() && !old.TerminalStatus() {
+			a.FinishTime = tx.now
 		}
 		tx.putAlloc(old, &a)
 		if (a.Ready != old.Ready || a.Status != old.Status) && a.DesiredStatus == api.DesiredRun && !health[a.ServiceKey()] {

@@ -267,3 +267,32 @@ func TestCrashLoopMakesOneServiceUnhealthyEvent(t *testing.T) {
 		t.Fatalf("CrashLoop after the window = %d, want 0", n)
 	}
 }
+
+// A replacement of a failed allocation counts the failures in a row before
+// it, so that the crash-loop backoff survives the GC of old allocations;
+// a failure records when it happened, which stopping it later leaves
+// alone.
+func TestReplacementsCountTheFailuresBeforeThem(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	h.place("web", "e1", "a1@n1")
+	h.report("n1", api.AllocStatusUpdate{ID: "a1", Status: api.AllocFailed, Message: "exited with code 1"})
+	failedAt := h.alloc("a1").FinishTime
+	if failedAt.IsZero() {
+		t.Fatal("a failed allocation has no FinishTime")
+	}
+	next := placePlan("web", "e2", "a2@n1")
+	next.Place[0].Previous = "a1"
+	next.Stop = []Stop{{ID: "a1", Reason: "allocation failed on n1"}}
+	h.plans(next)
+	if got := h.alloc("a1").FinishTime; !got.Equal(failedAt) {
+		t.Fatalf("stopping it moved FinishTime from %v to %v", failedAt, got)
+	}
+	h.report("n1", api.AllocStatusUpdate{ID: "a2", Status: api.AllocFailed, Message: "exited with code 1"})
+	third := placePlan("web", "e3", "a3@n1")
+	third.Place[0].Previous = "a2"
+	h.plans(third)
+	if a2, a3 := h.alloc("a2"), h.alloc("a3"); a2.FailuresBefore != 1 || a3.FailuresBefore != 2 {
+		t.Fatalf("failures before: a2 %d, a3 %d; want 1 and 2", a2.FailuresBefore, a3.FailuresBefore)
+	}
+}
