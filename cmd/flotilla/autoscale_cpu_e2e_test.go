@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +19,7 @@ import (
 // agents' readings, the change is an event naming the cpu metric, and
 // `top allocs` shows the figures it read.
 func TestCPUAutoscalingInALab(t *testing.T) {
-	lab := startLab(t)
-	t.Cleanup(func() { keepLabLogs(t, lab) })
-	client, err := api.NewClient(lab.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rolloutRig{t: t, l: &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}, c: client, dir: t.TempDir()}
+	r, client := newLabRig(t)
 	port := 10000 + rand.IntN(9000)
 	r.apply(fmt.Sprintf(`kind: Service
 name: burner
@@ -42,20 +34,8 @@ autoscale: {min: 1, max: 6, metric: cpu, target: 50}
 	r.waitReady("burner", 1, 1, 30*time.Second)
 	url := fmt.Sprintf("http://%s:%d/", r.vip("burner"), port)
 
-	load := exec.Command(lab.bin, "load", url, "--rate", "30", "--duration", "20s", "-o", "json")
-	load.Env = lab.env
-	var out, errOut bytes.Buffer
-	load.Stdout, load.Stderr = &out, &errOut
+	load := r.startLoadAt(url, 30, 20*time.Second)
 	start := time.Now()
-	if err := load.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- load.Wait() }()
-	t.Cleanup(func() {
-		_ = load.Process.Kill()
-		<-done
-	})
 
 	// The readings reach the leader's book: top shows them.
 	r.poll(10*time.Second, "top allocs to show the replica's CPU", func() bool {
@@ -92,21 +72,8 @@ autoscale: {min: 1, max: 6, metric: cpu, target: 50}
 	if strings.Contains(e.Message, "(panic)") {
 		t.Fatalf("first change %q: the cpu metric has no panic mode", e.Message)
 	}
-	select {
-	case err := <-done:
-		done <- err
-		if err != nil {
-			t.Fatalf("flotilla load: %v: %s", err, errOut.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("flotilla load did not end")
-	}
-	var sum loadResult
-	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
-		t.Fatalf("load summary %q: %v", out.String(), err)
-	}
-	if sum.Errors != 0 {
-		t.Fatalf("load while scaling: %s, want no error", out.String())
+	if sum := load.wait(); sum.Errors != 0 {
+		t.Fatalf("load while scaling: %+v, want no error", sum)
 	}
 	svc, _, err = client.Service(context.Background(), "default", "burner", api.QueryOptions{})
 	if err != nil {
@@ -115,8 +82,7 @@ autoscale: {min: 1, max: 6, metric: cpu, target: 50}
 	r.waitReady("burner", 1, svc.Replicas, 15*time.Second)
 
 	// top services, once as JSON, shows the replicas' CPU and the target.
-	lc := &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}
-	topOut, err := lc.run("top", "services", "-o", "json")
+	topOut, err := r.l.run("top", "services", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

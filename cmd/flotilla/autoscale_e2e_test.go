@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +18,7 @@ import (
 // mean), the change is an event with the figures and the rule, and no
 // request fails.
 func TestAutoscalingInALab(t *testing.T) {
-	lab := startLab(t)
-	t.Cleanup(func() { keepLabLogs(t, lab) })
-	client, err := api.NewClient(lab.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rolloutRig{t: t, l: &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}, c: client, dir: t.TempDir()}
+	r, client := newLabRig(t)
 	port := 10000 + rand.IntN(9000) // a port of its own: one more guard against a cluster outside any lab
 	r.apply(fmt.Sprintf(`kind: Service
 name: scaly
@@ -41,20 +32,8 @@ autoscale: {min: 2, max: 12, metric: inflight, target: 5}
 	r.waitReady("scaly", 1, 2, 30*time.Second)
 	url := fmt.Sprintf("http://%s:%d/", r.vip("scaly"), port)
 
-	load := exec.Command(lab.bin, "load", url, "--rate", "400", "--duration", "15s", "-o", "json")
-	load.Env = lab.env
-	var out, errOut bytes.Buffer
-	load.Stdout, load.Stderr = &out, &errOut
+	load := r.startLoadAt(url, 400, 15*time.Second)
 	start := time.Now()
-	if err := load.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- load.Wait() }()
-	t.Cleanup(func() {
-		_ = load.Process.Kill()
-		<-done
-	})
 	var scaledAt time.Duration
 	r.poll(14*time.Second, "the autoscaler to scale up", func() bool {
 		svc, _, err := client.Service(context.Background(), "default", "scaly", api.QueryOptions{})
@@ -70,21 +49,8 @@ autoscale: {min: 2, max: 12, metric: inflight, target: 5}
 		// every second); 4 s is a bound a busy CI machine keeps.
 		t.Fatalf("scaled up %s after the load began, want the panic mode's first decision within seconds", scaledAt)
 	}
-	select {
-	case err := <-done:
-		done <- err
-		if err != nil {
-			t.Fatalf("flotilla load: %v: %s", err, errOut.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("flotilla load did not end")
-	}
-	var sum loadResult
-	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
-		t.Fatalf("load summary %q: %v", out.String(), err)
-	}
-	if sum.Errors != 0 {
-		t.Fatalf("load while scaling: %s, want no error", out.String())
+	if sum := load.wait(); sum.Errors != 0 {
+		t.Fatalf("load while scaling: %+v, want no error", sum)
 	}
 	svc, _, err := client.Service(context.Background(), "default", "scaly", api.QueryOptions{})
 	if err != nil {

@@ -510,6 +510,20 @@ rollout:
 %s`, name, strings.Join(quoted, ", "), replicas, port, strategy, block)
 }
 
+// newLabRig starts a sim lab of the test's own and a rig in it.
+func newLabRig(t *testing.T) (*rolloutRig, *api.Client) {
+	t.Helper()
+	lab := startLab(t)
+	t.Cleanup(func() { keepLabLogs(t, lab) })
+	client, err := api.NewClient(lab.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rolloutRig{t: t, l: &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}, c: client, dir: t.TempDir()}
+	t.Cleanup(r.stopLoads)
+	return r, client
+}
+
 // rolloutRig drives one subtest's service in the shared lab.
 type rolloutRig struct {
 	t   *testing.T
@@ -749,8 +763,15 @@ type rolloutLoad struct {
 
 func (r *rolloutRig) startLoad(url string, d time.Duration) *rolloutLoad {
 	r.t.Helper()
+	return r.startLoadAt(url, 200, d)
+}
+
+// startLoadAt runs `flotilla load URL --rate RATE --duration D -o json` in
+// the background.
+func (r *rolloutRig) startLoadAt(url string, rate int, d time.Duration) *rolloutLoad {
+	r.t.Helper()
 	load := &rolloutLoad{t: r.t, exited: make(chan struct{})}
-	load.cmd = exec.Command(r.l.bin, "load", url, "--rate", "200", "--duration", d.String(), "-o", "json")
+	load.cmd = exec.Command(r.l.bin, "load", url, "--rate", strconv.Itoa(rate), "--duration", d.String(), "-o", "json")
 	load.cmd.Env = r.l.env
 	load.cmd.Stdout, load.cmd.Stderr = &load.stdout, &load.stderr
 	if err := load.cmd.Start(); err != nil {

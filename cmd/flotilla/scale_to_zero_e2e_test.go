@@ -21,13 +21,7 @@ import (
 // cold start through the proxy (the first request's latency from zero
 // replicas) over a few rounds, for docs/BENCHMARKS.md.
 func TestScaleToZeroInALab(t *testing.T) {
-	lab := startLab(t)
-	t.Cleanup(func() { keepLabLogs(t, lab) })
-	client, err := api.NewClient(lab.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rolloutRig{t: t, l: &labCLI{t: t, bin: lab.bin, env: lab.env, addr: lab.addr}, c: client, dir: t.TempDir()}
+	r, client := newLabRig(t)
 	port := 10000 + rand.IntN(9000)
 	r.apply(fmt.Sprintf(`kind: Service
 name: sleepy
