@@ -148,7 +148,7 @@ probes:
   readiness: {http: {port: http, path: /ready, headers: {X-Probe: "1"}}, successThreshold: 2, timeout: 500ms}
   liveness: {tcp: {port: 80}}
 restart: {policy: never, maxRestarts: 1, window: 1h, backoff: 250ms, maxBackoff: 10s}
-autoscale: {min: 1, max: 100, metric: rps, target: 80.5, tolerance: 5%, stabilizationWindow: 90s}
+autoscale: {min: 1, max: 100, metric: rps, target: 80.5, tolerance: 5%, stabilizationWindow: 90s, forecast: {season: 10m, lookahead: 1m}}
 `,
 	}
 	specs := map[string]ServiceSpec{}

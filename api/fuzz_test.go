@@ -30,7 +30,7 @@ probes:
   readiness: {http: {port: http, path: /ready, headers: {X-Probe: "1"}}, successThreshold: 2, timeout: 500ms}
   liveness: {tcp: {port: 80}}
 restart: {policy: never, maxRestarts: 1, window: 1h, backoff: 250ms, maxBackoff: 10s}
-autoscale: {min: 1, max: 100, metric: memory, target: 80.5, tolerance: 5%, stabilizationWindow: 90s, forecast: true}
+autoscale: {min: 1, max: 100, metric: memory, target: 80.5, tolerance: 5%, stabilizationWindow: 90s, forecast: {season: 10m, lookahead: 1m}}
 `,
 		minimalDoc + "resources: {cpu: 1.5, memory: 1Gi}\nenv: {A: '1', B: \"two\"}\nargs: [a, 'b c']\nreplicas: 0\n",
 		"---\n" + minimalDoc + "--- # the second\nkind: Service\nname: api\nimage: demo\n",

@@ -175,4 +175,19 @@ type AllocationUsage struct {
 // service and ID.
 type TopAllocations struct {
 	Allocations []AllocationUsage `json:"allocations"`
+	// Forecasts are the leader's current forecasts of the services with
+	// autoscale.forecast whose model has seen a whole season.
+	Forecasts []ServiceForecast `json:"forecasts,omitempty"`
+}
+
+// ServiceForecast is the autoscaler's forecast of one service's total
+// metric Lookahead after At, next to the value it observed then.
+type ServiceForecast struct {
+	Namespace string    `json:"namespace"`
+	Service   string    `json:"service"`
+	Metric    string    `json:"metric"`
+	Observed  float64   `json:"observed"`
+	Forecast  float64   `json:"forecast"`
+	Lookahead Duration  `json:"lookahead"`
+	At        time.Time `json:"at"`
 }

@@ -192,7 +192,16 @@ type Autoscale struct {
 	// StabilizationWindow: scale down to the highest recommendation seen
 	// within it, so that a dip does not remove replicas at once.
 	StabilizationWindow Duration `json:"stabilizationWindow,omitempty"`
-	Forecast            bool     `json:"forecast,omitempty"`
+	// Forecast, when set, also scales on a seasonal forecast of the
+	// metric, so that a periodic peak finds its replicas ready.
+	Forecast *Forecast `json:"forecast,omitempty"`
+}
+
+// Forecast: the load repeats every Season; the autoscaler asks for the
+// replicas the load forecast Lookahead ahead needs.
+type Forecast struct {
+	Season    Duration `json:"season"`
+	Lookahead Duration `json:"lookahead"`
 }
 
 // Rollout strategies.

@@ -437,11 +437,26 @@ func (s *ServiceSpec) validateAutoscale() *FieldError {
 	switch {
 	case a.Min == 0 && a.Metric != MetricInflight && a.Metric != MetricRPS:
 		return fieldErr("spec.autoscale.min", "0 (scale to zero) needs metric inflight or rps: only the proxy can hold requests while a replica starts")
-	case a.Forecast:
-		return fieldErr("spec.autoscale.forecast", "forecasts are not executed yet")
+	}
+	if f := a.Forecast; f != nil {
+		switch {
+		case f.Season < Duration(MinForecastSeason) || f.Season > Duration(MaxForecastSeason):
+			return fieldErr("spec.autoscale.forecast.season", "must be between %s and %s, got %s", Duration(MinForecastSeason), Duration(MaxForecastSeason), f.Season)
+		case f.Lookahead <= 0:
+			return fieldErr("spec.autoscale.forecast.lookahead", "must be greater than 0")
+		case f.Lookahead >= f.Season:
+			return fieldErr("spec.autoscale.forecast.lookahead", "must be less than the season (%s), got %s", f.Season, f.Lookahead)
+		}
 	}
 	return nil
 }
+
+// Bounds of autoscale.forecast.season: the model samples a season in 60
+// steps and needs a whole season before it forecasts.
+const (
+	MinForecastSeason = 30 * time.Second
+	MaxForecastSeason = 24 * time.Hour
+)
 
 // rolloutBlocks lists the strategy blocks in document order.
 func (r *RolloutSpec) rolloutBlocks() []struct {

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"sort"
+	"sync"
 	"time"
 
 	"flotilla/api"
@@ -21,6 +23,8 @@ const autoscaleInterval = time.Second
 // figures cover a whole window, only scales up.
 func (s *Server) autoscaler(ctx context.Context) {
 	states := map[string]*autoscale.State{}
+	models := map[string]*forecastModel{}
+	defer s.forecasts.reset() // a former leader's forecasts go stale
 	start := s.cfg.Clock.Now()
 	for {
 		select {
@@ -61,6 +65,29 @@ func (s *Server) autoscaler(ctx context.Context) {
 				in.Stable = serviceLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.StableWindow), a.Metric)
 				in.Panic = panicLoad(s.trafficWindow(svc.Namespace, svc.Name, autoscale.PanicWindow), a.Metric)
 			}
+			if f := a.Forecast; f != nil {
+				m := models[key]
+				if m == nil || m.season != f.Season {
+					m = &forecastModel{season: f.Season, Forecaster: autoscale.NewForecaster(f.Season.Std())}
+					models[key] = m
+				}
+				// The model reads the short window: the stable one would
+				// smooth a peak's edge by a minute. cpu and memory have
+				// only the stable figure.
+				observed := in.Panic
+				if a.Metric == api.MetricCPU || a.Metric == api.MetricMemory {
+					observed = in.Stable
+				}
+				m.Observe(now, observed)
+				in.Forecast, in.HaveForecast = m.Forecast(f.Lookahead.Std())
+				if in.HaveForecast {
+					s.forecasts.set(api.ServiceForecast{Namespace: svc.Namespace, Service: svc.Name, Metric: a.Metric,
+						Observed: observed, Forecast: in.Forecast, Lookahead: f.Lookahead, At: now.UTC()})
+				}
+			} else if models[key] != nil {
+				delete(models, key)
+				s.forecasts.remove(key)
+			}
 			d := autoscale.Decide(in, st)
 			if !d.Changed {
 				continue
@@ -76,7 +103,67 @@ func (s *Server) autoscaler(ctx context.Context) {
 				delete(states, key)
 			}
 		}
+		for key := range models {
+			if !seen[key] {
+				delete(models, key)
+				s.forecasts.remove(key)
+			}
+		}
 	}
+}
+
+// forecastModel is one service's forecaster with the season it was made
+// for: a changed season starts a new model.
+type forecastModel struct {
+	*autoscale.Forecaster
+	season api.Duration
+}
+
+// forecastBook holds the autoscaler's latest forecast per service for
+// GET /v1/top/allocations (`flotilla top services`, `describe service`):
+// in memory on the leader only, like the models.
+type forecastBook struct {
+	mu   sync.Mutex
+	byID map[string]api.ServiceForecast
+}
+
+func newForecastBook() *forecastBook {
+	return &forecastBook{byID: map[string]api.ServiceForecast{}}
+}
+
+func (b *forecastBook) set(f api.ServiceForecast) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.byID[f.Namespace+"/"+f.Service] = f
+}
+
+func (b *forecastBook) remove(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.byID, key)
+}
+
+func (b *forecastBook) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.byID)
+}
+
+// list returns the forecasts sorted by namespace and service.
+func (b *forecastBook) list() []api.ServiceForecast {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]api.ServiceForecast, 0, len(b.byID))
+	for _, f := range b.byID {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Service < out[j].Service
+	})
+	return out
 }
 
 // readyCount counts a service's ready allocations meant to run.

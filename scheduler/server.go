@@ -43,7 +43,8 @@ type Server struct {
 	plans      *planApplier
 	heartbeats *heartbeats
 	traffic    *trafficBook
-	usage      *usageBook // allocations' CPU and memory, on the leader (usage.go)
+	usage      *usageBook    // allocations' CPU and memory, on the leader (usage.go)
+	forecasts  *forecastBook // the autoscaler's latest forecasts (autoscaler.go)
 	metrics    *metrics
 
 	leaderNotify chan bool
@@ -63,7 +64,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), usage: newUsageBook(), leaderNotify: make(chan bool, 8),
+	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), usage: newUsageBook(), forecasts: newForecastBook(), leaderNotify: make(chan bool, 8),
 		restored: make(chan struct{}, 1)}
 	peerTransport := http.DefaultTransport.(*http.Transport).Clone()
 	peerTransport.MaxIdleConnsPerHost = 64

@@ -204,6 +204,7 @@ func (s *Server) TopAllocations(ctx context.Context) (*api.TopAllocations, error
 		}
 		out.Allocations = append(out.Allocations, u)
 	}
+	out.Forecasts = s.forecasts.list()
 	sort.Slice(out.Allocations, func(i, j int) bool {
 		x, y := out.Allocations[i], out.Allocations[j]
 		if x.Namespace != y.Namespace {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -481,6 +482,9 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 	if a := spec.Autoscale; a != nil {
 		fmt.Fprintf(out, "Autoscale:   %s, target %g per replica, %d..%d replicas, tolerance %s, scale-down window %s\n",
 			a.Metric, a.Target, a.Min, a.Max, a.Tolerance, a.StabilizationWindow)
+		if f := a.Forecast; f != nil {
+			fmt.Fprintf(out, "             forecast: season %s, lookahead %s%s\n", f.Season, f.Lookahead, describeForecast(ctx, c, s))
+		}
 		if c := s.Autoscaled; c != nil {
 			fmt.Fprintf(out, "             last change %s ago: %d → %d: %s\n", age(c.Time), c.From, c.To, c.Reason)
 		}
@@ -704,4 +708,19 @@ func newNodeCmd(g *globals) *cobra.Command {
 		}),
 	)
 	return cmd
+}
+
+// describeForecast is the leader's current forecast of a service next to
+// the value it observed, or why there is none.
+func describeForecast(ctx context.Context, c *api.Client, s *api.Service) string {
+	t, err := c.TopAllocations(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, f := range t.Forecasts {
+		if f.Namespace == s.Namespace && f.Service == s.Name {
+			return fmt.Sprintf(": %s %.1f now, %.1f forecast in %s", f.Metric, f.Observed, f.Forecast, f.Lookahead)
+		}
+	}
+	return " (no forecast yet: the model learns one season first)"
 }

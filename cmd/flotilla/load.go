@@ -25,6 +25,9 @@ import (
 // loadOptions are the flags of `flotilla load`.
 type loadOptions struct {
 	rate        float64
+	profile     string
+	period      time.Duration
+	minRate     float64
 	duration    time.Duration
 	concurrency int
 	timeout     time.Duration
@@ -53,7 +56,8 @@ func newLoadCmd(g *globals) *cobra.Command {
 		Use:   "load URL|SERVICE",
 		Short: "Send HTTP requests at a steady rate; report latency, errors, statuses and versions",
 		Long: `Send HTTP requests at a steady rate (open loop: request i is due at start + i/rate,
-whatever happened to the others) and report requests, errors (5xx, timeouts,
+whatever happened to the others; with --profile sine|square the rate moves
+between --min-rate and --rate once every --period) and report requests, errors (5xx, timeouts,
 failed connections, requests dropped at the concurrency limit), answers per
 second, latency quantiles measured from each request's due time, status codes
 and the versions that answered (the demo workload's JSON "version", else the
@@ -70,14 +74,18 @@ The exit status is 0 when the run happened, whatever the errors (the summary
 counts them); it is non-zero only when the run could not start.`,
 		Example: `  flotilla load web --rate 200 --duration 30s
   flotilla load web.default:http --path /api -H 'X-Group: beta' -o json
-  flotilla load http://127.64.0.1:8080/ --rate 50 --duration 10s`,
+  flotilla load http://127.64.0.1:8080/ --rate 50 --duration 10s
+  flotilla load web --profile square --period 60s --min-rate 20 --rate 300 --duration 4m`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLoad(cmd, g, &o, args[0])
 		},
 	}
 	f := cmd.Flags()
-	f.Float64Var(&o.rate, "rate", 100, "requests per second")
+	f.Float64Var(&o.rate, "rate", 100, "requests per second (with --profile, the peak)")
+	f.StringVar(&o.profile, "profile", "", "move the rate once every --period between --min-rate and --rate: sine, or square (min for the first half of each period, peak for the second)")
+	f.DurationVar(&o.period, "period", time.Minute, "period of --profile")
+	f.Float64Var(&o.minRate, "min-rate", 0, "lowest requests per second of --profile")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send requests for")
 	f.IntVar(&o.concurrency, "concurrency", 0, "most requests in flight; one due beyond it is dropped and counted as an error (0: max(64, rate))")
 	f.DurationVar(&o.timeout, "timeout", loadgen.DefaultTimeout, "per request, connecting and reading the body included")
@@ -101,6 +109,9 @@ func runLoad(cmd *cobra.Command, g *globals, o *loadOptions, target string) erro
 		Method:      o.method,
 		Headers:     header,
 		Rate:        o.rate,
+		Profile:     o.profile,
+		Period:      o.period,
+		MinRate:     o.minRate,
 		Duration:    o.duration,
 		Concurrency: o.concurrency,
 		Timeout:     o.timeout,

@@ -40,6 +40,10 @@ type topService struct {
 	// Autoscale is the service's metric and target ("" without one).
 	Metric string  `json:"metric,omitempty"`
 	Target float64 `json:"target,omitempty"`
+	// Forecast is the autoscaler's forecast of the total metric Lookahead
+	// ahead (with autoscale.forecast, once its model saw a season).
+	Forecast  *float64     `json:"forecast,omitempty"`
+	Lookahead api.Duration `json:"lookahead,omitempty"`
 }
 
 // topNode is one row of `top nodes`.
@@ -175,6 +179,7 @@ func gatherTop(ctx context.Context, c *api.Client, kind string) (any, error) {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	rows := topServices(services, usage.Allocations)
+	addForecasts(rows, usage.Forecasts)
 	for i := range rows {
 		// Figures are a bonus: a service without any shows zeros.
 		if t, err := c.Traffic(ctx, rows[i].Namespace, rows[i].Name); err == nil {
@@ -241,6 +246,18 @@ func addTraffic(r *topService, t *api.ServiceTraffic) {
 	}
 }
 
+// addForecasts adds the leader's forecasts to their services' rows.
+func addForecasts(rows []topService, forecasts []api.ServiceForecast) {
+	for _, f := range forecasts {
+		for i := range rows {
+			if rows[i].Namespace == f.Namespace && rows[i].Name == f.Service {
+				v := f.Forecast
+				rows[i].Forecast, rows[i].Lookahead = &v, f.Lookahead
+			}
+		}
+	}
+}
+
 // topNodes sums the allocations' figures per node.
 func topNodes(nodes []*api.Node, usage []api.AllocationUsage) []topNode {
 	rows := make([]topNode, 0, len(nodes))
@@ -275,6 +292,9 @@ func renderTop(w io.Writer, rows any) error {
 					unit = "%"
 				}
 				scale = fmt.Sprintf("%s %g%s", r.Metric, r.Target, unit)
+				if r.Forecast != nil {
+					scale += fmt.Sprintf(", forecast %.1f in %s", *r.Forecast, r.Lookahead)
+				}
 			}
 			t.row(r.Namespace, r.Name, r.Replicas, r.ReadyReplicas, fmt.Sprintf("%.1f", r.RPS),
 				fmt.Sprintf("%.2f%%", r.ErrorPercent), millis(r.P99Ms), r.InFlight, cpu, memory, scale)

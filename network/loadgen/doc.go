@@ -1,7 +1,8 @@
 // Package loadgen is Flotilla's built-in HTTP load generator, the engine of
 // `flotilla load` and of the scenarios' load steps.
 //
-// It is open-loop: request i is due at start + i/Rate whatever happened to
+// It is open-loop: request i is due at start + i/Rate (with a rate profile,
+// when the integral of the rate reaches i: profile.go) whatever happened to
 // the requests before it, as wrk2 and vegeta do, so a slow target cannot
 // slow the generator down and hide its own slowness. Latency is measured
 // from the moment a request was due, not from the moment it went out, so

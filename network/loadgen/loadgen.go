@@ -57,8 +57,13 @@ type Config struct {
 	// request's Host.
 	Headers http.Header
 	// Rate is the requests per second to send, more than 0 (fractions
-	// allowed).
+	// allowed); with a Profile, the peak rate.
 	Rate float64
+	// Profile ("", ProfileSine or ProfileSquare) moves the rate between
+	// MinRate and Rate once every Period (profile.go).
+	Profile string
+	Period  time.Duration
+	MinRate float64
 	// Duration is how long to send for: requests are due at start + i/Rate
 	// for every i/Rate < Duration. Requests still in flight at the end are
 	// waited for (at most Timeout).
@@ -144,6 +149,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("timeout %s: want 0 (the default) or more", c.Timeout)
 	case c.ProgressInterval < 0:
 		return fmt.Errorf("progress interval %s: want 0 (the default) or more", c.ProgressInterval)
+	}
+	if err := c.validateProfile(); err != nil {
+		return err
 	}
 	if _, err := http.NewRequest(c.method(), c.URL, nil); err != nil {
 		return fmt.Errorf("method %q: %w", c.Method, err)
@@ -276,9 +284,13 @@ func (g *generator) run(ctx context.Context) Summary {
 
 	var inFlight sync.WaitGroup
 	window := g.cfg.Duration
-	interval := float64(time.Second) / g.cfg.Rate
-	for i, n := int64(0), g.total(); i < n; i++ {
-		due := start.Add(time.Duration(float64(i) * interval))
+	sched := &schedule{cfg: g.cfg}
+	for {
+		offset, ok := sched.next()
+		if !ok {
+			break
+		}
+		due := start.Add(offset)
 		// A scheduler that fell behind sends what is due at once: the
 		// latency of those requests still counts from their due time.
 		if wait := due.Sub(g.clk.Now()); wait > 0 {

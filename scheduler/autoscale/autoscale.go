@@ -42,7 +42,12 @@ type Input struct {
 	// flight now (held ones included): above 0, the service is not idle.
 	// Only the scale-to-zero rule reads it.
 	Recent float64
-	Now    time.Time
+	// Forecast is the model's forecast of the total metric
+	// Config.Forecast.Lookahead from now (forecast.go); HaveForecast is
+	// false without a forecast block or during the model's warm-up.
+	Forecast     float64
+	HaveForecast bool
+	Now          time.Time
 }
 
 // Decision is the count the autoscaler wants and why.
@@ -133,6 +138,16 @@ func Decide(in Input, st *State) Decision {
 			rule = fmt.Sprintf("%s %.1f per replica over %s, target %g", cfg.Metric, perReplica(in.Panic), PanicWindow, target)
 		}
 		desired = max(desired, in.Current) // no scale down in a panic
+	}
+
+	// The forecast only adds replicas ahead of a peak: below the reactive
+	// count it changes nothing, and the stabilisation window below holds
+	// what it asked for like any other recommendation.
+	if in.HaveForecast && cfg.Forecast != nil {
+		if want := int(math.Ceil(in.Forecast / target)); want > desired {
+			desired = want
+			rule += fmt.Sprintf(" (forecast %.1f in %s: %d replicas)", in.Forecast, cfg.Forecast.Lookahead, want)
+		}
 	}
 
 	if clamped := min(max(desired, floor), cfg.Max); clamped != desired {
