@@ -213,6 +213,23 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, 0, body)
 }
 
+// writeWith decodes a write's body (strictly, size-limited) into a T, runs
+// call with it and answers what call returns, its index in the header; an
+// error (a field error included) answers as writeError does.
+func writeWith[T any](w http.ResponseWriter, r *http.Request, call func(ctx context.Context, req T) (any, uint64, error)) {
+	var req T
+	if err := body(r, "", &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, index, err := call(r.Context(), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, index, resp)
+}
+
 func writeJSON(w http.ResponseWriter, status int, index uint64, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	if index > 0 {
@@ -568,21 +585,13 @@ func (h *handler) deleteService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) scaleService(w http.ResponseWriter, r *http.Request) {
-	var req ScaleRequest
-	if err := body(r, "", &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.Replicas < 0 || req.Replicas > MaxReplicas {
-		writeError(w, &FieldError{Field: "replicas", Message: fmt.Sprintf("must be between 0 and %d", MaxReplicas)})
-		return
-	}
-	resp, err := h.b.ScaleService(r.Context(), r.PathValue("ns"), r.PathValue("name"), req.Replicas)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, req ScaleRequest) (any, uint64, error) {
+		if req.Replicas < 0 || req.Replicas > MaxReplicas {
+			return nil, 0, &FieldError{Field: "replicas", Message: fmt.Sprintf("must be between 0 and %d", MaxReplicas)}
+		}
+		resp, err := h.b.ScaleService(ctx, r.PathValue("ns"), r.PathValue("name"), req.Replicas)
+		return resp, resp.Index, err
+	})
 }
 
 // wakeService asks for a replica of a service at zero: proxies call it
@@ -603,35 +612,20 @@ func (h *handler) rollout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) rolloutAction(w http.ResponseWriter, r *http.Request) {
-	var req RolloutAction
-	if err := body(r, "", &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	resp, err := h.b.RolloutAction(r.Context(), r.PathValue("ns"), r.PathValue("name"), r.PathValue("action"), req)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, req RolloutAction) (any, uint64, error) {
+		resp, err := h.b.RolloutAction(ctx, r.PathValue("ns"), r.PathValue("name"), r.PathValue("action"), req)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) undoRollout(w http.ResponseWriter, r *http.Request) {
-	var req UndoRequest
-	if err := body(r, "", &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.ToRevision < 0 {
-		writeError(w, &FieldError{Field: "toRevision", Message: "must not be negative"})
-		return
-	}
-	resp, err := h.b.UndoRollout(r.Context(), r.PathValue("ns"), r.PathValue("name"), req)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, req UndoRequest) (any, uint64, error) {
+		if req.ToRevision < 0 {
+			return nil, 0, &FieldError{Field: "toRevision", Message: "must not be negative"}
+		}
+		resp, err := h.b.UndoRollout(ctx, r.PathValue("ns"), r.PathValue("name"), req)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) nodes(w http.ResponseWriter, r *http.Request) {
@@ -651,22 +645,14 @@ func (h *handler) node(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) registerNode(w http.ResponseWriter, r *http.Request) {
-	var reg NodeRegistration
-	if err := body(r, "", &reg); err != nil {
-		writeError(w, err)
-		return
-	}
-	name := r.PathValue("name")
-	if err := reg.Validate(name); err != nil {
-		writeError(w, err)
-		return
-	}
-	resp, err := h.b.RegisterNode(r.Context(), name, reg)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, reg NodeRegistration) (any, uint64, error) {
+		name := r.PathValue("name")
+		if err := reg.Validate(name); err != nil {
+			return nil, 0, err
+		}
+		resp, err := h.b.RegisterNode(ctx, name, reg)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -679,49 +665,27 @@ func (h *handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) drain(w http.ResponseWriter, r *http.Request) {
-	var req DrainRequest
-	if err := body(r, "", &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	resp, err := h.b.DrainNode(r.Context(), r.PathValue("name"), req.Enable)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, req DrainRequest) (any, uint64, error) {
+		resp, err := h.b.DrainNode(ctx, r.PathValue("name"), req.Enable)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) eligibility(w http.ResponseWriter, r *http.Request) {
-	var req EligibilityRequest
-	if err := body(r, "", &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	resp, err := h.b.SetEligibility(r.Context(), r.PathValue("name"), req.Eligible)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, req EligibilityRequest) (any, uint64, error) {
+		resp, err := h.b.SetEligibility(ctx, r.PathValue("name"), req.Eligible)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) nodeStatus(w http.ResponseWriter, r *http.Request) {
-	var req NodeStatusRequest
-	if err := body(r, "", &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.Status != NodeReady && req.Status != NodeDown {
-		writeError(w, &FieldError{Field: "status", Message: fmt.Sprintf("must be %q or %q", NodeReady, NodeDown)})
-		return
-	}
-	resp, err := h.b.SetNodeStatus(r.Context(), r.PathValue("name"), req.Status, req.Message)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, req NodeStatusRequest) (any, uint64, error) {
+		if req.Status != NodeReady && req.Status != NodeDown {
+			return nil, 0, &FieldError{Field: "status", Message: fmt.Sprintf("must be %q or %q", NodeReady, NodeDown)}
+		}
+		resp, err := h.b.SetNodeStatus(ctx, r.PathValue("name"), req.Status, req.Message)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) nodeAllocations(w http.ResponseWriter, r *http.Request) {
@@ -764,21 +728,13 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) allocStatus(w http.ResponseWriter, r *http.Request) {
-	var batch AllocStatusBatch
-	if err := body(r, "", &batch); err != nil {
-		writeError(w, err)
-		return
-	}
-	if batch.Node == "" {
-		writeError(w, &FieldError{Field: "node", Message: "required"})
-		return
-	}
-	resp, err := h.b.UpdateAllocations(r.Context(), batch)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp.Index, resp)
+	writeWith(w, r, func(ctx context.Context, batch AllocStatusBatch) (any, uint64, error) {
+		if batch.Node == "" {
+			return nil, 0, &FieldError{Field: "node", Message: "required"}
+		}
+		resp, err := h.b.UpdateAllocations(ctx, batch)
+		return resp, resp.Index, err
+	})
 }
 
 func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
@@ -813,16 +769,9 @@ func (h *handler) serviceEndpoints(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) reportTraffic(w http.ResponseWriter, r *http.Request) {
-	var batch TrafficBatch
-	if err := body(r, "", &batch); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := h.b.ReportTraffic(r.Context(), r.PathValue("name"), batch.Reports); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, 0, WriteResponse{})
+	writeWith(w, r, func(ctx context.Context, batch TrafficBatch) (any, uint64, error) {
+		return WriteResponse{}, 0, h.b.ReportTraffic(ctx, r.PathValue("name"), batch.Reports)
+	})
 }
 
 func (h *handler) traffic(w http.ResponseWriter, r *http.Request) {
@@ -847,16 +796,9 @@ func (h *handler) traffic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) reportUsage(w http.ResponseWriter, r *http.Request) {
-	var batch UsageBatch
-	if err := body(r, "", &batch); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := h.b.ReportUsage(r.Context(), r.PathValue("name"), batch.Reports); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, 0, WriteResponse{})
+	writeWith(w, r, func(ctx context.Context, batch UsageBatch) (any, uint64, error) {
+		return WriteResponse{}, 0, h.b.ReportUsage(ctx, r.PathValue("name"), batch.Reports)
+	})
 }
 
 func (h *handler) topAllocations(w http.ResponseWriter, r *http.Request) {
