@@ -41,10 +41,11 @@ rollout:                       # every block shown for reference; a spec carries
 `
 
 // canaryExample is the Contract example as a real spec carries it: only the
-// canary block, and an analysis without maxDiffRate (which only a shadow
-// rollout measures).
+// canary block, an analysis without maxDiffRate (which only a shadow
+// rollout measures), and no configs or secrets (refused until there are
+// Config and Secret objects).
 var canaryExample = keepLines(contractExample, func(line string) bool {
-	for _, other := range []string{"ramped:", "blueGreen:", "ab:", "shadow:"} {
+	for _, other := range []string{"ramped:", "blueGreen:", "ab:", "shadow:", "configs:", "secrets:"} {
 		if strings.HasPrefix(strings.TrimSpace(line), other) {
 			return false
 		}
@@ -78,8 +79,6 @@ func canaryExampleSpec() ServiceSpec {
 		Resources:     Resources{CPU: 250, Memory: 64 << 20},
 		Ports:         []Port{{Name: "http", Port: 8080, Protocol: "http"}},
 		Env:           map[string]string{"COLOR": "blue"},
-		Configs:       []ConfigMount{{Name: "web-config", Path: "/etc/web/config.yaml"}},
-		Secrets:       []SecretRef{{Name: "db-password", Env: "DB_PASSWORD"}},
 		LoadBalancing: BalanceRoundRobin,
 		Placement: PlacementSpec{
 			Strategy:    "spread",

@@ -136,12 +136,11 @@ func defaultedSpecs(t *testing.T) map[string]ServiceSpec {
 		"contract":   canaryExample,
 		"ramped":     minimalDoc + "rollout: {ramped: {maxSurge: 1, maxUnavailable: 10%, minReady: 5s, autoRollback: true}}\n",
 		"blue-green": minimalDoc + "rollout: {strategy: blue-green, blueGreen: {autoPromoteAfter: 90s}, analysis: {maxP99Latency: 250ms}}\n",
-		// ab and shadow are refused until they run (see validate.go).
+		// ab and shadow, configs and secrets are refused until they run
+		// (see validate.go).
 		"everything": minimalDoc + `command: [/bin/app]
 clusterIP: none
 ports: [{name: http, port: 80, protocol: http, hostPort: 8080}, {name: metrics, port: 9100}]
-configs: [{name: app, path: /etc/app.yaml}]
-secrets: [{name: key, path: /run/key}, {name: token, env: TOKEN}]
 placement: {strategy: binpack, constraints: ["zone in (a, b)", "node.name != n2"]}
 probes:
   startup: {exec: {command: [/bin/check, --startup]}, initialDelay: 2s}

@@ -43,6 +43,7 @@ func (s *ServiceSpec) validate() *FieldError {
 		s.validateRestart,
 		s.validateAutoscale,
 		s.validateRollout,
+		s.validateExecuted,
 	} {
 		if fe := check(); fe != nil {
 			return fe
@@ -249,6 +250,19 @@ func (s *ServiceSpec) validateFiles() *FieldError {
 		if fe := checkPath(f+".path", sec.Path); fe != nil {
 			return fe
 		}
+	}
+	return nil
+}
+
+// validateExecuted refuses what is well-formed but not run by this version
+// (a setting accepted and then failed on every node does nothing). Last, so
+// that a malformed field is named first.
+func (s *ServiceSpec) validateExecuted() *FieldError {
+	if len(s.Configs) > 0 {
+		return fieldErr("spec.configs", "not executed yet: there are no Config objects to mount in this version; leave configs out")
+	}
+	if len(s.Secrets) > 0 {
+		return fieldErr("spec.secrets", "not executed yet: there are no Secret objects to mount in this version; leave secrets out")
 	}
 	return nil
 }

@@ -32,6 +32,13 @@ func shadowRollout(s *ServiceSpec) *ShadowRollout {
 	return s.Rollout.Shadow
 }
 
+// withFiles gives the base spec a config and a secret, so that a row can
+// break one (well-formed ones are refused too, as not executed yet).
+func withFiles(s *ServiceSpec) {
+	s.Configs = []ConfigMount{{Name: "web-config", Path: "/etc/web/config.yaml"}}
+	s.Secrets = []SecretRef{{Name: "db-password", Env: "DB_PASSWORD"}}
+}
+
 func twoPorts(s *ServiceSpec) {
 	s.Ports = []Port{{Name: "http", Port: 8080, Protocol: "http"}, {Name: "admin", Port: 9090, Protocol: "tcp"}}
 }
@@ -83,19 +90,21 @@ func TestValidate(t *testing.T) {
 		{"env dot", func(s *ServiceSpec) { s.Env["a.b"] = "x" }, `spec.env["a.b"]`, "invalid variable name"},
 
 		// configs and secrets
-		{"config name", func(s *ServiceSpec) { s.Configs[0].Name = "Web_Config" }, "spec.configs[0].name", "invalid name"},
-		{"config path missing", func(s *ServiceSpec) { s.Configs[0].Path = "" }, "spec.configs[0].path", "required"},
-		{"config path relative", func(s *ServiceSpec) { s.Configs[0].Path = "etc/web.yaml" }, "spec.configs[0].path", "must be an absolute file path"},
-		{"config path unclean", func(s *ServiceSpec) { s.Configs[0].Path = "/etc/../web.yaml" }, "spec.configs[0].path", "must be an absolute file path"},
-		{"config path duplicate", func(s *ServiceSpec) { s.Configs = append(s.Configs, s.Configs[0]) }, "spec.configs[1].path", `duplicate path "/etc/web/config.yaml"`},
-		{"secret name", func(s *ServiceSpec) { s.Secrets[0].Name = "" }, "spec.secrets[0].name", "required"},
-		{"secret env and path", func(s *ServiceSpec) { s.Secrets[0].Path = "/run/secret" }, "spec.secrets[0]", "exactly one of env, path"},
-		{"secret neither", func(s *ServiceSpec) { s.Secrets[0].Env = "" }, "spec.secrets[0]", "exactly one of env, path"},
-		{"secret env name", func(s *ServiceSpec) { s.Secrets[0].Env = "DB-PASSWORD" }, "spec.secrets[0].env", "invalid variable name"},
-		{"secret env also in env", func(s *ServiceSpec) { s.Secrets[0].Env = "COLOR" }, "spec.secrets[0].env", `"COLOR" is also set in env`},
-		{"secret env duplicate", func(s *ServiceSpec) { s.Secrets = append(s.Secrets, s.Secrets[0]) }, "spec.secrets[1].env", "duplicate variable"},
-		{"secret path relative", func(s *ServiceSpec) { s.Secrets[0] = SecretRef{Name: "db", Path: "db"} }, "spec.secrets[0].path", "must be an absolute file path"},
-		{"secret path taken by config", func(s *ServiceSpec) { s.Secrets[0] = SecretRef{Name: "db", Path: "/etc/web/config.yaml"} }, "spec.secrets[0].path", "duplicate path"},
+		{"config name", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Name = "Web_Config" }, "spec.configs[0].name", "invalid name"},
+		{"config path missing", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "" }, "spec.configs[0].path", "required"},
+		{"config path relative", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "etc/web.yaml" }, "spec.configs[0].path", "must be an absolute file path"},
+		{"config path unclean", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "/etc/../web.yaml" }, "spec.configs[0].path", "must be an absolute file path"},
+		{"config path duplicate", func(s *ServiceSpec) { withFiles(s); s.Configs = append(s.Configs, s.Configs[0]) }, "spec.configs[1].path", `duplicate path "/etc/web/config.yaml"`},
+		{"secret name", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Name = "" }, "spec.secrets[0].name", "required"},
+		{"secret env and path", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Path = "/run/secret" }, "spec.secrets[0]", "exactly one of env, path"},
+		{"secret neither", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = "" }, "spec.secrets[0]", "exactly one of env, path"},
+		{"secret env name", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = "DB-PASSWORD" }, "spec.secrets[0].env", "invalid variable name"},
+		{"secret env also in env", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = "COLOR" }, "spec.secrets[0].env", `"COLOR" is also set in env`},
+		{"secret env duplicate", func(s *ServiceSpec) { withFiles(s); s.Secrets = append(s.Secrets, s.Secrets[0]) }, "spec.secrets[1].env", "duplicate variable"},
+		{"secret path relative", func(s *ServiceSpec) { withFiles(s); s.Secrets[0] = SecretRef{Name: "db", Path: "db"} }, "spec.secrets[0].path", "must be an absolute file path"},
+		{"secret path taken by config", func(s *ServiceSpec) { withFiles(s); s.Secrets[0] = SecretRef{Name: "db", Path: "/etc/web/config.yaml"} }, "spec.secrets[0].path", "duplicate path"},
+		{"configs not executed", withFiles, "spec.configs", "not executed yet"},
+		{"secrets not executed", func(s *ServiceSpec) { withFiles(s); s.Configs = nil }, "spec.secrets", "not executed yet"},
 
 		// clusterIP and placement
 		{"cluster IP", func(s *ServiceSpec) { s.ClusterIP = "10.0.0.1" }, "spec.clusterIP", `must be "none"`},
@@ -261,7 +270,6 @@ func TestValidateAccepts(t *testing.T) {
 		{"autoscale on memory", minimalDoc + "resources: {cpu: 100m, memory: 32Mi}\nautoscale: {min: 1, max: 3, metric: memory, target: 80}\n"},
 		{"headless", minimalDoc + "clusterIP: none\n"},
 		{"binpack", minimalDoc + "placement: {strategy: binpack, constraints: [\"zone in (a, b)\", \"node.name != n3\"]}\n"},
-		{"secret file", minimalDoc + "secrets: [{name: tls, path: /run/secrets/tls.pem}]\n"},
 		{"restart never", minimalDoc + "restart: {policy: never}\n"},
 		{"long backoff", minimalDoc + "restart: {backoff: 2m}\n"},
 		{"ramped no surge", minimalDoc + "rollout: {strategy: ramped, ramped: {maxSurge: 0, maxUnavailable: 1}}\n"},
