@@ -38,7 +38,9 @@ import (
 // and validated (Validate). Errors are *FieldError with Source =
 // "<source>: document N" (N counts the non-empty documents from 1; when there
 // is only one document just "<source>"). A JSON array of service documents,
-// or a YAML list of them, counts as one document per element.
+// or a YAML list of them, counts as one document per element. A document's
+// status section (what get prints beside the spec, see ServiceDocument) is
+// accepted and ignored.
 func DecodeServices(source string, data []byte) ([]ServiceSpec, error) {
 	docs := parseDocuments(data)
 	if len(docs) == 0 {
@@ -57,8 +59,12 @@ func DecodeServices(source string, data []byte) ([]ServiceSpec, error) {
 			doc.err.Source = label
 			return nil, doc.err
 		}
+		value, fe := withoutStatus(doc.value, "spec")
 		var spec ServiceSpec
-		if fe := decodeTree(doc.value, "spec", &spec); fe != nil {
+		if fe == nil {
+			fe = decodeTree(value, "spec", &spec)
+		}
+		if fe != nil {
 			fe.Source = label
 			return nil, fe
 		}
@@ -82,17 +88,7 @@ func DecodeStrict(source, prefix string, data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("api.DecodeStrict: want a non-nil pointer, got %T", v)
 	}
-	data = bytes.TrimPrefix(data, byteOrderMark)
-	if len(bytes.TrimSpace(data)) == 0 {
-		return &FieldError{Source: source, Message: "empty document"}
-	}
-	dec := newJSONDecoder(data)
-	tree, _, fe := readJSONValue(dec, data)
-	if fe == nil {
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			fe = &FieldError{Message: "unexpected data after the JSON document" + lineAt(data, dec.InputOffset())}
-		}
-	}
+	tree, fe := parseOneJSON(data)
 	if fe == nil {
 		fe = decodeTree(tree, prefix, v)
 	}
@@ -103,12 +99,38 @@ func DecodeStrict(source, prefix string, data []byte, v any) error {
 	return nil
 }
 
+// parseOneJSON reads exactly one JSON document into a tree.
+func parseOneJSON(data []byte) (any, *FieldError) {
+	data = bytes.TrimPrefix(data, byteOrderMark)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &FieldError{Message: "empty document"}
+	}
+	dec := newJSONDecoder(data)
+	tree, _, fe := readJSONValue(dec, data)
+	if fe != nil {
+		return nil, fe
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, &FieldError{Message: "unexpected data after the JSON document" + lineAt(data, dec.InputOffset())}
+	}
+	return tree, nil
+}
+
 // DecodeServiceJSON is what the HTTP server uses on a PUT body: DecodeStrict
-// with prefix "spec", then SetDefaults, then Validate.
+// with prefix "spec" (a status section, as get prints, is accepted and
+// ignored), then SetDefaults, then Validate.
 func DecodeServiceJSON(source string, data []byte) (ServiceSpec, error) {
+	tree, fe := parseOneJSON(data)
+	if fe == nil {
+		tree, fe = withoutStatus(tree, "spec")
+	}
 	var spec ServiceSpec
-	if err := DecodeStrict(source, "spec", data, &spec); err != nil {
-		return ServiceSpec{}, err
+	if fe == nil {
+		fe = decodeTree(tree, "spec", &spec)
+	}
+	if fe != nil {
+		fe.Source = source
+		return ServiceSpec{}, fe
 	}
 	spec.SetDefaults()
 	if fe := spec.validate(); fe != nil {
@@ -116,6 +138,41 @@ func DecodeServiceJSON(source string, data []byte) (ServiceSpec, error) {
 		return ServiceSpec{}, fe
 	}
 	return spec, nil
+}
+
+// statusKey names the read-only section of a service document as get prints
+// it (ServiceDocument.Status).
+const statusKey = "status"
+
+// withoutStatus drops a service document's status section: it is the
+// cluster's to write, so apply accepts what get printed and ignores it, as
+// kubectl does. It must be an object (or null); its contents are not
+// checked, so that a status printed by another version still applies.
+func withoutStatus(tree any, prefix string) (any, *FieldError) {
+	obj, ok := tree.(*treeObject)
+	if !ok {
+		return tree, nil
+	}
+	kept := make([]treeMember, 0, len(obj.members))
+	found := false
+	for _, m := range obj.members {
+		if m.key != statusKey {
+			kept = append(kept, m)
+			continue
+		}
+		p := fieldPath(prefix, m.key)
+		if found {
+			return nil, fieldErr(p, "duplicate key")
+		}
+		found = true
+		if _, isObject := m.value.(*treeObject); !isObject && m.value != nil {
+			return nil, fieldErr(p, "must be an object (the read-only status get prints, which apply ignores), got %s", describeValue(m.value))
+		}
+	}
+	if !found {
+		return tree, nil
+	}
+	return &treeObject{members: kept}, nil
 }
 
 // decodeTree checks tree against the type v points to and then fills v.

@@ -40,6 +40,50 @@ type Service struct {
 	ModifyIndex   uint64      `json:"modifyIndex"`
 }
 
+// ServiceDocument is a service as the CLI prints it (get -o yaml|json):
+// the spec as apply takes it, replicas being the desired count, then the
+// cluster's read-only status, which apply accepts and ignores, so that what
+// get prints can be applied again unchanged, as in kubectl. Both are
+// embedded, so a reader writes doc.Image and doc.VIP; the status's JSON
+// tag keeps it a section of its own.
+type ServiceDocument struct {
+	ServiceSpec
+	ServiceStatus `json:"status"`
+}
+
+// ServiceStatus is what the cluster says of a service beside its spec (see
+// Service for what each field means).
+type ServiceStatus struct {
+	Revision         int              `json:"revision"`
+	RunningReplicas  int              `json:"runningReplicas"`
+	ReadyReplicas    int              `json:"readyReplicas"`
+	VIP              string           `json:"vip,omitempty"`
+	Health           string           `json:"health,omitempty"`
+	HealthMessage    string           `json:"healthMessage,omitempty"`
+	Unplaced         int              `json:"unplaced,omitempty"`
+	PlacementFailure string           `json:"placementFailure,omitempty"`
+	Autoscaled       *AutoscaleChange `json:"autoscaled,omitempty"`
+	CreateTime       time.Time        `json:"createTime"`
+	ModifyTime       time.Time        `json:"modifyTime"`
+	CreateIndex      uint64           `json:"createIndex"`
+	ModifyIndex      uint64           `json:"modifyIndex"`
+}
+
+// Document is the service as get prints it. Its spec's replicas is the
+// desired count (which scale and the autoscaler change in place), so that
+// applying the document again changes nothing.
+func (s *Service) Document() ServiceDocument {
+	spec := s.Spec
+	replicas := s.Replicas
+	spec.Replicas = &replicas
+	return ServiceDocument{ServiceSpec: spec, ServiceStatus: ServiceStatus{
+		Revision: s.Revision, RunningReplicas: s.RunningReplicas, ReadyReplicas: s.ReadyReplicas,
+		VIP: s.VIP, Health: s.Health, HealthMessage: s.HealthMessage,
+		Unplaced: s.Unplaced, PlacementFailure: s.PlacementFailure, Autoscaled: s.Autoscaled,
+		CreateTime: s.CreateTime, ModifyTime: s.ModifyTime, CreateIndex: s.CreateIndex, ModifyIndex: s.ModifyIndex,
+	}}
+}
+
 // AutoscaleChange is one replica count change the autoscaler made.
 type AutoscaleChange struct {
 	Time   time.Time `json:"time"`

@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"flotilla/api"
 )
@@ -116,9 +119,22 @@ func shortError(msg string) string {
 }
 
 // readSpecs decodes every document of every file before anything is sent,
-// so that one bad document changes nothing.
+// so that one bad document changes nothing. A service defined twice is
+// refused, naming both places.
 func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
 	var specs []api.ServiceSpec
+	var origins []string // where each spec was read: "web.yaml: document 2"
+	read := func(source string, data []byte) error {
+		s, err := api.DecodeServices(source, data)
+		if err != nil {
+			return err
+		}
+		for i := range s {
+			origins = append(origins, fmt.Sprintf("%s: document %d", source, i+1))
+		}
+		specs = append(specs, s...)
+		return nil
+	}
 	for _, p := range paths {
 		var files []string
 		if p == "-" {
@@ -126,11 +142,9 @@ func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
 			if err != nil {
 				return nil, fmt.Errorf("read standard input: %w", err)
 			}
-			s, err := api.DecodeServices("<stdin>", data)
-			if err != nil {
+			if err := read("<stdin>", data); err != nil {
 				return nil, err
 			}
-			specs = append(specs, s...)
 			continue
 		}
 		info, err := os.Stat(p)
@@ -154,20 +168,18 @@ func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
 			if err != nil {
 				return nil, err
 			}
-			s, err := api.DecodeServices(f, data)
-			if err != nil {
+			if err := read(f, data); err != nil {
 				return nil, err
 			}
-			specs = append(specs, s...)
 		}
 	}
-	seen := map[string]bool{}
-	for _, s := range specs {
+	first := map[string]int{}
+	for i, s := range specs {
 		key := s.Namespace + "/" + s.Name
-		if seen[key] {
-			return nil, fmt.Errorf("service %s is defined twice", key)
+		if j, seen := first[key]; seen {
+			return nil, fmt.Errorf("service %s is defined twice: %s and %s", key, origins[j], origins[i])
 		}
-		seen[key] = true
+		first[key] = i
 	}
 	return specs, nil
 }
@@ -179,7 +191,9 @@ func newApplyCmd(g *globals) *cobra.Command {
 		Short: "Create or update services from YAML or JSON files",
 		Long: `Create or update services. Every document is checked before anything is
 sent: a bad one changes nothing. An unchanged spec keeps its revision; a
-changed one makes a new revision. Changing only replicas scales in place.`,
+changed one makes a new revision. Changing only replicas scales in place.
+What get -o yaml|json prints applies as it is: its status section is the
+cluster's and is ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(files) == 0 {
@@ -215,42 +229,101 @@ changed one makes a new revision. Changing only replicas scales in place.`,
 	return cmd
 }
 
+// objectKind is a kind of object get lists.
+type objectKind struct {
+	Name    string   `json:"name"`
+	Aliases []string `json:"aliases"`
+	About   string   `json:"about"`
+}
+
+// objectKinds are what get knows, in the order it lists them.
+var objectKinds = []objectKind{
+	{"services", []string{"service", "svc"}, "what runs: a spec, its revision and replicas (apply, describe, scale)"},
+	{"nodes", []string{"node"}, "machines (or sim nodes) that run allocations"},
+	{"allocs", []string{"alloc", "allocation", "allocations"}, "replicas placed on nodes; --all adds the stopped ones"},
+	{"evals", []string{"eval", "evaluation", "evaluations"}, "the scheduler's work: what triggered it, what it placed or could not"},
+	{"endpoints", []string{"endpoint", "ep"}, "each service's VIP and replicas, as DNS and the proxies see them"},
+}
+
 // resource names a kind of object the CLI lists.
 func resource(arg string) (string, error) {
-	switch strings.ToLower(arg) {
-	case "service", "services", "svc":
-		return "services", nil
-	case "node", "nodes":
-		return "nodes", nil
-	case "alloc", "allocs", "allocation", "allocations":
-		return "allocs", nil
-	case "eval", "evals", "evaluation", "evaluations":
-		return "evals", nil
-	case "endpoint", "endpoints", "ep":
-		return "endpoints", nil
+	lower := strings.ToLower(arg)
+	for _, k := range objectKinds {
+		if lower == k.Name || slices.Contains(k.Aliases, lower) {
+			return k.Name, nil
+		}
 	}
 	return "", fmt.Errorf("unknown resource %q (want services, nodes, allocs, evals or endpoints)", arg)
 }
 
+func printKinds(w io.Writer, format string) error {
+	if !isTable(format) {
+		return printObject(w, format, objectKinds)
+	}
+	t := newTable(w, "KIND", "ALIASES", "WHAT")
+	for _, k := range objectKinds {
+		t.row(k.Name, strings.Join(k.Aliases, ","), k.About)
+	}
+	return t.flush()
+}
+
+// completeKinds offers the kinds for a command's first argument.
+func completeKinds(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names := make([]string, 0, len(objectKinds))
+	for _, k := range objectKinds {
+		names = append(names, k.Name+"\t"+k.About)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// isTable reports whether format is one of the tables: get's wide one adds
+// columns.
+func isTable(format string) bool { return format == "table" || format == "wide" }
+
+// stoppedAlloc reports whether an allocation was told to stop and has: get
+// allocs and describe leave those out (the leader forgets them about ten
+// minutes later).
+func stoppedAlloc(a *api.Allocation) bool {
+	return a.DesiredStatus == api.DesiredStop && a.TerminalStatus()
+}
+
 func newGetCmd(g *globals) *cobra.Command {
 	var namespace, service, node string
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "get services|nodes|allocs|evals|endpoints [NAME]",
-		Short: "List objects",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:   "get [services|nodes|allocs|evals|endpoints [NAME]]",
+		Short: "List objects; without a kind, the kinds there are",
+		Long: `List objects of a kind, or one by name. Without a kind, list the kinds.
+
+-o wide adds columns (image, ports, node addresses, ...); -o yaml and -o json
+print a service as a document apply takes back: its spec, then a read-only
+status that apply ignores (flotilla get services web -o yaml | flotilla apply -f -).
+get allocs shows the allocations that run or are starting or stopping; --all
+adds the stopped ones, which the cluster keeps about 10 minutes.`,
+		Args:              cobra.MaximumNArgs(2),
+		ValidArgsFunction: completeKinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			format := g.output
+			if format != "wide" {
+				if err := checkFormat(format); err != nil {
+					return err
+				}
+			}
+			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			if len(args) == 0 {
+				return printKinds(out, format)
+			}
 			kind, err := resource(args[0])
 			if err != nil {
-				return err
-			}
-			if err := checkFormat(g.output); err != nil {
 				return err
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			ctx, out := cmd.Context(), cmd.OutOrStdout()
 			name := ""
 			if len(args) == 2 {
 				name = args[1]
@@ -267,7 +340,7 @@ func newGetCmd(g *globals) *cobra.Command {
 				} else if list, _, err = c.Services(ctx, api.QueryOptions{}); err != nil {
 					return err
 				}
-				return printServices(out, g.output, list, name != "")
+				return printServices(out, format, list, name != "")
 			case "nodes":
 				var list []*api.Node
 				if name != "" {
@@ -279,24 +352,34 @@ func newGetCmd(g *globals) *cobra.Command {
 				} else if list, _, err = c.Nodes(ctx, api.QueryOptions{}); err != nil {
 					return err
 				}
-				return printNodes(out, g.output, list, name != "")
+				return printNodes(out, format, list, name != "")
 			case "allocs":
+				var list []*api.Allocation
 				if name != "" {
 					a, err := c.Allocation(ctx, name)
 					if err != nil {
 						return err
 					}
-					return printAllocs(out, g.output, []*api.Allocation{a}, true)
+					list = []*api.Allocation{a}
+				} else {
+					ns := namespace
+					if service == "" && !cmd.Flags().Changed("namespace") {
+						ns = ""
+					}
+					if list, _, err = c.Allocations(ctx, api.AllocFilter{Namespace: ns, Service: service, Node: node}, api.QueryOptions{}); err != nil {
+						return err
+					}
+					if !all {
+						list = slices.DeleteFunc(list, stoppedAlloc)
+					}
 				}
-				ns := namespace
-				if service == "" && !cmd.Flags().Changed("namespace") {
-					ns = ""
+				var nodeAddresses map[string]string
+				if format == "wide" {
+					if nodeAddresses, err = nodeAddressesOf(ctx, c); err != nil {
+						return err
+					}
 				}
-				list, _, err := c.Allocations(ctx, api.AllocFilter{Namespace: ns, Service: service, Node: node}, api.QueryOptions{})
-				if err != nil {
-					return err
-				}
-				return printAllocs(out, g.output, list, false)
+				return printAllocs(out, format, list, name != "", nodeAddresses)
 			case "endpoints":
 				var list []*api.ServiceEndpoints
 				if name != "" {
@@ -308,30 +391,55 @@ func newGetCmd(g *globals) *cobra.Command {
 				} else if list, _, err = c.Endpoints(ctx, api.QueryOptions{}); err != nil {
 					return err
 				}
-				return printEndpoints(out, g.output, list, name != "")
+				return printEndpoints(out, format, list, name != "")
 			default:
 				list, _, err := c.Evaluations(ctx, namespace, service, api.QueryOptions{})
 				if err != nil {
 					return err
 				}
-				return printEvals(out, g.output, list)
+				return printEvals(out, format, list)
 			}
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", api.DefaultNamespace, "namespace")
 	cmd.Flags().StringVar(&service, "service", "", "only this service's allocations or evaluations")
 	cmd.Flags().StringVar(&node, "node", "", "only this node's allocations")
+	cmd.Flags().BoolVar(&all, "all", false, "allocs: the stopped ones too (kept about 10 minutes after they stop)")
 	return cmd
 }
 
-func printServices(w io.Writer, format string, list []*api.Service, single bool) error {
-	if format != "table" {
-		if single {
-			return printObject(w, format, list[0])
-		}
-		return printObject(w, format, list)
+// nodeAddressesOf maps node names to their addresses, for get allocs -o wide.
+func nodeAddressesOf(ctx context.Context, c *api.Client) (map[string]string, error) {
+	nodes, _, err := c.Nodes(ctx, api.QueryOptions{})
+	if err != nil {
+		return nil, err
 	}
-	t := newTable(w, "NAMESPACE", "NAME", "REVISION", "REPLICAS", "RUNNING", "READY", "HEALTH", "VIP", "STRATEGY", "UNPLACED", "AGE")
+	m := make(map[string]string, len(nodes))
+	for _, n := range nodes {
+		m[n.Name] = n.Address
+	}
+	return m, nil
+}
+
+// printServices prints services as tables, or as documents apply takes
+// back (api.ServiceDocument): the spec, then a read-only status.
+func printServices(w io.Writer, format string, list []*api.Service, single bool) error {
+	if !isTable(format) {
+		docs := make([]api.ServiceDocument, 0, len(list))
+		for _, s := range list {
+			docs = append(docs, s.Document())
+		}
+		if single {
+			return printObject(w, format, docs[0])
+		}
+		return printObject(w, format, docs)
+	}
+	wide := format == "wide"
+	headers := []string{"NAMESPACE", "NAME", "REVISION", "REPLICAS", "RUNNING", "READY", "HEALTH", "VIP", "STRATEGY", "UNPLACED", "AGE"}
+	if wide {
+		headers = append(headers, "IMAGE", "PORTS", "PLACEMENT", "AUTOSCALE")
+	}
+	t := newTable(w, headers...)
 	for _, s := range list {
 		vip := s.VIP
 		if s.Spec.ClusterIP == "none" {
@@ -341,43 +449,105 @@ func printServices(w io.Writer, format string, list []*api.Service, single bool)
 		if health == "" {
 			health = "-"
 		}
-		t.row(s.Namespace, s.Name, s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas, health, vip, s.Strategy, s.Unplaced, age(s.CreateTime))
+		cells := []any{s.Namespace, s.Name, s.Revision, s.Replicas, s.RunningReplicas, s.ReadyReplicas, health, vip, s.Strategy, s.Unplaced, age(s.CreateTime)}
+		if wide {
+			cells = append(cells, s.Spec.Image, portList(s.Spec.Ports), placementOf(s.Spec.Placement), autoscaleOf(s.Spec.Autoscale))
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }
 
+// portList is "http:8080/http,admin:9000/tcp".
+func portList(ports []api.Port) string {
+	parts := make([]string, 0, len(ports))
+	for _, p := range ports {
+		part := fmt.Sprintf("%s:%d/%s", p.Name, p.Port, p.Protocol)
+		if p.HostPort > 0 {
+			part += fmt.Sprintf(" (host %d)", p.HostPort)
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ",")
+}
+
+// placementOf is the strategy and its constraints: "spread, zone != b".
+func placementOf(p api.PlacementSpec) string {
+	parts := []string{p.Strategy}
+	for _, c := range p.Constraints {
+		parts = append(parts, c.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// autoscaleOf is "rps 80 per replica, 1..10", or "" without autoscaling.
+func autoscaleOf(a *api.Autoscale) string {
+	if a == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s %g per replica, %d..%d", a.Metric, a.Target, a.Min, a.Max)
+}
+
 func printNodes(w io.Writer, format string, list []*api.Node, single bool) error {
-	if format != "table" {
+	if !isTable(format) {
 		if single {
 			return printObject(w, format, list[0])
 		}
 		return printObject(w, format, list)
 	}
-	t := newTable(w, "NAME", "STATUS", "ELIGIBLE", "ADDRESS", "CPU", "MEMORY", "ALLOCS", "LABELS")
+	wide := format == "wide"
+	headers := []string{"NAME", "STATUS", "ELIGIBLE", "ADDRESS", "CPU", "MEMORY", "ALLOCS", "LABELS"}
+	if wide {
+		headers = append(headers, "SUBNET", "RUNTIME", "AGENT API", "MESSAGE")
+	}
+	t := newTable(w, headers...)
 	for _, n := range list {
 		var labels []string
 		for k, v := range n.Labels {
 			labels = append(labels, k+"="+v)
 		}
 		sort.Strings(labels)
-		t.row(n.Name, n.Status, yesNo(n.Eligible), n.Address,
-			n.Allocated.CPU.String()+"/"+n.Capacity.CPU.String(),
-			n.Allocated.Memory.String()+"/"+n.Capacity.Memory.String(),
-			n.Allocations, strings.Join(labels, ","))
+		cells := []any{n.Name, n.Status, yesNo(n.Eligible), n.Address,
+			n.Allocated.CPU.String() + "/" + n.Capacity.CPU.String(),
+			n.Allocated.Memory.String() + "/" + n.Capacity.Memory.String(),
+			n.Allocations, strings.Join(labels, ",")}
+		if wide {
+			cells = append(cells, n.Subnet, n.Runtime, n.HTTPAddress, n.StatusMessage)
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }
 
-func printAllocs(w io.Writer, format string, list []*api.Allocation, single bool) error {
-	if format != "table" {
+// printAllocs prints allocations; nodeAddresses (node name to address)
+// fills -o wide's NODE ADDRESS.
+func printAllocs(w io.Writer, format string, list []*api.Allocation, single bool, nodeAddresses map[string]string) error {
+	if !isTable(format) {
 		if single {
 			return printObject(w, format, list[0])
 		}
 		return printObject(w, format, list)
 	}
-	t := newTable(w, "ID", "SERVICE", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE")
+	wide := format == "wide"
+	headers := []string{"ID", "SERVICE", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE"}
+	if wide {
+		headers = append(headers, "NODE ADDRESS", "HOST PORTS", "CPU", "MEMORY", "REASON")
+	}
+	t := newTable(w, headers...)
 	for _, a := range list {
-		t.row(a.ID, a.Namespace+"/"+a.Service, a.Revision, a.Node, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, a.Restarts, age(a.CreateTime))
+		cells := []any{a.ID, a.Namespace + "/" + a.Service, a.Revision, a.Node, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, a.Restarts, age(a.CreateTime)}
+		if wide {
+			hostPorts := make([]string, 0, len(a.HostPorts))
+			for _, p := range a.HostPorts {
+				hostPorts = append(hostPorts, strconv.Itoa(p))
+			}
+			reason := a.DesiredReason
+			if reason == "" {
+				reason = a.StatusMessage
+			}
+			cells = append(cells, nodeAddresses[a.Node], strings.Join(hostPorts, ","), a.Resources.CPU, a.Resources.Memory, reason)
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }
@@ -386,13 +556,24 @@ func printAllocs(w io.Writer, format string, list []*api.Allocation, single bool
 func dnsName(namespace, name string) string { return name + "." + namespace + ".svc.flotilla" }
 
 func printEndpoints(w io.Writer, format string, list []*api.ServiceEndpoints, single bool) error {
-	if format != "table" {
+	if !isTable(format) {
 		if single {
 			return printObject(w, format, list[0])
 		}
 		return printObject(w, format, list)
 	}
-	t := newTable(w, "SERVICE", "VIP", "ENDPOINT", "ADDRESS", "NODE", "REVISION", "READY")
+	wide := format == "wide"
+	headers := []string{"SERVICE", "VIP", "ENDPOINT", "ADDRESS", "NODE", "REVISION", "READY"}
+	if wide {
+		headers = append(headers, "PORTS", "BALANCING", "DNS NAME")
+	}
+	t := newTable(w, headers...)
+	row := func(se *api.ServiceEndpoints, cells ...any) {
+		if wide {
+			cells = append(cells, portList(se.Ports), se.LoadBalancing, dnsName(se.Namespace, se.Name))
+		}
+		t.row(cells...)
+	}
 	for _, se := range list {
 		vip := se.VIP
 		if se.Headless {
@@ -403,30 +584,43 @@ func printEndpoints(w io.Writer, format string, list []*api.ServiceEndpoints, si
 			port = se.Ports[0].Port
 		}
 		if len(se.Endpoints) == 0 {
-			t.row(se.Namespace+"/"+se.Name, vip, "", "", "", "", "")
+			row(se, se.Namespace+"/"+se.Name, vip, "", "", "", "", "")
 		}
 		for _, e := range se.Endpoints {
 			addr := e.IP
 			if port > 0 {
 				addr = net.JoinHostPort(e.IP, strconv.Itoa(port))
 			}
-			t.row(se.Namespace+"/"+se.Name, vip, e.ID, addr, e.Node, e.Revision, yesNo(e.Ready))
+			row(se, se.Namespace+"/"+se.Name, vip, e.ID, addr, e.Node, e.Revision, yesNo(e.Ready))
 		}
 	}
 	return t.flush()
 }
 
 func printEvals(w io.Writer, format string, list []*api.Evaluation) error {
-	if format != "table" {
+	if !isTable(format) {
 		return printObject(w, format, list)
 	}
-	t := newTable(w, "ID", "SERVICE", "TRIGGER", "STATUS", "PLACED", "STOPPED", "UNPLACED", "AGE", "DETAIL")
+	wide := format == "wide"
+	headers := []string{"ID", "SERVICE", "TRIGGER", "STATUS", "PLACED", "STOPPED", "UNPLACED", "AGE", "DETAIL"}
+	if wide {
+		headers = append(headers, "NODE", "WAIT UNTIL", "INDEX")
+	}
+	t := newTable(w, headers...)
 	for _, e := range list {
 		detail := e.PlacementFailure
 		if detail == "" {
 			detail = e.StatusDescription
 		}
-		t.row(e.ID, e.Namespace+"/"+e.Service, e.TriggeredBy, e.Status, e.Placed, e.Stopped, e.Unplaced, age(e.CreateTime), detail)
+		cells := []any{e.ID, e.Namespace + "/" + e.Service, e.TriggeredBy, e.Status, e.Placed, e.Stopped, e.Unplaced, age(e.CreateTime), detail}
+		if wide {
+			wait := ""
+			if !e.WaitUntil.IsZero() {
+				wait = e.WaitUntil.Local().Format("15:04:05")
+			}
+			cells = append(cells, e.Node, wait, e.ModifyIndex)
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }
@@ -434,10 +628,24 @@ func printEvals(w io.Writer, format string, list []*api.Evaluation) error {
 func newDescribeCmd(g *globals) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "describe service|node NAME",
-		Short: "Show a service or node in detail, with its allocations and recent events",
-		Args:  cobra.ExactArgs(2),
+		Use:   "describe [service|node] NAME",
+		Short: "Show a service (the default) or a node in detail, with its allocations and recent events",
+		Args:  cobra.RangeArgs(1, 2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []string{"service", "node"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				// One argument is a service's name; a kind alone lacks
+				// the name.
+				if _, err := resource(args[0]); err == nil {
+					return fmt.Errorf("describe %s: NAME missing (describe service NAME or describe node NAME; a service named %s: describe service %s)", args[0], args[0], args[0])
+				}
+				args = []string{"service", args[0]}
+			}
 			kind, err := resource(args[0])
 			if err != nil {
 				return err
@@ -527,7 +735,7 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 	t := newTable(out, "  ID", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE")
 	shown := 0
 	for _, a := range allocs {
-		if a.DesiredStatus == api.DesiredStop && a.TerminalStatus() {
+		if stoppedAlloc(a) {
 			continue
 		}
 		t.row("  "+a.ID, a.Revision, a.Node, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, a.Restarts, age(a.CreateTime))
@@ -580,7 +788,7 @@ func describeNode(cmd *cobra.Command, c *api.Client, name string) error {
 	fmt.Fprintf(out, "Labels:      %s\n\nAllocations:\n", strings.Join(labels, ", "))
 	t := newTable(out, "  ID", "SERVICE", "REVISION", "DESIRED", "STATUS", "READY", "ADDRESS", "AGE")
 	for _, a := range allocs {
-		if a.DesiredStatus == api.DesiredStop && a.TerminalStatus() {
+		if stoppedAlloc(a) {
 			continue
 		}
 		t.row("  "+a.ID, a.Namespace+"/"+a.Service, a.Revision, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, age(a.CreateTime))
@@ -637,11 +845,16 @@ func newScaleCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scale NAME REPLICAS",
 		Short: "Set a service's replica count (no new revision)",
-		Args:  cobra.ExactArgs(2),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return fmt.Errorf("scale: want NAME REPLICAS (flotilla scale web 3), got %d argument%s", len(args), plural(len(args)))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.Atoi(args[1])
 			if err != nil || n < 0 {
-				return fmt.Errorf("replicas: want a number 0 or more, got %q", args[1])
+				return replicasError(args[1])
 			}
 			c, err := g.client()
 			if err != nil {
@@ -650,12 +863,32 @@ func newScaleCmd(g *globals) *cobra.Command {
 			if _, err := c.ScaleService(cmd.Context(), namespace, args[0], n); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "service %s/%s scaled to %d\n", namespace, args[0], n)
+			fmt.Fprintf(cmd.OutOrStdout(), "service %s/%s scaled to %d replica%s\n", namespace, args[0], n, plural(n))
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", api.DefaultNamespace, "namespace")
+	// "scale web -1" reads as flags -1 to the parser: say what is wrong
+	// with the argument instead of "unknown shorthand flag".
+	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		var unknown *pflag.NotExistError
+		if errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() != "" {
+			if arg := "-" + unknown.GetSpecifiedShortnames(); isNumber(arg) {
+				return replicasError(arg)
+			}
+		}
+		return err
+	})
 	return cmd
+}
+
+func replicasError(arg string) error {
+	return fmt.Errorf("scale: REPLICAS must be a whole number, 0 or more: got %q", arg)
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 func newNodeCmd(g *globals) *cobra.Command {

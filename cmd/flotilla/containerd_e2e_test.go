@@ -287,7 +287,7 @@ func TestContainerdLab(t *testing.T) {
 	}
 
 	// Inside n1: the name resolves to the VIP, and the VIP reaches every node.
-	var svc api.Service
+	var svc api.ServiceDocument
 	if err := json.Unmarshal([]byte(l.must("get", "services", "web", "-o", "json")), &svc); err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func checkCPUAutoscaling(t *testing.T, l *labCLI, netns string) {
 		}
 		return false
 	})
-	var svc api.Service
+	var svc api.ServiceDocument
 	if err := json.Unmarshal([]byte(l.must("get", "services", "cpuhog", "-o", "json")), &svc); err != nil {
 		t.Fatal(err)
 	}
@@ -408,9 +408,9 @@ func checkCPUAutoscaling(t *testing.T, l *labCLI, netns string) {
 		<-done
 	})
 	waitFor(t, 35*time.Second, "the autoscaler to scale cpuhog up on its cgroup's CPU", func() bool {
-		var s api.Service
+		var s api.ServiceDocument
 		o, err := l.run("get", "services", "cpuhog", "-o", "json")
-		return err == nil && json.Unmarshal([]byte(o), &s) == nil && s.Replicas >= 2 &&
+		return err == nil && json.Unmarshal([]byte(o), &s) == nil && s.ReplicaCount() >= 2 &&
 			s.Autoscaled != nil && strings.Contains(s.Autoscaled.Reason, "cpu")
 	})
 	var top []api.AllocationUsage
@@ -453,7 +453,7 @@ func checkCanaryUnderLoad(t *testing.T, l *labCLI, netns string) {
 		}
 		return ready == 3
 	})
-	var svc api.Service
+	var svc api.ServiceDocument
 	if err := json.Unmarshal([]byte(l.must("get", "services", "canary", "-o", "json")), &svc); err != nil {
 		t.Fatal(err)
 	}

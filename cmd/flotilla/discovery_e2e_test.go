@@ -69,7 +69,7 @@ func TestServiceDiscoveryInALab(t *testing.T) {
 		vip = a.Answer[0].(*miekg.A).A.String()
 		return true
 	})
-	var svc api.Service
+	var svc api.ServiceDocument
 	json.Unmarshal([]byte(l.must("get", "services", "web", "-o", "json")), &svc)
 	if vip != svc.VIP || !strings.HasPrefix(vip, "127.") {
 		t.Fatalf("DNS says %s, the service's VIP is %s", vip, svc.VIP)

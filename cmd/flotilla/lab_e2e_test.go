@@ -48,7 +48,7 @@ func (l *labCLI) must(args ...string) string {
 func (l *labCLI) allocs() []*api.Allocation {
 	l.t.Helper()
 	var out []*api.Allocation
-	if err := json.Unmarshal([]byte(l.must("get", "allocs", "-o", "json")), &out); err != nil {
+	if err := json.Unmarshal([]byte(l.must("get", "allocs", "--all", "-o", "json")), &out); err != nil {
 		l.t.Fatal(err)
 	}
 	return out
@@ -290,7 +290,7 @@ func TestLabsOnOneHostAnswerOnlyTheirOwnVIPs(t *testing.T) {
 			}
 			return ready == 2
 		})
-		var svc api.Service
+		var svc api.ServiceDocument
 		if err := json.Unmarshal([]byte(l.must("get", "services", "web", "-o", "json")), &svc); err != nil {
 			t.Fatal(err)
 		}

@@ -38,13 +38,16 @@ func newRoot() *cobra.Command {
 		Short:         "A container orchestrator for clusters that do not run Kubernetes",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.address, "address", "", "server address(es), comma-separated (default $"+api.AddressEnv+" or "+api.DefaultAddress+")")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml (get also takes wide)")
 	root.AddCommand(
 		newServerCmd(),
 		newStatusCmd(g),
 		newApplyCmd(g),
+		newExplainCmd(),
 		newGetCmd(g),
 		newDescribeCmd(g),
 		newDeleteCmd(g),
@@ -62,6 +65,7 @@ func newRoot() *cobra.Command {
 		newTopCmd(g),
 		newWorkloadCmd(),
 		newToolboxCmd(),
+		newVersionCmd(g),
 	)
 	return root
 }

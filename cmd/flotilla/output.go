@@ -1,14 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // printObject writes v as JSON or YAML; table output is the caller's.
@@ -19,14 +21,18 @@ func printObject(w io.Writer, format string, v any) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	case "yaml":
-		b, err := yaml.Marshal(v)
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		b, err := yamlFromJSON(data)
 		if err != nil {
 			return err
 		}
 		_, err = w.Write(b)
 		return err
 	}
-	return fmt.Errorf("--output: unknown format %q (want table, json or yaml)", format)
+	return formatError(format)
 }
 
 // checkFormat refuses an unknown -o before anything is sent.
@@ -35,7 +41,92 @@ func checkFormat(format string) error {
 	case "table", "json", "yaml":
 		return nil
 	}
-	return fmt.Errorf("--output: unknown format %q (want table, json or yaml)", format)
+	return formatError(format)
+}
+
+func formatError(format string) error {
+	if format == "wide" {
+		return fmt.Errorf("--output: wide is for get; this command prints table, json or yaml")
+	}
+	return fmt.Errorf("--output: unknown format %q (want table, json or yaml; get also takes wide)", format)
+}
+
+// yamlFromJSON writes a JSON document as YAML in the JSON's key order (the
+// struct's: a service document reads kind, name, ... and status last),
+// where converters that go through a map sort the keys.
+func yamlFromJSON(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	node, err := yamlNode(dec, tok)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(node); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// yamlNode converts the JSON value that starts with tok. Scalars carry
+// their JSON type as a tag, so the encoder quotes a string that would
+// read as another type ("true", "8080", "null").
+func yamlNode(dec *json.Decoder, tok json.Token) (*yaml.Node, error) {
+	switch tok := tok.(type) {
+	case json.Delim:
+		node := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		if tok == '{' {
+			node = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		}
+		for dec.More() {
+			if node.Kind == yaml.MappingNode {
+				key, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				name, _ := key.(string) // JSON keys are strings
+				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name})
+			}
+			next, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			value, err := yamlNode(dec, next)
+			if err != nil {
+				return nil, err
+			}
+			node.Content = append(node.Content, value)
+		}
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+		if len(node.Content) == 0 {
+			node.Style = yaml.FlowStyle // {} and []
+		}
+		return node, nil
+	case string:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: tok}, nil
+	case json.Number:
+		tag := "!!int"
+		if strings.ContainsAny(string(tok), ".eE") {
+			tag = "!!float"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(tok)}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(tok)}, nil
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
+	}
+	return nil, fmt.Errorf("unexpected JSON token %v", tok)
 }
 
 // table writes aligned columns.

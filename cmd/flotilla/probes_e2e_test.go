@@ -82,7 +82,7 @@ probes:
 	})
 
 	// Readiness: one replica's /ready fails.
-	var svc api.Service
+	var svc api.ServiceDocument
 	json.Unmarshal([]byte(l.must("get", "services", "web", "-o", "json")), &svc)
 	var victim *api.Allocation
 	waitFor(t, 20*time.Second, "3 ready web replicas", func() bool {

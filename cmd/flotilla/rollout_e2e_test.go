@@ -607,7 +607,7 @@ func (r *rolloutRig) waitRollout(name string, rev int, within time.Duration, wha
 func (r *rolloutRig) allocs(name string) []*api.Allocation {
 	r.t.Helper()
 	var out []*api.Allocation
-	if err := json.Unmarshal([]byte(r.l.must("get", "allocs", "--service", name, "-o", "json")), &out); err != nil {
+	if err := json.Unmarshal([]byte(r.l.must("get", "allocs", "--all", "--service", name, "-o", "json")), &out); err != nil {
 		r.t.Fatal(err)
 	}
 	return out
@@ -666,7 +666,7 @@ func (r *rolloutRig) checkAllRunning(name string, rev, n int) {
 
 func (r *rolloutRig) vip(name string) string {
 	r.t.Helper()
-	var svc api.Service
+	var svc api.ServiceDocument
 	if err := json.Unmarshal([]byte(r.l.must("get", "services", name, "-o", "json")), &svc); err != nil {
 		r.t.Fatal(err)
 	}
