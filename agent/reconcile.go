@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 	"flotilla/runtime"
 )
 
@@ -238,7 +239,7 @@ func (a *Agent) handleExit(ctx context.Context, d *api.Allocation, l *localAlloc
 		why = "its container exited"
 	}
 	a.reporter.Event(api.AllocEvent{Allocation: d.ID, Type: api.EventAllocationRestart, Time: now,
-		Message: fmt.Sprintf("restarted after %s (%d restart%s so far)", why, l.Restarts, plural(l.Restarts))})
+		Message: fmt.Sprintf("restarted after %s (%d restart%s so far)", why, l.Restarts, text.Plural(l.Restarts))})
 	l.Recent = append(pruneBefore(l.Recent, now.Add(-svc.Restart.Window.Std())), now)
 	l.NextStart = time.Time{}
 	if err := a.saveLocal(d.ID, l); err != nil {
@@ -281,13 +282,6 @@ func signalName(sig syscall.Signal) string {
 		return "SIGHUP"
 	}
 	return fmt.Sprintf("signal %d", int(sig))
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 func pruneBefore(times []time.Time, cutoff time.Time) []time.Time {

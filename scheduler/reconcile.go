@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 	"flotilla/scheduler/placement"
 	"flotilla/scheduler/rollout"
 	"flotilla/scheduler/state"
@@ -309,7 +310,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			verb = "wait"
 		}
 		outcome.Description = fmt.Sprintf("%d replacement%s of failed allocations %s until %s (crash loop backoff)",
-			delayed, plural(delayed), verb, outcome.FollowUpAt.UTC().Format(time.RFC3339))
+			delayed, text.Plural(delayed), verb, outcome.FollowUpAt.UTC().Format(time.RFC3339))
 	}
 	outcome.Placed = len(plan.Place)
 	return plan
@@ -348,13 +349,6 @@ func useful(a *api.Allocation) int {
 		return 1
 	}
 	return 0
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 func hostPorts(spec api.ServiceSpec) []int {

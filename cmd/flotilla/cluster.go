@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -726,7 +727,7 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 		fmt.Fprintf(out, "Rollout:     %s\n", s.Strategy) // a server without rollout state
 	}
 	if s.Unplaced > 0 {
-		fmt.Fprintf(out, "Unplaced:    %d replica%s: %s\n", s.Unplaced, plural(s.Unplaced), s.PlacementFailure)
+		fmt.Fprintf(out, "Unplaced:    %d replica%s: %s\n", s.Unplaced, text.Plural(s.Unplaced), s.PlacementFailure)
 	}
 	if roErr == nil {
 		printRolloutSection(out, ro)
@@ -806,13 +807,6 @@ func describeNode(cmd *cobra.Command, c *api.Client, name string) error {
 	return nil
 }
 
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 func newDeleteCmd(g *globals) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
@@ -847,7 +841,7 @@ func newScaleCmd(g *globals) *cobra.Command {
 		Short: "Set a service's replica count (no new revision)",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
-				return fmt.Errorf("scale: want NAME REPLICAS (flotilla scale web 3), got %d argument%s", len(args), plural(len(args)))
+				return fmt.Errorf("scale: want NAME REPLICAS (flotilla scale web 3), got %d argument%s", len(args), text.Plural(len(args)))
 			}
 			return nil
 		},
@@ -863,7 +857,7 @@ func newScaleCmd(g *globals) *cobra.Command {
 			if _, err := c.ScaleService(cmd.Context(), namespace, args[0], n); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "service %s/%s scaled to %d replica%s\n", namespace, args[0], n, plural(n))
+			fmt.Fprintf(cmd.OutOrStdout(), "service %s/%s scaled to %d replica%s\n", namespace, args[0], n, text.Plural(n))
 			return nil
 		},
 	}

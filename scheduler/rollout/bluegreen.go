@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 )
 
 // blueGreen runs a full green set next to blue. SERVICE-preview reaches
@@ -40,8 +41,8 @@ func (d *decider) blueGreen() map[int]int {
 	}
 	if d.r.Step == 0 {
 		d.r.Step, d.r.StepTime = 1, d.now
-		d.event(api.EventRolloutStep, "green revision %d ready (%d replicas); %s-preview reaches it, %s still reaches blue revision %d",
-			green, replicas, d.svc.Name, d.svc.Name, blue)
+		d.event(api.EventRolloutStep, "green revision %d ready (%s); %s-preview reaches it, %s still reaches blue revision %d",
+			green, text.Count(replicas, "replica"), d.svc.Name, d.svc.Name, blue)
 	}
 	if aborted, m := d.analyze(); aborted {
 		return m

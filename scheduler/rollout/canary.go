@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 )
 
 // canaryReplicas is how many replicas of the new revision a weight needs:
@@ -29,8 +30,8 @@ func (d *decider) canary() map[int]int {
 	d.r.Phase = api.PhaseProgressing
 	if d.r.PromoteFull && d.r.PromoteTime.IsZero() {
 		d.r.PromoteTime = d.now
-		d.event(api.EventRolloutPromoted, "promoted fully by hand at step %d/%d: revision %d scales to %d replicas and takes all traffic",
-			d.r.Step, len(steps), rev, replicas)
+		d.event(api.EventRolloutPromoted, "promoted fully by hand at step %d/%d: revision %d scales to %s and takes all traffic",
+			d.r.Step, len(steps), rev, text.Count(replicas, "replica"))
 	}
 	if !d.r.PromoteTime.IsZero() {
 		return d.finishCanary()
@@ -45,7 +46,7 @@ func (d *decider) canary() map[int]int {
 	if d.r.StepTime.IsZero() {
 		if avail := d.available(rev); avail < need {
 			d.r.Reason = "step " + itoa(k) + "/" + itoa(len(steps)) + ": waiting for " + itoa(need) +
-				" replica" + plural(need) + " of revision " + itoa(rev) + " to be ready (" + itoa(avail) + " ready)"
+				" replica" + text.Plural(need) + " of revision " + itoa(rev) + " to be ready (" + itoa(avail) + " ready)"
 			if d.r.Paused {
 				d.r.Phase = api.PhasePaused
 			}
@@ -61,7 +62,7 @@ func (d *decider) canary() map[int]int {
 			d.r.PauseUntil = d.now.Add(step.Pause.Duration.Std())
 		}
 		d.event(api.EventRolloutStep, "step %d/%d: %d%% of traffic to revision %d (%d replica%s)",
-			k, len(steps), step.Weight, rev, need, plural(need))
+			k, len(steps), step.Weight, rev, need, text.Plural(need))
 	}
 	if aborted, m := d.analyze(); aborted {
 		return m
@@ -93,7 +94,7 @@ func (d *decider) canary() map[int]int {
 	}
 	if k == len(steps) {
 		d.r.PromoteTime = d.now
-		d.event(api.EventRolloutPromoted, "all %d steps done: revision %d scales to %d replicas and takes all traffic", len(steps), rev, replicas)
+		d.event(api.EventRolloutPromoted, "all %d steps done: revision %d scales to %s and takes all traffic", len(steps), rev, text.Count(replicas, "replica"))
 		return d.finishCanary()
 	}
 	d.r.Step = k + 1
@@ -111,12 +112,5 @@ func (d *decider) finishCanary() map[int]int {
 		return map[int]int{stable: replicas, rev: replicas}
 	}
 	d.r.Step = d.r.Steps
-	return d.complete("revision %d promoted: all traffic, %d replicas; stable revision %d stopped", rev, replicas, stable)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
+	return d.complete("revision %d promoted: all traffic, %s; stable revision %d stopped", rev, text.Count(replicas, "replica"), stable)
 }

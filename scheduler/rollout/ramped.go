@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 )
 
 // rampedBounds resolves maxSurge (rounded up) and maxUnavailable (rounded
@@ -46,13 +47,13 @@ func (d *decider) ramped() map[int]int {
 	d.r.Steps = replicas
 	if newAvail > d.r.Step {
 		d.r.ProgressTime = d.now
-		d.event(api.EventRolloutStep, "%d of %d replicas of revision %d available", newAvail, replicas, target)
+		d.event(api.EventRolloutStep, "%d of %s of revision %d available", newAvail, text.Count(replicas, "replica"), target)
 	}
 	d.r.Step = min(newAvail, replicas)
 	d.r.Weights = readyShares(d, append([]int{target}, olds...))
 
 	if newAvail >= replicas && oldActive == 0 {
-		return d.complete("revision %d rolled out: %d of %d replicas available", target, newAvail, replicas)
+		return d.complete("revision %d rolled out: %d of %s available", target, newAvail, text.Count(replicas, "replica"))
 	}
 	if cfg != nil && cfg.ProgressDeadline > 0 && !d.r.Paused {
 		deadline := d.r.ProgressTime.Add(cfg.ProgressDeadline.Std())
@@ -91,7 +92,7 @@ func (d *decider) ramped() map[int]int {
 	desired[target] = min(newDesired, replicas)
 	if newAvail >= replicas && oldDesired == 0 {
 		// This very plan stops the last old replicas.
-		return d.complete("revision %d rolled out: %d of %d replicas available", target, newAvail, replicas)
+		return d.complete("revision %d rolled out: %d of %s available", target, newAvail, text.Count(replicas, "replica"))
 	}
 	if d.r.Reason == "" || desired[target] != newActive {
 		d.r.Reason = rampedReason(newAvail, replicas, target)

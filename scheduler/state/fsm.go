@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 )
 
 // MaxEvents is how many events the store keeps; older ones are dropped.
@@ -417,7 +418,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: 1, Spec: template(spec), CreateTime: tx.now, CreateIndex: tx.index})
 		eval := tx.newEval(spec.Namespace, spec.Name, api.TriggerServiceRegister, "")
 		tx.event(api.Event{Type: api.EventServiceRegistered, Namespace: spec.Namespace, Service: spec.Name,
-			Message: fmt.Sprintf("service %s/%s registered at revision 1 with %d replicas", spec.Namespace, spec.Name, replicas)})
+			Message: fmt.Sprintf("service %s/%s registered at revision 1 with %s", spec.Namespace, spec.Name, text.Count(replicas, "replica"))})
 		tx.startRollout(svc, c.VIPPool)
 		return &UpsertServiceResult{Revision: 1, Created: true, Changed: true, EvalID: eval.ID}, nil
 	}
@@ -437,11 +438,11 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	svc.ModifyTime, svc.ModifyIndex = tx.now, tx.index
 	svc.VIP = tx.allocateVIP(c.VIPPool, spec, old.VIP)
 	trigger := api.TriggerScale
-	message := fmt.Sprintf("service %s/%s scaled from %d to %d replicas", spec.Namespace, spec.Name, old.Replicas, replicas)
+	message := fmt.Sprintf("service %s/%s scaled from %d to %s", spec.Namespace, spec.Name, old.Replicas, text.Count(replicas, "replica"))
 	eventType := api.EventServiceScaled
 	if autoscaleChanged && !templateChanged {
 		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
-		message = fmt.Sprintf("service %s/%s: autoscale settings changed (no new revision; %d replicas)", spec.Namespace, spec.Name, replicas)
+		message = fmt.Sprintf("service %s/%s: autoscale settings changed (no new revision; %s)", spec.Namespace, spec.Name, text.Count(replicas, "replica"))
 	}
 	if templateChanged {
 		svc.Revision++
@@ -519,7 +520,7 @@ func (tx *applyTxn) scaleService(c *ScaleService) (*UpsertServiceResult, error) 
 	replicas := c.Replicas
 	svc.Replicas, svc.Spec.Replicas = replicas, &replicas
 	svc.ModifyTime, svc.ModifyIndex = tx.now, tx.index
-	message := fmt.Sprintf("service %s/%s scaled from %d to %d replicas", c.Namespace, c.Name, old.Replicas, c.Replicas)
+	message := fmt.Sprintf("service %s/%s scaled from %d to %s", c.Namespace, c.Name, old.Replicas, text.Count(c.Replicas, "replica"))
 	if c.Reason != "" {
 		svc.Autoscaled = &api.AutoscaleChange{Time: tx.now, From: old.Replicas, To: c.Replicas, Reason: c.Reason}
 		message = fmt.Sprintf("autoscaled %s/%s %d → %d: %s", c.Namespace, c.Name, old.Replicas, c.Replicas, c.Reason)
@@ -855,15 +856,15 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 		for _, rev := range sortedKeys(placedBy) {
 			n := placedBy[rev]
 			tx.event(api.Event{Type: api.EventAllocationsPlaced, Namespace: p.Namespace, Service: p.Service,
-				Message: fmt.Sprintf("placed %d allocation%s of %s/%s revision %d", n, plural(n), p.Namespace, p.Service, rev)})
+				Message: fmt.Sprintf("placed %d allocation%s of %s/%s revision %d", n, text.Plural(n), p.Namespace, p.Service, rev)})
 		}
 		if lost > 0 {
 			tx.event(api.Event{Type: api.EventAllocationsLost, Namespace: p.Namespace, Service: p.Service,
-				Message: fmt.Sprintf("%d allocation%s of %s/%s lost on %s; replacing", lost, plural(lost), p.Namespace, p.Service, joinKeys(lostNodes))})
+				Message: fmt.Sprintf("%d allocation%s of %s/%s lost on %s; replacing", lost, text.Plural(lost), p.Namespace, p.Service, joinKeys(lostNodes))})
 		}
 		if stopped > 0 {
 			tx.event(api.Event{Type: api.EventAllocationStopped, Namespace: p.Namespace, Service: p.Service,
-				Message: fmt.Sprintf("stopping %d allocation%s of %s/%s", stopped, plural(stopped), p.Namespace, p.Service)})
+				Message: fmt.Sprintf("stopping %d allocation%s of %s/%s", stopped, text.Plural(stopped), p.Namespace, p.Service)})
 		}
 		tx.cancelEvals(p)
 		if p.Eval != nil {
@@ -914,7 +915,7 @@ func (tx *applyTxn) finishEval(p *Plan) {
 	tx.insert(tableServices, &svc)
 	if o.Unplaced > 0 {
 		tx.event(api.Event{Type: api.EventPlacementFailed, Namespace: p.Namespace, Service: p.Service,
-			Message: fmt.Sprintf("%d replica%s of %s/%s not placed: %s", o.Unplaced, plural(o.Unplaced), p.Namespace, p.Service, o.PlacementFailure)})
+			Message: fmt.Sprintf("%d replica%s of %s/%s not placed: %s", o.Unplaced, text.Plural(o.Unplaced), p.Namespace, p.Service, o.PlacementFailure)})
 	}
 }
 
@@ -1086,13 +1087,6 @@ func (tx *applyTxn) gc(c *GC) {
 			tx.delete(tableEvals, e)
 		}
 	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 func sortedKeys(m map[int]int) []int {
