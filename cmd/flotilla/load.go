@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,6 +37,12 @@ type loadOptions struct {
 	path        string
 	namespace   string
 	dns         string
+	// Simulated visitors (--users).
+	users         int
+	userHeader    string
+	checkoutRatio float64
+	checkoutPath  string
+	seed          uint64
 }
 
 // loadResult is what `flotilla load -o json` prints: the generator's
@@ -63,6 +70,14 @@ second, latency quantiles measured from each request's due time, status codes
 and the versions that answered (the demo workload's JSON "version", else the
 proxy's X-Flotilla-Revision header).
 
+With --users N the requests are visits by N simulated visitors (--rate is
+then visits per second): each keeps its own cookies (so a sticky variant
+sticks) and, with --user-header, sends its id ("user-17"); it browses the
+target and, in --checkout-ratio of its visits, then POSTs --checkout-path
+on the same host. The summary adds visitors, visits, checkouts and
+conversions (answers with the demo workload's X-Conversion header), by
+version, and how many visitors were answered by more than one version.
+
 The target is a URL (http://... or https://...) or a service: NAME,
 NAME.NAMESPACE or NAME.NAMESPACE.svc.flotilla, optionally :PORT (a port name
 or number; default the first http port). A service is loaded through its VIP,
@@ -75,7 +90,8 @@ counts them); it is non-zero only when the run could not start.`,
 		Example: `  flotilla load web --rate 200 --duration 30s
   flotilla load web.default:http --path /api -H 'X-Group: beta' -o json
   flotilla load http://127.64.0.1:8080/ --rate 50 --duration 10s
-  flotilla load web --profile square --period 60s --min-rate 20 --rate 300 --duration 4m`,
+  flotilla load web --profile square --period 60s --min-rate 20 --rate 300 --duration 4m
+  flotilla load web --users 4000 --user-header X-User-Id --checkout-ratio 0.3 --rate 100 --duration 2m`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLoad(cmd, g, &o, args[0])
@@ -94,6 +110,11 @@ counts them); it is non-zero only when the run could not start.`,
 	f.StringVar(&o.path, "path", "/", "request path and query for a SERVICE (replaces a URL's when given)")
 	f.StringVarP(&o.namespace, "namespace", "n", api.DefaultNamespace, "namespace of a SERVICE named without one")
 	f.StringVar(&o.dns, "dns", "", "cluster DNS server that checks a SERVICE's VIP, HOST:PORT (default $FLOTILLA_DNS_ADDR, then $FLOTILLA_DNS)")
+	f.IntVar(&o.users, "users", 0, "simulate this many visitors, each with its own cookies, who browse and sometimes check out (0: plain requests)")
+	f.StringVar(&o.userHeader, "user-header", "", "with --users: send each visitor's id in this header, e.g. X-User-Id")
+	f.Float64Var(&o.checkoutRatio, "checkout-ratio", 0.3, "with --users: share of visits that end in a checkout")
+	f.StringVar(&o.checkoutPath, "checkout-path", loadgen.DefaultCheckoutPath, "with --users: where a checkout is POSTed, on the target's host")
+	f.Uint64Var(&o.seed, "seed", 0, "with --users: seed of who visits and who checks out, to replay a run (0: random)")
 	return cmd
 }
 
@@ -115,6 +136,9 @@ func runLoad(cmd *cobra.Command, g *globals, o *loadOptions, target string) erro
 		Duration:    o.duration,
 		Concurrency: o.concurrency,
 		Timeout:     o.timeout,
+	}
+	if err := loadUsers(cmd, o, &cfg); err != nil {
+		return err
 	}
 	// Refuse bad flags before asking the cluster anything (the URL comes
 	// later; any valid one stands in for it).
@@ -152,6 +176,27 @@ func runLoad(cmd *cobra.Command, g *globals, o *loadOptions, target string) erro
 		return printObject(cmd.OutOrStdout(), g.output, res)
 	}
 	return printLoadSummary(cmd.OutOrStdout(), res)
+}
+
+// loadUsers sets the visitor fields of cfg from --users and the flags that
+// go with it, which mean nothing without it.
+func loadUsers(cmd *cobra.Command, o *loadOptions, cfg *loadgen.Config) error {
+	if o.users == 0 {
+		for _, name := range []string{"user-header", "checkout-ratio", "checkout-path", "seed"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s: only with --users", name)
+			}
+		}
+		return nil
+	}
+	if o.users < 0 {
+		return fmt.Errorf("--users %d: want a number of visitors, more than 0", o.users)
+	}
+	cfg.Users, cfg.UserHeader, cfg.CheckoutRatio, cfg.CheckoutPath = o.users, o.userHeader, o.checkoutRatio, o.checkoutPath
+	if o.seed != 0 {
+		cfg.Rand = rand.NewPCG(o.seed, o.seed)
+	}
+	return nil
 }
 
 // parseLoadHeaders reads -H 'Name: value' flags.
@@ -426,7 +471,36 @@ func printLoadSummary(w io.Writer, r loadResult) error {
 	}
 	fmt.Fprintf(w, "statuses   %s\n", loadCounts(r.Statuses, false))
 	_, err := fmt.Fprintf(w, "versions   %s\n", loadCounts(r.Versions, true))
+	if r.Users != nil {
+		err = printLoadUsers(w, r.Users)
+	}
 	return err
+}
+
+// printLoadUsers prints what the visitors of a --users run did.
+func printLoadUsers(w io.Writer, u *loadgen.UsersSummary) error {
+	fmt.Fprintf(w, "visitors   %d of %d visited; %d answered by more than one version\n", u.Visitors, u.Users, u.SwitchedVisitors)
+	fmt.Fprintf(w, "visits     %d, %d checkouts, %d conversions (%s of checkouts), %d visitors converted (%s)\n",
+		u.Visits, u.Checkouts, u.Conversions, loadShare(u.Conversions, u.Checkouts),
+		u.ConvertedVisitors, loadShare(u.ConvertedVisitors, u.Visitors))
+	label := "by version"
+	var err error
+	for _, v := range loadSortedKeys(u.ByVersion) {
+		f := u.ByVersion[v]
+		_, err = fmt.Fprintf(w, "%-10s %s: %d visitors, %d checkouts, %d conversions (%s), %d visitors converted (%s)\n",
+			label, v, f.Visitors, f.Checkouts, f.Conversions, loadShare(f.Conversions, f.Checkouts),
+			f.ConvertedVisitors, loadShare(f.ConvertedVisitors, f.Visitors))
+		label = ""
+	}
+	return err
+}
+
+// loadShare prints n/of as a percentage, "-" when of is 0.
+func loadShare(n, of int64) string {
+	if of == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(100*float64(n)/float64(of), 'f', 1, 64) + "%"
 }
 
 // loadCounts prints "k: n, k: n": by key, or by count (largest first).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,8 @@ import (
 	miekg "github.com/miekg/dns"
 
 	"flotilla/api"
+	"flotilla/network/loadgen"
+	"flotilla/runtime/workload"
 )
 
 // runLoadCmd runs `flotilla ARGS...` in-process and returns its stdout and
@@ -284,5 +287,115 @@ func TestLoadParsesServiceNamesAndDNSAddresses(t *testing.T) {
 	}
 	if got, _ := loadDNSServer("127.0.0.1:7000"); got != "127.0.0.1:7000" {
 		t.Errorf("--dns first: %q", got)
+	}
+}
+
+// demoShop is the demo workload itself, seeded, converting rate of
+// checkouts, behind a server that sets a sticky "visitor" cookie and counts
+// the cookies it set and the user ids it saw.
+type demoShop struct {
+	*httptest.Server
+	mu      sync.Mutex
+	cookies int
+	users   map[string]bool
+}
+
+func newDemoShop(t *testing.T, rate float64) *demoShop {
+	app := workload.New(workload.Config{Version: "v2", ConversionRate: rate, Rand: rand.NewPCG(1, 2)}, nil)
+	d := &demoShop{users: map[string]bool{}}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		if _, err := r.Cookie("visitor"); err != nil {
+			d.cookies++
+			http.SetCookie(w, &http.Cookie{Name: "visitor", Value: strconv.Itoa(d.cookies)})
+		}
+		d.users[r.Header.Get("X-User-Id")] = true
+		d.mu.Unlock()
+		app.ServeHTTP(w, r)
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+func TestLoadUsersCountVisitorsCheckoutsAndConversions(t *testing.T) {
+	if loadgen.DefaultConversionHeader != workload.ConversionHeader {
+		t.Fatalf("load counts conversions by %s, the demo workload marks them with %s", loadgen.DefaultConversionHeader, workload.ConversionHeader)
+	}
+	shop := newDemoShop(t, 0.5)
+	out, _, err := runLoadCmd(t, "load", shop.URL, "--users", "30", "--user-header", "X-User-Id", "--checkout-ratio", "0.5",
+		"--seed", "7", "--rate", "200", "--duration", "1s", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, fields := decodeLoad(t, out)
+	u := res.Users
+	if _, ok := fields["users"]; !ok || u == nil {
+		t.Fatalf("no users figures in %s", out)
+	}
+	shop.mu.Lock()
+	cookies, users := shop.cookies, len(shop.users)
+	shop.mu.Unlock()
+	if u.Users != 30 || u.Visits != 200 || u.Visitors < 25 || int64(cookies) != u.Visitors || int64(users) != u.Visitors {
+		t.Fatalf("users %+v; the shop set %d cookies and saw %d user ids: want 200 visits by up to 30 visitors, one cookie and id each", u, cookies, users)
+	}
+	// 0.5 of visits check out and 0.5 of checkouts convert: about 100
+	// checkouts (±3σ ≈ 21) and 50 conversions.
+	if u.Checkouts < 79 || u.Checkouts > 121 || u.Conversions < u.Checkouts/4 || u.Conversions > 3*u.Checkouts/4 {
+		t.Fatalf("%d checkouts, %d conversions from 200 visits at ratio 0.5 and conversion rate 0.5", u.Checkouts, u.Conversions)
+	}
+	if v2 := u.ByVersion["v2"]; v2.Checkouts != u.Checkouts || v2.Conversions != u.Conversions || v2.Visitors != u.Visitors {
+		t.Fatalf("by version %+v, want all of %+v from v2", u.ByVersion, u)
+	}
+	if res.Requests != u.Visits+u.Checkouts || res.Statuses["200"] != res.Requests {
+		t.Fatalf("%d requests (%v), want the visits and checkouts, all 200", res.Requests, res.Statuses)
+	}
+
+	// The same seed replays who visits and who checks out.
+	again, _, err := runLoadCmd(t, "load", newDemoShop(t, 0.5).URL, "--users", "30", "--checkout-ratio", "0.5",
+		"--seed", "7", "--rate", "200", "--duration", "1s", "-o", "json")
+	if res2, _ := decodeLoad(t, again); err != nil || res2.Users.Checkouts != u.Checkouts || res2.Users.Conversions != u.Conversions {
+		t.Fatalf("seed 7 again: %v %+v, want %+v", err, res2.Users, u)
+	}
+}
+
+func TestLoadUsersPrintAVisitorsTable(t *testing.T) {
+	shop := newDemoShop(t, 1)
+	out, _, err := runLoadCmd(t, "load", shop.URL, "--users", "5", "--checkout-ratio", "1", "--rate", "20", "--duration", "500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"requests   20 in 0.5s at 20/s",
+		"visitors   ", " of 5 visited; 0 answered by more than one version",
+		"visits     10, 10 checkouts, 10 conversions (100.0% of checkouts), ",
+		"by version v2: ", "10 checkouts, 10 conversions (100.0%)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	plain, _, err := runLoadCmd(t, "load", shop.URL, "--rate", "20", "--duration", "100ms")
+	if err != nil || strings.Contains(plain, "visitors") {
+		t.Errorf("a run without --users prints visitors: %v\n%s", err, plain)
+	}
+}
+
+func TestLoadUsersFlagsNeedUsers(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--checkout-ratio", "0.5"}, "--checkout-ratio: only with --users"},
+		{[]string{"--user-header", "X-User-Id"}, "--user-header: only with --users"},
+		{[]string{"--seed", "3"}, "--seed: only with --users"},
+		{[]string{"--users", "-3"}, "--users -3"},
+		{[]string{"--users", "3", "--checkout-ratio", "2"}, "checkout ratio 2"},
+		{[]string{"--users", "3", "--user-header", "X User"}, "user header"},
+		{[]string{"--users", "3", "--checkout-path", "buy"}, "checkout path"},
+	} {
+		args := append([]string{"load", "http://127.0.0.1:1/", "--duration", "100ms"}, tc.args...)
+		if _, _, err := runLoadCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one with %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -23,6 +23,13 @@
 // each body is kept, to read the demo workload's version from its JSON; the
 // rest is read and discarded so that the connection can be reused.
 //
+// With Config.Users the requests become visits by N simulated visitors
+// (visitors.go): each keeps its own cookie jar (so a proxy's sticky cookie
+// sticks), may send its id in a header, browses and sometimes checks out;
+// the summary counts visitors, visits, checkouts and conversions (the
+// X-Conversion answer header the demo workload sets), by version, for A/B
+// labs.
+//
 // Latency quantiles come from a log-bucketed histogram (histogram.go):
 // fixed memory (about 60 KiB) however long the run, within 0.4% of the true
 // value.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -51,13 +52,15 @@ var ErrDropped = errors.New("dropped: concurrency limit")
 type Config struct {
 	// URL is the target: http:// or https://, host and optional path.
 	URL string
-	// Method defaults to GET; requests have no body.
+	// Method defaults to GET; requests have no body. With Users it is the
+	// method of the browsing request of each visit.
 	Method string
 	// Headers are sent with every request; a "Host" entry sets the
 	// request's Host.
 	Headers http.Header
 	// Rate is the requests per second to send, more than 0 (fractions
-	// allowed); with a Profile, the peak rate.
+	// allowed); with a Profile, the peak rate. With Users, the visits per
+	// second (a visit that checks out makes two requests).
 	Rate float64
 	// Profile ("", ProfileSine or ProfileSquare) moves the rate between
 	// MinRate and Rate once every Period (profile.go).
@@ -68,8 +71,8 @@ type Config struct {
 	// for every i/Rate < Duration. Requests still in flight at the end are
 	// waited for (at most Timeout).
 	Duration time.Duration
-	// Concurrency caps the requests in flight; a request due at the cap is
-	// dropped (ErrDropped). 0 means max(64, Rate).
+	// Concurrency caps the requests (with Users, the visits) in flight; a
+	// request due at the cap is dropped (ErrDropped). 0 means max(64, Rate).
 	Concurrency int
 	// Timeout bounds each request, connection and body included; 0 means
 	// DefaultTimeout.
@@ -78,6 +81,25 @@ type Config struct {
 	// 1s) from one goroutine, never after Run returns.
 	Progress         func(Snapshot)
 	ProgressInterval time.Duration
+	// Users, when more than 0, turns the requests into visits by that many
+	// simulated visitors, each with its own cookie jar (visitors.go).
+	Users int
+	// UserHeader, when set, carries each visitor's id ("user-17") on every
+	// request of its visits; only with Users.
+	UserHeader string
+	// CheckoutRatio is the share of visits that end in a checkout attempt
+	// (POST CheckoutPath after the browsing request); only with Users, and
+	// 0 means none.
+	CheckoutRatio float64
+	// CheckoutPath is where checkouts go, on the URL's host; "" means
+	// DefaultCheckoutPath.
+	CheckoutPath string
+	// ConversionHeader marks an answer that converted; "" means
+	// DefaultConversionHeader.
+	ConversionHeader string
+	// Rand picks each visit's visitor and whether it checks out; nil means
+	// a randomly seeded source. Tests seed it.
+	Rand rand.Source
 	// Clock schedules requests and measures latency; nil is the wall clock.
 	Clock clock.Clock
 }
@@ -116,6 +138,8 @@ type Summary struct {
 	ErrorSamples map[string]string `json:"errorSamples,omitempty"`
 	// Interrupted is set when the caller's context ended the run early.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Users has the visitors' figures of a run with Config.Users.
+	Users *UsersSummary `json:"users,omitempty"`
 }
 
 // Snapshot is the state of a run in progress, given to Config.Progress.
@@ -153,6 +177,9 @@ func (c Config) Validate() error {
 	if err := c.validateProfile(); err != nil {
 		return err
 	}
+	if err := c.validateUsers(); err != nil {
+		return err
+	}
 	if _, err := http.NewRequest(c.method(), c.URL, nil); err != nil {
 		return fmt.Errorf("method %q: %w", c.Method, err)
 	}
@@ -181,6 +208,15 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
 	}
+	if c.CheckoutPath == "" {
+		c.CheckoutPath = DefaultCheckoutPath
+	}
+	if c.ConversionHeader == "" {
+		c.ConversionHeader = DefaultConversionHeader
+	}
+	if c.Rand == nil {
+		c.Rand = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
 	return c
 }
 
@@ -208,6 +244,8 @@ type generator struct {
 	host      string
 	slots     chan struct{} // one per request in flight
 	bodies    sync.Pool     // *[]byte of BodyLimit
+	// visitors is the run's crowd when Config.Users is set, else nil.
+	visitors *crowd
 
 	mu sync.Mutex
 	t  tally
@@ -257,6 +295,9 @@ func newGenerator(cfg Config) *generator {
 		g.host = host
 		g.header.Del("Host")
 	}
+	if cfg.Users > 0 {
+		g.visitors = newCrowd(cfg, g.client)
+	}
 	g.bodies.New = func() any {
 		b := make([]byte, BodyLimit)
 		return &b
@@ -303,12 +344,21 @@ func (g *generator) run(ctx context.Context) Summary {
 			window = g.clk.Now().Sub(start)
 			break
 		}
+		var v *visit
+		if g.visitors != nil {
+			v = g.visitors.next() // drawn even when dropped, so that a seed replays
+		}
 		select {
 		case g.slots <- struct{}{}:
 			inFlight.Add(1)
 			go func() {
 				defer inFlight.Done()
-				o := g.send(ctx, due)
+				if v != nil {
+					g.visit(ctx, v, due)
+					<-g.slots
+					return
+				}
+				o := g.send(ctx, call{client: g.client, method: g.cfg.Method, url: g.cfg.URL}, due)
 				<-g.slots
 				g.record(ctx, o)
 			}()
@@ -324,39 +374,52 @@ func (g *generator) run(ctx context.Context) Summary {
 
 // outcome is what became of one request.
 type outcome struct {
-	status  int // 0 without an answer
-	version string
-	latency time.Duration
-	kind    string // an error kind, "" for a success
-	err     error
+	status    int // 0 without an answer
+	version   string
+	converted bool // the answer carries the conversion header
+	latency   time.Duration
+	kind      string // an error kind, "" for a success
+	err       error
+}
+
+// call is one request to make: by whom (a client, with a visitor's cookie
+// jar or none), how and where.
+type call struct {
+	client      *http.Client
+	method, url string
+	userID      string // sent in Config.UserHeader when both are set
 }
 
 // send makes one request due at due and reads its answer.
-func (g *generator) send(ctx context.Context, due time.Time) outcome {
+func (g *generator) send(ctx context.Context, c call, due time.Time) outcome {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, g.cfg.Method, g.cfg.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url, nil)
 	if err != nil { // Validate made the same request: not expected
 		return outcome{kind: ErrorConnection, err: err}
 	}
 	if len(g.header) > 0 {
 		req.Header = g.header.Clone()
 	}
+	if c.userID != "" && g.cfg.UserHeader != "" {
+		req.Header.Set(g.cfg.UserHeader, c.userID)
+	}
 	if g.host != "" {
 		req.Host = g.host
 	}
-	resp, err := g.client.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return failed(err)
 	}
 	version, err := g.readBody(resp)
 	resp.Body.Close()
 	if err != nil {
-		return failed(fmt.Errorf("read body of %s: %w", g.cfg.URL, err))
+		return failed(fmt.Errorf("read body of %s: %w", c.url, err))
 	}
-	o := outcome{status: resp.StatusCode, version: version, latency: g.clk.Now().Sub(due)}
+	o := outcome{status: resp.StatusCode, version: version, latency: g.clk.Now().Sub(due),
+		converted: converts(resp.Header.Get(g.cfg.ConversionHeader))}
 	if resp.StatusCode >= 500 && resp.StatusCode <= 599 {
-		o.kind, o.err = ErrorStatus5xx, fmt.Errorf("%s %s: %s", g.cfg.Method, g.cfg.URL, resp.Status)
+		o.kind, o.err = ErrorStatus5xx, fmt.Errorf("%s %s: %s", c.method, c.url, resp.Status)
 	}
 	return o
 }
@@ -390,6 +453,12 @@ func (g *generator) record(ctx context.Context, o outcome) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.tallyLocked(o)
+}
+
+// tallyLocked adds an outcome to the tallies, with g.mu held. It returns
+// the version the answer is counted under ("" for none).
+func (g *generator) tallyLocked(o outcome) string {
 	t := &g.t
 	t.requests++
 	if o.status != 0 {
@@ -410,6 +479,10 @@ func (g *generator) record(ctx context.Context, o outcome) {
 			t.errorSamples[o.kind] = o.err.Error()
 		}
 	}
+	if o.status == 0 {
+		return ""
+	}
+	return o.version
 }
 
 // reportProgress calls Config.Progress every ProgressInterval until stop.
@@ -479,6 +552,9 @@ func (g *generator) summary(window time.Duration, interrupted bool) Summary {
 		for k, msg := range t.errorSamples {
 			s.ErrorSamples[k] = msg
 		}
+	}
+	if g.visitors != nil {
+		s.Users = g.visitors.summaryLocked()
 	}
 	return s
 }

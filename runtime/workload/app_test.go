@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -164,20 +165,108 @@ func (h *harness) expect(method, path string, want int) string {
 	return body
 }
 
-func TestRootAnswersVersionNodeAllocationHostname(t *testing.T) {
+func TestRootAnswersVersionNodeAllocationHostnameAndTime(t *testing.T) {
 	h := start(t, Config{Version: "v7"})
 	body := h.expect(http.MethodGet, "/", 200)
 	var id Identity
 	if err := json.Unmarshal([]byte(body), &id); err != nil {
 		t.Fatalf("%v: %s", err, body)
 	}
-	want := Identity{Version: "v7", Node: "n1", Allocation: "a1b2c3d4", Hostname: "web-a1b2c"}
+	want := Identity{Version: "v7", Node: "n1", Allocation: "a1b2c3d4", Hostname: "web-a1b2c", Time: "2023-11-14T22:13:20Z"}
 	if id != want {
 		t.Errorf("got %+v, want %+v", id, want)
 	}
-	for _, key := range []string{`"version"`, `"node"`, `"allocation"`, `"hostname"`} {
+	for _, key := range []string{`"version"`, `"node"`, `"allocation"`, `"hostname"`, `"time"`} {
 		if !strings.Contains(body, key) {
 			t.Errorf("body %s lacks %s", body, key)
+		}
+	}
+	// The time is the app's clock's, to the nanosecond: two answers apart
+	// in time differ in it.
+	h.clock.Advance(1500 * time.Microsecond)
+	json.Unmarshal([]byte(h.expect(http.MethodGet, "/", 200)), &id)
+	if id.Time != "2023-11-14T22:13:20.0015Z" {
+		t.Errorf("time %q after 1.5ms, want 2023-11-14T22:13:20.0015Z", id.Time)
+	}
+}
+
+func TestCheckoutConvertsAtTheConfiguredRate(t *testing.T) {
+	a := New(Config{ConversionRate: 0.12, Version: "v2", Clock: clock.NewFake(time.Unix(0, 0)), Rand: rand.NewPCG(3, 4)}, nil)
+	const n = 4000
+	converted := 0
+	for range n {
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/checkout", nil))
+		var c Checkout
+		if err := json.Unmarshal(rec.Body.Bytes(), &c); err != nil || rec.Code != 200 {
+			t.Fatalf("checkout: %d %s (%v), want 200 with a JSON body", rec.Code, rec.Body, err)
+		}
+		if c.Version != "v2" || c.Time == "" {
+			t.Fatalf("checkout body %s lacks the identity", rec.Body)
+		}
+		mark := rec.Header().Get(ConversionHeader)
+		switch {
+		case c.Converted && mark == "1":
+			converted++
+		case !c.Converted && mark == "" && len(rec.Header().Values(ConversionHeader)) == 0:
+		default:
+			t.Fatalf("converted %v with %s %q: the header marks exactly the conversions", c.Converted, ConversionHeader, mark)
+		}
+	}
+	// 480 expected, standard deviation 20.6: ±65 is three of them.
+	if converted < 415 || converted > 545 {
+		t.Errorf("%d of %d checkouts converted, want 0.12 ± 3σ (415..545)", converted, n)
+	}
+	if s := a.Stats(); s.Requests != n {
+		t.Errorf("stats count %d requests, want the %d checkouts", s.Requests, n)
+	}
+}
+
+func TestCheckoutIsSeededByTheAppsRand(t *testing.T) {
+	outcomes := func(seed uint64) string {
+		a := New(Config{ConversionRate: 0.5, Clock: clock.NewFake(time.Unix(0, 0)), Rand: rand.NewPCG(seed, 1)}, nil)
+		var b strings.Builder
+		for range 64 {
+			rec := httptest.NewRecorder()
+			a.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/checkout", nil))
+			b.WriteString(strconv.Itoa(len(rec.Header().Get(ConversionHeader))))
+		}
+		return b.String()
+	}
+	if outcomes(9) != outcomes(9) {
+		t.Error("the same seed converted different checkouts")
+	}
+	if outcomes(9) == outcomes(10) {
+		t.Error("two seeds converted the same 64 checkouts")
+	}
+}
+
+func TestCheckoutEdgesAndMethod(t *testing.T) {
+	h := start(t, Config{})
+	for range 20 {
+		if body := h.expect(http.MethodPost, "/checkout", 200); !strings.Contains(body, `"converted":false`) {
+			t.Fatalf("without --conversion-rate a checkout never converts: %s", body)
+		}
+	}
+	h.expect(http.MethodGet, "/checkout", 405)
+
+	always := start(t, Config{ConversionRate: 1, ErrorRate: 1})
+	resp, err := always.client.Post(always.base+"/checkout", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get(ConversionHeader) != "1" {
+		t.Errorf("rate 1: %d with %s %q, want 200 and a conversion (--error-rate is GET /'s only)",
+			resp.StatusCode, ConversionHeader, resp.Header.Get(ConversionHeader))
+	}
+	body := always.expect(http.MethodGet, "/metrics", 200)
+	for _, want := range []string{
+		`flotilla_workload_checkouts_total{converted="true"} 1`,
+		`flotilla_workload_requests_total{code="200",path="/checkout"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }

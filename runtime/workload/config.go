@@ -44,6 +44,9 @@ type Config struct {
 	ErrorRate float64
 	// Latency is added to every GET / (--latency).
 	Latency Latency
+	// ConversionRate is the share of POST /checkout that convert
+	// (--conversion-rate 0.12 or 12%): an A/B lab gives each variant its own.
+	ConversionRate float64
 	// StartupDelay: do not even listen until it has passed.
 	StartupDelay time.Duration
 	// FailReadinessAfter: /ready turns 503 this long after Run began.
@@ -71,8 +74,8 @@ type Config struct {
 
 	// Clock drives every timer of the app; nil means the wall clock.
 	Clock clock.Clock
-	// Rand draws errors and latencies; nil means a randomly seeded source.
-	// Tests seed it.
+	// Rand draws errors, latencies and conversions; nil means a randomly
+	// seeded source. Tests seed it.
 	Rand rand.Source
 }
 
@@ -84,6 +87,7 @@ func flagSet(cfg *Config) *pflag.FlagSet {
 	fs.StringVar(&cfg.Version, "version", DefaultVersion, "version to report in GET / (a label, not the binary's)")
 	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "address to listen on")
 	fs.Var((*rateValue)(&cfg.ErrorRate), "error-rate", "share of GET / answered 500: 0.3 or 30%")
+	fs.Var((*rateValue)(&cfg.ConversionRate), "conversion-rate", "share of POST /checkout that convert (answered with "+ConversionHeader+": 1): 0.12 or 12%")
 	fs.Var((*latencyValue)(&cfg.Latency), "latency", "delay added to GET /: 100ms (fixed), 50ms..150ms (uniform) or 100ms±20ms (normal; +- works too)")
 	fs.DurationVar(&cfg.StartupDelay, "startup-delay", 0, "wait this long before listening")
 	fs.DurationVar(&cfg.FailReadinessAfter, "fail-readiness-after", 0, "/ready answers 503 once this has passed (0: never)")

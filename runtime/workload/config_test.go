@@ -21,7 +21,7 @@ func TestParseArgsDefaultsAndEnvironment(t *testing.T) {
 	if cfg.Node != "n1" || cfg.Allocation != "abc123" || cfg.Hostname != "web-abc12" {
 		t.Errorf("from env: node %q alloc %q hostname %q", cfg.Node, cfg.Allocation, cfg.Hostname)
 	}
-	if cfg.ErrorRate != 0 || !cfg.Latency.IsZero() || cfg.CrashAfter != 0 || cfg.Memory != 0 {
+	if cfg.ErrorRate != 0 || cfg.ConversionRate != 0 || !cfg.Latency.IsZero() || cfg.CrashAfter != 0 || cfg.Memory != 0 {
 		t.Errorf("faults are off by default: %+v", cfg)
 	}
 }
@@ -41,6 +41,7 @@ func TestParseArgsReadsEveryFlag(t *testing.T) {
 		"--version", "v2",
 		"--listen", "127.0.0.1:9090",
 		"--error-rate", "30%",
+		"--conversion-rate", "0.12",
 		"--latency", "50ms..150ms",
 		"--startup-delay", "1s",
 		"--fail-readiness-after", "2s",
@@ -54,7 +55,7 @@ func TestParseArgsReadsEveryFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Version: "v2", Listen: "127.0.0.1:9090", ErrorRate: 0.3,
+		Version: "v2", Listen: "127.0.0.1:9090", ErrorRate: 0.3, ConversionRate: 0.12,
 		Latency:      Latency{Shape: LatencyUniform, Low: 50 * time.Millisecond, High: 150 * time.Millisecond, Mean: 100 * time.Millisecond},
 		StartupDelay: time.Second, FailReadinessAfter: 2 * time.Second, FailLivenessAfter: 3 * time.Second,
 		CrashAfter: 4 * time.Second, ShutdownDelay: 5 * time.Second, CPUPerRequest: 6 * time.Millisecond,
@@ -62,6 +63,7 @@ func TestParseArgsReadsEveryFlag(t *testing.T) {
 	}
 	cfg.Hostname = ""
 	if cfg.Version != want.Version || cfg.Listen != want.Listen || cfg.ErrorRate != want.ErrorRate ||
+		cfg.ConversionRate != want.ConversionRate ||
 		cfg.Latency != want.Latency || cfg.StartupDelay != want.StartupDelay ||
 		cfg.FailReadinessAfter != want.FailReadinessAfter || cfg.FailLivenessAfter != want.FailLivenessAfter ||
 		cfg.CrashAfter != want.CrashAfter || cfg.ShutdownDelay != want.ShutdownDelay ||
@@ -88,6 +90,8 @@ func TestParseArgsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--error-rate", "2"}, "--error-rate"},
 		{[]string{"--error-rate", "often"}, "--error-rate"},
 		{[]string{"--error-rate", "150%"}, "--error-rate"},
+		{[]string{"--conversion-rate", "1.2"}, "--conversion-rate"},
+		{[]string{"--conversion-rate", "-5%"}, "--conversion-rate"},
 		{[]string{"--latency", "slow"}, "--latency"},
 		{[]string{"--latency", "200ms..100ms"}, "--latency"},
 		{[]string{"--latency", "-5ms"}, "--latency"},
@@ -119,7 +123,7 @@ func TestParseArgsHelp(t *testing.T) {
 	if _, err := ParseArgs([]string{"--help"}, nil); !errors.Is(err, ErrHelp) {
 		t.Errorf("--help: got %v, want ErrHelp", err)
 	}
-	for _, flag := range []string{"--version", "--error-rate", "--latency", "--crash-after", "--memory"} {
+	for _, flag := range []string{"--version", "--error-rate", "--conversion-rate", "--latency", "--crash-after", "--memory"} {
 		if !strings.Contains(Usage(), flag) {
 			t.Errorf("usage does not mention %s", flag)
 		}

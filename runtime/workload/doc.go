@@ -3,7 +3,11 @@
 // runtime/containerd. It is a teaching tool: its flags (ParseArgs, the one
 // flag set both share) and its admin endpoints make it slow, flaky,
 // unready, dead or crashing on purpose, so that probes, restarts, rollouts,
-// canary analysis and autoscaling have something to react to.
+// canary analysis and autoscaling have something to react to. POST
+// /checkout converts with --conversion-rate (marked by the X-Conversion
+// header) so that an A/B rollout has a goal to measure, and GET / carries
+// the app's time as well as its hostname and allocation, the noisy fields a
+// shadow rollout's diffing has to learn to ignore.
 //
 // It owns its HTTP endpoints, its fault model, its own Prometheus registry
 // and its CPU/memory model (Stats). It must not know about the orchestrator:

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // routes is the app's mux; ServeHTTP wraps it with counting and logging.
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.serveRoot)
+	mux.HandleFunc("POST /checkout", a.serveCheckout)
 	mux.HandleFunc("GET /healthz", a.serveLiveness)
 	mux.HandleFunc("GET /ready", a.serveReadiness)
 	mux.Handle("GET /metrics", a.metrics.handler())
@@ -88,12 +90,18 @@ func (s *statusRecorder) Flush() {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// Identity is what GET / answers: which version served the request, where.
+// Identity is what GET / answers: which version served the request, where
+// and when.
 type Identity struct {
 	Version    string `json:"version"`
 	Node       string `json:"node"`
 	Allocation string `json:"allocation"`
 	Hostname   string `json:"hostname"`
+	// Time is when the answer was made, by the app's clock (RFC 3339 with
+	// nanoseconds, UTC). Like hostname and allocation it differs between any
+	// two answers, as real apps' timestamps and IDs do: what a shadow
+	// rollout's noise baseline has to learn to ignore.
+	Time string `json:"time"`
 	// Error is set on the injected 500s.
 	Error string `json:"error,omitempty"`
 }
@@ -121,13 +129,45 @@ func (a *App) serveRoot(w http.ResponseWriter, r *http.Request) {
 		}
 		a.usage.cpu.add(a.clock.Now(), d)
 	}
-	id := Identity{Version: a.cfg.Version, Node: a.cfg.Node, Allocation: a.cfg.Allocation, Hostname: a.cfg.Hostname}
+	id := a.identity()
 	status := http.StatusOK
 	if fail {
 		status = http.StatusInternalServerError
 		id.Error = fmt.Sprintf("injected error (error rate %g)", rate)
 	}
 	writeJSON(w, status, id)
+}
+
+// identity says who answers, now.
+func (a *App) identity() Identity {
+	return Identity{Version: a.cfg.Version, Node: a.cfg.Node, Allocation: a.cfg.Allocation, Hostname: a.cfg.Hostname,
+		Time: a.clock.Now().UTC().Format(time.RFC3339Nano)}
+}
+
+// ConversionHeader marks a POST /checkout that converted ("1"); a checkout
+// that did not convert answers 200 without it. `flotilla load --users`
+// counts conversions by it, and an A/B goal can name it.
+const ConversionHeader = "X-Conversion"
+
+// Checkout is what POST /checkout answers: who served it, and whether the
+// visitor bought.
+type Checkout struct {
+	Identity
+	Converted bool `json:"converted"`
+}
+
+// serveCheckout converts with probability --conversion-rate, drawn from the
+// app's Rand so that a seeded run converts the same visits. Both outcomes
+// are 200: a visitor who does not buy is not an error.
+func (a *App) serveCheckout(w http.ResponseWriter, _ *http.Request) {
+	a.mu.Lock()
+	converted := a.cfg.ConversionRate > 0 && a.rng.Float64() < a.cfg.ConversionRate
+	a.mu.Unlock()
+	a.metrics.checkout(converted)
+	if converted {
+		w.Header().Set(ConversionHeader, "1")
+	}
+	writeJSON(w, http.StatusOK, Checkout{Identity: a.identity(), Converted: converted})
 }
 
 func (a *App) serveLiveness(w http.ResponseWriter, _ *http.Request) {

@@ -12,10 +12,11 @@ import (
 // metrics is the app's own Prometheus registry: several apps share one
 // process under the sim runtime, so nothing goes to the default registry.
 type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	inFlight prometheus.Gauge
-	duration *prometheus.HistogramVec
+	registry  *prometheus.Registry
+	requests  *prometheus.CounterVec
+	inFlight  prometheus.Gauge
+	duration  *prometheus.HistogramVec
+	checkouts *prometheus.CounterVec
 }
 
 func newMetrics(cfg Config) *metrics {
@@ -34,6 +35,10 @@ func newMetrics(cfg Config) *metrics {
 			Help:    "Time to answer a request, latency injection included.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"path"}),
+		checkouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flotilla_workload_checkouts_total",
+			Help: "POST /checkout answered, by whether the visitor converted.",
+		}, []string{"converted"}),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "flotilla_workload_info",
@@ -41,7 +46,7 @@ func newMetrics(cfg Config) *metrics {
 		ConstLabels: prometheus.Labels{"version": cfg.Version, "node": cfg.Node, "allocation": cfg.Allocation},
 	})
 	info.Set(1)
-	m.registry.MustRegister(m.requests, m.inFlight, m.duration, info)
+	m.registry.MustRegister(m.requests, m.inFlight, m.duration, m.checkouts, info)
 	return m
 }
 
@@ -49,6 +54,10 @@ func (m *metrics) observe(path string, code int, d time.Duration) {
 	label := pathLabel(path)
 	m.requests.WithLabelValues(label, strconv.Itoa(code)).Inc()
 	m.duration.WithLabelValues(label).Observe(d.Seconds())
+}
+
+func (m *metrics) checkout(converted bool) {
+	m.checkouts.WithLabelValues(strconv.FormatBool(converted)).Inc()
 }
 
 func (m *metrics) handler() http.Handler {
@@ -59,7 +68,7 @@ func (m *metrics) handler() http.Handler {
 // paths must not make a thousand series.
 func pathLabel(path string) string {
 	switch path {
-	case "/", "/healthz", "/ready", "/metrics", "/admin",
+	case "/", "/checkout", "/healthz", "/ready", "/metrics", "/admin",
 		"/admin/readiness", "/admin/liveness", "/admin/errors", "/admin/latency", "/admin/crash":
 		return path
 	}
