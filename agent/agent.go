@@ -36,9 +36,10 @@ type Config struct {
 	// Join lists members to join.
 	Gossip string
 	Join   []string
-	// DNS is where the node's cluster DNS server listens ("" for none);
-	// DNSUpstreams answer other names (nil: /etc/resolv.conf; empty: none,
-	// such queries are refused).
+	// DNS is where the node's cluster DNS server listens ("" for none;
+	// the command's --dns defaults to DefaultDNS); DNSUpstreams answer
+	// other names (nil: /etc/resolv.conf; empty: none, such queries are
+	// refused).
 	DNS          string
 	DNSUpstreams []string
 	// Proxy runs the node's service proxy, owning the services' VIPs.
@@ -62,6 +63,12 @@ type Config struct {
 	Logger    *slog.Logger
 	LogOutput io.Writer
 }
+
+// DefaultDNS is where an agent's cluster DNS server listens unless told
+// otherwise: next to its API (4746) and gossip (4748) ports. It is not
+// port 53, which needs root: real nodes, whose containers need a port-53
+// server on an address they reach, pass --dns IP:53 (deploy/provision.sh).
+const DefaultDNS = "127.0.0.1:4749"
 
 func (c *Config) setDefaults() error {
 	if c.Name == "" {

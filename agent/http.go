@@ -60,7 +60,8 @@ type RouteVersion struct {
 	AppliedAt   time.Time `json:"appliedAt"`
 }
 
-// handler serves the agent's own API: logs, exec, what it runs, metrics.
+// handler serves the agent's own API: logs (?follow=true, ?tail=N,
+// ?since=RFC3339), exec, what it runs, metrics.
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/agent/allocations", a.serveAllocations)
@@ -146,18 +147,26 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	q, err := parseLogQuery(r)
+	if err != nil {
+		agentError(w, http.StatusBadRequest, err)
+		return
+	}
 	if _, err := a.rt.Status(r.Context(), id); err != nil {
 		runtimeError(w, err)
 		return
 	}
-	follow := r.URL.Query().Get("follow") == "true"
+	if _, selects := a.rt.(selectingLogs); !q.since.IsZero() && !selects {
+		agentError(w, http.StatusNotImplemented, fmt.Errorf("since: the %s runtime %w", a.cfg.Runtime, errNoLineTimes))
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	var out io.Writer = w
-	if f, ok := w.(http.Flusher); ok && follow {
+	if f, ok := w.(http.Flusher); ok && q.follow {
 		out = flushWriter{w: w, f: f}
 	}
 	w.WriteHeader(http.StatusOK)
-	_ = a.rt.Logs(r.Context(), id, follow, out) // the client went away, or the container is gone
+	_ = a.copyLogs(r.Context(), id, q, out) // the client went away, or the container is gone
 }
 
 // limitedBuffer keeps at most max bytes.

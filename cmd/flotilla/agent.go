@@ -90,7 +90,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&cfg.Runtime, "runtime", "sim", "container runtime: sim (in process, no root) or containerd")
 	f.StringVar(&cfg.Address, "address", "", "node address: other nodes route to this node's containers through it (default the host of --http)")
 	real.flags(f)
-	f.StringVar(&cfg.DNS, "dns", "", "listen address of the node's cluster DNS server (svc.flotilla), e.g. 127.0.0.1:4749; empty: none")
+	f.StringVar(&cfg.DNS, "dns", agent.DefaultDNS, "listen address of the node's cluster DNS server (svc.flotilla), UDP and TCP; containers need IP:53 on a real node; empty: none")
 	f.StringSliceVar(&upstreams, "dns-upstream", nil, "resolvers for other names, host:port (default: /etc/resolv.conf; \"none\" refuses them)")
 	f.BoolVar(&cfg.Proxy, "proxy", true, "run the service proxy: own every service's VIP on this node")
 	f.StringVar(&cpu, "cpu", "4000m", "CPU the node offers")
@@ -114,14 +114,15 @@ func newAgentCmd() *cobra.Command {
 	return cmd
 }
 
-// simRuntime starts the sim runtime on the node's loopback subnet.
+// simRuntime starts the sim runtime on the node's loopback subnet; exec's
+// lookups go to the node's DNS server.
 func simRuntime(cfg agent.Config) agent.RuntimeFactory {
 	return func(node *api.Node) (agent.Runtime, error) {
 		subnet, err := netip.ParsePrefix(node.Subnet)
 		if err != nil {
 			return nil, fmt.Errorf("node %s has no usable subnet (%q): are the servers current?", node.Name, node.Subnet)
 		}
-		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger})
+		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS})
 	}
 }
 

@@ -57,7 +57,8 @@ func newLabCmd() *cobra.Command {
 			fmt.Fprintf(out, "logs and data: %s\n\nNext:\n", l.Dir)
 			fmt.Fprintf(out, "  export %s=%s\n", api.AddressEnv, l.Addresses())
 			if l.DNS() != "" {
-				fmt.Fprintf(out, "  export FLOTILLA_DNS=%q          # every agent serves DNS; this is n1's\n", l.DigServer())
+				host, port := l.DNSServer()
+				fmt.Fprintf(out, "  export FLOTILLA_DNS_SERVER=%s FLOTILLA_DNS_PORT=%s   # every agent serves DNS; this is n1's\n", host, port)
 			}
 			fmt.Fprintf(out, "  %s apply -f scenarios/examples/web.yaml\n", self)
 			switch ns := l.FirstAgentNetns(); {
@@ -67,7 +68,7 @@ func newLabCmd() *cobra.Command {
 				fmt.Fprintf(out, "  ip netns exec %s curl http://VIP:8080/                 # balanced over every node's replicas\n", ns)
 			case l.DNS() != "":
 				fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
-				fmt.Fprintf(out, "  dig @$FLOTILLA_DNS web.default.svc.flotilla   # the VIP; curl http://VIP:8080/ balances\n")
+				fmt.Fprintf(out, "  dig @$FLOTILLA_DNS_SERVER -p $FLOTILLA_DNS_PORT web.default.svc.flotilla   # the VIP; curl http://VIP:8080/ balances\n")
 			default:
 				fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
 			}
@@ -122,7 +123,7 @@ func newLabCmd() *cobra.Command {
 	}
 	env := &cobra.Command{
 		Use:   "env",
-		Short: "Print the exports that point flotilla at the lab: eval \"$(flotilla lab env)\"",
+		Short: "Print the exports that point flotilla at the lab: eval \"$(flotilla lab env)\" (fish: flotilla lab env | source)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := load()
@@ -165,11 +166,52 @@ func newLabCmd() *cobra.Command {
 			},
 		}
 	}
-	cmd.AddCommand(up, status, env, down,
+	var wait time.Duration
+	restart := &cobra.Command{
+		Use:   "restart NODE",
+		Short: "Start a server or agent again with its data (stopping it first if it runs) and wait until it is ready",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := load()
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := l.Restart(args[0]); err != nil {
+				return err
+			}
+			if wait <= 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s restarted\n", args[0])
+				return nil
+			}
+			if err := l.WaitReady(cmd.Context(), args[0], wait); err != nil {
+				return fmt.Errorf("%s restarted, but %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s restarted and ready in %.1fs\n", args[0], time.Since(start).Seconds())
+			return nil
+		},
+	}
+	restart.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for it to be ready (a server: knows a leader; an agent: registered, its node ready); 0: do not wait")
+	var follow bool
+	var tail int
+	logs := &cobra.Command{
+		Use:   "logs NODE",
+		Short: "Print a server's or agent's log (-f: keep printing, across restarts, until Ctrl-C)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := load()
+			if err != nil {
+				return err
+			}
+			return l.Logs(cmd.Context(), args[0], follow, tail, cmd.OutOrStdout())
+		},
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the process writes")
+	logs.Flags().IntVar(&tail, "tail", -1, "print only the last N lines first")
+	cmd.AddCommand(up, status, env, down, restart, logs,
 		fault("kill", "Kill a server or agent at once (SIGKILL), as a crash would", (*lab.Lab).Kill, "killed"),
 		fault("pause", "Freeze a server or agent (SIGSTOP), as a hung machine", (*lab.Lab).Pause, "paused"),
 		fault("resume", "Thaw a paused server or agent", (*lab.Lab).Resume, "resumed"),
-		fault("restart", "Start a server or agent again with its data (stopping it first if it runs)", (*lab.Lab).Restart, "restarted"),
 		links("partition", "Cut nodes off the lab network, as a pulled cable (containerd labs)", cobra.MinimumNArgs(1), (*lab.Lab).Partition, "cut off", load),
 		links("heal", "Restore the links of the named nodes, or of every node (containerd labs)", cobra.ArbitraryArgs, (*lab.Lab).Heal, "connected", load),
 	)

@@ -8,9 +8,10 @@
 // are the workload's flags (workload.ParseArgs; a bad one makes Create
 // fail), Env is its environment plus FLOTILLA_NODE, FLOTILLA_ALLOC and
 // HOSTNAME (service + "-" + the first 5 characters of the ID), and Files
-// are what `cat` sees in Exec, which runs runtime/toolbox commands. The
-// workload's CPU and memory are a model of the load it serves (Simulated),
-// not real usage. A memory limit below the model's figure gets the
+// are what `cat` sees in Exec, which runs runtime/toolbox commands (names
+// they look up go to the node's cluster DNS server, Config.DNS, with the
+// container's namespace as a search domain). The workload's CPU and memory
+// are a model of the load it serves (Simulated), not real usage. A memory limit below the model's figure gets the
 // container OOM-killed (137) at start, as a cgroup would.
 //
 // What it owns: containers' lifecycle, addresses, bounded logs and exit

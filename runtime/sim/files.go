@@ -11,15 +11,17 @@ import (
 )
 
 // filesFS is a container's mounted files (configs and secrets) as a
-// read-only file system, with the directories their paths imply.
+// read-only file system, with the directories their paths imply, all
+// modified when the container was created.
 type filesFS struct {
-	files map[string][]byte   // fs names ("etc/web/config.yaml")
-	dirs  map[string][]string // fs name -> sorted child names; "." is the root
+	files   map[string][]byte   // fs names ("etc/web/config.yaml")
+	dirs    map[string][]string // fs name -> sorted child names; "." is the root
+	modTime time.Time
 }
 
 // newFilesFS checks that every path is absolute and builds the tree.
-func newFilesFS(files map[string][]byte) (*filesFS, error) {
-	f := &filesFS{files: map[string][]byte{}, dirs: map[string][]string{".": nil}}
+func newFilesFS(files map[string][]byte, modTime time.Time) (*filesFS, error) {
+	f := &filesFS{files: map[string][]byte{}, dirs: map[string][]string{".": nil}, modTime: modTime}
 	for p, data := range files {
 		if !strings.HasPrefix(p, "/") || path.Clean(p) == "/" {
 			return nil, fmt.Errorf("file %q: want an absolute path to a file", p)
@@ -52,14 +54,14 @@ func (f *filesFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	if data, ok := f.files[name]; ok {
-		return &memFile{info: memInfo{name: path.Base(name), size: int64(len(data))}, r: strings.NewReader(string(data))}, nil
+		return &memFile{info: memInfo{name: path.Base(name), size: int64(len(data)), mod: f.modTime}, r: strings.NewReader(string(data))}, nil
 	}
 	if kids, ok := f.dirs[name]; ok {
-		d := &memDir{info: memInfo{name: path.Base(name), dir: true}}
+		d := &memDir{info: memInfo{name: path.Base(name), dir: true, mod: f.modTime}}
 		for _, kid := range kids {
 			child := path.Join(name, kid)
 			_, isDir := f.dirs[child]
-			d.entries = append(d.entries, fs.FileInfoToDirEntry(memInfo{name: kid, dir: isDir, size: int64(len(f.files[child]))}))
+			d.entries = append(d.entries, fs.FileInfoToDirEntry(memInfo{name: kid, dir: isDir, size: int64(len(f.files[child])), mod: f.modTime}))
 		}
 		return d, nil
 	}
@@ -70,6 +72,7 @@ type memInfo struct {
 	name string
 	size int64
 	dir  bool
+	mod  time.Time
 }
 
 func (i memInfo) Name() string { return i.name }
@@ -80,7 +83,7 @@ func (i memInfo) Mode() fs.FileMode {
 	}
 	return 0o444
 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) ModTime() time.Time { return i.mod }
 func (i memInfo) IsDir() bool        { return i.dir }
 func (i memInfo) Sys() any           { return nil }
 

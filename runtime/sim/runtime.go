@@ -40,13 +40,26 @@ type Config struct {
 	// LogLimit is how many bytes of output are kept per container
 	// (DefaultLogLimit when 0).
 	LogLimit int
+	// DNS is the node's cluster DNS server (host:port, as the agent's
+	// --dns), which the names that exec's wget, fetch and nslookup look up
+	// go to, with NAMESPACE.svc.flotilla and svc.flotilla as search
+	// domains, as a container's resolv.conf would say. An unspecified
+	// host (":4749", "0.0.0.0:4749") is this machine's loopback. Empty, or
+	// port 0 (a port only the agent knows once it listens): the host's
+	// resolvers.
+	DNS string
 }
+
+// searchDomain is the cluster DNS zone (network/dns's default).
+const searchDomain = "svc.flotilla"
 
 // Runtime runs a node's containers in process. It is safe for concurrent use.
 type Runtime struct {
 	cfg   Config
 	log   *slog.Logger
 	clock clock.Clock
+
+	dns string // Config.DNS, dialable; "" for the host's resolvers
 
 	mu         sync.Mutex
 	addresses  *addressPool
@@ -73,8 +86,13 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.LogLimit <= 0 {
 		cfg.LogLimit = DefaultLogLimit
 	}
+	dns, err := dnsServer(cfg.DNS)
+	if err != nil {
+		return nil, fmt.Errorf("sim runtime: %w", err)
+	}
 	return &Runtime{
 		cfg:        cfg,
+		dns:        dns,
 		log:        cfg.Logger.With("runtime", "sim", "node", cfg.Node),
 		clock:      cfg.Clock,
 		addresses:  pool,
@@ -82,16 +100,39 @@ func New(cfg Config) (*Runtime, error) {
 	}, nil
 }
 
+// dnsServer is the address containers' lookups dial for the agent's DNS
+// listen address: the same, with an unspecified host made loopback.
+func dnsServer(listen string) (string, error) {
+	if listen == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("DNS server %q: %w", listen, err)
+	}
+	switch n, err := strconv.Atoi(port); {
+	case err != nil || n < 0 || n > 65535:
+		return "", fmt.Errorf("DNS server %q: bad port", listen)
+	case n == 0:
+		return "", nil
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
 // container is one allocation's workload and what the runtime knows of it.
 // Its mutable fields are guarded by Runtime.mu.
 type container struct {
-	id     string
-	ip     netip.Addr
-	cfg    workload.Config
-	env    map[string]string
-	files  *filesFS
-	logs   *logBuffer
-	memory api.Memory // the limit; 0 for none
+	id        string
+	namespace string
+	ip        netip.Addr
+	cfg       workload.Config
+	env       map[string]string
+	files     *filesFS
+	logs      *logBuffer
+	memory    api.Memory // the limit; 0 for none
 
 	state      runtime.State
 	exitCode   int
@@ -163,7 +204,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) error 
 	}
 	cfg.Simulated = true
 	cfg.Clock = r.clock
-	files, err := newFilesFS(spec.Files)
+	files, err := newFilesFS(spec.Files, r.clock.Now())
 	if err != nil {
 		return fmt.Errorf("create container %s: %w (%w)", spec.ID, err, runtime.ErrInvalidSpec)
 	}
@@ -187,15 +228,16 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) error 
 		cfg.ExtraListen = append(cfg.ExtraListen, net.JoinHostPort(ip.String(), strconv.Itoa(p)))
 	}
 	r.containers[spec.ID] = &container{
-		id:      spec.ID,
-		ip:      ip,
-		cfg:     cfg,
-		env:     env,
-		files:   files,
-		logs:    newLogBuffer(r.cfg.LogLimit),
-		memory:  spec.Resources.Memory,
-		state:   runtime.StateCreated,
-		changed: make(chan struct{}),
+		id:        spec.ID,
+		namespace: cmp.Or(spec.Namespace, "default"),
+		ip:        ip,
+		cfg:       cfg,
+		env:       env,
+		files:     files,
+		logs:      newLogBuffer(r.cfg.LogLimit, r.clock.Now),
+		memory:    spec.Resources.Memory,
+		state:     runtime.StateCreated,
+		changed:   make(chan struct{}),
 	}
 	r.log.Debug("container created", "id", spec.ID, "ip", ip)
 	return nil
@@ -429,8 +471,8 @@ func (r *Runtime) Stats(ctx context.Context, id string) (runtime.Stats, error) {
 }
 
 // Exec runs a toolbox command with the container's environment and files;
-// "localhost" in a URL is the container itself. The command ends when the
-// container does.
+// "localhost" in a URL is the container itself, and other names are looked
+// up through Config.DNS. The command ends when the container does.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, stderr io.Writer) (int, error) {
 	if len(cmd) == 0 {
 		return 0, fmt.Errorf("exec in container %s: empty command", id)
@@ -445,7 +487,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, std
 		r.mu.Unlock()
 		return 0, fmt.Errorf("exec in container %s: %w", id, runtime.ErrNotRunning)
 	}
-	env, files, ip, exited := maps.Clone(c.env), c.files, c.ip, c.exited
+	env, files, ip, exited, namespace := maps.Clone(c.env), c.files, c.ip, c.exited, c.namespace
 	c.execs++
 	r.mu.Unlock()
 	defer func() {
@@ -454,7 +496,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, std
 		r.mu.Unlock()
 	}()
 
-	execCtx, cancel := context.WithCancel(toolbox.WithLoopback(ctx, ip))
+	execCtx := toolbox.WithLoopback(ctx, ip)
+	if r.dns != "" {
+		execCtx = toolbox.WithResolver(execCtx, toolbox.Resolver{Server: r.dns,
+			Search: []string{namespace + "." + searchDomain, searchDomain}})
+	}
+	execCtx, cancel := context.WithCancel(execCtx)
 	defer cancel()
 	go func() {
 		select {
@@ -470,6 +517,13 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, std
 // restarts) to w; with follow it goes on until ctx ends or the container
 // exits. Following a container that is not running returns at once.
 func (r *Runtime) Logs(ctx context.Context, id string, follow bool, w io.Writer) error {
+	return r.SelectLogs(ctx, id, follow, -1, time.Time{}, w)
+}
+
+// SelectLogs is Logs from the last tail lines (all when tail < 0, none
+// when 0) among those written at or after since (all when it is zero),
+// by the runtime's clock; a line's time is when its first byte was written.
+func (r *Runtime) SelectLogs(ctx context.Context, id string, follow bool, tail int, since time.Time, w io.Writer) error {
 	r.mu.Lock()
 	c, err := r.lookup(id)
 	if err != nil {
@@ -479,7 +533,7 @@ func (r *Runtime) Logs(ctx context.Context, id string, follow bool, w io.Writer)
 	buf := c.logs
 	r.mu.Unlock()
 
-	var offset int64
+	offset := buf.selectFrom(tail, since)
 	for {
 		// The state is read before the output, so that the lines written
 		// before an exit are copied before following stops.

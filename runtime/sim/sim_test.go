@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/netip"
 	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
+
+	miekg "github.com/miekg/dns"
 
 	"flotilla/api"
 	"flotilla/internal/clock"
@@ -362,7 +365,7 @@ func TestFakeClockDrivesCrashesAndGrace(t *testing.T) {
 }
 
 func TestLogsKeepOnlyTheTail(t *testing.T) {
-	b := newLogBuffer(100)
+	b := newLogBuffer(100, time.Now)
 	for i := range 50 {
 		fmt.Fprintf(b, "line %02d\n", i)
 	}
@@ -400,7 +403,7 @@ func TestLogsSurviveARestart(t *testing.T) {
 }
 
 func TestFilesFS(t *testing.T) {
-	f, err := newFilesFS(map[string][]byte{"/etc/web/a": []byte("A"), "/etc/b": []byte("B")})
+	f, err := newFilesFS(map[string][]byte{"/etc/web/a": []byte("A"), "/etc/b": []byte("B")}, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +413,7 @@ func TestFilesFS(t *testing.T) {
 			t.Errorf("%s: %q %v", tc.name, data, err)
 		}
 	}
-	if _, err := newFilesFS(map[string][]byte{"/etc": nil, "/etc/x": nil}); err == nil {
+	if _, err := newFilesFS(map[string][]byte{"/etc": nil, "/etc/x": nil}, time.Time{}); err == nil {
 		t.Error("a file used as a directory was accepted")
 	}
 }
@@ -477,5 +480,142 @@ func TestCloseKillsEverything(t *testing.T) {
 	}
 	if err := rt.Create(ctx, spec("late")); err == nil {
 		t.Error("a closed runtime accepted a container")
+	}
+}
+
+func TestLogsSelectTheLastLinesAndThoseSinceATime(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	b := newLogBuffer(1<<10, clk.Now)
+	t0 := clk.Now()
+	fmt.Fprint(b, "one\ntwo\n")
+	clk.Advance(time.Minute)
+	fmt.Fprint(b, "three\nfour, in ")
+	clk.Advance(time.Minute)
+	fmt.Fprint(b, "two writes\nfive")
+	read := func(tail int, since time.Time) string {
+		data, _, _ := b.readFrom(b.selectFrom(tail, since))
+		return string(data)
+	}
+	all := "one\ntwo\nthree\nfour, in two writes\nfive"
+	for _, tc := range []struct {
+		tail  int
+		since time.Time
+		want  string
+	}{
+		{-1, time.Time{}, all},
+		{0, time.Time{}, ""},
+		{1, time.Time{}, "five"},
+		{2, time.Time{}, "four, in two writes\nfive"},
+		{5, time.Time{}, all},
+		{99, time.Time{}, all},
+		{-1, t0, all},
+		{-1, t0.Add(time.Second), "three\nfour, in two writes\nfive"}, // "four" began in the second write
+		{-1, t0.Add(90 * time.Second), "five"},
+		{-1, t0.Add(time.Hour), ""},
+		{1, t0.Add(time.Second), "five"},
+		{4, t0.Add(time.Second), "three\nfour, in two writes\nfive"},
+	} {
+		if got := read(tc.tail, tc.since); got != tc.want {
+			t.Errorf("tail %d since %v: %q, want %q", tc.tail, tc.since.Sub(t0), got, tc.want)
+		}
+	}
+}
+
+func TestLogLineTimesSurviveTrimming(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	b := newLogBuffer(100, clk.Now)
+	for i := range 50 {
+		fmt.Fprintf(b, "line %02d\n", i)
+		clk.Advance(time.Second)
+	}
+	data, _, _ := b.readFrom(b.selectFrom(2, time.Time{}))
+	if string(data) != "line 48\nline 49\n" {
+		t.Errorf("tail 2 after trimming: %q", data)
+	}
+	data, _, _ = b.readFrom(b.selectFrom(-1, time.Unix(1_700_000_047, 0)))
+	if string(data) != "line 47\nline 48\nline 49\n" {
+		t.Errorf("since line 47's time: %q", data)
+	}
+	if len(b.lines) > 13 {
+		t.Errorf("%d line starts kept for %d bytes", len(b.lines), len(b.data))
+	}
+}
+
+func TestSelectLogsFollowsFromTheTail(t *testing.T) {
+	rt := newRuntime(t, Config{})
+	mustCreate(t, rt, spec("tailed"))
+	if err := rt.Start(ctx, "tailed"); err != nil {
+		t.Fatal(err)
+	}
+	waitAnswer(t, "http://"+ip(t, rt, "tailed").String()+":8080/")
+	var all bytes.Buffer
+	if err := rt.Logs(ctx, "tailed", false, &all); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(all.String(), "\n"), "\n")
+	var last bytes.Buffer
+	if err := rt.SelectLogs(ctx, "tailed", false, 1, time.Time{}, &last); err != nil {
+		t.Fatal(err)
+	}
+	if want := lines[len(lines)-1]; strings.TrimSuffix(last.String(), "\n") != strings.TrimSuffix(want, "\n") {
+		t.Errorf("tail 1: %q, want %q", last.String(), want)
+	}
+	var none bytes.Buffer
+	if err := rt.SelectLogs(ctx, "tailed", false, -1, time.Now().Add(time.Hour), &none); err != nil || none.Len() != 0 {
+		t.Errorf("since an hour from now: %q %v", none.String(), err)
+	}
+}
+
+func TestDNSServerOfTheListenAddress(t *testing.T) {
+	for listen, want := range map[string]string{
+		"": "", "127.0.0.1:4749": "127.0.0.1:4749", ":4749": "127.0.0.1:4749", "0.0.0.0:53": "127.0.0.1:53",
+		"[::]:53": "127.0.0.1:53", "10.0.0.11:53": "10.0.0.11:53", "127.0.0.1:0": "",
+	} {
+		if got, err := dnsServer(listen); err != nil || got != want {
+			t.Errorf("dnsServer(%q) = %q, %v; want %q", listen, got, err, want)
+		}
+	}
+	for _, bad := range []string{"127.0.0.1", "127.0.0.1:70000", "127.0.0.1:http"} {
+		if _, err := New(Config{Subnet: randomSubnet(), DNS: bad}); err == nil {
+			t.Errorf("DNS %q accepted", bad)
+		}
+	}
+}
+
+// Exec's lookups go to the node's DNS server with the container's
+// namespace first in the search list, as a pod's resolv.conf says.
+func TestExecResolvesNamesThroughTheNodesDNS(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &miekg.Server{PacketConn: pc, Handler: miekg.HandlerFunc(func(w miekg.ResponseWriter, q *miekg.Msg) {
+		m := new(miekg.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "db.shop.svc.flotilla." && q.Question[0].Qtype == miekg.TypeA {
+			rr, _ := miekg.NewRR("db.shop.svc.flotilla. 5 IN A 127.64.0.9")
+			m.Answer = append(m.Answer, rr)
+		} else if q.Question[0].Name != "db.shop.svc.flotilla." {
+			m.Rcode = miekg.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	defer srv.Shutdown()
+
+	rt := newRuntime(t, Config{DNS: pc.LocalAddr().String()})
+	s := spec("resolver")
+	s.Namespace = "shop"
+	mustCreate(t, rt, s)
+	if err := rt.Start(ctx, "resolver"); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code, err := rt.Exec(ctx, "resolver", []string{"nslookup", "db"}, &out, &errOut)
+	if err != nil || code != 0 || !strings.Contains(out.String(), "Name:\tdb.shop.svc.flotilla\nAddress: 127.64.0.9\n") {
+		t.Errorf("nslookup db: %d %v %q %q", code, err, out.String(), errOut.String())
 	}
 }

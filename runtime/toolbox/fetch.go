@@ -109,20 +109,40 @@ func fetch(inv *invocation, url string) int {
 	return ExitOK
 }
 
-// dialer dials the address WithLoopback names for loopback hosts.
+// dialer dials the address WithLoopback names for loopback hosts, and
+// resolves other names with lookup (WithResolver's server, if any).
 func dialer(ctx context.Context) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	own, rewrite := ctx.Value(loopbackKey{}).(netip.Addr)
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if rewrite {
-			host, port, err := net.SplitHostPort(addr)
-			if err == nil && (host == "localhost" || host == "127.0.0.1" || host == "::1") {
-				addr = net.JoinHostPort(own.String(), port)
-				if own.Is4() {
-					network = "tcp4"
-				}
+	_, resolve := ctx.Value(resolverKey{}).(Resolver)
+	return func(dialCtx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return d.DialContext(dialCtx, network, addr)
+		}
+		if rewrite && (host == "localhost" || host == "127.0.0.1" || host == "::1") {
+			if own.Is4() {
+				network = "tcp4"
+			}
+			return d.DialContext(dialCtx, network, net.JoinHostPort(own.String(), port))
+		}
+		if _, err := netip.ParseAddr(host); err == nil || !resolve {
+			return d.DialContext(dialCtx, network, addr)
+		}
+		addrs, _, err := lookup(dialCtx, host)
+		if err != nil {
+			return nil, err
+		}
+		var firstErr error
+		for _, ip := range addrs {
+			conn, err := d.DialContext(dialCtx, network, net.JoinHostPort(ip.String(), port))
+			if err == nil {
+				return conn, nil
+			}
+			if firstErr == nil {
+				firstErr = err
 			}
 		}
-		return d.DialContext(ctx, network, addr)
+		return nil, firstErr
 	}
 }

@@ -52,6 +52,8 @@ func init() {
 		"sleep":    runSleep,
 		"wget":     runWget,
 		"fetch":    runFetch,
+		"nslookup": runNslookup,
+		"sh":       runSh,
 	}
 }
 

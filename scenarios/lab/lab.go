@@ -1,7 +1,9 @@
 // Package lab starts and manages local clusters: servers and agents as
 // separate, daemonised flotilla processes on loopback, with their logs and
-// data under a lab directory, and faults on demand (kill, pause, resume,
-// restart). It talks to the cluster only through the public API.
+// data under a lab directory, faults on demand (kill, pause, resume,
+// restart), a wait until one process is ready again (ready.go) and the
+// processes' own logs (logs.go). It talks to the cluster only through the
+// public API.
 package lab
 
 import (
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -203,22 +206,37 @@ func (l *Lab) DNS() string {
 	return ""
 }
 
-// DigServer is DNS() written for dig, which takes the port apart:
-// `dig @$FLOTILLA_DNS web.default.svc.flotilla` expands to
+// DigServer is DNS() written for dig in bash, which splits an unquoted
+// variable: `dig @$FLOTILLA_DNS web.default.svc.flotilla` expands to
 // `dig @127.0.0.1 -p 4749 ...` (a lab cannot use port 53 without root).
+// zsh and fish do not split it; they have DNSServer and DNSPort.
 func (l *Lab) DigServer() string {
-	host, port, err := net.SplitHostPort(l.DNS())
-	if err != nil {
+	host, port := l.DNSServer()
+	if host == "" {
 		return ""
 	}
 	return host + " -p " + port
 }
 
-// Env is the shell exports that point clients at the lab.
+// DNSServer is DNS() taken apart: the host and the port, for
+// `dig @$FLOTILLA_DNS_SERVER -p $FLOTILLA_DNS_PORT`, which every shell
+// runs alike.
+func (l *Lab) DNSServer() (host, port string) {
+	host, port, err := net.SplitHostPort(l.DNS())
+	if err != nil {
+		return "", ""
+	}
+	return host, port
+}
+
+// Env is the shell exports that point clients at the lab; bash, zsh and
+// fish (`flotilla lab env | source`) read them.
 func (l *Lab) Env() string {
 	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
 	if l.DNS() != "" {
-		env += fmt.Sprintf("export FLOTILLA_DNS=%q\nexport FLOTILLA_DNS_ADDR=%s\n", l.DigServer(), l.DNS())
+		host, port := l.DNSServer()
+		env += fmt.Sprintf("export FLOTILLA_DNS_SERVER=%s\nexport FLOTILLA_DNS_PORT=%s\nexport FLOTILLA_DNS_ADDR=%s\nexport FLOTILLA_DNS=%q\n",
+			host, port, l.DNS(), l.DigServer())
 	}
 	return env
 }
@@ -236,8 +254,9 @@ func (l *Lab) AnyRunning() bool {
 	return false
 }
 
-// Up starts a new lab and waits until it is ready.
-func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
+// Up starts a new lab and waits until it is ready. A lab refused before it
+// starts anything leaves no directory behind that was not there before.
+func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 	if err := api.ValidateName("--name", cfg.Name); err != nil {
 		return nil, err
 	}
@@ -269,11 +288,20 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (*Lab, error) {
 		cfg.BasePort = DefaultBasePort
 	}
 	dir := filepath.Join(cfg.Root, cfg.Name)
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	unlock, err := lock(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	defer func() {
+		// Nothing recorded (no lab.json): a new directory goes, lock file
+		// and all, before the lock is let go.
+		if _, statErr := os.Stat(stateFile(dir)); err != nil && created && errors.Is(statErr, fs.ErrNotExist) {
+			os.RemoveAll(dir)
+		}
+	}()
 	// From the checks of what is free on this host until every process
 	// has started: no other lab up takes the same ports, ranges or lab
 	// network meanwhile.
@@ -404,10 +432,15 @@ func (l *Lab) plan(cfg Config) {
 			p.HTTP, p.Gossip, p.DNS = addr(p, a, 0, 4746), addr(p, a, 2, 4748), addr(p, a, 9, 53)
 			p.Args = []string{"agent", "--name", p.Name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
 				"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
-				// No upstream resolvers: a lab answers its own names and sends
-				// nothing off this machine.
-				"--dns", p.DNS, "--dns-upstream", "none",
-				"--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[a%len(zones)]}
+				"--dns", p.DNS, "--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[a%len(zones)]}
+			if p.Netns != "" {
+				// A containerd lab's nodes have no route off the machine
+				// (netlab.go), so the host's resolvers are out of reach:
+				// other names are refused at once rather than timing out.
+				// A sim lab's agents are processes of this host and forward
+				// to its resolvers, as the agent does by default.
+				p.Args = append(p.Args, "--dns-upstream", "none")
+			}
 		}
 		if p.Netns != "" {
 			p.Args = append(p.Args, l.containerdArgs(p)...)
@@ -512,16 +545,8 @@ func (l *Lab) waitReady(ctx context.Context, agents int, timeout time.Duration) 
 
 func (l *Lab) logTails(lines int) string {
 	var b strings.Builder
-	for _, p := range l.Processes {
-		data, err := os.ReadFile(p.Log)
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(all) > lines {
-			all = all[len(all)-lines:]
-		}
-		fmt.Fprintf(&b, "\n--- %s (%s):\n%s", p.Name, p.Log, strings.Join(all, "\n"))
+	for i := range l.Processes {
+		b.WriteString(l.logTail(&l.Processes[i], lines))
 	}
 	return b.String()
 }

@@ -1,0 +1,92 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"flotilla/api"
+)
+
+// readyPoll is how often WaitReady looks again.
+const readyPoll = 50 * time.Millisecond
+
+// WaitReady waits until one process of the lab is ready again (after
+// Restart): a server that knows a leader; an agent whose API answers (it
+// has registered and its runtime is up) and whose node the servers see
+// ready. It fails at once when the process exits, naming its log.
+func (l *Lab) WaitReady(ctx context.Context, name string, timeout time.Duration) error {
+	p, err := l.Process(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	check := l.agentReady
+	if p.Role == RoleServer {
+		check = serverReady
+	}
+	tick := time.NewTicker(readyPoll)
+	defer tick.Stop()
+	for {
+		if !alive(p) {
+			return fmt.Errorf("%s exited (see %s)%s", name, p.Log, l.logTail(p, 5))
+		}
+		last := check(ctx, p)
+		if last == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not ready after %s: %s", name, timeout, last)
+		case <-tick.C:
+		}
+	}
+}
+
+// serverReady says why a server is not ready yet ("" when it is).
+func serverReady(ctx context.Context, p *Process) string {
+	client, err := api.NewClient(p.HTTP)
+	if err != nil {
+		return err.Error()
+	}
+	client.AttemptTimeout, client.RetryFor = time.Second, 0
+	leader, err := client.Leader(ctx)
+	switch {
+	case err != nil:
+		return err.Error()
+	case leader.Leader == "":
+		return "it knows no leader yet"
+	}
+	return ""
+}
+
+// agentReady says why an agent is not ready yet ("" when it is).
+func (l *Lab) agentReady(ctx context.Context, p *Process) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/v1/agent/allocations", nil)
+	if err != nil {
+		return err.Error()
+	}
+	resp, err := (&http.Client{Timeout: time.Second}).Do(req)
+	if err != nil {
+		return "its API does not answer yet"
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "it is still registering"
+	}
+	client, err := api.NewClient(l.Addresses())
+	if err != nil {
+		return err.Error()
+	}
+	client.AttemptTimeout, client.RetryFor = time.Second, 0
+	node, err := client.Node(ctx, p.Name)
+	switch {
+	case err != nil:
+		return "the servers do not answer: " + err.Error()
+	case node.Status != api.NodeReady:
+		return "the servers see node " + p.Name + " " + node.Status
+	}
+	return ""
+}
