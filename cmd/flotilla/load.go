@@ -82,7 +82,8 @@ The target is a URL (http://... or https://...) or a service: NAME,
 NAME.NAMESPACE or NAME.NAMESPACE.svc.flotilla, optionally :PORT (a port name
 or number; default the first http port). A service is loaded through its VIP,
 read from the API; when a cluster DNS server is known (--dns,
-$FLOTILLA_DNS_ADDR or $FLOTILLA_DNS, as 'flotilla lab env' exports them) its
+$FLOTILLA_DNS_ADDR, $FLOTILLA_DNS_SERVER and $FLOTILLA_DNS_PORT, or
+$FLOTILLA_DNS, as 'flotilla lab env' exports them) its
 answer for the name is checked against the VIP.
 
 The exit status is 0 when the run happened, whatever the errors (the summary
@@ -109,7 +110,7 @@ counts them); it is non-zero only when the run could not start.`,
 	f.StringVarP(&o.method, "method", "X", http.MethodGet, "request method")
 	f.StringVar(&o.path, "path", "/", "request path and query for a SERVICE (replaces a URL's when given)")
 	f.StringVarP(&o.namespace, "namespace", "n", api.DefaultNamespace, "namespace of a SERVICE named without one")
-	f.StringVar(&o.dns, "dns", "", "cluster DNS server that checks a SERVICE's VIP, HOST:PORT (default $FLOTILLA_DNS_ADDR, then $FLOTILLA_DNS)")
+	f.StringVar(&o.dns, "dns", "", "cluster DNS server that checks a SERVICE's VIP, HOST:PORT (default $FLOTILLA_DNS_ADDR, then $FLOTILLA_DNS_SERVER:$FLOTILLA_DNS_PORT, then $FLOTILLA_DNS)")
 	f.IntVar(&o.users, "users", 0, "simulate this many visitors, each with its own cookies, who browse and sometimes check out (0: plain requests)")
 	f.StringVar(&o.userHeader, "user-header", "", "with --users: send each visitor's id in this header, e.g. X-User-Id")
 	f.Float64Var(&o.checkoutRatio, "checkout-ratio", 0.3, "with --users: share of visits that end in a checkout")
@@ -374,12 +375,21 @@ func pickLoadPort(ports []api.Port, want string) (api.Port, error) {
 }
 
 // loadDNSServer is the DNS server to check a service's name with, as
-// HOST:PORT: --dns, else $FLOTILLA_DNS_ADDR, else $FLOTILLA_DNS (which `lab
-// env` writes for dig: "127.0.0.1 -p 4749"); "" when none is known.
+// HOST:PORT: --dns, else $FLOTILLA_DNS_ADDR, else $FLOTILLA_DNS_SERVER and
+// $FLOTILLA_DNS_PORT, else $FLOTILLA_DNS (which `lab env` writes for dig:
+// "127.0.0.1 -p 4749"); "" when none is known.
 func loadDNSServer(flag string) (string, error) {
+	pair := ""
+	if host := os.Getenv("FLOTILLA_DNS_SERVER"); host != "" {
+		pair = host
+		if port := os.Getenv("FLOTILLA_DNS_PORT"); port != "" {
+			pair = net.JoinHostPort(host, port)
+		}
+	}
 	for _, src := range []struct{ name, value string }{
 		{"--dns", flag},
 		{"$FLOTILLA_DNS_ADDR", os.Getenv("FLOTILLA_DNS_ADDR")},
+		{"$FLOTILLA_DNS_SERVER and $FLOTILLA_DNS_PORT", pair},
 		{"$FLOTILLA_DNS", os.Getenv("FLOTILLA_DNS")},
 	} {
 		v := strings.TrimPrefix(strings.TrimSpace(src.value), "@")

@@ -112,6 +112,8 @@ func decodeLoad(t *testing.T, out string) (loadResult, map[string]json.RawMessag
 func TestLoadAURLPrintsOnlyTheJSONSummary(t *testing.T) {
 	t.Setenv("FLOTILLA_DNS_ADDR", "")
 	t.Setenv("FLOTILLA_DNS", "")
+	t.Setenv("FLOTILLA_DNS_SERVER", "")
+	t.Setenv("FLOTILLA_DNS_PORT", "")
 	demo := newDemoServer(t, "v2")
 	out, errOut, err := runLoadCmd(t, "load", demo.URL, "--rate", "50", "--duration", "1s", "-o", "json")
 	if err != nil {
@@ -160,6 +162,8 @@ func TestLoadPrintsAReadableSummary(t *testing.T) {
 func TestLoadAServiceByItsVIPCheckedAgainstDNS(t *testing.T) {
 	t.Setenv("FLOTILLA_DNS_ADDR", "")
 	t.Setenv("FLOTILLA_DNS", "")
+	t.Setenv("FLOTILLA_DNS_SERVER", "")
+	t.Setenv("FLOTILLA_DNS_PORT", "")
 	demo := newDemoServer(t, "v1")
 	_, port, _ := net.SplitHostPort(demo.Listener.Addr().String())
 	p, _ := strconv.Atoi(port)
@@ -265,6 +269,8 @@ func TestLoadParsesServiceNamesAndDNSAddresses(t *testing.T) {
 
 	t.Setenv("FLOTILLA_DNS_ADDR", "")
 	t.Setenv("FLOTILLA_DNS", "")
+	t.Setenv("FLOTILLA_DNS_SERVER", "")
+	t.Setenv("FLOTILLA_DNS_PORT", "")
 	for _, tc := range []struct{ flag, want string }{
 		{"", ""},
 		{"127.0.0.1:4749", "127.0.0.1:4749"},
@@ -280,6 +286,11 @@ func TestLoadParsesServiceNamesAndDNSAddresses(t *testing.T) {
 	t.Setenv("FLOTILLA_DNS", "127.0.0.1 -p 5000")
 	if got, _ := loadDNSServer(""); got != "127.0.0.1:5000" {
 		t.Errorf("$FLOTILLA_DNS: %q", got)
+	}
+	t.Setenv("FLOTILLA_DNS_SERVER", "127.0.0.2")
+	t.Setenv("FLOTILLA_DNS_PORT", "5500")
+	if got, _ := loadDNSServer(""); got != "127.0.0.2:5500" {
+		t.Errorf("$FLOTILLA_DNS_SERVER and _PORT before $FLOTILLA_DNS: %q", got)
 	}
 	t.Setenv("FLOTILLA_DNS_ADDR", "127.0.0.1:6000")
 	if got, _ := loadDNSServer(""); got != "127.0.0.1:6000" {
