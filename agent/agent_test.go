@@ -424,7 +424,7 @@ func TestAgentDoesNotAdoptAContainerOfAnotherService(t *testing.T) {
 
 func TestDecideRestart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	policy := api.RestartPolicy{Policy: api.RestartAlways, MaxRestarts: 3, Window: api.Duration(time.Minute),
+	policy := api.RestartPolicy{Policy: api.RestartAlways, MaxRestarts: new(3), Window: api.Duration(time.Minute),
 		Backoff: api.Duration(time.Second), MaxBackoff: api.Duration(5 * time.Second)}
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	tests := []struct {
@@ -454,7 +454,7 @@ func TestDecideRestart(t *testing.T) {
 		})
 	}
 	capped := policy
-	capped.MaxRestarts = 10
+	capped.MaxRestarts = new(10)
 	var recent []time.Time
 	for i := 0; i < 6; i++ {
 		recent = append(recent, ago(time.Duration(i+1)*time.Second))

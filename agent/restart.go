@@ -21,8 +21,10 @@ type restartDecision struct {
 // limit): never restarts nothing; on-failure restarts only non-zero exits;
 // always restarts every exit. At most MaxRestarts restarts within Window;
 // past that the allocation fails, and the scheduler replaces it, preferably
-// elsewhere. The wait doubles from Backoff with every recent restart, up to
-// MaxBackoff. recent holds the times of earlier restarts.
+// elsewhere: with MaxRestarts 0 the first exit does (Nomad's attempts = 0),
+// so a replica is replaced rather than restarted in place. The wait doubles
+// from Backoff with every recent restart, up to MaxBackoff. recent holds
+// the times of earlier restarts.
 func decideRestart(p api.RestartPolicy, exitCode int, recent []time.Time, now time.Time) restartDecision {
 	exited := fmt.Sprintf("exited with code %d", exitCode)
 	switch {
@@ -38,7 +40,12 @@ func decideRestart(p api.RestartPolicy, exitCode int, recent []time.Time, now ti
 			n++
 		}
 	}
-	if n >= p.MaxRestarts {
+	limit := p.MaxRestartsOrDefault()
+	if limit == 0 {
+		return restartDecision{Status: api.AllocFailed,
+			Reason: exited + "; not restarted in place (maxRestarts 0): replaced"}
+	}
+	if n >= limit {
 		return restartDecision{Status: api.AllocFailed,
 			Reason: fmt.Sprintf("%s; restarted %d times in %s, the limit", exited, n, p.Window)}
 	}

@@ -697,7 +697,22 @@ func scalarValue(n *yaml.Node, path string) (any, *FieldError) {
 
 // ---- the walk ----
 
-var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	objectType      = reflect.TypeFor[objectDecoder]()
+)
+
+// objectDecoder is an object type whose UnmarshalJSON only fills a default
+// for a field the document leaves out and then decodes it as usual
+// (Autoscale): the walk checks its fields like any object's.
+type objectDecoder interface{ decodesAsObject() }
+
+// parsesOwnSyntax reports whether t reads its own syntax ("250m", "30s",
+// "zone != b"), so that the walk lets its UnmarshalJSON judge a value.
+func parsesOwnSyntax(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
+	return pt.Implements(jsonUnmarshaler) && !pt.Implements(objectType)
+}
 
 // checkValue reports the first place where v does not fit type t.
 func checkValue(v any, t reflect.Type, path string) *FieldError {
@@ -707,7 +722,7 @@ func checkValue(v any, t reflect.Type, path string) *FieldError {
 		}
 		return checkValue(v, t.Elem(), path)
 	}
-	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+	if parsesOwnSyntax(t) {
 		// The type knows its own syntax ("250m", "30s", "zone != b"):
 		// let it say what is wrong.
 		u := reflect.New(t).Interface().(json.Unmarshaler)
@@ -856,7 +871,7 @@ func kindName(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+	if parsesOwnSyntax(t) {
 		return "a value"
 	}
 	switch t.Kind() {

@@ -99,15 +99,15 @@ func canaryExampleSpec() ServiceSpec {
 			},
 		},
 		Restart: RestartPolicy{
-			Policy: "on-failure", MaxRestarts: 5, Window: seconds(300), Backoff: seconds(1), MaxBackoff: seconds(60),
+			Policy: "on-failure", MaxRestarts: ptr(5), Window: seconds(300), Backoff: seconds(1), MaxBackoff: seconds(60),
 		},
 		Autoscale: &Autoscale{
 			Min: 2, Max: 10, Metric: "inflight", Target: 20,
-			Tolerance: 10, StabilizationWindow: seconds(300),
+			Tolerance: ptr(Percent(10)), StabilizationWindow: ptr(seconds(300)),
 		},
 		Rollout: RolloutSpec{
 			Strategy:        "canary",
-			RevisionHistory: 10,
+			RevisionHistory: ptr(10),
 			Canary: &CanaryRollout{
 				Steps: []CanaryStep{
 					{Weight: 10, Pause: &Pause{Duration: seconds(30)}},
@@ -120,7 +120,7 @@ func canaryExampleSpec() ServiceSpec {
 				Interval:      seconds(10),
 				MaxErrorRate:  ptr(Percent(1)),
 				MaxP99Latency: Duration(300 * time.Millisecond),
-				FailureLimit:  2,
+				FailureLimit:  ptr(2),
 			},
 		},
 	}

@@ -1,10 +1,15 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
-// Defaults, in one place. A field left out of a document — or written as
-// its zero value, which JSON cannot tell apart from leaving it out — gets
-// the value below. SetDefaults is idempotent, and a defaulted spec written
+// Defaults, in one place. A field left out of a document gets the value
+// below. Where 0 means something (a tolerance of 0, no scale-down delay)
+// the field is a pointer, so that a written 0 is kept as 0; where it does
+// not (a probe period, a restart window), a written 0 is also "left out",
+// as in Kubernetes. SetDefaults is idempotent, and a defaulted spec written
 // as JSON and decoded again is equal to itself, so a spec read back from the
 // API can be applied again unchanged.
 const (
@@ -28,6 +33,9 @@ const (
 	defaultRestartBackoff = Duration(time.Second)
 	defaultMaxBackoff     = Duration(time.Minute)
 
+	// defaultAutoscaleMin is HPA's minReplicas default; min: 0, written,
+	// is scale to zero.
+	defaultAutoscaleMin                = 1
 	defaultAutoscaleTolerance  Percent = 10
 	defaultStabilizationWindow         = Duration(5 * time.Minute)
 
@@ -81,13 +89,9 @@ func (s *ServiceSpec) SetDefaults() {
 		}
 	}
 	s.Restart.setDefaults()
-	if s.Autoscale != nil {
-		if s.Autoscale.Tolerance == 0 {
-			s.Autoscale.Tolerance = defaultAutoscaleTolerance
-		}
-		if s.Autoscale.StabilizationWindow == 0 {
-			s.Autoscale.StabilizationWindow = defaultStabilizationWindow
-		}
+	if a := s.Autoscale; a != nil {
+		fillUnset(&a.Tolerance, defaultAutoscaleTolerance)
+		fillUnset(&a.StabilizationWindow, defaultStabilizationWindow)
 	}
 	s.Rollout.setDefaults()
 	s.dropEmpty()
@@ -116,17 +120,15 @@ func (p *Probe) setDefaults() {
 	}
 }
 
-// setDefaults: policy always, maxRestarts 5 (0 cannot be told from unset;
-// use policy never for no restarts), window 5m, backoff 1s, maxBackoff 1m
-// or the backoff when that is longer, so that a long backoff alone is not
-// an error.
+// setDefaults: policy always, maxRestarts 5 (a written 0 stays: the first
+// exit fails the replica), window 5m, backoff 1s, maxBackoff 1m or the
+// backoff when that is longer, so that a long backoff alone is not an
+// error.
 func (r *RestartPolicy) setDefaults() {
 	if r.Policy == "" {
 		r.Policy = RestartAlways
 	}
-	if r.MaxRestarts == 0 {
-		r.MaxRestarts = defaultMaxRestarts
-	}
+	fillUnset(&r.MaxRestarts, defaultMaxRestarts)
 	if r.Window == 0 {
 		r.Window = defaultRestartWindow
 	}
@@ -145,32 +147,29 @@ func (r *RolloutSpec) setDefaults() {
 	if r.Strategy == "" {
 		r.Strategy = RolloutRamped
 	}
-	if r.RevisionHistory == 0 {
-		r.RevisionHistory = defaultRevisionHistory
-	}
+	fillUnset(&r.RevisionHistory, defaultRevisionHistory)
 	switch r.Strategy {
 	case RolloutRamped:
 		if r.Ramped == nil {
 			r.Ramped = &RampedRollout{}
 		}
 		// maxSurge 25% and maxUnavailable 0 when neither is set. When
-		// one is set the other keeps its zero, so "maxSurge: 0,
-		// maxUnavailable: 1" means what it says.
-		if r.Ramped.MaxSurge == (IntOrPercent{}) && r.Ramped.MaxUnavailable == (IntOrPercent{}) {
-			r.Ramped.MaxSurge = defaultMaxSurge
+		// one is set the other is 0, so "maxSurge: 0, maxUnavailable: 1"
+		// means what it says, and both written as 0 stay 0 for Validate
+		// to refuse.
+		if r.Ramped.MaxSurge == nil && r.Ramped.MaxUnavailable == nil {
+			r.Ramped.MaxSurge = new(defaultMaxSurge)
 		}
-		if r.Ramped.ProgressDeadline == 0 {
-			r.Ramped.ProgressDeadline = defaultProgressDeadline
-		}
+		fillUnset(&r.Ramped.MaxSurge, IntOrPercent{})
+		fillUnset(&r.Ramped.MaxUnavailable, IntOrPercent{})
+		fillUnset(&r.Ramped.ProgressDeadline, defaultProgressDeadline)
 	case RolloutBlueGreen:
 		if r.BlueGreen == nil {
 			r.BlueGreen = &BlueGreen{}
 		}
 		// scaleDownDelay 30s; autoPromoteAfter stays unset (promotion by
 		// a person).
-		if r.BlueGreen.ScaleDownDelay == 0 {
-			r.BlueGreen.ScaleDownDelay = defaultScaleDownDelay
-		}
+		fillUnset(&r.BlueGreen.ScaleDownDelay, defaultScaleDownDelay)
 	case RolloutCanary:
 		// Steps have no default: Validate asks for them.
 		if r.Canary == nil {
@@ -190,11 +189,97 @@ func (r *RolloutSpec) setDefaults() {
 		if a.Interval == 0 {
 			a.Interval = defaultAnalysisInterval
 		}
-		if a.FailureLimit == 0 {
-			a.FailureLimit = defaultAnalysisFailureLimit
-		}
+		fillUnset(&a.FailureLimit, defaultAnalysisFailureLimit)
 	}
 }
+
+// fillUnset points *field at def when the document left the field out.
+func fillUnset[T any](field **T, def T) {
+	if *field == nil {
+		*field = &def
+	}
+}
+
+// valueOr is *field, or def when it is unset.
+func valueOr[T any](field *T, def T) T {
+	if field == nil {
+		return def
+	}
+	return *field
+}
+
+// The OrDefault methods read a pointer setting as the cluster uses it: the
+// value written, or the default when it was left out (SetDefaults fills
+// these, so only a spec built in Go without it sees the default here).
+
+// MaxRestartsOrDefault is restart.maxRestarts (default 5).
+func (r RestartPolicy) MaxRestartsOrDefault() int {
+	return valueOr(r.MaxRestarts, defaultMaxRestarts)
+}
+
+// ToleranceOrDefault is autoscale.tolerance (default 10%).
+func (a Autoscale) ToleranceOrDefault() Percent {
+	return valueOr(a.Tolerance, defaultAutoscaleTolerance)
+}
+
+// StabilizationWindowOrDefault is autoscale.stabilizationWindow (default 5m).
+func (a Autoscale) StabilizationWindowOrDefault() Duration {
+	return valueOr(a.StabilizationWindow, defaultStabilizationWindow)
+}
+
+// RevisionHistoryOrDefault is rollout.revisionHistory (default 10).
+func (r RolloutSpec) RevisionHistoryOrDefault() int {
+	return valueOr(r.RevisionHistory, defaultRevisionHistory)
+}
+
+// MaxSurgeOrDefault is rollout.ramped.maxSurge (default 25% when
+// maxUnavailable is not set either, else 0).
+func (r *RampedRollout) MaxSurgeOrDefault() IntOrPercent {
+	if r.MaxSurge == nil && r.MaxUnavailable == nil {
+		return defaultMaxSurge
+	}
+	return valueOr(r.MaxSurge, IntOrPercent{})
+}
+
+// MaxUnavailableOrDefault is rollout.ramped.maxUnavailable (default 0).
+func (r *RampedRollout) MaxUnavailableOrDefault() IntOrPercent {
+	return valueOr(r.MaxUnavailable, IntOrPercent{})
+}
+
+// ProgressDeadlineOrDefault is rollout.ramped.progressDeadline (default 10m).
+func (r *RampedRollout) ProgressDeadlineOrDefault() Duration {
+	return valueOr(r.ProgressDeadline, defaultProgressDeadline)
+}
+
+// ScaleDownDelayOrDefault is rollout.blueGreen.scaleDownDelay (default 30s).
+func (b *BlueGreen) ScaleDownDelayOrDefault() Duration {
+	return valueOr(b.ScaleDownDelay, defaultScaleDownDelay)
+}
+
+// FailureLimitOrDefault is rollout.analysis.failureLimit (default 2).
+func (a *AnalysisConfig) FailureLimitOrDefault() int {
+	return valueOr(a.FailureLimit, defaultAnalysisFailureLimit)
+}
+
+// UnmarshalJSON reads an autoscale block whose min is 1 when the document
+// leaves it out (HPA's minReplicas default), and 0 only when written: min
+// 0 is scale to zero. Min is the one default applied while decoding rather
+// than by SetDefaults: it stays a plain int, read in many places, so it
+// cannot record that it was left out. Every spec the cluster wrote has min,
+// so this changes no stored spec.
+func (a *Autoscale) UnmarshalJSON(data []byte) error {
+	type fields Autoscale // the same fields, without this method
+	f := fields{Min: defaultAutoscaleMin}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	*a = Autoscale(f)
+	return nil
+}
+
+// decodesAsObject: the strict decoder checks autoscale field by field like
+// any object; its UnmarshalJSON only fills min first.
+func (*Autoscale) decodesAsObject() {}
 
 // dropEmpty turns empty lists and maps into nil: JSON leaves them out
 // (omitempty), so this keeps a spec equal to itself after a round trip.

@@ -10,8 +10,10 @@
 //   - strict decoding (DecodeServices, DecodeServiceJSON, DecodeStrict):
 //     unknown fields, wrong types and duplicate keys are refused with a
 //     FieldError that names the field ("spec.ports[0].port");
-//   - defaults (ServiceSpec.SetDefaults, the one place they are applied) and
-//     validation (ServiceSpec.Validate, NodeRegistration.Validate);
+//   - defaults (ServiceSpec.SetDefaults, the one place they are applied,
+//     but for autoscale.min left out of a document, which decoding fills:
+//     see Autoscale.UnmarshalJSON) and validation (ServiceSpec.Validate,
+//     NodeRegistration.Validate);
 //   - the HTTP handlers, over a small backend interface this package
 //     declares, and the Go client that speaks to them.
 //

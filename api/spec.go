@@ -7,6 +7,11 @@ const KindService = "Service"
 // "Contract"). Decode it with DecodeServices or DecodeServiceJSON, which
 // apply defaults and validate; a spec read back from the API is complete and
 // can be applied again unchanged.
+//
+// A setting whose 0 means something (scaleDownDelay: 0 scales blue down at
+// once) is a pointer: nil is "left out", which SetDefaults fills, and a
+// pointer to 0 is the 0 the user wrote. Consumers read these through their
+// OrDefault methods, which also serve a spec SetDefaults has not seen.
 type ServiceSpec struct {
 	Kind      string            `json:"kind"`
 	Name      string            `json:"name"`
@@ -165,8 +170,9 @@ const (
 type RestartPolicy struct {
 	Policy string `json:"policy,omitempty"`
 	// MaxRestarts within Window; past it the allocation fails and is
-	// replaced, preferably on another node.
-	MaxRestarts int      `json:"maxRestarts,omitempty"`
+	// replaced, preferably on another node. 0: the first exit fails it
+	// (no restart in place).
+	MaxRestarts *int     `json:"maxRestarts,omitempty"`
 	Window      Duration `json:"window,omitempty"`
 	Backoff     Duration `json:"backoff,omitempty"`
 	MaxBackoff  Duration `json:"maxBackoff,omitempty"`
@@ -183,15 +189,19 @@ const (
 // Autoscale keeps Metric per replica near Target by changing the replica
 // count between Min and Max.
 type Autoscale struct {
+	// Min 0 is scale to zero. A document that leaves min out gets 1 (see
+	// UnmarshalJSON); in Go there is no "left out": 0 is 0.
 	Min    int     `json:"min"`
 	Max    int     `json:"max"`
 	Metric string  `json:"metric"`
 	Target float64 `json:"target"`
-	// Tolerance is how far from Target the ratio may stray before scaling.
-	Tolerance Percent `json:"tolerance,omitempty"`
+	// Tolerance is how far from Target the ratio may stray before
+	// scaling; 0 reacts to any difference.
+	Tolerance *Percent `json:"tolerance,omitempty"`
 	// StabilizationWindow: scale down to the highest recommendation seen
-	// within it, so that a dip does not remove replicas at once.
-	StabilizationWindow Duration `json:"stabilizationWindow,omitempty"`
+	// within it, so that a dip does not remove replicas at once; 0 scales
+	// down at once.
+	StabilizationWindow *Duration `json:"stabilizationWindow,omitempty"`
 	// Forecast, when set, also scales on a seasonal forecast of the
 	// metric, so that a periodic peak finds its replicas ready.
 	Forecast *Forecast `json:"forecast,omitempty"`
@@ -216,8 +226,9 @@ const (
 // RolloutSpec says how a new revision replaces the running one. Only the
 // block named by Strategy may be set.
 type RolloutSpec struct {
-	Strategy        string          `json:"strategy,omitempty"`
-	RevisionHistory int             `json:"revisionHistory,omitempty"`
+	Strategy string `json:"strategy,omitempty"`
+	// RevisionHistory counts the kept revisions, the current one included.
+	RevisionHistory *int            `json:"revisionHistory,omitempty"`
 	Ramped          *RampedRollout  `json:"ramped,omitempty"`
 	BlueGreen       *BlueGreen      `json:"blueGreen,omitempty"`
 	Canary          *CanaryRollout  `json:"canary,omitempty"`
@@ -226,20 +237,24 @@ type RolloutSpec struct {
 	Analysis        *AnalysisConfig `json:"analysis,omitempty"`
 }
 
-// RampedRollout replaces replicas in waves.
+// RampedRollout replaces replicas in waves. MaxSurge and MaxUnavailable
+// are pointers so that both written as 0 is refused rather than taken for
+// "neither set" (which surges 25%).
 type RampedRollout struct {
-	MaxSurge         IntOrPercent `json:"maxSurge"`
-	MaxUnavailable   IntOrPercent `json:"maxUnavailable"`
-	MinReady         Duration     `json:"minReady,omitempty"`
-	ProgressDeadline Duration     `json:"progressDeadline,omitempty"`
-	AutoRollback     bool         `json:"autoRollback,omitempty"`
+	MaxSurge         *IntOrPercent `json:"maxSurge,omitempty"`
+	MaxUnavailable   *IntOrPercent `json:"maxUnavailable,omitempty"`
+	MinReady         Duration      `json:"minReady,omitempty"`
+	ProgressDeadline *Duration     `json:"progressDeadline,omitempty"`
+	AutoRollback     bool          `json:"autoRollback,omitempty"`
 }
 
 // BlueGreen starts a full new set and switches traffic in one step.
 type BlueGreen struct {
 	// AutoPromoteAfter, when nil, leaves promotion to a person.
 	AutoPromoteAfter *Duration `json:"autoPromoteAfter,omitempty"`
-	ScaleDownDelay   Duration  `json:"scaleDownDelay,omitempty"`
+	// ScaleDownDelay: how long blue runs on after promotion; 0 stops it
+	// at once.
+	ScaleDownDelay *Duration `json:"scaleDownDelay,omitempty"`
 }
 
 // CanaryRollout shifts traffic weight to the new revision in steps.
@@ -297,5 +312,6 @@ type AnalysisConfig struct {
 	MaxErrorRate  *Percent `json:"maxErrorRate,omitempty"`
 	MaxP99Latency Duration `json:"maxP99Latency,omitempty"`
 	MaxDiffRate   *Percent `json:"maxDiffRate,omitempty"`
-	FailureLimit  int      `json:"failureLimit,omitempty"`
+	// FailureLimit is the number of failed runs that aborts.
+	FailureLimit *int `json:"failureLimit,omitempty"`
 }

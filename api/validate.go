@@ -23,7 +23,8 @@ const (
 // Validate reports the first problem of a defaulted spec (see SetDefaults)
 // as a *FieldError naming the field ("spec.ports[0].port"); its Source is
 // empty, the decoder fills it in. Zero values that SetDefaults would have
-// filled are reported as problems.
+// filled are reported as problems; unset pointer settings are checked as
+// their defaults, which is how the cluster reads them.
 func (s *ServiceSpec) Validate() error {
 	if fe := s.validate(); fe != nil {
 		return fe
@@ -402,8 +403,8 @@ func (s *ServiceSpec) validateRestart() *FieldError {
 	switch {
 	case r.Policy != RestartAlways && r.Policy != RestartOnFailure && r.Policy != RestartNever:
 		return fieldErr("spec.restart.policy", "must be always, on-failure or never, got %q", r.Policy)
-	case r.MaxRestarts < 0:
-		return fieldErr("spec.restart.maxRestarts", "must not be negative")
+	case r.MaxRestartsOrDefault() < 0:
+		return fieldErr("spec.restart.maxRestarts", "must not be negative (0: the first exit fails the replica, which is replaced)")
 	case r.Window <= 0:
 		return fieldErr("spec.restart.window", "must be greater than 0")
 	case r.Backoff <= 0:
@@ -440,9 +441,9 @@ func (s *ServiceSpec) validateAutoscale() *FieldError {
 		return fieldErr("spec.autoscale.target", "must be greater than 0")
 	case (a.Metric == MetricCPU || a.Metric == MetricMemory) && a.Target > 100:
 		return fieldErr("spec.autoscale.target", "must be at most 100 (percent of the %s each replica reserves)", a.Metric)
-	case a.Tolerance < 0 || a.Tolerance > 100:
-		return fieldErr("spec.autoscale.tolerance", "must be between 0%% and 100%%, got %s", a.Tolerance)
-	case a.StabilizationWindow < 0:
+	case !(a.ToleranceOrDefault() >= 0 && a.ToleranceOrDefault() <= 100):
+		return fieldErr("spec.autoscale.tolerance", "must be between 0%% and 100%%, got %s", a.ToleranceOrDefault())
+	case a.StabilizationWindowOrDefault() < 0:
 		return fieldErr("spec.autoscale.stabilizationWindow", "must not be negative")
 	case s.Replicas != nil && (*s.Replicas < a.Min || *s.Replicas > a.Max):
 		return fieldErr("spec.replicas", "must be between autoscale.min (%d) and autoscale.max (%d), got %d", a.Min, a.Max, *s.Replicas)
@@ -497,8 +498,13 @@ func (s *ServiceSpec) validateRollout() *FieldError {
 	default:
 		return fieldErr(f+".strategy", "must be ramped, blue-green, canary, ab or shadow, got %q", r.Strategy)
 	}
-	if r.RevisionHistory < 1 || r.RevisionHistory > maxRevisions {
-		return fieldErr(f+".revisionHistory", "must be between 1 and %d", maxRevisions)
+	// The count includes the current revision, so 0 would keep nothing;
+	// Kubernetes' revisionHistoryLimit: 0 (no old revision) is 1 here.
+	switch n := r.RevisionHistoryOrDefault(); {
+	case n == 0:
+		return fieldErr(f+".revisionHistory", "must be between 1 and %d, got 0: the count includes the current revision; 1 keeps no older one (rollout undo then has nothing to go back to)", maxRevisions)
+	case n < 1 || n > maxRevisions:
+		return fieldErr(f+".revisionHistory", "must be between 1 and %d, got %d", maxRevisions, n)
 	}
 	// A spec carries only its strategy's block, so it never holds settings
 	// that do nothing.
@@ -544,10 +550,11 @@ func (s *ServiceSpec) validateRollout() *FieldError {
 }
 
 func validateRamped(f string, r *RampedRollout) *FieldError {
+	surge, unavailable := r.MaxSurgeOrDefault(), r.MaxUnavailableOrDefault()
 	for _, v := range []struct {
 		name  string
 		value IntOrPercent
-	}{{"maxSurge", r.MaxSurge}, {"maxUnavailable", r.MaxUnavailable}} {
+	}{{"maxSurge", surge}, {"maxUnavailable", unavailable}} {
 		switch {
 		case v.value.Value < 0:
 			return fieldErr(f+"."+v.name, "must not be negative")
@@ -555,12 +562,17 @@ func validateRamped(f string, r *RampedRollout) *FieldError {
 			return fieldErr(f+"."+v.name, "must be at most 100%%")
 		}
 	}
+	deadline := r.ProgressDeadlineOrDefault()
 	switch {
-	case r.MaxSurge.Value == 0 && r.MaxUnavailable.Value == 0:
+	case surge.Value == 0 && unavailable.Value == 0:
 		return fieldErr(f+".maxSurge", "maxSurge and maxUnavailable cannot both be 0 (the rollout could never start)")
 	case r.MinReady < 0:
 		return fieldErr(f+".minReady", "must not be negative")
-	case r.ProgressDeadline <= r.MinReady:
+	case deadline <= 0:
+		// As in Kubernetes and Argo Rollouts, where the deadline must
+		// exceed minReadySeconds: 0 is not "no deadline".
+		return fieldErr(f+".progressDeadline", "must be greater than minReady (%s), got %s; to wait without a deadline, write a long one such as 24h", r.MinReady, deadline)
+	case deadline <= r.MinReady:
 		return fieldErr(f+".progressDeadline", "must be greater than minReady (%s)", r.MinReady)
 	}
 	return nil
@@ -570,8 +582,8 @@ func validateBlueGreen(f string, b *BlueGreen) *FieldError {
 	if b.AutoPromoteAfter != nil && *b.AutoPromoteAfter <= 0 {
 		return fieldErr(f+".autoPromoteAfter", "must be greater than 0 (leave it out to promote by hand)")
 	}
-	if b.ScaleDownDelay < 0 {
-		return fieldErr(f+".scaleDownDelay", "must not be negative")
+	if b.ScaleDownDelayOrDefault() < 0 {
+		return fieldErr(f+".scaleDownDelay", "must not be negative (0 stops blue at once on promotion)")
 	}
 	return nil
 }
@@ -683,8 +695,9 @@ func validateAnalysis(f, strategy string, a *AnalysisConfig) *FieldError {
 		return fieldErr(f+".maxDiffRate", "only used by strategy shadow (strategy is %s)", strategy)
 	case !percentOK(a.MaxDiffRate):
 		return fieldErr(f+".maxDiffRate", "must be between 0%% and 100%%, got %s", *a.MaxDiffRate)
-	case a.FailureLimit < 1:
-		return fieldErr(f+".failureLimit", "must be at least 1")
+	case a.FailureLimitOrDefault() < 1:
+		// The failed runs that abort, not Argo's failures tolerated.
+		return fieldErr(f+".failureLimit", "must be at least 1, got %d: it counts the failed runs that abort the rollout; 1 aborts at the first (Argo's failureLimit: 0)", a.FailureLimitOrDefault())
 	case a.MaxErrorRate == nil && a.MaxP99Latency == 0 && a.MaxDiffRate == nil:
 		return fieldErr(f, "set at least one of maxErrorRate, maxP99Latency, maxDiffRate")
 	}

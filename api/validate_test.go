@@ -133,7 +133,7 @@ func TestValidate(t *testing.T) {
 
 		// restart
 		{"restart policy", func(s *ServiceSpec) { s.Restart.Policy = "sometimes" }, "spec.restart.policy", `must be always, on-failure or never, got "sometimes"`},
-		{"max restarts", func(s *ServiceSpec) { s.Restart.MaxRestarts = -1 }, "spec.restart.maxRestarts", "must not be negative"},
+		{"max restarts", func(s *ServiceSpec) { s.Restart.MaxRestarts = ptr(-1) }, "spec.restart.maxRestarts", "must not be negative"},
 		{"restart window", func(s *ServiceSpec) { s.Restart.Window = 0 }, "spec.restart.window", "must be greater than 0"},
 		{"backoff", func(s *ServiceSpec) { s.Restart.Backoff = 0 }, "spec.restart.backoff", "must be greater than 0"},
 		{"max backoff", func(s *ServiceSpec) { s.Restart.MaxBackoff = seconds(0.5) }, "spec.restart.maxBackoff", "must be at least backoff (1s)"},
@@ -145,13 +145,13 @@ func TestValidate(t *testing.T) {
 		{"autoscale metric", func(s *ServiceSpec) { s.Autoscale.Metric = "qps" }, "spec.autoscale.metric", `must be cpu, memory, inflight or rps, got "qps"`},
 		{"autoscale target", func(s *ServiceSpec) { s.Autoscale.Target = 0 }, "spec.autoscale.target", "must be greater than 0"},
 		{"autoscale cpu target", func(s *ServiceSpec) { s.Autoscale.Metric = "cpu"; s.Autoscale.Target = 150 }, "spec.autoscale.target", "at most 100 (percent of the cpu each replica reserves)"},
-		{"autoscale tolerance", func(s *ServiceSpec) { s.Autoscale.Tolerance = 150 }, "spec.autoscale.tolerance", "must be between 0% and 100%, got 150%"},
+		{"autoscale tolerance", func(s *ServiceSpec) { s.Autoscale.Tolerance = ptr(Percent(150)) }, "spec.autoscale.tolerance", "must be between 0% and 100%, got 150%"},
 		{"replicas outside autoscale", func(s *ServiceSpec) { s.Replicas = ptr(11) }, "spec.replicas", "must be between autoscale.min (2) and autoscale.max (10), got 11"},
 
 		// rollout
 		{"rollout strategy", func(s *ServiceSpec) { s.Rollout.Strategy = "rolling" }, "spec.rollout.strategy", `must be ramped, blue-green, canary, ab or shadow, got "rolling"`},
-		{"revision history zero", func(s *ServiceSpec) { s.Rollout.RevisionHistory = 0 }, "spec.rollout.revisionHistory", "must be between 1 and 100"},
-		{"revision history high", func(s *ServiceSpec) { s.Rollout.RevisionHistory = 101 }, "spec.rollout.revisionHistory", "must be between 1 and 100"},
+		{"revision history zero", func(s *ServiceSpec) { s.Rollout.RevisionHistory = ptr(0) }, "spec.rollout.revisionHistory", "must be between 1 and 100, got 0: the count includes the current revision"},
+		{"revision history high", func(s *ServiceSpec) { s.Rollout.RevisionHistory = ptr(101) }, "spec.rollout.revisionHistory", "must be between 1 and 100"},
 		{"ramped block with canary", func(s *ServiceSpec) { s.Rollout.Ramped = &RampedRollout{} }, "spec.rollout.ramped", "only used by strategy ramped (strategy is canary)"},
 		{"blue-green block with canary", func(s *ServiceSpec) { s.Rollout.BlueGreen = &BlueGreen{} }, "spec.rollout.blueGreen", "only used by strategy blue-green (strategy is canary)"},
 		{"ab block with canary", func(s *ServiceSpec) { s.Rollout.AB = &ABRollout{} }, "spec.rollout.ab", "only used by strategy ab (strategy is canary)"},
@@ -175,11 +175,11 @@ func TestValidate(t *testing.T) {
 		{"diff rate with canary", func(s *ServiceSpec) { s.Rollout.Analysis.MaxDiffRate = ptr(Percent(1)) }, "spec.rollout.analysis.maxDiffRate", "only used by strategy shadow (strategy is canary)"},
 
 		// ramped
-		{"ramped surge negative", func(s *ServiceSpec) { rampedRollout(s).MaxSurge = IntOrPercent{Value: -1} }, "spec.rollout.ramped.maxSurge", "must not be negative"},
-		{"ramped surge percent", func(s *ServiceSpec) { rampedRollout(s).MaxSurge = IntOrPercent{Value: 101, Percent: true} }, "spec.rollout.ramped.maxSurge", "must be at most 100%"},
-		{"ramped unavailable percent", func(s *ServiceSpec) { rampedRollout(s).MaxUnavailable = IntOrPercent{Value: 150, Percent: true} }, "spec.rollout.ramped.maxUnavailable", "must be at most 100%"},
+		{"ramped surge negative", func(s *ServiceSpec) { rampedRollout(s).MaxSurge = &IntOrPercent{Value: -1} }, "spec.rollout.ramped.maxSurge", "must not be negative"},
+		{"ramped surge percent", func(s *ServiceSpec) { rampedRollout(s).MaxSurge = &IntOrPercent{Value: 101, Percent: true} }, "spec.rollout.ramped.maxSurge", "must be at most 100%"},
+		{"ramped unavailable percent", func(s *ServiceSpec) { rampedRollout(s).MaxUnavailable = &IntOrPercent{Value: 150, Percent: true} }, "spec.rollout.ramped.maxUnavailable", "must be at most 100%"},
 		{"ramped both zero", func(s *ServiceSpec) {
-			rampedRollout(s).MaxSurge = IntOrPercent{Value: 0, Percent: true}
+			rampedRollout(s).MaxSurge = &IntOrPercent{Value: 0, Percent: true}
 		}, "spec.rollout.ramped.maxSurge", "maxSurge and maxUnavailable cannot both be 0"},
 		{"ramped min ready", func(s *ServiceSpec) { rampedRollout(s).MinReady = -1 }, "spec.rollout.ramped.minReady", "must not be negative"},
 		{"ramped deadline", func(s *ServiceSpec) {
@@ -193,7 +193,7 @@ func TestValidate(t *testing.T) {
 		}, "spec.rollout.blueGreen.autoPromoteAfter", "must be greater than 0"},
 		{"scale down delay", func(s *ServiceSpec) {
 			useRollout(s, RolloutSpec{Strategy: RolloutBlueGreen})
-			s.Rollout.BlueGreen.ScaleDownDelay = -1
+			s.Rollout.BlueGreen.ScaleDownDelay = ptr(Duration(-1))
 		}, "spec.rollout.blueGreen.scaleDownDelay", "must not be negative"},
 
 		// canary
@@ -236,7 +236,7 @@ func TestValidate(t *testing.T) {
 			shadowRollout(s)
 			s.Rollout.Analysis.MaxDiffRate = ptr(Percent(101))
 		}, "spec.rollout.analysis.maxDiffRate", "must be between 0% and 100%"},
-		{"analysis failure limit", func(s *ServiceSpec) { s.Rollout.Analysis.FailureLimit = 0 }, "spec.rollout.analysis.failureLimit", "must be at least 1"},
+		{"analysis failure limit", func(s *ServiceSpec) { s.Rollout.Analysis.FailureLimit = ptr(0) }, "spec.rollout.analysis.failureLimit", "must be at least 1, got 0"},
 		{"analysis measures nothing", func(s *ServiceSpec) {
 			s.Rollout.Analysis.MaxErrorRate = nil
 			s.Rollout.Analysis.MaxP99Latency = 0
@@ -277,6 +277,14 @@ func TestValidateAccepts(t *testing.T) {
 		{"blue-green manual", minimalDoc + "rollout: {strategy: blue-green}\n"},
 		{"blue-green auto", minimalDoc + "rollout: {strategy: blue-green, blueGreen: {autoPromoteAfter: 60s}, analysis: {maxErrorRate: 0%}}\n"},
 		{"canary one step", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}}\n"},
+		// Where 0 means something, it is accepted as written.
+		{"no restart in place", minimalDoc + "restart: {maxRestarts: 0}\n"},
+		{"tolerance 0", minimalDoc + "autoscale: {min: 1, max: 3, metric: rps, target: 50, tolerance: 0}\n"},
+		{"no stabilization", minimalDoc + "autoscale: {min: 1, max: 3, metric: rps, target: 50, stabilizationWindow: 0s}\n"},
+		{"autoscale min left out", minimalDoc + "autoscale: {max: 5, metric: cpu, target: 50}\n"},
+		{"blue scaled down at once", minimalDoc + "rollout: {strategy: blue-green, blueGreen: {scaleDownDelay: 0s}}\n"},
+		{"one revision kept", minimalDoc + "rollout: {revisionHistory: 1}\n"},
+		{"abort at the first failed run", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}, analysis: {maxErrorRate: 1%, failureLimit: 1}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			specs, err := DecodeServices("web.yaml", []byte(tc.doc))
@@ -327,6 +335,18 @@ func TestValidateDocuments(t *testing.T) {
 			"spec.probes.readiness.http.port", `no port named "htp"`},
 		{"canary pause of 0s", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 50, pause: 0s}, {weight: 100}]}}\n",
 			"spec.rollout.canary.steps[0].pause", "must be greater than 0s"},
+		// Where 0 means nothing useful, a written 0 is refused, not
+		// replaced by the default, and the error says what to write.
+		{"revision history 0", minimalDoc + "rollout: {revisionHistory: 0}\n",
+			"spec.rollout.revisionHistory", "got 0: the count includes the current revision; 1 keeps no older one"},
+		{"progress deadline 0", minimalDoc + "rollout: {ramped: {progressDeadline: 0s}}\n",
+			"spec.rollout.ramped.progressDeadline", "to wait without a deadline, write a long one such as 24h"},
+		{"failure limit 0", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}, analysis: {maxErrorRate: 1%, failureLimit: 0}}\n",
+			"spec.rollout.analysis.failureLimit", "1 aborts at the first (Argo's failureLimit: 0)"},
+		{"ramped surge and unavailable both 0", minimalDoc + "rollout: {ramped: {maxSurge: 0, maxUnavailable: 0}}\n",
+			"spec.rollout.ramped.maxSurge", "maxSurge and maxUnavailable cannot both be 0"},
+		{"autoscale min 0 on cpu, written", minimalDoc + "autoscale: {min: 0, max: 5, metric: cpu, target: 50}\n",
+			"spec.autoscale.min", "0 (scale to zero) needs metric inflight or rps"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeServices("web.yaml", []byte(tc.doc))

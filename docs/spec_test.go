@@ -63,6 +63,13 @@ var valueTypes = map[reflect.Type]string{
 
 var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
+// objectTypes implement json.Unmarshaler only to fill a default before
+// decoding as any object does (api.Autoscale: min left out is 1); the
+// decoder checks them field by field, and so does the walk.
+var objectTypes = map[reflect.Type]bool{
+	reflect.TypeFor[api.Autoscale](): true,
+}
+
 // schemaField is one field apply reads.
 type schemaField struct {
 	path     string // service.ports[].name
@@ -172,7 +179,7 @@ func (w *walker) field(path string, segs []segment, typ reflect.Type) {
 // leafName names a type that holds no fields: a scalar, or a type that
 // parses its own syntax.
 func (w *walker) leafName(path string, typ reflect.Type) (string, bool) {
-	if reflect.PointerTo(typ).Implements(jsonUnmarshaler) {
+	if reflect.PointerTo(typ).Implements(jsonUnmarshaler) && !objectTypes[typ] {
 		name, ok := valueTypes[typ]
 		if !ok {
 			w.t.Errorf("%s: %s parses its own syntax: name it in valueTypes and describe it in SPEC.md's Value types", path, typ)

@@ -135,7 +135,7 @@ func TestAutoscalerScalesUpOnTheCPUBook(t *testing.T) {
 		b.record("n1", []api.AllocUsage{{ID: "a1", CPU: 300}, {ID: "a2", CPU: 300}}, at(float64(s)))
 	}
 	allocs := []*api.Allocation{usageAlloc("a1", true), usageAlloc("a2", true)}
-	cfg := api.Autoscale{Min: 1, Max: 10, Metric: api.MetricCPU, Target: 50, Tolerance: 10}
+	cfg := api.Autoscale{Min: 1, Max: 10, Metric: api.MetricCPU, Target: 50, Tolerance: new(api.Percent(10))}
 	total := usageLoad(b, allocs, 2, cfg.Metric, cfg.Target, autoscale.StableWindow, at(10))
 	if total != 300 {
 		t.Fatalf("total = %.1f, want 150%% + 150%%", total)

@@ -118,9 +118,10 @@ func Decide(in Input, st *State) Decision {
 	// Within tolerance of the target: no change.
 	if in.Current > 0 {
 		ratio := in.Stable / (float64(in.Current) * target)
-		if math.Abs(ratio-1) <= cfg.Tolerance.Fraction() {
+		// A tolerance of 0 leaves alone only an exact match.
+		if tolerance := cfg.ToleranceOrDefault(); math.Abs(ratio-1) <= tolerance.Fraction() {
 			desired = in.Current
-			rule = fmt.Sprintf("%s %.1f per replica is within %s of target %g", cfg.Metric, perReplica(in.Stable), cfg.Tolerance, target)
+			rule = fmt.Sprintf("%s %.1f per replica is within %s of target %g", cfg.Metric, perReplica(in.Stable), tolerance, target)
 		}
 	}
 
@@ -169,8 +170,10 @@ func Decide(in Input, st *State) Decision {
 	// Scale down only to the highest recommendation within the
 	// stabilisation window, so that a dip removes nothing at once.
 	st.recommendations = append(st.recommendations, point{in.Now, desired})
-	window := cfg.StabilizationWindow.Std()
-	for len(st.recommendations) > 0 && in.Now.Sub(st.recommendations[0].at) > window {
+	// With a window of 0 only this look's recommendation is kept: a scale
+	// down happens at once.
+	window := cfg.StabilizationWindowOrDefault()
+	for len(st.recommendations) > 0 && in.Now.Sub(st.recommendations[0].at) > window.Std() {
 		st.recommendations = st.recommendations[1:]
 	}
 	if desired < in.Current {
@@ -180,7 +183,7 @@ func Decide(in Input, st *State) Decision {
 		}
 		if highest > desired {
 			desired = min(highest, in.Current)
-			rule += fmt.Sprintf(" (held at %d by the %s stabilization window)", desired, cfg.StabilizationWindow)
+			rule += fmt.Sprintf(" (held at %d by the %s stabilization window)", desired, window)
 		}
 	}
 

@@ -12,7 +12,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func cfg(min, max int, target float64) api.Autoscale {
 	return api.Autoscale{Min: min, Max: max, Metric: api.MetricInflight, Target: target,
-		Tolerance: 10, StabilizationWindow: api.Duration(60 * time.Second)}
+		Tolerance: new(api.Percent(10)), StabilizationWindow: new(api.Duration(60 * time.Second))}
 }
 
 // run feeds Decide a steady load and returns the decision.
@@ -156,5 +156,58 @@ func TestNoFiguresNoChange(t *testing.T) {
 	d := Decide(Input{Config: cfg(2, 10, 5), Current: 4, Now: t0}, &st)
 	if d.Changed || d.Desired != 4 || d.Reason == "" {
 		t.Fatalf("%+v, want 4 kept with a reason", d)
+	}
+}
+
+// tolerance 0 is a value (as in HPA): any difference from the target
+// changes the count; only an exact match leaves it alone.
+func TestToleranceZeroReactsToAnyDifference(t *testing.T) {
+	c := cfg(1, 20, 10)
+	c.Tolerance = new(api.Percent(0))
+	for _, tc := range []struct {
+		total float64
+		want  int
+	}{
+		{40, 4},   // exactly on target
+		{40.5, 5}, // 1.25% over: ceil(40.5/10)
+		{42, 5},   // within the default 10%, not within 0%
+	} {
+		var st State
+		if d := look(&st, c, 4, tc.total, tc.total, t0); d.Desired != tc.want {
+			t.Errorf("4 replicas, total %g, tolerance 0: %+v, want %d", tc.total, d, tc.want)
+		}
+	}
+	var st State
+	if d := look(&st, cfg(1, 20, 10), 4, 42, 42, t0); d.Desired != 4 || !strings.Contains(d.Reason, "within 10%") {
+		t.Errorf("total 42 with the default tolerance: %+v, want 4 kept within 10%%", d)
+	}
+}
+
+// stabilizationWindow 0 is a value (as in HPA): a scale down happens at
+// the first look that asks for it, with nothing held from before.
+func TestStabilizationWindowZeroScalesDownAtOnce(t *testing.T) {
+	var st State
+	c := cfg(1, 20, 10)
+	c.StabilizationWindow = new(api.Duration(0))
+	if d := look(&st, c, 5, 50, 50, t0); d.Changed {
+		t.Fatalf("steady: %+v", d)
+	}
+	d := look(&st, c, 5, 20, 20, t0.Add(2*time.Second))
+	if d.Desired != 2 || strings.Contains(d.Reason, "held") {
+		t.Fatalf("2s after the load halved: %+v, want 2 at once", d)
+	}
+}
+
+// A config built without SetDefaults (nil tolerance and window) reads as
+// the defaults, 10% and 5m, rather than as 0.
+func TestUnsetToleranceAndWindowReadAsTheDefaults(t *testing.T) {
+	c := api.Autoscale{Min: 1, Max: 20, Metric: api.MetricInflight, Target: 10}
+	var st State
+	if d := look(&st, c, 4, 42, 42, t0); d.Desired != 4 {
+		t.Fatalf("total 42 on 4 replicas: %+v, want 4 kept within the default 10%%", d)
+	}
+	look(&st, c, 4, 40, 40, t0.Add(time.Second))
+	if d := look(&st, c, 4, 20, 20, t0.Add(4*time.Minute)); d.Desired != 4 || !strings.Contains(d.Reason, "5m stabilization window") {
+		t.Fatalf("4m after a recommendation of 4: %+v, want 4 held by the default 5m window", d)
 	}
 }

@@ -23,9 +23,9 @@ func ScalesToZero(cfg api.Autoscale) bool {
 
 // IdleWindow is how long a service that scales to zero must see no
 // request before it goes to zero: its stabilizationWindow, at least
-// MinIdleWindow.
+// MinIdleWindow (also with a stabilizationWindow of 0).
 func IdleWindow(cfg api.Autoscale) time.Duration {
-	return max(cfg.StabilizationWindow.Std(), MinIdleWindow)
+	return max(cfg.StabilizationWindowOrDefault().Std(), MinIdleWindow)
 }
 
 // idle applies the scale-to-zero rule to one look: it notes activity (a

@@ -10,7 +10,7 @@ import (
 
 func zeroCfg(window time.Duration) api.Autoscale {
 	return api.Autoscale{Min: 0, Max: 10, Metric: api.MetricInflight, Target: 5,
-		Tolerance: 10, StabilizationWindow: api.Duration(window)}
+		Tolerance: new(api.Percent(10)), StabilizationWindow: new(api.Duration(window))}
 }
 
 // lookRecent is look with the scale-to-zero rule's activity figure.
@@ -148,5 +148,20 @@ func TestMinAboveZeroNeverGoesToZero(t *testing.T) {
 		if d := lookRecent(&st, c, 1, 0, 0, t0.Add(time.Duration(i)*time.Second)); d.Desired != 1 {
 			t.Fatalf("look %d: desired %d, want min 1", i, d.Desired)
 		}
+	}
+}
+
+// With stabilizationWindow 0 a service that scales to zero still waits
+// MinIdleWindow without a request, so a pause between two bursts costs no
+// cold start.
+func TestStabilizationWindowZeroKeepsTheMinimumIdleWindow(t *testing.T) {
+	c := zeroCfg(0)
+	var st State
+	lookRecent(&st, c, 1, 0, 0, t0)
+	if d := lookRecent(&st, c, 1, 0, 0, t0.Add(MinIdleWindow-time.Second)); d.Desired != 1 {
+		t.Fatalf("idle for less than %s: %+v, want 1", MinIdleWindow, d)
+	}
+	if d := lookRecent(&st, c, 1, 0, 0, t0.Add(MinIdleWindow)); d.Desired != 0 {
+		t.Fatalf("idle for %s: %+v, want 0", MinIdleWindow, d)
 	}
 }

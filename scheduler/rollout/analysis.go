@@ -132,9 +132,10 @@ func (d *decider) analyze() (bool, map[int]int) {
 		return false, nil
 	}
 	d.r.Failures++
-	if d.r.Failures < cfg.FailureLimit {
+	limit := cfg.FailureLimitOrDefault()
+	if d.r.Failures < limit {
 		return false, nil
 	}
 	return true, d.abort(api.EventRolloutAborted, api.PhaseAborted, "aborted after %d failed analyses (failureLimit %d): %s; all traffic back to revision %d",
-		d.r.Failures, cfg.FailureLimit, run.Message, d.r.StableRevision)
+		d.r.Failures, limit, run.Message, d.r.StableRevision)
 }

@@ -11,12 +11,14 @@ import (
 // green while the service's VIP stays on blue; promotion (by hand, after
 // autoPromoteAfter, or once an analysis passes when neither is set up)
 // switches the VIP's route in one write, and blue keeps running for
-// scaleDownDelay so that an abort is instant.
+// scaleDownDelay so that an abort is instant; with a scaleDownDelay of 0
+// blue stops in the same plan as the promotion.
 func (d *decider) blueGreen() map[int]int {
 	cfg := d.spec.BlueGreen
 	if cfg == nil {
 		cfg = &api.BlueGreen{}
 	}
+	delay := cfg.ScaleDownDelayOrDefault()
 	replicas, green, blue := d.svc.Replicas, d.r.Revision, d.r.StableRevision
 	d.r.Steps = 2
 	d.r.Phase = api.PhaseProgressing
@@ -25,7 +27,7 @@ func (d *decider) blueGreen() map[int]int {
 	if !d.r.PromoteTime.IsZero() {
 		d.r.Weights = map[int]int{green: 100}
 		if !d.now.Before(d.r.ScaleDownAt) {
-			return d.complete("revision %d promoted; blue revision %d scaled down after %s", green, blue, cfg.ScaleDownDelay)
+			return d.complete("revision %d promoted; blue revision %d scaled down after %s", green, blue, delay)
 		}
 		d.recheck(d.r.ScaleDownAt)
 		return desired
@@ -77,13 +79,13 @@ func (d *decider) blueGreen() map[int]int {
 	}
 	d.r.Promote, d.r.PromoteFull = false, false
 	d.r.PromoteTime, d.r.Step = d.now, 2
-	d.r.ScaleDownAt = d.now.Add(cfg.ScaleDownDelay.Std())
+	d.r.ScaleDownAt = d.now.Add(delay.Std())
 	d.r.Weights = map[int]int{green: 100}
 	d.r.NextAnalysis = time.Time{}
 	d.event(api.EventRolloutPromoted, "%s: %s now reaches revision %d; blue revision %d stops at %s",
 		promote, d.svc.Name, green, blue, d.r.ScaleDownAt.UTC().Format(time.RFC3339))
-	if cfg.ScaleDownDelay <= 0 {
-		return d.complete("revision %d promoted; blue revision %d scaled down", green, blue)
+	if delay <= 0 {
+		return d.complete("revision %d promoted; blue revision %d scaled down at once (scaleDownDelay 0s)", green, blue)
 	}
 	d.recheck(d.r.ScaleDownAt)
 	return desired

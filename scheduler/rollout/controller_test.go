@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -538,7 +539,7 @@ func TestAbortedRolloutKeepsStable(t *testing.T) {
 
 func TestAnalyze(t *testing.T) {
 	pct := func(p float64) *api.Percent { v := api.Percent(p); return &v }
-	cfg := &api.AnalysisConfig{Interval: api.Duration(10 * time.Second), MaxErrorRate: pct(5), MaxP99Latency: api.Duration(200 * time.Millisecond), FailureLimit: 1}
+	cfg := &api.AnalysisConfig{Interval: api.Duration(10 * time.Second), MaxErrorRate: pct(5), MaxP99Latency: api.Duration(200 * time.Millisecond), FailureLimit: new(1)}
 	fig := func(rev int, requests, errors uint64, latency time.Duration) api.TrafficFigures {
 		var h api.Histogram
 		for i := uint64(0); i < requests; i++ {
@@ -567,6 +568,101 @@ func TestAnalyze(t *testing.T) {
 			}
 			if run.Canary.Requests != tc.canary.Requests || run.Stable.Requests != tc.stable.Requests {
 				t.Fatalf("figures %+v / %+v", run.Canary, run.Stable)
+			}
+		})
+	}
+}
+
+// scaleDownDelay 0 is a value: blue stops in the plan that promotes green.
+// Left out, blue runs on for the default 30s.
+func TestBlueGreenScaleDownDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name, blueGreen string
+		blueFor         time.Duration
+	}{
+		{"written 0s", "{scaleDownDelay: 0s}", 0},
+		{"left out", "{}", 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, 3, "{strategy: blue-green, blueGreen: "+tc.blueGreen+"}")
+			w.update()
+			w.decide()
+			w.readyAll(2)
+			w.decide()
+			w.ro.Promote = true
+			w.decide()
+			w.wantWeights(map[int]int{2: 100})
+			w.wantRunning(2, 3)
+			if tc.blueFor == 0 {
+				w.wantPhase(api.PhaseCompleted)
+				w.wantRunning(1, 0)
+				if !strings.Contains(w.ro.Reason, "scaled down at once") {
+					t.Fatalf("reason %q, want it to say blue stopped at once", w.ro.Reason)
+				}
+				want := []string{api.EventRolloutStep, api.EventRolloutPromoted, api.EventRolloutCompleted}
+				if got := w.eventTypes(); !reflect.DeepEqual(got, want) {
+					t.Fatalf("events = %v, want %v", got, want)
+				}
+				return
+			}
+			w.wantPhase(api.PhaseProgressing)
+			w.wantRunning(1, 3)
+			if !w.ro.RecheckAt.Equal(w.now.Add(tc.blueFor)) {
+				t.Fatalf("recheck at %v, want blue's scale-down %s after promotion", w.ro.RecheckAt, tc.blueFor)
+			}
+			w.advance(tc.blueFor)
+			w.decide()
+			w.wantPhase(api.PhaseCompleted)
+			w.wantRunning(1, 0)
+		})
+	}
+}
+
+// progressDeadline left out is the default 10m (a written 0 is refused by
+// validation rather than read as "fail at once" or "no deadline").
+func TestRampedProgressDeadlineLeftOutIsTenMinutes(t *testing.T) {
+	w := newWorld(t, 3, "{ramped: {maxSurge: 1, maxUnavailable: 0}}")
+	w.update()
+	w.decide()
+	if !w.ro.RecheckAt.Equal(epoch.Add(10 * time.Minute)) {
+		t.Fatalf("recheck at %v, want the 10m deadline", w.ro.RecheckAt)
+	}
+	w.advance(10 * time.Minute)
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+	if !strings.Contains(w.ro.Reason, "progressDeadline 10m") {
+		t.Fatalf("reason %q, want the deadline named", w.ro.Reason)
+	}
+}
+
+// failureLimit counts the failed runs that abort: 1 aborts at the first
+// (Argo's failureLimit 0), and left out it is 2.
+func TestAnalysisFailureLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, limit string
+		abortsAfter int
+	}{
+		{"1", ", failureLimit: 1", 1},
+		{"left out", "", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, 5, "{strategy: canary, canary: {steps: [{weight: 20, pause: 1m}, {weight: 100}]}, analysis: {interval: 10s, maxErrorRate: 1%"+tc.limit+"}}")
+			w.update()
+			w.decide()
+			w.readyAll(2)
+			w.decide()
+			w.traffic(1, 800, 0, 2*time.Millisecond)
+			w.traffic(2, 200, 60, 2*time.Millisecond)
+			for run := 1; run <= tc.abortsAfter; run++ {
+				w.advance(10 * time.Second)
+				w.decide()
+				if run < tc.abortsAfter {
+					w.wantPhase(api.PhaseProgressing)
+				}
+			}
+			w.wantPhase(api.PhaseAborted)
+			if want := fmt.Sprintf("aborted after %d failed analyses (failureLimit %d)", tc.abortsAfter, tc.abortsAfter); !strings.Contains(w.ro.Reason, want) {
+				t.Fatalf("reason %q, want %q", w.ro.Reason, want)
 			}
 		})
 	}

@@ -12,10 +12,10 @@ import (
 // 0, one replica may surge so that the rollout can move.
 func rampedBounds(cfg *api.RampedRollout, replicas int) (surge, unavailable int) {
 	if cfg == nil {
-		cfg = &api.RampedRollout{MaxSurge: api.IntOrPercent{Value: 25, Percent: true}}
+		cfg = &api.RampedRollout{} // the defaults: maxSurge 25%
 	}
-	surge = cfg.MaxSurge.Resolve(replicas, true)
-	unavailable = min(cfg.MaxUnavailable.Resolve(replicas, false), replicas)
+	surge = cfg.MaxSurgeOrDefault().Resolve(replicas, true)
+	unavailable = min(cfg.MaxUnavailableOrDefault().Resolve(replicas, false), replicas)
 	if surge == 0 && unavailable == 0 {
 		surge = 1
 	}
@@ -55,8 +55,10 @@ func (d *decider) ramped() map[int]int {
 	if newAvail >= replicas && oldActive == 0 {
 		return d.complete("revision %d rolled out: %d of %s available", target, newAvail, text.Count(replicas, "replica"))
 	}
-	if cfg != nil && cfg.ProgressDeadline > 0 && !d.r.Paused {
-		deadline := d.r.ProgressTime.Add(cfg.ProgressDeadline.Std())
+	// Validation refuses a deadline of 0; one that got here anyway is no
+	// deadline rather than a failure at once.
+	if cfg != nil && cfg.ProgressDeadlineOrDefault() > 0 && !d.r.Paused {
+		deadline := d.r.ProgressTime.Add(cfg.ProgressDeadlineOrDefault().Std())
 		if !d.now.Before(deadline) {
 			return d.failRamped(cfg, newAvail, replicas)
 		}
@@ -108,7 +110,7 @@ func rampedReason(avail, replicas, rev int) string {
 // deadline: back to the stable revision with autoRollback, else frozen
 // where it stands.
 func (d *decider) failRamped(cfg *api.RampedRollout, avail, replicas int) map[int]int {
-	reason := "no progress within progressDeadline " + cfg.ProgressDeadline.String() + ": " +
+	reason := "no progress within progressDeadline " + cfg.ProgressDeadlineOrDefault().String() + ": " +
 		itoa(avail) + " of " + itoa(replicas) + " replicas of revision " + itoa(d.r.Revision) + " available"
 	if cfg.AutoRollback {
 		return d.abort(api.EventRolloutFailed, api.PhaseFailed, "%s; rolled back to revision %d", reason, d.r.StableRevision)

@@ -463,9 +463,9 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 // pruneRevisions keeps the newest revisionHistory revisions, and any older
 // one that allocations still run (agents fetch the spec they run).
 func (tx *applyTxn) pruneRevisions(svc *api.Service) {
-	keep := svc.Spec.Rollout.RevisionHistory
-	if keep < 1 {
-		keep = 1
+	keep := 1 // the current revision, whatever the spec says
+	if n := svc.Spec.Rollout.RevisionHistory; n != nil && *n > 1 {
+		keep = *n
 	}
 	inUse := map[int]bool{}
 	for _, a := range tx.allocsOf("service", svc.Namespace, svc.Name) {
