@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// contractExample is the service spec of DESIGN.md, "Contract", verbatim.
-// It carries every rollout block "for reference", so it is not a valid
+// contractExample is the full service document, as the first design had
+// it. It carries every rollout block "for reference", so it is not a valid
 // spec as it stands.
 const contractExample = `kind: Service
 name: web                      # DNS label: [a-z0-9-], ≤ 63

@@ -133,7 +133,7 @@ type handler struct {
 	ops   Operator
 }
 
-// NewHandler serves the /v1 API of DESIGN.md over a backend.
+// NewHandler serves the /v1 API (README.md, "HTTP API") over a backend.
 func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	h := &handler{b: b, logger: opts.Logger}
 	if h.logger == nil {

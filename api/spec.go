@@ -3,8 +3,8 @@ package api
 // KindService is the kind of a service document.
 const KindService = "Service"
 
-// ServiceSpec is one service document as users write it (see DESIGN.md,
-// "Contract"). Decode it with DecodeServices or DecodeServiceJSON, which
+// ServiceSpec is one service document as users write it (every field is in
+// docs/SPEC.md). Decode it with DecodeServices or DecodeServiceJSON, which
 // apply defaults and validate; a spec read back from the API is complete and
 // can be applied again unchanged.
 //
