@@ -72,8 +72,12 @@ func newLabCmd() *cobra.Command {
 			default:
 				fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
 			}
-			fmt.Fprintf(out, "  %s lab kill n2                # and watch its replicas move\n", self)
-			fmt.Fprintf(out, "  %s lab down\n", self)
+			named := "" // lab commands find the default lab by themselves, others by --name
+			if name != defaultName {
+				named = " --name " + name
+			}
+			fmt.Fprintf(out, "  %s lab kill n2%s                # and watch its replicas move\n", self, named)
+			fmt.Fprintf(out, "  %s lab down%s\n", self, named)
 			return nil
 		},
 	}

@@ -140,6 +140,14 @@ func Decide(in Input, st *State) Decision {
 		}
 		desired = max(desired, in.Current) // no scale down in a panic
 	}
+	// The short window still asks for the current count (a rise the stable
+	// window's average of a quieter minute does not show yet): a scale
+	// down now would be undone within seconds, short of replicas meanwhile.
+	if desired < in.Current && in.Current > 0 && panicWant >= in.Current {
+		desired = in.Current
+		rule = fmt.Sprintf("%s %.1f per replica over %s, target %g (no scale down while the last %s asks for %d)",
+			cfg.Metric, perReplica(in.Stable), StableWindow, target, PanicWindow, panicWant)
+	}
 
 	// The forecast only adds replicas ahead of a peak: below the reactive
 	// count it changes nothing, and the stabilisation window below holds

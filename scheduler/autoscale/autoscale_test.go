@@ -211,3 +211,21 @@ func TestUnsetToleranceAndWindowReadAsTheDefaults(t *testing.T) {
 		t.Fatalf("4m after a recommendation of 4: %+v, want 4 held by the default 5m window", d)
 	}
 }
+
+// A rise below the panic threshold: the stable window still averages the
+// quiet minute before it and asks for fewer, but the short window asks
+// for the current count. No scale down then; once the short window too
+// asks for fewer, the count goes down (window 0 here, so at once).
+func TestNoScaleDownWhileTheShortWindowAsksForTheCount(t *testing.T) {
+	c := cfg(1, 12, 5)
+	c.StabilizationWindow = new(api.Duration(0))
+	var st State
+	d := look(&st, c, 4, 10, 19, t0) // stable wants 2, the last 6 s want 4 (not twice: no panic)
+	if d.Changed || d.Panic || !strings.Contains(d.Reason, "no scale down while the last 6s asks for 4") {
+		t.Fatalf("%+v, want the count kept by the short window", d)
+	}
+	d = look(&st, c, 4, 10, 14, t0.Add(time.Second)) // the last 6 s want 3
+	if d.Desired != 2 {
+		t.Fatalf("%+v, want down to the stable window's 2 once the short window asks for fewer", d)
+	}
+}

@@ -5,11 +5,15 @@ import (
 	"time"
 )
 
-// Holt-Winters smoothing factors: the level follows the load quickly, the
-// trend slowly (a lookahead multiplies it), and the seasonal shape is
-// learnt from the first season and then adjusted season by season.
+// Holt-Winters smoothing factors: the seasonal shape is learnt from the
+// first season and then adjusted season by season; the level follows the
+// load over a third of a season or so (20 samples), the trend more slowly
+// still (a lookahead multiplies it). A level that followed within a few
+// samples (alpha 0.3) took every misfit of the shape at a sharp edge (the
+// fall of a square wave, the first season's idle start) for a new level,
+// and forecast the peak again in the low half for seasons on end.
 const (
-	forecastAlpha = 0.3
+	forecastAlpha = 0.05
 	forecastBeta  = 0.01
 	forecastGamma = 0.3
 	// SeasonSteps is how many samples a season holds (at most one a second).

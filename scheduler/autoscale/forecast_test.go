@@ -81,6 +81,56 @@ func TestForecastSeesASquareWavesRiseBeforeIt(t *testing.T) {
 	}
 }
 
+// The load of `flotilla bench forecast` as the leader's model reads it: a
+// square wave of 1 then 20 in flight every 2 minutes, whose fall the panic
+// window's 6 s average spreads over 6 s, behind 8 s without any load (the
+// service was applied before its traffic came, so the model's first season
+// starts idle). The level must not take each edge's misfit for a new level:
+// in the low half the forecast stays low (it once said 18.5 there, asking
+// for the peak's 4 replicas for nothing), and it still sees each rise
+// coming.
+func TestForecastDoesNotSeeThePeakInTheLowHalf(t *testing.T) {
+	const season, lookahead, idle = 2 * time.Minute, 15 * time.Second, 8 * time.Second
+	load := func(t time.Duration) float64 {
+		t -= idle
+		phase := t % season
+		switch {
+		case t < 0:
+			return 0
+		case phase >= season/2:
+			return 20
+		case t >= season && phase < 6*time.Second:
+			return 20 - 19*phase.Seconds()/6
+		}
+		return 1
+	}
+	f := NewForecaster(season)
+	feed(f, 0, idle+season, load)
+	for period := 2; period <= 4; period++ {
+		start := idle + time.Duration(period-1)*season
+		lowest, highest := math.Inf(1), 0.0
+		for at := start; at < start+season; at += time.Second {
+			feed(f, at, time.Second, load)
+			v, ok := f.Forecast(lookahead)
+			if !ok {
+				t.Fatalf("period %d: no forecast", period)
+			}
+			switch phase := at - start; {
+			case phase <= 40*time.Second: // forecasts of the low half
+				highest = max(highest, v)
+			case phase >= season/2-lookahead && phase < season/2: // of the rise
+				lowest = min(lowest, v)
+			}
+		}
+		if highest > 7.5 {
+			t.Errorf("period %d: forecast up to %.1f in the low half (the load there is 1), want at most 7.5", period, highest)
+		}
+		if lowest < 18 {
+			t.Errorf("period %d: forecast %.1f within %s of the rise to 20, want 18 at least", period, lowest, lookahead)
+		}
+	}
+}
+
 func TestForecastKeepsTheSeasonAcrossMissedLooks(t *testing.T) {
 	f := NewForecaster(time.Minute)
 	phase := func(t time.Duration) float64 { return float64(t % time.Minute / time.Second) }
