@@ -62,6 +62,7 @@ func newRoot() *cobra.Command {
 		newExecCmd(g),
 		newEventsCmd(g),
 		newLoadCmd(g),
+		newScenarioCmd(g),
 		newTopCmd(g),
 		newWorkloadCmd(),
 		newToolboxCmd(),

@@ -1,0 +1,505 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"flotilla/api"
+	"flotilla/network/loadgen"
+	"flotilla/runtime/workload"
+)
+
+// Lab defaults and bounds (those of `flotilla lab up`).
+const (
+	DefaultServers = 3
+	DefaultAgents  = 3
+	RuntimeSim     = "sim"
+	maxServers     = 9
+	maxAgents      = 50
+)
+
+// Leader, Follower and Last are the node names a fault may use besides a
+// lab process's own: the server that leads when the fault happens, one
+// that does not, and the process the previous node fault hit.
+const (
+	NodeLeader   = "leader"
+	NodeFollower = "follower"
+	NodeLast     = "last"
+)
+
+func fieldError(field, format string, args ...any) *api.FieldError {
+	return &api.FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// validate fills the lab's defaults and checks every step; the first
+// error names its step and field.
+func (sc *Scenario) validate(files fs.FS, dir string) error {
+	switch {
+	case strings.TrimSpace(sc.Title) == "":
+		return fieldError("title", "required: one line saying what happens")
+	case strings.TrimSpace(sc.Teaches) == "":
+		return fieldError("teaches", "required: what the scenario teaches")
+	case len(sc.Steps) == 0:
+		return fieldError("steps", "required: at least one step")
+	}
+	if err := sc.Lab.validate(); err != nil {
+		return err
+	}
+	v := &validation{sc: sc, files: files, dir: dir, loads: map[string]int{}}
+	sc.specs = map[int][]api.ServiceSpec{}
+	for i := range sc.Steps {
+		if err := v.step(i, &sc.Steps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *LabSpec) validate() error {
+	if l.Servers == 0 {
+		l.Servers = DefaultServers
+	}
+	if l.Agents == 0 {
+		l.Agents = DefaultAgents
+	}
+	if l.Runtime == "" {
+		l.Runtime = RuntimeSim
+	}
+	switch {
+	case l.Servers < 1 || l.Servers > maxServers:
+		return fieldError("lab.servers", "want 1 to %d, got %d", maxServers, l.Servers)
+	case l.Agents < 1 || l.Agents > maxAgents:
+		return fieldError("lab.agents", "want 1 to %d, got %d", maxAgents, l.Agents)
+	case l.Runtime != RuntimeSim:
+		return fieldError("lab.runtime", "%q: scenarios run on sim labs only for now", l.Runtime)
+	}
+	return nil
+}
+
+// processes are the lab's process names: s1.., n1...
+func (l *LabSpec) processes() []string {
+	var out []string
+	for i := 1; i <= l.Servers; i++ {
+		out = append(out, "s"+strconv.Itoa(i))
+	}
+	for i := 1; i <= l.Agents; i++ {
+		out = append(out, "n"+strconv.Itoa(i))
+	}
+	return out
+}
+
+// validation is the state of checking steps in order: which loads run,
+// whether a node fault came before.
+type validation struct {
+	sc        *Scenario
+	files     fs.FS
+	dir       string
+	loads     map[string]int // name -> 1 running, 2 stopped
+	nodeFault bool
+}
+
+func (v *validation) step(i int, s *Step) error {
+	kinds := s.kinds()
+	switch len(kinds) {
+	case 0:
+		return fieldError(stepField(i, ""), "empty step: want one of say, apply, delete, wait, expect, load, fault, rollout, scale, drain or sleep")
+	case 1:
+	default:
+		return fieldError(stepField(i, ""), "one kind per step, got %s", strings.Join(kinds, " and "))
+	}
+	f := func(field string) string { return stepField(i, kinds[0]+field) }
+	switch kinds[0] {
+	case KindSay:
+		return nil
+	case KindApply:
+		return v.apply(i, s.Apply)
+	case KindDelete:
+		return name(f(".service"), s.Delete.Service, s.Delete.Namespace)
+	case KindWait:
+		return v.condition(f(""), &s.Wait.Condition)
+	case KindExpect:
+		return v.condition(f(""), s.Expect)
+	case KindLoad:
+		return v.load(f(""), s.Load)
+	case KindFault:
+		return v.fault(f(""), s.Fault)
+	case KindRollout:
+		return rollout(f(""), s.Rollout)
+	case KindScale:
+		if err := name(f(".service"), s.Scale.Service, s.Scale.Namespace); err != nil {
+			return err
+		}
+		switch {
+		case s.Scale.Replicas == nil:
+			return fieldError(f(".replicas"), "required")
+		case *s.Scale.Replicas < 0:
+			return fieldError(f(".replicas"), "must not be negative")
+		}
+		return nil
+	case KindDrain:
+		return nodeName(f(".node"), s.Drain.Node)
+	case KindSleep:
+		if *s.Sleep <= 0 {
+			return fieldError(f(""), "must be more than 0s")
+		}
+		return nil
+	}
+	return nil
+}
+
+// name checks a service name and the optional namespace beside it.
+func name(field, name, namespace string) error {
+	if err := api.ValidateName(field, name); err != nil {
+		return err
+	}
+	if namespace != "" {
+		return api.ValidateName(field[:strings.LastIndexByte(field, '.')+1]+"namespace", namespace)
+	}
+	return nil
+}
+
+func nodeName(field, n string) error {
+	if n == "" {
+		return fieldError(field, "required")
+	}
+	return api.ValidateName(field, n)
+}
+
+func (v *validation) apply(i int, a *ApplyStep) error {
+	field := stepField(i, "apply")
+	label := v.sc.Source + ": " + field
+	var data []byte
+	switch {
+	case len(a.Spec) > 0 && a.File != "":
+		return fieldError(field, "spec or file, not both")
+	case len(a.Spec) > 0:
+		data = a.Spec
+	case a.File != "":
+		if v.files == nil {
+			return fieldError(field+".file", "%q: no files to read it from", a.File)
+		}
+		p := path.Clean(path.Join(v.dir, a.File))
+		b, err := fs.ReadFile(v.files, p)
+		if err != nil {
+			return fieldError(field+".file", "%v", err)
+		}
+		data, label = b, label+": "+a.File
+	default:
+		return fieldError(field, "want spec (a service document) or file")
+	}
+	specs, err := api.DecodeServices(label, data)
+	if err != nil {
+		return err
+	}
+	v.sc.specs[i] = specs
+	return nil
+}
+
+func (v *validation) condition(field string, c *Condition) error {
+	if len(c.parts()) == 0 {
+		return fieldError(field, "nothing to check: want allocations, service, rollout, event, dns, node, leader or load")
+	}
+	if a := c.Allocations; a != nil {
+		f := field + ".allocations"
+		if err := name(f+".service", a.Service, a.Namespace); err != nil {
+			return err
+		}
+		if a.Running == nil && a.Ready == nil && a.PerNode == nil && a.Nodes == nil && a.Restarts == nil && a.Failed == nil {
+			return fieldError(f, "nothing to check: want running, ready, perNode, nodes, restarts or failed")
+		}
+		for node := range a.PerNode {
+			if err := nodeName(f+".perNode."+node, node); err != nil {
+				return err
+			}
+		}
+	}
+	if s := c.Service; s != nil {
+		f := field + ".service"
+		if err := name(f+".name", s.Name, s.Namespace); err != nil {
+			return err
+		}
+		if s.Replicas == nil && s.Running == nil && s.Ready == nil && s.Revision == nil && s.Health == "" &&
+			s.Unplaced == nil && s.PlacementFailure == "" && s.Autoscaled == "" {
+			return fieldError(f, "nothing to check: want replicas, running, ready, revision, health, unplaced, placementFailure or autoscaled")
+		}
+		if s.Health != "" && s.Health != "healthy" && s.Health != "crash-looping" {
+			return fieldError(f+".health", "want healthy or crash-looping, got %q", s.Health)
+		}
+	}
+	if r := c.Rollout; r != nil {
+		f := field + ".rollout"
+		if err := name(f+".service", r.Service, r.Namespace); err != nil {
+			return err
+		}
+		switch r.Phase {
+		case "", api.PhaseProgressing, api.PhasePaused, api.PhaseCompleted, api.PhaseAborted, api.PhaseFailed:
+		default:
+			return fieldError(f+".phase", "want progressing, paused, completed, aborted or failed, got %q", r.Phase)
+		}
+		for rev := range r.Weights {
+			if n, err := strconv.Atoi(rev); err != nil || n < 1 {
+				return fieldError(f+".weights."+rev, "want a revision number as the key")
+			}
+		}
+		if r.Revision < 0 {
+			return fieldError(f+".revision", "must not be negative")
+		}
+	}
+	if e := c.Event; e != nil {
+		f := field + ".event"
+		if e.Type == "" && e.Message == "" {
+			return fieldError(f, "want a type, a message, or both")
+		}
+		if e.Service != "" {
+			if err := name(f+".service", e.Service, e.Namespace); err != nil {
+				return err
+			}
+		}
+	}
+	if d := c.DNS; d != nil {
+		f := field + ".dns"
+		if d.Name == "" {
+			return fieldError(f+".name", "required, e.g. web.default.svc.flotilla")
+		}
+		if _, ok := dnsTypes[d.qtype()]; !ok {
+			return fieldError(f+".type", "want A or SRV, got %q", d.Type)
+		}
+		if d.Rcode != "" && d.Rcode != "NOERROR" && d.Rcode != "NXDOMAIN" {
+			return fieldError(f+".rcode", "want NOERROR or NXDOMAIN, got %q", d.Rcode)
+		}
+		if d.VIP != "" && d.qtype() != "A" {
+			return fieldError(f+".vip", "only with type A")
+		}
+		if d.Answers == nil && d.VIP == "" && d.Rcode == "" {
+			return fieldError(f, "nothing to check: want answers, vip or rcode")
+		}
+	}
+	if n := c.Node; n != nil {
+		f := field + ".node"
+		if err := nodeName(f+".name", n.Name); err != nil {
+			return err
+		}
+		switch n.Status {
+		case "", api.NodeReady, api.NodeDown, api.NodeDraining:
+		default:
+			return fieldError(f+".status", "want ready, down or draining, got %q", n.Status)
+		}
+		if n.Status == "" && n.Eligible == nil {
+			return fieldError(f, "nothing to check: want status or eligible")
+		}
+	}
+	if l := c.Load; l != nil {
+		f := field + ".load"
+		if l.Name == "" {
+			return fieldError(f+".name", "required: the name a load step started")
+		}
+		if v.loads[l.Name] == 0 {
+			return fieldError(f+".name", "no load %q has started before this step", l.Name)
+		}
+		if err := loadExpect(f, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadExpect(field string, l *LoadCondition) error {
+	if l.Requests == nil && l.Errors == nil && l.MaxErrorRate == nil && l.MaxP99 == nil && l.Versions == nil {
+		return fieldError(field, "nothing to check: want requests, errors, maxErrorRate, maxP99 or versions")
+	}
+	return nil
+}
+
+func (v *validation) load(field string, l *LoadStep) error {
+	switch {
+	case l.Start != "" && l.Stop != "":
+		return fieldError(field, "start or stop, not both")
+	case l.Start == "" && l.Stop == "":
+		return fieldError(field, "want start (a new load's name) or stop (a running load's)")
+	case l.Stop != "":
+		if v.loads[l.Stop] != 1 {
+			return fieldError(field+".stop", "no load %q is running at this step", l.Stop)
+		}
+		if l.Service != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Path != "" || l.Port != "" {
+			return fieldError(field, "a stop takes only expect")
+		}
+		v.loads[l.Stop] = 2
+		if l.Expect != nil {
+			if l.Expect.Name != "" {
+				return fieldError(field+".expect.name", "not here: the load is the one stopped")
+			}
+			return loadExpect(field+".expect", l.Expect)
+		}
+		return nil
+	}
+	if v.loads[l.Start] != 0 {
+		return fieldError(field+".start", "a load named %q started before", l.Start)
+	}
+	if err := name(field+".service", l.Service, l.Namespace); err != nil {
+		return err
+	}
+	if l.Expect != nil {
+		return fieldError(field+".expect", "only when the load stops")
+	}
+	if l.Path != "" && !strings.HasPrefix(l.Path, "/") {
+		return fieldError(field+".path", "want an absolute path such as /api, got %q", l.Path)
+	}
+	cfg := l.config("http://127.0.0.1/")
+	if err := cfg.Validate(); err != nil {
+		return fieldError(field, "%v", err)
+	}
+	v.loads[l.Start] = 1
+	return nil
+}
+
+// config is the load generator's configuration for a start step.
+func (l *LoadStep) config(url string) loadgen.Config {
+	d := l.Duration.Std()
+	if d == 0 {
+		d = untilStopped
+	}
+	return loadgen.Config{URL: url + strings.TrimPrefix(l.Path, "/"), Rate: l.Rate, Duration: d, Profile: l.Profile,
+		Period: l.Period.Std(), MinRate: l.MinRate, Timeout: l.Timeout.Std(), ProgressInterval: loadProgress}
+}
+
+// untilStopped is the duration of a load without one: longer than any
+// scenario; a stop or the scenario's end cuts it short.
+const untilStopped = 24 * time.Hour
+
+func (v *validation) fault(field string, f *FaultStep) error {
+	type action struct {
+		name string
+		set  bool
+	}
+	var set []string
+	for _, a := range []action{
+		{"kill", f.Kill != ""}, {"pause", f.Pause != ""}, {"resume", f.Resume != ""}, {"restart", f.Restart != ""},
+		{"crash", f.Crash}, {"readiness", f.Readiness != ""}, {"liveness", f.Liveness != ""},
+		{"latency", f.Latency != ""}, {"errorRate", f.ErrorRate != ""},
+	} {
+		if a.set {
+			set = append(set, a.name)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return fieldError(field, "want one of kill, pause, resume, restart (a node) or crash, readiness, liveness, latency, errorRate (the demo app)")
+	case 1:
+	default:
+		return fieldError(field, "one fault per step, got %s", strings.Join(set, " and "))
+	}
+	if node := f.nodeTarget(); node != "" {
+		if f.Service != "" || f.Namespace != "" || f.Node != "" || f.Revision != 0 || f.Replicas != 0 || f.All {
+			return fieldError(field, "%s takes a node only", set[0])
+		}
+		switch node {
+		case NodeLeader, NodeFollower:
+		case NodeLast:
+			if !v.nodeFault {
+				return fieldError(field+"."+set[0], "last: no node fault came before")
+			}
+		default:
+			known := v.sc.Lab.processes()
+			found := false
+			for _, p := range known {
+				found = found || p == node
+			}
+			if !found {
+				return fieldError(field+"."+set[0], "the lab has no %q (it has %s; or leader, follower, last)", node, strings.Join(known, ", "))
+			}
+		}
+		v.nodeFault = true
+		return nil
+	}
+	if err := name(field+".service", f.Service, f.Namespace); err != nil {
+		return err
+	}
+	switch {
+	case f.Replicas < 0:
+		return fieldError(field+".replicas", "must not be negative")
+	case f.All && f.Replicas > 0:
+		return fieldError(field+".all", "all or replicas, not both")
+	case f.Revision < 0:
+		return fieldError(field+".revision", "must not be negative")
+	}
+	if f.Node != "" {
+		if err := nodeName(field+".node", f.Node); err != nil {
+			return err
+		}
+	}
+	for _, t := range []struct{ name, value string }{{"readiness", f.Readiness}, {"liveness", f.Liveness}} {
+		if t.value != "" && t.value != "fail" && t.value != "pass" {
+			return fieldError(field+"."+t.name, "want fail or pass, got %q", t.value)
+		}
+	}
+	if f.Latency != "" {
+		if _, err := workload.ParseLatency(f.Latency); err != nil {
+			return fieldError(field+".latency", "%v", err)
+		}
+	}
+	if f.ErrorRate != "" {
+		if _, err := parseRate(f.ErrorRate); err != nil {
+			return fieldError(field+".errorRate", "%v", err)
+		}
+	}
+	return nil
+}
+
+// nodeTarget is the node a node fault names ("" for an app fault).
+func (f *FaultStep) nodeTarget() string {
+	for _, n := range []string{f.Kill, f.Pause, f.Resume, f.Restart} {
+		if n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
+// parseRate reads an error rate as the demo app takes it: 0.3 or 30%.
+func parseRate(s string) (float64, error) {
+	var r float64
+	if strings.HasSuffix(strings.TrimSpace(s), "%") {
+		p, err := api.ParsePercent(s)
+		if err != nil {
+			return 0, err
+		}
+		r = p.Fraction()
+	} else {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return 0, errors.New("want a share such as 0.3 or 30%")
+		}
+		r = f
+	}
+	if !(r >= 0 && r <= 1) || math.IsNaN(r) {
+		return 0, fmt.Errorf("%s is not between 0 and 1", s)
+	}
+	return r, nil
+}
+
+func rollout(field string, r *RolloutStep) error {
+	if err := name(field+".service", r.Service, r.Namespace); err != nil {
+		return err
+	}
+	found := false
+	for _, a := range rolloutActions {
+		found = found || a == r.Action
+	}
+	switch {
+	case !found:
+		return fieldError(field+".action", "want %s, got %q", strings.Join(rolloutActions, ", "), r.Action)
+	case r.Full && r.Action != api.ActionPromote:
+		return fieldError(field+".full", "only with promote")
+	case r.ToRevision != 0 && r.Action != ActionUndo:
+		return fieldError(field+".toRevision", "only with undo")
+	case r.ToRevision < 0:
+		return fieldError(field+".toRevision", "must not be negative")
+	}
+	return nil
+}
