@@ -83,6 +83,10 @@ type Writer interface {
 	// nodes. Both live on the leader, not in Raft.
 	ReportTraffic(ctx context.Context, node string, reports []TrafficReport) error
 	Traffic(ctx context.Context, namespace, name string) (*ServiceTraffic, error)
+	// RolloutDiffs is the comparison figures of a service's shadow
+	// rollout, merged over the proxies that reported them; on the leader,
+	// not in Raft.
+	RolloutDiffs(ctx context.Context, namespace, name string) (*RolloutDiffs, error)
 	// ReportUsage records what a node's runtime measured of its
 	// allocations; TopAllocations is the leader's book of those figures.
 	// Both live on the leader, not in Raft.

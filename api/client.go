@@ -405,6 +405,16 @@ func (c *Client) Rollout(ctx context.Context, namespace, name string, q QueryOpt
 	return &r, i, nil
 }
 
+// RolloutDiffs is the comparison figures of a service's shadow rollout,
+// merged over the proxies.
+func (c *Client) RolloutDiffs(ctx context.Context, namespace, name string) (*RolloutDiffs, error) {
+	var d RolloutDiffs
+	if _, err := c.do(ctx, http.MethodGet, servicePath(namespace, name)+"/rollout/diffs", nil, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 // RolloutAction promotes, pauses, resumes or aborts a service's rollout.
 func (c *Client) RolloutAction(ctx context.Context, namespace, name, action string, body RolloutAction) (WriteResponse, error) {
 	var r WriteResponse

@@ -35,7 +35,7 @@ rollout:                       # every block shown for reference; a spec carries
   ramped:    {maxSurge: 25%, maxUnavailable: 0, minReady: 5s, progressDeadline: 10m, autoRollback: true}
   blueGreen: {autoPromoteAfter: 60s, scaleDownDelay: 30s}          # omit autoPromoteAfter: manual promote
   canary:    {steps: [{weight: 10, pause: 30s}, {weight: 50, pause: manual}, {weight: 100}], sticky: true}
-  ab:        {match: [{header: {name: X-Group, exact: beta}}, {cookie: {name: variant, exact: b}}], sticky: true}
+  ab:        {match: [{header: {name: X-Group, exact: beta}}, {cookie: {name: variant, exact: b}}], goal: {path: /checkout, method: POST}, autoPromote: true}
   shadow:    {percent: 50, compare: {status: true, body: true, ignoreHeaders: [Date], ignoreJSONFields: [time]}}
   analysis:  {interval: 10s, maxErrorRate: 1%, maxP99Latency: 300ms, maxDiffRate: 1%, failureLimit: 2}
 `

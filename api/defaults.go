@@ -45,6 +45,8 @@ const (
 
 	defaultAnalysisInterval     = Duration(10 * time.Second)
 	defaultAnalysisFailureLimit = 2
+
+	defaultShadowBaseline Percent = 50
 )
 
 // defaultMaxSurge is the ramped rollout's surge when neither maxSurge nor
@@ -179,10 +181,17 @@ func (r *RolloutSpec) setDefaults() {
 		if r.AB == nil {
 			r.AB = &ABRollout{}
 		}
+		r.AB.setDefaults()
 	case RolloutShadow:
+		// methods GET, HEAD, OPTIONS; baseline 50%; replicas stay unset
+		// (sized by percent, which depends on the replica count).
 		if r.Shadow == nil {
 			r.Shadow = &ShadowRollout{}
 		}
+		if r.Shadow.Methods == nil {
+			r.Shadow.Methods = append([]string(nil), DefaultShadowMethods...)
+		}
+		fillUnset(&r.Shadow.Baseline, defaultShadowBaseline)
 	}
 	// analysis (when present): interval 10s, failureLimit 2.
 	if a := r.Analysis; a != nil {
@@ -254,6 +263,11 @@ func (r *RampedRollout) ProgressDeadlineOrDefault() Duration {
 // ScaleDownDelayOrDefault is rollout.blueGreen.scaleDownDelay (default 30s).
 func (b *BlueGreen) ScaleDownDelayOrDefault() Duration {
 	return valueOr(b.ScaleDownDelay, defaultScaleDownDelay)
+}
+
+// BaselineOrDefault is rollout.shadow.baseline (default 50%).
+func (s *ShadowRollout) BaselineOrDefault() Percent {
+	return valueOr(s.Baseline, defaultShadowBaseline)
 }
 
 // FailureLimitOrDefault is rollout.analysis.failureLimit (default 2).

@@ -283,8 +283,12 @@ func defaultedSpecs(t *testing.T) map[string]ServiceSpec {
 		"contract":   canaryExample,
 		"ramped":     minimalDoc + "rollout: {ramped: {maxSurge: 1, maxUnavailable: 10%, minReady: 5s, autoRollback: true}}\n",
 		"blue-green": minimalDoc + "rollout: {strategy: blue-green, blueGreen: {autoPromoteAfter: 90s}, analysis: {maxP99Latency: 250ms}}\n",
-		// ab and shadow, configs and secrets are refused until they run
-		// (see validate.go).
+		"shadow": minimalDoc + "ports: [{name: http, port: 80, protocol: http}]\n" +
+			"rollout: {strategy: shadow, shadow: {percent: 20%, compare: {body: true, ignoreJSONFields: [time]}}, analysis: {maxDiffRate: 1%}}\n",
+		"shadow written": minimalDoc + "ports: [{name: http, port: 80, protocol: http}]\n" +
+			"rollout: {strategy: shadow, shadow: {percent: 100%, methods: [GET, POST], baseline: 0%, replicas: 2}}\n",
+		// ab, configs and secrets are refused until they run (see
+		// validate.go).
 		"everything": minimalDoc + `command: [/bin/app]
 clusterIP: none
 ports: [{name: http, port: 80, protocol: http, hostPort: 8080}, {name: metrics, port: 9100}]

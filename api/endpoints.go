@@ -56,6 +56,9 @@ type RouteTable struct {
 	Split   []WeightedBackend `json:"split"`
 	Sticky  *StickyRoute      `json:"sticky,omitempty"`
 	Mirrors []Mirror          `json:"mirrors,omitempty"`
+	// AB, when set, gives requests no rule matched a variant by user
+	// (ab.go) instead of drawing from Split, which older proxies use.
+	AB *ABRoute `json:"ab,omitempty"`
 }
 
 // RouteRule sends requests that match to one revision.
@@ -76,9 +79,14 @@ type StickyRoute struct {
 }
 
 // Mirror copies Percent of requests to Backend. Compare says which
-// differences between the two answers count.
+// differences between the two answers count. Only requests of Methods
+// are copied (empty: DefaultShadowMethods); Baseline of the copies also
+// go to a second replica of the revision that served the request, to
+// learn which differences are noise.
 type Mirror struct {
-	Backend int           `json:"backend"`
-	Percent Percent       `json:"percent"`
-	Compare ShadowCompare `json:"compare"`
+	Backend  int           `json:"backend"`
+	Percent  Percent       `json:"percent"`
+	Methods  []string      `json:"methods,omitempty"`
+	Baseline Percent       `json:"baseline,omitempty"`
+	Compare  ShadowCompare `json:"compare"`
 }

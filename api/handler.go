@@ -122,7 +122,10 @@ const forwardedHeader = "X-Flotilla-Forwarded"
 type HandlerOptions struct {
 	// Metrics serves GET /metrics.
 	Metrics http.Handler
-	Logger  *slog.Logger
+	// UI serves the web dashboard under GET /ui/ (package ui); GET /
+	// then redirects there.
+	UI     http.Handler
+	Logger *slog.Logger
 }
 
 type handler struct {
@@ -177,11 +180,17 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/nodes/{name}/traffic", h.write(h.reportTraffic))
 	// Traffic figures live on the leader: reads of them go there too.
 	mux.HandleFunc("GET /v1/services/{ns}/{name}/traffic", h.write(h.traffic))
+	// And a shadow rollout's merged comparison figures.
+	mux.HandleFunc("GET /v1/services/{ns}/{name}/rollout/diffs", h.write(h.rolloutDiffs))
 	// So do the allocations' CPU and memory figures.
 	mux.HandleFunc("POST /v1/nodes/{name}/usage", h.write(h.reportUsage))
 	mux.HandleFunc("GET /v1/top/allocations", h.write(h.topAllocations))
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
+	}
+	if opts.UI != nil {
+		mux.Handle("GET /ui/", opts.UI)
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("no such endpoint: %s %s: %w", r.Method, r.URL.Path, ErrNotFound))
@@ -793,6 +802,15 @@ func (h *handler) traffic(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, 0, out)
+}
+
+func (h *handler) rolloutDiffs(w http.ResponseWriter, r *http.Request) {
+	d, err := h.b.RolloutDiffs(r.Context(), r.PathValue("ns"), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, 0, d)
 }
 
 func (h *handler) reportUsage(w http.ResponseWriter, r *http.Request) {

@@ -157,6 +157,11 @@ func (b *fakeBackend) Traffic(ctx context.Context, namespace, name string) (*api
 	return nil, nil
 }
 
+func (b *fakeBackend) RolloutDiffs(ctx context.Context, namespace, name string) (*api.RolloutDiffs, error) {
+	b.record("RolloutDiffs", namespace, name)
+	return &api.RolloutDiffs{Namespace: namespace, Service: name, Report: api.DiffReport{Endpoints: []api.DiffEndpoint{}}}, nil
+}
+
 func (b *fakeBackend) ReportUsage(ctx context.Context, node string, reports []api.AllocUsage) error {
 	b.record("ReportUsage", node, reports)
 	return nil

@@ -68,6 +68,11 @@ type Rollout struct {
 	NextAnalysis time.Time     `json:"nextAnalysis,omitzero"`
 	Analysis     []AnalysisRun `json:"analysis,omitempty"`
 	Failures     int           `json:"failures,omitempty"`
+	// Shadow is a shadow rollout's comparison figures as of its last
+	// analysis (or refresh); nil for other strategies.
+	Shadow *ShadowStatus `json:"shadow,omitempty"`
+	// AB is an A/B rollout's experiment (ab.go); nil for other strategies.
+	AB *ABState `json:"ab,omitempty"`
 	// RecheckAt is when the controller wants to look again (a pause, an
 	// analysis, minReady, a deadline); the leader evaluates the service
 	// then.
@@ -89,11 +94,15 @@ type AnalysisRun struct {
 	Step    int       `json:"step"`
 	Verdict string    `json:"verdict"`
 	// Metric names what decided a failure (errorRate, p99Latency,
-	// errorsVsStable, latencyVsStable) or an inconclusive run (samples).
+	// errorsVsStable, latencyVsStable, diffRate) or an inconclusive run
+	// (samples).
 	Metric  string          `json:"metric,omitempty"`
 	Message string          `json:"message"`
 	Canary  AnalysisFigures `json:"canary"`
 	Stable  AnalysisFigures `json:"stable"`
+	// Shadow is the comparison figures a shadow rollout's run judged
+	// (counts only: the fields are in Rollout.Shadow).
+	Shadow *ShadowStatus `json:"shadow,omitempty"`
 }
 
 // AnalysisFigures are one revision's figures over an analysis window.

@@ -270,11 +270,7 @@ type CanaryStep struct {
 	Pause  *Pause `json:"pause,omitempty"`
 }
 
-// ABRollout sends requests matching any rule to the new revision.
-type ABRollout struct {
-	Match  []Match `json:"match"`
-	Sticky bool    `json:"sticky,omitempty"`
-}
+// ABRollout is in ab.go.
 
 // Match is one request rule: a header or a cookie, compared exactly, by
 // prefix or by regular expression (exactly one of the three).
@@ -293,8 +289,18 @@ type ValueMatch struct {
 
 // ShadowRollout mirrors a share of live traffic to the new revision.
 type ShadowRollout struct {
-	Percent Percent       `json:"percent"`
-	Compare ShadowCompare `json:"compare"`
+	Percent Percent `json:"percent"`
+	// Methods are the request methods mirrored (default GET, HEAD,
+	// OPTIONS: those without side effects).
+	Methods []string `json:"methods,omitempty"`
+	// Baseline is the share of mirrored requests also sent to a second
+	// stable replica, whose differences from the first are learned as
+	// noise (default 50%; 0 learns none).
+	Baseline *Percent `json:"baseline,omitempty"`
+	// Replicas of the new revision while it shadows; nil sizes them by
+	// Percent, as a canary's weight does (at least 1).
+	Replicas *int          `json:"replicas,omitempty"`
+	Compare  ShadowCompare `json:"compare"`
 }
 
 // ShadowCompare says which differences between the two answers count.

@@ -20,6 +20,13 @@ type TrafficReport struct {
 	// Mirror comparisons (shadow rollouts).
 	Mirrored    uint64 `json:"mirrored,omitempty"`
 	Differences uint64 `json:"differences,omitempty"`
+	// Shadow is the proxy's comparison figures of the shadow rollout
+	// whose candidate this revision is, cumulative since the proxy began
+	// mirroring to it; nil when there is none.
+	Shadow *DiffReport `json:"shadow,omitempty"`
+	// AB is what the proxy counted of this revision as a variant of an
+	// A/B experiment (ab.go); nil when it is none.
+	AB *ABReport `json:"ab,omitempty"`
 }
 
 // TrafficFigures are one service revision's figures over a window, summed

@@ -4,6 +4,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -528,9 +529,9 @@ func (s *ServiceSpec) validateRollout() *FieldError {
 		case RolloutCanary:
 			fe = validateCanary(bf, r.Canary)
 		case RolloutAB:
-			fe = validateAB(bf, r.AB)
+			fe = validateAB(bf, r.AB, s.Ports)
 		case RolloutShadow:
-			fe = validateShadow(bf, r.Shadow)
+			fe = validateShadow(bf, r.Shadow, s.Ports)
 		}
 		if fe != nil {
 			return fe
@@ -540,11 +541,6 @@ func (s *ServiceSpec) validateRollout() *FieldError {
 		if fe := validateAnalysis(f+".analysis", r.Strategy, r.Analysis); fe != nil {
 			return fe
 		}
-	}
-	if r.Strategy == RolloutAB || r.Strategy == RolloutShadow {
-		// Validated in full above, but nothing runs them yet: refuse
-		// rather than accept a setting that does nothing.
-		return fieldErr(f+".strategy", "%s rollouts are not executed yet; use ramped, blue-green or canary", r.Strategy)
 	}
 	return nil
 }
@@ -615,47 +611,37 @@ func validateCanary(f string, c *CanaryRollout) *FieldError {
 	return nil
 }
 
-func validateAB(f string, ab *ABRollout) *FieldError {
-	if len(ab.Match) == 0 {
-		return fieldErr(f+".match", "at least one rule is required")
-	}
-	for i, m := range ab.Match {
-		mf := indexPath(f+".match", i)
-		if (m.Header == nil) == (m.Cookie == nil) {
-			return fieldErr(mf, "exactly one of header, cookie")
-		}
-		what, vm := "header", m.Header
-		if m.Cookie != nil {
-			what, vm = "cookie", m.Cookie
-		}
-		vf := mf + "." + what
-		switch {
-		case vm.Name == "":
-			return fieldErr(vf+".name", "required")
-		case !isHTTPToken(vm.Name):
-			return fieldErr(vf+".name", "invalid %s name %q", what, vm.Name)
-		}
-		set := 0
-		for _, v := range []string{vm.Exact, vm.Prefix, vm.Regex} {
-			if v != "" {
-				set++
-			}
-		}
-		if set != 1 {
-			return fieldErr(vf, "exactly one of exact, prefix, regex")
-		}
-		if vm.Regex != "" {
-			if _, err := regexp.Compile(vm.Regex); err != nil {
-				return fieldErr(vf+".regex", "invalid regular expression: %v", err)
-			}
-		}
-	}
-	return nil
-}
+// validateAB is in ab.go.
 
-func validateShadow(f string, sh *ShadowRollout) *FieldError {
+func validateShadow(f string, sh *ShadowRollout, ports []Port) *FieldError {
 	if !(sh.Percent > 0 && sh.Percent <= 100) {
 		return fieldErr(f+".percent", "must be greater than 0%% and at most 100%%, got %s", sh.Percent)
+	}
+	if !slices.ContainsFunc(ports, func(p Port) bool { return p.Protocol == ProtocolHTTP }) {
+		// Only the proxy's HTTP path copies requests.
+		return fieldErr(f, "needs a port with protocol http: only HTTP requests are mirrored")
+	}
+	if sh.Methods != nil && len(sh.Methods) == 0 {
+		return fieldErr(f+".methods", "at least one method (leave methods out for GET, HEAD, OPTIONS)")
+	}
+	for i, m := range sh.Methods {
+		mf := indexPath(f+".methods", i)
+		switch {
+		case !isHTTPToken(m):
+			return fieldErr(mf, "invalid method %q", m)
+		case m != strings.ToUpper(m):
+			return fieldErr(mf, "methods are case-sensitive: write %q, as clients send it", strings.ToUpper(m))
+		case m == "CONNECT":
+			return fieldErr(mf, "CONNECT is not proxied, so it cannot be mirrored")
+		case slices.Contains(sh.Methods[:i], m):
+			return fieldErr(mf, "%s is listed twice", m)
+		}
+	}
+	if b := sh.BaselineOrDefault(); !(b >= 0 && b <= 100) {
+		return fieldErr(f+".baseline", "must be between 0%% and 100%%, got %s", b)
+	}
+	if sh.Replicas != nil && *sh.Replicas < 1 {
+		return fieldErr(f+".replicas", "must be at least 1, got %d (leave it out to size by percent)", *sh.Replicas)
 	}
 	for i, h := range sh.Compare.IgnoreHeaders {
 		switch {
@@ -668,6 +654,9 @@ func validateShadow(f string, sh *ShadowRollout) *FieldError {
 	for i, field := range sh.Compare.IgnoreJSONFields {
 		if field == "" {
 			return fieldErr(indexPath(f+".compare.ignoreJSONFields", i), "must not be empty")
+		}
+		if _, err := ParseJSONFieldPath(field); err != nil {
+			return fieldErr(indexPath(f+".compare.ignoreJSONFields", i), "cannot read %q: %v (write e.g. time, meta.time, items[*].price)", field, err)
 		}
 	}
 	return nil

@@ -19,7 +19,7 @@ func rampedRollout(s *ServiceSpec) *RampedRollout {
 }
 
 func abRollout(s *ServiceSpec, m ...Match) *ABRollout {
-	useRollout(s, RolloutSpec{Strategy: RolloutAB, AB: &ABRollout{Match: m}})
+	useRollout(s, RolloutSpec{Strategy: RolloutAB, AB: &ABRollout{Match: m, Goal: ABGoal{Header: "X-Conversion"}}})
 	return s.Rollout.AB
 }
 
@@ -205,7 +205,6 @@ func TestValidate(t *testing.T) {
 		{"canary pause zero", func(s *ServiceSpec) { s.Rollout.Canary.Steps[0].Pause = &Pause{} }, "spec.rollout.canary.steps[0].pause", "must be greater than 0s (or manual)"},
 
 		// ab
-		{"ab no rules", func(s *ServiceSpec) { abRollout(s) }, "spec.rollout.ab.match", "at least one rule is required"},
 		{"ab header and cookie", func(s *ServiceSpec) {
 			abRollout(s, Match{Header: &ValueMatch{Name: "X-Group", Exact: "beta"}, Cookie: &ValueMatch{Name: "v", Exact: "b"}})
 		}, "spec.rollout.ab.match[0]", "exactly one of header, cookie"},
@@ -225,6 +224,18 @@ func TestValidate(t *testing.T) {
 		{"shadow ignore header empty", func(s *ServiceSpec) { shadowRollout(s).Compare.IgnoreHeaders = []string{"Date", ""} }, "spec.rollout.shadow.compare.ignoreHeaders[1]", "must not be empty"},
 		{"shadow ignore header name", func(s *ServiceSpec) { shadowRollout(s).Compare.IgnoreHeaders = []string{"X Date"} }, "spec.rollout.shadow.compare.ignoreHeaders[0]", "invalid header name"},
 		{"shadow ignore JSON field empty", func(s *ServiceSpec) { shadowRollout(s).Compare.IgnoreJSONFields = []string{""} }, "spec.rollout.shadow.compare.ignoreJSONFields[0]", "must not be empty"},
+		{"shadow ignore JSON field unreadable", func(s *ServiceSpec) { shadowRollout(s).Compare.IgnoreJSONFields = []string{"time", "items[x].id"} }, "spec.rollout.shadow.compare.ignoreJSONFields[1]", `cannot read "items[x].id": index "x" is neither a number nor *`},
+		{"shadow methods empty", func(s *ServiceSpec) { shadowRollout(s).Methods = []string{} }, "spec.rollout.shadow.methods", "at least one method (leave methods out for GET, HEAD, OPTIONS)"},
+		{"shadow method lower case", func(s *ServiceSpec) { shadowRollout(s).Methods = []string{"GET", "post"} }, "spec.rollout.shadow.methods[1]", `methods are case-sensitive: write "POST"`},
+		{"shadow method twice", func(s *ServiceSpec) { shadowRollout(s).Methods = []string{"GET", "POST", "GET"} }, "spec.rollout.shadow.methods[2]", "GET is listed twice"},
+		{"shadow method not a token", func(s *ServiceSpec) { shadowRollout(s).Methods = []string{"GET POST"} }, "spec.rollout.shadow.methods[0]", `invalid method "GET POST"`},
+		{"shadow CONNECT", func(s *ServiceSpec) { shadowRollout(s).Methods = []string{"CONNECT"} }, "spec.rollout.shadow.methods[0]", "CONNECT is not proxied"},
+		{"shadow baseline high", func(s *ServiceSpec) { shadowRollout(s).Baseline = ptr(Percent(120)) }, "spec.rollout.shadow.baseline", "must be between 0% and 100%, got 120%"},
+		{"shadow replicas zero", func(s *ServiceSpec) { shadowRollout(s).Replicas = ptr(0) }, "spec.rollout.shadow.replicas", "must be at least 1, got 0 (leave it out to size by percent)"},
+		{"shadow without an HTTP port", func(s *ServiceSpec) {
+			shadowRollout(s)
+			s.Ports[0].Protocol = ProtocolTCP
+		}, "spec.rollout.shadow", "needs a port with protocol http"},
 
 		// analysis
 		{"analysis interval", func(s *ServiceSpec) { s.Rollout.Analysis.Interval = 0 }, "spec.rollout.analysis.interval", "must be greater than 0"},
@@ -285,6 +296,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"blue scaled down at once", minimalDoc + "rollout: {strategy: blue-green, blueGreen: {scaleDownDelay: 0s}}\n"},
 		{"one revision kept", minimalDoc + "rollout: {revisionHistory: 1}\n"},
 		{"abort at the first failed run", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}, analysis: {maxErrorRate: 1%, failureLimit: 1}}\n"},
+		{"ab by rules", minimalDoc + "ports: [{name: http, port: 80, protocol: http}]\nrollout: {strategy: ab, ab: {match: [{header: {name: X-Group, exact: beta}}, {cookie: {name: variant, regex: '^b'}}, {header: {name: User-Agent, prefix: curl}}], goal: {path: /checkout, method: POST}}}\n"},
+		{"ab by split", minimalDoc + "ports: [{name: http, port: 80, protocol: http}]\nrollout: {strategy: ab, ab: {split: 10%, userHeader: X-User-Id, goal: {header: X-Conversion}, confidence: 99%, minSample: 500, autoPromote: true, interval: 5s}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			specs, err := DecodeServices("web.yaml", []byte(tc.doc))
@@ -308,7 +321,7 @@ func TestValidateDocuments(t *testing.T) {
 		{"replicas outside autoscale", minimalDoc + "replicas: 1\nautoscale: {min: 2, max: 4, metric: rps, target: 10}\n",
 			"spec.replicas", "must be between autoscale.min (2) and autoscale.max (4), got 1"},
 		{"canary without steps", minimalDoc + "rollout: {strategy: canary}\n", "spec.rollout.canary.steps", "at least one step is required"},
-		{"ab without rules", minimalDoc + "rollout: {strategy: ab}\n", "spec.rollout.ab.match", "at least one rule is required"},
+		{"ab without goal", minimalDoc + "rollout: {strategy: ab}\n", "spec.rollout.ab.goal", "required: a request path"},
 		{"scale to zero on cpu", minimalDoc + "autoscale: {min: 0, max: 3, metric: cpu, target: 80}\n",
 			"spec.autoscale.min", "0 (scale to zero) needs metric inflight or rps"},
 		{"forecast season too short", minimalDoc + "autoscale: {min: 1, max: 3, metric: rps, target: 80, forecast: {season: 10s, lookahead: 1s}}\n",
@@ -321,11 +334,10 @@ func TestValidateDocuments(t *testing.T) {
 			"spec.autoscale.forecast.lookahead", "must be greater than 0"},
 		{"forecast lookahead not within the season", minimalDoc + "autoscale: {min: 1, max: 3, metric: rps, target: 80, forecast: {season: 10m, lookahead: 10m}}\n",
 			"spec.autoscale.forecast.lookahead", "must be less than the season (10m), got 10m"},
-		// Valid A/B and shadow blocks are refused until those strategies run.
-		{"ab not executed yet", minimalDoc + "rollout: {strategy: ab, ab: {match: [{header: {name: X-Group, exact: beta}}, {cookie: {name: variant, regex: '^b'}}, {header: {name: User-Agent, prefix: curl}}]}}\n",
-			"spec.rollout.strategy", "ab rollouts are not executed yet; use ramped, blue-green or canary"},
-		{"shadow not executed yet", minimalDoc + "rollout: {strategy: shadow, shadow: {percent: 100, compare: {status: true, ignoreHeaders: [Date]}}, analysis: {maxDiffRate: 1%}}\n",
-			"spec.rollout.strategy", "shadow rollouts are not executed yet"},
+		{"shadow needs HTTP", minimalDoc + "rollout: {strategy: shadow, shadow: {percent: 100, compare: {status: true, ignoreHeaders: [Date]}}, analysis: {maxDiffRate: 1%}}\n",
+			"spec.rollout.shadow", "needs a port with protocol http"},
+		{"shadow methods written empty", minimalDoc + "ports: [{name: http, port: 80, protocol: http}]\nrollout: {strategy: shadow, shadow: {percent: 10, methods: []}}\n",
+			"spec.rollout.shadow.methods", "at least one method"},
 		{"shadow without percent", minimalDoc + "rollout: {strategy: shadow}\n", "spec.rollout.shadow.percent", "must be greater than 0%"},
 		{"analysis must measure", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}, analysis: {interval: 5s}}\n",
 			"spec.rollout.analysis", "set at least one of"},

@@ -71,6 +71,7 @@ func (s *Server) lead(ctx context.Context) {
 		}
 	}
 	s.leading.Store(true)
+	s.abs.lead(s.cfg.Clock.Now())
 	log.Info("leading", "pending_evals", len(pending))
 
 	var wg sync.WaitGroup

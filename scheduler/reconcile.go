@@ -41,6 +41,12 @@ type planContext struct {
 	ClusterID uint64
 	Now       time.Time
 	Figures   func(namespace, name string, window time.Duration) []api.TrafficFigures
+	// ABVisitors are the A/B experiments' visitors (abstats.go); nil when
+	// there are none.
+	ABVisitors func(namespace, name, salt string) (map[int]*rollout.ABVisitors, bool)
+	// Diffs are the shadow rollouts' merged comparison figures (shadow.go);
+	// nil when there are none.
+	Diffs func(svc *api.Service, revision int) *api.DiffReport
 }
 
 // computePlan brings one service's allocations in line with its spec, its
@@ -79,7 +85,17 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	if pc.Figures != nil {
 		figures = func(w time.Duration) []api.TrafficFigures { return pc.Figures(svc.Namespace, svc.Name, w) }
 	}
-	decision := rollout.Decide(rollout.Input{Service: svc, Rollout: current, Allocs: allocs, Figures: figures, Now: pc.Now})
+	var abVisitors func(salt string) (map[int]*rollout.ABVisitors, bool)
+	if pc.ABVisitors != nil {
+		abVisitors = func(salt string) (map[int]*rollout.ABVisitors, bool) {
+			return pc.ABVisitors(svc.Namespace, svc.Name, salt)
+		}
+	}
+	var diffs func(revision int) *api.DiffReport
+	if pc.Diffs != nil {
+		diffs = func(revision int) *api.DiffReport { return pc.Diffs(svc, revision) }
+	}
+	decision := rollout.Decide(rollout.Input{Service: svc, Rollout: current, Allocs: allocs, Figures: figures, ABVisitors: abVisitors, Diffs: diffs, Now: pc.Now})
 	if current != nil {
 		// Whatever the plan does was decided from this rollout state: a
 		// person's action since (a pause, an abort) drops it.

@@ -32,6 +32,14 @@ func (s *Server) Rollout(ctx context.Context, namespace, name string, q api.Quer
 	if err == nil && out == nil {
 		err = fmt.Errorf("service %s/%s: %w", namespace, name, api.ErrNotFound)
 	}
+	if out != nil && out.AB != nil && out.AB.Sketches != nil {
+		// The merged sketches are the controller's (up to 64 KiB): readers
+		// get the counts, in AB.Last.
+		r, ab := *out, *out.AB
+		ab.Sketches = nil
+		r.AB = &ab
+		out = &r
+	}
 	return out, index, err
 }
 

@@ -19,6 +19,7 @@ import (
 	"flotilla/network/gossip"
 	"flotilla/scheduler/state"
 	"flotilla/storage"
+	"flotilla/ui"
 )
 
 // Server is one control-plane server: a Raft member that keeps the state,
@@ -45,6 +46,8 @@ type Server struct {
 	traffic    *trafficBook
 	usage      *usageBook    // allocations' CPU and memory, on the leader (usage.go)
 	forecasts  *forecastBook // the autoscaler's latest forecasts (autoscaler.go)
+	abs        *abBook       // A/B experiments' visitors, on the leader (abstats.go)
+	shadows    *shadowBook   // shadow rollouts' comparison figures, on the leader (shadow.go)
 	metrics    *metrics
 
 	leaderNotify chan bool
@@ -64,7 +67,7 @@ func New(cfg Config) (_ *Server, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), usage: newUsageBook(), forecasts: newForecastBook(), leaderNotify: make(chan bool, 8),
+	s := &Server{cfg: cfg, store: state.NewStore(), broker: NewBroker(), traffic: newTrafficBook(), usage: newUsageBook(), forecasts: newForecastBook(), abs: newABBook(), shadows: newShadowBook(), leaderNotify: make(chan bool, 8),
 		restored: make(chan struct{}, 1)}
 	peerTransport := http.DefaultTransport.(*http.Transport).Clone()
 	peerTransport.MaxIdleConnsPerHost = 64
@@ -168,7 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	httpSrv := &http.Server{
-		Handler:           api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), Logger: s.cfg.Logger}),
+		Handler:           api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), UI: ui.Handler(), Logger: s.cfg.Logger}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}

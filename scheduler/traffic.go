@@ -371,6 +371,10 @@ func (s *Server) ReportTraffic(ctx context.Context, node string, reports []api.T
 		return fmt.Errorf("traffic of %s: %w", node, api.ErrNoLeader)
 	}
 	s.traffic.record(node, reports, s.cfg.Clock.Now())
+	s.shadows.record(node, reports, s.cfg.Clock.Now())
+	if n := s.abs.record(reports, s.cfg.Clock.Now()); n > 0 {
+		s.cfg.Logger.Debug("A/B sketches that do not decode left out", "node", node, "count", n)
+	}
 	return nil
 }
 

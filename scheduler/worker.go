@@ -32,7 +32,7 @@ func (s *Server) process(ctx context.Context, plans *planApplier, eval *api.Eval
 	for attempt := 1; ; attempt++ {
 		snap := s.store.Snapshot()
 		snapIndex := snap.LatestIndex()
-		plan := computePlan(snap, eval, planContext{ClusterID: snap.ClusterID(), Now: s.cfg.Clock.Now(), Figures: s.trafficWindow})
+		plan := computePlan(snap, eval, planContext{ClusterID: snap.ClusterID(), Now: s.cfg.Clock.Now(), Figures: s.trafficWindow, ABVisitors: s.abVisitors, Diffs: s.shadowDiffs})
 		plan.Canceled = superseded
 		res := plans.submit(ctx, plan)
 		if res.Err != nil {

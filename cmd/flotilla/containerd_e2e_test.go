@@ -368,6 +368,8 @@ func TestContainerdLab(t *testing.T) {
 	t.Run("probes", func(t *testing.T) { checkProbes(t, l, netnsClient(n1)) })
 	t.Run("canary under load", func(t *testing.T) { checkCanaryUnderLoad(t, l, n1) })
 	t.Run("cpu autoscaling from cgroups", func(t *testing.T) { checkCPUAutoscaling(t, l, n1) })
+	t.Run("A/B experiment", func(t *testing.T) { checkABExperiment(t, l, n1) })
+	t.Run("shadow rollout", func(t *testing.T) { checkShadowRollout(t, l, n1) })
 }
 
 // checkCPUAutoscaling: the demo app burning 20 ms of real CPU per request

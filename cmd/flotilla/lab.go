@@ -76,7 +76,8 @@ func newLabCmd() *cobra.Command {
 			if name != defaultName {
 				named = " --name " + name
 			}
-			fmt.Fprintf(out, "  %s lab kill n2%s                # and watch its replicas move\n", self, named)
+			fmt.Fprintf(out, "  %s lab kill n2%s                # and watch its replicas move: in the dashboard too, %s/ui/\n",
+				self, named, strings.Split(l.Addresses(), ",")[0])
 			fmt.Fprintf(out, "  %s lab down%s\n", self, named)
 			return nil
 		},

@@ -26,12 +26,13 @@ newest rollout stands and steer it.`,
 	cmd.PersistentFlags().StringVarP(&namespace, "namespace", "n", api.DefaultNamespace, "namespace")
 	cmd.AddCommand(
 		newRolloutStatusCmd(g, &namespace),
-		newRolloutActionCmd(g, &namespace, api.ActionPromote, "Move past a manual pause (--full: straight to the end)"),
+		newRolloutActionCmd(g, &namespace, api.ActionPromote, "Move past a manual pause (--full: straight to the end); a shadow ramps up"),
 		newRolloutActionCmd(g, &namespace, api.ActionPause, "Hold the rollout where it is"),
 		newRolloutActionCmd(g, &namespace, api.ActionResume, "Continue a rollout paused by hand"),
 		newRolloutActionCmd(g, &namespace, api.ActionAbort, "Send all traffic back to the stable revision and stop the new one"),
 		newRolloutUndoCmd(g, &namespace),
 		newRolloutHistoryCmd(g, &namespace),
+		newRolloutDiffsCmd(g, &namespace),
 	)
 	return cmd
 }
@@ -363,4 +364,5 @@ func printRolloutSection(w io.Writer, r *api.Rollout) {
 		fmt.Fprintf(w, "  Analysis:  %s at %s (step %d): %s; new %s; stable %s\n", a.Verdict, a.Time.Local().Format("15:04:05"), a.Step,
 			a.Message, analysisFigures(a.Canary), analysisFigures(a.Stable))
 	}
+	renderAB(w, r, "  ", time.Now())
 }

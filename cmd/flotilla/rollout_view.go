@@ -191,6 +191,12 @@ func changeKey(r *api.Rollout) string {
 	if n := len(r.Analysis); n > 0 {
 		last = r.Analysis[n-1].Time.String()
 	}
+	if r.Shadow != nil {
+		last += "|" + r.Shadow.Time.String() // the figures a shadow rollout took
+	}
+	if r.AB != nil && r.AB.Last != nil {
+		last += "|" + r.AB.Last.Time.String() // an A/B analysis
+	}
 	return fmt.Sprintf("%s|%d|%d|%d|%d|%s|%s|%t|%s", r.Phase, r.Revision, r.StableRevision, r.Step, r.Steps, weightsText(r.Weights), r.Reason, r.Paused, last)
 }
 
@@ -317,6 +323,9 @@ func renderRollout(w io.Writer, r *api.Rollout, traffic *api.ServiceTraffic, now
 		}
 		t.flush()
 	}
+
+	renderShadow(w, r, now)
+	renderAB(w, r, "", now)
 
 	if len(r.Analysis) > 0 {
 		runs := r.Analysis

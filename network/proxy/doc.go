@@ -6,7 +6,8 @@
 //	           sticky cookie, mirrors ──► balancer over the revision's ready,
 //	           non-ejected endpoints ──► endpoint IP:port (retry on connect
 //	           failure) ──► answer + X-Flotilla-Revision/-Endpoint headers
-//	                                └─► mirrors: copy, compare, discard
+//	                                └─► mirrors: copy (and a baseline copy),
+//	                                    compare, discard
 //
 // HTTP is its own lean HTTP/1.1, not net/http's Server, ReverseProxy and
 // Transport, whose goroutine hand-offs cost more than the proxying: one
@@ -24,7 +25,10 @@
 // It owns: the listeners (SO_REUSEPORT by default, so several agents on one
 // host share a VIP:port), the keep-alive pool to endpoints, balancing
 // (round-robin, least-request, p2c), retries on connect failure, passive
-// outlier ejection, sticky cookies, mirroring with comparison, and the
+// outlier ejection, sticky cookies, A/B user keys and visitor sketches
+// (ab.go), mirroring (shadow rollouts: copies by method, a noise
+// baseline on a second replica, comparisons by network/proxy/shadowdiff,
+// one Aggregator per service and candidate revision; mirror.go), and the
 // traffic figures per service revision (Traffic for the agent's reports,
 // Collectors for Prometheus).
 //

@@ -41,6 +41,8 @@ type flight struct {
 	rev    int  // the revision the route table chose; -1 for none
 	strict bool // only rev's endpoints (mirrors)
 	cookie *route.Cookie
+	ab     bool   // the route table runs an A/B experiment ...
+	user   uint64 // ... and this is the user's key hash
 
 	tried    []*endpoint
 	triedBuf [maxRetries + 1]*endpoint
@@ -50,7 +52,6 @@ type flight struct {
 	// For comparing with mirrors.
 	mirrored       bool // a mirror is on its way
 	captureBody    bool // a mirror compares bodies
-	keepJSON       bool // ... after removing JSON fields
 	capture        *bodyCapture
 	upstreamHeader http.Header
 }
@@ -152,6 +153,7 @@ func (c *clientConn) serveRequest() bool {
 	var mirrorRevs []int
 	if d, ok := svc.routes.Pick(routeRequest(svc.routes, req), p.rnd); ok {
 		fl.rev, fl.cookie, mirrorRevs = d.Backend, d.SetCookie, d.Mirrors
+		fl.ab, fl.user = d.AB, d.User
 	}
 	out := &c.out
 	*out = outbound{
@@ -187,6 +189,9 @@ func (c *clientConn) serveRequest() bool {
 	}
 
 	uc, resp, err := p.send(fl, out, start)
+	if len(mirrors) > 0 {
+		primaryServed(mirrors, fl.served) // the baselines go to another replica
+	}
 	if err != nil {
 		c.up.set(nil)
 		keep = c.answerError(fl, out, err, keep, start)
@@ -196,11 +201,14 @@ func (c *clientConn) serveRequest() bool {
 		return c.flush() && keep
 	}
 	defer c.up.set(nil)
+	if fl.ab && fl.svc.ab != nil {
+		fl.svc.ab.count(req, resp, fl.served.ep.revision, fl.user)
+	}
 	var body io.Reader = &uc.body
 	if fl.mirrored {
 		fl.upstreamHeader = resp.header.httpHeader()
-		if fl.captureBody {
-			fl.capture = newBodyCapture(body, fl.keepJSON)
+		if fl.captureBody && !resp.noBody { // an answer without a body compares as empty
+			fl.capture = newBodyCapture(body)
 			body = fl.capture
 		}
 	}
@@ -435,8 +443,11 @@ func (c *clientConn) writeEndpointHeader(resp *response, fl *flight, skip *[256]
 	if node != "" {
 		writeHeaderLine(w, HeaderProxy, node)
 	}
-	if fl.cookie != nil && ep.revision == fl.rev {
+	if fl.cookie != nil && (fl.cookie.User || ep.revision == fl.rev) {
 		ck := &http.Cookie{Name: fl.cookie.Name, Value: fl.cookie.Value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+		if fl.cookie.User {
+			ck.MaxAge = route.UserCookieMaxAge // the user keeps its variant
+		}
 		writeHeaderLine(w, "Set-Cookie", ck.String())
 	}
 	if !h.has(fieldDate) {

@@ -90,7 +90,7 @@ func newMetrics(window time.Duration) *metrics {
 		mirrored: counter("flotilla_proxy_mirrored_total",
 			"Mirrored requests whose answer was compared with the primary's, by the mirror's revision."),
 		differences: counter("flotilla_proxy_mirror_differences_total",
-			"Mirrored requests whose answer differed from the primary's."),
+			"Mirrored requests whose answer differed from the primary's in a field that is not noise."),
 		mirrorsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flotilla_proxy_mirrors_dropped_total",
 			Help: "Requests not mirrored because too many mirrors were in flight or the body was too large.",

@@ -3,23 +3,190 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"hash"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
-	"strings"
+	"sync"
+	"time"
 
 	"flotilla/api"
+	"flotilla/network/proxy/shadowdiff"
 )
+
+// Mirrors (shadow rollouts). A route table's mirror copies a share of the
+// requests of its methods to a candidate revision; the client only ever
+// gets the primary's answer, and the copies never make it wait: they are
+// sent from goroutines of their own, bounded by MaxMirrorsInFlight (past
+// it a request is not mirrored rather than queued). A share of the
+// mirrored requests is also sent to a second replica of the revision that
+// served the primary, not the one that did: the baseline, whose
+// differences from the primary are noise (network/proxy/shadowdiff). The
+// answers are compared once the client has its own, and counted in one
+// Aggregator per service and candidate revision, which Traffic reports.
+//
+//	client ──► primary (stable) ──► answer to the client ──┐ primaryDone
+//	   │ startMirrors                                        ▼
+//	   ├──► candidate copy (runMirror) ─── its answer ──► Record ◄── baseline's answer
+//	   └──► baseline copy (runBaseline): waits for the primary's endpoint,
+//	        then another ready replica of its revision
+
+// shadowKeep is how long a shadow's figures are kept (and reported) after
+// its mirror left the route table, so that the servers get its last ones.
+const shadowKeep = 2 * time.Minute
+
+// maxCompareBody is the most of an answer's body kept for comparing; a
+// longer body is compared as bytes as far as this goes.
+const maxCompareBody = 256 << 10
+
+// shadowKey names one shadow rollout on this proxy.
+type shadowKey struct {
+	namespace, service string
+	revision           int // the candidate
+}
+
+// shadow is one shadow rollout's figures on this proxy and the mirror
+// settings they were counted with. It outlives service snapshots.
+type shadow struct {
+	key      shadowKey
+	mirror   api.Mirror
+	baseline float64 // the fraction of copies that get a baseline
+	agg      *shadowdiff.Aggregator
+
+	// Guarded by shadowBook.mu: whether a service snapshot serves the
+	// mirror, and since when none does.
+	inUse      bool
+	unlistedAt time.Time
+}
+
+// mirrors reports whether a request of method is copied.
+func (s *shadow) mirrors(method string) bool { return api.MirrorsMethod(s.mirror.Methods, method) }
+
+// shadowBook holds the proxy's shadows.
+type shadowBook struct {
+	mu    sync.Mutex
+	byKey map[shadowKey]*shadow
+}
+
+func newShadowBook() *shadowBook { return &shadowBook{byKey: map[shadowKey]*shadow{}} }
+
+// forService returns the shadows of a service's mirrors, by candidate
+// revision, making new ones; a mirror whose settings changed starts
+// counting afresh. A mirror whose settings cannot be used is reported and
+// left out: its revision gets no copies.
+func (b *shadowBook) forService(namespace, name string, mirrors []api.Mirror) (map[int]*shadow, error) {
+	if len(mirrors) == 0 {
+		return nil, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[int]*shadow{}
+	var errs []error
+	for _, m := range mirrors {
+		k := shadowKey{namespace, name, m.Backend}
+		sh := b.byKey[k]
+		if sh == nil || !reflect.DeepEqual(sh.mirror, m) {
+			var err error
+			if sh, err = newShadow(k, m); err != nil {
+				errs = append(errs, fmt.Errorf("mirror to revision %d: %w", m.Backend, err))
+				continue
+			}
+			b.byKey[k] = sh
+		}
+		out[m.Backend] = sh
+	}
+	return out, errors.Join(errs...)
+}
+
+func newShadow(k shadowKey, m api.Mirror) (*shadow, error) {
+	if !(m.Baseline >= 0 && m.Baseline <= 100) {
+		return nil, fmt.Errorf("baseline: must be between 0%% and 100%%, got %s", m.Baseline)
+	}
+	cmp, err := shadowdiff.NewComparer(m.Compare)
+	if err != nil {
+		return nil, err
+	}
+	m.Methods = slices.Clone(m.Methods)
+	m.Compare.IgnoreHeaders = slices.Clone(m.Compare.IgnoreHeaders)
+	m.Compare.IgnoreJSONFields = slices.Clone(m.Compare.IgnoreJSONFields)
+	return &shadow{key: k, mirror: m, baseline: m.Baseline.Fraction(), inUse: true, // until serving says
+		agg: shadowdiff.NewAggregator(cmp, shadowdiff.Options{NoBaseline: m.Baseline == 0})}, nil
+}
+
+// serving notes which shadows the service snapshots now serve, and
+// forgets those none has served for shadowKeep.
+func (b *shadowBook) serving(current map[string]*service, now time.Time) {
+	used := map[*shadow]bool{}
+	for _, svc := range current {
+		for _, sh := range svc.shadows {
+			used[sh] = true
+		}
+	}
+	b.mu.Lock()
+	for _, sh := range b.byKey {
+		if sh.inUse && !used[sh] {
+			sh.unlistedAt = now
+		}
+		sh.inUse = used[sh]
+	}
+	b.mu.Unlock()
+	b.expire(now)
+}
+
+// expire forgets the shadows no snapshot has served for shadowKeep.
+func (b *shadowBook) expire(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, sh := range b.byKey {
+		if !sh.inUse && now.Sub(sh.unlistedAt) > shadowKeep {
+			delete(b.byKey, k)
+		}
+	}
+}
+
+// report is the figures of the shadow whose candidate is k, nil when
+// there is none.
+func (b *shadowBook) report(k shadowKey) *api.DiffReport {
+	b.mu.Lock()
+	sh := b.byKey[k]
+	b.mu.Unlock()
+	if sh == nil {
+		return nil
+	}
+	r := trimExamples(sh.agg.Report())
+	return &r
+}
+
+// reportedExampleFields bounds the fields per endpoint whose examples a
+// report carries (those that count most come first): what a report sent
+// every second costs stays small whatever the answers look like.
+const reportedExampleFields = 16
+
+func trimExamples(r api.DiffReport) api.DiffReport {
+	for i := range r.Endpoints {
+		for j := range r.Endpoints[i].Fields {
+			if j >= reportedExampleFields {
+				r.Endpoints[i].Fields[j].Examples = nil
+			}
+		}
+	}
+	return r
+}
 
 // mirrorCall is one mirrored copy of a request on its way.
 type mirrorCall struct {
-	rev     int
-	compare api.ShadowCompare
-	primary chan outcome // the primary's answer, once the client has it
+	sh       *shadow
+	req      shadowdiff.Request
+	primary  chan outcome  // the primary's answer, once the client has it
+	baseline *baselineCall // nil when this request has no baseline copy
+}
+
+// baselineCall is the baseline copy of a mirrored request.
+type baselineCall struct {
+	served chan *endpoint          // the primary's endpoint once chosen; nil when none answered
+	answer chan *shadowdiff.Answer // its answer; nil when it could not be sent
 }
 
 // outcome is an answer to compare.
@@ -31,23 +198,33 @@ type outcome struct {
 	body     *bodyCapture // nil unless bodies are compared
 }
 
-// startMirrors sends a copy of c's request to each revision in revs that
-// has a ready endpoint, asynchronously. Bodies up to 1 MiB are buffered
-// (the primary then sends the buffer too); larger ones are not mirrored.
-// Mirrors never delay or change the primary's answer beyond that
-// buffering.
+// answer is o as the differ reads it.
+func (o outcome) answer() shadowdiff.Answer {
+	a := shadowdiff.Answer{Failed: o.failed, Status: o.status, Header: o.header}
+	if o.body != nil {
+		a.Body, a.Truncated = o.body.buf, o.body.truncated
+	}
+	return a
+}
+
+// startMirrors sends a copy of c's request to each revision in revs whose
+// mirror copies the request's method and that has a ready endpoint, and
+// sometimes to the baseline, asynchronously. Bodies up to 1 MiB are
+// buffered (the primary then sends the buffer too); larger ones are not
+// mirrored. Mirrors never delay or change the primary's answer beyond
+// that buffering.
 func (p *Proxy) startMirrors(c *clientConn, out *outbound, fl *flight, revs []int) []*mirrorCall {
 	if fl.pool == nil || len(out.upgrade) > 0 {
 		return nil // nothing to mirror to; a connection upgrade is not a request to copy
 	}
-	var targets []int
+	var targets []*shadow
 	for _, rev := range revs {
-		if fl.pool.byRevision[rev] != nil {
-			targets = append(targets, rev)
+		if sh := fl.svc.shadows[rev]; sh != nil && sh.mirrors(c.req.method) && fl.pool.byRevision[rev] != nil {
+			targets = append(targets, sh)
 		}
 	}
 	if len(targets) == 0 {
-		return nil // no ready endpoint of any mirror revision
+		return nil // not this method, or no ready endpoint of any mirror revision
 	}
 	body := out.body
 	if out.stream != nil {
@@ -55,6 +232,9 @@ func (p *Proxy) startMirrors(c *clientConn, out *outbound, fl *flight, revs []in
 		out.stream.r, c.reqBody = rest, rest // what was read, then the rest
 		if !ok {
 			p.metrics.mirrorsDropped.Add(float64(len(targets)))
+			for _, sh := range targets {
+				sh.agg.AddDropped()
+			}
 			return nil
 		}
 		// The body is in memory now: the primary sends it whole too.
@@ -62,29 +242,49 @@ func (p *Proxy) startMirrors(c *clientConn, out *outbound, fl *flight, revs []in
 	}
 	copyOf := mirrorRequest{req: c.req.clone(), clientIP: out.clientIP, extraHop: out.extraHop,
 		teTrailers: out.teTrailers, body: body}
+	req := shadowdiff.Request{Method: c.req.method, Target: string(c.req.targetOrigin())}
 	var calls []*mirrorCall
-	for _, rev := range targets {
-		select {
-		case p.mirrorSlots <- struct{}{}:
-		default:
+	for _, sh := range targets {
+		if !p.takeMirrorSlot() {
 			p.metrics.mirrorsDropped.Inc()
+			sh.agg.AddDropped()
 			continue
 		}
-		if !p.mirrors.add() {
-			<-p.mirrorSlots
-			continue
-		}
-		m, _ := fl.svc.routes.Mirror(rev)
-		call := &mirrorCall{rev: rev, compare: m.Compare, primary: make(chan outcome, 1)}
+		call := &mirrorCall{sh: sh, req: req, primary: make(chan outcome, 1)}
 		fl.mirrored = true
-		if m.Compare.Body {
-			fl.captureBody = true
-			fl.keepJSON = fl.keepJSON || len(m.Compare.IgnoreJSONFields) > 0
+		fl.captureBody = fl.captureBody || sh.mirror.Compare.Body
+		// The baseline needs a second replica of the primary's revision,
+		// and a slot of its own; without either the copy goes alone.
+		if sh.baseline > 0 && fl.rev >= 0 && p.rnd() < sh.baseline {
+			if pl := fl.pool.byRevision[fl.rev]; pl != nil && len(pl.targets) >= 2 && p.takeMirrorSlot() {
+				call.baseline = &baselineCall{served: make(chan *endpoint, 1), answer: make(chan *shadowdiff.Answer, 1)}
+				go p.runBaseline(fl.svc, fl.pool, fl.rev, sh.mirror.Compare.Body, call.baseline, copyOf)
+			}
 		}
 		go p.runMirror(fl.svc, fl.pool, call, copyOf)
 		calls = append(calls, call)
 	}
 	return calls
+}
+
+// takeMirrorSlot takes room for one copy in flight, without waiting.
+func (p *Proxy) takeMirrorSlot() bool {
+	select {
+	case p.mirrorSlots <- struct{}{}:
+	default:
+		return false
+	}
+	if !p.mirrors.add() {
+		<-p.mirrorSlots
+		return false
+	}
+	return true
+}
+
+// releaseMirrorSlot gives back what takeMirrorSlot took.
+func (p *Proxy) releaseMirrorSlot() {
+	<-p.mirrorSlots
+	p.mirrors.done()
 }
 
 // mirrorRequest is what a mirrored copy needs of the original request;
@@ -97,36 +297,54 @@ type mirrorRequest struct {
 	body       []byte
 }
 
-// runMirror sends one mirrored copy, reads its answer fully, discards it,
-// and compares it with the primary's.
-func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, mr mirrorRequest) {
-	defer p.mirrors.done()
-	defer func() { <-p.mirrorSlots }()
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
-	defer cancel()
+// sendCopy sends one copy of mr with fl's choice of endpoint and reads its
+// answer fully; sent is false when no endpoint was there to send it to.
+func (p *Proxy) sendCopy(ctx context.Context, fl *flight, mr mirrorRequest, keepBody bool) (got outcome, sent bool) {
 	out := &outbound{req: mr.req, clientIP: mr.clientIP, extraHop: mr.extraHop,
 		teTrailers: mr.teTrailers, body: mr.body, ctx: ctx}
-
-	fl := newFlight(svc, 0)
-	fl.pool, fl.rev, fl.strict = pp, call.rev, true
 	start := p.clock.Now()
-	got := outcome{complete: true}
+	got = outcome{complete: true}
 	uc, resp, err := p.send(fl, out, start)
 	switch {
 	case errors.Is(err, errNoEndpoint):
-		return // its endpoints went meanwhile: nothing was mirrored
+		return got, false // its endpoints went meanwhile: nothing was sent
 	case err != nil:
 		got.failed, got.status = true, http.StatusServiceUnavailable
 	default:
-		capture := newBodyCapture(&uc.body, len(call.compare.IgnoreJSONFields) > 0)
-		_, rerr := io.Copy(io.Discard, capture)
-		capture.finish()
+		var capture *bodyCapture
+		var r io.Reader = &uc.body
+		if keepBody {
+			capture = newBodyCapture(r)
+			r = capture
+		}
+		_, rerr := io.Copy(io.Discard, r)
 		got.status, got.header, got.body = resp.status, resp.header.httpHeader(), capture
 		got.complete = rerr == nil
 		out.release(uc, rerr == nil, p.clock.Now())
 	}
 	fl.status = got.status
 	fl.finish(p, start, got.failed || !got.complete || got.status >= 500)
+	return got, true
+}
+
+// runMirror sends one copy to the candidate, reads its answer, and once
+// the primary's (and the baseline's, if any) are in, records the
+// comparison.
+func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, mr mirrorRequest) {
+	defer p.releaseMirrorSlot()
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
+	defer cancel()
+	fl := newFlight(svc, 0)
+	fl.pool, fl.rev, fl.strict = pp, call.sh.key.revision, true
+	got, sent := p.sendCopy(ctx, fl, mr, call.sh.mirror.Compare.Body)
+	if !sent {
+		return
+	}
+	call.sh.agg.AddMirrored()
+	candidate := got.answer()
+	if !got.complete {
+		candidate = shadowdiff.Answer{Failed: true} // cut short: no whole answer came
+	}
 
 	var primary outcome
 	select {
@@ -137,8 +355,59 @@ func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, mr mirro
 	if !primary.complete {
 		return // the client hung up: nothing to compare with
 	}
-	differ := differs(call.compare, primary, got)
-	p.metrics.series(svc.namespace, svc.name, call.rev).compared(differ)
+	var baseline *shadowdiff.Answer
+	if call.baseline != nil {
+		select {
+		case baseline = <-call.baseline.answer:
+		case <-ctx.Done():
+			return
+		}
+	}
+	differs := call.sh.agg.Record(call.req, primary.answer(), candidate, baseline)
+	p.metrics.series(svc.namespace, svc.name, call.sh.key.revision).compared(differs)
+}
+
+// runBaseline sends the baseline copy to a ready replica of revision rev
+// other than the one that serves the primary, once that one is chosen,
+// and hands its answer over (nil when it could not be sent, or the
+// answer was cut short).
+func (p *Proxy) runBaseline(svc *service, pp *portPool, rev int, keepBody bool, b *baselineCall, mr mirrorRequest) {
+	defer p.releaseMirrorSlot()
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
+	defer cancel()
+	var primary *endpoint
+	select {
+	case primary = <-b.served:
+	case <-ctx.Done():
+	}
+	if primary == nil {
+		b.answer <- nil // the primary got no answer: nothing to learn noise from
+		return
+	}
+	fl := newFlight(svc, 0)
+	fl.pool, fl.rev, fl.strict = pp, rev, true
+	fl.tried = append(fl.tried, primary) // never the primary's replica
+	got, sent := p.sendCopy(ctx, fl, mr, keepBody)
+	if !sent || !got.complete {
+		b.answer <- nil
+		return
+	}
+	a := got.answer()
+	b.answer <- &a
+}
+
+// primaryServed tells the baselines which endpoint serves the primary
+// (nil: none could).
+func primaryServed(calls []*mirrorCall, served *target) {
+	var ep *endpoint
+	if served != nil {
+		ep = served.ep
+	}
+	for _, c := range calls {
+		if c.baseline != nil {
+			c.baseline.served <- ep
+		}
+	}
 }
 
 // primaryDone hands the primary's answer to the mirrors.
@@ -150,7 +419,6 @@ func (p *Proxy) primaryDone(fl *flight, calls []*mirrorCall, completed bool) {
 		header:   fl.upstreamHeader,
 	}
 	if fl.capture != nil {
-		fl.capture.finish()
 		out.body = fl.capture
 		out.complete = out.complete && fl.capture.eof
 	}
@@ -159,148 +427,30 @@ func (p *Proxy) primaryDone(fl *flight, calls []*mirrorCall, completed bool) {
 	}
 }
 
-// differs says whether two answers differ in what compare counts: whether
-// one failed, the status (if compare.Status), the body (if compare.Body,
-// after removing compare.IgnoreJSONFields from JSON bodies) and the
-// headers, except compare.IgnoreHeaders and those that always differ.
-func differs(compare api.ShadowCompare, a, b outcome) bool {
-	if a.failed != b.failed || !b.complete {
-		return true
-	}
-	if compare.Status && a.status != b.status {
-		return true
-	}
-	if compare.Body && !a.failed {
-		if a.body == nil || b.body == nil ||
-			a.body.digest(compare.IgnoreJSONFields) != b.body.digest(compare.IgnoreJSONFields) {
-			return true
-		}
-	}
-	return headersDiffer(a.header, b.header, compare.IgnoreHeaders)
-}
-
-// alwaysIgnored are headers that differ between any two answers or
-// describe the connection rather than the answer.
-var alwaysIgnored = []string{"Date", "Content-Length", "Connection", "Keep-Alive", "Proxy-Connection",
-	"Transfer-Encoding", "Te", "Trailer", "Upgrade", "Proxy-Authenticate"}
-
-func headersDiffer(a, b http.Header, ignore []string) bool {
-	ignored := func(k string) bool {
-		return slices.Contains(alwaysIgnored, k) ||
-			slices.ContainsFunc(ignore, func(i string) bool { return strings.EqualFold(i, k) })
-	}
-	for k, av := range a {
-		if !ignored(k) && !slices.Equal(av, b[k]) {
-			return true
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok && !ignored(k) {
-			return true
-		}
-	}
-	return false
-}
-
-// bodyCapture hashes a body as it is read and, when asked, keeps up to
-// 1 MiB of it to compare JSON.
+// bodyCapture keeps the first maxCompareBody bytes of a body as it is
+// read, to compare.
 type bodyCapture struct {
-	r        io.Reader
-	hash     hash.Hash
-	keep     bool
-	buf      []byte
-	overflow bool
-	eof      bool
-	sum      [sha256.Size]byte
+	r         io.Reader
+	buf       []byte
+	truncated bool // the body went on past buf
+	eof       bool
 }
 
-func newBodyCapture(r io.Reader, keep bool) *bodyCapture {
-	return &bodyCapture{r: r, hash: sha256.New(), keep: keep}
-}
+func newBodyCapture(r io.Reader) *bodyCapture { return &bodyCapture{r: r} }
 
 func (b *bodyCapture) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if n > 0 {
-		b.hash.Write(p[:n])
-		if b.keep && !b.overflow {
-			if len(b.buf)+n <= maxMirrorBody {
-				b.buf = append(b.buf, p[:n]...)
-			} else {
-				b.overflow, b.buf = true, nil
-			}
+		keep := min(n, maxCompareBody-len(b.buf))
+		b.buf = append(b.buf, p[:keep]...)
+		if keep < n {
+			b.truncated = true
 		}
 	}
 	if err == io.EOF {
 		b.eof = true
 	}
 	return n, err
-}
-
-// finish fixes the hash; the capture is read-only afterwards.
-func (b *bodyCapture) finish() { b.hash.Sum(b.sum[:0]) }
-
-// digest is the body's hash; a JSON body kept whole is hashed without the
-// ignored fields instead.
-func (b *bodyCapture) digest(ignoreJSON []string) [sha256.Size]byte {
-	if len(ignoreJSON) > 0 && b.keep && !b.overflow {
-		if d, ok := jsonDigest(b.buf, ignoreJSON); ok {
-			return d
-		}
-	}
-	return b.sum
-}
-
-// jsonDigest hashes a JSON document in canonical form (object keys sorted)
-// after removing the ignored fields: a plain name ("time") wherever it
-// appears, a dotted path ("meta.time") from the top.
-func jsonDigest(body []byte, ignore []string) ([sha256.Size]byte, bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return [sha256.Size]byte{}, false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return [sha256.Size]byte{}, false // more than one document
-	}
-	for _, field := range ignore {
-		if strings.Contains(field, ".") {
-			removePath(v, strings.Split(field, "."))
-		} else {
-			removeEverywhere(v, field)
-		}
-	}
-	canonical, err := json.Marshal(v)
-	if err != nil {
-		return [sha256.Size]byte{}, false
-	}
-	return sha256.Sum256(canonical), true
-}
-
-func removeEverywhere(v any, field string) {
-	switch v := v.(type) {
-	case map[string]any:
-		delete(v, field)
-		for _, c := range v {
-			removeEverywhere(c, field)
-		}
-	case []any:
-		for _, c := range v {
-			removeEverywhere(c, field)
-		}
-	}
-}
-
-func removePath(v any, path []string) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	if len(path) == 1 {
-		delete(m, path[0])
-		return
-	}
-	removePath(m[path[0]], path[1:])
 }
 
 // bufferBody reads a body of length (-1: unknown) into memory when it is

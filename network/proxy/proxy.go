@@ -48,6 +48,8 @@ type Proxy struct {
 
 	mirrorSlots chan struct{}
 	mirrors     tracker // mirrored requests in flight
+	shadows     *shadowBook
+	abs         *abBook // A/B experiments' visitors (ab.go)
 	conns       tracker // TCP connections in flight (both sides)
 	wg          sync.WaitGroup
 
@@ -72,6 +74,8 @@ func New(cfg Config) *Proxy {
 		ctx:         ctx,
 		cancel:      cancel,
 		mirrorSlots: make(chan struct{}, cfg.MaxMirrorsInFlight),
+		shadows:     newShadowBook(),
+		abs:         newABBook(),
 		listeners:   map[string]*listener{},
 		runtimes:    map[string]*serviceRuntime{},
 		current:     map[string]*service{},
@@ -87,13 +91,18 @@ func (p *Proxy) Collectors() []prometheus.Collector { return p.metrics.collector
 // Traffic reports, per service revision, the cumulative counts and latency
 // histogram since the proxy started (the servers subtract successive
 // reports for figures over a window) and the p50/p99 latency of the last
-// one to two LatencyWindows.
+// one to two LatencyWindows; the candidate revision of a shadow rollout
+// also carries its comparison figures.
 func (p *Proxy) Traffic() []api.TrafficReport {
 	now := p.clock.Now()
+	p.shadows.expire(now)
 	all := p.metrics.all()
 	out := make([]api.TrafficReport, 0, len(all))
 	for _, s := range all {
-		out = append(out, s.report(now))
+		r := s.report(now)
+		r.Shadow = p.shadows.report(shadowKey{s.key.namespace, s.key.service, s.key.revision})
+		r.AB = p.abs.report(s.key.namespace, s.key.service, s.key.revision)
+		out = append(out, r)
 	}
 	return out
 }
@@ -194,6 +203,8 @@ func (p *Proxy) Update(services []api.ServiceEndpoints) error {
 		}
 	}
 	p.runtimes, p.current = runtimes, current
+	p.shadows.serving(current, p.clock.Now())
+	p.abs.serving(current)
 	// Only now does every listener serve the new snapshots: requests held
 	// for a replica may go.
 	for key, svc := range current {

@@ -500,7 +500,7 @@ func TestMirroredAnswersNeverReachTheClient(t *testing.T) {
 			p := New(Config{})
 			eps := append(endpoints(1, true, bs[0].ip), endpoints(2, true, bs[1].ip)...)
 			routes := only(1)
-			routes.Mirrors = []api.Mirror{{Backend: 2, Percent: 100, Compare: tt.compare}}
+			routes.Mirrors = []api.Mirror{{Backend: 2, Percent: 100, Methods: []string{"POST"}, Compare: tt.compare}}
 			update(t, p, httpService("web", vip, port, eps, routes, ""))
 			c := newClient(true)
 			url := fmt.Sprintf("http://%s/orders?id=7", net.JoinHostPort(vip, strconv.Itoa(port)))
@@ -544,7 +544,7 @@ func TestMirrorsSkipLargeBodies(t *testing.T) {
 	p := New(Config{})
 	eps := append(endpoints(1, true, bs[0].ip), endpoints(2, true, bs[1].ip)...)
 	routes := only(1)
-	routes.Mirrors = []api.Mirror{{Backend: 2, Percent: 100}}
+	routes.Mirrors = []api.Mirror{{Backend: 2, Percent: 100, Methods: []string{"PUT"}}}
 	update(t, p, httpService("web", vip, port, eps, routes, ""))
 	url := fmt.Sprintf("http://%s/", net.JoinHostPort(vip, strconv.Itoa(port)))
 	big := strings.Repeat("x", maxMirrorBody+10)

@@ -26,6 +26,8 @@ type service struct {
 	scaleToZero     bool              // requests wait for a replica while none is ready
 	ready           []*endpoint       // every ready endpoint: the base of the ejection cap
 	ports           map[int]*portPool // by port number
+	shadows         map[int]*shadow   // the route table's mirrors, by candidate revision
+	ab              *abCounter        // the route table's A/B experiment; nil when none
 }
 
 // portPool is where one port of a service sends traffic.
@@ -165,6 +167,12 @@ func (p *Proxy) buildService(se *api.ServiceEndpoints, rt *serviceRuntime, prev 
 		s.routes, _ = route.Compile(nil)
 		errs = append(errs, fmt.Errorf("routes: %w (serving any ready endpoint)", err))
 	}
+	shadows, err := p.shadows.forService(se.Namespace, se.Name, se.Routes.Mirrors)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("routes: %w", err))
+	}
+	s.shadows = shadows
+	s.ab = p.abs.forService(se)
 	switch s.policy {
 	case api.BalanceRoundRobin, api.BalanceLeastRequest, api.BalanceP2C:
 	case "":

@@ -19,7 +19,16 @@ type Input struct {
 	// Figures returns the traffic figures per revision over the last
 	// window; nil when there are none (a follower, a test).
 	Figures func(window time.Duration) []api.TrafficFigures
-	Now     time.Time
+	// Diffs returns a shadow rollout's comparison figures, merged over the
+	// proxies, for its candidate revision; nil when there are none
+	// (shadow.go).
+	Diffs func(revision int) *api.DiffReport
+	// ABVisitors returns an A/B experiment's visitor sketches per
+	// revision, merged over the proxies, and whether every proxy's are in
+	// (false on a leader too new to have them all); nil when there are
+	// none (ab.go).
+	ABVisitors func(salt string) (map[int]*ABVisitors, bool)
+	Now        time.Time
 }
 
 // Event is a transition to record.
@@ -81,6 +90,10 @@ func New(svc *api.Service, prev *api.Rollout, now time.Time) *api.Rollout {
 		r.Steps = 2
 	case api.RolloutRamped:
 		r.Steps = svc.Replicas
+	case api.RolloutAB:
+		r.Steps, r.AB = 2, newABState(svc, now)
+	case api.RolloutShadow:
+		r.Steps = 2
 	}
 	r.Reason = fmt.Sprintf("rolling out revision %d over revision %d (%s)", r.Revision, r.StableRevision, r.Strategy)
 	if prev.Active() && prev.Revision != r.StableRevision {
@@ -126,7 +139,7 @@ func Decide(in Input) Decision {
 	case r.Phase == api.PhaseCompleted:
 		desired = map[int]int{r.Revision: svc.Replicas}
 		r.Weights = map[int]int{r.Revision: 100}
-	case r.Strategy == api.RolloutRamped && (r.Phase == api.PhaseAborted || r.Phase == api.PhaseFailed):
+	case (r.Strategy == api.RolloutRamped || promotedShadow(&r)) && (r.Phase == api.PhaseAborted || r.Phase == api.PhaseFailed):
 		desired = d.failedRamped()
 	case r.Phase == api.PhaseAborted || r.Phase == api.PhaseFailed:
 		desired = map[int]int{r.StableRevision: svc.Replicas}
@@ -137,6 +150,10 @@ func Decide(in Input) Decision {
 			desired = d.blueGreen()
 		case api.RolloutCanary:
 			desired = d.canary()
+		case api.RolloutAB:
+			desired = d.ab()
+		case api.RolloutShadow:
+			desired = d.shadow()
 		default:
 			desired = d.ramped()
 		}

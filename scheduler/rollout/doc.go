@@ -15,6 +15,10 @@
 //	ramped      waves bounded by maxSurge/maxUnavailable, minReady, progressDeadline, autoRollback
 //	blue-green  full green set, SERVICE-preview, promote (manual, timed or by analysis), scaleDownDelay
 //	canary      traffic-weight steps, timed or manual pauses, analysis against the stable revision
-//
-// A/B and shadow arrive with their own issue; the API refuses them meanwhile.
+//	shadow      the new revision answers mirrored copies only; analysis of the proxies' merged
+//	            response diffs (maxDiffRate, after noise) and its own errors and p99; promote
+//	            ramps it up, abort discards it (shadow.go)
+//	ab          users split between stable (A) and new (B) by rule or salted user-key hash;
+//	            analysis of the proxies' merged visitor sketches (AnalyzeAB, three planned
+//	            looks); autoPromote or a person acts on the verdict (ab.go, abtest.go)
 package rollout

@@ -34,7 +34,7 @@ func Routes(svc *api.Service, r *api.Rollout) api.RouteTable {
 	if r.Active() && r.Strategy == api.RolloutCanary && svc.Spec.Rollout.Canary != nil && svc.Spec.Rollout.Canary.Sticky {
 		t.Sticky = &api.StickyRoute{Cookie: StickyCookie(svc.Name)}
 	}
-	return t
+	return shadowRoutes(svc, r, abRoutes(svc, r, t))
 }
 
 // StickyCookie is the cookie that keeps a client on its revision.

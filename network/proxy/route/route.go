@@ -29,6 +29,9 @@ type Request struct {
 type Cookie struct {
 	Name  string
 	Value string
+	// User marks an A/B user-key cookie: set whichever revision answers,
+	// and kept for a year (a sticky cookie lasts the session).
+	User bool
 }
 
 // Decision is where one request goes.
@@ -42,6 +45,10 @@ type Decision struct {
 	SetCookie *Cookie
 	// Mirrors are the revisions that get a copy of the request.
 	Mirrors []int
+	// AB is set when the table runs an A/B experiment (ab.go); User is
+	// then the salted hash of the request's user key.
+	AB   bool
+	User uint64
 }
 
 // Compiled is a checked route table, ready for Pick. It is immutable and
@@ -54,6 +61,7 @@ type Compiled struct {
 	mirrors []mirror
 	cookies bool // a rule or stickiness reads cookies
 	headers bool // a rule reads headers
+	ab      *abCompiled
 }
 
 type rule struct {
@@ -140,6 +148,14 @@ func Compile(t *api.RouteTable) (*Compiled, error) {
 		c.sticky = t.Sticky.Cookie
 		c.cookies = true
 	}
+	ab, err := compileAB(t.AB)
+	if err != nil {
+		return nil, err
+	}
+	if ab != nil {
+		c.ab, c.cookies = ab, true
+		c.headers = c.headers || ab.header != ""
+	}
 	for i, m := range t.Mirrors {
 		p := float64(m.Percent)
 		if math.IsNaN(p) || p < 0 || p > 100 {
@@ -165,7 +181,8 @@ func Pick(t *api.RouteTable, req Request, rnd func() float64) (Decision, error) 
 }
 
 // Pick evaluates the table for one request. Rules are tried in order and
-// the first match wins; otherwise, when the table is sticky and the
+// the first match wins; otherwise, in an A/B experiment, the hash of the
+// request's user key picks the variant (ab.go); otherwise, when the table is sticky and the
 // request's cookie names a revision still in the split, that revision keeps
 // it; otherwise the split draws by weight and, when sticky, the decision
 // sets the cookie. Each mirror then fires with its percentage (a mirror of
@@ -174,11 +191,18 @@ func Pick(t *api.RouteTable, req Request, rnd func() float64) (Decision, error) 
 func (c *Compiled) Pick(req Request, rnd func() float64) (Decision, bool) {
 	d := Decision{Rule: -1}
 	chosen := false
+	if c.ab != nil {
+		d.AB = true
+		d.User, d.SetCookie = c.ab.user(req, rnd)
+	}
 	for i := range c.rules {
 		if c.rules[i].matches(req) {
 			d.Backend, d.Rule, chosen = c.rules[i].backend, i, true
 			break
 		}
+	}
+	if !chosen && c.ab != nil {
+		d.Backend, chosen = c.ab.variant(d.User), true
 	}
 	if !chosen && c.sticky != "" {
 		if rev, ok := ParseStickyValue(req.Cookies[c.sticky]); ok && c.InSplit(rev) {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"flotilla/api"
 )
 
 // Defaults of Options.
@@ -70,8 +72,9 @@ type Aggregator struct {
 	cmp  *Comparer
 	opts Options
 
-	mu        sync.Mutex
-	endpoints map[string]*endpointTally
+	mu                sync.Mutex
+	mirrored, dropped uint64
+	endpoints         map[string]*endpointTally
 }
 
 type endpointTally struct {
@@ -89,11 +92,27 @@ func NewAggregator(cmp *Comparer, opts Options) *Aggregator {
 	return &Aggregator{cmp: cmp, opts: opts.withDefaults(), endpoints: map[string]*endpointTally{}}
 }
 
+// AddMirrored counts a copy sent to the candidate, compared or not.
+func (g *Aggregator) AddMirrored() {
+	g.mu.Lock()
+	g.mirrored++
+	g.mu.Unlock()
+}
+
+// AddDropped counts a request that was not mirrored for want of room.
+func (g *Aggregator) AddDropped() {
+	g.mu.Lock()
+	g.dropped++
+	g.mu.Unlock()
+}
+
 // Record compares the answers to one mirrored request: primary is the
 // stable revision's (the client's), candidate the new revision's, and
 // baseline a second stable replica's when this request was also sent
-// there, else nil. The comparisons run before the lock is taken.
-func (g *Aggregator) Record(req Request, primary, candidate Answer, baseline *Answer) {
+// there, else nil. It reports whether the comparison counts against the
+// candidate (judged, with a difference that is not noise). The
+// comparisons run before the lock is taken.
+func (g *Aggregator) Record(req Request, primary, candidate Answer, baseline *Answer) bool {
 	diffs := g.cmp.Compare(primary, candidate)
 	var noise []Difference
 	withBaseline := baseline != nil && !g.opts.NoBaseline
@@ -120,7 +139,7 @@ func (g *Aggregator) Record(req Request, primary, candidate Answer, baseline *An
 		}
 	}
 	if e.learning(g.opts) {
-		return
+		return false
 	}
 	e.judged++
 	differs := false
@@ -133,6 +152,7 @@ func (g *Aggregator) Record(req Request, primary, candidate Answer, baseline *An
 	if differs {
 		e.differing++
 	}
+	return differs
 }
 
 // endpoint is the tally of name, or of OtherEndpoint past MaxEndpoints.
@@ -224,71 +244,20 @@ func firstOfEachField(diffs []Difference) []Difference {
 	return out
 }
 
-// Report is a shadow rollout's figures, for the API and `rollout diffs`.
-// Reports of several proxies merge (Merge).
-type Report struct {
-	// Comparisons: candidate answers compared with the primary; Judged of
-	// them were recorded with their endpoint's noise trusted; Differing of
-	// those had a difference that is not noise. DiffRate is Differing /
-	// Judged: what maxDiffRate gates on.
-	Comparisons int64   `json:"comparisons"`
-	Judged      int64   `json:"judged"`
-	Differing   int64   `json:"differing"`
-	DiffRate    float64 `json:"diffRate"`
-	// NoiseComparisons: baseline answers compared with the primary.
-	NoiseComparisons int64            `json:"noiseComparisons"`
-	Endpoints        []EndpointReport `json:"endpoints"`
-}
-
-// EndpointReport is one endpoint's figures, as Report's.
-type EndpointReport struct {
-	Endpoint         string  `json:"endpoint"` // "GET /items"
-	Comparisons      int64   `json:"comparisons"`
-	Judged           int64   `json:"judged"`
-	Differing        int64   `json:"differing"`
-	DiffRate         float64 `json:"diffRate"`
-	NoiseComparisons int64   `json:"noiseComparisons"`
-	// Learning: fewer noise comparisons than the rule needs; the
-	// endpoint's comparisons are not judged yet.
-	Learning bool          `json:"learning,omitempty"`
-	Fields   []FieldReport `json:"fields"`
-}
-
-// FieldReport is one field's figures: those that count against the
-// candidate first.
-type FieldReport struct {
-	Field string `json:"field"` // "body.items[*].price"
-	// CandidateDiffs: comparisons where the candidate differed here;
-	// Counted: those of them judged not noise; NoiseDiffs: noise
-	// comparisons where the baseline differed here.
-	CandidateDiffs int64 `json:"candidateDiffs"`
-	Counted        int64 `json:"counted"`
-	NoiseDiffs     int64 `json:"noiseDiffs"`
-	// CandidateRate is CandidateDiffs / the endpoint's comparisons,
-	// NoiseRate NoiseDiffs / its noise comparisons, DiffRate Counted / its
-	// judged comparisons (the candidate's rate without the noise).
-	CandidateRate float64 `json:"candidateRate"`
-	NoiseRate     float64 `json:"noiseRate"`
-	DiffRate      float64 `json:"diffRate"`
-	// Noise: the field is noise now, by the rule.
-	Noise    bool      `json:"noise"`
-	Examples []Example `json:"examples,omitempty"`
-}
-
-// Example is one recorded candidate difference.
-type Example struct {
-	Request   string `json:"request"` // "GET /items?page=2"
-	Path      string `json:"path"`    // "body.items[2].price"
-	Kind      string `json:"kind"`
-	Stable    string `json:"stable"`
-	Candidate string `json:"candidate"`
-}
+// Report is a shadow rollout's figures, for the API and `rollout diffs`
+// (the API owns their shape). Reports of several proxies merge (Merge).
+type (
+	Report         = api.DiffReport
+	EndpointReport = api.DiffEndpoint
+	FieldReport    = api.DiffField
+	Example        = api.DiffExample
+)
 
 // Report is the figures so far.
 func (g *Aggregator) Report() Report {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r := Report{Endpoints: make([]EndpointReport, 0, len(g.endpoints))}
+	r := Report{Mirrored: g.mirrored, Dropped: g.dropped, Endpoints: make([]EndpointReport, 0, len(g.endpoints))}
 	for name, e := range g.endpoints {
 		er := EndpointReport{
 			Endpoint: name, Comparisons: e.comparisons, Judged: e.judged, Differing: e.differing,
@@ -334,6 +303,8 @@ func ratio(n, of int64) float64 {
 func Merge(opts Options, reports ...Report) Report {
 	g := NewAggregator(nil, opts)
 	for _, r := range reports {
+		g.mirrored += r.Mirrored
+		g.dropped += r.Dropped
 		for _, er := range r.Endpoints {
 			e := g.endpoint(er.Endpoint)
 			e.comparisons += er.Comparisons

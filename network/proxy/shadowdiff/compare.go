@@ -411,55 +411,12 @@ func plainKey(k string) bool {
 	return true
 }
 
-// element is one step of an ignore pattern: a key, an index, or any index.
-type element struct {
-	key      string
-	isIndex  bool
-	anyIndex bool
-	index    int
-}
+// element is one step of an ignore pattern: a key, an index, or any
+// index. The API owns the syntax (api.ParseJSONFieldPath), so that a
+// pattern is refused when the spec is applied.
+type element = api.JSONFieldStep
 
-// parsePattern reads "meta.time", "items[*].price", "items[0]", "[*].id":
-// keys separated by dots, each followed by any number of [N] or [*] ([]
-// is [*] too); a key may be left out only before an index.
-func parsePattern(s string) ([]element, error) {
-	var out []element
-	for i, part := range strings.Split(s, ".") {
-		key, rest, indexed := strings.Cut(part, "[")
-		if indexed {
-			rest = "[" + rest
-		}
-		switch {
-		case key == "" && rest == "":
-			return nil, fmt.Errorf("empty name in the path")
-		case key == "" && i > 0:
-			return nil, fmt.Errorf("an index must follow a name after a dot")
-		case strings.ContainsAny(key, "]"):
-			return nil, fmt.Errorf("%q is not a name", key)
-		}
-		if key != "" {
-			out = append(out, element{key: key})
-		}
-		for rest != "" {
-			end := strings.IndexByte(rest, ']')
-			if !strings.HasPrefix(rest, "[") || end < 0 {
-				return nil, fmt.Errorf("want [N] or [*] in %q", part)
-			}
-			switch idx := rest[1:end]; idx {
-			case "*", "":
-				out = append(out, element{isIndex: true, anyIndex: true})
-			default:
-				n, err := strconv.Atoi(idx)
-				if err != nil || n < 0 {
-					return nil, fmt.Errorf("index %q is neither a number nor *", idx)
-				}
-				out = append(out, element{isIndex: true, index: n})
-			}
-			rest = rest[end+1:]
-		}
-	}
-	return out, nil
-}
+func parsePattern(s string) ([]element, error) { return api.ParseJSONFieldPath(s) }
 
 // ignored reports whether the JSON field at path (and all under it) is
 // left out of the comparison.
@@ -488,18 +445,18 @@ func matches(p []element, path []segment) bool {
 				return false
 			}
 			s := path[j]
-			if e.isIndex == s.isIndex {
+			if e.IsIndex == s.isIndex {
 				break
 			}
-			if e.isIndex {
+			if e.IsIndex {
 				return false // the pattern indexes where the body has a key
 			}
 			j++ // an array the pattern looks through
 		}
 		s := path[j]
 		switch {
-		case e.isIndex && !e.anyIndex && e.index != s.index,
-			!e.isIndex && e.key != s.key:
+		case e.IsIndex && !e.AnyIndex && e.Index != s.index,
+			!e.IsIndex && e.Key != s.key:
 			return false
 		}
 		j++

@@ -36,7 +36,10 @@
 // noisy fields out.
 //
 // The package owns the comparison, the noise rule and the figures, which
-// marshal as JSON for the API and merge across proxies (Merge). It does no
-// I/O: the proxy captures the answers and sends the copies; it must not
-// import the proxy.
+// merge across proxies (Merge); their shape is the API's (api.DiffReport,
+// which Report aliases), as is the syntax of ignoreJSONFields
+// (api.ParseJSONFieldPath), so that a spec is checked when it is applied.
+// It does no I/O: the proxy captures the answers and sends the copies, the
+// leader merges the proxies' reports (scheduler/shadow.go); it must not
+// import either.
 package shadowdiff
