@@ -86,6 +86,10 @@ const (
 	// maxRetries is how many other endpoints a request tries after a
 	// failed connection.
 	maxRetries = 2
+	// maxRefusedRetries is how many refused connections a request may meet
+	// on top of maxRetries: a refusal is immediate and means the endpoint
+	// has gone (its removal not here yet), not that the request is bad.
+	maxRefusedRetries = 8
 	// maxMirrorBody is the largest request body that is mirrored, and the
 	// most of a response body kept for comparing JSON.
 	maxMirrorBody = 1 << 20

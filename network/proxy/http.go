@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	"flotilla/network/proxy/route"
@@ -269,6 +270,7 @@ func (c *clientConn) serveRequest() bool {
 // endpoints.
 func (p *Proxy) send(fl *flight, out *outbound, start time.Time) (*upstreamConn, *response, error) {
 	var lastErr error
+	refused := 0
 	for attempt := 0; attempt <= maxRetries; attempt++ {
 		t := fl.svc.pick(fl.pool, fl.rev, fl.strict, fl.tried, start.UnixNano(), p.rnd)
 		if t == nil {
@@ -301,6 +303,13 @@ func (p *Proxy) send(fl *flight, out *outbound, start time.Time) (*upstreamConn,
 		lastErr = err
 		if out.bodyTouched() {
 			break
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) && refused < maxRefusedRetries {
+			// Refused at once, nothing sent: a replica that stopped while
+			// the news of it is still on its way here (a rollout stops a
+			// whole revision at once). It does not use up a retry.
+			refused++
+			attempt--
 		}
 		p.log.Debug("retrying on another endpoint", "service", fl.svc.key, "endpoint", t.ep.id, "err", err)
 	}

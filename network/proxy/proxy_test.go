@@ -812,3 +812,27 @@ func TestCloseLetsRequestsInFlightFinish(t *testing.T) {
 		t.Errorf("Update after Close = %v, want ErrClosed", err)
 	}
 }
+
+// A rollout stops a whole revision at once; until the news reaches this
+// proxy, the route still sends requests to its replicas, which refuse
+// connections. Every refused one is passed over, not only maxRetries of
+// them, so no request fails while a live endpoint remains.
+func TestRefusedEndpointsOfAStoppedRevisionDoNotFailRequests(t *testing.T) {
+	t.Parallel()
+	port, bs := startBackends(t, 1, func(i int) http.Handler { return answer("live") })
+	var dead []string
+	for range 5 {
+		dead = append(dead, deadIP(t, port))
+	}
+	vip := freeVIP(t, port)
+	p := newProxy(t, Config{Outlier: OutlierConfig{Consecutive: -1}}) // every request meets the dead ones
+	eps := append(endpoints(1, true, dead...), endpoints(2, true, ipsOf(bs)...)...)
+	update(t, p, httpService("web", vip, port, eps, only(1), api.BalanceRoundRobin))
+	c := newClient(true)
+	url := fmt.Sprintf("http://%s/", net.JoinHostPort(vip, strconv.Itoa(port)))
+	for i := range 20 {
+		if r := get(t, c, url); r.status != 200 || r.body != "live" {
+			t.Fatalf("GET %d: %d %q, want the live endpoint's answer", i, r.status, r.body)
+		}
+	}
+}
