@@ -19,6 +19,7 @@ import (
 	miekg "github.com/miekg/dns"
 
 	"flotilla/api"
+	rolloutctl "flotilla/scheduler/rollout"
 )
 
 // examplesDir is scenarios/examples, seen from this package's directory.
@@ -42,6 +43,7 @@ var exampleChecks = map[string]exampleCheck{
 	"web-ramped.yaml":            {check: checkRampedExample},
 	"web-blue-green.yaml":        {check: checkBlueGreenExample},
 	"web-canary.yaml":            {check: checkCanaryExample},
+	"web-ab.yaml":                {check: checkABExample},
 	"probes-startup.yaml":        {check: checkStartupProbeExample},
 	"probes-readiness.yaml":      {check: checkReadinessProbeExample},
 	"probes-liveness.yaml":       {check: checkLivenessProbeExample},
@@ -656,6 +658,86 @@ func checkCanaryExample(x *exampleRun) {
 	if v, _ := x.versions(x.vipURL("web", 8080), 20); v["v2"] != 20 {
 		x.t.Fatalf("after the canary the VIP answered %v, want v2 only", v)
 	}
+}
+
+// web-ab.yaml: once v2 has its half of the replicas the split starts;
+// each user (by X-User-Id) gets one version from every proxy, and both
+// versions serve; a first answer without the header sets the cookie.
+// Under the comment's visitors B wins and is promoted; the verdict event
+// and rollout status give the figures, and the load's summary counts each
+// version's visitors.
+func checkABExample(x *exampleRun) {
+	x.waitRunning("shop", 6, true, 30*time.Second)
+	// As the comment's sed does: the first match of each line, the args'.
+	x.applyText(strings.ReplaceAll(x.file.text, `"v1", "--conversion-rate", "0.10"`, `"v2", "--conversion-rate", "0.15"`))
+	x.rig.waitRollout("shop", 2, 30*time.Second, "the experiment started", func(ro *api.Rollout) bool {
+		return ro.AB != nil && !ro.StepTime.IsZero()
+	})
+	url := x.vipURL("shop", 8080)
+	byVersion := map[string]int{}
+	for i := range 16 {
+		user := fmt.Sprintf("user-%d", i)
+		seen := map[string]int{}
+		for range 6 { // new connections: the nodes' proxies answer in turn
+			req, err := http.NewRequest(http.MethodGet, url, nil)
+			if err != nil {
+				x.t.Fatal(err)
+			}
+			req.Header.Set("X-User-Id", user)
+			resp, err := x.http.Do(req)
+			if err != nil {
+				x.t.Fatal(err)
+			}
+			var a demoAnswer
+			err = json.NewDecoder(resp.Body).Decode(&a)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				x.t.Fatalf("GET %s as %s: %s, %v", url, user, resp.Status, err)
+			}
+			seen[a.Version]++
+		}
+		if len(seen) != 1 {
+			x.t.Fatalf("%s got %v, want one version every time", user, seen)
+		}
+		for v := range seen {
+			byVersion[v]++
+		}
+	}
+	if byVersion["v1"] == 0 || byVersion["v2"] == 0 {
+		x.t.Fatalf("16 users got %v, want both versions serving", byVersion)
+	}
+	x.t.Logf("16 users, each on one version: %v", byVersion)
+	if a := x.mustGet(url); !strings.Contains(strings.Join(a.Header.Values("Set-Cookie"), "; "), rolloutctl.ABCookie("shop")+"=") {
+		x.t.Fatalf("a first answer without X-User-Id set no flotilla-ab-shop cookie: %v", a.Header)
+	}
+
+	load := startUsersLoad(x.rig, "shop", "--users", "4000", "--checkout-ratio", "1", "--rate", "250", "--duration", "60s")
+	started := time.Now()
+	ro := x.rig.waitRollout("shop", 2, 90*time.Second, "B winning and promoted", func(ro *api.Rollout) bool {
+		verdict := ""
+		if ro.AB != nil {
+			verdict = ro.AB.Verdict
+		}
+		if ro.Phase == api.PhaseAborted || ro.Phase == api.PhaseFailed || verdict != "" && verdict != string(rolloutctl.ABWinnerB) {
+			x.t.Fatalf("the experiment ended %s, verdict %q: %s", ro.Phase, verdict, ro.Reason)
+		}
+		return ro.Phase == api.PhaseCompleted
+	})
+	x.t.Logf("completed %s after the load began: %s", time.Since(started).Round(100*time.Millisecond), ro.Reason)
+	e := x.waitEvent("shop", rolloutctl.EventABVerdict, 5*time.Second, "A/B default/shop: B wins: conversion B ", " vs A ", "lift +", "n=")
+	x.t.Logf("%s", e.Message)
+	status := x.l.must("rollout", "status", "shop")
+	for _, want := range []string{"A/B experiment (goal: response header X-Conversion, autoPromote)", "A: revision 1", "B: revision 2", "Lift:", "p-value:", "Looks:", "Verdict:     B wins"} {
+		if !strings.Contains(status, want) {
+			x.t.Errorf("rollout status lacks %q:\n%s", want, status)
+		}
+	}
+	res := load.stop()
+	if res.Users == nil || res.Users.ByVersion["v1"].Visitors == 0 || res.Users.ByVersion["v2"].Visitors == 0 || res.Users.Checkouts == 0 {
+		x.t.Fatalf("the load's visitors: %+v, want visitors and checkouts answered by v1 and v2", res.Users)
+	}
+	x.t.Logf("load: %d requests, %d errors; %d visitors, %d checkouts, by version %+v",
+		res.Requests, res.Errors, res.Users.Visitors, res.Users.Checkouts, res.Users.ByVersion)
 }
 
 // probes-startup.yaml: not ready, and not restarted, for the startup

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/text"
+	rolloutctl "flotilla/scheduler/rollout"
 )
 
 // Condition is what a wait waits for and an expect checks: every part
@@ -61,8 +63,9 @@ type ServiceCondition struct {
 }
 
 // RolloutCondition is about a service's newest rollout: its phase, the
-// revision it rolls out, its step, a substring of its reason, and the
-// traffic weight of revisions ("1": 100).
+// revision it rolls out, its step, a substring of its reason, the traffic
+// weight of revisions ("1": 100), and an A/B experiment's final verdict
+// ("B wins", "A wins" or "no winner").
 type RolloutCondition struct {
 	Service   string           `json:"service"`
 	Namespace string           `json:"namespace,omitempty"`
@@ -71,7 +74,11 @@ type RolloutCondition struct {
 	Step      *Count           `json:"step,omitempty"`
 	Reason    string           `json:"reason,omitempty"`
 	Weights   map[string]Count `json:"weights,omitempty"`
+	Verdict   string           `json:"verdict,omitempty"`
 }
+
+// abVerdicts are the final verdicts of an A/B experiment.
+var abVerdicts = []string{string(rolloutctl.ABWinnerB), string(rolloutctl.ABWinnerA), string(rolloutctl.ABNoWinner)}
 
 // EventCondition is about the cluster's events since the scenario began:
 // Count (at least one by default) of the type, with the message containing
@@ -124,12 +131,25 @@ type LoadCondition struct {
 }
 
 // verdict is one check of one condition: whether it holds, what it wants
-// and what was seen, in words, and the figures behind them.
+// and what was seen, in words, and the figures behind them. detail is
+// more of what was seen, in lines the report shows under a check that
+// held (an A/B experiment's table, a shadow's comparisons); errors leave
+// it out.
 type verdict struct {
 	ok      bool
 	want    string
 	seen    string
+	detail  string
 	figures map[string]any
+}
+
+// text is what the report shows of a check: what was seen, and under it
+// the detail.
+func (v verdict) text() string {
+	if v.detail == "" {
+		return v.seen
+	}
+	return v.seen + "\n" + v.detail
 }
 
 // parts lists the set parts of a condition.
@@ -171,7 +191,7 @@ type conditionPart interface {
 // of them joined.
 func (c *Condition) check(ctx context.Context, w *world) (verdict, error) {
 	all := verdict{ok: true, figures: map[string]any{}}
-	var wants, seens []string
+	var wants, seens, details []string
 	for _, p := range c.parts() {
 		v, err := p.check(ctx, w)
 		if err != nil {
@@ -181,11 +201,14 @@ func (c *Condition) check(ctx context.Context, w *world) (verdict, error) {
 			return v, nil
 		}
 		wants, seens = append(wants, v.want), append(seens, v.seen)
+		if v.detail != "" {
+			details = append(details, v.detail)
+		}
 		for k, f := range v.figures {
 			all.figures[k] = f
 		}
 	}
-	all.want, all.seen = strings.Join(wants, "; "), strings.Join(seens, "; ")
+	all.want, all.seen, all.detail = strings.Join(wants, "; "), strings.Join(seens, "; "), strings.Join(details, "\n")
 	return all, nil
 }
 
@@ -379,15 +402,89 @@ func (c *RolloutCondition) check(ctx context.Context, w *world) (verdict, error)
 		n, _ := strconv.Atoi(rev) // validated
 		t.count("weight of revision "+rev, &want, ro.Weights[n])
 	}
+	abVerdict := ""
+	if ro.AB != nil {
+		abVerdict = ro.AB.Verdict
+	}
+	t.is("A/B verdict", c.Verdict, abVerdict)
 	seen := fmt.Sprintf("%s, revision %d over %d, step %d/%d, weights %s", ro.Phase, ro.Revision, ro.StableRevision, ro.Step, ro.Steps, weights(ro.Weights))
+	if c.Verdict != "" {
+		seen += ", A/B verdict " + cmp.Or(abVerdict, "none yet")
+	}
 	if ro.Reason != "" && (!t.ok || c.Reason != "") {
 		// A passing check's reason was narrated with its event already,
 		// unless the check is about it.
 		seen += ": " + ro.Reason
 	}
-	return t.verdict(subject, seen, map[string]any{
+	v := t.verdict(subject, seen, map[string]any{
 		"phase": ro.Phase, "revision": ro.Revision, "stableRevision": ro.StableRevision, "step": ro.Step, "steps": ro.Steps, "weights": ro.Weights,
-	}), nil
+	})
+	// The figures behind a verdict: an A/B experiment's when the check is
+	// about its verdict, a shadow's whenever it has taken some.
+	if ro.AB != nil && ro.AB.Last != nil && c.Verdict != "" {
+		v.detail = abTable(ro.AB)
+		v.figures["ab"] = ro.AB.Last
+	}
+	if ro.Strategy == api.RolloutShadow && ro.Shadow != nil {
+		v.detail = shadowLines(ro.Shadow)
+		v.figures["shadow"] = ro.Shadow
+	}
+	return v, nil
+}
+
+// abTable is an A/B experiment's last analysis, as `rollout status` shows
+// it, in lines:
+//
+//	A/B experiment (goal: response header X-Conversion), 3 of 3 looks done:
+//	  A, revision 1: 1650 visitors, 412 converted, 25.0% [22.9, 27.1]
+//	  B, revision 2: 1622 visitors, 560 converted, 34.5% [32.2, 36.9]
+//	  lift +38% [+24, +53], p=1.2e-09 (level 0.0401 at look 3): B wins
+func abTable(ab *api.ABState) string {
+	a := ab.Last
+	var b strings.Builder
+	fmt.Fprintf(&b, "A/B experiment (goal: %s), %d of 3 looks done:", ab.Goal, ab.LooksDone)
+	for _, v := range []struct {
+		name string
+		f    api.ABVariantFigures
+	}{{"A", a.A}, {"B", a.B}} {
+		fmt.Fprintf(&b, "\n  %s, revision %d: %d visitors, %d converted, %.1f%% [%.1f, %.1f]",
+			v.name, v.f.Revision, v.f.Visitors, v.f.Conversions, 100*v.f.Rate.Value, 100*v.f.Rate.Low, 100*v.f.Rate.High)
+	}
+	lift := "lift - (a variant has no conversion)"
+	if a.Lift != nil {
+		lift = fmt.Sprintf("lift %+.0f%% [%+.0f, %+.0f]", 100*a.Lift.Value, 100*a.Lift.Low, 100*a.Lift.High)
+	}
+	level := ""
+	if a.Look > 0 {
+		level = fmt.Sprintf(" (level %.3g at look %d)", a.Alpha, a.Look)
+	}
+	fmt.Fprintf(&b, "\n  %s, p=%.2g%s: %s", lift, a.PValue, level, a.Verdict)
+	return b.String()
+}
+
+// shadowLines are a shadow rollout's comparison figures in lines:
+//
+//	shadow: 1532 mirrored, 1498 compared, 740 noise comparisons, 700 judged, 0 differing: diff rate 0.0%
+//	  noise: body.allocation, body.hostname, body.node, body.time
+//	  counted against the new revision: GET / status (71, 10.1%)
+func shadowLines(s *api.ShadowStatus) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "shadow: %d mirrored, %d compared, %d noise comparisons, %d judged, %d differing: diff rate %.1f%%",
+		s.Mirrored, s.Comparisons, s.NoiseComparisons, s.Judged, s.Differing, 100*s.DiffRate)
+	if s.Learning {
+		b.WriteString(" (noise still being learned)")
+	}
+	if len(s.NoiseFields) > 0 {
+		b.WriteString("\n  noise: " + strings.Join(s.NoiseFields, ", "))
+	}
+	if len(s.DiffFields) > 0 {
+		var fields []string
+		for _, f := range s.DiffFields {
+			fields = append(fields, fmt.Sprintf("%s (%d, %.1f%%)", f.Field, f.Counted, 100*f.DiffRate))
+		}
+		b.WriteString("\n  counted against the new revision: " + strings.Join(fields, ", "))
+	}
+	return b.String()
 }
 
 // weights writes "1: 90%, 2: 10%".

@@ -130,3 +130,51 @@ func TestLoadExpectationsJudgeTheFigures(t *testing.T) {
 		t.Errorf("figures read %q", s)
 	}
 }
+
+// TestRolloutChecksShowTheFiguresBehindAVerdict: a check of an A/B
+// verdict shows the experiment's table under what it saw, a check of a
+// shadow rollout its comparisons; a failed one names the verdict it saw.
+func TestRolloutChecksShowTheFiguresBehindAVerdict(t *testing.T) {
+	f := newFakeCluster()
+	f.rollouts["default/shop"] = &api.Rollout{Strategy: api.RolloutAB, Phase: api.PhaseCompleted, Revision: 2, StableRevision: 1, Step: 2, Steps: 2,
+		Weights: map[int]int{2: 100}, AB: &api.ABState{Goal: "response header X-Conversion", LooksDone: 1, Verdict: "B wins", Last: &api.ABAnalysis{
+			Verdict: "B wins", Look: 1, Alpha: 0.004, PValue: 0.0019, Lift: &api.ABEstimate{Value: 0.68, Low: 0.21, High: 1.35},
+			A: api.ABVariantFigures{Revision: 1, Visitors: 467, Conversions: 49, Rate: api.ABEstimate{Value: 0.105, Low: 0.08, High: 0.136}},
+			B: api.ABVariantFigures{Revision: 2, Visitors: 442, Conversions: 78, Rate: api.ABEstimate{Value: 0.176, Low: 0.144, High: 0.215}},
+		}}}
+	f.rollouts["default/api"] = &api.Rollout{Strategy: api.RolloutShadow, Phase: api.PhaseAborted, Revision: 3, StableRevision: 1, Step: 1, Steps: 2,
+		Weights: map[int]int{1: 100}, Shadow: &api.ShadowStatus{Mirrored: 877, Comparisons: 877, NoiseComparisons: 444, Judged: 836, Differing: 112, DiffRate: 0.134,
+			NoiseFields: []string{"body.hostname", "body.time"}, DiffFields: []api.ShadowFieldDiff{{Field: "GET / status", Counted: 112, DiffRate: 0.134}}}}
+	w := &world{cluster: f}
+
+	v, err := (&Condition{Rollout: &RolloutCondition{Service: "shop", Verdict: "B wins"}}).check(context.Background(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "rollout of shop: completed, revision 2 over 1, step 2/2, weights 2: 100%, A/B verdict B wins\n" +
+		"A/B experiment (goal: response header X-Conversion), 1 of 3 looks done:\n" +
+		"  A, revision 1: 467 visitors, 49 converted, 10.5% [8.0, 13.6]\n" +
+		"  B, revision 2: 442 visitors, 78 converted, 17.6% [14.4, 21.5]\n" +
+		"  lift +68% [+21, +135], p=0.0019 (level 0.004 at look 1): B wins"
+	if !v.ok || v.text() != want {
+		t.Fatalf("ok %t, text:\n%s\nwant:\n%s", v.ok, v.text(), want)
+	}
+	if v.figures["ab"] == nil {
+		t.Fatalf("figures %v lack the analysis", v.figures)
+	}
+	v, _ = (&Condition{Rollout: &RolloutCondition{Service: "shop", Verdict: "A wins"}}).check(context.Background(), w)
+	if v.ok || !strings.Contains(v.want, "A/B verdict A wins") || !strings.Contains(v.seen, "A/B verdict B wins") {
+		t.Fatalf("a verdict not reached: %+v", v)
+	}
+	if v, _ := (&Condition{Rollout: &RolloutCondition{Service: "shop", Phase: api.PhaseCompleted}}).check(context.Background(), w); v.detail != "" {
+		t.Fatalf("a check not about the verdict shows the table:\n%s", v.detail)
+	}
+
+	v, _ = (&Condition{Rollout: &RolloutCondition{Service: "api", Phase: api.PhaseAborted}}).check(context.Background(), w)
+	want = "shadow: 877 mirrored, 877 compared, 444 noise comparisons, 836 judged, 112 differing: diff rate 13.4%\n" +
+		"  noise: body.hostname, body.time\n" +
+		"  counted against the new revision: GET / status (112, 13.4%)"
+	if !v.ok || v.detail != want {
+		t.Fatalf("ok %t, detail:\n%s\nwant:\n%s", v.ok, v.detail, want)
+	}
+}

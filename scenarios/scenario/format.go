@@ -143,6 +143,18 @@ type LoadStep struct {
 	Period  api.Duration `json:"period,omitempty"`
 	MinRate float64      `json:"minRate,omitempty"`
 	Timeout api.Duration `json:"timeout,omitempty"`
+	// Users (Start), when more than 0, makes the requests visits by that
+	// many simulated visitors, each with its own cookie jar, as `flotilla
+	// load --users` does: Rate is then visits per second. A visit GETs
+	// Path and, in CheckoutRatio of the visits (0.3 when unset), then
+	// POSTs CheckoutPath (/checkout when unset). UserHeader carries each
+	// visitor's id ("user-17"); Seed, when set, replays who visits and who
+	// checks out.
+	Users         int      `json:"users,omitempty"`
+	UserHeader    string   `json:"userHeader,omitempty"`
+	CheckoutRatio *float64 `json:"checkoutRatio,omitempty"`
+	CheckoutPath  string   `json:"checkoutPath,omitempty"`
+	Seed          uint64   `json:"seed,omitempty"`
 	// Expect is checked against the load's figures when it stops.
 	Expect *LoadCondition `json:"expect,omitempty"`
 }

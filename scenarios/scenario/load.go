@@ -46,6 +46,9 @@ type loadFigures struct {
 	Versions map[string]int64
 	Kinds    map[string]int64
 	Samples  map[string]string
+	// Users is what the simulated visitors did (a load with users, once
+	// done).
+	Users *loadgen.UsersSummary
 }
 
 func (l *backgroundLoad) figures() loadFigures {
@@ -53,7 +56,7 @@ func (l *backgroundLoad) figures() loadFigures {
 	defer l.mu.Unlock()
 	if s := l.summary; s != nil {
 		return loadFigures{Name: l.name, Done: true, Requests: s.Requests, Errors: s.Errors, RPS: s.RPS,
-			P50Ms: s.P50Ms, P99Ms: s.P99Ms, Versions: s.Versions, Kinds: s.ErrorKinds, Samples: s.ErrorSamples}
+			P50Ms: s.P50Ms, P99Ms: s.P99Ms, Versions: s.Versions, Kinds: s.ErrorKinds, Samples: s.ErrorSamples, Users: s.Users}
 	}
 	s := l.last
 	return loadFigures{Name: l.name, Requests: s.Requests, Errors: s.Errors, RPS: s.RPS, P50Ms: s.P50Ms, P99Ms: s.P99Ms}
@@ -91,8 +94,43 @@ func (f loadFigures) String() string {
 }
 
 func (f loadFigures) figures() map[string]any {
-	return map[string]any{"requests": f.Requests, "errors": f.Errors, "rps": f.RPS, "p50Ms": f.P50Ms, "p99Ms": f.P99Ms,
+	m := map[string]any{"requests": f.Requests, "errors": f.Errors, "rps": f.RPS, "p50Ms": f.P50Ms, "p99Ms": f.P99Ms,
 		"versions": f.Versions, "errorKinds": f.Kinds, "done": f.Done}
+	if f.Users != nil {
+		m["users"] = f.Users
+	}
+	return m
+}
+
+// visitorsTable is what a load's visitors did, a line for all of them
+// and one per version that answered them:
+//
+//	visitors: 3987 of 4000 came; 7012 visits, 7012 checkouts, 1105 conversions; 0 answered by two versions
+//	  v1: 1990 visitors, 3500 checkouts, 350 conversions (10.0%), 312 visitors converted (15.7%)
+//
+// and "" for a load without users.
+func (f loadFigures) visitorsTable() string {
+	u := f.Users
+	if u == nil {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "visitors: %d of %d came; %d visits, %d checkouts, %d conversions; %d answered by two versions",
+		u.Visitors, u.Users, u.Visits, u.Checkouts, u.Conversions, u.SwitchedVisitors)
+	for _, v := range sortedKeys(u.ByVersion) {
+		n := u.ByVersion[v]
+		fmt.Fprintf(&b, "\n  %s: %d visitors, %d checkouts, %d conversions (%s), %d visitors converted (%s)",
+			v, n.Visitors, n.Checkouts, n.Conversions, share(n.Conversions, n.Checkouts), n.ConvertedVisitors, share(n.ConvertedVisitors, n.Visitors))
+	}
+	return b.String()
+}
+
+// share is part of whole in percent, "-" of nothing.
+func share(part, whole int64) string {
+	if whole == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(100*float64(part)/float64(whole), 'f', 1, 64) + "%"
 }
 
 func millis(ms float64) string {

@@ -122,16 +122,18 @@ func (t *TextReporter) Step(s StepReport) {
 	case s.Kind == KindSay:
 		text = strings.Join(wrap(text, textWidth-stepIndent), "\n")
 	}
+	took := ""
 	if s.Took >= 100*time.Millisecond && (s.Kind == KindWait || s.Kind == KindFault || s.Kind == KindSleep) {
-		text += t.style(fmt.Sprintf("  (%.1fs)", s.Took.Seconds()), styleDim)
+		took = t.style(fmt.Sprintf("  (%.1fs)", s.Took.Seconds()), styleDim)
 	}
-	// Narration keeps its own lines, under the first.
+	// Narration and a check's detail keep their own lines, under the
+	// first.
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	first := lines[0]
 	if s.Kind == KindSay {
 		first = t.style(first, styleCyan)
 	}
-	fmt.Fprintf(t.W, "%s%s\n", head, first)
+	fmt.Fprintf(t.W, "%s%s%s\n", head, first, took)
 	for _, l := range lines[1:] {
 		fmt.Fprintf(t.W, "%s%s\n", strings.Repeat(" ", stepIndent), t.style(l, styleCyan))
 	}

@@ -226,12 +226,12 @@ func (r *run) step(ctx context.Context, i int) error {
 		rep.Check = true
 		var v verdict
 		v, err = r.wait(ctx, &s.Wait.Condition, s.Wait.Timeout.Std())
-		rep.Text, rep.Figures = v.seen, v.figures
+		rep.Text, rep.Figures = v.text(), v.figures
 	case KindExpect:
 		rep.Check = true
 		var v verdict
 		v, err = r.expect(ctx, s.Expect)
-		rep.Text, rep.Figures = v.seen, v.figures
+		rep.Text, rep.Figures = v.text(), v.figures
 	case KindLoad:
 		rep.Check = s.Load.Expect != nil
 		rep.Text, rep.Figures, err = r.load(ctx, s.Load)
@@ -347,9 +347,16 @@ func (r *run) load(ctx context.Context, s *LoadStep) (string, map[string]any, er
 			return "", nil, err
 		}
 		r.world.loads[s.Start] = l
-		what := fmt.Sprintf("%g requests/s", s.Rate)
+		unit := "requests/s"
+		if s.Users > 0 {
+			unit = "visits/s"
+		}
+		what := fmt.Sprintf("%g %s", s.Rate, unit)
 		if s.Profile != "" {
-			what = fmt.Sprintf("%s wave %g to %g requests/s every %s", s.Profile, s.MinRate, s.Rate, s.Period)
+			what = fmt.Sprintf("%s wave %g to %g %s every %s", s.Profile, s.MinRate, s.Rate, unit, s.Period)
+		}
+		if s.Users > 0 {
+			what += fmt.Sprintf(" by %d visitors with cookie jars, %g%% of the visits checking out", s.Users, 100*s.checkoutRatio())
 		}
 		if s.Duration > 0 {
 			what += " for " + s.Duration.String()
@@ -362,6 +369,9 @@ func (r *run) load(ctx context.Context, s *LoadStep) (string, map[string]any, er
 		return "", nil, fmt.Errorf("load %s: %w", s.Stop, err)
 	}
 	text := fmt.Sprintf("load %s stopped: %s", s.Stop, f)
+	if t := f.visitorsTable(); t != "" {
+		text += "\n" + t
+	}
 	if s.Expect != nil {
 		v := s.Expect.judge(f)
 		if !v.ok {

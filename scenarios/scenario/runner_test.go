@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/network/loadgen"
 	"flotilla/runtime/workload"
 )
 
@@ -248,6 +249,39 @@ func TestALoadRunsThroughTheServiceVIPAndIsJudgedWhenItStops(t *testing.T) {
 	// requests in 200 ms at 50/s.
 	if err == nil || !strings.Contains(err.Error(), "step 5 (steps[4], load): want load burst: requests at least 1000; saw load burst: 10 requests, 0 errors") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestALoadOfVisitorsChecksOutAndShowsWhatEachVersionConverted: a load
+// with users is visits by visitors with cookie jars, as `flotilla load
+// --users`; its stop adds the visitors' table per version.
+func TestALoadOfVisitorsChecksOutAndShowsWhatEachVersionConverted(t *testing.T) {
+	app := workload.New(workload.Config{Version: "v7", ConversionRate: 1}, nil)
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	n, _ := strconv.Atoi(port)
+	f := newFakeCluster()
+	f.services["default/shop"] = &api.Service{Name: "shop", Namespace: "default", VIP: host,
+		Spec: api.ServiceSpec{Ports: []api.Port{{Name: "http", Port: n, Protocol: api.ProtocolHTTP}}}}
+	sc := mustParse(t, "title: t\nteaches: t\nsteps:\n"+
+		"  - load: {start: shoppers, service: shop, users: 5, checkoutRatio: 1, seed: 3, rate: 100, duration: 300ms}\n"+
+		"  - load: {stop: shoppers, expect: {errors: 0, versions: {v7: \"20+\"}}}\n")
+	rec := &recorder{}
+	if err := newRunner(f, rec).Run(context.Background(), sc); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.steps[0].Text; !strings.HasPrefix(got, "load shoppers started: 100 visits/s by 5 visitors with cookie jars, 100% of the visits checking out for 300ms at http://") {
+		t.Fatalf("start: %q", got)
+	}
+	stop := rec.steps[1].Text
+	lines := strings.Split(stop, "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "visitors: 5 of 5 came; 30 visits, 30 checkouts, 30 conversions; 0 answered by two versions") ||
+		!strings.HasPrefix(lines[2], "  v7: 5 visitors, 30 checkouts, 30 conversions (100.0%), 5 visitors converted (100.0%)") {
+		t.Fatalf("stop:\n%s", stop)
+	}
+	if u, ok := rec.steps[1].Figures["users"].(*loadgen.UsersSummary); !ok || u.Checkouts != 30 {
+		t.Fatalf("figures: %+v", rec.steps[1].Figures)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -250,6 +252,9 @@ func (v *validation) condition(field string, c *Condition) error {
 		if r.Revision < 0 {
 			return fieldError(f+".revision", "must not be negative")
 		}
+		if r.Verdict != "" && !slices.Contains(abVerdicts, r.Verdict) {
+			return fieldError(f+".verdict", "want %s, got %q", strings.Join(abVerdicts, ", "), r.Verdict)
+		}
 	}
 	if e := c.Event; e != nil {
 		f := field + ".event"
@@ -326,7 +331,7 @@ func (v *validation) load(field string, l *LoadStep) error {
 		if v.loads[l.Stop] != 1 {
 			return fieldError(field+".stop", "no load %q is running at this step", l.Stop)
 		}
-		if l.Service != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Path != "" || l.Port != "" {
+		if l.Service != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Path != "" || l.Port != "" || l.visitors() {
 			return fieldError(field, "a stop takes only expect")
 		}
 		v.loads[l.Stop] = 2
@@ -350,6 +355,16 @@ func (v *validation) load(field string, l *LoadStep) error {
 	if l.Path != "" && !strings.HasPrefix(l.Path, "/") {
 		return fieldError(field+".path", "want an absolute path such as /api, got %q", l.Path)
 	}
+	if l.Users == 0 {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"userHeader", l.UserHeader != ""}, {"checkoutRatio", l.CheckoutRatio != nil}, {"checkoutPath", l.CheckoutPath != ""}, {"seed", l.Seed != 0}} {
+			if f.set {
+				return fieldError(field+"."+f.name, "only with users (simulated visitors)")
+			}
+		}
+	}
 	cfg := l.config("http://127.0.0.1/")
 	if err := cfg.Validate(); err != nil {
 		return fieldError(field, "%v", err)
@@ -364,8 +379,31 @@ func (l *LoadStep) config(url string) loadgen.Config {
 	if d == 0 {
 		d = untilStopped
 	}
-	return loadgen.Config{URL: url + strings.TrimPrefix(l.Path, "/"), Rate: l.Rate, Duration: d, Profile: l.Profile,
-		Period: l.Period.Std(), MinRate: l.MinRate, Timeout: l.Timeout.Std(), ProgressInterval: loadProgress}
+	cfg := loadgen.Config{URL: url + strings.TrimPrefix(l.Path, "/"), Rate: l.Rate, Duration: d, Profile: l.Profile,
+		Period: l.Period.Std(), MinRate: l.MinRate, Timeout: l.Timeout.Std(), ProgressInterval: loadProgress, Users: l.Users}
+	if l.Users > 0 {
+		cfg.UserHeader, cfg.CheckoutPath, cfg.CheckoutRatio = l.UserHeader, l.CheckoutPath, l.checkoutRatio()
+		if l.Seed != 0 {
+			cfg.Rand = rand.NewPCG(l.Seed, l.Seed)
+		}
+	}
+	return cfg
+}
+
+// DefaultCheckoutRatio is the share of visits that check out when a load
+// with users names none (that of `flotilla load --users`).
+const DefaultCheckoutRatio = 0.3
+
+func (l *LoadStep) checkoutRatio() float64 {
+	if l.CheckoutRatio == nil {
+		return DefaultCheckoutRatio
+	}
+	return *l.CheckoutRatio
+}
+
+// visitors reports whether any of the simulated visitors' fields is set.
+func (l *LoadStep) visitors() bool {
+	return l.Users != 0 || l.UserHeader != "" || l.CheckoutRatio != nil || l.CheckoutPath != "" || l.Seed != 0
 }
 
 // untilStopped is the duration of a load without one: longer than any
