@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -58,6 +59,9 @@ type Config struct {
 	// StopGrace is how long a stopping container may take before it is
 	// killed (5s).
 	StopGrace time.Duration
+	// Revisions is where revisions are fetched through; agents of one
+	// process share one (nil: the agent makes its own).
+	Revisions *Revisions
 	Workers   int
 	Clock     clock.Clock
 	Logger    *slog.Logger
@@ -169,6 +173,9 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		desired: map[string]*api.Allocation{}, local: map[string]*localAlloc{},
 		specs: map[string]*api.ServiceSpec{}, waiting: map[string]bool{}, probes: map[string]*probing{},
 		registered: make(chan struct{}), synced: make(chan struct{}),
+	}
+	if a.cfg.Revisions == nil {
+		a.cfg.Revisions = NewRevisions(servers.Revision)
 	}
 	a.queue = NewQueue(cfg.Clock, 200*time.Millisecond, 30*time.Second)
 	a.reporter = newStatusReporter(cfg.Name, cfg.Clock, cfg.StatusInterval, func(ctx context.Context, b api.AllocStatusBatch) error {
@@ -409,37 +416,54 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 }
 
-// heartbeatLoop heartbeats at a third of the TTL the leader gives. Each
-// heartbeat may take a quarter of the TTL: one that hangs on a frozen
-// server is abandoned and the next goes to another server in time.
+// heartbeatLoop heartbeats at the interval the leader asks for (a third
+// of the TTL it grants, which grows with the cluster), spread by jitter so
+// that nodes started together do not heartbeat together. Each heartbeat
+// may take a quarter of the TTL (at most 10s): one that hangs on a frozen
+// server is abandoned and the next goes to another server in time. A
+// failed one is retried with backoff, never slower than a quarter of the
+// interval, so that a node survives its server's failover.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	// The first heartbeat goes at once: it tells the agent the TTL.
-	interval, timeout := time.Duration(0), 2*time.Second
+	wait, timeout := time.Duration(0), 2*time.Second
+	every, backoff := 3*time.Second, 200*time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-a.cfg.Clock.After(interval):
+		case <-a.cfg.Clock.After(wait):
 		}
 		call, cancel := context.WithTimeout(ctx, timeout)
 		resp, err := a.servers.Heartbeat(call, a.cfg.Name)
 		cancel()
 		switch {
 		case err == nil:
-			interval = max(resp.TTL.Std()/3, 100*time.Millisecond)
-			timeout = max(resp.TTL.Std()/4, 100*time.Millisecond)
+			every = resp.Interval.Std()
+			if every <= 0 { // a server from before intervals
+				every = resp.TTL.Std() / 3
+			}
+			every = max(every, 100*time.Millisecond)
+			timeout = min(max(resp.TTL.Std()/4, 100*time.Millisecond), 10*time.Second)
+			wait, backoff = jitter(every), 200*time.Millisecond
 		case errors.Is(err, api.ErrNotFound):
 			// The servers forgot the node: register again.
 			if err := a.register(ctx); err != nil && ctx.Err() == nil {
 				a.cfg.Logger.Warn("register again", "err", err)
 			}
+			wait = 0
 		default:
 			if ctx.Err() == nil {
-				a.cfg.Logger.Warn("heartbeat", "err", err)
+				a.cfg.Logger.Warn("heartbeat", "err", err, "retry_in", backoff)
 			}
-			interval = 200 * time.Millisecond
+			wait = jitter(backoff)
+			backoff = min(2*backoff, max(every/4, 200*time.Millisecond), 15*time.Second)
 		}
 	}
+}
+
+// jitter spreads d by ±15%, keeping its mean.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.85 + 0.3*rand.Float64()))
 }
 
 // watchLoop long-polls the node's allocations and queues every change.

@@ -27,6 +27,10 @@ type fakeServers struct {
 	beats     int
 	nodes     []*api.Node
 	usage     []api.UsageBatch
+	// beatTTL and beatInterval are what heartbeats answer (3s and none
+	// unless set); failBeats heartbeats fail first.
+	beatTTL, beatInterval time.Duration
+	failBeats             int
 }
 
 func newFakeServers() *fakeServers {
@@ -72,7 +76,14 @@ func (f *fakeServers) Heartbeat(ctx context.Context, name string) (api.Heartbeat
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.beats++
-	return api.HeartbeatResponse{TTL: api.Duration(3 * time.Second)}, nil
+	if f.failBeats > 0 {
+		f.failBeats--
+		return api.HeartbeatResponse{}, fmt.Errorf("heartbeat: %w", api.ErrNoLeader)
+	}
+	if f.beatTTL == 0 {
+		return api.HeartbeatResponse{TTL: api.Duration(3 * time.Second)}, nil
+	}
+	return api.HeartbeatResponse{TTL: api.Duration(f.beatTTL), Interval: api.Duration(f.beatInterval)}, nil
 }
 
 func (f *fakeServers) NodeAllocations(ctx context.Context, node string, q api.QueryOptions) ([]*api.Allocation, uint64, error) {

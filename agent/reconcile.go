@@ -395,7 +395,7 @@ func (a *Agent) containerSpec(ctx context.Context, d *api.Allocation) (runtime.C
 	a.mu.Unlock()
 	if svc == nil {
 		call, cancel := context.WithTimeout(ctx, 5*time.Second)
-		rev, err := a.servers.Revision(call, d.Namespace, d.Service, d.Revision)
+		rev, err := a.cfg.Revisions.Get(call, d.Namespace, d.Service, d.Revision, d.RevisionIndex)
 		cancel()
 		if errors.Is(err, api.ErrNotFound) {
 			return runtime.ContainerSpec{}, nil, fmt.Errorf("revision %d of %s is gone: %w", d.Revision, d.ServiceKey(), runtime.ErrInvalidSpec)

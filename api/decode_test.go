@@ -347,7 +347,7 @@ func TestDecodeJSON(t *testing.T) {
 	list := `[{"kind": "Service", "name": "web", "image": "demo"},
 	          {"kind": "Service", "name": "api", "image": "demo", "replicas": -1}]`
 	_, err := DecodeServices("all.json", []byte(list))
-	wantFieldError(t, err, "all.json: document 2", "spec.replicas", "must be between 0 and 10000")
+	wantFieldError(t, err, "all.json: document 2", "spec.replicas", "must be between 0 and 1000000")
 
 	stream := `{"kind": "Service", "name": "web", "image": "demo"}
 {"kind": "Service", "name": "api", "image": "demo"}`

@@ -391,6 +391,7 @@ func (h *handler) writeUpTo(limit int64, fn func(w http.ResponseWriter, r *http.
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string, limit int64) {
 	u := &url.URL{Scheme: "http", Host: target}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = forwardTransport
 	proxy.Director = func(out *http.Request) {
 		out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
 		out.Header.Set(forwardedHeader, "1")

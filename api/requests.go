@@ -44,6 +44,11 @@ type NodeRegistration struct {
 // HeartbeatResponse tells a node how soon it must heartbeat again.
 type HeartbeatResponse struct {
 	TTL Duration `json:"ttl"`
+	// Interval is how often the leader asks the node to heartbeat (a
+	// third of the TTL; both grow with the cluster so that the leader
+	// takes a bounded number of heartbeats a second). Servers before it
+	// leave it out: the agent then heartbeats at TTL/3.
+	Interval Duration `json:"interval,omitempty"`
 }
 
 // DrainRequest is the body of POST /v1/nodes/{name}/drain; Enable false

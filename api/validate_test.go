@@ -64,8 +64,8 @@ func TestValidate(t *testing.T) {
 		{"namespace", func(s *ServiceSpec) { s.Namespace = "Prod_1" }, "spec.namespace", "invalid name"},
 		{"image missing", func(s *ServiceSpec) { s.Image = "" }, "spec.image", "required"},
 		{"image spaces", func(s *ServiceSpec) { s.Image = "demo v1" }, "spec.image", "must not contain spaces"},
-		{"replicas negative", func(s *ServiceSpec) { s.Autoscale = nil; s.Replicas = ptr(-1) }, "spec.replicas", "must be between 0 and 10000"},
-		{"replicas too many", func(s *ServiceSpec) { s.Autoscale = nil; s.Replicas = ptr(10001) }, "spec.replicas", "must be between 0 and 10000"},
+		{"replicas negative", func(s *ServiceSpec) { s.Autoscale = nil; s.Replicas = ptr(-1) }, "spec.replicas", "must be between 0 and 1000000"},
+		{"replicas too many", func(s *ServiceSpec) { s.Autoscale = nil; s.Replicas = ptr(1_000_001) }, "spec.replicas", "must be between 0 and 1000000"},
 
 		// resources
 		{"cpu zero", func(s *ServiceSpec) { s.Resources.CPU = 0 }, "spec.resources.cpu", "must be greater than 0"},
@@ -139,8 +139,8 @@ func TestValidate(t *testing.T) {
 		{"max backoff", func(s *ServiceSpec) { s.Restart.MaxBackoff = seconds(0.5) }, "spec.restart.maxBackoff", "must be at least backoff (1s)"},
 
 		// autoscale
-		{"autoscale min", func(s *ServiceSpec) { s.Autoscale.Min = -1 }, "spec.autoscale.min", "must be between 0 and 10000"},
-		{"autoscale max zero", func(s *ServiceSpec) { s.Autoscale.Max = 0 }, "spec.autoscale.max", "must be between 1 and 10000"},
+		{"autoscale min", func(s *ServiceSpec) { s.Autoscale.Min = -1 }, "spec.autoscale.min", "must be between 0 and 1000000"},
+		{"autoscale max zero", func(s *ServiceSpec) { s.Autoscale.Max = 0 }, "spec.autoscale.max", "must be between 1 and 1000000"},
 		{"autoscale max below min", func(s *ServiceSpec) { s.Autoscale.Max = 1 }, "spec.autoscale.max", "must be at least min (2)"},
 		{"autoscale metric", func(s *ServiceSpec) { s.Autoscale.Metric = "qps" }, "spec.autoscale.metric", `must be cpu, memory, inflight or rps, got "qps"`},
 		{"autoscale target", func(s *ServiceSpec) { s.Autoscale.Target = 0 }, "spec.autoscale.target", "must be greater than 0"},
@@ -431,5 +431,18 @@ func TestNodeRegistrationValidate(t *testing.T) {
 			}
 			wantFieldError(t, reg.Validate(tc.nodeName), "", tc.field, tc.message)
 		})
+	}
+}
+
+// The issue that raised the cap: nothing in Kubernetes or Nomad refuses a
+// service of 100,000 replicas.
+func TestAServiceOfAHundredThousandReplicasIsAccepted(t *testing.T) {
+	for _, doc := range []string{
+		"kind: Service\nname: big\nimage: demo\nreplicas: 100000\n",
+		"kind: Service\nname: big\nimage: demo\nautoscale: {min: 1000, max: 100000, metric: cpu, target: 50}\n",
+	} {
+		if _, err := DecodeServices("big.yaml", []byte(doc)); err != nil {
+			t.Errorf("%q refused: %v", doc, err)
+		}
 	}
 }

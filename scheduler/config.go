@@ -28,8 +28,16 @@ type Config struct {
 	// until one answers, so servers may start in any order.
 	Join []string
 	// HeartbeatTTL is how long a heartbeating node may stay silent before
-	// the leader marks it down.
-	HeartbeatTTL time.Duration
+	// the leader marks it down, in a small cluster: the TTL grows with the
+	// cluster so that the leader takes at most MaxHeartbeatsPerSecond
+	// (heartbeat.go).
+	HeartbeatTTL           time.Duration
+	MaxHeartbeatsPerSecond float64
+	// MaxNodesDownPerSecond and MaxNodesDownFraction (of the heartbeating
+	// nodes, per TTL) bound how fast the leader marks silent nodes down
+	// (nodedown.go).
+	MaxNodesDownPerSecond float64
+	MaxNodesDownFraction  float64
 	// SimCIDR is where sim nodes' loopback /24s come from; ClusterCIDR is
 	// where real (containerd) nodes' pod /24s come from.
 	SimCIDR     string
@@ -85,6 +93,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.HeartbeatTTL <= 0 {
 		c.HeartbeatTTL = DefaultHeartbeatTTL
+	}
+	if c.MaxHeartbeatsPerSecond <= 0 {
+		c.MaxHeartbeatsPerSecond = DefaultMaxHeartbeatsPerSecond
+	}
+	if c.MaxNodesDownPerSecond <= 0 {
+		c.MaxNodesDownPerSecond = DefaultMaxNodesDownPerSecond
+	}
+	if c.MaxNodesDownFraction <= 0 || c.MaxNodesDownFraction > 1 {
+		c.MaxNodesDownFraction = DefaultMaxNodesDownFraction
 	}
 	if c.SimCIDR == "" {
 		c.SimCIDR = DefaultSimCIDR

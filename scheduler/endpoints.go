@@ -454,7 +454,7 @@ func (s *Server) RegisterNode(ctx context.Context, name string, r api.NodeRegist
 		return api.WriteResponse{}, err
 	}
 	if r.Heartbeat {
-		s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+		s.heartbeats.grant(name)
 	} else {
 		s.heartbeats.stop(name)
 	}
@@ -465,12 +465,13 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 	if !s.IsLeader() {
 		return api.HeartbeatResponse{}, fmt.Errorf("heartbeat of %s: %w", name, api.ErrNoLeader)
 	}
-	n := s.store.Snapshot().Node(nil, name)
+	n := s.store.Snapshot().NodeWithoutUsage(name)
 	if n == nil {
 		return api.HeartbeatResponse{}, fmt.Errorf("node %s is not registered: %w", name, api.ErrNotFound)
 	}
+	ttl, interval := s.heartbeats.timing()
 	if n.Heartbeat {
-		s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+		ttl, interval = s.heartbeats.grant(name)
 	}
 	if n.Unreachable {
 		if _, _, err := s.apply(state.CmdNodeReachability, &state.NodeReachability{Name: name, Reachable: true, Message: "heartbeats arrive", Time: s.now()}); err != nil {
@@ -482,7 +483,7 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 			return api.HeartbeatResponse{}, err
 		}
 	}
-	return api.HeartbeatResponse{TTL: api.Duration(s.cfg.HeartbeatTTL)}, nil
+	return api.HeartbeatResponse{TTL: api.Duration(ttl), Interval: api.Duration(interval)}, nil
 }
 
 func (s *Server) DrainNode(ctx context.Context, name string, enable bool) (api.WriteResponse, error) {
@@ -505,7 +506,7 @@ func (s *Server) SetNodeStatus(ctx context.Context, name, status, message string
 	}
 	if err == nil && status == api.NodeReady {
 		if n := s.store.Snapshot().NodeWithoutUsage(name); n != nil && n.Heartbeat {
-			s.heartbeats.reset(name, s.cfg.HeartbeatTTL)
+			s.heartbeats.grant(name)
 		}
 	}
 	return api.WriteResponse{Index: index}, err
@@ -525,6 +526,6 @@ func (s *Server) UpdateAllocations(ctx context.Context, batch api.AllocStatusBat
 			return api.WriteResponse{}, &api.FieldError{Field: fmt.Sprintf("events[%d].type", i), Message: fmt.Sprintf("unknown event type %q", e.Type)}
 		}
 	}
-	_, index, err := s.apply(state.CmdAllocStatus, &state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
+	index, err := s.statuses.submit(ctx, state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err
 }

@@ -1,55 +1,223 @@
 package scheduler
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
 	"flotilla/api"
 	"flotilla/internal/clock"
-	"flotilla/scheduler/state"
 )
 
+// Heartbeats, as Nomad does them: the leader keeps one TTL timer per
+// heartbeating node in memory, and a heartbeat only re-arms it. Raft hears
+// of a node only when its status changes. The TTL grows with the number of
+// heartbeating nodes, so that the leader takes at most MaxHeartbeatsPerSecond
+// however large the cluster; small clusters keep the configured TTL.
+//
+//	nodes heartbeating  ──►  interval = max(HeartbeatTTL/3, nodes / MaxHeartbeatsPerSecond)
+//	                         TTL      = 3 × interval
+//
+// The heartbeat's answer carries both: the agent heartbeats at the
+// interval, with jitter, so it may miss two heartbeats before its TTL
+// lapses. A node whose timer lapses is not marked down on the spot: it
+// joins the silent nodes, which the leader marks down in batches at a
+// bounded rate (nodedown.go), and a heartbeat arriving meanwhile takes it
+// out again.
+
+// DefaultMaxHeartbeatsPerSecond is how many heartbeats a second the leader
+// asks of the whole cluster, Nomad's default.
+const DefaultMaxHeartbeatsPerSecond = 50
+
+// heartbeatsPerTTL is how many heartbeats an agent sends within one TTL.
+const heartbeatsPerTTL = 3
+
+// heartbeatTiming is the TTL the leader grants, and the interval it asks
+// for, in a cluster of n heartbeating nodes: the configured minimum TTL
+// until the nodes would heartbeat more often than maxPerSecond in all, then
+// whatever keeps them at maxPerSecond.
+func heartbeatTiming(n int, minTTL time.Duration, maxPerSecond float64) (ttl, interval time.Duration) {
+	ttl = minTTL
+	if maxPerSecond > 0 {
+		scaled := time.Duration(float64(n) * heartbeatsPerTTL / maxPerSecond * float64(time.Second))
+		ttl = max(ttl, scaled)
+	}
+	return ttl, ttl / heartbeatsPerTTL
+}
+
 // heartbeats keeps one TTL timer per heartbeating node, on the leader only
-// (heartbeats never go through Raft: only the status change they cause does).
+// (heartbeats never go through Raft: only the status change they cause
+// does), and the nodes whose timer lapsed until they are marked down.
 type heartbeats struct {
-	clock    clock.Clock
-	onExpire func(node string)
+	clock        clock.Clock
+	minTTL       time.Duration
+	maxPerSecond float64
+	logger       *slog.Logger
 
 	mu     sync.Mutex
 	timers map[string]*ttlTimer
+	// silent are the nodes whose TTL lapsed, not yet marked down; order
+	// is the order they fell silent in (it may still name nodes heard
+	// from since, which silent no longer holds).
+	silent map[string]silentNode
+	order  []string
+	// kick wakes the down-marker when a node falls silent.
+	kick chan struct{}
 }
 
 // ttlTimer is one arming of a node's timer. A timer that fired while a
 // heartbeat re-armed the node finds another entry in the map and does
 // nothing: only the newest arming may expire the node.
 type ttlTimer struct {
-	timer clock.Timer
+	timer    clock.Timer
+	ttl      time.Duration
+	deadline time.Time
+	// regranted is set on a timer armed again because the last one fired
+	// late (the leader stalled): a second late firing counts.
+	regranted bool
 }
 
-func newHeartbeats(c clock.Clock, onExpire func(string)) *heartbeats {
-	return &heartbeats{clock: c, onExpire: onExpire, timers: map[string]*ttlTimer{}}
+// silentNode is a node whose TTL lapsed.
+type silentNode struct {
+	name string
+	ttl  time.Duration
+	// since is when its TTL lapsed.
+	since time.Time
 }
 
-// reset (re)arms a node's timer.
+func newHeartbeats(c clock.Clock, minTTL time.Duration, maxPerSecond float64, logger *slog.Logger) *heartbeats {
+	return &heartbeats{clock: c, minTTL: minTTL, maxPerSecond: maxPerSecond, logger: logger,
+		timers: map[string]*ttlTimer{}, silent: map[string]silentNode{}, kick: make(chan struct{}, 1)}
+}
+
+// timing is the TTL and interval for the cluster as it is now.
+func (h *heartbeats) timing() (ttl, interval time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return heartbeatTiming(h.countLocked(), h.minTTL, h.maxPerSecond)
+}
+
+// countLocked is the number of heartbeating nodes: those with a timer and
+// those silent but not yet marked down.
+func (h *heartbeats) countLocked() int { return len(h.timers) + len(h.silent) }
+
+// grant (re)arms a node's timer with the TTL for the cluster's size, the
+// node counted, and returns that TTL and the interval to heartbeat at.
+func (h *heartbeats) grant(node string) (ttl, interval time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.countLocked()
+	if _, armed := h.timers[node]; !armed {
+		if _, silent := h.silent[node]; !silent {
+			n++
+		}
+	}
+	ttl, interval = heartbeatTiming(n, h.minTTL, h.maxPerSecond)
+	h.armLocked(node, ttl, false)
+	return ttl, interval
+}
+
+// grantAll arms every heartbeating node's timer afresh, for a new leader:
+// twice the TTL for the cluster's size, so that every node has time to
+// find the new leader and heartbeat before any is found silent.
+func (h *heartbeats) grantAll(nodes []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ttl, _ := heartbeatTiming(len(nodes), h.minTTL, h.maxPerSecond)
+	for _, node := range nodes {
+		h.armLocked(node, 2*ttl, false)
+	}
+}
+
+// reset (re)arms a node's timer with a given TTL.
 func (h *heartbeats) reset(node string, ttl time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.armLocked(node, ttl, false)
+}
+
+func (h *heartbeats) armLocked(node string, ttl time.Duration, regranted bool) {
 	if old, ok := h.timers[node]; ok {
 		old.timer.Stop()
 	}
-	entry := &ttlTimer{}
+	delete(h.silent, node)
+	entry := &ttlTimer{ttl: ttl, deadline: h.clock.Now().Add(ttl), regranted: regranted}
 	h.timers[node] = entry
-	entry.timer = h.clock.AfterFunc(ttl, func() {
-		h.mu.Lock()
-		current := h.timers[node] == entry
-		if current {
-			delete(h.timers, node)
-		}
+	entry.timer = h.clock.AfterFunc(ttl, func() { h.expire(node, entry) })
+}
+
+// lateFiring is how late a timer may fire before the leader takes it that
+// it was not running (stopped, starved of CPU, paused by a debugger) and
+// so could not have heard the node either.
+func lateFiring(ttl time.Duration) time.Duration { return max(2*time.Second, ttl/4) }
+
+// expire moves a node whose TTL lapsed to the silent nodes, unless a newer
+// heartbeat re-armed it, or the timer fired so late that the silence may
+// be the leader's own: then the node gets one fresh TTL.
+func (h *heartbeats) expire(node string, entry *ttlTimer) {
+	h.mu.Lock()
+	if h.timers[node] != entry {
 		h.mu.Unlock()
-		if current {
-			h.onExpire(node)
+		return
+	}
+	delete(h.timers, node)
+	now := h.clock.Now()
+	if late := now.Sub(entry.deadline); late > lateFiring(entry.ttl) && !entry.regranted {
+		h.armLocked(node, entry.ttl, true)
+		h.mu.Unlock()
+		h.logger.Warn("heartbeat timer fired late: the leader stalled; granting a fresh TTL", "node", node, "late", late.Round(time.Millisecond))
+		return
+	}
+	h.silent[node] = silentNode{name: node, ttl: entry.ttl, since: entry.deadline}
+	h.order = append(h.order, node)
+	h.mu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takeSilent removes and returns up to n silent nodes, longest silent
+// first.
+func (h *heartbeats) takeSilent(n int) []silentNode {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []silentNode
+	for len(out) < n && len(h.order) > 0 {
+		name := h.order[0]
+		h.order = h.order[1:]
+		if s, ok := h.silent[name]; ok {
+			out = append(out, s)
+			delete(h.silent, name)
 		}
-	})
+	}
+	if len(h.silent) == 0 {
+		h.order = nil // let go of the backing array
+	}
+	return out
+}
+
+// returnSilent puts back nodes whose marking failed, at the front, unless
+// a heartbeat re-armed them meanwhile.
+func (h *heartbeats) returnSilent(nodes []silentNode) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var names []string
+	for _, s := range nodes {
+		if _, armed := h.timers[s.name]; armed {
+			continue
+		}
+		h.silent[s.name] = s
+		names = append(names, s.name)
+	}
+	h.order = append(names, h.order...)
+}
+
+// silentCount is the number of nodes waiting to be marked down.
+func (h *heartbeats) silentCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.silent)
 }
 
 func (h *heartbeats) stop(node string) {
@@ -59,6 +227,7 @@ func (h *heartbeats) stop(node string) {
 		t.timer.Stop()
 		delete(h.timers, node)
 	}
+	delete(h.silent, node)
 }
 
 func (h *heartbeats) stopAll() {
@@ -68,6 +237,7 @@ func (h *heartbeats) stopAll() {
 		t.timer.Stop()
 		delete(h.timers, node)
 	}
+	h.silent, h.order = map[string]silentNode{}, nil
 }
 
 // armed reports how many nodes have a live timer.
@@ -77,19 +247,7 @@ func (h *heartbeats) armed() int {
 	return len(h.timers)
 }
 
-// heartbeatExpired marks a silent node down.
-func (s *Server) heartbeatExpired(node string) {
-	if !s.IsLeader() {
-		return
-	}
-	n := s.store.Snapshot().Node(nil, node)
-	if n == nil || n.Status == api.NodeDown || !n.Heartbeat {
-		return
-	}
-	msg := "no heartbeat for " + api.Duration(s.cfg.HeartbeatTTL).String()
-	if _, _, err := s.apply(state.CmdNodeStatus, &state.NodeStatus{Name: node, Status: api.NodeDown, Message: msg, Time: s.now()}); err != nil {
-		s.cfg.Logger.Warn("mark node down", "node", node, "err", err)
-		// Try again: the node must not stay ready for ever.
-		s.heartbeats.reset(node, time.Second)
-	}
+// noHeartbeatFor is the reason recorded on a node marked down.
+func noHeartbeatFor(ttl time.Duration) string {
+	return "no heartbeat for " + api.Duration(ttl).String()
 }

@@ -64,12 +64,16 @@ func (s *Server) lead(ctx context.Context) {
 		}
 	}
 	s.broker.Enqueue(pending...)
-	for _, n := range snap.Nodes(nil) {
+	// Every heartbeating node gets a fresh TTL, twice the usual, before
+	// any may be found silent: nodes need time to find the new leader,
+	// and whatever they told the old one is gone with it.
+	var beating []string
+	for _, n := range snap.NodesWithoutUsage(nil) {
 		if n.Heartbeat && n.Status != api.NodeDown {
-			// Give nodes time to find the new leader before their TTL counts.
-			s.heartbeats.reset(n.Name, 2*s.cfg.HeartbeatTTL)
+			beating = append(beating, n.Name)
 		}
 	}
+	s.heartbeats.grantAll(beating)
 	s.leading.Store(true)
 	s.abs.lead(s.cfg.Clock.Now())
 	log.Info("leading", "pending_evals", len(pending))
@@ -93,6 +97,7 @@ func (s *Server) lead(ctx context.Context) {
 		run(func(ctx context.Context) { s.worker(ctx, plans) })
 	}
 	run(s.unblockOnCapacity)
+	run(s.markSilentNodesDown)
 	run(s.watchAgents)
 	run(s.reconcilePeers)
 	run(s.collectGarbage)

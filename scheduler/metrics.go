@@ -23,6 +23,8 @@ type metrics struct {
 	planPlacements prometheus.Counter
 	planRefused    prometheus.Counter
 	evalLatency    prometheus.Histogram
+	// nodesMarkedDown counts nodes marked down for silence (nodedown.go).
+	nodesMarkedDown prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -49,7 +51,16 @@ func newMetrics(s *Server) *metrics {
 			Name: "flotilla_eval_seconds", Help: "Time from an evaluation's creation to its completion.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		nodesMarkedDown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flotilla_nodes_marked_down_total", Help: "Nodes this server, as leader, marked down because their heartbeat TTL lapsed.",
+		}),
 	}
+	heartbeatTTL := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flotilla_heartbeat_ttl_seconds", Help: "The heartbeat TTL the leader grants for the cluster's size (leader only).",
+	}, func() float64 {
+		ttl, _ := s.heartbeats.timing()
+		return ttl.Seconds()
+	})
 	raftState := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "flotilla_raft_state", Help: "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.",
 	}, func() float64 {
@@ -89,7 +100,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "flotilla_nodes", Help: "Nodes by status.",
 	}, []string{"status"})
 	m.registry.MustRegister(m.applies, m.applyLatency, m.planLatency, m.planPlacements, m.planRefused, m.evalLatency,
-		raftState, leader, lastIndex, &collectOnScrape{s: s, queue: queue, nodes: nodes}, newTrafficCollector(s),
+		m.nodesMarkedDown, heartbeatTTL, raftState, leader, lastIndex, &collectOnScrape{s: s, queue: queue, nodes: nodes}, newTrafficCollector(s),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -43,6 +43,7 @@ type Server struct {
 	plansMu    sync.Mutex
 	plans      *planApplier
 	heartbeats *heartbeats
+	statuses   *statusCoalescer // agents' allocation reports, coalesced (alloc_status.go)
 	traffic    *trafficBook
 	usage      *usageBook    // allocations' CPU and memory, on the leader (usage.go)
 	forecasts  *forecastBook // the autoscaler's latest forecasts (autoscaler.go)
@@ -76,7 +77,11 @@ func New(cfg Config) (_ *Server, err error) {
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
 	s.metrics = newMetrics(s)
-	s.heartbeats = newHeartbeats(cfg.Clock, s.heartbeatExpired)
+	s.heartbeats = newHeartbeats(cfg.Clock, cfg.HeartbeatTTL, cfg.MaxHeartbeatsPerSecond, cfg.Logger)
+	s.statuses = newStatusCoalescer(func(t state.CommandType, body any) (uint64, error) {
+		_, index, err := s.apply(t, body)
+		return index, err
+	})
 
 	var closers []func() error
 	defer func() {
@@ -175,6 +180,9 @@ func (s *Server) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
+	// HTTP/2 without TLS too: a fake-node process multiplexes its nodes'
+	// requests over a few connections (api.Client.Multiplex).
+	httpSrv.Protocols, httpSrv.HTTP2 = api.ServerProtocols()
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
 	wg.Add(4)

@@ -126,6 +126,9 @@ func simRuntime(cfg agent.Config) agent.RuntimeFactory {
 	}
 }
 
+// maxRegistering is how many fake nodes register at once.
+const maxRegistering = 64
+
 // runFakeNodes registers n nodes that heartbeat, accept allocations and
 // report them running without running anything, as KWOK does.
 func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n int, out io.Writer) error {
@@ -133,14 +136,28 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 	if prefix == "" {
 		prefix = "fake"
 	}
-	client.KeepAlivePerHost(2 * n)
+	// The nodes share what they fetch: a few HTTP/2 connections per
+	// server for all their requests (rather than a connection or two per
+	// node, which ran out of file descriptors at 10,000 nodes), and each
+	// revision fetched once.
+	client.Multiplex()
+	revisions := base.Revisions
+	if revisions == nil {
+		revisions = agent.NewRevisions(client.Revision)
+	}
+	// They register a few at a time: each registration is a Raft write,
+	// and ten thousand at once (each retried after its 5 s deadline) kept
+	// the servers electing leaders instead of answering.
+	registering := make(chan struct{}, maxRegistering)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for i := 1; i <= n; i++ {
+	started := 0
+	for i := 1; i <= n && ctx.Err() == nil; i++ {
 		cfg := base
 		cfg.Name = fmt.Sprintf("%s-%05d", prefix, i)
 		cfg.DataDir, cfg.HTTP, cfg.Gossip, cfg.Join, cfg.DNS, cfg.Proxy = "", "", "", nil, "", false
 		cfg.Runtime = "fake"
+		cfg.Revisions = revisions
 		cfg.Workers = 1
 		// A thousand reporters waking ten times a second cost more than
 		// the reports they send.
@@ -149,15 +166,30 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 		if err != nil {
 			return err
 		}
+		select {
+		case registering <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		started++
+		ran := make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer close(ran)
 			if err := a.Run(ctx); err != nil && ctx.Err() == nil {
 				errs <- err
 			}
 		}()
+		go func() {
+			select {
+			case <-a.Registered():
+			case <-ran:
+			}
+			<-registering
+		}()
 	}
-	fmt.Fprintf(out, "flotilla agent: %d fake nodes %s-00001..%s-%05d running\n", n, prefix, prefix, n)
+	fmt.Fprintf(out, "flotilla agent: %d fake nodes %s-00001..%s-%05d running\n", started, prefix, prefix, started)
 	wg.Wait()
 	close(errs)
 	return <-errs

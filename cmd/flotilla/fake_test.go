@@ -31,8 +31,9 @@ func TestFakeNodesRegisterHeartbeatAndRunAllocations(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	revisions := agent.NewRevisions(fakes.Revision)
 	go func() {
-		done <- runFakeNodes(ctx, agent.Config{Name: "fake", Capacity: api.Resources{CPU: 4000, Memory: 8 << 30}}, fakes, 50, io.Discard)
+		done <- runFakeNodes(ctx, agent.Config{Name: "fake", Capacity: api.Resources{CPU: 4000, Memory: 8 << 30}, Revisions: revisions}, fakes, 50, io.Discard)
 	}()
 	readyNodes := func() int {
 		nodes, _, err := client.Nodes(context.Background(), api.QueryOptions{})
@@ -68,6 +69,10 @@ func TestFakeNodesRegisterHeartbeatAndRunAllocations(t *testing.T) {
 		}
 		return n == 100
 	})
+	// The 50 nodes fetched the revision of their 100 replicas once.
+	if n := revisions.Fetches(); n != 1 {
+		t.Fatalf("%d revision fetches for one revision, want 1", n)
+	}
 	// Three TTLs later every node still heartbeats.
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {

@@ -44,6 +44,12 @@ const (
 	CmdSetClusterID
 	// CmdNodeReachability records gossip's verdict on a node's agent.
 	CmdNodeReachability
+	// CmdNodeStatusBatch sets several nodes' status in one entry (the
+	// leader marks silent nodes down in batches).
+	CmdNodeStatusBatch
+	// CmdAllocStatusBatch records several agents' status reports in one
+	// entry (the leader coalesces the reports that arrive together).
+	CmdAllocStatusBatch
 )
 
 func (t CommandType) String() string {
@@ -54,7 +60,8 @@ func (t CommandType) String() string {
 		CmdNodeDrain: "node-drain", CmdApplyPlans: "apply-plans",
 		CmdAllocStatus: "alloc-status", CmdGC: "gc",
 		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate", CmdSetClusterID: "set-cluster-id",
-		CmdNodeReachability: "node-reachability",
+		CmdNodeReachability: "node-reachability", CmdNodeStatusBatch: "node-status-batch",
+		CmdAllocStatusBatch: "alloc-status-batch",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -133,6 +140,15 @@ type NodeStatus struct {
 	RequestID string `json:",omitempty"`
 }
 
+// NodeStatusBatch sets several nodes' status. Each applies as its own
+// NodeStatus would, in the order given, except that a service on several
+// of the nodes is evaluated once; a node that is gone is skipped. The
+// result is the names of the nodes whose status changed.
+type NodeStatusBatch struct {
+	Statuses []NodeStatus
+	Time     time.Time
+}
+
 // NodeEligibility makes a node eligible for new allocations or not.
 type NodeEligibility struct {
 	Name     string
@@ -165,6 +181,14 @@ type AllocStatus struct {
 	Time    time.Time
 	// RequestID names the client's write (see Requests).
 	RequestID string `json:",omitempty"`
+}
+
+// AllocStatusBatch is several agents' reports in one entry, each applied
+// in order as its own AllocStatus would be (its request ID included: one
+// applied before is skipped).
+type AllocStatusBatch struct {
+	Batches []AllocStatus
+	Time    time.Time
 }
 
 // RolloutAction is a person's action on a service's rollout.

@@ -163,6 +163,16 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		decode(t, body, &c)
 		tx.now = c.Time
 		err = tx.nodeReachability(&c)
+	case CmdNodeStatusBatch:
+		var c NodeStatusBatch
+		decode(t, body, &c)
+		tx.now = c.Time
+		result = tx.nodeStatusBatch(&c)
+	case CmdAllocStatusBatch:
+		var c AllocStatusBatch
+		decode(t, body, &c)
+		tx.now = c.Time
+		tx.allocStatusBatch(&c)
 	case CmdSetClusterID:
 		var c SetClusterID
 		decode(t, body, &c)
@@ -184,6 +194,7 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 	}
 	tx.remember(result)
 	tx.commit()
+	f.store.nodeAllocs.notify(index, tx.allocNodes)
 	f.notifyApplied()
 	f.store.usage.apply(tx.usage)
 	if len(tx.evals) > 0 {
@@ -250,6 +261,9 @@ type applyTxn struct {
 	requestType CommandType
 	evals       []*api.Evaluation
 	usage       []usageDelta
+	// allocNodes are the nodes whose allocations the entry wrote: their
+	// watchers wake once it commits.
+	allocNodes map[string]bool
 }
 
 func (tx *applyTxn) touch(tables ...string) {
@@ -370,6 +384,7 @@ func (tx *applyTxn) insertEval(e *api.Evaluation) *api.Evaluation {
 func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
 	updated.ModifyIndex, updated.ModifyTime = tx.index, tx.now
 	tx.insert(tableAllocs, updated)
+	tx.allocWritten(updated.Node)
 	held := func(a *api.Allocation) bool { return a != nil && !a.Terminal() }
 	switch {
 	case !held(old) && held(updated):
@@ -378,6 +393,14 @@ func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
 		tx.usage = append(tx.usage, usageDelta{alloc: old, sign: -1})
 		tx.touch(IndexCapacity)
 	}
+}
+
+// allocWritten notes that a node's allocations changed.
+func (tx *applyTxn) allocWritten(node string) {
+	if tx.allocNodes == nil {
+		tx.allocNodes = map[string]bool{}
+	}
+	tx.allocNodes[node] = true
 }
 
 // commit writes the table indexes, then commits.
@@ -655,15 +678,38 @@ func (tx *applyTxn) servicesOnNode(node string) [][2]string {
 }
 
 func (tx *applyTxn) nodeStatus(c *NodeStatus) error {
+	_, err := tx.setNodeStatus(c, nil)
+	return err
+}
+
+// nodeStatusBatch applies each status in turn; a service on several of the
+// nodes gets one evaluation (the broker would coalesce the others anyway).
+func (tx *applyTxn) nodeStatusBatch(c *NodeStatusBatch) []string {
+	evaluated := map[[2]string]bool{}
+	var changed []string
+	for i := range c.Statuses {
+		s := c.Statuses[i]
+		s.Time = c.Time
+		if ok, err := tx.setNodeStatus(&s, evaluated); err == nil && ok {
+			changed = append(changed, s.Name)
+		}
+	}
+	return changed
+}
+
+// setNodeStatus applies one status and reports whether it changed the
+// node's status. Services in evaluated (when not nil) are not evaluated
+// again, and those it evaluates are added.
+func (tx *applyTxn) setNodeStatus(c *NodeStatus, evaluated map[[2]string]bool) (bool, error) {
 	old := tx.node(c.Name)
 	if old == nil {
-		return fmt.Errorf("node %s: %w", c.Name, api.ErrNotFound)
+		return false, fmt.Errorf("node %s: %w", c.Name, api.ErrNotFound)
 	}
 	if c.Status != api.NodeReady && c.Status != api.NodeDown {
-		return &api.FieldError{Field: "status", Message: fmt.Sprintf("must be %s or %s", api.NodeReady, api.NodeDown)}
+		return false, &api.FieldError{Field: "status", Message: fmt.Sprintf("must be %s or %s", api.NodeReady, api.NodeDown)}
 	}
 	if old.OperatorDown && !c.Operator && c.Status == api.NodeReady {
-		return nil // an operator's down holds until an operator says ready
+		return false, nil // an operator's down holds until an operator says ready
 	}
 	operatorDown := old.OperatorDown
 	if c.Operator {
@@ -675,7 +721,7 @@ func (tx *applyTxn) nodeStatus(c *NodeStatus) error {
 			n.OperatorDown, n.StatusMessage, n.ModifyIndex = operatorDown, c.Message, tx.index
 			tx.insert(tableNodes, &n)
 		}
-		return nil
+		return false, nil
 	}
 	n := *old
 	n.Status, n.StatusMessage, n.StatusTime, n.ModifyIndex = c.Status, c.Message, tx.now, tx.index
@@ -688,12 +734,18 @@ func (tx *applyTxn) nodeStatus(c *NodeStatus) error {
 	tx.event(api.Event{Type: api.EventNodeStatus, Node: c.Name, Message: message})
 	if c.Status == api.NodeDown {
 		for _, s := range tx.servicesOnNode(c.Name) {
+			if evaluated != nil {
+				if evaluated[s] {
+					continue
+				}
+				evaluated[s] = true
+			}
 			tx.newEval(s[0], s[1], api.TriggerNodeUpdate, c.Name)
 		}
-		return nil
+		return true, nil
 	}
 	tx.touch(IndexCapacity)
-	return nil
+	return true, nil
 }
 
 // nodeReachability records gossip's verdict: an unreachable node's
@@ -1016,6 +1068,26 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 	tx.finishDrain(c.Node)
 }
 
+// allocStatusBatch applies each agent's report as CmdAllocStatus would,
+// remembering each one's request ID; a report whose ID was applied before
+// (a client's retry that reached the leader twice) is skipped.
+func (tx *applyTxn) allocStatusBatch(c *AllocStatusBatch) {
+	for i := range c.Batches {
+		b := c.Batches[i]
+		if b.RequestID != "" && tx.first(tableRequests, b.RequestID) != nil {
+			continue
+		}
+		b.Time = c.Time
+		tx.allocStatus(&b)
+		if b.RequestID != "" {
+			// Remembered as the single write it was sent as.
+			tx.request, tx.requestType = b.RequestID, CmdAllocStatus
+			tx.remember(nil)
+			tx.request = ""
+		}
+	}
+}
+
 // Repeated liveness failures of one service within unhealthyWindow make a
 // ServiceUnhealthy event when they reach unhealthyCount allocations.
 const (
@@ -1080,6 +1152,7 @@ func (tx *applyTxn) gc(c *GC) {
 	for _, id := range c.Allocations {
 		if a := tx.alloc(id); a != nil && a.Terminal() {
 			tx.delete(tableAllocs, a)
+			tx.allocWritten(a.Node)
 		}
 	}
 	for _, id := range c.Evaluations {

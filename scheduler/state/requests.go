@@ -33,8 +33,10 @@ type RequestRecord struct {
 
 func requestsTableSchema() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableRequests, Indexes: map[string]*memdb.IndexSchema{
-		"id":    {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*RequestRecord).ID }}},
-		"index": {Name: "index", Unique: true, Indexer: uintIndex{func(o any) uint64 { return o.(*RequestRecord).Index }}},
+		"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*RequestRecord).ID }}},
+		// Not unique: one entry of coalesced agent reports remembers
+		// several request IDs at its index.
+		"index": {Name: "index", Indexer: uintIndex{func(o any) uint64 { return o.(*RequestRecord).Index }}},
 	}}
 }
 

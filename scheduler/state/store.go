@@ -21,6 +21,8 @@ type Store struct {
 	db      *memdb.MemDB
 	abandon chan struct{} // closed when a Raft snapshot replaces the whole store
 	usage   *usageIndex
+	// nodeAllocs wakes one node's allocation watchers (nodewatch.go).
+	nodeAllocs *nodeAllocWatch
 }
 
 // NewStore returns an empty store.
@@ -29,13 +31,14 @@ func NewStore() *Store {
 	if err != nil {
 		panic("state schema: " + err.Error()) // a programming error, caught by every test
 	}
-	return &Store{db: db, abandon: make(chan struct{}), usage: newUsageIndex()}
+	return &Store{db: db, abandon: make(chan struct{}), usage: newUsageIndex(), nodeAllocs: newNodeAllocWatch()}
 }
 
 // Snapshot is a consistent read-only view of the store.
 type Snapshot struct {
-	txn   *memdb.Txn
-	usage *usageIndex
+	txn        *memdb.Txn
+	usage      *usageIndex
+	nodeAllocs *nodeAllocWatch // nil in snapshots made while restoring
 	// Abandoned is closed when the store this view came from was replaced.
 	Abandoned <-chan struct{}
 }
@@ -44,7 +47,7 @@ type Snapshot struct {
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Snapshot{txn: s.db.Txn(false), usage: s.usage, Abandoned: s.abandon}
+	return &Snapshot{txn: s.db.Txn(false), usage: s.usage, nodeAllocs: s.nodeAllocs, Abandoned: s.abandon}
 }
 
 // write starts a write transaction; the FSM is the only writer.
@@ -62,6 +65,7 @@ func (s *Store) replace(db *memdb.MemDB) {
 	s.usage.rebuild(&Snapshot{txn: db.Txn(false)})
 	s.mu.Unlock()
 	close(old)
+	s.nodeAllocs.reset()
 }
 
 // Query runs a read and reports the index its answer reflects.
@@ -290,7 +294,13 @@ func (s *Snapshot) AllocationCount() int {
 }
 
 // AllocationsByNode returns the allocations placed on a node.
+// A watch on them wakes for a write to this node's allocations only (see
+// nodeAllocWatch).
 func (s *Snapshot) AllocationsByNode(ws memdb.WatchSet, node string) []*api.Allocation {
+	if ws != nil && s.nodeAllocs != nil {
+		ws.Add(s.nodeAllocs.watch(node, s.Index(tableAllocs)))
+		ws = nil
+	}
 	return list[api.Allocation](s, ws, tableAllocs, "node", node)
 }
 

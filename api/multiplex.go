@@ -1,0 +1,48 @@
+package api
+
+import (
+	"net/http"
+	"time"
+)
+
+// MaxStreamsPerConnection is how many requests a server serves at once on
+// one HTTP/2 connection; a multiplexing client opens another connection
+// past it.
+const MaxStreamsPerConnection = 4096
+
+// ServerProtocols are the protocols servers accept: HTTP/1.1, and HTTP/2
+// without TLS (h2c, with prior knowledge) for clients that Multiplex.
+func ServerProtocols() (*http.Protocols, *http.HTTP2Config) {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p, &http.HTTP2Config{MaxConcurrentStreams: MaxStreamsPerConnection}
+}
+
+// Multiplex makes the client speak HTTP/2 without TLS to the servers
+// (which accept it, ServerProtocols): every request becomes a stream on a
+// connection shared with the others, so a process running thousands of
+// fake nodes, each holding a long poll, keeps a few connections per server
+// (one per MaxStreamsPerConnection requests in flight) instead of one or
+// two per node. A connection that stops answering is found by pings and
+// closed. Servers older than this speak HTTP/1.1 only: do not multiplex
+// to them. Call it before the client is used.
+func (c *Client) Multiplex() {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Protocols = &p
+	t.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second}
+	c.http = &http.Client{Transport: t}
+}
+
+// forwardTransport carries the writes a follower forwards to the leader
+// (heartbeats and status reports of thousands of nodes among them) over a
+// bounded pool of kept-alive connections: the default transport keeps two
+// idle ones, so each burst opened and dropped a connection per request.
+var forwardTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	t.MaxConnsPerHost = 512
+	return t
+}()
