@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"flotilla/internal/text"
 )
 
 // Decoding is strict and happens in three steps, so that every mistake is
@@ -1000,29 +1002,9 @@ func suggest(key string, names []string) string {
 		if strings.EqualFold(name, key) {
 			return name
 		}
-		if d := editDistance(strings.ToLower(key), strings.ToLower(name)); d < bestDist && d < len(name) {
+		if d := text.EditDistance(strings.ToLower(key), strings.ToLower(name)); d < bestDist && d < len(name) {
 			best, bestDist = name, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

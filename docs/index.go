@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"flotilla/internal/text"
 )
 
 // Entry is the reference of one field: a "### `path`" heading and what
@@ -172,10 +174,10 @@ func (x *Index) Closest(q string, n int) []string {
 		lp := strings.ToLower(p)
 		score := len(q) + len(lp)
 		if oneSegment {
-			score = editDistance(q, strings.ToLower(lastSegment(p))) + 1
+			score = text.EditDistance(q, strings.ToLower(lastSegment(p))) + 1
 		}
 		for _, f := range forms {
-			score = min(score, editDistance(f, lp))
+			score = min(score, text.EditDistance(f, lp))
 		}
 		all = append(all, scored{p, score})
 	}
@@ -188,26 +190,6 @@ func (x *Index) Closest(q string, n int) []string {
 		out = append(out, s.path)
 	}
 	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // ---- parsing ----
