@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -606,25 +605,10 @@ func runForecastBench(ctx context.Context, cfg forecastBenchConfig) (res *foreca
 	return res, nil
 }
 
-// upForecastLab starts the benchmark's lab; without a base port it tries
-// a few random blocks until one is free.
+// upForecastLab starts the benchmark's lab.
 func upForecastLab(ctx context.Context, cfg forecastBenchConfig) (*lab.Lab, error) {
-	lc := lab.Config{Name: forecastBenchLab, Servers: cfg.Servers, Agents: cfg.Agents, Runtime: "sim", Root: cfg.Root,
-		Binary: cfg.Binary, BasePort: cfg.BasePort, ReadyTimeout: 30 * time.Second}
-	if cfg.BasePort != 0 {
-		return lab.Up(ctx, lc, cfg.Progress)
-	}
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		// 10000-19800, in blocks of 200, as bench routes picks them; the
-		// e2e tests' labs live above 20000.
-		lc.BasePort = 10000 + rand.IntN(50)*200
-		var l *lab.Lab
-		if l, err = lab.Up(ctx, lc, cfg.Progress); err == nil || !strings.Contains(err.Error(), "in use") {
-			return l, err
-		}
-	}
-	return nil, err
+	return upBenchLab(ctx, lab.Config{Name: forecastBenchLab, Servers: cfg.Servers, Agents: cfg.Agents, Runtime: "sim", Root: cfg.Root,
+		Binary: cfg.Binary, BasePort: cfg.BasePort, ReadyTimeout: 30 * time.Second}, cfg.Progress)
 }
 
 // spec is the service's document: the two differ only by the forecast.

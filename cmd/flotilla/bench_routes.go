@@ -558,13 +558,17 @@ func runRoutesBench(ctx context.Context, cfg routesBenchConfig) (res *routesBenc
 	return res, nil
 }
 
-// upRoutesLab starts the benchmark's lab; without a base port it tries a
-// few random blocks until one is free.
+// upRoutesLab starts the benchmark's lab.
 func upRoutesLab(ctx context.Context, cfg routesBenchConfig) (*lab.Lab, error) {
-	lc := lab.Config{Name: routesBenchLab, Servers: cfg.Servers, Agents: cfg.Agents, Runtime: "sim", Root: cfg.Root,
-		Binary: cfg.Binary, BasePort: cfg.BasePort, ReadyTimeout: 30 * time.Second}
-	if cfg.BasePort != 0 {
-		return lab.Up(ctx, lc, cfg.Progress)
+	return upBenchLab(ctx, lab.Config{Name: routesBenchLab, Servers: cfg.Servers, Agents: cfg.Agents, Runtime: "sim", Root: cfg.Root,
+		Binary: cfg.Binary, BasePort: cfg.BasePort, ReadyTimeout: 30 * time.Second}, cfg.Progress)
+}
+
+// upBenchLab starts a benchmark's lab; without a base port it tries a few
+// random blocks until one is free.
+func upBenchLab(ctx context.Context, lc lab.Config, progress io.Writer) (*lab.Lab, error) {
+	if lc.BasePort != 0 {
+		return lab.Up(ctx, lc, progress)
 	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -572,7 +576,7 @@ func upRoutesLab(ctx context.Context, cfg routesBenchConfig) (*lab.Lab, error) {
 		// agents the next; the e2e tests' labs live above 20000.
 		lc.BasePort = 10000 + rand.IntN(50)*200
 		var l *lab.Lab
-		if l, err = lab.Up(ctx, lc, cfg.Progress); err == nil || !strings.Contains(err.Error(), "in use") {
+		if l, err = lab.Up(ctx, lc, progress); err == nil || !strings.Contains(err.Error(), "in use") {
 			return l, err
 		}
 	}
