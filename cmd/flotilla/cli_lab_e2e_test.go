@@ -290,7 +290,7 @@ func TestFailedLabUpLeavesNoLabDirectory(t *testing.T) {
 	bin := buildBinary(t)
 	root := t.TempDir()
 	for attempt := 0; attempt < 5; attempt++ {
-		base := 30000 + rand.IntN(200)*100
+		base := 20000 + rand.IntN(120)*100
 		held := fmt.Sprintf("127.0.0.1:%d", base+100) // n1's API
 		ln, err := net.Listen("tcp", held)
 		if err != nil {

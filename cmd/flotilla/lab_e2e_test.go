@@ -95,7 +95,7 @@ func startNamedLab(t *testing.T, name string, upArgs ...string) *labCLI {
 	var err error
 	var out string
 	for attempt := 0; attempt < 5; attempt++ {
-		base := 20000 + rand.IntN(400)*100
+		base := 20000 + rand.IntN(120)*100 // below the ephemeral ports (32768 up), which outgoing connections may take
 		if out, err = l.run(append([]string{"lab", "up", "--base-port", fmt.Sprint(base)}, upArgs...)...); err == nil {
 			l.addr = l.labEnv()[api.AddressEnv]
 			break
@@ -240,7 +240,7 @@ func TestLabUpRefusesATakenPortAndStartsNothing(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	for attempt := 0; attempt < 5; attempt++ {
-		base := 30000 + rand.IntN(200)*100
+		base := 20000 + rand.IntN(120)*100
 		held := fmt.Sprintf("127.0.0.1:%d", base+110) // n2's http port
 		ln, err := net.Listen("tcp", held)
 		if err != nil {

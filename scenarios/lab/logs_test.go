@@ -3,10 +3,13 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"flotilla/api"
 )
 
 func TestLastLines(t *testing.T) {
@@ -142,4 +147,42 @@ func TestRefusedUpLeavesNoDirectory(t *testing.T) {
 		return
 	}
 	t.Skip("no free port to hold")
+}
+
+// TestWaitReadyAsksTheNextServerWhenOneIsGone: with the first server of
+// the lab killed (a killed leader), a restarted agent is still seen ready
+// through the others.
+func TestWaitReadyAsksTheNextServerWhenOneIsGone(t *testing.T) {
+	l := fakeLab(t)
+	if err := l.Restart("n1"); err != nil {
+		t.Fatal(err)
+	}
+	agentAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/agent/allocations" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("[]"))
+	}))
+	defer agentAPI.Close()
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/nodes/n1" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(api.Node{Name: "n1", Status: api.NodeReady})
+	}))
+	defer server.Close()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close() // refuses from now on
+	l.Processes[0].HTTP = strings.TrimPrefix(agentAPI.URL, "http://")
+	l.Processes = append(l.Processes,
+		Process{Name: "s1", Role: RoleServer, HTTP: gone.Addr().String()},
+		Process{Name: "s2", Role: RoleServer, HTTP: strings.TrimPrefix(server.URL, "http://")})
+	if err := l.WaitReady(t.Context(), "n1", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 }

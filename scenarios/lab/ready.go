@@ -23,19 +23,31 @@ func (l *Lab) WaitReady(ctx context.Context, name string, timeout time.Duration)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	check := l.agentReady
-	if p.Role == RoleServer {
-		check = serverReady
+	check := serverReady
+	if p.Role != RoleServer {
+		// One client for every look: after a server refuses, the next
+		// look asks another (a new client would start at the first
+		// address again, which may be a killed leader's).
+		client, err := api.NewClient(l.Addresses())
+		if err != nil {
+			return err
+		}
+		client.AttemptTimeout, client.RetryFor = time.Second, 0
+		check = func(ctx context.Context, p *Process) string { return agentReady(ctx, client, p) }
 	}
 	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
+	last := "it has not been asked yet"
 	for {
 		if !alive(p) {
 			return fmt.Errorf("%s exited (see %s)%s", name, p.Log, l.logTail(p, 5))
 		}
-		last := check(ctx, p)
-		if last == "" {
+		why := check(ctx, p)
+		if why == "" {
 			return nil
+		}
+		if ctx.Err() == nil { // a look cut short by the deadline says nothing new
+			last = why
 		}
 		select {
 		case <-ctx.Done():
@@ -63,7 +75,7 @@ func serverReady(ctx context.Context, p *Process) string {
 }
 
 // agentReady says why an agent is not ready yet ("" when it is).
-func (l *Lab) agentReady(ctx context.Context, p *Process) string {
+func agentReady(ctx context.Context, client *api.Client, p *Process) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/v1/agent/allocations", nil)
 	if err != nil {
 		return err.Error()
@@ -76,11 +88,6 @@ func (l *Lab) agentReady(ctx context.Context, p *Process) string {
 	if resp.StatusCode != http.StatusOK {
 		return "it is still registering"
 	}
-	client, err := api.NewClient(l.Addresses())
-	if err != nil {
-		return err.Error()
-	}
-	client.AttemptTimeout, client.RetryFor = time.Second, 0
 	node, err := client.Node(ctx, p.Name)
 	switch {
 	case err != nil:
