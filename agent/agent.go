@@ -16,6 +16,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/vnet"
 	"flotilla/network/dns"
 	"flotilla/network/gossip"
 	"flotilla/network/proxy"
@@ -39,8 +40,8 @@ type Config struct {
 	Join   []string
 	// DNS is where the node's cluster DNS server listens ("" for none;
 	// the command's --dns defaults to DefaultDNS); DNSUpstreams answer
-	// other names (nil: /etc/resolv.conf; empty: none, such queries are
-	// refused).
+	// other names (nil: /etc/resolv.conf, or none on a simulated Net;
+	// empty: none, such queries are refused).
 	DNS          string
 	DNSUpstreams []string
 	// Proxy runs the node's service proxy, owning the services' VIPs.
@@ -66,6 +67,12 @@ type Config struct {
 	Clock     clock.Clock
 	Logger    *slog.Logger
 	LogOutput io.Writer
+	// Net is where the agent listens (HTTP, gossip, DNS, the proxy's VIPs)
+	// and dials (probes, the proxy's endpoints): nil for the host's
+	// network, or a simulated one (vnet.Memory). The Servers client and
+	// the runtime are the caller's: give them the same Net
+	// (api.Client.UseNet, sim.Config.Net).
+	Net vnet.Net
 }
 
 // DefaultDNS is where an agent's cluster DNS server listens unless told
@@ -155,6 +162,8 @@ type Agent struct {
 	specs   map[string]*api.ServiceSpec
 	waiting map[string]bool // containers with an exit watcher
 	probes  map[string]*probing
+	// probeClient checks HTTP probes.
+	probeClient *http.Client
 
 	registered chan struct{}
 	// synced is closed once the first list of desired allocations arrived:
@@ -173,6 +182,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		desired: map[string]*api.Allocation{}, local: map[string]*localAlloc{},
 		specs: map[string]*api.ServiceSpec{}, waiting: map[string]bool{}, probes: map[string]*probing{},
 		registered: make(chan struct{}), synced: make(chan struct{}),
+		probeClient: newProbeClient(cfg.Net),
 	}
 	if a.cfg.Revisions == nil {
 		a.cfg.Revisions = NewRevisions(servers.Revision)
@@ -189,7 +199,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		}
 	}()
 	if cfg.HTTP != "" {
-		if a.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		if a.httpLn, err = vnet.Or(cfg.Net).Listen("tcp", cfg.HTTP); err != nil {
 			return nil, fmt.Errorf("agent %s: listen on %s: %w", cfg.Name, cfg.HTTP, err)
 		}
 		if a.cfg.Address == "" {
@@ -205,13 +215,22 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		}
 	}
 	if cfg.DNS != "" {
-		if a.dns, err = dns.New(dns.Config{Listen: cfg.DNS, Upstreams: cfg.DNSUpstreams, Logger: cfg.Logger}); err != nil {
+		if a.dns, err = dns.New(dns.Config{Listen: cfg.DNS, Upstreams: cfg.DNSUpstreams, Logger: cfg.Logger, Net: cfg.Net}); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
 		}
 		a.metrics.registry.MustRegister(a.dns.Collectors()...)
 	}
 	if cfg.Proxy {
-		a.proxy = proxy.New(proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock, Wake: wakeFunc(servers)})
+		pc := proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock, Wake: wakeFunc(servers)}
+		if !vnet.IsHost(cfg.Net) {
+			// Every node's proxy owns every VIP: the address is shared, as
+			// SO_REUSEPORT shares it on the host.
+			pc.Listen = func(network, address string) (net.Listener, error) {
+				return vnet.ListenShared(cfg.Net, network, address)
+			}
+			pc.Dial = cfg.Net.DialContext
+		}
+		a.proxy = proxy.New(pc)
 		a.routes = newAppliedRoutes()
 		a.metrics.registry.MustRegister(a.proxy.Collectors()...)
 	}
@@ -220,7 +239,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		if a.httpLn != nil {
 			meta.HTTP = a.httpLn.Addr().String()
 		}
-		if a.pool, err = gossip.Start(gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput}); err != nil {
+		if a.pool, err = gossip.Start(gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput, Net: cfg.Net}); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
 		}
 	}

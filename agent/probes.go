@@ -11,6 +11,7 @@ import (
 
 	"flotilla/agent/probe"
 	"flotilla/api"
+	"flotilla/internal/vnet"
 )
 
 // probing is one running container's probes.
@@ -22,9 +23,16 @@ type probing struct {
 	killed string
 }
 
-// probeClient checks HTTP probes; no keep-alive, so that every check opens
-// a connection as a new client would.
-var probeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+// newProbeClient is the client that checks HTTP probes, dialing through n
+// (nil: the host's network); no keep-alive, so that every check opens a
+// connection as a new client would.
+func newProbeClient(n vnet.Net) *http.Client {
+	t := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	if !vnet.IsHost(n) {
+		t.DialContext = n.DialContext
+	}
+	return &http.Client{Transport: t}
+}
 
 // startProbes runs a running container's probes, once.
 func (a *Agent) startProbes(ctx context.Context, id, ip string, svc *api.ServiceSpec) {
@@ -147,7 +155,7 @@ func (a *Agent) check(ctx context.Context, id, ip string, svc *api.ServiceSpec, 
 			req.Header.Set(k, v)
 		}
 		req.Header.Set("User-Agent", "flotilla-probe")
-		resp, err := probeClient.Do(req)
+		resp, err := a.probeClient.Do(req)
 		if err != nil {
 			return err
 		}
@@ -162,8 +170,7 @@ func (a *Agent) check(ctx context.Context, id, ip string, svc *api.ServiceSpec, 
 		if err != nil {
 			return err
 		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		conn, err := vnet.Or(a.cfg.Net).DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		if err != nil {
 			return err
 		}

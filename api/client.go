@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"flotilla/internal/vnet"
 )
 
 // DefaultAddress is where clients look when neither --address nor
@@ -39,6 +41,8 @@ type Client struct {
 	// blocking query), so that a server that hangs is given up on and
 	// another tried; 0 leaves attempts to the caller's context.
 	AttemptTimeout time.Duration
+	// net, when set by UseNet, is what every transport dials through.
+	net vnet.Net
 
 	mu      sync.Mutex
 	current int
@@ -81,6 +85,30 @@ func (c *Client) KeepAlivePerHost(n int) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = n
 	t.MaxIdleConns = 0
+	c.setTransport(t)
+}
+
+// UseNet makes the client dial the servers through n (nil or vnet.Host:
+// the host's network, as by default), keeping its other transport
+// settings; KeepAlivePerHost and Multiplex, before or after, keep it too.
+// Call it before the client is used.
+func (c *Client) UseNet(n vnet.Net) {
+	c.net = n
+	t := http.DefaultTransport.(*http.Transport)
+	if cur, ok := c.http.Transport.(*http.Transport); ok {
+		t = cur
+	}
+	t = t.Clone()
+	t.DialContext = http.DefaultTransport.(*http.Transport).DialContext
+	c.setTransport(t)
+}
+
+// setTransport makes t the client's transport, dialing through the
+// client's Net when it is not the host's.
+func (c *Client) setTransport(t *http.Transport) {
+	if !vnet.IsHost(c.net) {
+		t.DialContext = c.net.DialContext
+	}
 	c.http = &http.Client{Transport: t}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"flotilla/internal/vnet"
 )
 
 // MaxBodyBytes limits every request body.
@@ -126,11 +128,16 @@ type HandlerOptions struct {
 	// then redirects there.
 	UI     http.Handler
 	Logger *slog.Logger
+	// Net is where writes are forwarded to the leader through: nil for
+	// the host's network, or a simulated one (vnet.Memory).
+	Net vnet.Net
 }
 
 type handler struct {
 	b      Backend
 	logger *slog.Logger
+	// forwarder carries the writes forwarded to the leader.
+	forwarder http.RoundTripper
 	// reads and ops are the backend's optional parts, nil when it has none.
 	reads ReadConsistency
 	ops   Operator
@@ -138,7 +145,12 @@ type handler struct {
 
 // NewHandler serves the /v1 API (README.md, "HTTP API") over a backend.
 func NewHandler(b Backend, opts HandlerOptions) http.Handler {
-	h := &handler{b: b, logger: opts.Logger}
+	h := &handler{b: b, logger: opts.Logger, forwarder: forwardTransport}
+	if !vnet.IsHost(opts.Net) {
+		t := forwardTransport.Clone()
+		t.DialContext = opts.Net.DialContext
+		h.forwarder = t
+	}
 	if h.logger == nil {
 		h.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -391,7 +403,7 @@ func (h *handler) writeUpTo(limit int64, fn func(w http.ResponseWriter, r *http.
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string, limit int64) {
 	u := &url.URL{Scheme: "http", Host: target}
 	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = forwardTransport
+	proxy.Transport = h.forwarder
 	proxy.Director = func(out *http.Request) {
 		out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
 		out.Header.Set(forwardedHeader, "1")

@@ -33,7 +33,7 @@ func (c *Client) Multiplex() {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Protocols = &p
 	t.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second}
-	c.http = &http.Client{Transport: t}
+	c.setTransport(t)
 }
 
 // forwardTransport carries the writes a follower forwards to the leader

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/internal/clock"
+	"flotilla/internal/vnet"
 )
 
 // Config is one server's configuration.
@@ -54,6 +55,10 @@ type Config struct {
 	Logger *slog.Logger
 	// LogOutput receives Raft's and memberlist's own logs.
 	LogOutput io.Writer
+	// Net is where the server listens (HTTP, Raft, gossip) and dials other
+	// servers: nil for the host's network, or a simulated one on which a
+	// whole cluster runs in one process (vnet.Memory).
+	Net vnet.Net
 }
 
 // RaftTiming holds the Raft timeouts.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/vnet"
 	"flotilla/network/gossip"
 	"flotilla/scheduler/state"
 	"flotilla/storage"
@@ -72,6 +74,9 @@ func New(cfg Config) (_ *Server, err error) {
 		restored: make(chan struct{}, 1)}
 	peerTransport := http.DefaultTransport.(*http.Transport).Clone()
 	peerTransport.MaxIdleConnsPerHost = 64
+	if !vnet.IsHost(cfg.Net) {
+		peerTransport.DialContext = cfg.Net.DialContext
+	}
 	s.peerHTTP = &http.Client{Transport: peerTransport}
 	s.readIndexes.client = s.peerHTTP
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
@@ -95,15 +100,21 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
 	}
 	closers = append(closers, s.stores.Close)
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+	if s.httpLn, err = vnet.Or(cfg.Net).Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("server %s: listen for HTTP on %s: %w", cfg.Name, cfg.HTTP, err)
 	}
 	closers = append(closers, s.httpLn.Close)
-	raftAddr, err := net.ResolveTCPAddr("tcp", cfg.Raft)
-	if err != nil {
-		return nil, fmt.Errorf("server %s: raft address %q: %w", cfg.Name, cfg.Raft, err)
+	raftAddr := cfg.Raft
+	if vnet.IsHost(cfg.Net) {
+		// A simulated network takes IP literals only, and must not
+		// resolve a name on the host's.
+		resolved, err := net.ResolveTCPAddr("tcp", cfg.Raft)
+		if err != nil {
+			return nil, fmt.Errorf("server %s: raft address %q: %w", cfg.Name, cfg.Raft, err)
+		}
+		raftAddr = resolved.String()
 	}
-	if s.transport, err = raft.NewTCPTransport(cfg.Raft, nil, 3, 10*time.Second, cfg.LogOutput); err != nil {
+	if s.transport, err = newRaftTransport(cfg.Net, cfg.Raft, cfg.LogOutput); err != nil {
 		return nil, fmt.Errorf("server %s: listen for Raft on %s: %w", cfg.Name, raftAddr, err)
 	}
 	closers = append(closers, s.transport.Close)
@@ -116,7 +127,7 @@ func New(cfg Config) (_ *Server, err error) {
 	}
 	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
 	s.pool, err = gossip.Start(gossip.Config{
-		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput,
+		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput, Net: cfg.Net,
 		Meta: gossip.Meta{Role: gossip.RoleServer, Raft: string(s.transport.LocalAddr()), HTTP: s.advertisedHTTP(), Expect: cfg.BootstrapExpect},
 	})
 	if err != nil {
@@ -138,15 +149,16 @@ func (s *Server) SetJoin(addrs []string) { s.cfg.Join = addrs }
 // listener's, or, when it listens on every interface, the Raft address's
 // host with the HTTP port.
 func (s *Server) advertisedHTTP() string {
-	addr := s.httpLn.Addr().(*net.TCPAddr)
-	if !addr.IP.IsUnspecified() {
-		return addr.String()
+	addr := s.httpLn.Addr().String()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return addr
 	}
 	host, _, err := net.SplitHostPort(string(s.transport.LocalAddr()))
 	if err != nil {
-		return addr.String()
+		return addr
 	}
-	return net.JoinHostPort(host, strconv.Itoa(addr.Port))
+	return net.JoinHostPort(host, strconv.Itoa(int(ap.Port())))
 }
 
 // Name is the server's name (its Raft ID).
@@ -176,7 +188,8 @@ func (s *Server) Run(ctx context.Context) error {
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	httpSrv := &http.Server{
-		Handler:           api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), UI: ui.Handler(), Logger: s.cfg.Logger}),
+		Handler: api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), UI: ui.Handler(), Logger: s.cfg.Logger,
+			Net: s.cfg.Net}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	miekg "github.com/miekg/dns"
+
+	"flotilla/internal/vnet"
 )
 
 // Defaults of Config.
@@ -37,9 +39,14 @@ type Config struct {
 	TTL uint32
 	// Upstreams are resolvers ("host:port", an IP address and a port) for
 	// names outside Domain. nil reads /etc/resolv.conf (ReadResolvConf); an
-	// empty, non-nil slice means none: such queries are REFUSED.
+	// empty, non-nil slice means none: such queries are REFUSED. On a
+	// simulated Net, nil means none too: the host's resolv.conf names
+	// nothing there.
 	Upstreams []string
 	Logger    *slog.Logger
+	// Net is where the server listens and forwards through: nil for the
+	// host's network, or a simulated one (vnet.Memory).
+	Net vnet.Net
 
 	// resolvConf replaces ResolvConf (tests).
 	resolvConf string
@@ -120,7 +127,7 @@ func ReadResolvConf(path string) []string {
 // would need DNS.
 func upstreams(cfg Config, self netip.AddrPort) ([]netip.AddrPort, error) {
 	list := cfg.Upstreams
-	if list == nil {
+	if list == nil && vnet.IsHost(cfg.Net) {
 		list = ReadResolvConf(cfg.resolvConf)
 	}
 	var out []netip.AddrPort
@@ -129,7 +136,7 @@ func upstreams(cfg Config, self netip.AddrPort) ([]netip.AddrPort, error) {
 		if err != nil {
 			return nil, err
 		}
-		if isSelf(ap, self) {
+		if isSelf(ap, self, vnet.IsHost(cfg.Net)) {
 			cfg.Logger.Info("dns: not forwarding to this server's own address", "upstream", u)
 			continue
 		}
@@ -153,8 +160,9 @@ func parseUpstream(u string) (netip.AddrPort, error) {
 // isSelf reports whether upstream is the server bound at self, so that a
 // resolv.conf naming this node's own address never makes it forward to
 // itself: the same address and port, or, when the server listens on all
-// addresses, any loopback or local interface address on its port.
-func isSelf(upstream, self netip.AddrPort) bool {
+// addresses, any loopback address on its port, and any of the host's
+// interface addresses when onHost (it listens on the host's network).
+func isSelf(upstream, self netip.AddrPort, onHost bool) bool {
 	up := upstream.Addr().Unmap()
 	me := self.Addr().Unmap()
 	if upstream.Port() != self.Port() {
@@ -168,6 +176,9 @@ func isSelf(upstream, self netip.AddrPort) bool {
 	}
 	if up.IsLoopback() {
 		return true
+	}
+	if !onHost {
+		return false
 	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {

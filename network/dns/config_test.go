@@ -138,7 +138,7 @@ func TestIsSelfRecognisesThisServerOnAnyAddress(t *testing.T) {
 		{"10.255.255.53:53", "127.0.0.1:53", false},
 	}
 	for _, tt := range tests {
-		if got := isSelf(ap(tt.upstream), ap(tt.self)); got != tt.want {
+		if got := isSelf(ap(tt.upstream), ap(tt.self), true); got != tt.want {
 			t.Errorf("isSelf(%s, %s) = %v, want %v", tt.upstream, tt.self, got, tt.want)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	miekg "github.com/miekg/dns"
+
+	"flotilla/internal/vnet"
 )
 
 // forward sends a query for a name outside the zone to the upstreams in
@@ -26,7 +28,7 @@ func (s *Server) forward(w miekg.ResponseWriter, req *miekg.Msg, reqOPT *miekg.O
 		s.reply(w, &m, req, reqOPT, tcp, miekg.RcodeServerFailure)
 		return
 	}
-	if u, ok := w.(*batchResponse); ok {
+	if u, ok := w.(udpReader); ok {
 		// A UDP reader must not wait on an upstream: it has more queries
 		// to read.
 		w = u.detach()
@@ -40,6 +42,13 @@ func (s *Server) forward(w miekg.ResponseWriter, req *miekg.Msg, reqOPT *miekg.O
 	}
 	defer func() { <-s.forwardSlots }()
 	s.exchange(w, req, reqOPT, tcp)
+}
+
+// udpReader is the ResponseWriter of a query a UDP reader read (readUDP's
+// or servePackets'): detach gives one that can answer later, from another
+// goroutine.
+type udpReader interface {
+	detach() miekg.ResponseWriter
 }
 
 // exchange is forward's work, once a slot is taken.
@@ -72,7 +81,7 @@ func (s *Server) exchange(w miekg.ResponseWriter, req *miekg.Msg, reqOPT *miekg.
 // miekg's client heeds a context's deadline but not its end, so the
 // connection is closed when Run stops: shutting down waits for no upstream.
 func (s *Server) ask(client *miekg.Client, upstream string, req *miekg.Msg) (*miekg.Msg, error) {
-	conn, err := client.DialContext(s.ctx, upstream)
+	conn, err := s.dial(client, upstream)
 	if err != nil {
 		return nil, err
 	}
@@ -81,4 +90,21 @@ func (s *Server) ask(client *miekg.Client, upstream string, req *miekg.Msg) (*mi
 	defer stop()
 	resp, _, err := client.ExchangeWithConnContext(s.ctx, req, conn)
 	return resp, err
+}
+
+// dial connects to an upstream as client would; through the server's Net
+// when it is not the host's, and then over TCP whatever the client's
+// transport: a simulated network carries streams only (vnet.Memory dials
+// no datagrams), and the answer goes back the way the query came.
+func (s *Server) dial(client *miekg.Client, upstream string) (*miekg.Conn, error) {
+	if vnet.IsHost(s.cfg.Net) {
+		return client.DialContext(s.ctx, upstream)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.forwardTimeout)
+	defer cancel()
+	c, err := s.cfg.Net.DialContext(ctx, "tcp", upstream)
+	if err != nil {
+		return nil, err
+	}
+	return &miekg.Conn{Conn: c}, nil
 }

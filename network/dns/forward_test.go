@@ -28,7 +28,7 @@ type upstreamQuery struct {
 
 func startUpstream(t *testing.T) *fakeUpstream {
 	t.Helper()
-	udpConn, tcpLn, err := listen("127.0.0.1:0")
+	udpConn, tcpLn, err := listen(nil, "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"flotilla/api"
+	"flotilla/internal/vnet"
 )
 
 // udpReadSize is the buffer a UDP query is read into, and the payload size
@@ -38,9 +39,13 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	upstreams []string
-	udpConn   *net.UDPConn
-	tcpLn     net.Listener
-	addr      string
+	udpConn   net.PacketConn
+	// udp is udpConn when it is the host's UDP socket, which readUDP
+	// reads in batches; nil on a simulated network (see Run).
+	udp   *net.UDPConn
+	tcpLn net.Listener
+	addr  string
+	self  netip.AddrPort // the bound address
 
 	records atomic.Pointer[index]
 
@@ -70,11 +75,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	udpConn, tcpLn, err := listen(cfg.Listen)
+	udpConn, tcpLn, err := listen(cfg.Net, cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
-	self := udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	self, err := netip.ParseAddrPort(udpConn.LocalAddr().String())
+	if err != nil {
+		udpConn.Close()
+		tcpLn.Close()
+		return nil, fmt.Errorf("dns: bound address %s: %w", udpConn.LocalAddr(), err)
+	}
 	ups, err := upstreams(cfg, self)
 	if err != nil {
 		udpConn.Close()
@@ -87,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		udpConn:      udpConn,
 		tcpLn:        tcpLn,
 		addr:         udpConn.LocalAddr().String(),
+		self:         self,
 		udpClient:    &miekg.Client{Net: "udp", Timeout: cfg.forwardTimeout},
 		tcpClient:    &miekg.Client{Net: "tcp", Timeout: cfg.forwardTimeout},
 		ctx:          context.Background(),
@@ -95,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 		// does not go back (nothing transfers this zone; it is for show).
 		serial: uint32(time.Now().Unix()),
 	}
+	s.udp, _ = udpConn.(*net.UDPConn)
 	for _, u := range ups {
 		s.upstreams = append(s.upstreams, u.String())
 	}
@@ -104,32 +116,41 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// listen binds UDP and TCP on addr. With port 0 the UDP socket picks the
-// port and TCP takes the same one, trying again if it is taken for TCP.
-func listen(addr string) (*net.UDPConn, net.Listener, error) {
+// listen binds UDP and TCP on addr, on n (nil: the host's network). With
+// port 0 the UDP socket picks the port and TCP takes the same one, trying
+// again if it is taken for TCP.
+func listen(n vnet.Net, addr string) (net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: listen address %q: %w", addr, err)
 	}
+	n = vnet.Or(n)
 	attempts := 1
 	if port == "0" {
 		attempts = 10
 	}
 	for i := 0; ; i++ {
-		pc, err := net.ListenPacket("udp", addr)
+		pc, err := n.ListenPacket("udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
 		}
-		udpConn := pc.(*net.UDPConn)
-		// Room for bursts: a full buffer drops queries. The kernel caps
-		// it at net.core.rmem_max; less is no error worth failing for.
-		_ = udpConn.SetReadBuffer(udpSocketBuffer)
-		tcpAddr := net.JoinHostPort(host, fmt.Sprint(udpConn.LocalAddr().(*net.UDPAddr).Port))
-		ln, err := net.Listen("tcp", tcpAddr)
-		if err == nil {
-			return udpConn, ln, nil
+		if udpConn, ok := pc.(*net.UDPConn); ok {
+			// Room for bursts: a full buffer drops queries. The kernel
+			// caps it at net.core.rmem_max; less is no error worth
+			// failing for.
+			_ = udpConn.SetReadBuffer(udpSocketBuffer)
 		}
-		udpConn.Close()
+		bound, err := netip.ParseAddrPort(pc.LocalAddr().String())
+		if err != nil {
+			pc.Close()
+			return nil, nil, fmt.Errorf("dns: bound address %s: %w", pc.LocalAddr(), err)
+		}
+		tcpAddr := net.JoinHostPort(host, fmt.Sprint(bound.Port()))
+		ln, err := n.Listen("tcp", tcpAddr)
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
 		if i+1 >= attempts {
 			return nil, nil, fmt.Errorf("dns: listen tcp %s: %w", tcpAddr, err)
 		}
@@ -187,11 +208,16 @@ func (s *Server) Run(ctx context.Context) error {
 	tcpServer := newServer()
 	tcpServer.Listener = s.tcpLn
 	servers = append(servers, tcpServer)
-	if s.selfAddr().Addr().IsUnspecified() || s.cfg.miekgUDP {
+	switch {
+	case s.udp == nil:
+		// A simulated network's socket: read one packet at a time.
+		started <- struct{}{}
+		go func() { errc <- s.servePackets() }()
+	case s.self.Addr().IsUnspecified() || s.cfg.miekgUDP:
 		udpServer := newServer()
 		udpServer.PacketConn, udpServer.UDPSize = s.udpConn, udpReadSize
 		servers = append(servers, udpServer)
-	} else {
+	default:
 		started <- struct{}{}
 		go func() { errc <- s.serveUDP() }()
 	}
@@ -257,9 +283,4 @@ func (s *Server) invalidMsg(m []byte, _ error) {
 	if len(m) >= 12 {
 		s.metrics.count(0, miekg.RcodeFormatError)
 	}
-}
-
-// selfAddr is the bound address.
-func (s *Server) selfAddr() netip.AddrPort {
-	return s.udpConn.LocalAddr().(*net.UDPAddr).AddrPort()
 }

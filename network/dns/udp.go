@@ -29,7 +29,7 @@ import (
 // socket.
 func udpReaders() int { return min(max(2, runtime.GOMAXPROCS(0)), 4) }
 
-// serveUDP answers queries on s.udpConn until it is closed.
+// serveUDP answers queries on s.udp until it is closed.
 func (s *Server) serveUDP() error {
 	n := udpReaders()
 	errc := make(chan error, n)
@@ -59,15 +59,15 @@ const udpBatch = 32
 // readUDP reads queries in batches and answers each batch with one write:
 // in a VM a system call costs more than a DNS answer.
 func (s *Server) readUDP() error {
-	var conn batchConn = ipv4.NewPacketConn(s.udpConn)
-	if !s.selfAddr().Addr().Unmap().Is4() {
-		conn = ipv6.NewPacketConn(s.udpConn)
+	var conn batchConn = ipv4.NewPacketConn(s.udp)
+	if !s.self.Addr().Unmap().Is4() {
+		conn = ipv6.NewPacketConn(s.udp)
 	}
 	in := make([]ipv4.Message, udpBatch)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, udpReadSize)}
 	}
-	w := &batchResponse{conn: s.udpConn}
+	w := &batchResponse{conn: s.udp}
 	for {
 		n, err := conn.ReadBatch(in, 0)
 		if err != nil {
@@ -206,3 +206,46 @@ func (w *udpResponse) Close() error                { return nil }
 func (w *udpResponse) TsigStatus() error           { return nil }
 func (w *udpResponse) TsigTimersOnly(bool)         {}
 func (w *udpResponse) Hijack()                     {}
+
+// servePackets answers queries on s.udpConn, a simulated network's socket
+// (no system calls to batch), one packet at a time, until it is closed.
+func (s *Server) servePackets() error {
+	buf := make([]byte, udpReadSize)
+	for {
+		n, addr, err := s.udpConn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil // Run is stopping
+			}
+			return err
+		}
+		// As in readUDP, the buffer is free again once this returns.
+		s.serveUDPPacket(&packetResponse{conn: s.udpConn, addr: addr}, buf[:n])
+	}
+}
+
+// packetResponse is a miekg.ResponseWriter that sends at once to one
+// client of a net.PacketConn: servePackets makes one per query.
+type packetResponse struct {
+	conn net.PacketConn
+	addr net.Addr
+}
+
+// detach is w itself: it already sends at once, from any goroutine.
+func (w *packetResponse) detach() miekg.ResponseWriter { return w }
+
+func (w *packetResponse) LocalAddr() net.Addr  { return w.conn.LocalAddr() }
+func (w *packetResponse) RemoteAddr() net.Addr { return w.addr }
+func (w *packetResponse) WriteMsg(m *miekg.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+func (w *packetResponse) Write(b []byte) (int, error) { return w.conn.WriteTo(b, w.addr) }
+func (w *packetResponse) Close() error                { return nil }
+func (w *packetResponse) TsigStatus() error           { return nil }
+func (w *packetResponse) TsigTimersOnly(bool)         {}
+func (w *packetResponse) Hijack()                     {}

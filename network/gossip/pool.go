@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"flotilla/internal/vnet"
 )
 
 // Roles a member may announce.
@@ -68,6 +70,9 @@ type Config struct {
 	// to a member it declared dead again, so without this two halves of a
 	// healed partition would stay apart for good.
 	RejoinInterval time.Duration
+	// Net is the network to gossip on: nil for the host's (memberlist's
+	// own UDP and TCP transport), or a simulated one (vnet.Memory).
+	Net vnet.Net
 
 	// tune, when set, adjusts memberlist's configuration (tests inject a
 	// faulty transport through it).
@@ -131,8 +136,25 @@ func Start(cfg Config) (*Pool, error) {
 	if cfg.tune != nil {
 		cfg.tune(mc)
 	}
+	var tr *vnetTransport
+	if mc.Transport == nil && !vnet.IsHost(cfg.Net) {
+		// A simulated network (and no transport set by tune): memberlist's
+		// own transport would use the host's sockets. Memberlist is told
+		// the port and address the transport bound, as it is told them
+		// after binding its own.
+		if tr, err = newVnetTransport(cfg.Net, host, port, mc.Logger); err != nil {
+			return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
+		}
+		mc.Transport = tr
+		ip, bound := tr.advertised()
+		mc.BindPort, mc.AdvertisePort = bound, bound
+		mc.AdvertiseAddr = ip.String()
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if tr != nil {
+			tr.Shutdown()
+		}
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
 	}
 	p.ml = ml

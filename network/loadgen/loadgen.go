@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"flotilla/internal/clock"
+	"flotilla/internal/vnet"
 )
 
 // Defaults and limits.
@@ -102,6 +103,9 @@ type Config struct {
 	Rand rand.Source
 	// Clock schedules requests and measures latency; nil is the wall clock.
 	Clock clock.Clock
+	// Net is what requests dial through: nil for the host's network, or a
+	// simulated one (vnet.Memory). A dial is bounded by Timeout either way.
+	Net vnet.Net
 }
 
 // Summary is the result of a run. Its JSON field names are a stable
@@ -234,6 +238,19 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	return g.run(ctx), nil
 }
 
+// dialer is how a run connects to its target: a net.Dialer, or the
+// config's Net, within Timeout.
+func dialer(cfg Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if vnet.IsHost(cfg.Net) {
+		return (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+		return cfg.Net.DialContext(ctx, network, addr)
+	}
+}
+
 // generator is one run: its client, its in-flight slots and its tallies.
 type generator struct {
 	cfg       Config
@@ -262,11 +279,8 @@ type tally struct {
 
 func newGenerator(cfg Config) *generator {
 	transport := &http.Transport{
-		Proxy: nil, // never an environment proxy: requests go where the URL says
-		DialContext: (&net.Dialer{
-			Timeout:   cfg.Timeout,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:               nil, // never an environment proxy: requests go where the URL says
+		DialContext:         dialer(cfg),
 		MaxIdleConns:        cfg.Concurrency,
 		MaxIdleConnsPerHost: cfg.Concurrency,
 		IdleConnTimeout:     90 * time.Second,

@@ -23,6 +23,9 @@ type Config struct {
 	// shares loopback) can all own the same VIP:port: the kernel spreads
 	// connections over them, and when one agent dies the others keep serving.
 	Listen func(network, addr string) (net.Listener, error)
+	// Dial connects to an endpoint; nil uses a net.Dialer (TCP keep-alive
+	// every 30s). A simulated network (vnet.Memory) sets it, and Listen.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialTimeout bounds connecting to an endpoint (default 1s).
 	DialTimeout time.Duration
 	// ResponseTimeout bounds the wait for an endpoint's answer to begin

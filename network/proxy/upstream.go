@@ -201,7 +201,15 @@ func newWriter(w io.Writer) *bufio.Writer {
 }
 
 func (p *Proxy) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := p.dialer.DialContext(ctx, network, addr)
+	var c net.Conn
+	var err error
+	if p.cfg.Dial != nil {
+		dialCtx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+		c, err = p.cfg.Dial(dialCtx, network, addr)
+		cancel()
+	} else {
+		c, err = p.dialer.DialContext(ctx, network, addr)
+	}
 	if err != nil {
 		return nil, &connectError{addr: addr, err: err}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/vnet"
 	"flotilla/runtime"
 	"flotilla/runtime/toolbox"
 	"flotilla/runtime/workload"
@@ -48,6 +49,10 @@ type Config struct {
 	// port 0 (a port only the agent knows once it listens): the host's
 	// resolvers.
 	DNS string
+	// Net is where the containers listen and where exec's wget, fetch and
+	// nslookup dial: nil for the host's network, or a simulated one
+	// (vnet.Memory) with the agent's DNS server on it.
+	Net vnet.Net
 }
 
 // searchDomain is the cluster DNS zone (network/dns's default).
@@ -204,6 +209,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) error 
 	}
 	cfg.Simulated = true
 	cfg.Clock = r.clock
+	cfg.Net = r.cfg.Net
 	files, err := newFilesFS(spec.Files, r.clock.Now())
 	if err != nil {
 		return fmt.Errorf("create container %s: %w (%w)", spec.ID, err, runtime.ErrInvalidSpec)
@@ -218,7 +224,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) error 
 	if _, ok := r.containers[spec.ID]; ok {
 		return fmt.Errorf("create container %s: %w", spec.ID, runtime.ErrExists)
 	}
-	ip, err := r.addresses.take(func(a netip.Addr) bool { return portsFree(a, ports) })
+	ip, err := r.addresses.take(func(a netip.Addr) bool { return portsFree(r.cfg.Net, a, ports) })
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", spec.ID, err)
 	}
@@ -264,11 +270,11 @@ func listenPorts(specPorts []api.Port, listen string) []int {
 }
 
 // portsFree checks that nothing else (another runtime on the same subnet,
-// in this process or another) listens on the address, so that two test
-// runs or two labs that picked the same subnet do not collide.
-func portsFree(ip netip.Addr, ports []int) bool {
+// in this process or another) listens on the address on n, so that two
+// test runs or two labs that picked the same subnet do not collide.
+func portsFree(n vnet.Net, ip netip.Addr, ports []int) bool {
 	for _, p := range ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), strconv.Itoa(p)))
+		ln, err := vnet.Or(n).Listen("tcp", net.JoinHostPort(ip.String(), strconv.Itoa(p)))
 		if err != nil {
 			return false
 		}
@@ -497,6 +503,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, std
 	}()
 
 	execCtx := toolbox.WithLoopback(ctx, ip)
+	if !vnet.IsHost(r.cfg.Net) {
+		execCtx = toolbox.WithNet(execCtx, r.cfg.Net)
+	}
 	if r.dns != "" {
 		execCtx = toolbox.WithResolver(execCtx, toolbox.Resolver{Server: r.dns,
 			Search: []string{namespace + "." + searchDomain, searchDomain}})

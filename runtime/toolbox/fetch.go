@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"flotilla/internal/vnet"
 )
 
 // FetchTimeout bounds one wget/fetch.
@@ -20,6 +22,23 @@ type loopbackKey struct{}
 // host's loopback, so a container's own "localhost" is its own address.
 func WithLoopback(ctx context.Context, addr netip.Addr) context.Context {
 	return context.WithValue(ctx, loopbackKey{}, addr)
+}
+
+type netKey struct{}
+
+// WithNet makes wget, fetch and nslookup run under ctx dial through n
+// rather than the host's network: a sim container of a virtual scenario
+// lives on a simulated one (vnet.Memory). Names are then looked up only
+// through WithResolver's server, never the host's resolvers.
+func WithNet(ctx context.Context, n vnet.Net) context.Context {
+	return context.WithValue(ctx, netKey{}, n)
+}
+
+// netOf is the network commands run under ctx dial through: WithNet's, or
+// the host's.
+func netOf(ctx context.Context) vnet.Net {
+	n, _ := ctx.Value(netKey{}).(vnet.Net)
+	return vnet.Or(n)
 }
 
 // wget [-q] [-O -] URL, short options combined or not (-qO-): only -O -
@@ -112,7 +131,7 @@ func fetch(inv *invocation, url string) int {
 // dialer dials the address WithLoopback names for loopback hosts, and
 // resolves other names with lookup (WithResolver's server, if any).
 func dialer(ctx context.Context) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
+	d := netOf(ctx)
 	own, rewrite := ctx.Value(loopbackKey{}).(netip.Addr)
 	_, resolve := ctx.Value(resolverKey{}).(Resolver)
 	return func(dialCtx context.Context, network, addr string) (net.Conn, error) {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"flotilla/internal/vnet"
 )
 
 // Resolver is where the lookups of commands run under a context go (see
@@ -58,14 +60,24 @@ func lookup(ctx context.Context, host string) ([]netip.Addr, string, error) {
 	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
 		return []netip.Addr{ip}, host, nil
 	}
+	n := netOf(ctx)
 	r, ok := ctx.Value(resolverKey{}).(Resolver)
 	if !ok {
+		if !vnet.IsHost(n) {
+			// The host's resolvers are not on a simulated network.
+			return nil, "", &net.DNSError{Err: "no DNS server on this network", Name: host, IsNotFound: true}
+		}
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		return addrs, host, err
 	}
 	res := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, r.Server)
+		if !vnet.IsHost(n) {
+			// A simulated network carries streams only: ask over TCP,
+			// which Go's resolver speaks to a connection that is no
+			// net.PacketConn.
+			network = "tcp"
+		}
+		return n.DialContext(ctx, network, r.Server)
 	}}
 	for _, name := range r.candidates(host) {
 		addrs, err := res.LookupNetIP(ctx, "ip", name)

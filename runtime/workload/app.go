@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"flotilla/internal/clock"
+	"flotilla/internal/vnet"
 )
 
 // Exit codes Run reports.
@@ -263,7 +264,7 @@ func (a *App) listen(ln net.Listener) ([]net.Listener, error) {
 	}
 	var lns []net.Listener
 	for _, addr := range append([]string{a.cfg.Listen}, a.cfg.ExtraListen...) {
-		l, err := net.Listen("tcp", addr)
+		l, err := vnet.Or(a.cfg.Net).Listen("tcp", addr)
 		if err != nil {
 			for _, open := range lns {
 				open.Close()

@@ -14,6 +14,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/vnet"
 )
 
 // The environment variables a runtime sets for the workload.
@@ -74,6 +75,9 @@ type Config struct {
 
 	// Clock drives every timer of the app; nil means the wall clock.
 	Clock clock.Clock
+	// Net is where Run listens; nil means the host's network. The sim
+	// runtime passes its own (a simulated one in virtual scenarios).
+	Net vnet.Net
 	// Rand draws errors, latencies and conversions; nil means a randomly
 	// seeded source. Tests seed it.
 	Rand rand.Source
