@@ -1,3 +1,9 @@
+// rand.Seed seeds math/rand's global source again (Go 1.24 made it a
+// no-op): `scenario run --virtual --seed N` seeds what hashicorp/raft and
+// memberlist draw.
+//
+//go:debug randseednop=0
+
 package main
 
 import (

@@ -86,6 +86,7 @@ type scenarioRunOptions struct {
 	keep    bool
 	virtual bool
 	seed    uint64
+	log     string
 	dns     string
 }
 
@@ -110,8 +111,9 @@ non-zero when a step fails, naming it, what was expected and what was seen.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.keep, "keep", false, "leave the lab running at the end (it says how to reach and stop it)")
-	f.BoolVar(&o.virtual, "virtual", false, "run in virtual time (not implemented yet)")
-	f.Uint64Var(&o.seed, "seed", 0, "with --virtual: the seed of the run (not implemented yet)")
+	f.BoolVar(&o.virtual, "virtual", false, "run the lab in this process in virtual time: an hour of cluster time in seconds, the same trace every time")
+	f.Uint64Var(&o.seed, "seed", 0, "with --virtual: the seed of the libraries' random choices")
+	f.StringVar(&o.log, "log", "", "with --virtual: write the servers' and agents' logs to this file")
 	f.StringVar(&o.dns, "dns", "", "with --address: the cluster's DNS server, HOST:PORT, for dns conditions (default $FLOTILLA_DNS_ADDR)")
 	return cmd
 }
@@ -129,8 +131,11 @@ func loadScenario(arg string) (*scenario.Scenario, error) {
 }
 
 func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg string) (err error) {
-	if o.virtual || cmd.Flags().Changed("seed") {
-		return errors.New("--virtual: virtual time is not implemented yet; scenarios run live (without --virtual)")
+	if !o.virtual && (cmd.Flags().Changed("seed") || o.log != "") {
+		return errors.New("--seed and --log go with --virtual")
+	}
+	if o.virtual && g.address != "" {
+		return errors.New("--virtual runs the scenario's lab in this process; it cannot play on --address")
 	}
 	if g.output != "table" && g.output != "json" {
 		return fmt.Errorf("--output %q: scenario run prints table (lines as it goes) or json (one object per line)", g.output)
@@ -143,6 +148,9 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 	var report scenario.Reporter = &scenario.TextReporter{W: out, Colour: loadIsTerminal(out) && os.Getenv("NO_COLOR") == ""}
 	if g.output == "json" {
 		report = &scenario.JSONReporter{W: out}
+	}
+	if o.virtual {
+		return runVirtual(o, sc, report, cmd.ErrOrStderr())
 	}
 	r := &scenario.Runner{Report: report}
 	ctx := cmd.Context()

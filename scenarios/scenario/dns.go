@@ -10,6 +10,7 @@ import (
 	miekg "github.com/miekg/dns"
 
 	"flotilla/api"
+	"flotilla/internal/vnet"
 )
 
 // dnsTimeout bounds one question to the cluster's DNS server.
@@ -33,8 +34,7 @@ func (c *DNSCondition) check(ctx context.Context, w *world) (verdict, error) {
 	t := newTally()
 	m := new(miekg.Msg)
 	m.SetQuestion(miekg.Fqdn(c.Name), dnsTypes[c.qtype()])
-	client := &miekg.Client{Timeout: dnsTimeout}
-	in, _, err := client.ExchangeContext(ctx, m, w.dns)
+	in, err := exchangeDNS(ctx, w, m)
 	if err != nil {
 		// A server that does not answer is something to wait out.
 		t.ok = false
@@ -69,4 +69,22 @@ func (c *DNSCondition) check(ctx context.Context, w *world) (verdict, error) {
 		seen += ": " + strings.Join(answers, ", ")
 	}
 	return t.verdict(subject, seen, map[string]any{"rcode": rcode, "answers": answers}), nil
+}
+
+// exchangeDNS asks the cluster's DNS server: over UDP on the machine's
+// network, over TCP (which the server answers too) through a simulated one.
+func exchangeDNS(ctx context.Context, w *world, m *miekg.Msg) (*miekg.Msg, error) {
+	if vnet.IsHost(w.net) {
+		in, _, err := (&miekg.Client{Timeout: dnsTimeout}).ExchangeContext(ctx, m, w.dns)
+		return in, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, dnsTimeout)
+	defer cancel()
+	conn, err := w.net.DialContext(ctx, "tcp", w.dns)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	in, _, err := (&miekg.Client{Net: "tcp", Timeout: dnsTimeout}).ExchangeWithConnContext(ctx, m, &miekg.Conn{Conn: conn})
+	return in, err
 }

@@ -53,7 +53,17 @@ type Step struct {
 	Scale   *ScaleStep    `json:"scale,omitempty"`
 	Drain   *DrainStep    `json:"drain,omitempty"`
 	Sleep   *api.Duration `json:"sleep,omitempty"`
+	// Only plays the step in one mode: "live" (a lab of processes) or
+	// "virtual" (`run --virtual`); empty plays it in both. An hour of
+	// load is a virtual-only step, for example.
+	Only string `json:"only,omitempty"`
 }
+
+// Modes a step may be limited to (Step.Only).
+const (
+	OnlyLive    = "live"
+	OnlyVirtual = "virtual"
+)
 
 // Step kinds, as Kind names them.
 const (

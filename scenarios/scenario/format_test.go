@@ -105,6 +105,7 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"unknown step kind", head + "  - sya: hello\n", `node-loss.yaml: steps[0].sya: unknown field (did you mean "say"?)`},
 		{"two kinds in a step", head + "  - say: a\n    sleep: 1s\n", "node-loss.yaml: steps[0]: one kind per step, got say and sleep"},
 		{"empty step", head + "  - {}\n", "node-loss.yaml: steps[0]: empty step"},
+		{"bad only", head + "  - sleep: 1h\n    only: virtaul\n", `node-loss.yaml: steps[0].only: "virtaul": want live or virtual`},
 		{"bad count", head + apply + "  - expect: {allocations: {service: web, running: 3x}}\n", `node-loss.yaml: steps[1].expect.allocations.running: "3x" is not a count`},
 		{"fractional count", head + apply + "  - expect: {allocations: {service: web, running: 2.5}}\n", `steps[1].expect.allocations.running: "2.5" is not a count`},
 		{"bad inline spec", head + "  - apply: {spec: {kind: Service, name: web, image: demo, replicas: -1}}\n", "node-loss.yaml: steps[0].apply: spec.replicas:"},

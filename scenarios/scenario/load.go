@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/vnet"
 	"flotilla/network/loadgen"
 )
 
@@ -142,7 +143,7 @@ func millis(ms float64) string {
 
 // startLoad resolves the service's VIP and port and starts the load; it
 // runs until its duration ends, a stop step, or the run ends (ctx).
-func startLoad(ctx context.Context, r Reader, s *LoadStep) (*backgroundLoad, error) {
+func startLoad(ctx context.Context, r Reader, n vnet.Net, s *LoadStep) (*backgroundLoad, error) {
 	ns := namespaceOr(s.Namespace)
 	svc, _, err := r.Service(ctx, ns, s.Service, api.QueryOptions{})
 	if err != nil {
@@ -157,6 +158,7 @@ func startLoad(ctx context.Context, r Reader, s *LoadStep) (*backgroundLoad, err
 	}
 	url := "http://" + net.JoinHostPort(svc.VIP, strconv.Itoa(port)) + "/"
 	cfg := s.config(url)
+	cfg.Net = n
 	l := &backgroundLoad{name: s.Start, target: cfg.URL, runOut: s.Duration > 0, done: make(chan struct{})}
 	cfg.Progress = func(snap loadgen.Snapshot) {
 		l.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/vnet"
 )
 
 // Reader is what the runner reads of a cluster (api.Client has it).
@@ -55,8 +56,16 @@ type Runner struct {
 	Report Reporter
 	// Poll is how often waits look again (DefaultPoll when 0).
 	Poll time.Duration
-	// HTTP sends the demo app's admin requests (a plain client when nil).
+	// HTTP sends the demo app's admin requests (a plain client when nil,
+	// on Net).
 	HTTP *http.Client
+	// Net is the network loads, admin requests and DNS questions go
+	// through: nil for the machine's, a simulated one in virtual time.
+	Net vnet.Net
+	// Virtual says the run is in virtual time: steps limited to live
+	// runs are left out, and events are shown at the cluster time they
+	// happened (live, when the runner saw them).
+	Virtual bool
 }
 
 // StepError is a step that failed: its index (from 0, as in the file's
@@ -94,6 +103,7 @@ type world struct {
 	since      uint64
 	loads      map[string]*backgroundLoad
 	dns        string
+	net        vnet.Net
 	lostLeader string
 }
 
@@ -106,6 +116,7 @@ type run struct {
 	report   Reporter
 	poll     time.Duration
 	world    *world
+	virtual  bool
 	start    time.Time
 	lastNode string
 }
@@ -115,6 +126,9 @@ type run struct {
 func (r *Runner) Check(sc *Scenario) error {
 	for i := range sc.Steps {
 		s := &sc.Steps[i]
+		if r.Virtual && s.Only != OnlyLive && s.Fault != nil && (s.Fault.Pause != "" || s.Fault.Resume != "") {
+			return &StepError{Index: i, Kind: KindFault, Err: errors.New("pause and resume are not simulated in virtual time (kill and restart are): run the scenario live")}
+		}
 		if r.Lab == nil && s.Fault != nil && s.Fault.nodeTarget() != "" {
 			return &StepError{Index: i, Kind: KindFault, Err: errors.New("node faults need the lab the run starts (run it without --address)")}
 		}
@@ -139,10 +153,10 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 	if err := r.Check(sc); err != nil {
 		return err
 	}
-	ru := &run{sc: sc, cluster: r.Cluster, lab: r.Lab, http: r.HTTP, report: r.Report, poll: r.Poll,
-		world: &world{cluster: r.Cluster, loads: map[string]*backgroundLoad{}, dns: r.DNS}}
+	ru := &run{sc: sc, cluster: r.Cluster, lab: r.Lab, http: r.HTTP, report: r.Report, poll: r.Poll, virtual: r.Virtual,
+		world: &world{cluster: r.Cluster, loads: map[string]*backgroundLoad{}, dns: r.DNS, net: vnet.Or(r.Net)}}
 	if ru.http == nil {
-		ru.http = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+		ru.http = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: ru.world.net.DialContext}}
 	}
 	if ru.poll <= 0 {
 		ru.poll = DefaultPoll
@@ -153,39 +167,67 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 	}
 	ru.world.since = after
 	ctx, cancel := context.WithCancel(ctx)
-	var bg sync.WaitGroup
 	defer func() {
 		cancel()
 		for _, l := range ru.world.loads {
 			l.stop(ctx) // cancelled: at once
 		}
-		bg.Wait()
 	}()
 	ru.start = time.Now()
 	r.Report.Start(StartReport{Scenario: sc.Name, Title: sc.Title, Teaches: sc.Teaches, Cluster: r.Where, Steps: len(sc.Steps)})
 	shown := sc.shownServices()
-	bg.Go(func() {
-		followEvents(ctx, r.Cluster, after, func(e *api.Event) {
-			if shownEvent(e, shown) {
-				r.Report.Event(ru.elapsed(), e)
+	// The events are shown until the run ends, not after its last line.
+	ectx, stopEvents := context.WithCancel(ctx)
+	var following sync.WaitGroup
+	endEvents := func() {
+		stopEvents()
+		following.Wait()
+	}
+	defer endEvents()
+	following.Go(func() {
+		followEvents(ectx, r.Cluster, after, func(e *api.Event) {
+			if !shownEvent(e, shown) {
+				return
 			}
+			at := ru.elapsed()
+			if r.Virtual {
+				at = e.Time.Sub(ru.start)
+			}
+			r.Report.Event(at, e)
 		})
 	})
 	for i := range sc.Steps {
+		if !ru.plays(&sc.Steps[i]) {
+			continue
+		}
 		if err := ru.step(ctx, i); err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("interrupted: %w", ctx.Err())
 			}
 			serr := &StepError{Index: i, Kind: sc.Steps[i].Kind(), Err: err}
+			endEvents()
 			r.Report.End(EndReport{Scenario: sc.Name, Steps: i + 1, Of: len(sc.Steps), Elapsed: ru.elapsed(), Failure: serr.Error()})
 			return serr
 		}
 	}
+	endEvents()
 	r.Report.End(EndReport{Scenario: sc.Name, Passed: true, Steps: len(sc.Steps), Of: len(sc.Steps), Elapsed: ru.elapsed()})
 	return nil
 }
 
 func (r *run) elapsed() time.Duration { return time.Since(r.start) }
+
+// plays says whether the run plays a step: all but those limited to the
+// other mode.
+func (r *run) plays(s *Step) bool {
+	switch s.Only {
+	case OnlyLive:
+		return !r.virtual
+	case OnlyVirtual:
+		return r.virtual
+	}
+	return true
+}
 
 // shownServices are the services whose events a run shows.
 func (sc *Scenario) shownServices() map[string]bool {
@@ -342,7 +384,7 @@ func (r *run) expect(ctx context.Context, c *Condition) (verdict, error) {
 
 func (r *run) load(ctx context.Context, s *LoadStep) (string, map[string]any, error) {
 	if s.Start != "" {
-		l, err := startLoad(ctx, r.cluster, s)
+		l, err := startLoad(ctx, r.cluster, r.world.net, s)
 		if err != nil {
 			return "", nil, err
 		}

@@ -116,6 +116,9 @@ func (v *validation) step(i int, s *Step) error {
 		return fieldError(stepField(i, ""), "one kind per step, got %s", strings.Join(kinds, " and "))
 	}
 	f := func(field string) string { return stepField(i, kinds[0]+field) }
+	if s.Only != "" && s.Only != OnlyLive && s.Only != OnlyVirtual {
+		return fieldError(stepField(i, "only"), "%q: want live or virtual (or leave it out for both)", s.Only)
+	}
 	switch kinds[0] {
 	case KindSay:
 		return nil

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	goruntime "runtime"
+
+	"flotilla/internal/bubble"
+	"flotilla/scenarios/scenario"
+	"flotilla/scenarios/virtual"
+)
+
+// runVirtual plays a scenario in virtual time: its lab runs in this
+// process on a simulated network inside a synctest bubble, where cluster
+// time jumps ahead whenever everything waits (docs/VIRTUAL-TIME.md). The
+// process ends inside the bubble: its exit status is the run's.
+func runVirtual(o *scenarioRunOptions, sc *scenario.Scenario, report scenario.Reporter, stderr io.Writer) error {
+	if o.keep {
+		return errors.New("--keep: a virtual lab lives in this process and ends with the run")
+	}
+	// hashicorp/raft and memberlist draw from math/rand's global source:
+	// seed it (the binary's //go:debug randseednop=0 lets Seed work).
+	rand.Seed(int64(o.seed)) //nolint:staticcheck // the point is a seeded global source
+	// One processor: goroutines that wake at the same virtual instant
+	// then run one after the other, in an order that varies far less
+	// than in parallel.
+	if os.Getenv("GOMAXPROCS") == "" {
+		goruntime.GOMAXPROCS(1)
+	}
+	var log io.Writer
+	if o.log != "" {
+		f, err := os.Create(o.log)
+		if err != nil {
+			return fmt.Errorf("--log: %w", err)
+		}
+		defer f.Close()
+		log = f
+	}
+	code := 0
+	err := bubble.Run(func() {
+		err := virtual.Play(sc, virtual.Options{Report: scenario.StableIDs(report), Log: log})
+		if err != nil {
+			var serr *scenario.StepError
+			if !errors.As(err, &serr) {
+				fmt.Fprintln(stderr, "error:", err)
+			}
+			code = 1
+		}
+		// Goroutines a library left behind would be a deadlock to the
+		// bubble: the run is over, so end here.
+		os.Exit(code)
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
