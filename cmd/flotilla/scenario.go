@@ -150,7 +150,7 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 		report = &scenario.JSONReporter{W: out}
 	}
 	if o.virtual {
-		return runVirtual(o, sc, report, cmd.ErrOrStderr())
+		return runVirtual(cmd.Context(), o, sc, report, cmd.ErrOrStderr())
 	}
 	r := &scenario.Runner{Report: report}
 	ctx := cmd.Context()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,7 @@ import (
 // process on a simulated network inside a synctest bubble, where cluster
 // time jumps ahead whenever everything waits (docs/VIRTUAL-TIME.md). The
 // process ends inside the bubble: its exit status is the run's.
-func runVirtual(o *scenarioRunOptions, sc *scenario.Scenario, report scenario.Reporter, stderr io.Writer) error {
+func runVirtual(ctx context.Context, o *scenarioRunOptions, sc *scenario.Scenario, report scenario.Reporter, stderr io.Writer) error {
 	if o.keep {
 		return errors.New("--keep: a virtual lab lives in this process and ends with the run")
 	}
@@ -39,9 +40,21 @@ func runVirtual(o *scenarioRunOptions, sc *scenario.Scenario, report scenario.Re
 		defer f.Close()
 		log = f
 	}
+	dir, err := os.MkdirTemp("", "flotilla-virtual-")
+	if err != nil {
+		return err
+	}
+	// Nothing in the bubble watches ctx (a channel from outside it would
+	// stop its clock): an interrupt ends the process from out here.
+	go func() {
+		<-ctx.Done()
+		fmt.Fprintln(stderr, "interrupted")
+		os.RemoveAll(dir)
+		os.Exit(130)
+	}()
 	code := 0
-	err := bubble.Run(func() {
-		err := virtual.Play(sc, virtual.Options{Report: scenario.StableIDs(report), Log: log})
+	err = bubble.Run(func() {
+		err := virtual.Play(sc, virtual.Options{Report: scenario.StableIDs(report), Log: log, Dir: dir})
 		if err != nil {
 			var serr *scenario.StepError
 			if !errors.As(err, &serr) {
@@ -51,10 +64,9 @@ func runVirtual(o *scenarioRunOptions, sc *scenario.Scenario, report scenario.Re
 		}
 		// Goroutines a library left behind would be a deadlock to the
 		// bubble: the run is over, so end here.
+		os.RemoveAll(dir)
 		os.Exit(code)
 	})
-	if err != nil {
-		return err
-	}
-	return nil
+	os.RemoveAll(dir)
+	return err
 }
