@@ -147,7 +147,9 @@ func TestScenarioListShowAndRefusals(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"scenario", "run", "node-loss", "--virtual"}, "error: --virtual: virtual time is not implemented yet"},
+		{[]string{"scenario", "run", "node-loss", "--virtual", "--address", "http://127.0.0.1:1"}, "error: --virtual runs the scenario's lab in this process"},
+		{[]string{"scenario", "run", "node-loss", "--seed", "7"}, "error: --seed and --log go with --virtual"},
+		{[]string{"scenario", "run", "node-loss", "--virtual", "--keep"}, "error: --keep: a virtual lab lives in this process"},
 		{[]string{"scenario", "run", bad}, `error: bad.yaml: steps[0].wait.allocations.runing: unknown field (did you mean "running"?)`},
 		{[]string{"scenario", "run", "nope"}, `error: no scenario "nope" in the library (it has `},
 		{[]string{"scenario", "show", "nope"}, `error: no scenario "nope"`},
@@ -158,6 +160,36 @@ func TestScenarioListShowAndRefusals(t *testing.T) {
 		if err == nil || !strings.HasPrefix(out, c.want) {
 			t.Errorf("flotilla %s: %v\n%s\nwant it to start %q", strings.Join(c.args, " "), err, out, c.want)
 		}
+	}
+}
+
+// TestScenarioRunsInVirtualTime: node-loss passes in virtual time, with
+// the kill seen as a failure (not a graceful leave); a wrong expectation
+// fails naming its step.
+func TestScenarioRunsInVirtualTime(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "scenario", "run", "node-loss", "--virtual", "--seed", "7").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"virtual lab: 3 servers, 3 agents", "node n2 is down: gossip: agent failed", "PASS node-loss: 19 steps"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the virtual run does not say %q:\n%s", want, out)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(`title: t
+teaches: t
+lab: {servers: 1, agents: 2, runtime: sim}
+steps:
+  - apply:
+      spec: {kind: Service, name: web, image: flotilla.local/demo:v1, replicas: 2, ports: [{name: http, port: 8080, protocol: http}]}
+  - wait: {allocations: {service: web, running: 2}, timeout: 30s}
+  - expect: {allocations: {service: web, running: 5}}
+`), 0o644)
+	out, err = exec.Command(bin, "scenario", "run", bad, "--virtual").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "FAIL bad after") || !strings.Contains(string(out), "step 3 (steps[2], expect): want allocations of web: running 5") {
+		t.Fatalf("a wrong expectation in virtual time: %v\n%s", err, out)
 	}
 }
 
