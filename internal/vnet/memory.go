@@ -66,28 +66,17 @@ func NewMemory() *Memory {
 // Listen listens for streams ("tcp", "tcp4") on "IP:port". Port 0 picks a
 // free port; an unspecified IP ("", 0.0.0.0, ::) takes dials to any IP.
 func (m *Memory) Listen(network, address string) (net.Listener, error) {
-	if !isStream(network) {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
-	}
-	ip, port, err := parseAddr(address)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	port, err = m.bindPort(ip, port, m.streams.clashes)
-	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: tcpAddr(ip, port), Err: err}
-	}
-	l := newMemListener(m, ip, port)
-	m.streams.add(ip, port, l)
-	return l, nil
+	return m.listen(network, address, false)
 }
 
 // ListenShared listens as Listen does, but other shared listeners may
 // listen on the same address (the host's SO_REUSEPORT, which every
 // agent's proxy uses on a service's VIP): dials go to them in turn.
 func (m *Memory) ListenShared(network, address string) (net.Listener, error) {
+	return m.listen(network, address, true)
+}
+
+func (m *Memory) listen(network, address string, shared bool) (net.Listener, error) {
 	if !isStream(network) {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
@@ -97,7 +86,7 @@ func (m *Memory) ListenShared(network, address string) (net.Listener, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if bound, ok := m.streams[port][ip]; ok && bound.shared && port != 0 {
+	if bound, ok := m.streams[port][ip]; ok && shared && bound.shared && port != 0 {
 		l := newMemListener(m, ip, port)
 		l.shared = true
 		key := netip.AddrPortFrom(ip, uint16(port))
@@ -108,7 +97,7 @@ func (m *Memory) ListenShared(network, address string) (net.Listener, error) {
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: tcpAddr(ip, port), Err: err}
 	}
 	l := newMemListener(m, ip, port)
-	l.shared = true
+	l.shared = shared
 	m.streams.add(ip, port, l)
 	return l, nil
 }
