@@ -38,6 +38,9 @@ type Config struct {
 	// Join lists members to join.
 	Gossip string
 	Join   []string
+	// GossipKey (16, 24 or 32 bytes) encrypts the gossip; the keyring in
+	// DataDir, once written, wins over it (gossip.Config).
+	GossipKey []byte
 	// DNS is where the node's cluster DNS server listens ("" for none;
 	// the command's --dns defaults to DefaultDNS); DNSUpstreams answer
 	// other names (nil: /etc/resolv.conf, or none on a simulated Net;
@@ -239,7 +242,11 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		if a.httpLn != nil {
 			meta.HTTP = a.httpLn.Addr().String()
 		}
-		if a.pool, err = gossip.Start(gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput, Net: cfg.Net}); err != nil {
+		gc := gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput, Net: cfg.Net, Key: cfg.GossipKey}
+		if cfg.DataDir != "" {
+			gc.KeyringFile = filepath.Join(cfg.DataDir, gossip.KeyringFileName)
+		}
+		if a.pool, err = gossip.Start(gc); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
 		}
 	}

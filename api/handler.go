@@ -163,6 +163,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/operator/snapshot", h.snapshotSave)
 	mux.HandleFunc("PUT /v1/operator/snapshot", h.writeUpTo(MaxSnapshotBytes, h.snapshotRestore))
 	mux.HandleFunc("DELETE /v1/operator/raft/peers/{id}", h.write(h.removePeer))
+	h.registerGossip(mux)
 	mux.HandleFunc("GET /v1/services", h.services)
 	mux.HandleFunc("GET /v1/services/{ns}/{name}", h.service)
 	mux.HandleFunc("PUT /v1/services/{ns}/{name}", h.write(h.applyService))

@@ -16,6 +16,11 @@ else
 	echo "check: shellcheck not installed: scripts not linted"
 fi
 bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1
+# With gossip encryption: the key file installed, given to both units.
+key_file=$(mktemp)
+trap 'rm -f "$key_file"' EXIT
+"$binary" operator gossip keyring generate >"$key_file"
+bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1 --gossip-key-file "$key_file"
 if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile
 else

@@ -44,6 +44,9 @@ usage: provision.sh --role server|agent|both --name NAME --ip IP --servers IP1,I
   --agent-args "..."    extra flags appended to FLOTILLA_AGENT_ARGS
   --containerd-socket P (default /run/containerd/containerd.sock)
   --cni-bin-dir DIR     (default /usr/lib/cni, Debian's containernetworking-plugins)
+  --gossip-key-file P   encrypt gossip: a file holding the base64 key (flotilla operator gossip
+                        keyring generate), the same on every machine; installed as
+                        /etc/flotilla/gossip.key (mode 0600) and given to the server and the agent
   --check               install into a temporary root and check it; start nothing
   --root DIR            the root to install into (default / ; with --check a new temporary dir)
 
@@ -69,6 +72,8 @@ CLUSTER_CIDR=10.200.0.0/16
 VIP_CIDR=10.201.0.0/16
 CONTAINERD_SOCKET=/run/containerd/containerd.sock
 CNI_BIN_DIR=/usr/lib/cni
+GOSSIP_KEY_FILE=""
+GOSSIP_KEY_DEST=/etc/flotilla/gossip.key
 
 while (($#)); do
 	opt=$1
@@ -84,7 +89,7 @@ while (($#)); do
 		;;
 	--role | --name | --agent-name | --ip | --servers | --binary | --root | --bootstrap-expect | \
 		--cluster-cidr | --vip-cidr | --cpu | --memory | --labels | --server-args | --agent-args | \
-		--containerd-socket | --cni-bin-dir)
+		--containerd-socket | --cni-bin-dir | --gossip-key-file)
 		(($# >= 2)) || die "$opt needs a value"
 		val=$2
 		shift 2
@@ -117,6 +122,7 @@ while (($#)); do
 	--agent-args) EXTRA_AGENT_ARGS=$val ;;
 	--containerd-socket) CONTAINERD_SOCKET=$val ;;
 	--cni-bin-dir) CNI_BIN_DIR=$val ;;
+	--gossip-key-file) GOSSIP_KEY_FILE=$val ;;
 	esac
 done
 
@@ -178,6 +184,15 @@ for v in "$CPU" "$MEMORY" "$CONTAINERD_SOCKET" "$CNI_BIN_DIR" "$PREFIX"; do
 	[[ $v =~ $word_re ]] || die "\"$v\": no spaces, quotes, \$ or \\ (systemd splits the flags at spaces)"
 done
 [[ -z $LABELS || $LABELS =~ $word_re ]] || die "--labels $LABELS: no spaces or quotes"
+if [[ -n $GOSSIP_KEY_FILE ]]; then
+	[[ -f $GOSSIP_KEY_FILE && -r $GOSSIP_KEY_FILE ]] || die "--gossip-key-file $GOSSIP_KEY_FILE: not a readable file"
+	gossip_key=$(tr -d '[:space:]' <"$GOSSIP_KEY_FILE")
+	key_bytes=$(base64 -d <<<"$gossip_key" 2>/dev/null | wc -c) || key_bytes=0
+	case $key_bytes in
+	16 | 24 | 32) ;;
+	*) die "--gossip-key-file $GOSSIP_KEY_FILE: want the base64 of 32 bytes (flotilla operator gossip keyring generate)" ;;
+	esac
+fi
 for v in "$EXTRA_SERVER_ARGS" "$EXTRA_AGENT_ARGS"; do
 	[[ $v != *[\"\\\$\']* ]] || die "extra args \"$v\": no quotes, \$ or \\ (systemd splits at spaces)"
 done
@@ -258,6 +273,10 @@ AGENT_ARGS=(
 	--memory "$MEMORY"
 )
 [[ -n $LABELS ]] && AGENT_ARGS+=(--labels "$LABELS")
+if [[ -n $GOSSIP_KEY_FILE ]]; then
+	SERVER_ARGS+=(--gossip-key-file "$GOSSIP_KEY_DEST")
+	AGENT_ARGS+=(--gossip-key-file "$GOSSIP_KEY_DEST")
+fi
 read -r -a extra <<<"$EXTRA_SERVER_ARGS"
 ((${#extra[@]})) && SERVER_ARGS+=("${extra[@]}")
 read -r -a extra <<<"$EXTRA_AGENT_ARGS"
@@ -308,6 +327,12 @@ fi
 
 BIN_DEST=$PREFIX/bin/flotilla
 put_file 0755 "$BIN_DEST" <"$BINARY"
+# The key's first use writes each member's keyring (gossip-keyring.json in
+# its data dir), which wins over this file from then on: rotate keys with
+# flotilla operator gossip keyring (docs/REAL-CLUSTERS.md).
+if [[ -n $GOSSIP_KEY_FILE ]]; then
+	printf '%s\n' "$gossip_key" | put_file 0600 "$GOSSIP_KEY_DEST"
+fi
 
 env_file() { # NAME VAR ARGS...
 	local unit=$1 var=$2
@@ -395,6 +420,7 @@ run_checks() {
 			--name "$NAME" --data-dir /var/lib/flotilla/server --http "$IP:4646" --raft "$IP:4647" \
 			--gossip "$IP:4648" --bootstrap-expect "$BOOTSTRAP_EXPECT" \
 			--cluster-cidr "$CLUSTER_CIDR" --vip-cidr "$VIP_CIDR"
+		[[ -z $GOSSIP_KEY_FILE ]] || expect_flags "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS --gossip-key-file "$GOSSIP_KEY_DEST"
 		parse_flags "$bin" server "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS
 		units+=(flotilla-server.service)
 	fi
@@ -404,8 +430,15 @@ run_checks() {
 			--servers "$(join_by , "${server_urls[@]}")" --join "$(join_by , "${server_gossip[@]}")" \
 			--runtime containerd --containerd-socket "$CONTAINERD_SOCKET" --cni-bin-dir "$CNI_BIN_DIR" \
 			--address "$IP" --dns "$IP:53"
+		[[ -z $GOSSIP_KEY_FILE ]] || expect_flags "$ROOT/etc/flotilla/agent.env" FLOTILLA_AGENT_ARGS --gossip-key-file "$GOSSIP_KEY_DEST"
 		parse_flags "$bin" agent "$ROOT/etc/flotilla/agent.env" FLOTILLA_AGENT_ARGS
 		units+=(flotilla-agent.service)
+	fi
+
+	if [[ -n $GOSSIP_KEY_FILE ]]; then
+		[[ $(stat -c %a "$ROOT$GOSSIP_KEY_DEST") == 600 ]] || fail "$ROOT$GOSSIP_KEY_DEST: want mode 0600"
+		[[ $(tr -d '[:space:]' <"$ROOT$GOSSIP_KEY_DEST") == "$gossip_key" ]] || fail "$ROOT$GOSSIP_KEY_DEST does not hold the key"
+		ok "$ROOT$GOSSIP_KEY_DEST holds the gossip key, mode 0600"
 	fi
 
 	local file

@@ -59,6 +59,9 @@ type Config struct {
 	// servers: nil for the host's network, or a simulated one on which a
 	// whole cluster runs in one process (vnet.Memory).
 	Net vnet.Net
+	// GossipKey (16, 24 or 32 bytes) encrypts the gossip pool; the
+	// keyring in DataDir, once written, wins over it (gossip.Config).
+	GossipKey []byte
 }
 
 // RaftTiming holds the Raft timeouts.

@@ -23,6 +23,7 @@ func newAgentCmd() *cobra.Command {
 	var labels, upstreams []string
 	var fakeNodes int
 	var real realNodeFlags
+	var gossipKey gossipKeyFlags
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent (or, with --fake-nodes, many fake nodes)",
@@ -59,6 +60,12 @@ func newAgentCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--servers: %w", err)
 			}
+			if cfg.GossipKey, err = gossipKey.parse(); err != nil {
+				return err
+			}
+			if fakeNodes > 0 && gossipKey.given() {
+				return fmt.Errorf("--gossip-key, --gossip-key-file: fake nodes do not gossip")
+			}
 			if fakeNodes > 0 {
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
 			}
@@ -72,6 +79,7 @@ func newAgentCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("--runtime %q: want sim or containerd", cfg.Runtime)
 			}
+			gossipKey.note(cmd.ErrOrStderr(), cfg.DataDir, cfg.GossipKey)
 			a, err := agent.New(cfg, client, factory)
 			if err != nil {
 				return err
@@ -98,6 +106,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringSliceVar(&labels, "labels", nil, "node labels, key=value (repeatable or comma-separated)")
 	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	gossipKey.flags(f)
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
 		if cfg.Name == "" && fakeNodes == 0 {
 			host, err := os.Hostname()

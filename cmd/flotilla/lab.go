@@ -38,6 +38,7 @@ func newLabCmd() *cobra.Command {
 	}
 
 	var cfg lab.Config
+	var gossipEncrypt bool
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start a lab (3 servers and 3 agents by default) and wait until it is ready",
@@ -48,6 +49,7 @@ func newLabCmd() *cobra.Command {
 				return err
 			}
 			cfg.Name, cfg.Root, cfg.Binary = name, root, bin
+			cfg.PlaintextGossip = !gossipEncrypt
 			l, err := lab.Up(cmd.Context(), cfg, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -88,6 +90,7 @@ func newLabCmd() *cobra.Command {
 	up.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", lab.DefaultContainerdSocket(), "containerd's socket, for --runtime containerd ($"+lab.ContainerdSocketEnv+")")
 	up.Flags().IntVar(&cfg.BasePort, "base-port", lab.DefaultBasePort, "first port: servers use it and up, agents 100 above it; a sim lab's loopback ranges for VIPs and nodes follow from it")
 	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
+	up.Flags().BoolVar(&gossipEncrypt, "gossip-encrypt", true, "encrypt the gossip pool with a new key (the lab dir's gossip.key, given to every member by --gossip-key-file); false: gossip in the clear")
 
 	status := &cobra.Command{
 		Use:   "status",

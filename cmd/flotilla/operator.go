@@ -108,6 +108,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 	}
 	raftCmd.AddCommand(removePeer)
 	cmd.AddCommand(snapshot, raftCmd)
+	cmd.AddCommand(newGossipCmd(g))
 	return cmd
 }
 

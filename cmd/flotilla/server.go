@@ -29,6 +29,7 @@ func newServerCmd() *cobra.Command {
 	var cfg scheduler.Config
 	var dev bool
 	var logLevel string
+	var gossipKey gossipKeyFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control-plane server (Raft member, scheduler, HTTP API)",
@@ -39,6 +40,9 @@ func newServerCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
+				return err
+			}
+			if cfg.GossipKey, err = gossipKey.parse(); err != nil {
 				return err
 			}
 			if dev {
@@ -64,6 +68,7 @@ func newServerCmd() *cobra.Command {
 				}
 				cfg.Name = host
 			}
+			gossipKey.note(cmd.ErrOrStderr(), cfg.DataDir, cfg.GossipKey)
 			srv, err := scheduler.New(cfg)
 			if err != nil {
 				return err
@@ -88,5 +93,6 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.VIPCIDR, "vip-cidr", scheduler.DefaultVIPCIDR, "block that service virtual IPs come from (loopback for sim labs)")
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	gossipKey.flags(f)
 	return cmd
 }

@@ -73,6 +73,15 @@ type Config struct {
 	// Net is the network to gossip on: nil for the host's (memberlist's
 	// own UDP and TCP transport), or a simulated one (vnet.Memory).
 	Net vnet.Net
+	// Key (16, 24 or 32 bytes: AES-128, -192, -256) encrypts the gossip:
+	// every message is encrypted and messages in the clear or under
+	// another key are refused. nil: no encryption.
+	Key []byte
+	// KeyringFile keeps the keyring across restarts (keyring.go): when it
+	// exists it wins over Key, since a rotation may have replaced Key;
+	// when it does not and Key is set, it is written with Key. Every
+	// keyring change is saved to it. "": the keyring is not saved.
+	KeyringFile string
 
 	// tune, when set, adjusts memberlist's configuration (tests inject a
 	// faulty transport through it).
@@ -98,6 +107,8 @@ type Pool struct {
 	stopOnce sync.Once
 	stop     chan struct{}
 	stopped  chan struct{}
+
+	kr keyringState // keyring_ops.go
 }
 
 // Start listens and returns a pool of one; Join connects it to others.
@@ -133,6 +144,21 @@ func Start(cfg Config) (*Pool, error) {
 		out = io.Discard
 	}
 	mc.Logger = log.New(out, "", log.LstdFlags)
+	keys, warning, err := startingKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
+	}
+	if warning != "" {
+		mc.Logger.Printf("[WARN] flotilla: %s", warning)
+	}
+	p.kr.file, p.kr.logger = cfg.KeyringFile, mc.Logger
+	if len(keys) > 0 {
+		if p.kr.ring, err = memberlist.NewKeyring(keys[1:], keys[0]); err != nil {
+			return nil, fmt.Errorf("start gossip on %s: %w", cfg.Bind, err)
+		}
+		mc.Keyring = p.kr.ring
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	if cfg.tune != nil {
 		cfg.tune(mc)
 	}
@@ -325,7 +351,7 @@ func (d delegate) NodeMeta(limit int) []byte {
 	}
 	return meta
 }
-func (delegate) NotifyMsg([]byte)                           {}
+func (d delegate) NotifyMsg(msg []byte)                     { d.p.notifyMsg(msg) }
 func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (delegate) LocalState(join bool) []byte                { return nil }
 func (delegate) MergeRemoteState(buf []byte, join bool)     {}

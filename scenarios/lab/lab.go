@@ -55,6 +55,9 @@ type Config struct {
 	// ContainerdSocket is containerd's socket for a containerd lab
 	// (DefaultContainerdSocket when empty).
 	ContainerdSocket string
+	// PlaintextGossip turns off what every lab has by default: a gossip
+	// pool encrypted with a key of its own (gossip.go).
+	PlaintextGossip bool
 }
 
 // Process is one lab process.
@@ -347,6 +350,11 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
+	if !cfg.PlaintextGossip {
+		if err := writeGossipKey(dir); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	if l.Network != nil {
 		// Saved first: a lab that dies while its network is half made is
@@ -444,6 +452,9 @@ func (l *Lab) plan(cfg Config) {
 		}
 		if p.Netns != "" {
 			p.Args = append(p.Args, l.containerdArgs(p)...)
+		}
+		if !cfg.PlaintextGossip {
+			p.Args = append(p.Args, "--gossip-key-file", GossipKeyFile(l.Dir))
 		}
 	}
 }
