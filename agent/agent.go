@@ -621,6 +621,9 @@ type localAlloc struct {
 	Ended string `json:"ended,omitempty"`
 	// LastExit says why its container last stopped (for the restart event).
 	LastExit string `json:"lastExit,omitempty"`
+	// FilesIndex is the allocation's FilesIndex its files were written
+	// at (files.go).
+	FilesIndex uint64 `json:"filesIndex,omitempty"`
 }
 
 const localBucket = "allocations"

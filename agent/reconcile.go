@@ -92,6 +92,9 @@ func (a *Agent) reconcile(ctx context.Context, id string) error {
 	case runtime.StateExited:
 		return a.handleExit(ctx, d, l, st)
 	}
+	if err := a.reloadFiles(ctx, d, l); err != nil {
+		return err
+	}
 	a.watchExit(ctx, id)
 	return a.reportCurrent(ctx, id, l)
 }
@@ -142,7 +145,7 @@ func (a *Agent) ensureGone(ctx context.Context, id string, d *api.Allocation, ex
 
 // start creates and starts a container for an allocation.
 func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) error {
-	spec, _, err := a.containerSpec(ctx, d)
+	spec, svc, err := a.containerSpec(ctx, d)
 	if l == nil {
 		l = &localAlloc{ID: d.ID, Namespace: d.Namespace, Service: d.Service, Revision: d.Revision}
 	}
@@ -159,6 +162,12 @@ func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) err
 		return nil
 	}
 	l.NextStart = time.Time{}
+	// Its configs and secrets, fetched for this start (files.go).
+	if ready, err := a.withFiles(ctx, d, svc, l, &spec); errors.Is(err, runtime.ErrInvalidSpec) {
+		return a.fail(d.ID, l, err.Error())
+	} else if !ready {
+		return err
+	}
 	if l.Started {
 		// It ran here before and its container is gone (the agent
 		// restarted, or someone removed it): this start is a restart.
@@ -410,9 +419,6 @@ func (a *Agent) containerSpec(ctx context.Context, d *api.Allocation) (runtime.C
 		a.mu.Lock()
 		a.specs[key] = svc
 		a.mu.Unlock()
-	}
-	if len(svc.Configs)+len(svc.Secrets) > 0 {
-		return runtime.ContainerSpec{}, svc, fmt.Errorf("configs and secrets need a config store, which this cluster does not have yet: %w", runtime.ErrInvalidSpec)
 	}
 	env := map[string]string{}
 	for k, v := range svc.Env {

@@ -20,8 +20,8 @@ replicas: 3
 resources: {cpu: 250m, memory: 64Mi}
 ports: [{name: http, port: 8080, protocol: http}]   # http | tcp
 env: {COLOR: blue}
-configs: [{name: web-config, path: /etc/web/config.yaml}]
-secrets: [{name: db-password, env: DB_PASSWORD}]
+configs: [{name: web-config, path: /etc/web}]
+secrets: [{name: db-password, env: {DB_PASSWORD: password}}]
 placement: {strategy: spread, constraints: ["zone != b"]}   # spread | binpack
 probes:
   startup:   {http: {path: /healthz, port: http}, period: 1s, failureThreshold: 30}
@@ -42,8 +42,8 @@ rollout:                       # every block shown for reference; a spec carries
 
 // canaryExample is the Contract example as a real spec carries it: only the
 // canary block, an analysis without maxDiffRate (which only a shadow
-// rollout measures), and no configs or secrets (refused until there are
-// Config and Secret objects).
+// rollout measures), and no configs or secrets (whose objects it would
+// wait for).
 var canaryExample = keepLines(contractExample, func(line string) bool {
 	for _, other := range []string{"ramped:", "blueGreen:", "ab:", "shadow:", "configs:", "secrets:"} {
 		if strings.HasPrefix(strings.TrimSpace(line), other) {

@@ -78,6 +78,16 @@ func (s *ServiceSpec) SetDefaults() {
 			s.Ports[i].Protocol = ProtocolTCP
 		}
 	}
+	// configs: reload restart; reload signal: SIGHUP.
+	for i := range s.Configs {
+		c := &s.Configs[i]
+		if c.Reload == "" {
+			c.Reload = ReloadRestart
+		}
+		if c.Reload == ReloadSignal && c.Signal == "" {
+			c.Signal = "SIGHUP"
+		}
+	}
 	if s.Placement.Strategy == "" {
 		s.Placement.Strategy = StrategySpread
 	}

@@ -7,6 +7,9 @@
 //     Event and the request and response bodies of the HTTP API;
 //   - the value types of documents (CPU, Memory, Duration, Percent,
 //     IntOrPercent, PortRef, Pause, Constraint) and their syntax;
+//   - configs and secrets (files.go): their documents (kind: Config,
+//     Secret), what lists show of them (never a secret's values) and what
+//     agents mount; DecodeDocuments reads every kind apply takes;
 //   - strict decoding (DecodeServices, DecodeServiceJSON, DecodeStrict):
 //     unknown fields, wrong types and duplicate keys are refused with a
 //     FieldError that names the field ("spec.ports[0].port");

@@ -22,8 +22,8 @@ func FuzzDecodeServices(f *testing.F) {
 		minimalDoc + `command: [/bin/app]
 clusterIP: none
 ports: [{name: http, port: 80, protocol: http, hostPort: 8080}, {name: metrics, port: 9100}]
-configs: [{name: app, path: /etc/app.yaml}]
-secrets: [{name: key, path: /run/key}, {name: token, env: TOKEN}]
+configs: [{name: app, path: /etc/app, reload: signal}]
+secrets: [{name: key, path: /run/key}, {name: token, env: {TOKEN: token}}]
 placement: {strategy: binpack, constraints: ["zone in (a, b)", "node.name != n2"]}
 probes:
   startup: {exec: {command: [/bin/check, --startup]}, initialDelay: 2s}

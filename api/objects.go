@@ -97,12 +97,15 @@ func (s *Service) Key() string { return s.Namespace + "/" + s.Name }
 
 // Revision is one stored version of a service's spec.
 type Revision struct {
-	Namespace   string      `json:"namespace"`
-	Name        string      `json:"name"`
-	Revision    int         `json:"revision"`
-	Spec        ServiceSpec `json:"spec"`
-	CreateTime  time.Time   `json:"createTime"`
-	CreateIndex uint64      `json:"createIndex"`
+	Namespace string      `json:"namespace"`
+	Name      string      `json:"name"`
+	Revision  int         `json:"revision"`
+	Spec      ServiceSpec `json:"spec"`
+	// Files are the versions of the configs and secrets its replicas
+	// read (files.go): a change of one is a new revision.
+	Files       []FileVersion `json:"files,omitempty"`
+	CreateTime  time.Time     `json:"createTime"`
+	CreateIndex uint64        `json:"createIndex"`
 }
 
 // Node states.
@@ -199,6 +202,10 @@ type Allocation struct {
 	// replaces (0 when it replaces none, or one that did not fail): the
 	// crash-loop backoff of its own replacement grows with it.
 	FailuresBefore int `json:"failuresBefore,omitempty"`
+	// FilesIndex is the index of the newest change to a config it
+	// reloads by signal (configs[].reload: signal): its agent rewrites
+	// the files and signals the container when it moves.
+	FilesIndex uint64 `json:"filesIndex,omitempty"`
 	// FinishTime is when it reached a terminal status.
 	FinishTime  time.Time `json:"finishTime,omitzero"`
 	CreateTime  time.Time `json:"createTime"`
@@ -335,5 +342,5 @@ const (
 // AgentEventTypes are the event types agents may report.
 var AgentEventTypes = map[string]bool{
 	EventProbeFailed: true, EventProbeSucceeded: true, EventAllocationRestart: true,
-	EventLivenessKilled: true, EventStartupKilled: true,
+	EventLivenessKilled: true, EventStartupKilled: true, EventConfigReloaded: true,
 }

@@ -80,17 +80,25 @@ type Port struct {
 	HostPort int    `json:"hostPort,omitempty"`
 }
 
-// ConfigMount mounts a named config as a read-only file.
+// ConfigMount mounts a named config (kind: Config) read-only: each of its
+// keys is a file under Path. A change of the config rolls the service
+// (a new revision, through its rollout strategy), unless Reload is
+// "signal": the files are then rewritten in place and the container sent
+// Signal.
 type ConfigMount struct {
-	Name string `json:"name"`
-	Path string `json:"path"`
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Reload string `json:"reload,omitempty"`
+	Signal string `json:"signal,omitempty"`
 }
 
-// SecretRef exposes a named secret as an environment variable or a file.
+// SecretRef exposes a named secret (kind: Secret): each key as a file
+// under Path (mode 0400), and Env maps environment variables to keys
+// ({DB_PASSWORD: password}). A change of the secret rolls the service.
 type SecretRef struct {
-	Name string `json:"name"`
-	Env  string `json:"env,omitempty"`
-	Path string `json:"path,omitempty"`
+	Name string            `json:"name"`
+	Path string            `json:"path,omitempty"`
+	Env  map[string]string `json:"env,omitempty"`
 }
 
 // Placement strategies.

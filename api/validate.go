@@ -49,7 +49,6 @@ func (s *ServiceSpec) validate() *FieldError {
 		s.validateRestart,
 		s.validateAutoscale,
 		s.validateRollout,
-		s.validateExecuted,
 	} {
 		if fe := check(); fe != nil {
 			return fe
@@ -206,69 +205,86 @@ func (s *ServiceSpec) validateEnv() *FieldError {
 }
 
 // validateFiles checks configs and secrets, which share the container's
-// file system and (for secrets) its environment.
+// file system and (for secrets) its environment. Each mounts a directory
+// (a file per key); no directory may hold another's.
 func (s *ServiceSpec) validateFiles() *FieldError {
-	paths := map[string]bool{}
+	var paths []string
 	checkPath := func(field, p string) *FieldError {
 		if !strings.HasPrefix(p, "/") || p == "/" || path.Clean(p) != p {
-			return fieldErr(field, "must be an absolute file path such as /etc/app/config.yaml, got %q", p)
+			return fieldErr(field, "must be an absolute directory path such as /etc/app, got %q", p)
 		}
-		if paths[p] {
-			return fieldErr(field, "duplicate path %q", p)
+		for _, q := range paths {
+			if q == p || strings.HasPrefix(p, q+"/") || strings.HasPrefix(q, p+"/") {
+				return fieldErr(field, "%q overlaps %q, mounted already", p, q)
+			}
 		}
-		paths[p] = true
+		paths = append(paths, p)
 		return nil
 	}
+	configs := map[string]bool{}
 	for i, c := range s.Configs {
 		f := indexPath("spec.configs", i)
 		if fe := validateName(f+".name", c.Name); fe != nil {
 			return fe
 		}
+		if configs[c.Name] {
+			return fieldErr(f+".name", "config %q is mounted twice", c.Name)
+		}
+		configs[c.Name] = true
 		if c.Path == "" {
 			return fieldErr(f+".path", "required")
 		}
 		if fe := checkPath(f+".path", c.Path); fe != nil {
 			return fe
 		}
+		switch c.Reload {
+		case ReloadRestart:
+			if c.Signal != "" {
+				return fieldErr(f+".signal", "only with reload: signal (a config reloaded by restart rolls the service)")
+			}
+		case ReloadSignal:
+			if !slices.Contains(reloadSignals, c.Signal) {
+				return fieldErr(f+".signal", "must be one of %s, got %q", strings.Join(reloadSignals, ", "), c.Signal)
+			}
+		default:
+			return fieldErr(f+".reload", "must be restart or signal, got %q", c.Reload)
+		}
 	}
 	envs := map[string]bool{}
+	secrets := map[string]bool{}
 	for i, sec := range s.Secrets {
 		f := indexPath("spec.secrets", i)
 		if fe := validateName(f+".name", sec.Name); fe != nil {
 			return fe
 		}
-		if (sec.Env == "") == (sec.Path == "") {
-			return fieldErr(f, "exactly one of env, path")
+		if secrets[sec.Name] {
+			return fieldErr(f+".name", "secret %q is named twice: give one entry both path and env", sec.Name)
 		}
-		if sec.Env != "" {
+		secrets[sec.Name] = true
+		if sec.Path == "" && len(sec.Env) == 0 {
+			return fieldErr(f, "at least one of path, env")
+		}
+		if sec.Path != "" {
+			if fe := checkPath(f+".path", sec.Path); fe != nil {
+				return fe
+			}
+		}
+		for _, v := range sortedMapKeys(sec.Env) {
+			vf := fieldPath(f+".env", v)
 			switch {
-			case !envNameRE.MatchString(sec.Env):
-				return fieldErr(f+".env", "invalid variable name %q: use letters, digits and _, not starting with a digit", sec.Env)
-			case envs[sec.Env]:
-				return fieldErr(f+".env", "duplicate variable %q", sec.Env)
+			case !envNameRE.MatchString(v):
+				return fieldErr(vf, "invalid variable name %q: use letters, digits and _, not starting with a digit", v)
+			case envs[v]:
+				return fieldErr(vf, "duplicate variable %q", v)
 			}
-			if _, ok := s.Env[sec.Env]; ok {
-				return fieldErr(f+".env", "%q is also set in env", sec.Env)
+			if _, ok := s.Env[v]; ok {
+				return fieldErr(vf, "%q is also set in env", v)
 			}
-			envs[sec.Env] = true
-			continue
+			if fe := validateFileKey(vf, sec.Env[v]); fe != nil {
+				return fe
+			}
+			envs[v] = true
 		}
-		if fe := checkPath(f+".path", sec.Path); fe != nil {
-			return fe
-		}
-	}
-	return nil
-}
-
-// validateExecuted refuses what is well-formed but not run by this version
-// (a setting accepted and then failed on every node does nothing). Last, so
-// that a malformed field is named first.
-func (s *ServiceSpec) validateExecuted() *FieldError {
-	if len(s.Configs) > 0 {
-		return fieldErr("spec.configs", "not executed yet: there are no Config objects to mount in this version; leave configs out")
-	}
-	if len(s.Secrets) > 0 {
-		return fieldErr("spec.secrets", "not executed yet: there are no Secret objects to mount in this version; leave secrets out")
 	}
 	return nil
 }

@@ -33,10 +33,10 @@ func shadowRollout(s *ServiceSpec) *ShadowRollout {
 }
 
 // withFiles gives the base spec a config and a secret, so that a row can
-// break one (well-formed ones are refused too, as not executed yet).
+// break one.
 func withFiles(s *ServiceSpec) {
-	s.Configs = []ConfigMount{{Name: "web-config", Path: "/etc/web/config.yaml"}}
-	s.Secrets = []SecretRef{{Name: "db-password", Env: "DB_PASSWORD"}}
+	s.Configs = []ConfigMount{{Name: "web-config", Path: "/etc/web", Reload: ReloadRestart}}
+	s.Secrets = []SecretRef{{Name: "db", Env: map[string]string{"DB_PASSWORD": "password"}}}
 }
 
 func twoPorts(s *ServiceSpec) {
@@ -91,20 +91,35 @@ func TestValidate(t *testing.T) {
 
 		// configs and secrets
 		{"config name", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Name = "Web_Config" }, "spec.configs[0].name", "invalid name"},
+		{"config twice", func(s *ServiceSpec) {
+			withFiles(s)
+			s.Configs = append(s.Configs, ConfigMount{Name: "web-config", Path: "/etc/other", Reload: ReloadRestart})
+		}, "spec.configs[1].name", "mounted twice"},
 		{"config path missing", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "" }, "spec.configs[0].path", "required"},
-		{"config path relative", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "etc/web.yaml" }, "spec.configs[0].path", "must be an absolute file path"},
-		{"config path unclean", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "/etc/../web.yaml" }, "spec.configs[0].path", "must be an absolute file path"},
-		{"config path duplicate", func(s *ServiceSpec) { withFiles(s); s.Configs = append(s.Configs, s.Configs[0]) }, "spec.configs[1].path", `duplicate path "/etc/web/config.yaml"`},
+		{"config path relative", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "etc/web" }, "spec.configs[0].path", "must be an absolute directory path"},
+		{"config path unclean", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Path = "/etc/../web" }, "spec.configs[0].path", "must be an absolute directory path"},
+		{"config path nested", func(s *ServiceSpec) {
+			withFiles(s)
+			s.Configs = append(s.Configs, ConfigMount{Name: "b", Path: "/etc/web/b", Reload: ReloadRestart})
+		}, "spec.configs[1].path", `"/etc/web/b" overlaps "/etc/web"`},
+		{"config reload", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Reload = "hup" }, "spec.configs[0].reload", "must be restart or signal"},
+		{"config signal without reload signal", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Signal = "SIGHUP" }, "spec.configs[0].signal", "only with reload: signal"},
+		{"config signal unknown", func(s *ServiceSpec) { withFiles(s); s.Configs[0].Reload, s.Configs[0].Signal = ReloadSignal, "SIGKILL" }, "spec.configs[0].signal", "must be one of SIGHUP"},
 		{"secret name", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Name = "" }, "spec.secrets[0].name", "required"},
-		{"secret env and path", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Path = "/run/secret" }, "spec.secrets[0]", "exactly one of env, path"},
-		{"secret neither", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = "" }, "spec.secrets[0]", "exactly one of env, path"},
-		{"secret env name", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = "DB-PASSWORD" }, "spec.secrets[0].env", "invalid variable name"},
-		{"secret env also in env", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = "COLOR" }, "spec.secrets[0].env", `"COLOR" is also set in env`},
-		{"secret env duplicate", func(s *ServiceSpec) { withFiles(s); s.Secrets = append(s.Secrets, s.Secrets[0]) }, "spec.secrets[1].env", "duplicate variable"},
-		{"secret path relative", func(s *ServiceSpec) { withFiles(s); s.Secrets[0] = SecretRef{Name: "db", Path: "db"} }, "spec.secrets[0].path", "must be an absolute file path"},
-		{"secret path taken by config", func(s *ServiceSpec) { withFiles(s); s.Secrets[0] = SecretRef{Name: "db", Path: "/etc/web/config.yaml"} }, "spec.secrets[0].path", "duplicate path"},
-		{"configs not executed", withFiles, "spec.configs", "not executed yet"},
-		{"secrets not executed", func(s *ServiceSpec) { withFiles(s); s.Configs = nil }, "spec.secrets", "not executed yet"},
+		{"secret twice", func(s *ServiceSpec) {
+			withFiles(s)
+			s.Secrets = append(s.Secrets, SecretRef{Name: "db", Path: "/run/db"})
+		}, "spec.secrets[1].name", "named twice"},
+		{"secret neither", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = nil }, "spec.secrets[0]", "at least one of path, env"},
+		{"secret env name", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = map[string]string{"DB-PASSWORD": "password"} }, "spec.secrets[0].env.DB-PASSWORD", "invalid variable name"},
+		{"secret env key", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = map[string]string{"DB": "../etc"} }, "spec.secrets[0].env.DB", "invalid key"},
+		{"secret env also in env", func(s *ServiceSpec) { withFiles(s); s.Secrets[0].Env = map[string]string{"COLOR": "password"} }, "spec.secrets[0].env.COLOR", `"COLOR" is also set in env`},
+		{"secret env duplicate", func(s *ServiceSpec) {
+			withFiles(s)
+			s.Secrets = append(s.Secrets, SecretRef{Name: "db2", Env: map[string]string{"DB_PASSWORD": "x"}})
+		}, "spec.secrets[1].env.DB_PASSWORD", "duplicate variable"},
+		{"secret path relative", func(s *ServiceSpec) { withFiles(s); s.Secrets[0] = SecretRef{Name: "db", Path: "db"} }, "spec.secrets[0].path", "must be an absolute directory path"},
+		{"secret path taken by config", func(s *ServiceSpec) { withFiles(s); s.Secrets[0] = SecretRef{Name: "db", Path: "/etc/web"} }, "spec.secrets[0].path", "overlaps"},
 
 		// clusterIP and placement
 		{"cluster IP", func(s *ServiceSpec) { s.ClusterIP = "10.0.0.1" }, "spec.clusterIP", `must be "none"`},

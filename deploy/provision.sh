@@ -40,6 +40,10 @@ usage: provision.sh --role server|agent|both --name NAME --ip IP --servers IP1,I
   --cpu CPU             CPU the agent offers (default: nproc x 1000m)
   --memory MEM          memory the agent offers (default: MemTotal less 512Mi, in Mi)
   --labels K=V,...      node labels for the agent
+  --keyring-file PATH   servers: the keyring that encrypts secrets at rest, the same file on every
+                        server (flotilla operator keyring generate > keyring.json); installed as
+                        /etc/flotilla/keyring.json, mode 0600 (default: each server makes its own,
+                        which only suits a one-server cluster)
   --server-args "..."   extra flags appended to FLOTILLA_SERVER_ARGS
   --agent-args "..."    extra flags appended to FLOTILLA_AGENT_ARGS
   --containerd-socket P (default /run/containerd/containerd.sock)
@@ -67,7 +71,7 @@ fail() {
 ok() { printf 'provision: check ok: %s\n' "$*"; }
 
 ROLE="" NAME="" AGENT_NAME="" IP="" SERVERS="" BINARY="" ROOT="" CHECK=0
-BOOTSTRAP_EXPECT="" CPU="" MEMORY="" LABELS="" EXTRA_SERVER_ARGS="" EXTRA_AGENT_ARGS=""
+BOOTSTRAP_EXPECT="" CPU="" MEMORY="" LABELS="" EXTRA_SERVER_ARGS="" EXTRA_AGENT_ARGS="" KEYRING_FILE=""
 CLUSTER_CIDR=10.200.0.0/16
 VIP_CIDR=10.201.0.0/16
 CONTAINERD_SOCKET=/run/containerd/containerd.sock
@@ -89,7 +93,7 @@ while (($#)); do
 		;;
 	--role | --name | --agent-name | --ip | --servers | --binary | --root | --bootstrap-expect | \
 		--cluster-cidr | --vip-cidr | --cpu | --memory | --labels | --server-args | --agent-args | \
-		--containerd-socket | --cni-bin-dir | --gossip-key-file)
+		--containerd-socket | --cni-bin-dir | --gossip-key-file | --keyring-file)
 		(($# >= 2)) || die "$opt needs a value"
 		val=$2
 		shift 2
@@ -123,6 +127,7 @@ while (($#)); do
 	--containerd-socket) CONTAINERD_SOCKET=$val ;;
 	--cni-bin-dir) CNI_BIN_DIR=$val ;;
 	--gossip-key-file) GOSSIP_KEY_FILE=$val ;;
+	--keyring-file) KEYRING_FILE=$val ;;
 	esac
 done
 
@@ -168,6 +173,11 @@ if agent_role; then
 	[[ $AGENT_NAME =~ $name_re ]] || die "--agent-name $AGENT_NAME: want a DNS label"
 	[[ $ROLE != both || $AGENT_NAME != "$NAME" ]] ||
 		die "--agent-name must differ from --name: the server and the agent share one gossip pool"
+fi
+if [[ -n $KEYRING_FILE ]]; then
+	server_role || die "--keyring-file is for servers (--role server or both): agents hold no keys"
+	[[ -f $KEYRING_FILE && -r $KEYRING_FILE ]] || die "--keyring-file $KEYRING_FILE: not a readable file (make one: flotilla operator keyring generate > keyring.json)"
+	grep -q '"active"' "$KEYRING_FILE" || die "--keyring-file $KEYRING_FILE: not a keyring file (flotilla operator keyring generate makes one)"
 fi
 [[ -z $BOOTSTRAP_EXPECT ]] && BOOTSTRAP_EXPECT=${#SERVER_IPS[@]}
 [[ $BOOTSTRAP_EXPECT =~ ^[0-9]+$ ]] || die "--bootstrap-expect $BOOTSTRAP_EXPECT: want a number"
@@ -257,6 +267,7 @@ SERVER_ARGS=(
 	--vip-cidr "$VIP_CIDR"
 )
 ((${#server_peers[@]})) && SERVER_ARGS+=(--join "$(join_by , "${server_peers[@]}")")
+[[ -n $KEYRING_FILE ]] && SERVER_ARGS+=(--keyring-file /etc/flotilla/keyring.json)
 AGENT_ARGS=(
 	--name "$AGENT_NAME"
 	--data-dir /var/lib/flotilla/agent
@@ -345,6 +356,8 @@ unit_file() { # UNIT: the unit, with the binary path this PREFIX installs to
 	sed "s#/usr/local/bin/flotilla #$BIN_DEST #" "$UNIT_DIR/$1"
 }
 if server_role; then
+	# The keyring first: a server started with the flag needs the file.
+	[[ -n $KEYRING_FILE ]] && put_file 0600 /etc/flotilla/keyring.json <"$KEYRING_FILE"
 	env_file server FLOTILLA_SERVER_ARGS "${SERVER_ARGS[@]}" | put_file 0644 /etc/flotilla/server.env
 	unit_file flotilla-server.service | put_file 0644 /etc/systemd/system/flotilla-server.service
 fi
@@ -422,6 +435,12 @@ run_checks() {
 			--cluster-cidr "$CLUSTER_CIDR" --vip-cidr "$VIP_CIDR"
 		[[ -z $GOSSIP_KEY_FILE ]] || expect_flags "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS --gossip-key-file "$GOSSIP_KEY_DEST"
 		parse_flags "$bin" server "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS
+		if [[ -n $KEYRING_FILE ]]; then
+			expect_flags "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS --keyring-file /etc/flotilla/keyring.json
+			[[ $(stat -c %a "$ROOT/etc/flotilla/keyring.json") == 600 ]] || fail "/etc/flotilla/keyring.json is not mode 0600"
+			cmp -s "$KEYRING_FILE" "$ROOT/etc/flotilla/keyring.json" || fail "/etc/flotilla/keyring.json differs from --keyring-file"
+			ok "keyring installed, mode 0600"
+		fi
 		units+=(flotilla-server.service)
 	fi
 	if agent_role; then

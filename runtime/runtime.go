@@ -28,8 +28,11 @@ type ContainerSpec struct {
 	// Ports the container listens on; the first one is its address's port.
 	Ports     []api.Port
 	Resources api.Resources
-	// Files are mounted read-only at their paths (configs and secrets).
+	// Files are mounted read-only at their paths.
 	Files map[string][]byte
+	// Mounts are the configs and secrets, each a read-only directory of
+	// files (mounts.go).
+	Mounts []FileMount
 }
 
 // State is where a container is in its life.

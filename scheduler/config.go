@@ -55,6 +55,9 @@ type Config struct {
 	Logger *slog.Logger
 	// LogOutput receives Raft's and memberlist's own logs.
 	LogOutput io.Writer
+	// KeyringFile holds the keys that encrypt secrets at rest (secrets.go);
+	// "" is DataDir/keyring.json, made when missing.
+	KeyringFile string
 	// Net is where the server listens (HTTP, Raft, gossip) and dials other
 	// servers: nil for the host's network, or a simulated one on which a
 	// whole cluster runs in one process (vnet.Memory).

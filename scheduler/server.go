@@ -60,6 +60,9 @@ type Server struct {
 	// state: the term's duties start again from it.
 	restored chan struct{}
 
+	// secrets keeps the keyring of secrets at rest (secrets.go).
+	secrets *secretKeeper
+
 	// peerHTTP calls other servers' APIs (read indexes, status probes).
 	peerHTTP    *http.Client
 	readIndexes readIndexes
@@ -81,6 +84,9 @@ func New(cfg Config) (_ *Server, err error) {
 	s.readIndexes.client = s.peerHTTP
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
+	if s.secrets, err = newSecretKeeper(cfg, s.fsm); err != nil {
+		return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
+	}
 	s.metrics = newMetrics(s)
 	s.heartbeats = newHeartbeats(cfg.Clock, cfg.HeartbeatTTL, cfg.MaxHeartbeatsPerSecond, cfg.Logger)
 	s.statuses = newStatusCoalescer(func(t state.CommandType, body any) (uint64, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +132,7 @@ func simRuntime(cfg agent.Config) agent.RuntimeFactory {
 		if err != nil {
 			return nil, fmt.Errorf("node %s has no usable subnet (%q): are the servers current?", node.Name, node.Subnet)
 		}
-		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS})
+		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS, FilesDir: filepath.Join(cfg.DataDir, "files")})
 	}
 }
 

@@ -110,15 +110,15 @@ func TestCLIWithoutACluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"services", "nodes", "allocs", "evals", "endpoints", "svc"} {
+		for _, k := range []string{"services", "nodes", "allocs", "evals", "endpoints", "svc", "configs", "secrets"} {
 			if !strings.Contains(out, k) {
 				t.Errorf("get does not list %s:\n%s", k, out)
 			}
 		}
 		var list []objectKind
 		js, err := run("get", "-o", "json")
-		if err != nil || json.Unmarshal([]byte(js), &list) != nil || len(list) != 5 {
-			t.Errorf("get -o json = %s (%v), want the 5 kinds", js, err)
+		if err != nil || json.Unmarshal([]byte(js), &list) != nil || len(list) != 7 {
+			t.Errorf("get -o json = %s (%v), want the 7 kinds", js, err)
 		}
 	})
 

@@ -120,20 +120,34 @@ func shortError(msg string) string {
 }
 
 // readSpecs decodes every document of every file before anything is sent,
-// so that one bad document changes nothing. A service defined twice is
-// refused, naming both places.
-func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
+// so that one bad document changes nothing. A service (or a config or
+// secret) defined twice is refused, naming both places. Configs and
+// secrets (files.go) come back apart.
+func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, []api.FileObjectSpec, error) {
 	var specs []api.ServiceSpec
-	var origins []string // where each spec was read: "web.yaml: document 2"
+	var objects []api.FileObjectSpec
+	first := map[string]string{} // "kind ns/name" -> where it was read
 	read := func(source string, data []byte) error {
-		s, err := api.DecodeServices(source, data)
+		docs, err := api.DecodeDocuments(source, data)
 		if err != nil {
 			return err
 		}
-		for i := range s {
-			origins = append(origins, fmt.Sprintf("%s: document %d", source, i+1))
+		for i, d := range docs {
+			origin := fmt.Sprintf("%s: document %d", source, i+1)
+			var key, what string
+			if d.Service != nil {
+				key, what = "service "+d.Service.Namespace+"/"+d.Service.Name, "service "+d.Service.Namespace+"/"+d.Service.Name
+				specs = append(specs, *d.Service)
+			} else {
+				what = api.FileObjectName(d.File.Kind, d.File.Metadata.Namespace, d.File.Metadata.Name)
+				key = what
+				objects = append(objects, *d.File)
+			}
+			if at, seen := first[key]; seen {
+				return fmt.Errorf("%s is defined twice: %s and %s", what, at, origin)
+			}
+			first[key] = origin
 		}
-		specs = append(specs, s...)
 		return nil
 	}
 	for _, p := range paths {
@@ -141,16 +155,16 @@ func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
 		if p == "-" {
 			data, err := io.ReadAll(io.LimitReader(stdin, api.MaxBodyBytes*16))
 			if err != nil {
-				return nil, fmt.Errorf("read standard input: %w", err)
+				return nil, nil, fmt.Errorf("read standard input: %w", err)
 			}
 			if err := read("<stdin>", data); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
 		info, err := os.Stat(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if info.IsDir() {
 			for _, pattern := range []string{"*.yaml", "*.yml", "*.json"} {
@@ -159,7 +173,7 @@ func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
 			}
 			sort.Strings(files)
 			if len(files) == 0 {
-				return nil, fmt.Errorf("%s: no .yaml, .yml or .json files", p)
+				return nil, nil, fmt.Errorf("%s: no .yaml, .yml or .json files", p)
 			}
 		} else {
 			files = []string{p}
@@ -167,31 +181,24 @@ func readSpecs(paths []string, stdin io.Reader) ([]api.ServiceSpec, error) {
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if err := read(f, data); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	first := map[string]int{}
-	for i, s := range specs {
-		key := s.Namespace + "/" + s.Name
-		if j, seen := first[key]; seen {
-			return nil, fmt.Errorf("service %s is defined twice: %s and %s", key, origins[j], origins[i])
-		}
-		first[key] = i
-	}
-	return specs, nil
+	return specs, objects, nil
 }
 
 func newApplyCmd(g *globals) *cobra.Command {
 	var files []string
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR|-",
-		Short: "Create or update services from YAML or JSON files",
-		Long: `Create or update services. Every document is checked before anything is
-sent: a bad one changes nothing. An unchanged spec keeps its revision; a
+		Short: "Create or update services, configs and secrets from YAML or JSON files",
+		Long: `Create or update services (kind: Service), configs (kind: Config) and
+secrets (kind: Secret). Every document is checked before anything is
+sent: a bad one changes nothing; configs and secrets are sent first. An unchanged spec keeps its revision; a
 changed one makes a new revision. Changing only replicas scales in place.
 What get -o yaml|json prints applies as it is: its status section is the
 cluster's and is ignored.`,
@@ -200,7 +207,7 @@ cluster's and is ignored.`,
 			if len(files) == 0 {
 				return fmt.Errorf("-f FILE|DIR|- is required")
 			}
-			specs, err := readSpecs(files, cmd.InOrStdin())
+			specs, objects, err := readSpecs(files, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
@@ -209,6 +216,11 @@ cluster's and is ignored.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
+			// Configs and secrets first: the services that use them find
+			// them (files.go).
+			if err := applyFileObjects(cmd.Context(), c, out, objects); err != nil {
+				return err
+			}
 			for _, s := range specs {
 				r, err := c.ApplyService(cmd.Context(), s)
 				if err != nil {
@@ -244,6 +256,8 @@ var objectKinds = []objectKind{
 	{"allocs", []string{"alloc", "allocation", "allocations"}, "replicas placed on nodes; --all adds the stopped ones"},
 	{"evals", []string{"eval", "evaluation", "evaluations"}, "the scheduler's work: what triggered it, what it placed or could not"},
 	{"endpoints", []string{"endpoint", "ep"}, "each service's VIP and replicas, as DNS and the proxies see them"},
+	{"configs", []string{"config", "cfg"}, "files services mount (config create, apply)"},
+	{"secrets", []string{"secret"}, "values services read as files or env, encrypted at rest; get and describe show keys only"},
 }
 
 // resource names a kind of object the CLI lists.
@@ -254,7 +268,7 @@ func resource(arg string) (string, error) {
 			return k.Name, nil
 		}
 	}
-	return "", fmt.Errorf("unknown resource %q (want services, nodes, allocs, evals or endpoints)", arg)
+	return "", fmt.Errorf("unknown resource %q (want services, nodes, allocs, evals, endpoints, configs or secrets)", arg)
 }
 
 func printKinds(w io.Writer, format string) error {
@@ -295,7 +309,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	var namespace, service, node string
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "get [services|nodes|allocs|evals|endpoints [NAME]]",
+		Use:   "get [services|nodes|allocs|evals|endpoints|configs|secrets [NAME]]",
 		Short: "List objects; without a kind, the kinds there are",
 		Long: `List objects of a kind, or one by name. Without a kind, list the kinds.
 
@@ -381,6 +395,9 @@ adds the stopped ones, which the cluster keeps about 10 minutes.`,
 					}
 				}
 				return printAllocs(out, format, list, name != "", nodeAddresses)
+			case "configs", "secrets":
+				all := !cmd.Flags().Changed("namespace")
+				return getFileObjects(ctx, c, out, format, kind, namespace, all, name)
 			case "endpoints":
 				var list []*api.ServiceEndpoints
 				if name != "" {
@@ -629,12 +646,12 @@ func printEvals(w io.Writer, format string, list []*api.Evaluation) error {
 func newDescribeCmd(g *globals) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "describe [service|node] NAME",
-		Short: "Show a service (the default) or a node in detail, with its allocations and recent events",
+		Use:   "describe [service|node|config|secret] NAME",
+		Short: "Show a service (the default), a node, a config or a secret (values redacted) in detail",
 		Args:  cobra.RangeArgs(1, 2),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
-				return []string{"service", "node"}, cobra.ShellCompDirectiveNoFileComp
+				return []string{"service", "node", "config", "secret"}, cobra.ShellCompDirectiveNoFileComp
 			}
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
@@ -660,8 +677,10 @@ func newDescribeCmd(g *globals) *cobra.Command {
 				return describeService(cmd, c, namespace, args[1])
 			case "nodes":
 				return describeNode(cmd, c, args[1])
+			case "configs", "secrets":
+				return describeFileObject(cmd, c, fileKind(kind), namespace, args[1])
 			}
-			return fmt.Errorf("describe works on services and nodes")
+			return fmt.Errorf("describe works on services, nodes, configs and secrets")
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", api.DefaultNamespace, "namespace")
@@ -810,18 +829,27 @@ func describeNode(cmd *cobra.Command, c *api.Client, name string) error {
 func newDeleteCmd(g *globals) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "delete service NAME",
-		Short: "Delete a service; its allocations stop",
+		Use:   "delete service|config|secret NAME",
+		Short: "Delete a service (its allocations stop), a config or a secret",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if kind, err := resource(args[0]); err != nil {
+			kind, err := resource(args[0])
+			if err != nil {
 				return err
-			} else if kind != "services" {
-				return fmt.Errorf("delete works on services")
+			} else if kind != "services" && kind != "configs" && kind != "secrets" {
+				return fmt.Errorf("delete works on services, configs and secrets")
 			}
 			c, err := g.client()
 			if err != nil {
 				return err
+			}
+			if kind != "services" {
+				fk := fileKind(kind)
+				if _, err := c.DeleteFileObject(cmd.Context(), fk, namespace, args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s deleted\n", api.FileObjectName(fk, namespace, args[1]))
+				return nil
 			}
 			if _, err := c.DeleteService(cmd.Context(), namespace, args[1]); err != nil {
 				return err

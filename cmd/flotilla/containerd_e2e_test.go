@@ -370,6 +370,71 @@ func TestContainerdLab(t *testing.T) {
 	t.Run("cpu autoscaling from cgroups", func(t *testing.T) { checkCPUAutoscaling(t, l, n1) })
 	t.Run("A/B experiment", func(t *testing.T) { checkABExperiment(t, l, n1) })
 	t.Run("shadow rollout", func(t *testing.T) { checkShadowRollout(t, l, n1) })
+	t.Run("configs and secrets", func(t *testing.T) { checkSecretsOnContainerd(t, l) })
+}
+
+// checkSecretsOnContainerd: a secret reaches a real container as a file
+// on a tmpfs of its own (read-only, mode 0400) and as env; the node's
+// disk never holds the file; a config reloaded by signal is rewritten in
+// the running container, which gets SIGHUP; deleting the service unmounts
+// the tmpfs.
+func checkSecretsOnContainerd(t *testing.T, l *labCLI) {
+	const value = "Containerd-Secret-Value-5521"
+	l.must("secret", "create", "cdb", "--from-literal", "password="+value)
+	l.must("config", "create", "ctuning", "--from-literal", "level=1")
+	spec := "kind: Service\nname: vault\nimage: flotilla.local/demo:v1\nreplicas: 1\n" +
+		"ports: [{name: http, port: 8080, protocol: http}]\n" +
+		"configs: [{name: ctuning, path: /etc/tuning, reload: signal}]\n" +
+		"secrets: [{name: cdb, path: /run/secrets/db, env: {DB_PASSWORD: password}}]\n"
+	file := t.TempDir() + "/vault.yaml"
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.must("apply", "-f", file)
+	var alloc *api.Allocation
+	waitFor(t, 90*time.Second, "the vault replica running", func() bool {
+		for _, a := range l.allocs() {
+			if a.Service == "vault" && a.DesiredStatus == api.DesiredRun && a.Status == api.AllocRunning {
+				alloc = a
+				return true
+			}
+		}
+		return false
+	})
+	if got := l.must("exec", alloc.ID, "--", "cat", "/run/secrets/db/password"); got != value {
+		t.Fatalf("the secret's file: %q", got)
+	}
+	if env := l.must("exec", alloc.ID, "--", "env"); !strings.Contains(env, "DB_PASSWORD="+value+"\n") {
+		t.Fatalf("the secret's env:\n%s", env)
+	}
+	if mounts := l.must("exec", alloc.ID, "--", "cat", "/proc/self/mounts"); !strings.Contains(mounts, " /run/secrets/db tmpfs ro,") {
+		t.Fatalf("/run/secrets/db is not a read-only tmpfs in the container:\n%s", mounts)
+	}
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpfsOf := func(info []byte) bool {
+		for _, line := range strings.Split(string(info), "\n") {
+			if strings.Contains(line, "/"+alloc.ID+"/mounts/") && strings.Contains(line, " - tmpfs ") {
+				return true
+			}
+		}
+		return false
+	}
+	if !tmpfsOf(mountinfo) {
+		t.Fatalf("no tmpfs of allocation %s on the host", alloc.ID)
+	}
+	l.must("config", "create", "ctuning", "--from-literal", "level=2", "--replace")
+	waitFor(t, 20*time.Second, "the config rewritten and SIGHUP received", func() bool {
+		got, err := l.run("exec", alloc.ID, "--", "cat", "/etc/tuning/level")
+		return err == nil && got == "2" && strings.Contains(l.must("logs", alloc.ID), "received SIGHUP")
+	})
+	l.must("delete", "service", "vault")
+	waitFor(t, 30*time.Second, "the secret's tmpfs unmounted", func() bool {
+		info, err := os.ReadFile("/proc/self/mountinfo")
+		return err == nil && !tmpfsOf(info)
+	})
 }
 
 // checkCPUAutoscaling: the demo app burning 20 ms of real CPU per request

@@ -57,6 +57,7 @@ func newRoot() *cobra.Command {
 		newGetCmd(g),
 		newDescribeCmd(g),
 		newDeleteCmd(g),
+		newFileObjectCmd(g, api.KindConfig), newFileObjectCmd(g, api.KindSecret), // files.go
 		newScaleCmd(g),
 		newRolloutCmd(g),
 		newNodeCmd(g),

@@ -21,7 +21,7 @@ import (
 func newOperatorCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "operator",
-		Short: "Back up and restore the cluster's state, remove a dead server",
+		Short: "Back up and restore the cluster's state, remove a dead server, rotate the keyring of secrets",
 	}
 	snapshot := &cobra.Command{
 		Use:   "snapshot",
@@ -109,6 +109,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 	raftCmd.AddCommand(removePeer)
 	cmd.AddCommand(snapshot, raftCmd)
 	cmd.AddCommand(newGossipCmd(g))
+	cmd.AddCommand(newKeyringCmd(g)) // files.go
 	return cmd
 }
 

@@ -274,6 +274,7 @@ func historyEntries(revs []*api.Revision, current, stable int) []historyEntry {
 			Changes: []string{}, Current: r.Revision == current, Stable: r.Revision == stable}
 		if i > 0 {
 			e.Changes = specChanges(revs[i-1].Spec, r.Spec)
+			e.Changes = append(e.Changes, fileChanges(revs[i-1].Files, r.Files)...) // files.go
 		}
 		entries = append(entries, e)
 	}

@@ -91,6 +91,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.SimCIDR, "sim-cidr", scheduler.DefaultSimCIDR, "loopback block that sim nodes' /24 subnets come from")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", scheduler.DefaultClusterCIDR, "block that real nodes' /24 pod subnets come from")
 	f.StringVar(&cfg.VIPCIDR, "vip-cidr", scheduler.DefaultVIPCIDR, "block that service virtual IPs come from (loopback for sim labs)")
+	f.StringVar(&cfg.KeyringFile, "keyring-file", "", "keyring of the keys that encrypt secrets at rest, shared by every server (flotilla operator keyring generate); default DATA-DIR/keyring.json, made when missing")
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	gossipKey.flags(f)

@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"flotilla/runtime/workload"
 )
@@ -14,7 +18,8 @@ runtime runs in process. GET / answers {"version","node","allocation","hostname"
 /healthz, /ready and /metrics are there for probes and scrapes; the flags and
 POST /admin/{readiness,liveness,errors,latency,crash} make it slow, flaky,
 unready, dead or crashing on purpose. SIGTERM stops it gracefully (after
---shutdown-delay); a crash exits with code 1. Logs go to stderr.`
+--shutdown-delay); SIGHUP, SIGUSR1 and SIGUSR2 are logged (a config
+reloaded by signal); a crash exits with code 1. Logs go to stderr.`
 
 // newWorkloadCmd is `flotilla workload [--version v1 ...]`. Its flags are
 // the workload's own (workload.ParseArgs, shared with the sim runtime), so
@@ -34,6 +39,17 @@ func newWorkloadCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("workload: %w", err)
 			}
+			// A config reloaded by signal (configs[].reload: signal)
+			// sends one: the demo app has nothing to reload, but says
+			// so rather than die of it (Go's default for SIGHUP).
+			reloads := make(chan os.Signal, 4)
+			signal.Notify(reloads, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+			defer signal.Stop(reloads)
+			go func() {
+				for sig := range reloads {
+					fmt.Fprintf(cmd.ErrOrStderr(), "flotilla workload: received %s (configs reloaded)\n", unix.SignalName(sig.(syscall.Signal)))
+				}
+			}()
 			err = workload.New(cfg, cmd.ErrOrStderr()).Run(cmd.Context(), nil)
 			var exit *workload.ExitError
 			if errors.As(err, &exit) {

@@ -81,6 +81,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 	if err := validateFiles(spec.Files); err != nil {
 		return fail("files", fmt.Errorf("%w (%w)", err, runtime.ErrInvalidSpec))
 	}
+	if err := validateMounts(spec.Mounts); err != nil { // mounts.go
+		return fail("mounts", fmt.Errorf("%w (%w)", err, runtime.ErrInvalidSpec))
+	}
 	if !r.claim(spec.ID) {
 		return fail("", runtime.ErrExists)
 	}
@@ -134,7 +137,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 		if err := r.client.SnapshotService(snapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
 			r.log.Warn("undo a failed create: snapshot", "id", spec.ID, "err", err)
 		}
-		os.RemoveAll(dir)
+		if err := removeContainerDir(dir); err != nil {
+			r.log.Warn("undo a failed create: files", "id", spec.ID, "err", err)
+		}
 	}
 	undo := true
 	defer func() {
@@ -176,6 +181,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (err e
 	if err != nil {
 		return fail("files", err)
 	}
+	fileMounts, err := r.writeMounts(dir, spec.Mounts) // configs and secrets (mounts.go)
+	if err != nil {
+		return fail("mounts", err)
+	}
+	mounts = append(mounts, fileMounts...)
 
 	labels := map[string]string{
 		labelAlloc:     spec.ID,

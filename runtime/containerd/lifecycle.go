@@ -240,7 +240,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
-	if err := os.RemoveAll(r.containerDir(id)); err != nil {
+	if err := removeContainerDir(r.containerDir(id)); err != nil {
 		return fmt.Errorf("remove container %s: files: %w", id, err)
 	}
 	r.forgetSample(id)

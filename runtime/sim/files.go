@@ -15,14 +15,19 @@ import (
 // modified when the container was created.
 type filesFS struct {
 	files   map[string][]byte   // fs names ("etc/web/config.yaml")
+	secret  map[string]bool     // fs names of secret files (mode 0400)
 	dirs    map[string][]string // fs name -> sorted child names; "." is the root
 	modTime time.Time
 }
 
-// newFilesFS checks that every path is absolute and builds the tree.
-func newFilesFS(files map[string][]byte, modTime time.Time) (*filesFS, error) {
-	f := &filesFS{files: map[string][]byte{}, dirs: map[string][]string{".": nil}, modTime: modTime}
+// newFilesFS checks that every path is absolute and builds the tree;
+// secret names the paths of files of mode 0400 (nil for none).
+func newFilesFS(files map[string][]byte, secret map[string]bool, modTime time.Time) (*filesFS, error) {
+	f := &filesFS{files: map[string][]byte{}, secret: map[string]bool{}, dirs: map[string][]string{".": nil}, modTime: modTime}
 	for p, data := range files {
+		if secret[p] {
+			f.secret[strings.TrimPrefix(path.Clean(p), "/")] = true
+		}
 		if !strings.HasPrefix(p, "/") || path.Clean(p) == "/" {
 			return nil, fmt.Errorf("file %q: want an absolute path to a file", p)
 		}
@@ -54,14 +59,14 @@ func (f *filesFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	if data, ok := f.files[name]; ok {
-		return &memFile{info: memInfo{name: path.Base(name), size: int64(len(data)), mod: f.modTime}, r: strings.NewReader(string(data))}, nil
+		return &memFile{info: memInfo{name: path.Base(name), size: int64(len(data)), mod: f.modTime, secret: f.secret[name]}, r: strings.NewReader(string(data))}, nil
 	}
 	if kids, ok := f.dirs[name]; ok {
 		d := &memDir{info: memInfo{name: path.Base(name), dir: true, mod: f.modTime}}
 		for _, kid := range kids {
 			child := path.Join(name, kid)
 			_, isDir := f.dirs[child]
-			d.entries = append(d.entries, fs.FileInfoToDirEntry(memInfo{name: kid, dir: isDir, size: int64(len(f.files[child])), mod: f.modTime}))
+			d.entries = append(d.entries, fs.FileInfoToDirEntry(memInfo{name: kid, dir: isDir, size: int64(len(f.files[child])), mod: f.modTime, secret: f.secret[child]}))
 		}
 		return d, nil
 	}
@@ -69,10 +74,11 @@ func (f *filesFS) Open(name string) (fs.File, error) {
 }
 
 type memInfo struct {
-	name string
-	size int64
-	dir  bool
-	mod  time.Time
+	name   string
+	size   int64
+	dir    bool
+	mod    time.Time
+	secret bool
 }
 
 func (i memInfo) Name() string { return i.name }
@@ -80,6 +86,9 @@ func (i memInfo) Size() int64  { return i.size }
 func (i memInfo) Mode() fs.FileMode {
 	if i.dir {
 		return fs.ModeDir | 0o555
+	}
+	if i.secret {
+		return 0o400
 	}
 	return 0o444
 }

@@ -49,6 +49,11 @@ type Config struct {
 	// port 0 (a port only the agent knows once it listens): the host's
 	// resolvers.
 	DNS string
+	// FilesDir, when set, is where containers' configs and secrets are
+	// also written, a directory per container (FilesDir/ID/PATH; secret
+	// files mode 0400), as a real node keeps them; "" keeps them in
+	// memory only.
+	FilesDir string
 	// Net is where the containers listen and where exec's wget, fetch and
 	// nslookup dial: nil for the host's network, or a simulated one
 	// (vnet.Memory) with the agent's DNS server on it.
@@ -151,6 +156,11 @@ type container struct {
 	changed    chan struct{} // closed and replaced on every change of state
 	removed    bool
 	execs      int // commands running in it
+	// signals are those Signal sent it, in order (a config's reload).
+	signals []string
+	// plainFiles and mounts are what its files were made of (mounts.go).
+	plainFiles map[string][]byte
+	mounts     []runtime.FileMount
 }
 
 // notify wakes everything waiting on a change of c.
@@ -210,7 +220,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) error 
 	cfg.Simulated = true
 	cfg.Clock = r.clock
 	cfg.Net = r.cfg.Net
-	files, err := newFilesFS(spec.Files, r.clock.Now())
+	files, err := r.mountFiles(spec.ID, spec.Files, spec.Mounts)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w (%w)", spec.ID, err, runtime.ErrInvalidSpec)
 	}
@@ -234,16 +244,18 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) error 
 		cfg.ExtraListen = append(cfg.ExtraListen, net.JoinHostPort(ip.String(), strconv.Itoa(p)))
 	}
 	r.containers[spec.ID] = &container{
-		id:        spec.ID,
-		namespace: cmp.Or(spec.Namespace, "default"),
-		ip:        ip,
-		cfg:       cfg,
-		env:       env,
-		files:     files,
-		logs:      newLogBuffer(r.cfg.LogLimit, r.clock.Now),
-		memory:    spec.Resources.Memory,
-		state:     runtime.StateCreated,
-		changed:   make(chan struct{}),
+		id:         spec.ID,
+		namespace:  cmp.Or(spec.Namespace, "default"),
+		ip:         ip,
+		cfg:        cfg,
+		env:        env,
+		files:      files,
+		plainFiles: maps.Clone(spec.Files),
+		mounts:     cloneMounts(spec.Mounts),
+		logs:       newLogBuffer(r.cfg.LogLimit, r.clock.Now),
+		memory:     spec.Resources.Memory,
+		state:      runtime.StateCreated,
+		changed:    make(chan struct{}),
 	}
 	r.log.Debug("container created", "id", spec.ID, "ip", ip)
 	return nil
@@ -402,6 +414,7 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	}
 	delete(r.containers, id)
 	r.addresses.release(c.ip)
+	r.removeFiles(id)
 	c.removed = true
 	c.notify()
 	r.log.Debug("container removed", "id", id)

@@ -403,7 +403,7 @@ func TestLogsSurviveARestart(t *testing.T) {
 }
 
 func TestFilesFS(t *testing.T) {
-	f, err := newFilesFS(map[string][]byte{"/etc/web/a": []byte("A"), "/etc/b": []byte("B")}, time.Time{})
+	f, err := newFilesFS(map[string][]byte{"/etc/web/a": []byte("A"), "/etc/b": []byte("B")}, nil, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestFilesFS(t *testing.T) {
 			t.Errorf("%s: %q %v", tc.name, data, err)
 		}
 	}
-	if _, err := newFilesFS(map[string][]byte{"/etc": nil, "/etc/x": nil}, time.Time{}); err == nil {
+	if _, err := newFilesFS(map[string][]byte{"/etc": nil, "/etc/x": nil}, nil, time.Time{}); err == nil {
 		t.Error("a file used as a directory was accepted")
 	}
 }

@@ -355,6 +355,9 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
+	if err := l.writeKeyring(); err != nil { // keyring.go
+		return nil, err
+	}
 	start := time.Now()
 	if l.Network != nil {
 		// Saved first: a lab that dies while its network is half made is
@@ -431,7 +434,8 @@ func (l *Lab) plan(cfg Config) {
 		p.Log = filepath.Join(l.Dir, "logs", p.Name+".log")
 		if p.Role == RoleServer {
 			p.Args = []string{"server", "--name", p.Name, "--data-dir", p.DataDir, "--http", p.HTTP, "--raft", p.Raft, "--gossip", p.Gossip,
-				"--bootstrap-expect", strconv.Itoa(cfg.Servers), "--join", strings.Join(gossip, ","), "--heartbeat-ttl", api.Duration(cfg.HeartbeatTTL).String()}
+				"--bootstrap-expect", strconv.Itoa(cfg.Servers), "--join", strings.Join(gossip, ","), "--heartbeat-ttl", api.Duration(cfg.HeartbeatTTL).String(),
+				"--keyring-file", l.keyringFile()}
 			if p.Netns == "" {
 				p.Args = append(p.Args, "--vip-cidr", l.VIPs.String(), "--sim-cidr", l.Nodes.String())
 			}

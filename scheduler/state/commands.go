@@ -62,6 +62,9 @@ func (t CommandType) String() string {
 		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate", CmdSetClusterID: "set-cluster-id",
 		CmdNodeReachability: "node-reachability", CmdNodeStatusBatch: "node-status-batch",
 		CmdAllocStatusBatch: "alloc-status-batch",
+
+		CmdUpsertConfig: "upsert-config", CmdDeleteConfig: "delete-config", CmdUpsertSecret: "upsert-secret",
+		CmdDeleteSecret: "delete-secret", CmdKeyringAdd: "keyring-add", CmdReencryptSecrets: "reencrypt-secrets",
 	}
 	if n, ok := names[t]; ok {
 		return n

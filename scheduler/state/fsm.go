@@ -33,6 +33,8 @@ type FSM struct {
 	// onEvals hears about evaluations an entry made ready to run; the
 	// leader's broker listens here.
 	onEvals func([]*api.Evaluation)
+	// onKeys hears about keyring keys (fsm_secrets.go).
+	onKeys func([]*KeyringEntry)
 
 	// applied is closed (and cleared) when the next entry commits; it is
 	// made only while someone waits in WaitForIndex.
@@ -173,6 +175,11 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		decode(t, body, &c)
 		tx.now = c.Time
 		tx.allocStatusBatch(&c)
+	case CmdUpsertConfig, CmdDeleteConfig, CmdUpsertSecret, CmdDeleteSecret, CmdKeyringAdd, CmdReencryptSecrets:
+		var replayed bool
+		if result, err, replayed = tx.applyFiles(t, body); replayed {
+			return result
+		}
 	case CmdSetClusterID:
 		var c SetClusterID
 		decode(t, body, &c)
@@ -197,6 +204,7 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 	f.store.nodeAllocs.notify(index, tx.allocNodes)
 	f.notifyApplied()
 	f.store.usage.apply(tx.usage)
+	f.notifyKeys(tx.keys)
 	if len(tx.evals) > 0 {
 		f.mu.Lock()
 		hook := f.onEvals
@@ -264,6 +272,8 @@ type applyTxn struct {
 	// allocNodes are the nodes whose allocations the entry wrote: their
 	// watchers wake once it commits.
 	allocNodes map[string]bool
+	// keys are the keyring keys the entry brought (fsm_secrets.go).
+	keys []*KeyringEntry
 }
 
 func (tx *applyTxn) touch(tables ...string) {
@@ -438,7 +448,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		}
 		svc.VIP = tx.allocateVIP(c.VIPPool, spec, "")
 		tx.insert(tableServices, svc)
-		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: 1, Spec: template(spec), CreateTime: tx.now, CreateIndex: tx.index})
+		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: 1, Spec: template(spec), Files: tx.fileVersions(&spec), CreateTime: tx.now, CreateIndex: tx.index})
 		eval := tx.newEval(spec.Namespace, spec.Name, api.TriggerServiceRegister, "")
 		tx.event(api.Event{Type: api.EventServiceRegistered, Namespace: spec.Namespace, Service: spec.Name,
 			Message: fmt.Sprintf("service %s/%s registered at revision 1 with %s", spec.Namespace, spec.Name, text.Count(replicas, "replica"))})
@@ -451,7 +461,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		replicas = min(max(old.Replicas, a.Min), a.Max)
 		spec.Replicas = &replicas
 	}
-	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec))
+	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec)) || tx.filesChangedSince(old, &spec)
 	autoscaleChanged := !reflect.DeepEqual(old.Spec.Autoscale, spec.Autoscale)
 	if !templateChanged && !autoscaleChanged && old.Replicas == replicas {
 		return &UpsertServiceResult{Revision: old.Revision}, nil
@@ -471,7 +481,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		svc.Revision++
 		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
 		message = fmt.Sprintf("service %s/%s updated to revision %d", spec.Namespace, spec.Name, svc.Revision)
-		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: svc.Revision, Spec: template(spec), CreateTime: tx.now, CreateIndex: tx.index})
+		tx.insert(tableRevisions, &api.Revision{Namespace: spec.Namespace, Name: spec.Name, Revision: svc.Revision, Spec: template(spec), Files: tx.fileVersions(&spec), CreateTime: tx.now, CreateIndex: tx.index})
 		tx.pruneRevisions(&svc)
 	}
 	tx.insert(tableServices, &svc)

@@ -160,6 +160,7 @@ func schema() *memdb.DBSchema {
 			"id": {Name: "id", Unique: true, Indexer: uintIndex{func(o any) uint64 { return o.(*api.Event).ID }}},
 		}},
 		tableRequests: requestsTableSchema(),
+		tableConfigs:  configsTableSchema(), tableSecrets: secretsTableSchema(), tableKeyring: keyringTableSchema(),
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*IndexEntry).Key }}},
 		}},

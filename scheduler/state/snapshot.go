@@ -31,11 +31,16 @@ type snapshotRecord struct {
 	Rollout    *api.Rollout    `json:"rollout,omitempty"`
 	Index      *IndexEntry     `json:"index,omitempty"`
 	Request    *RequestRecord  `json:"request,omitempty"`
+	// Configs, secrets (sealed) and keyring keys (wrapped).
+	Config     *api.Config   `json:"config,omitempty"`
+	Secret     *StoredSecret `json:"secret,omitempty"`
+	KeyringKey *KeyringEntry `json:"keyringKey,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
-var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests}
+var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests,
+	tableConfigs, tableSecrets, tableKeyring}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -89,6 +94,12 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.Index = o
 			case *RequestRecord:
 				rec.Request = o
+			case *api.Config:
+				rec.Config = o
+			case *StoredSecret:
+				rec.Secret = o
+			case *KeyringEntry:
+				rec.KeyringKey = o
 			default:
 				return fmt.Errorf("snapshot %s: unexpected %T", table, raw)
 			}
@@ -142,6 +153,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.Index
 		case rec.Request != nil:
 			obj = rec.Request
+		case rec.Config != nil:
+			obj = rec.Config
+		case rec.Secret != nil:
+			obj = rec.Secret
+		case rec.KeyringKey != nil:
+			obj = rec.KeyringKey
 		default:
 			txn.Abort()
 			return fmt.Errorf("restore snapshot: empty record of table %q", rec.Table)
@@ -153,5 +170,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	txn.Commit()
 	f.store.replace(db)
+	f.notifyRestoredKeys()
 	return nil
 }
