@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"flotilla/api"
 	"flotilla/internal/clock"
 	"flotilla/internal/vnet"
 )
@@ -59,6 +60,10 @@ type Config struct {
 	// servers: nil for the host's network, or a simulated one on which a
 	// whole cluster runs in one process (vnet.Memory).
 	Net vnet.Net
+	// TLS, when set, secures the HTTP API and Raft with mutual TLS: every
+	// client must present a certificate of the CA, and Raft peers and
+	// servers forwarded to must be servers (tls.go).
+	TLS *api.MutualTLS
 }
 
 // RaftTiming holds the Raft timeouts.

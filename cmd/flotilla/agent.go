@@ -23,6 +23,7 @@ func newAgentCmd() *cobra.Command {
 	var labels, upstreams []string
 	var fakeNodes int
 	var real realNodeFlags
+	var secure daemonTLS
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent (or, with --fake-nodes, many fake nodes)",
@@ -58,6 +59,12 @@ func newAgentCmd() *cobra.Command {
 			client, err := api.NewClient(servers)
 			if err != nil {
 				return fmt.Errorf("--servers: %w", err)
+			}
+			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}); err != nil {
+				return err
+			}
+			if cfg.TLS != nil {
+				client.UseTLS(cfg.TLS.ClientConfig(api.ServerTLSName))
 			}
 			if fakeNodes > 0 {
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
@@ -98,6 +105,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringSliceVar(&labels, "labels", nil, "node labels, key=value (repeatable or comma-separated)")
 	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	secure.register(f, "the agent's API")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
 		if cfg.Name == "" && fakeNodes == 0 {
 			host, err := os.Hostname()

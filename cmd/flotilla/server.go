@@ -29,6 +29,7 @@ func newServerCmd() *cobra.Command {
 	var cfg scheduler.Config
 	var dev bool
 	var logLevel string
+	var secure daemonTLS
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control-plane server (Raft member, scheduler, HTTP API)",
@@ -64,6 +65,9 @@ func newServerCmd() *cobra.Command {
 				}
 				cfg.Name = host
 			}
+			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}, [2]string{"--raft", cfg.Raft}); err != nil {
+				return err
+			}
 			srv, err := scheduler.New(cfg)
 			if err != nil {
 				return err
@@ -88,5 +92,6 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.VIPCIDR, "vip-cidr", scheduler.DefaultVIPCIDR, "block that service virtual IPs come from (loopback for sim labs)")
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	secure.register(f, "the API and Raft")
 	return cmd
 }

@@ -55,6 +55,9 @@ type Config struct {
 	// ContainerdSocket is containerd's socket for a containerd lab
 	// (DefaultContainerdSocket when empty).
 	ContainerdSocket string
+	// TLS secures the lab with mutual TLS: a CA and certificates of its
+	// own (tls.go).
+	TLS bool
 }
 
 // Process is one lab process.
@@ -96,6 +99,8 @@ type Lab struct {
 	// lab's VIP range and cluster CIDR.
 	VIPs  netip.Prefix `json:"vips,omitzero"`
 	Nodes netip.Prefix `json:"nodes,omitzero"`
+	// TLS is a lab with TLS's client certificate and CA (tls.go).
+	TLS *TLSFiles `json:"tls,omitempty"`
 }
 
 // DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
@@ -190,7 +195,7 @@ func (l *Lab) Addresses() string {
 	var out []string
 	for _, p := range l.Processes {
 		if p.Role == RoleServer {
-			out = append(out, "http://"+p.HTTP)
+			out = append(out, l.scheme()+"://"+p.HTTP)
 		}
 	}
 	return strings.Join(out, ",")
@@ -232,7 +237,7 @@ func (l *Lab) DNSServer() (host, port string) {
 // Env is the shell exports that point clients at the lab; bash, zsh and
 // fish (`flotilla lab env | source`) read them.
 func (l *Lab) Env() string {
-	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
+	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name) + l.tlsEnv()
 	if l.DNS() != "" {
 		host, port := l.DNSServer()
 		env += fmt.Sprintf("export FLOTILLA_DNS_SERVER=%s\nexport FLOTILLA_DNS_PORT=%s\nexport FLOTILLA_DNS_ADDR=%s\nexport FLOTILLA_DNS=%q\n",
@@ -347,6 +352,9 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
+	if err := l.writeCertificates(time.Now()); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if l.Network != nil {
 		// Saved first: a lab that dies while its network is half made is
@@ -446,6 +454,7 @@ func (l *Lab) plan(cfg Config) {
 			p.Args = append(p.Args, l.containerdArgs(p)...)
 		}
 	}
+	l.planTLS(cfg)
 }
 
 // checkPorts fails, naming the port, when any address the lab needs is
@@ -498,7 +507,7 @@ func (l *Lab) start(p *Process, truncate bool) error {
 
 // waitReady waits for a leader and for every agent's node to be ready.
 func (l *Lab) waitReady(ctx context.Context, agents int, timeout time.Duration) error {
-	client, err := api.NewClient(l.Addresses())
+	client, err := l.Client()
 	if err != nil {
 		return err
 	}
