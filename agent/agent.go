@@ -76,6 +76,10 @@ type Config struct {
 	// the runtime are the caller's: give them the same Net
 	// (api.Client.UseNet, sim.Config.Net).
 	Net vnet.Net
+	// TLS, when set, makes the agent's API require a client certificate
+	// of the CA (tls.go). The Servers client's TLS is the caller's
+	// (api.Client.UseTLS).
+	TLS *api.MutualTLS
 }
 
 // DefaultDNS is where an agent's cluster DNS server listens unless told
@@ -208,6 +212,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		if a.cfg.Address == "" {
 			a.cfg.Address, _, _ = net.SplitHostPort(a.httpLn.Addr().String())
 		}
+		a.httpLn = cfg.secureHTTP(a.httpLn)
 	}
 	if cfg.DataDir != "" {
 		if a.kv, err = storage.OpenKV(filepath.Join(cfg.DataDir, "agent.db")); err != nil {

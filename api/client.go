@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,8 @@ type Client struct {
 	AttemptTimeout time.Duration
 	// net, when set by UseNet, is what every transport dials through.
 	net vnet.Net
+	// tls, when set by UseTLS, is every transport's TLS (tls.go).
+	tls *tls.Config
 
 	mu      sync.Mutex
 	current int
@@ -109,6 +112,7 @@ func (c *Client) setTransport(t *http.Transport) {
 	if !vnet.IsHost(c.net) {
 		t.DialContext = c.net.DialContext
 	}
+	c.applyTLS(t)
 	c.http = &http.Client{Transport: t}
 }
 
@@ -287,7 +291,7 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, cont
 	if resp.StatusCode >= 300 {
 		var e ErrorResponse
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("%s %s: %s", method, url, resp.Status)
+			e.Error = fmt.Sprintf("%s %s: %s%s", method, url, resp.Status, httpsOnlyHint(data))
 		}
 		return 0, &Error{Status: resp.StatusCode, Message: e.Error, Field: e.Field}
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,13 +132,18 @@ type HandlerOptions struct {
 	// Net is where writes are forwarded to the leader through: nil for
 	// the host's network, or a simulated one (vnet.Memory).
 	Net vnet.Net
+	// ForwardTLS, when set, is the client TLS writes are forwarded to
+	// the leader with, over HTTPS (handler_tls.go).
+	ForwardTLS *tls.Config
 }
 
 type handler struct {
 	b      Backend
 	logger *slog.Logger
-	// forwarder carries the writes forwarded to the leader.
-	forwarder http.RoundTripper
+	// forwarder carries the writes forwarded to the leader, over
+	// forwardScheme (https with ForwardTLS).
+	forwarder     http.RoundTripper
+	forwardScheme string
 	// reads and ops are the backend's optional parts, nil when it has none.
 	reads ReadConsistency
 	ops   Operator
@@ -145,12 +151,13 @@ type handler struct {
 
 // NewHandler serves the /v1 API (README.md, "HTTP API") over a backend.
 func NewHandler(b Backend, opts HandlerOptions) http.Handler {
-	h := &handler{b: b, logger: opts.Logger, forwarder: forwardTransport}
+	h := &handler{b: b, logger: opts.Logger, forwarder: forwardTransport, forwardScheme: "http"}
 	if !vnet.IsHost(opts.Net) {
 		t := forwardTransport.Clone()
 		t.DialContext = opts.Net.DialContext
 		h.forwarder = t
 	}
+	h.useForwardTLS(opts.ForwardTLS)
 	if h.logger == nil {
 		h.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -403,7 +410,7 @@ func (h *handler) writeUpTo(limit int64, fn func(w http.ResponseWriter, r *http.
 }
 
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string, limit int64) {
-	u := &url.URL{Scheme: "http", Host: target}
+	u := &url.URL{Scheme: h.forwardScheme, Host: target}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.Transport = h.forwarder
 	proxy.Director = func(out *http.Request) {

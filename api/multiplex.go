@@ -11,11 +11,13 @@ import (
 const MaxStreamsPerConnection = 4096
 
 // ServerProtocols are the protocols servers accept: HTTP/1.1, and HTTP/2
-// without TLS (h2c, with prior knowledge) for clients that Multiplex.
+// without TLS (h2c, with prior knowledge) for clients that Multiplex, or
+// over TLS when the server has it (UseTLS).
 func ServerProtocols() (*http.Protocols, *http.HTTP2Config) {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP2(true)
 	return &p, &http.HTTP2Config{MaxConcurrentStreams: MaxStreamsPerConnection}
 }
 

@@ -21,6 +21,31 @@ key_file=$(mktemp)
 trap 'rm -f "$key_file"' EXIT
 "$binary" operator gossip keyring generate >"$key_file"
 bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1 --gossip-key-file "$key_file"
+# With TLS, as docs/REAL-CLUSTERS.md makes it: a CA, then this machine's
+# server, agent and CLI certificates in its own directory.
+tls=$(mktemp -d)
+trap 'rm -rf "$tls"' EXIT
+binary_abs=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
+(
+	cd "$tls"
+	"$binary_abs" tls ca create >/dev/null
+	mkdir s1
+	cp flotilla-ca.pem s1/
+	"$binary_abs" tls cert create --server --dir s1 --name server --additional-ipaddress 192.0.2.11 >/dev/null
+	"$binary_abs" tls cert create --agent --dir s1 --name agent --additional-ipaddress 192.0.2.11 >/dev/null
+	"$binary_abs" tls cert create --cli --dir s1 --name cli >/dev/null
+)
+bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 192.0.2.11 --servers 192.0.2.11 --tls-dir "$tls/s1"
+# Beyond loopback without TLS files, provisioning is refused unless --insecure.
+if out=$(bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 192.0.2.11 --servers 192.0.2.11 2>&1); then
+	echo "check FAILED: provision.sh without --tls-dir or --insecure on 192.0.2.11 was accepted"
+	exit 1
+fi
+grep -q -- "--insecure" <<<"$out" || {
+	echo "check FAILED: the refusal does not name --insecure: $out"
+	exit 1
+}
+bash deploy/provision.sh --check --binary "$binary" --role agent --name n4 --ip 192.0.2.14 --servers 192.0.2.11 --insecure
 if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile
 else

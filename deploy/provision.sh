@@ -6,7 +6,13 @@
 # only what differs and restarts only the services whose files changed.
 #
 #   provision.sh --role server|agent|both --name s1 --ip 192.168.56.11 \
-#                --servers 192.168.56.11,192.168.56.12,192.168.56.13 [options]
+#                --servers 192.168.56.11,192.168.56.12,192.168.56.13 \
+#                --tls-dir tls/s1 [options]
+#
+# --tls-dir holds this machine's certificates, made with `flotilla tls`
+# (docs/REAL-CLUSTERS.md, "Mutual TLS"); without it, a machine whose --ip is
+# not loopback needs --insecure (anyone who reaches the ports controls the
+# cluster).
 #
 # --check does everything that needs no systemd into a temporary root (never
 # /usr/local/bin, /etc or systemd of this machine; only missing apt packages
@@ -46,6 +52,11 @@ usage: provision.sh --role server|agent|both --name NAME --ip IP --servers IP1,I
                         which only suits a one-server cluster)
   --server-args "..."   extra flags appended to FLOTILLA_SERVER_ARGS
   --agent-args "..."    extra flags appended to FLOTILLA_AGENT_ARGS
+  --tls-dir DIR         this machine's TLS files, made with flotilla tls: flotilla-ca.pem, and
+                        server.pem + server-key.pem (server role), agent.pem + agent-key.pem
+                        (agent role), optionally cli.pem + cli-key.pem (the CLI on this machine);
+                        installed into /etc/flotilla/tls, keys readable by root only
+  --insecure            no TLS although --ip is not loopback (a lab on a private network)
   --containerd-socket P (default /run/containerd/containerd.sock)
   --cni-bin-dir DIR     (default /usr/lib/cni, Debian's containernetworking-plugins)
   --gossip-key-file P   encrypt gossip: a file holding the base64 key (flotilla operator gossip
@@ -70,7 +81,7 @@ fail() {
 }
 ok() { printf 'provision: check ok: %s\n' "$*"; }
 
-ROLE="" NAME="" AGENT_NAME="" IP="" SERVERS="" BINARY="" ROOT="" CHECK=0
+ROLE="" NAME="" AGENT_NAME="" IP="" SERVERS="" BINARY="" ROOT="" CHECK=0 TLS_DIR="" INSECURE=0
 BOOTSTRAP_EXPECT="" CPU="" MEMORY="" LABELS="" EXTRA_SERVER_ARGS="" EXTRA_AGENT_ARGS="" KEYRING_FILE=""
 CLUSTER_CIDR=10.200.0.0/16
 VIP_CIDR=10.201.0.0/16
@@ -87,13 +98,18 @@ while (($#)); do
 		shift
 		continue
 		;;
+	--insecure)
+		INSECURE=1
+		shift
+		continue
+		;;
 	-h | --help)
 		usage
 		exit 0
 		;;
 	--role | --name | --agent-name | --ip | --servers | --binary | --root | --bootstrap-expect | \
 		--cluster-cidr | --vip-cidr | --cpu | --memory | --labels | --server-args | --agent-args | \
-		--containerd-socket | --cni-bin-dir | --gossip-key-file | --keyring-file)
+		--containerd-socket | --cni-bin-dir | --gossip-key-file | --keyring-file | --tls-dir)
 		(($# >= 2)) || die "$opt needs a value"
 		val=$2
 		shift 2
@@ -128,6 +144,7 @@ while (($#)); do
 	--cni-bin-dir) CNI_BIN_DIR=$val ;;
 	--gossip-key-file) GOSSIP_KEY_FILE=$val ;;
 	--keyring-file) KEYRING_FILE=$val ;;
+	--tls-dir) TLS_DIR=$val ;;
 	esac
 done
 
@@ -207,6 +224,24 @@ for v in "$EXTRA_SERVER_ARGS" "$EXTRA_AGENT_ARGS"; do
 	[[ $v != *[\"\\\$\']* ]] || die "extra args \"$v\": no quotes, \$ or \\ (systemd splits at spaces)"
 done
 
+# TLS: the files --tls-dir must hold for this machine's roles.
+TLS_ETC=/etc/flotilla/tls
+tls_files=()
+if [[ -n $TLS_DIR ]]; then
+	((!INSECURE)) || die "--tls-dir and --insecure contradict each other: give one or the other"
+	[[ -d $TLS_DIR ]] || die "--tls-dir $TLS_DIR: not a directory"
+	tls_files=(flotilla-ca.pem)
+	if server_role; then tls_files+=(server.pem server-key.pem); fi
+	if agent_role; then tls_files+=(agent.pem agent-key.pem); fi
+	if [[ -f $TLS_DIR/cli.pem || -f $TLS_DIR/cli-key.pem ]]; then tls_files+=(cli.pem cli-key.pem); fi
+	for f in "${tls_files[@]}"; do
+		[[ -f $TLS_DIR/$f ]] || die "--tls-dir $TLS_DIR has no $f (make it with flotilla tls; see docs/REAL-CLUSTERS.md)"
+	done
+elif ((!INSECURE)) && [[ ! $IP =~ ^127\. ]]; then
+	die "--ip $IP is not loopback: give --tls-dir DIR (certificates made with flotilla tls; docs/REAL-CLUSTERS.md) or --insecure"
+fi
+tls_on() { [[ -n $TLS_DIR ]]; }
+
 if [[ -z $BINARY ]]; then
 	if [[ -x ./flotilla ]]; then BINARY=./flotilla; elif [[ -x /vagrant/flotilla ]]; then BINARY=/vagrant/flotilla; fi
 fi
@@ -250,8 +285,10 @@ join_by() {
 	printf '%s' "$*"
 }
 server_urls=() server_gossip=() server_peers=()
+scheme=http
+if tls_on; then scheme=https; fi
 for s in "${SERVER_IPS[@]}"; do
-	server_urls+=("http://$s:4646")
+	server_urls+=("$scheme://$s:4646")
 	server_gossip+=("$s:4648")
 	[[ $s == "$IP" ]] || server_peers+=("$s:4648")
 done
@@ -287,6 +324,13 @@ AGENT_ARGS=(
 if [[ -n $GOSSIP_KEY_FILE ]]; then
 	SERVER_ARGS+=(--gossip-key-file "$GOSSIP_KEY_DEST")
 	AGENT_ARGS+=(--gossip-key-file "$GOSSIP_KEY_DEST")
+fi
+if tls_on; then
+	SERVER_ARGS+=(--tls-ca "$TLS_ETC/flotilla-ca.pem" --tls-cert "$TLS_ETC/server.pem" --tls-key "$TLS_ETC/server-key.pem")
+	AGENT_ARGS+=(--tls-ca "$TLS_ETC/flotilla-ca.pem" --tls-cert "$TLS_ETC/agent.pem" --tls-key "$TLS_ETC/agent-key.pem")
+elif ((INSECURE)); then
+	SERVER_ARGS+=(--insecure)
+	AGENT_ARGS+=(--insecure)
 fi
 read -r -a extra <<<"$EXTRA_SERVER_ARGS"
 ((${#extra[@]})) && SERVER_ARGS+=("${extra[@]}")
@@ -345,6 +389,12 @@ if [[ -n $GOSSIP_KEY_FILE ]]; then
 	printf '%s\n' "$gossip_key" | put_file 0600 "$GOSSIP_KEY_DEST"
 fi
 
+for f in "${tls_files[@]}"; do
+	mode=0644
+	[[ $f == *-key.pem ]] && mode=0600
+	put_file "$mode" "$TLS_ETC/$f" <"$TLS_DIR/$f"
+done
+
 env_file() { # NAME VAR ARGS...
 	local unit=$1 var=$2
 	shift 2
@@ -369,8 +419,17 @@ fi
 # masquerading, no br_netfilter, no firewall rules.
 printf '# Written by deploy/provision.sh: nodes route pod subnets to each other.\nnet.ipv4.ip_forward = 1\n' |
 	put_file 0644 /etc/sysctl.d/90-flotilla.conf
-printf '# Written by deploy/provision.sh: where the flotilla CLI finds the servers.\nexport FLOTILLA_ADDR=%s\n' \
-	"$(join_by , "${server_urls[@]}")" | put_file 0644 /etc/profile.d/flotilla.sh
+{
+	printf '# Written by deploy/provision.sh: where the flotilla CLI finds the servers.\nexport FLOTILLA_ADDR=%s\n' \
+		"$(join_by , "${server_urls[@]}")"
+	if tls_on; then
+		printf 'export FLOTILLA_CACERT=%s\n' "$TLS_ETC/flotilla-ca.pem"
+		if [[ -f $TLS_DIR/cli.pem ]]; then
+			# The key is root's: the CLI on this machine works as root (sudo -E).
+			printf 'export FLOTILLA_CLIENT_CERT=%s FLOTILLA_CLIENT_KEY=%s\n' "$TLS_ETC/cli.pem" "$TLS_ETC/cli-key.pem"
+		fi
+	fi
+} | put_file 0644 /etc/profile.d/flotilla.sh
 
 # ---------------------------------------------------------------- check mode
 
@@ -427,6 +486,7 @@ run_checks() {
 	ok "CNI plugins in $CNI_BIN_DIR: ${CNI_PLUGINS[*]}"
 
 	grep -qx 'net.ipv4.ip_forward = 1' "$ROOT/etc/sysctl.d/90-flotilla.conf" || fail "sysctl file lacks ip_forward"
+	check_tls
 	local units=()
 	if server_role; then
 		expect_flags "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS \
@@ -483,6 +543,35 @@ run_checks() {
 	say "check passed (role $ROLE, root $ROOT)"
 }
 
+# check_tls: the TLS files are installed (keys root's only) and the units'
+# flags name them; without TLS, a machine beyond loopback has --insecure.
+check_tls() {
+	local f mode want
+	if tls_on; then
+		for f in "${tls_files[@]}"; do
+			cmp -s "$TLS_DIR/$f" "$ROOT$TLS_ETC/$f" || fail "$ROOT$TLS_ETC/$f differs from $TLS_DIR/$f"
+			want=644
+			[[ $f == *-key.pem ]] && want=600
+			mode=$(stat -c %a "$ROOT$TLS_ETC/$f")
+			[[ $mode == "$want" ]] || fail "$ROOT$TLS_ETC/$f has mode $mode, want $want"
+		done
+		if server_role; then
+			expect_flags "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS --tls-ca "$TLS_ETC/flotilla-ca.pem" \
+				--tls-cert "$TLS_ETC/server.pem" --tls-key "$TLS_ETC/server-key.pem"
+		fi
+		if agent_role; then
+			expect_flags "$ROOT/etc/flotilla/agent.env" FLOTILLA_AGENT_ARGS --tls-ca "$TLS_ETC/flotilla-ca.pem" \
+				--tls-cert "$TLS_ETC/agent.pem" --tls-key "$TLS_ETC/agent-key.pem"
+		fi
+		grep -q "FLOTILLA_CACERT=$TLS_ETC/flotilla-ca.pem" "$ROOT/etc/profile.d/flotilla.sh" || fail "profile.d does not export FLOTILLA_CACERT"
+		ok "TLS files in $ROOT$TLS_ETC: ${tls_files[*]}"
+	elif ((INSECURE)); then
+		if server_role; then grep -q -- ' --insecure' "$ROOT/etc/flotilla/server.env" || fail "server.env lacks --insecure"; fi
+		if agent_role; then grep -q -- ' --insecure' "$ROOT/etc/flotilla/agent.env" || fail "agent.env lacks --insecure"; fi
+		ok "no TLS (--insecure)"
+	fi
+}
+
 # verify_units UNIT...: systemd-analyze verify on copies whose paths point into
 # ROOT, so nothing of this machine's /etc or /usr/local is needed or touched.
 verify_units() {
@@ -527,10 +616,12 @@ systemctl enable --now containerd.service
 
 # start_unit UNIT ENVFILE: enable and start it; restart it if its files changed.
 start_unit() {
-	local unit=$1 envf=$2
+	local unit=$1 envf=$2 f tls_paths=()
+	for f in "${tls_files[@]}"; do tls_paths+=("$TLS_ETC/$f"); done
 	if systemctl is-active -q "$unit"; then
 		systemctl enable -q "$unit"
-		if was_changed "$BIN_DEST" "$envf" "/etc/systemd/system/$unit"; then
+		# New certificates (a rotation) take effect on restart.
+		if was_changed "$BIN_DEST" "$envf" "/etc/systemd/system/$unit" "${tls_paths[@]}"; then
 			say "restarting $unit"
 			systemctl restart "$unit"
 		fi

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"flotilla/api"
 	"flotilla/internal/clock"
 	"flotilla/internal/vnet"
 )
@@ -65,6 +66,10 @@ type Config struct {
 	// GossipKey (16, 24 or 32 bytes) encrypts the gossip pool; the
 	// keyring in DataDir, once written, wins over it (gossip.Config).
 	GossipKey []byte
+	// TLS, when set, secures the HTTP API and Raft with mutual TLS: every
+	// client must present a certificate of the CA, and Raft peers and
+	// servers forwarded to must be servers (tls.go).
+	TLS *api.MutualTLS
 }
 
 // RaftTiming holds the Raft timeouts.

@@ -389,7 +389,7 @@ func (s *Server) Peers() ([]api.Peer, error) {
 
 // probePeer asks one voter what it knows of the leader.
 func (s *Server) probePeer(ctx context.Context, p *api.Peer) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/v1/status/leader", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.scheme()+"://"+p.HTTP+"/v1/status/leader", nil)
 	if err == nil {
 		var resp *http.Response
 		if resp, err = s.peerHTTP.Do(req); err == nil {

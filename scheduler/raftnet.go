@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"flotilla/api"
 	"flotilla/internal/vnet"
 )
 
@@ -24,6 +26,9 @@ import (
 type raftStreamLayer struct {
 	net.Listener
 	net vnet.Net
+	// serverTLS and clientTLS, when set, wrap every accepted and dialled
+	// connection (raftnet_tls.go).
+	serverTLS, clientTLS *tls.Config
 
 	mu     sync.Mutex
 	conns  map[*raftConn]struct{} // open, accepted or dialled
@@ -45,11 +50,13 @@ func (c *raftConn) Close() error {
 }
 
 // newRaftTransport listens for Raft on bind: on the host's network with
-// raft's own TCP transport, on another through a raftStreamLayer.
-func newRaftTransport(n vnet.Net, bind string, logOutput io.Writer) (*raft.NetworkTransport, error) {
-	if vnet.IsHost(n) {
+// raft's own TCP transport, on another, or with mutual TLS, through a
+// raftStreamLayer.
+func newRaftTransport(n vnet.Net, bind string, logOutput io.Writer, mtls *api.MutualTLS) (*raft.NetworkTransport, error) {
+	if vnet.IsHost(n) && mtls == nil {
 		return raft.NewTCPTransport(bind, nil, 3, 10*time.Second, logOutput)
 	}
+	n = vnet.Or(n)
 	ln, err := n.Listen("tcp", bind)
 	if err != nil {
 		return nil, err
@@ -62,6 +69,7 @@ func newRaftTransport(n vnet.Net, bind string, logOutput io.Writer) (*raft.Netwo
 		return nil, fmt.Errorf("raft address %s is not one others can dial", ln.Addr())
 	}
 	layer := &raftStreamLayer{Listener: ln, net: n, conns: map[*raftConn]struct{}{}}
+	layer.secure(mtls)
 	return raft.NewNetworkTransport(layer, 3, 10*time.Second, logOutput), nil
 }
 
@@ -71,7 +79,7 @@ func (l *raftStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.track(c)
+	return l.track(l.acceptTLS(c))
 }
 
 // Dial connects to another server's Raft listener within timeout.
@@ -80,6 +88,9 @@ func (l *raftStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration
 	defer cancel()
 	c, err := l.net.DialContext(ctx, "tcp", string(address))
 	if err != nil {
+		return nil, err
+	}
+	if c, err = l.dialTLS(ctx, c); err != nil {
 		return nil, err
 	}
 	return l.track(c)

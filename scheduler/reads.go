@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,6 +118,7 @@ func (s *Server) QueryMeta() api.QueryMeta {
 // while one is in flight wait for the next.
 type readIndexes struct {
 	client *http.Client
+	scheme string // http (also when empty), or https with TLS
 
 	mu      sync.Mutex
 	next    *readIndexCall // the request the next readers join
@@ -173,7 +175,7 @@ var errNoReadIndex = errors.New("the leader serves no read index (an older versi
 func (r *readIndexes) fetch(addr string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/status/read-index", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cmp.Or(r.scheme, "http")+"://"+addr+"/v1/status/read-index", nil)
 	if err != nil {
 		return 0, err
 	}

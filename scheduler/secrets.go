@@ -463,7 +463,7 @@ func (s *Server) peerKeys(ctx context.Context, name string) ([]string, error) {
 	if addr == "" {
 		return nil, errors.New("no API address known for it")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/operator/keyring/local", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.scheme()+"://"+addr+"/v1/operator/keyring/local", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -80,8 +80,9 @@ func New(cfg Config) (_ *Server, err error) {
 	if !vnet.IsHost(cfg.Net) {
 		peerTransport.DialContext = cfg.Net.DialContext
 	}
+	peerTransport.TLSClientConfig = cfg.peerTLS()
 	s.peerHTTP = &http.Client{Transport: peerTransport}
-	s.readIndexes.client = s.peerHTTP
+	s.readIndexes.client, s.readIndexes.scheme = s.peerHTTP, cfg.scheme()
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
 	if s.secrets, err = newSecretKeeper(cfg, s.fsm); err != nil {
@@ -110,6 +111,7 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server %s: listen for HTTP on %s: %w", cfg.Name, cfg.HTTP, err)
 	}
 	closers = append(closers, s.httpLn.Close)
+	s.httpLn = cfg.secureHTTP(s.httpLn)
 	raftAddr := cfg.Raft
 	if vnet.IsHost(cfg.Net) {
 		// A simulated network takes IP literals only, and must not
@@ -120,7 +122,7 @@ func New(cfg Config) (_ *Server, err error) {
 		}
 		raftAddr = resolved.String()
 	}
-	if s.transport, err = newRaftTransport(cfg.Net, cfg.Raft, cfg.LogOutput); err != nil {
+	if s.transport, err = newRaftTransport(cfg.Net, cfg.Raft, cfg.LogOutput, cfg.TLS); err != nil {
 		return nil, fmt.Errorf("server %s: listen for Raft on %s: %w", cfg.Name, raftAddr, err)
 	}
 	closers = append(closers, s.transport.Close)
@@ -196,7 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer endRequests()
 	httpSrv := &http.Server{
 		Handler: api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), UI: ui.Handler(), Logger: s.cfg.Logger,
-			Net: s.cfg.Net}),
+			Net: s.cfg.Net, ForwardTLS: s.cfg.peerTLS()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}

@@ -61,11 +61,11 @@ func TestServersOnASimulatedNetwork(t *testing.T) {
 // address, which no other server could dial.
 func TestRaftOnASimulatedNetworkNeedsADialableAddress(t *testing.T) {
 	n := vnet.NewMemory()
-	if tr, err := newRaftTransport(n, "0.0.0.0:0", io.Discard); err == nil {
+	if tr, err := newRaftTransport(n, "0.0.0.0:0", io.Discard, nil); err == nil {
 		tr.Close()
 		t.Fatal("a Raft transport on 0.0.0.0 was made")
 	}
-	tr, err := newRaftTransport(n, "127.0.0.1:0", io.Discard)
+	tr, err := newRaftTransport(n, "127.0.0.1:0", io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ func newAgentCmd() *cobra.Command {
 	var fakeNodes int
 	var real realNodeFlags
 	var gossipKey gossipKeyFlags
+	var secure daemonTLS
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent (or, with --fake-nodes, many fake nodes)",
@@ -67,6 +68,12 @@ func newAgentCmd() *cobra.Command {
 			if fakeNodes > 0 && gossipKey.given() {
 				return fmt.Errorf("--gossip-key, --gossip-key-file: fake nodes do not gossip")
 			}
+			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}); err != nil {
+				return err
+			}
+			if cfg.TLS != nil {
+				client.UseTLS(cfg.TLS.ClientConfig(api.ServerTLSName))
+			}
 			if fakeNodes > 0 {
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
 			}
@@ -108,6 +115,7 @@ func newAgentCmd() *cobra.Command {
 	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	gossipKey.flags(f)
+	secure.register(f, "the agent's API")
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
 		if cfg.Name == "" && fakeNodes == 0 {
 			host, err := os.Hostname()

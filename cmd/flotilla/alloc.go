@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,8 @@ const (
 type allocAgent struct {
 	alloc *api.Allocation
 	node  *api.Node
-	base  string // http://HOST:PORT
+	base  string      // http://HOST:PORT, or https:// with TLS
+	tls   *tls.Config // the CLI's client TLS: agents answer it as servers do
 }
 
 // agentFor finds the agent that runs an allocation (by ID or prefix). A
@@ -62,7 +64,14 @@ func agentFor(ctx context.Context, g *globals, id, what string) (*allocAgent, er
 		return nil, fmt.Errorf("node %s is down (since %s%s): cannot %s allocation %s",
 			n.Name, n.StatusTime.Local().Format(time.TimeOnly), why, what, a.ID)
 	}
-	return &allocAgent{alloc: a, node: n, base: "http://" + n.HTTPAddress}, nil
+	aa := &allocAgent{alloc: a, node: n, base: "http://" + n.HTTPAddress}
+	if aa.tls, err = g.tls.config(); err != nil {
+		return nil, err
+	}
+	if aa.tls != nil {
+		aa.base = "https://" + n.HTTPAddress
+	}
+	return aa, nil
 }
 
 // do sends a request to the agent; a failure to reach it says the node is
@@ -72,6 +81,7 @@ func (aa *allocAgent) do(req *http.Request, headerTimeout time.Duration) (*http.
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: agentDialTimeout}).DialContext,
 		ResponseHeaderTimeout: headerTimeout,
+		TLSClientConfig:       aa.tls,
 	}}
 	resp, err := client.Do(req)
 	if err != nil && req.Context().Err() == nil {

@@ -226,10 +226,18 @@ func startContainerdLab(t *testing.T, socket string) *labCLI {
 	l.must("lab", "up", "--runtime", "containerd", "--timeout", "60s")
 	env := l.labEnv()
 	l.addr = env[api.AddressEnv]
-	if !strings.Contains(l.addr, "10.199.0.11:4646") {
-		t.Fatalf("lab env: FLOTILLA_ADDR=%q, want the servers on their nodes' addresses", l.addr)
+	if !strings.Contains(l.addr, "https://10.199.0.11:4646") {
+		t.Fatalf("lab env: FLOTILLA_ADDR=%q, want the servers on their nodes' addresses, with TLS (the default)", l.addr)
 	}
 	l.env = append(l.env, api.AddressEnv+"="+l.addr)
+	// A containerd lab has mutual TLS by default: its clients use the
+	// lab's client certificate.
+	for _, k := range []string{api.CACertEnv, api.ClientCertEnv, api.ClientKeyEnv} {
+		if env[k] == "" {
+			t.Fatalf("lab env exports no %s", k)
+		}
+		l.env = append(l.env, k+"="+env[k])
+	}
 	return l
 }
 
@@ -347,19 +355,31 @@ func TestContainerdLab(t *testing.T) {
 		}
 	}
 
-	// A partition cuts a node's cable; heal puts it back.
-	n3Agent := "http://10.199.0.103:4746/metrics"
-	if out, err := inNode(t, n1, "curl", "-sf", "--max-time", "2", "-o", "/dev/null", n3Agent); err != nil {
-		t.Fatalf("n1 cannot reach n3's agent before any partition: %v %s", err, out)
+	// A partition cuts a node's cable; heal puts it back. n3's agent API
+	// answers the lab's client certificate only (mutual TLS), not plain HTTP.
+	n3Agent := "https://10.199.0.103:4746/metrics"
+	env := l.labEnv()
+	withCert := []string{"--cacert", env[api.CACertEnv], "--cert", env[api.ClientCertEnv], "--key", env[api.ClientKeyEnv]}
+	curlN3 := func(maxTime string) error {
+		_, err := inNode(t, n1, append([]string{"curl", "-sf", "--max-time", maxTime, "-o", "/dev/null"}, append(withCert, n3Agent)...)...)
+		return err
+	}
+	if err := curlN3("2"); err != nil {
+		t.Fatalf("n1 cannot reach n3's agent before any partition: %v", err)
+	}
+	if out, err := inNode(t, n1, "curl", "-sf", "--max-time", "2", "-o", "/dev/null", "--cacert", env[api.CACertEnv], n3Agent); err == nil {
+		t.Fatalf("n3's agent answered a client without a certificate: %s", out)
+	}
+	if out, err := inNode(t, n1, "curl", "-sf", "--max-time", "2", "-o", "/dev/null", "http://10.199.0.103:4746/metrics"); err == nil {
+		t.Fatalf("n3's agent answered plain HTTP: %s", out)
 	}
 	l.must("lab", "partition", "n3")
-	if _, err := inNode(t, n1, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", n3Agent); err == nil {
+	if err := curlN3("1"); err == nil {
 		t.Fatal("n1 reaches n3's agent while n3 is partitioned")
 	}
 	l.must("lab", "heal")
 	waitFor(t, 10*time.Second, "n3 reachable again after heal", func() bool {
-		_, err := inNode(t, n1, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", n3Agent)
-		return err == nil
+		return curlN3("1") == nil
 	})
 
 	t.Run("a refused second lab changes nothing", func(t *testing.T) { checkSecondLabRefused(t, l, socket) })

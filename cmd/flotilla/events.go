@@ -94,7 +94,7 @@ func streamEvents(ctx context.Context, c *api.Client, f api.EventFilter, after u
 		if after > 0 {
 			req.Header.Set("Last-Event-ID", fmt.Sprint(after))
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := streamClient(c).Do(req)
 		if err == nil {
 			after, err = readStream(resp.Body, after, print)
 			resp.Body.Close()

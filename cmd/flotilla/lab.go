@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,6 +40,7 @@ func newLabCmd() *cobra.Command {
 
 	var cfg lab.Config
 	var gossipEncrypt bool
+	var labTLS labTLSFlags
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start a lab (3 servers and 3 agents by default) and wait until it is ready",
@@ -50,6 +52,9 @@ func newLabCmd() *cobra.Command {
 			}
 			cfg.Name, cfg.Root, cfg.Binary = name, root, bin
 			cfg.PlaintextGossip = !gossipEncrypt
+			if cfg.TLS, err = labTLS.want(cmd, cfg.Runtime); err != nil {
+				return err
+			}
 			l, err := lab.Up(cmd.Context(), cfg, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -58,6 +63,7 @@ func newLabCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "logs and data: %s\n\nNext:\n", l.Dir)
 			fmt.Fprintf(out, "  export %s=%s\n", api.AddressEnv, l.Addresses())
+			printLabTLS(out, l)
 			if l.DNS() != "" {
 				host, port := l.DNSServer()
 				fmt.Fprintf(out, "  export FLOTILLA_DNS_SERVER=%s FLOTILLA_DNS_PORT=%s   # every agent serves DNS; this is n1's\n", host, port)
@@ -91,6 +97,7 @@ func newLabCmd() *cobra.Command {
 	up.Flags().IntVar(&cfg.BasePort, "base-port", lab.DefaultBasePort, "first port: servers use it and up, agents 100 above it; a sim lab's loopback ranges for VIPs and nodes follow from it")
 	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
 	up.Flags().BoolVar(&gossipEncrypt, "gossip-encrypt", true, "encrypt the gossip pool with a new key (the lab dir's gossip.key, given to every member by --gossip-key-file); false: gossip in the clear")
+	labTLS.register(up.Flags())
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -108,8 +115,12 @@ func newLabCmd() *cobra.Command {
 					running = append(running, labServer{Name: p.Name, HTTP: p.HTTP})
 				}
 			}
+			clientTLS, err := l.ClientTLS()
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), labStatusTimeout)
-			cluster := labClusterView(ctx, running)
+			cluster := labClusterViewTLS(ctx, running, clientTLS)
 			cancel()
 			fmt.Fprintf(out, "lab %s (runtime %s) in %s\n\n", l.Name, l.Runtime, l.Dir)
 			t := newTable(out, "NAME", "ROLE", "PROCESS", "PID", "HTTP", "CLUSTER")
@@ -264,6 +275,12 @@ type labServer struct{ Name, HTTP string }
 // when it does not answer within labProbeTimeout), and each node's status
 // as any answering server says.
 func labClusterView(ctx context.Context, servers []labServer) map[string]string {
+	return labClusterViewTLS(ctx, servers, nil)
+}
+
+// labClusterViewTLS is labClusterView of a lab with TLS (clientTLS nil:
+// without).
+func labClusterViewTLS(ctx context.Context, servers []labServer, clientTLS *tls.Config) map[string]string {
 	view := map[string]string{}
 	if len(servers) == 0 {
 		return view
@@ -278,12 +295,15 @@ func labClusterView(ctx context.Context, servers []labServer) map[string]string 
 	var addrs []string
 	for _, srv := range servers {
 		addrs = append(addrs, srv.HTTP)
-		wg.Go(func() { set(srv.Name, serverRole(ctx, srv)) })
+		wg.Go(func() { set(srv.Name, serverRole(ctx, srv, clientTLS)) })
 	}
 	wg.Go(func() {
 		client, err := api.NewClient(strings.Join(addrs, ","))
 		if err != nil {
 			return
+		}
+		if clientTLS != nil {
+			client.UseTLS(clientTLS)
 		}
 		client.AttemptTimeout, client.RetryFor = labProbeTimeout, labStatusTimeout
 		nodes, _, err := client.Nodes(ctx, api.QueryOptions{})
@@ -303,10 +323,13 @@ func labClusterView(ctx context.Context, servers []labServer) map[string]string 
 }
 
 // serverRole asks one server who leads.
-func serverRole(ctx context.Context, srv labServer) string {
+func serverRole(ctx context.Context, srv labServer, clientTLS *tls.Config) string {
 	client, err := api.NewClient(srv.HTTP)
 	if err != nil {
 		return "?"
+	}
+	if clientTLS != nil {
+		client.UseTLS(clientTLS)
 	}
 	client.AttemptTimeout, client.RetryFor = labProbeTimeout, 0
 	ctx, cancel := context.WithTimeout(ctx, labProbeTimeout)

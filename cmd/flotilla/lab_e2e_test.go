@@ -97,7 +97,14 @@ func startNamedLab(t *testing.T, name string, upArgs ...string) *labCLI {
 	for attempt := 0; attempt < 5; attempt++ {
 		base := 20000 + rand.IntN(120)*100 // below the ephemeral ports (32768 up), which outgoing connections may take
 		if out, err = l.run(append([]string{"lab", "up", "--base-port", fmt.Sprint(base)}, upArgs...)...); err == nil {
-			l.addr = l.labEnv()[api.AddressEnv]
+			env := l.labEnv()
+			l.addr = env[api.AddressEnv]
+			// A lab with TLS: its client certificate, as lab env exports it.
+			for _, k := range []string{api.CACertEnv, api.ClientCertEnv, api.ClientKeyEnv} {
+				if v := env[k]; v != "" {
+					l.env = append(l.env, k+"="+v)
+				}
+			}
 			break
 		}
 		if !strings.Contains(err.Error(), "in use") {
@@ -107,7 +114,8 @@ func startNamedLab(t *testing.T, name string, upArgs ...string) *labCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(l.addr, "http://127.0.0.1:") || !strings.Contains(out, "export FLOTILLA_ADDR="+l.addr) {
+	if !strings.HasPrefix(strings.TrimPrefix(l.addr, "https://"), "127.0.0.1:") && !strings.HasPrefix(l.addr, "http://127.0.0.1:") ||
+		!strings.Contains(out, "export FLOTILLA_ADDR="+l.addr) {
 		t.Fatalf("lab up did not print the export line of %q:\n%s", l.addr, out)
 	}
 	l.env = append(l.env, "FLOTILLA_ADDR="+l.addr)

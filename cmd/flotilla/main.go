@@ -24,6 +24,7 @@ import (
 type globals struct {
 	address string
 	output  string
+	tls     clientTLS // --ca-cert, --client-cert, --client-key (tls_flags.go)
 }
 
 // client talks to the cluster; an attempt on a server that does not answer
@@ -34,6 +35,9 @@ func (g *globals) client() (*api.Client, error) {
 		return nil, err
 	}
 	c.AttemptTimeout = 5 * time.Second
+	if err := g.tls.use(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -49,6 +53,7 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.address, "address", "", "server address(es), comma-separated (default $"+api.AddressEnv+" or "+api.DefaultAddress+")")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml (get also takes wide)")
+	g.tls.register(root.PersistentFlags())
 	root.AddCommand(
 		newServerCmd(),
 		newStatusCmd(g),
@@ -73,6 +78,7 @@ func newRoot() *cobra.Command {
 		newTopCmd(g),
 		newWorkloadCmd(),
 		newToolboxCmd(),
+		newTLSCmd(),
 		newVersionCmd(g),
 	)
 	return root

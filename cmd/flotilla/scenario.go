@@ -184,7 +184,7 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 		}
 		r.Where = "cluster at " + address
 	}
-	client, err := api.NewClient(address)
+	client, err := scenarioClient(g, address, r.Lab)
 	if err != nil {
 		return err
 	}

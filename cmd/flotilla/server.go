@@ -30,6 +30,7 @@ func newServerCmd() *cobra.Command {
 	var dev bool
 	var logLevel string
 	var gossipKey gossipKeyFlags
+	var secure daemonTLS
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control-plane server (Raft member, scheduler, HTTP API)",
@@ -69,6 +70,9 @@ func newServerCmd() *cobra.Command {
 				cfg.Name = host
 			}
 			gossipKey.note(cmd.ErrOrStderr(), cfg.DataDir, cfg.GossipKey)
+			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}, [2]string{"--raft", cfg.Raft}); err != nil {
+				return err
+			}
 			srv, err := scheduler.New(cfg)
 			if err != nil {
 				return err
@@ -95,5 +99,6 @@ func newServerCmd() *cobra.Command {
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	gossipKey.flags(f)
+	secure.register(f, "the API and Raft")
 	return cmd
 }

@@ -58,6 +58,9 @@ type Config struct {
 	// PlaintextGossip turns off what every lab has by default: a gossip
 	// pool encrypted with a key of its own (gossip.go).
 	PlaintextGossip bool
+	// TLS secures the lab with mutual TLS: a CA and certificates of its
+	// own (tls.go).
+	TLS bool
 }
 
 // Process is one lab process.
@@ -99,6 +102,8 @@ type Lab struct {
 	// lab's VIP range and cluster CIDR.
 	VIPs  netip.Prefix `json:"vips,omitzero"`
 	Nodes netip.Prefix `json:"nodes,omitzero"`
+	// TLS is a lab with TLS's client certificate and CA (tls.go).
+	TLS *TLSFiles `json:"tls,omitempty"`
 }
 
 // DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
@@ -193,7 +198,7 @@ func (l *Lab) Addresses() string {
 	var out []string
 	for _, p := range l.Processes {
 		if p.Role == RoleServer {
-			out = append(out, "http://"+p.HTTP)
+			out = append(out, l.scheme()+"://"+p.HTTP)
 		}
 	}
 	return strings.Join(out, ",")
@@ -235,7 +240,7 @@ func (l *Lab) DNSServer() (host, port string) {
 // Env is the shell exports that point clients at the lab; bash, zsh and
 // fish (`flotilla lab env | source`) read them.
 func (l *Lab) Env() string {
-	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
+	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name) + l.tlsEnv()
 	if l.DNS() != "" {
 		host, port := l.DNSServer()
 		env += fmt.Sprintf("export FLOTILLA_DNS_SERVER=%s\nexport FLOTILLA_DNS_PORT=%s\nexport FLOTILLA_DNS_ADDR=%s\nexport FLOTILLA_DNS=%q\n",
@@ -358,6 +363,9 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 	if err := l.writeKeyring(); err != nil { // keyring.go
 		return nil, err
 	}
+	if err := l.writeCertificates(time.Now()); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if l.Network != nil {
 		// Saved first: a lab that dies while its network is half made is
@@ -461,6 +469,7 @@ func (l *Lab) plan(cfg Config) {
 			p.Args = append(p.Args, "--gossip-key-file", GossipKeyFile(l.Dir))
 		}
 	}
+	l.planTLS(cfg)
 }
 
 // checkPorts fails, naming the port, when any address the lab needs is
@@ -513,7 +522,7 @@ func (l *Lab) start(p *Process, truncate bool) error {
 
 // waitReady waits for a leader and for every agent's node to be ready.
 func (l *Lab) waitReady(ctx context.Context, agents int, timeout time.Duration) error {
-	client, err := api.NewClient(l.Addresses())
+	client, err := l.Client()
 	if err != nil {
 		return err
 	}

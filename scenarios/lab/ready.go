@@ -23,17 +23,28 @@ func (l *Lab) WaitReady(ctx context.Context, name string, timeout time.Duration)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	check := serverReady
-	if p.Role != RoleServer {
-		// One client for every look: after a server refuses, the next
-		// look asks another (a new client would start at the first
-		// address again, which may be a killed leader's).
-		client, err := api.NewClient(l.Addresses())
+	// One client for every look: after a server refuses, the next look
+	// asks another (a new client would start at the first address again,
+	// which may be a killed leader's); and one connection pool.
+	var check func(ctx context.Context, p *Process) string
+	if p.Role == RoleServer {
+		client, err := l.clientOf(p.HTTP)
 		if err != nil {
 			return err
 		}
 		client.AttemptTimeout, client.RetryFor = time.Second, 0
-		check = func(ctx context.Context, p *Process) string { return agentReady(ctx, client, p) }
+		check = func(ctx context.Context, p *Process) string { return serverReady(ctx, client) }
+	} else {
+		client, err := l.Client()
+		if err != nil {
+			return err
+		}
+		client.AttemptTimeout, client.RetryFor = time.Second, 0
+		agentAPI, err := l.HTTPClient(time.Second)
+		if err != nil {
+			return err
+		}
+		check = func(ctx context.Context, p *Process) string { return l.agentReady(ctx, client, agentAPI, p) }
 	}
 	tick := time.NewTicker(readyPoll)
 	defer tick.Stop()
@@ -58,12 +69,7 @@ func (l *Lab) WaitReady(ctx context.Context, name string, timeout time.Duration)
 }
 
 // serverReady says why a server is not ready yet ("" when it is).
-func serverReady(ctx context.Context, p *Process) string {
-	client, err := api.NewClient(p.HTTP)
-	if err != nil {
-		return err.Error()
-	}
-	client.AttemptTimeout, client.RetryFor = time.Second, 0
+func serverReady(ctx context.Context, client *api.Client) string {
 	leader, err := client.Leader(ctx)
 	switch {
 	case err != nil:
@@ -75,12 +81,12 @@ func serverReady(ctx context.Context, p *Process) string {
 }
 
 // agentReady says why an agent is not ready yet ("" when it is).
-func agentReady(ctx context.Context, client *api.Client, p *Process) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/v1/agent/allocations", nil)
+func (l *Lab) agentReady(ctx context.Context, client *api.Client, agentAPI *http.Client, p *Process) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.scheme()+"://"+p.HTTP+"/v1/agent/allocations", nil)
 	if err != nil {
 		return err.Error()
 	}
-	resp, err := (&http.Client{Timeout: time.Second}).Do(req)
+	resp, err := agentAPI.Do(req)
 	if err != nil {
 		return "its API does not answer yet"
 	}

@@ -1,0 +1,40 @@
+package scheduler
+
+import (
+	"crypto/tls"
+	"net"
+
+	"flotilla/api"
+)
+
+// Mutual TLS of a server (Config.TLS): its API listener requires a client
+// certificate of the CA (agents', users', other servers'); Raft requires
+// a server's (raftnet_tls.go); and what it asks of other servers (writes
+// forwarded to the leader, read indexes, status probes) goes over HTTPS
+// with its own certificate, to servers only.
+
+// secureHTTP wraps the API listener in TLS when the server has it.
+func (c *Config) secureHTTP(ln net.Listener) net.Listener {
+	if c.TLS == nil {
+		return ln
+	}
+	return tls.NewListener(ln, c.TLS.ServerConfig(""))
+}
+
+// peerTLS is the client TLS for other servers' APIs (nil without TLS):
+// the server's certificate, and theirs must be servers'.
+func (c *Config) peerTLS() *tls.Config {
+	if c.TLS == nil {
+		return nil
+	}
+	return c.TLS.ClientConfig(api.ServerTLSName)
+}
+
+// scheme is the scheme of other servers' API addresses (gossip announces
+// host:port only): https when the cluster has TLS.
+func (c *Config) scheme() string {
+	if c.TLS == nil {
+		return "http"
+	}
+	return "https"
+}
