@@ -16,6 +16,12 @@ else
 	echo "check: shellcheck not installed: scripts not linted"
 fi
 bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1
+# And with ACLs: the servers' --acl and bootstrap token, the agent's token.
+token_dir=$(mktemp -d)
+trap 'rm -rf "$token_dir"' EXIT
+"$binary" acl token generate >"$token_dir/bootstrap.token"
+bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1 \
+	--acl --bootstrap-token-file "$token_dir/bootstrap.token" --token-file "$token_dir/bootstrap.token"
 if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile
 else

@@ -59,6 +59,10 @@ type Config struct {
 	// servers: nil for the host's network, or a simulated one on which a
 	// whole cluster runs in one process (vnet.Memory).
 	Net vnet.Net
+	// ACL enforces ACLs on the API (acl.go); ACLBootstrapTokenFile holds
+	// the secret the leader bootstraps them with while none is made.
+	ACL                   bool
+	ACLBootstrapTokenFile string
 }
 
 // RaftTiming holds the Raft timeouts.
@@ -121,6 +125,9 @@ func (c *Config) setDefaults() error {
 		if p, err := netip.ParsePrefix(cidr); err != nil || !p.Addr().Is4() || p.Bits() > 24 || p.Bits() < 8 {
 			return fmt.Errorf("server %s: %s %q: want an IPv4 CIDR between /8 and /24", c.Name, flag, cidr)
 		}
+	}
+	if c.ACLBootstrapTokenFile != "" && !c.ACL {
+		return fmt.Errorf("server %s: --acl-bootstrap-token-file needs --acl", c.Name)
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4 * runtime.NumCPU()

@@ -63,6 +63,7 @@ type Server struct {
 	// peerHTTP calls other servers' APIs (read indexes, status probes).
 	peerHTTP    *http.Client
 	readIndexes readIndexes
+	acl         aclState // acl.go
 }
 
 // New opens the server's stores and listeners; Run starts it.
@@ -78,6 +79,11 @@ func New(cfg Config) (_ *Server, err error) {
 		peerTransport.DialContext = cfg.Net.DialContext
 	}
 	s.peerHTTP = &http.Client{Transport: peerTransport}
+	if cfg.ACLBootstrapTokenFile != "" {
+		if s.acl.bootstrapSecret, err = readBootstrapSecret(cfg.ACLBootstrapTokenFile); err != nil {
+			return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
+		}
+	}
 	s.readIndexes.client = s.peerHTTP
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })

@@ -59,6 +59,9 @@ func newAgentCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--servers: %w", err)
 			}
+			if token, _ := cmd.Flags().GetString("token"); token != "" {
+				client.SetToken(token) // else $FLOTILLA_TOKEN; every call to the servers carries it
+			}
 			if fakeNodes > 0 {
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
 			}

@@ -161,6 +161,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.setAgentToken(req)
 			resp, err := aa.do(req, agentHeaderTimeout)
 			if err != nil {
 				return err
@@ -208,6 +209,7 @@ cluster DNS server: wget -qO- http://web:8080/ reaches service web.`,
 				return err
 			}
 			req.Header.Set("Content-Type", "application/json")
+			g.setAgentToken(req)
 			resp, err := aa.do(req, 0) // the answer comes when the command ends
 			if err != nil {
 				return err

@@ -230,6 +230,11 @@ func startContainerdLab(t *testing.T, socket string) *labCLI {
 		t.Fatalf("lab env: FLOTILLA_ADDR=%q, want the servers on their nodes' addresses", l.addr)
 	}
 	l.env = append(l.env, api.AddressEnv+"="+l.addr)
+	// A containerd lab has ACLs by default: the CLI sends the lab's token.
+	if env[api.TokenEnv] == "" {
+		t.Fatalf("lab env of a containerd lab exports no %s: ACLs are on by default there", api.TokenEnv)
+	}
+	l.env = append(l.env, api.TokenEnv+"="+env[api.TokenEnv])
 	return l
 }
 

@@ -48,6 +48,9 @@ func newLabCmd() *cobra.Command {
 				return err
 			}
 			cfg.Name, cfg.Root, cfg.Binary = name, root, bin
+			if !cmd.Flags().Changed("acl") {
+				cfg.ACL = cfg.Runtime == "containerd" // a lab of real containers is locked by default
+			}
 			l, err := lab.Up(cmd.Context(), cfg, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -56,6 +59,9 @@ func newLabCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "logs and data: %s\n\nNext:\n", l.Dir)
 			fmt.Fprintf(out, "  export %s=%s\n", api.AddressEnv, l.Addresses())
+			if l.ACL {
+				fmt.Fprintf(out, "  export %s=%s   # the lab's management token (ACLs are on; also in %s)\n", api.TokenEnv, l.Token(), l.Dir)
+			}
 			if l.DNS() != "" {
 				host, port := l.DNSServer()
 				fmt.Fprintf(out, "  export FLOTILLA_DNS_SERVER=%s FLOTILLA_DNS_PORT=%s   # every agent serves DNS; this is n1's\n", host, port)
@@ -88,6 +94,7 @@ func newLabCmd() *cobra.Command {
 	up.Flags().StringVar(&cfg.ContainerdSocket, "containerd-socket", lab.DefaultContainerdSocket(), "containerd's socket, for --runtime containerd ($"+lab.ContainerdSocketEnv+")")
 	up.Flags().IntVar(&cfg.BasePort, "base-port", lab.DefaultBasePort, "first port: servers use it and up, agents 100 above it; a sim lab's loopback ranges for VIPs and nodes follow from it")
 	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
+	up.Flags().BoolVar(&cfg.ACL, "acl", false, "enforce ACLs, with a management token the lab makes (lab env exports it); default on for --runtime containerd, off for sim")
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -106,7 +113,7 @@ func newLabCmd() *cobra.Command {
 				}
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), labStatusTimeout)
-			cluster := labClusterView(ctx, running)
+			cluster := labClusterView(ctx, running, l.Token())
 			cancel()
 			fmt.Fprintf(out, "lab %s (runtime %s) in %s\n\n", l.Name, l.Runtime, l.Dir)
 			t := newTable(out, "NAME", "ROLE", "PROCESS", "PID", "HTTP", "CLUSTER")
@@ -260,7 +267,7 @@ type labServer struct{ Name, HTTP string }
 // that server itself says (leader, follower, "no leader", or unreachable
 // when it does not answer within labProbeTimeout), and each node's status
 // as any answering server says.
-func labClusterView(ctx context.Context, servers []labServer) map[string]string {
+func labClusterView(ctx context.Context, servers []labServer, token string) map[string]string {
 	view := map[string]string{}
 	if len(servers) == 0 {
 		return view
@@ -283,6 +290,9 @@ func labClusterView(ctx context.Context, servers []labServer) map[string]string 
 			return
 		}
 		client.AttemptTimeout, client.RetryFor = labProbeTimeout, labStatusTimeout
+		if token != "" {
+			client.SetToken(token)
+		}
 		nodes, _, err := client.Nodes(ctx, api.QueryOptions{})
 		if err != nil {
 			// No leader to make the read consistent: what the servers have.

@@ -24,6 +24,7 @@ import (
 type globals struct {
 	address string
 	output  string
+	token   string // --token (acl.go)
 }
 
 // client talks to the cluster; an attempt on a server that does not answer
@@ -34,6 +35,7 @@ func (g *globals) client() (*api.Client, error) {
 		return nil, err
 	}
 	c.AttemptTimeout = 5 * time.Second
+	g.useToken(c)
 	return c, nil
 }
 
@@ -49,6 +51,7 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.address, "address", "", "server address(es), comma-separated (default $"+api.AddressEnv+" or "+api.DefaultAddress+")")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml (get also takes wide)")
+	root.PersistentFlags().StringVar(&g.token, "token", "", "ACL token to send (default $"+api.TokenEnv+")")
 	root.AddCommand(
 		newServerCmd(),
 		newStatusCmd(g),
@@ -73,6 +76,7 @@ func newRoot() *cobra.Command {
 		newWorkloadCmd(),
 		newToolboxCmd(),
 		newVersionCmd(g),
+		newACLCmd(g),
 	)
 	return root
 }

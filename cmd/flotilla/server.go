@@ -86,6 +86,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.SimCIDR, "sim-cidr", scheduler.DefaultSimCIDR, "loopback block that sim nodes' /24 subnets come from")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", scheduler.DefaultClusterCIDR, "block that real nodes' /24 pod subnets come from")
 	f.StringVar(&cfg.VIPCIDR, "vip-cidr", scheduler.DefaultVIPCIDR, "block that service virtual IPs come from (loopback for sim labs)")
+	f.BoolVar(&cfg.ACL, "acl", false, "enforce ACLs: every request needs a token that allows it (flotilla acl bootstrap makes the first)")
+	f.StringVar(&cfg.ACLBootstrapTokenFile, "acl-bootstrap-token-file", "", "with --acl: a file holding the secret of the first management token, which the leader makes while the cluster has none")
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

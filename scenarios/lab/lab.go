@@ -55,6 +55,8 @@ type Config struct {
 	// ContainerdSocket is containerd's socket for a containerd lab
 	// (DefaultContainerdSocket when empty).
 	ContainerdSocket string
+	// ACL starts the servers with ACLs and the lab's own token (acl.go).
+	ACL bool
 }
 
 // Process is one lab process.
@@ -96,6 +98,8 @@ type Lab struct {
 	// lab's VIP range and cluster CIDR.
 	VIPs  netip.Prefix `json:"vips,omitzero"`
 	Nodes netip.Prefix `json:"nodes,omitzero"`
+	// ACL: the servers enforce ACLs; the lab's token is in its directory.
+	ACL bool `json:"acl,omitempty"`
 }
 
 // DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
@@ -232,7 +236,7 @@ func (l *Lab) DNSServer() (host, port string) {
 // Env is the shell exports that point clients at the lab; bash, zsh and
 // fish (`flotilla lab env | source`) read them.
 func (l *Lab) Env() string {
-	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name)
+	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name) + l.aclExport()
 	if l.DNS() != "" {
 		host, port := l.DNSServer()
 		env += fmt.Sprintf("export FLOTILLA_DNS_SERVER=%s\nexport FLOTILLA_DNS_PORT=%s\nexport FLOTILLA_DNS_ADDR=%s\nexport FLOTILLA_DNS=%q\n",
@@ -325,7 +329,7 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
-	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC()}
+	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC(), ACL: cfg.ACL}
 	l.plan(cfg)
 	// Refused before anything of the new lab is made or recorded.
 	if l.Network == nil {
@@ -346,6 +350,9 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.writeACLToken(); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	if l.Network != nil {
@@ -445,6 +452,7 @@ func (l *Lab) plan(cfg Config) {
 		if p.Netns != "" {
 			p.Args = append(p.Args, l.containerdArgs(p)...)
 		}
+		p.Args = append(p.Args, l.aclArgs(p)...)
 	}
 }
 
@@ -486,6 +494,7 @@ func (l *Lab) start(p *Process, truncate bool) error {
 	}
 	defer logf.Close()
 	cmd := l.nodeCommand(p)
+	l.aclEnv(cmd, p)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -498,7 +507,7 @@ func (l *Lab) start(p *Process, truncate bool) error {
 
 // waitReady waits for a leader and for every agent's node to be ready.
 func (l *Lab) waitReady(ctx context.Context, agents int, timeout time.Duration) error {
-	client, err := api.NewClient(l.Addresses())
+	client, err := l.Client()
 	if err != nil {
 		return err
 	}

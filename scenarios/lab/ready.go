@@ -28,7 +28,7 @@ func (l *Lab) WaitReady(ctx context.Context, name string, timeout time.Duration)
 		// One client for every look: after a server refuses, the next
 		// look asks another (a new client would start at the first
 		// address again, which may be a killed leader's).
-		client, err := api.NewClient(l.Addresses())
+		client, err := l.Client()
 		if err != nil {
 			return err
 		}
@@ -79,6 +79,9 @@ func agentReady(ctx context.Context, client *api.Client, p *Process) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/v1/agent/allocations", nil)
 	if err != nil {
 		return err.Error()
+	}
+	if t := client.Token(); t != "" {
+		req.Header.Set(api.TokenHeader, t)
 	}
 	resp, err := (&http.Client{Timeout: time.Second}).Do(req)
 	if err != nil {

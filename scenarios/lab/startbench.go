@@ -77,7 +77,7 @@ func RunStartBench(ctx context.Context, cfg StartBenchConfig) (res *StartBenchRe
 			err = derr
 		}
 	}()
-	client, err := api.NewClient(l.Addresses())
+	client, err := l.Client()
 	if err != nil {
 		return nil, err
 	}

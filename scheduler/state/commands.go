@@ -62,6 +62,8 @@ func (t CommandType) String() string {
 		CmdRolloutAction: "rollout-action", CmdEvaluate: "evaluate", CmdSetClusterID: "set-cluster-id",
 		CmdNodeReachability: "node-reachability", CmdNodeStatusBatch: "node-status-batch",
 		CmdAllocStatusBatch: "alloc-status-batch",
+		CmdACLUpsertPolicy:  "acl-upsert-policy", CmdACLDeletePolicy: "acl-delete-policy",
+		CmdACLCreateToken: "acl-create-token", CmdACLDeleteToken: "acl-delete-token", CmdACLBootstrap: "acl-bootstrap",
 	}
 	if n, ok := names[t]; ok {
 		return n

@@ -159,7 +159,9 @@ func schema() *memdb.DBSchema {
 		tableEvents: {Name: tableEvents, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: uintIndex{func(o any) uint64 { return o.(*api.Event).ID }}},
 		}},
-		tableRequests: requestsTableSchema(),
+		tableRequests:    requestsTableSchema(),
+		tableACLPolicies: aclTableSchemas()[tableACLPolicies],
+		tableACLTokens:   aclTableSchemas()[tableACLTokens],
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*IndexEntry).Key }}},
 		}},

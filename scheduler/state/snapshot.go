@@ -31,11 +31,14 @@ type snapshotRecord struct {
 	Rollout    *api.Rollout    `json:"rollout,omitempty"`
 	Index      *IndexEntry     `json:"index,omitempty"`
 	Request    *RequestRecord  `json:"request,omitempty"`
+	ACLPolicy  *api.ACLPolicy  `json:"aclPolicy,omitempty"`
+	ACLToken   *ACLTokenEntry  `json:"aclToken,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
-var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests}
+var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests,
+	tableACLPolicies, tableACLTokens}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -89,6 +92,10 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.Index = o
 			case *RequestRecord:
 				rec.Request = o
+			case *api.ACLPolicy:
+				rec.ACLPolicy = o
+			case *ACLTokenEntry:
+				rec.ACLToken = o
 			default:
 				return fmt.Errorf("snapshot %s: unexpected %T", table, raw)
 			}
@@ -142,6 +149,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.Index
 		case rec.Request != nil:
 			obj = rec.Request
+		case rec.ACLPolicy != nil:
+			obj = rec.ACLPolicy
+		case rec.ACLToken != nil:
+			obj = rec.ACLToken
 		default:
 			txn.Abort()
 			return fmt.Errorf("restore snapshot: empty record of table %q", rec.Table)
