@@ -171,6 +171,8 @@ type Agent struct {
 	probes  map[string]*probing
 	// probeClient checks HTTP probes.
 	probeClient *http.Client
+	// callers checks the tokens of the agent API's callers (acl.go).
+	callers *callerACL
 
 	registered chan struct{}
 	// synced is closed once the first list of desired allocations arrived:
@@ -190,6 +192,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		specs: map[string]*api.ServiceSpec{}, waiting: map[string]bool{}, probes: map[string]*probing{},
 		registered: make(chan struct{}), synced: make(chan struct{}),
 		probeClient: newProbeClient(cfg.Net),
+		callers:     newCallerACL(servers, cfg.Clock),
 	}
 	if a.cfg.Revisions == nil {
 		a.cfg.Revisions = NewRevisions(servers.Revision)

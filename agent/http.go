@@ -103,6 +103,11 @@ func (a *Agent) serveAllocations(w http.ResponseWriter, r *http.Request) {
 	if !a.runtimeReady(w) {
 		return
 	}
+	perms, err := a.callers.permissions(r)
+	if err != nil {
+		aclError(w, err)
+		return
+	}
 	list, err := a.rt.List(r.Context())
 	if err != nil {
 		runtimeError(w, err)
@@ -112,8 +117,13 @@ func (a *Agent) serveAllocations(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	for _, st := range list {
 		v := AllocationView{ID: st.ID, State: string(st.State), IP: st.IP, ExitCode: st.ExitCode}
-		if l := a.local[st.ID]; l != nil {
+		l := a.local[st.ID]
+		if l != nil {
 			v.Service, v.Restarts = l.Namespace+"/"+l.Service, l.Restarts
+		}
+		// With ACLs, node read sees everything, namespace read its own.
+		if perms != nil && !perms.AllowNode(api.LevelRead) && (l == nil || !perms.AllowNamespace(l.Namespace, api.CapRead)) {
+			continue
 		}
 		out = append(out, v)
 	}
@@ -126,6 +136,9 @@ func (a *Agent) serveAllocations(w http.ResponseWriter, r *http.Request) {
 // serveRoutes answers what the node's proxy routes by: empty without a
 // proxy or before its first update.
 func (a *Agent) serveRoutes(w http.ResponseWriter, r *http.Request) {
+	if !a.allowNode(w, r) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(a.routes.view())
 }
@@ -147,6 +160,9 @@ func (a *Agent) serveLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	if !a.allowAllocation(w, r, id, api.CapRead) {
+		return
+	}
 	q, err := parseLogQuery(r)
 	if err != nil {
 		agentError(w, http.StatusBadRequest, err)
@@ -187,6 +203,9 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 	if !a.runtimeReady(w) {
+		return
+	}
+	if !a.allowAllocation(w, r, r.PathValue("id"), api.CapExec) {
 		return
 	}
 	var req ExecRequest

@@ -46,6 +46,9 @@ type Client struct {
 	net vnet.Net
 	// tls, when set by UseTLS, is every transport's TLS (tls.go).
 	tls *tls.Config
+	// token is the ACL token every request carries (SetToken; default
+	// $FLOTILLA_TOKEN).
+	token string
 
 	mu      sync.Mutex
 	current int
@@ -78,7 +81,7 @@ func NewClient(address string) (*Client, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no server address given")
 	}
-	return &Client{addrs: addrs, http: &http.Client{}, RetryFor: 10 * time.Second}, nil
+	return &Client{addrs: addrs, http: &http.Client{}, RetryFor: 10 * time.Second, token: os.Getenv(TokenEnv)}, nil
 }
 
 // KeepAlivePerHost lets the client keep up to n idle connections to each
@@ -137,6 +140,10 @@ func (e *Error) Unwrap() error {
 		return ErrConflict
 	case http.StatusServiceUnavailable:
 		return ErrNoLeader
+	case http.StatusForbidden:
+		return ErrPermissionDenied
+	case http.StatusNotImplemented:
+		return ErrACLDisabled
 	}
 	return nil
 }
@@ -279,6 +286,7 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, cont
 		req.Header.Set(RequestIDHeader, requestID)
 	}
 	req.Header.Set("Accept", "application/json")
+	c.setTokenHeader(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, err

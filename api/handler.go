@@ -147,6 +147,10 @@ type handler struct {
 	// reads and ops are the backend's optional parts, nil when it has none.
 	reads ReadConsistency
 	ops   Operator
+	// aclResolver and aclStore are the backend's ACLs (handler_acl.go),
+	// nil when it has none: every request is then allowed.
+	aclResolver ACLResolver
+	aclStore    ACLStore
 }
 
 // NewHandler serves the /v1 API (README.md, "HTTP API") over a backend.
@@ -206,6 +210,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/nodes/{name}/usage", h.write(h.reportUsage))
 	mux.HandleFunc("GET /v1/top/allocations", h.write(h.topAllocations))
 	h.registerSecrets(mux) // configs, secrets, the keyring (handler_secrets.go)
+	h.registerACL(mux)
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}
@@ -216,7 +221,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("no such endpoint: %s %s: %w", r.Method, r.URL.Path, ErrNotFound))
 	})
-	return mux
+	return h.authorize(mux)
 }
 
 // writeError maps an error to a status and the {"error", "field"} body.
@@ -234,6 +239,10 @@ func writeError(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, ErrPermissionDenied):
+		status = http.StatusForbidden
+	case errors.Is(err, ErrACLDisabled):
+		status = http.StatusNotImplemented
 	case errors.Is(err, ErrNoLeader):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
@@ -534,6 +543,7 @@ func (h *handler) peers(w http.ResponseWriter, r *http.Request) {
 func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Service, uint64, error) {
 		s, i, err := h.b.Services(ctx, q)
+		s = filterNamespaces(ctx, s, func(s *Service) string { return s.Namespace })
 		if s == nil {
 			s = []*Service{}
 		}
@@ -734,6 +744,7 @@ func (h *handler) listAllocations(w http.ResponseWriter, r *http.Request, f Allo
 	}
 	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Allocation, uint64, error) {
 		a, i, err := h.b.Allocations(ctx, f, q)
+		a = filterNamespaces(ctx, a, func(a *Allocation) string { return a.Namespace })
 		if a == nil {
 			a = []*Allocation{}
 		}
@@ -751,6 +762,9 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, index, err := h.b.Allocation(r.Context(), r.PathValue("id"))
+	if err == nil {
+		err = checkObjectNamespace(r.Context(), a.Namespace)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -776,6 +790,7 @@ func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
 	}
 	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*Evaluation, uint64, error) {
 		e, i, err := h.b.Evaluations(ctx, ns, svc, q)
+		e = filterNamespaces(ctx, e, func(e *Evaluation) string { return e.Namespace })
 		if e == nil {
 			e = []*Evaluation{}
 		}
@@ -786,6 +801,7 @@ func (h *handler) evaluations(w http.ResponseWriter, r *http.Request) {
 func (h *handler) endpoints(w http.ResponseWriter, r *http.Request) {
 	read(h, w, r, func(ctx context.Context, q QueryOptions) ([]*ServiceEndpoints, uint64, error) {
 		e, i, err := h.b.Endpoints(ctx, q)
+		e = filterNamespaces(ctx, e, func(e *ServiceEndpoints) string { return e.Namespace })
 		if e == nil {
 			e = []*ServiceEndpoints{}
 		}
@@ -850,6 +866,7 @@ func (h *handler) topAllocations(w http.ResponseWriter, r *http.Request) {
 	out := TopAllocations{Allocations: []AllocationUsage{}}
 	if t != nil && t.Allocations != nil {
 		out = *t
+		out.Allocations = filterTopAllocations(r.Context(), t.Allocations)
 	}
 	writeJSON(w, http.StatusOK, 0, out)
 }
@@ -866,6 +883,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		readWith(h, w, r, false, func(ctx context.Context, q QueryOptions) ([]*Event, uint64, error) {
 			e, i, err := h.b.Events(ctx, f, q)
+			e = filterEvents(ctx, e)
 			if e == nil {
 				e = []*Event{}
 			}
@@ -904,11 +922,15 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return
 		}
+		if err == nil {
+			err = h.recheckACL(r) // a token deleted (or a policy changed) while the stream runs
+		}
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", jsonLine(ErrorResponse{Error: err.Error()}))
 			flusher.Flush()
 			return
 		}
+		events = filterEvents(r.Context(), events)
 		for _, e := range events {
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, jsonLine(e))
 		}

@@ -18,13 +18,13 @@ fi
 bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1
 # With gossip encryption: the key file installed, given to both units.
 key_file=$(mktemp)
-trap 'rm -f "$key_file"' EXIT
+tls=$(mktemp -d)
+token_dir=$(mktemp -d)
+trap 'rm -rf "$key_file" "$tls" "$token_dir"' EXIT
 "$binary" operator gossip keyring generate >"$key_file"
 bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1 --gossip-key-file "$key_file"
 # With TLS, as docs/REAL-CLUSTERS.md makes it: a CA, then this machine's
 # server, agent and CLI certificates in its own directory.
-tls=$(mktemp -d)
-trap 'rm -rf "$tls"' EXIT
 binary_abs=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
 (
 	cd "$tls"
@@ -46,6 +46,10 @@ grep -q -- "--insecure" <<<"$out" || {
 	exit 1
 }
 bash deploy/provision.sh --check --binary "$binary" --role agent --name n4 --ip 192.0.2.14 --servers 192.0.2.11 --insecure
+# And with ACLs: the servers' --acl and bootstrap token, the agent's token.
+"$binary" acl token generate >"$token_dir/bootstrap.token"
+bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1 \
+	--acl --bootstrap-token-file "$token_dir/bootstrap.token" --token-file "$token_dir/bootstrap.token"
 if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile
 else

@@ -57,6 +57,11 @@ usage: provision.sh --role server|agent|both --name NAME --ip IP --servers IP1,I
                         (agent role), optionally cli.pem + cli-key.pem (the CLI on this machine);
                         installed into /etc/flotilla/tls, keys readable by root only
   --insecure            no TLS although --ip is not loopback (a lab on a private network)
+  --acl                 servers enforce ACLs (docs/REAL-CLUSTERS.md, "ACLs")
+  --bootstrap-token-file F  with --acl: a file holding the first management token's secret
+                        (flotilla acl token generate > F); installed as /etc/flotilla/bootstrap.token
+  --token-file F        the agent's ACL token (a file with its secret); installed as
+                        /etc/flotilla/agent-token.env (mode 0600), read by flotilla-agent.service
   --containerd-socket P (default /run/containerd/containerd.sock)
   --cni-bin-dir DIR     (default /usr/lib/cni, Debian's containernetworking-plugins)
   --gossip-key-file P   encrypt gossip: a file holding the base64 key (flotilla operator gossip
@@ -82,6 +87,7 @@ fail() {
 ok() { printf 'provision: check ok: %s\n' "$*"; }
 
 ROLE="" NAME="" AGENT_NAME="" IP="" SERVERS="" BINARY="" ROOT="" CHECK=0 TLS_DIR="" INSECURE=0
+ACL=0 BOOTSTRAP_TOKEN_FILE="" TOKEN_FILE=""
 BOOTSTRAP_EXPECT="" CPU="" MEMORY="" LABELS="" EXTRA_SERVER_ARGS="" EXTRA_AGENT_ARGS="" KEYRING_FILE=""
 CLUSTER_CIDR=10.200.0.0/16
 VIP_CIDR=10.201.0.0/16
@@ -103,13 +109,19 @@ while (($#)); do
 		shift
 		continue
 		;;
+	--acl)
+		ACL=1
+		shift
+		continue
+		;;
 	-h | --help)
 		usage
 		exit 0
 		;;
 	--role | --name | --agent-name | --ip | --servers | --binary | --root | --bootstrap-expect | \
 		--cluster-cidr | --vip-cidr | --cpu | --memory | --labels | --server-args | --agent-args | \
-		--containerd-socket | --cni-bin-dir | --gossip-key-file | --keyring-file | --tls-dir)
+		--containerd-socket | --cni-bin-dir | --gossip-key-file | --keyring-file | --tls-dir | \
+		--bootstrap-token-file | --token-file)
 		(($# >= 2)) || die "$opt needs a value"
 		val=$2
 		shift 2
@@ -145,6 +157,8 @@ while (($#)); do
 	--gossip-key-file) GOSSIP_KEY_FILE=$val ;;
 	--keyring-file) KEYRING_FILE=$val ;;
 	--tls-dir) TLS_DIR=$val ;;
+	--bootstrap-token-file) BOOTSTRAP_TOKEN_FILE=$val ;;
+	--token-file) TOKEN_FILE=$val ;;
 	esac
 done
 
@@ -241,6 +255,28 @@ elif ((!INSECURE)) && [[ ! $IP =~ ^127\. ]]; then
 	die "--ip $IP is not loopback: give --tls-dir DIR (certificates made with flotilla tls; docs/REAL-CLUSTERS.md) or --insecure"
 fi
 tls_on() { [[ -n $TLS_DIR ]]; }
+# read_secret FLAG FILE: the token secret in FILE (one line: 16 to 128 of
+# letters, digits and -_.), or die naming the flag.
+read_secret() {
+	local secret
+	[[ -f $2 && -r $2 ]] || die "$1 $2: not a readable file"
+	secret=$(tr -d '[:space:]' <"$2")
+	[[ $secret =~ ^[A-Za-z0-9_.-]{16,128}$ ]] ||
+		die "$1 $2: want one token secret (16 to 128 letters, digits and -_.; flotilla acl token generate makes one)"
+	printf '%s' "$secret"
+}
+BOOTSTRAP_SECRET="" AGENT_TOKEN=""
+if ((ACL)); then
+	server_role || die "--acl is a server flag (--role server or both); an agent needs --token-file"
+fi
+if [[ -n $BOOTSTRAP_TOKEN_FILE ]]; then
+	((ACL)) || die "--bootstrap-token-file needs --acl"
+	BOOTSTRAP_SECRET=$(read_secret --bootstrap-token-file "$BOOTSTRAP_TOKEN_FILE")
+fi
+if [[ -n $TOKEN_FILE ]]; then
+	agent_role || die "--token-file is the agent's token (--role agent or both)"
+	AGENT_TOKEN=$(read_secret --token-file "$TOKEN_FILE")
+fi
 
 if [[ -z $BINARY ]]; then
 	if [[ -x ./flotilla ]]; then BINARY=./flotilla; elif [[ -x /vagrant/flotilla ]]; then BINARY=/vagrant/flotilla; fi
@@ -305,6 +341,8 @@ SERVER_ARGS=(
 )
 ((${#server_peers[@]})) && SERVER_ARGS+=(--join "$(join_by , "${server_peers[@]}")")
 [[ -n $KEYRING_FILE ]] && SERVER_ARGS+=(--keyring-file /etc/flotilla/keyring.json)
+((ACL)) && SERVER_ARGS+=(--acl)
+[[ -n $BOOTSTRAP_SECRET ]] && SERVER_ARGS+=(--acl-bootstrap-token-file /etc/flotilla/bootstrap.token)
 AGENT_ARGS=(
 	--name "$AGENT_NAME"
 	--data-dir /var/lib/flotilla/agent
@@ -405,6 +443,13 @@ env_file() { # NAME VAR ARGS...
 unit_file() { # UNIT: the unit, with the binary path this PREFIX installs to
 	sed "s#/usr/local/bin/flotilla #$BIN_DEST #" "$UNIT_DIR/$1"
 }
+if [[ -n $BOOTSTRAP_SECRET ]]; then
+	printf '%s\n' "$BOOTSTRAP_SECRET" | put_file 0600 /etc/flotilla/bootstrap.token
+fi
+if [[ -n $AGENT_TOKEN ]]; then
+	printf '# The agent'"'"'s ACL token, written by deploy/provision.sh (--token-file).\nFLOTILLA_TOKEN=%s\n' "$AGENT_TOKEN" |
+		put_file 0600 /etc/flotilla/agent-token.env
+fi
 if server_role; then
 	# The keyring first: a server started with the flag needs the file.
 	[[ -n $KEYRING_FILE ]] && put_file 0600 /etc/flotilla/keyring.json <"$KEYRING_FILE"
@@ -501,6 +546,16 @@ run_checks() {
 			cmp -s "$KEYRING_FILE" "$ROOT/etc/flotilla/keyring.json" || fail "/etc/flotilla/keyring.json differs from --keyring-file"
 			ok "keyring installed, mode 0600"
 		fi
+		if ((ACL)); then
+			[[ " $(env_args "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS) " == *" --acl "* ]] ||
+				fail "server.env lacks --acl"
+			ok "the server enforces ACLs"
+		fi
+		if [[ -n $BOOTSTRAP_SECRET ]]; then
+			expect_flags "$ROOT/etc/flotilla/server.env" FLOTILLA_SERVER_ARGS --acl-bootstrap-token-file /etc/flotilla/bootstrap.token
+			[[ $(stat -c %a "$ROOT/etc/flotilla/bootstrap.token") == 600 ]] || fail "bootstrap.token is not mode 0600"
+			ok "bootstrap.token is mode 0600"
+		fi
 		units+=(flotilla-server.service)
 	fi
 	if agent_role; then
@@ -511,6 +566,11 @@ run_checks() {
 			--address "$IP" --dns "$IP:53"
 		[[ -z $GOSSIP_KEY_FILE ]] || expect_flags "$ROOT/etc/flotilla/agent.env" FLOTILLA_AGENT_ARGS --gossip-key-file "$GOSSIP_KEY_DEST"
 		parse_flags "$bin" agent "$ROOT/etc/flotilla/agent.env" FLOTILLA_AGENT_ARGS
+		if [[ -n $AGENT_TOKEN ]]; then
+			grep -qx "FLOTILLA_TOKEN=$AGENT_TOKEN" "$ROOT/etc/flotilla/agent-token.env" || fail "agent-token.env lacks the token"
+			[[ $(stat -c %a "$ROOT/etc/flotilla/agent-token.env") == 600 ]] || fail "agent-token.env is not mode 0600"
+			ok "agent-token.env holds the agent's token, mode 0600"
+		fi
 		units+=(flotilla-agent.service)
 	fi
 
@@ -529,6 +589,7 @@ run_checks() {
 	if agent_role; then
 		file=$ROOT/etc/systemd/system/flotilla-agent.service
 		grep -qx 'EnvironmentFile=/etc/flotilla/agent.env' "$file" || fail "$file: no EnvironmentFile=/etc/flotilla/agent.env"
+		grep -qx 'EnvironmentFile=-/etc/flotilla/agent-token.env' "$file" || fail "$file: no EnvironmentFile=-/etc/flotilla/agent-token.env"
 		grep -qx "ExecStart=$BIN_DEST agent \$FLOTILLA_AGENT_ARGS" "$file" || fail "$file: unexpected ExecStart"
 		grep -qx 'KillMode=process' "$file" || fail "$file: containers must outlive the agent (KillMode=process)"
 		grep -qE '^(Wants|After)=.*containerd\.service' "$file" || fail "$file: not ordered after containerd.service"
@@ -579,7 +640,7 @@ verify_units() {
 	dir=$(mktemp -d)
 	for u in "$@"; do
 		sed -e "s#^ExecStart=$BIN_DEST #ExecStart=$ROOT$BIN_DEST #" \
-			-e "s#^EnvironmentFile=/etc/flotilla/#EnvironmentFile=$ROOT/etc/flotilla/#" \
+			-e "s#^EnvironmentFile=\(-\?\)/etc/flotilla/#EnvironmentFile=\1$ROOT/etc/flotilla/#" \
 			"$ROOT/etc/systemd/system/$u" >"$dir/$u"
 	done
 	if ! out=$(cd "$dir" && SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$@" 2>&1); then
@@ -614,14 +675,16 @@ sysctl -q -p /etc/sysctl.d/90-flotilla.conf
 systemctl daemon-reload
 systemctl enable --now containerd.service
 
-# start_unit UNIT ENVFILE: enable and start it; restart it if its files changed.
+# start_unit UNIT ENVFILE [FILE...]: enable and start it; restart it if its
+# files changed.
 start_unit() {
 	local unit=$1 envf=$2 f tls_paths=()
+	shift 2
 	for f in "${tls_files[@]}"; do tls_paths+=("$TLS_ETC/$f"); done
 	if systemctl is-active -q "$unit"; then
 		systemctl enable -q "$unit"
-		# New certificates (a rotation) take effect on restart.
-		if was_changed "$BIN_DEST" "$envf" "/etc/systemd/system/$unit" "${tls_paths[@]}"; then
+		# New certificates (a rotation) and tokens take effect on restart.
+		if was_changed "$BIN_DEST" "$envf" "/etc/systemd/system/$unit" "${tls_paths[@]}" "$@"; then
 			say "restarting $unit"
 			systemctl restart "$unit"
 		fi
@@ -630,6 +693,6 @@ start_unit() {
 	fi
 	say "$unit: $(systemctl is-active "$unit" || true)"
 }
-if server_role; then start_unit flotilla-server.service /etc/flotilla/server.env; fi
-if agent_role; then start_unit flotilla-agent.service /etc/flotilla/agent.env; fi
+if server_role; then start_unit flotilla-server.service /etc/flotilla/server.env /etc/flotilla/bootstrap.token; fi
+if agent_role; then start_unit flotilla-agent.service /etc/flotilla/agent.env /etc/flotilla/agent-token.env; fi
 say "done: FLOTILLA_ADDR=$(join_by , "${server_urls[@]}") flotilla status   (new shells have FLOTILLA_ADDR set)"

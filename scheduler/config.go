@@ -70,6 +70,10 @@ type Config struct {
 	// client must present a certificate of the CA, and Raft peers and
 	// servers forwarded to must be servers (tls.go).
 	TLS *api.MutualTLS
+	// ACL enforces ACLs on the API (acl.go); ACLBootstrapTokenFile holds
+	// the secret the leader bootstraps them with while none is made.
+	ACL                   bool
+	ACLBootstrapTokenFile string
 }
 
 // RaftTiming holds the Raft timeouts.
@@ -132,6 +136,9 @@ func (c *Config) setDefaults() error {
 		if p, err := netip.ParsePrefix(cidr); err != nil || !p.Addr().Is4() || p.Bits() > 24 || p.Bits() < 8 {
 			return fmt.Errorf("server %s: %s %q: want an IPv4 CIDR between /8 and /24", c.Name, flag, cidr)
 		}
+	}
+	if c.ACLBootstrapTokenFile != "" && !c.ACL {
+		return fmt.Errorf("server %s: --acl-bootstrap-token-file needs --acl", c.Name)
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4 * runtime.NumCPU()

@@ -53,6 +53,7 @@ func (s *Server) lead(ctx context.Context) {
 			log.Warn("set the cluster ID", "err", err)
 		}
 	}
+	s.bootstrapACLFromFile(log)
 	snap := s.store.Snapshot()
 	var pending []*api.Evaluation
 	for _, e := range snap.Evaluations(nil) {

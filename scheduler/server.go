@@ -66,6 +66,7 @@ type Server struct {
 	// peerHTTP calls other servers' APIs (read indexes, status probes).
 	peerHTTP    *http.Client
 	readIndexes readIndexes
+	acl         aclState // acl.go
 }
 
 // New opens the server's stores and listeners; Run starts it.
@@ -83,6 +84,11 @@ func New(cfg Config) (_ *Server, err error) {
 	peerTransport.TLSClientConfig = cfg.peerTLS()
 	s.peerHTTP = &http.Client{Transport: peerTransport}
 	s.readIndexes.client, s.readIndexes.scheme = s.peerHTTP, cfg.scheme()
+	if cfg.ACLBootstrapTokenFile != "" {
+		if s.acl.bootstrapSecret, err = readBootstrapSecret(cfg.ACLBootstrapTokenFile); err != nil {
+			return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
+		}
+	}
 	s.fsm = state.NewFSM(s.store, cfg.Logger)
 	s.fsm.SetEvalHook(func(evals []*api.Evaluation) { s.broker.Enqueue(evals...) })
 	if s.secrets, err = newSecretKeeper(cfg, s.fsm); err != nil {

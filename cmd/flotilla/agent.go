@@ -74,6 +74,9 @@ func newAgentCmd() *cobra.Command {
 			if cfg.TLS != nil {
 				client.UseTLS(cfg.TLS.ClientConfig(api.ServerTLSName))
 			}
+			if token, _ := cmd.Flags().GetString("token"); token != "" {
+				client.SetToken(token) // else $FLOTILLA_TOKEN; every call to the servers carries it
+			}
 			if fakeNodes > 0 {
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
 			}

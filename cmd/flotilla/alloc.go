@@ -171,6 +171,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.setAgentToken(req)
 			resp, err := aa.do(req, agentHeaderTimeout)
 			if err != nil {
 				return err
@@ -218,6 +219,7 @@ cluster DNS server: wget -qO- http://web:8080/ reaches service web.`,
 				return err
 			}
 			req.Header.Set("Content-Type", "application/json")
+			g.setAgentToken(req)
 			resp, err := aa.do(req, 0) // the answer comes when the command ends
 			if err != nil {
 				return err

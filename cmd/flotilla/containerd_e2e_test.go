@@ -238,6 +238,11 @@ func startContainerdLab(t *testing.T, socket string) *labCLI {
 		}
 		l.env = append(l.env, k+"="+env[k])
 	}
+	// A containerd lab has ACLs by default: the CLI sends the lab's token.
+	if env[api.TokenEnv] == "" {
+		t.Fatalf("lab env of a containerd lab exports no %s: ACLs are on by default there", api.TokenEnv)
+	}
+	l.env = append(l.env, api.TokenEnv+"="+env[api.TokenEnv])
 	return l
 }
 

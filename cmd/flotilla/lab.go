@@ -55,6 +55,9 @@ func newLabCmd() *cobra.Command {
 			if cfg.TLS, err = labTLS.want(cmd, cfg.Runtime); err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("acl") {
+				cfg.ACL = cfg.Runtime == "containerd" // a lab of real containers is locked by default
+			}
 			l, err := lab.Up(cmd.Context(), cfg, cmd.OutOrStdout())
 			if err != nil {
 				return err
@@ -64,6 +67,9 @@ func newLabCmd() *cobra.Command {
 			fmt.Fprintf(out, "logs and data: %s\n\nNext:\n", l.Dir)
 			fmt.Fprintf(out, "  export %s=%s\n", api.AddressEnv, l.Addresses())
 			printLabTLS(out, l)
+			if l.ACL {
+				fmt.Fprintf(out, "  export %s=%s   # the lab's management token (ACLs are on; also in %s)\n", api.TokenEnv, l.Token(), l.Dir)
+			}
 			if l.DNS() != "" {
 				host, port := l.DNSServer()
 				fmt.Fprintf(out, "  export FLOTILLA_DNS_SERVER=%s FLOTILLA_DNS_PORT=%s   # every agent serves DNS; this is n1's\n", host, port)
@@ -98,6 +104,7 @@ func newLabCmd() *cobra.Command {
 	up.Flags().DurationVar(&cfg.ReadyTimeout, "timeout", 30*time.Second, "how long to wait for the lab to be ready")
 	up.Flags().BoolVar(&gossipEncrypt, "gossip-encrypt", true, "encrypt the gossip pool with a new key (the lab dir's gossip.key, given to every member by --gossip-key-file); false: gossip in the clear")
 	labTLS.register(up.Flags())
+	up.Flags().BoolVar(&cfg.ACL, "acl", false, "enforce ACLs, with a management token the lab makes (lab env exports it); default on for --runtime containerd, off for sim")
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -120,7 +127,7 @@ func newLabCmd() *cobra.Command {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), labStatusTimeout)
-			cluster := labClusterViewTLS(ctx, running, clientTLS)
+			cluster := labClusterView(ctx, running, clientTLS, l.Token())
 			cancel()
 			fmt.Fprintf(out, "lab %s (runtime %s) in %s\n\n", l.Name, l.Runtime, l.Dir)
 			t := newTable(out, "NAME", "ROLE", "PROCESS", "PID", "HTTP", "CLUSTER")
@@ -274,13 +281,7 @@ type labServer struct{ Name, HTTP string }
 // that server itself says (leader, follower, "no leader", or unreachable
 // when it does not answer within labProbeTimeout), and each node's status
 // as any answering server says.
-func labClusterView(ctx context.Context, servers []labServer) map[string]string {
-	return labClusterViewTLS(ctx, servers, nil)
-}
-
-// labClusterViewTLS is labClusterView of a lab with TLS (clientTLS nil:
-// without).
-func labClusterViewTLS(ctx context.Context, servers []labServer, clientTLS *tls.Config) map[string]string {
+func labClusterView(ctx context.Context, servers []labServer, clientTLS *tls.Config, token string) map[string]string {
 	view := map[string]string{}
 	if len(servers) == 0 {
 		return view
@@ -306,6 +307,9 @@ func labClusterViewTLS(ctx context.Context, servers []labServer, clientTLS *tls.
 			client.UseTLS(clientTLS)
 		}
 		client.AttemptTimeout, client.RetryFor = labProbeTimeout, labStatusTimeout
+		if token != "" {
+			client.SetToken(token)
+		}
 		nodes, _, err := client.Nodes(ctx, api.QueryOptions{})
 		if err != nil {
 			// No leader to make the read consistent: what the servers have.

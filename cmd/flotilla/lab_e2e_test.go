@@ -119,6 +119,9 @@ func startNamedLab(t *testing.T, name string, upArgs ...string) *labCLI {
 		t.Fatalf("lab up did not print the export line of %q:\n%s", l.addr, out)
 	}
 	l.env = append(l.env, "FLOTILLA_ADDR="+l.addr)
+	if token := l.labEnv()[api.TokenEnv]; token != "" { // a lab up --acl
+		l.env = append(l.env, api.TokenEnv+"="+token)
+	}
 	return l
 }
 

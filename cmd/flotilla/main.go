@@ -25,6 +25,7 @@ type globals struct {
 	address string
 	output  string
 	tls     clientTLS // --ca-cert, --client-cert, --client-key (tls_flags.go)
+	token   string    // --token (acl.go)
 }
 
 // client talks to the cluster; an attempt on a server that does not answer
@@ -38,6 +39,7 @@ func (g *globals) client() (*api.Client, error) {
 	if err := g.tls.use(c); err != nil {
 		return nil, err
 	}
+	g.useToken(c)
 	return c, nil
 }
 
@@ -54,6 +56,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.address, "address", "", "server address(es), comma-separated (default $"+api.AddressEnv+" or "+api.DefaultAddress+")")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table, json or yaml (get also takes wide)")
 	g.tls.register(root.PersistentFlags())
+	root.PersistentFlags().StringVar(&g.token, "token", "", "ACL token to send (default $"+api.TokenEnv+")")
 	root.AddCommand(
 		newServerCmd(),
 		newStatusCmd(g),
@@ -80,6 +83,7 @@ func newRoot() *cobra.Command {
 		newToolboxCmd(),
 		newTLSCmd(),
 		newVersionCmd(g),
+		newACLCmd(g),
 	)
 	return root
 }

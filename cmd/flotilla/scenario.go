@@ -189,6 +189,7 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 		return err
 	}
 	client.AttemptTimeout = 5 * time.Second
+	g.useToken(client)
 	r.Cluster = client
 	if err := r.Check(sc); err != nil {
 		return err

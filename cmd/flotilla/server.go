@@ -96,6 +96,8 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", scheduler.DefaultClusterCIDR, "block that real nodes' /24 pod subnets come from")
 	f.StringVar(&cfg.VIPCIDR, "vip-cidr", scheduler.DefaultVIPCIDR, "block that service virtual IPs come from (loopback for sim labs)")
 	f.StringVar(&cfg.KeyringFile, "keyring-file", "", "keyring of the keys that encrypt secrets at rest, shared by every server (flotilla operator keyring generate); default DATA-DIR/keyring.json, made when missing")
+	f.BoolVar(&cfg.ACL, "acl", false, "enforce ACLs: every request needs a token that allows it (flotilla acl bootstrap makes the first)")
+	f.StringVar(&cfg.ACLBootstrapTokenFile, "acl-bootstrap-token-file", "", "with --acl: a file holding the secret of the first management token, which the leader makes while the cluster has none")
 	f.BoolVar(&dev, "dev", false, "run a single-server cluster with a temporary data dir, for trying things")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	gossipKey.flags(f)

@@ -119,7 +119,7 @@ func TestLabStatusSurvivesAServerThatHangs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), labStatusTimeout)
 	defer cancel()
 	start := time.Now()
-	view := labClusterView(ctx, servers)
+	view := labClusterView(ctx, servers, nil, "")
 	want := map[string]string{"s1": "unreachable", "s2": "leader", "s3": "follower", "n1": "ready", "n2": "down"}
 	for k, v := range want {
 		if view[k] != v {

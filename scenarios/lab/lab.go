@@ -61,6 +61,8 @@ type Config struct {
 	// TLS secures the lab with mutual TLS: a CA and certificates of its
 	// own (tls.go).
 	TLS bool
+	// ACL starts the servers with ACLs and the lab's own token (acl.go).
+	ACL bool
 }
 
 // Process is one lab process.
@@ -104,6 +106,8 @@ type Lab struct {
 	Nodes netip.Prefix `json:"nodes,omitzero"`
 	// TLS is a lab with TLS's client certificate and CA (tls.go).
 	TLS *TLSFiles `json:"tls,omitempty"`
+	// ACL: the servers enforce ACLs; the lab's token is in its directory.
+	ACL bool `json:"acl,omitempty"`
 }
 
 // DefaultRoot is $FLOTILLA_LAB_DIR, else ~/.flotilla/labs.
@@ -240,7 +244,7 @@ func (l *Lab) DNSServer() (host, port string) {
 // Env is the shell exports that point clients at the lab; bash, zsh and
 // fish (`flotilla lab env | source`) read them.
 func (l *Lab) Env() string {
-	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name) + l.tlsEnv()
+	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name) + l.tlsEnv() + l.aclExport()
 	if l.DNS() != "" {
 		host, port := l.DNSServer()
 		env += fmt.Sprintf("export FLOTILLA_DNS_SERVER=%s\nexport FLOTILLA_DNS_PORT=%s\nexport FLOTILLA_DNS_ADDR=%s\nexport FLOTILLA_DNS=%q\n",
@@ -333,7 +337,7 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
-	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC()}
+	l := &Lab{Name: cfg.Name, Runtime: cfg.Runtime, Dir: dir, Binary: cfg.Binary, StartedAt: time.Now().UTC(), ACL: cfg.ACL}
 	l.plan(cfg)
 	// Refused before anything of the new lab is made or recorded.
 	if l.Network == nil {
@@ -364,6 +368,9 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 		return nil, err
 	}
 	if err := l.writeCertificates(time.Now()); err != nil {
+		return nil, err
+	}
+	if err := l.writeACLToken(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -468,6 +475,7 @@ func (l *Lab) plan(cfg Config) {
 		if !cfg.PlaintextGossip {
 			p.Args = append(p.Args, "--gossip-key-file", GossipKeyFile(l.Dir))
 		}
+		p.Args = append(p.Args, l.aclArgs(p)...)
 	}
 	l.planTLS(cfg)
 }
@@ -510,6 +518,7 @@ func (l *Lab) start(p *Process, truncate bool) error {
 	}
 	defer logf.Close()
 	cmd := l.nodeCommand(p)
+	l.aclEnv(cmd, p)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

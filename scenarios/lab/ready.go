@@ -86,6 +86,9 @@ func (l *Lab) agentReady(ctx context.Context, client *api.Client, agentAPI *http
 	if err != nil {
 		return err.Error()
 	}
+	if t := client.Token(); t != "" {
+		req.Header.Set(api.TokenHeader, t)
+	}
 	resp, err := agentAPI.Do(req)
 	if err != nil {
 		return "its API does not answer yet"

@@ -123,7 +123,7 @@ func (l *Lab) ClientTLS() (*tls.Config, error) {
 }
 
 // Client is a client of the lab's servers, with its client certificate
-// when it has TLS.
+// when it has TLS and its token when it has ACLs.
 func (l *Lab) Client() (*api.Client, error) { return l.clientOf(l.Addresses()) }
 
 func (l *Lab) clientOf(addresses string) (*api.Client, error) {
@@ -137,6 +137,9 @@ func (l *Lab) clientOf(addresses string) (*api.Client, error) {
 	}
 	if cfg != nil {
 		client.UseTLS(cfg)
+	}
+	if l.ACL {
+		client.SetToken(l.Token())
 	}
 	return client, nil
 }

@@ -65,6 +65,8 @@ func (t CommandType) String() string {
 
 		CmdUpsertConfig: "upsert-config", CmdDeleteConfig: "delete-config", CmdUpsertSecret: "upsert-secret",
 		CmdDeleteSecret: "delete-secret", CmdKeyringAdd: "keyring-add", CmdReencryptSecrets: "reencrypt-secrets",
+		CmdACLUpsertPolicy: "acl-upsert-policy", CmdACLDeletePolicy: "acl-delete-policy",
+		CmdACLCreateToken: "acl-create-token", CmdACLDeleteToken: "acl-delete-token", CmdACLBootstrap: "acl-bootstrap",
 	}
 	if n, ok := names[t]; ok {
 		return n

@@ -186,6 +186,10 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		if tx.getIndex(clusterIDKey) == 0 && c.ID != 0 {
 			tx.insert(tableIndex, &IndexEntry{Key: clusterIDKey, Value: c.ID})
 		}
+	case CmdACLUpsertPolicy, CmdACLDeletePolicy, CmdACLCreateToken, CmdACLDeleteToken, CmdACLBootstrap:
+		if result, err = tx.applyACL(t, body); err == errReplayed {
+			return result
+		}
 	default:
 		tx.txn.Abort()
 		if t&IgnoreUnknownTypeFlag != 0 {

@@ -32,15 +32,17 @@ type snapshotRecord struct {
 	Index      *IndexEntry     `json:"index,omitempty"`
 	Request    *RequestRecord  `json:"request,omitempty"`
 	// Configs, secrets (sealed) and keyring keys (wrapped).
-	Config     *api.Config   `json:"config,omitempty"`
-	Secret     *StoredSecret `json:"secret,omitempty"`
-	KeyringKey *KeyringEntry `json:"keyringKey,omitempty"`
+	Config     *api.Config    `json:"config,omitempty"`
+	Secret     *StoredSecret  `json:"secret,omitempty"`
+	KeyringKey *KeyringEntry  `json:"keyringKey,omitempty"`
+	ACLPolicy  *api.ACLPolicy `json:"aclPolicy,omitempty"`
+	ACLToken   *ACLTokenEntry `json:"aclToken,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
 var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests,
-	tableConfigs, tableSecrets, tableKeyring}
+	tableConfigs, tableSecrets, tableKeyring, tableACLPolicies, tableACLTokens}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -100,6 +102,10 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.Secret = o
 			case *KeyringEntry:
 				rec.KeyringKey = o
+			case *api.ACLPolicy:
+				rec.ACLPolicy = o
+			case *ACLTokenEntry:
+				rec.ACLToken = o
 			default:
 				return fmt.Errorf("snapshot %s: unexpected %T", table, raw)
 			}
@@ -159,6 +165,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.Secret
 		case rec.KeyringKey != nil:
 			obj = rec.KeyringKey
+		case rec.ACLPolicy != nil:
+			obj = rec.ACLPolicy
+		case rec.ACLToken != nil:
+			obj = rec.ACLToken
 		default:
 			txn.Abort()
 			return fmt.Errorf("restore snapshot: empty record of table %q", rec.Table)

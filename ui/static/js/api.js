@@ -9,10 +9,9 @@ const INDEX_HEADER = 'X-Flotilla-Index';
 const WAIT = '30s';
 const MIN_GAP = 200; // ms between two reads of one watch
 
-// ACL hook. Flotilla has no ACLs yet, so no request carries a token. When
-// they land: give setTokenProvider a function that returns the token (the
-// shell will ask for it, see onUnauthorized in app.js, and keep it in
-// sessionStorage), and name the header the servers read in TOKEN_HEADER.
+// ACLs: every request carries the token the shell's provider returns (the
+// one the user pasted, kept in localStorage; see app.js), in the header
+// the servers read.
 const TOKEN_HEADER = 'X-Flotilla-Token';
 let tokenProvider = () => '';
 export function setTokenProvider(fn) { tokenProvider = fn; }

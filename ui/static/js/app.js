@@ -1,9 +1,10 @@
 // The shell: routes the location hash to a view, shows the connection's
-// state and the ACL hook's banner. A view is a module with
+// state, and asks for an ACL token when the servers refuse a request. A view is a module with
 // mount(element, {params, query}) returning {stop()}; stop ends the view's
 // watches, so that only what is on screen holds a connection.
 
-import {onConnection, onUnauthorized} from './api.js';
+import {onConnection, onUnauthorized, setTokenProvider} from './api.js';
+import {h, fill} from './dom.js';
 import * as cluster from './views/cluster.js';
 import * as services from './views/services.js';
 import * as service from './views/service.js';
@@ -50,13 +51,40 @@ onConnection((state, why) => {
   conn.title = state === 'live' ? `following ${location.host} live` : why;
 });
 
-// The ACL hook (see api.js): there are no ACLs yet, so a 401 or 403 can only
-// come from something in front of the server. Say so rather than pretend
-// to log in; when ACLs land, this is where the token is asked for.
-onUnauthorized(() => {
+// ACLs: the token the user pastes is kept in this browser (localStorage)
+// and sent with every request (api.js). A refused request shows the form;
+// so does the Token button.
+const TOKEN_KEY = 'flotilla.token';
+setTokenProvider(() => localStorage.getItem(TOKEN_KEY) || '');
+
+function tokenForm(why) {
+  const input = h('input', {type: 'password', autocomplete: 'off', placeholder: 'secret ID (flotilla acl token create ...)', 'aria-label': 'ACL token'});
+  const save = () => {
+    const v = input.value.trim();
+    if (v) localStorage.setItem(TOKEN_KEY, v); else localStorage.removeItem(TOKEN_KEY);
+    banner.hidden = true;
+    route(); // the views read again, with the token
+  };
+  input.addEventListener('keydown', e => { if (e.key === 'Enter') save(); });
+  const has = Boolean(localStorage.getItem(TOKEN_KEY));
+  fill(banner,
+    h('span', {text: why + ' '}),
+    input, ' ',
+    h('button', {type: 'button', onclick: save}, 'Use token'), ' ',
+    has ? h('button', {type: 'button', onclick: () => { localStorage.removeItem(TOKEN_KEY); banner.hidden = true; route(); }}, 'Forget token') : null,
+    ' ',
+    h('button', {type: 'button', onclick: () => { banner.hidden = true; }}, 'Close'));
   banner.hidden = false;
-  banner.textContent = 'The server refused a request as unauthorised. This dashboard cannot send a token yet (Flotilla has no ACLs).';
+  input.focus();
+}
+
+onUnauthorized(() => {
+  if (!banner.hidden) return; // the form is up already
+  const has = Boolean(localStorage.getItem(TOKEN_KEY));
+  tokenForm(has ? 'The servers refused a request: this token may not do it (or it was deleted). Paste another:'
+    : 'The servers refused a request: ACLs are on. Paste an ACL token:');
 });
+document.getElementById('token-button').addEventListener('click', () => tokenForm('The ACL token this dashboard sends (kept in this browser):'));
 
 window.addEventListener('hashchange', route);
 route();
