@@ -50,6 +50,13 @@ bash deploy/provision.sh --check --binary "$binary" --role agent --name n4 --ip 
 "$binary" acl token generate >"$token_dir/bootstrap.token"
 bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 127.0.0.1 --servers 127.0.0.1 \
 	--acl --bootstrap-token-file "$token_dir/bootstrap.token" --token-file "$token_dir/bootstrap.token"
+# Everything on at once, as docs/REAL-CLUSTERS.md's step by step does it:
+# TLS, the gossip key, the servers' shared keyring and ACLs.
+"$binary" operator keyring generate >"$token_dir/keyring.json"
+chmod 600 "$token_dir/keyring.json"
+bash deploy/provision.sh --check --binary "$binary" --role both --name s1 --ip 192.0.2.11 --servers 192.0.2.11 \
+	--tls-dir "$tls/s1" --gossip-key-file "$key_file" --keyring-file "$token_dir/keyring.json" \
+	--acl --bootstrap-token-file "$token_dir/bootstrap.token" --token-file "$token_dir/bootstrap.token"
 if command -v ruby >/dev/null; then
 	ruby -c Vagrantfile
 else
