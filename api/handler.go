@@ -206,6 +206,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("POST /v1/nodes/{name}/usage", h.write(h.reportUsage))
 	mux.HandleFunc("GET /v1/top/allocations", h.write(h.topAllocations))
 	h.registerSecrets(mux) // configs, secrets, the keyring (handler_secrets.go)
+	h.registerCerts(mux)   // the workload CA, replicas' certificates (handler_certs.go)
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}

@@ -65,6 +65,8 @@ func (t CommandType) String() string {
 
 		CmdUpsertConfig: "upsert-config", CmdDeleteConfig: "delete-config", CmdUpsertSecret: "upsert-secret",
 		CmdDeleteSecret: "delete-secret", CmdKeyringAdd: "keyring-add", CmdReencryptSecrets: "reencrypt-secrets",
+
+		CmdSetWorkloadCA: "set-workload-ca", CmdResealWorkloadCA: "reseal-workload-ca",
 	}
 	if n, ok := names[t]; ok {
 		return n

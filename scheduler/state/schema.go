@@ -161,6 +161,7 @@ func schema() *memdb.DBSchema {
 		}},
 		tableRequests: requestsTableSchema(),
 		tableConfigs:  configsTableSchema(), tableSecrets: secretsTableSchema(), tableKeyring: keyringTableSchema(),
+		tableWorkloadCA: workloadCATableSchema(),
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*IndexEntry).Key }}},
 		}},

@@ -35,12 +35,14 @@ type snapshotRecord struct {
 	Config     *api.Config   `json:"config,omitempty"`
 	Secret     *StoredSecret `json:"secret,omitempty"`
 	KeyringKey *KeyringEntry `json:"keyringKey,omitempty"`
+	// The workload CA (its key sealed).
+	WorkloadCA *StoredCA `json:"workloadCA,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
 var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests,
-	tableConfigs, tableSecrets, tableKeyring}
+	tableConfigs, tableSecrets, tableKeyring, tableWorkloadCA}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -100,6 +102,8 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.Secret = o
 			case *KeyringEntry:
 				rec.KeyringKey = o
+			case *StoredCA:
+				rec.WorkloadCA = o
 			default:
 				return fmt.Errorf("snapshot %s: unexpected %T", table, raw)
 			}
@@ -159,6 +163,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.Secret
 		case rec.KeyringKey != nil:
 			obj = rec.KeyringKey
+		case rec.WorkloadCA != nil:
+			obj = rec.WorkloadCA
 		default:
 			txn.Abort()
 			return fmt.Errorf("restore snapshot: empty record of table %q", rec.Table)
