@@ -169,6 +169,7 @@ type Agent struct {
 	specs   map[string]*api.ServiceSpec
 	waiting map[string]bool // containers with an exit watcher
 	probes  map[string]*probing
+	certs   map[string]*allocCerts // replicas' certificates, held in memory (certs.go)
 	// probeClient checks HTTP probes.
 	probeClient *http.Client
 	// callers checks the tokens of the agent API's callers (acl.go).

@@ -139,6 +139,7 @@ func (a *Agent) reloadFiles(ctx context.Context, d *api.Allocation, l *localAllo
 		l.FilesIndex = d.FilesIndex
 		return a.saveLocal(d.ID, l)
 	}
+	mounts = a.certificateMounts(d.ID, mounts) // certs.go: they are rewritten with the rest
 	if err := reloader.UpdateMounts(ctx, d.ID, mounts); err != nil {
 		return fmt.Errorf("reload configs of %s: %w", d.ID, err)
 	}

@@ -92,6 +92,9 @@ func (a *Agent) reconcile(ctx context.Context, id string) error {
 	case runtime.StateExited:
 		return a.handleExit(ctx, d, l, st)
 	}
+	if err := a.renewCertificates(ctx, d, l); err != nil { // certs.go
+		return err
+	}
 	if err := a.reloadFiles(ctx, d, l); err != nil {
 		return err
 	}
@@ -113,6 +116,7 @@ func belongsTo(st runtime.Status, d *api.Allocation) bool {
 // servers when they still think it may run.
 func (a *Agent) ensureGone(ctx context.Context, id string, d *api.Allocation, exists bool, st runtime.Status) error {
 	a.stopProbes(id)
+	a.forgetCertificates(id)
 	if exists {
 		if st.State != runtime.StateExited {
 			if err := a.rt.Stop(ctx, id, a.cfg.StopGrace); err != nil {
@@ -164,6 +168,12 @@ func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) err
 	l.NextStart = time.Time{}
 	// Its configs and secrets, fetched for this start (files.go).
 	if ready, err := a.withFiles(ctx, d, svc, l, &spec); errors.Is(err, runtime.ErrInvalidSpec) {
+		return a.fail(d.ID, l, err.Error())
+	} else if !ready {
+		return err
+	}
+	// And its certificates, a new key each (certs.go).
+	if ready, err := a.withCertificates(ctx, d, svc, l, &spec); errors.Is(err, runtime.ErrInvalidSpec) {
 		return a.fail(d.ID, l, err.Error())
 	} else if !ready {
 		return err

@@ -92,6 +92,7 @@ var aclOpenRoutes = map[string]bool{
 	"GET /{$}":                       true,
 	"/":                              true, // answers 404 and nothing else
 	"POST /v1/acl/bootstrap":         true, // once only; refused after
+	"GET /v1/operator/ca":            true, // the workload CA's certificate, which clients of replicas trust
 	"GET /v1/acl/token/self":         true, // the handler resolves the token: any token (none: the anonymous one) reads itself
 }
 
@@ -144,6 +145,11 @@ var aclRoutes = map[string]aclCheck{
 	"GET /v1/acl/token/{accessor}":                aclManagement,
 	"DELETE /v1/acl/token/{accessor}":             aclManagement,
 	"GET /v1/nodes/{name}/allocations/{id}/files": aclNode(LevelWrite), // an agent's allocation files (configs, secrets)
+	// The workload CA (handler_certs.go): its certificate is public (in
+	// aclOpenRoutes), replacing it is an operator's; agents ask for their
+	// replicas' certificates.
+	"PUT /v1/operator/ca": aclOperator(LevelWrite),
+	"POST /v1/nodes/{name}/allocations/{id}/certificates/{cert}": aclNode(LevelWrite),
 }
 
 // aclFamilies are the routes other parts add, by path prefix: what they
@@ -153,7 +159,8 @@ var aclFamilies = []struct {
 	prefix string
 	check  aclCheck
 }{
-	{"/v1/operator/gossip/keyring", aclOperatorReadOrWrite},
+	// The gossip keyring's list shows the keys themselves: operator write.
+	{"/v1/operator/gossip/keyring", aclOperator(LevelWrite)},
 	{"/v1/operator/keyring", aclOperatorReadOrWrite},
 	{"/v1/configs", aclObjectsByPath(false)},
 	{"/v1/secrets", aclObjectsByPath(true)},

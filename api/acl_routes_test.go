@@ -112,7 +112,7 @@ func TestTheRulesOfOtherPartsRoutes(t *testing.T) {
 		{"GET /v1/operator/keyring", "GET", "/v1/operator/keyring", opsRead, ""},
 		{"POST /v1/operator/keyring/rotate", "POST", "/v1/operator/keyring/rotate", opsRead, "needs operator write"},
 		{"POST /v1/operator/keyring/rotate", "POST", "/v1/operator/keyring/rotate", opsWrite, ""},
-		{"GET /v1/operator/gossip/keyring", "GET", "/v1/operator/gossip/keyring", opsRead, ""},
+		{"GET /v1/operator/gossip/keyring", "GET", "/v1/operator/gossip/keyring", opsRead, "needs operator write"}, // the list shows the keys
 		{"POST /v1/operator/gossip/keyring", "POST", "/v1/operator/gossip/keyring", opsRead, "needs operator write"},
 		{"POST /v1/operator/gossip/keyring", "POST", "/v1/operator/gossip/keyring", writer, "needs operator write"},
 		{"GET /v1/nodes/{name}/allocations/{id}/files", "GET", "/v1/nodes/n1/allocations/a1/files", agent, ""},

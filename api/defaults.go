@@ -106,6 +106,7 @@ func (s *ServiceSpec) SetDefaults() {
 		fillUnset(&a.StabilizationWindow, defaultStabilizationWindow)
 	}
 	s.Rollout.setDefaults()
+	s.setCertificateDefaults() // certs.go
 	s.dropEmpty()
 }
 

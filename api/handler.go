@@ -211,6 +211,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/top/allocations", h.write(h.topAllocations))
 	h.registerSecrets(mux) // configs, secrets, the keyring (handler_secrets.go)
 	h.registerACL(mux)
+	h.registerCerts(mux) // the workload CA, replicas' certificates (handler_certs.go)
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
 	}

@@ -343,4 +343,5 @@ const (
 var AgentEventTypes = map[string]bool{
 	EventProbeFailed: true, EventProbeSucceeded: true, EventAllocationRestart: true,
 	EventLivenessKilled: true, EventStartupKilled: true, EventConfigReloaded: true,
+	EventCertificateRenewed: true, EventCertificateRenewFailed: true, // certs.go
 }

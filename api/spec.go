@@ -25,6 +25,8 @@ type ServiceSpec struct {
 	Env       map[string]string `json:"env,omitempty"`
 	Configs   []ConfigMount     `json:"configs,omitempty"`
 	Secrets   []SecretRef       `json:"secrets,omitempty"`
+	// Certificates of the workload CA in every replica (certs.go).
+	Certificates []CertificateSpec `json:"certificates,omitempty"`
 	// ClusterIP is empty (the service gets a virtual IP) or "none" (a
 	// headless service: DNS answers the ready endpoints' addresses).
 	ClusterIP string `json:"clusterIP,omitempty"`

@@ -44,6 +44,7 @@ func (s *ServiceSpec) validate() *FieldError {
 		s.validatePorts,
 		s.validateEnv,
 		s.validateFiles,
+		s.validateCertificates, // certs.go
 		s.validatePlacement,
 		s.validateProbes,
 		s.validateRestart,

@@ -104,6 +104,7 @@ func (s *Server) lead(ctx context.Context) {
 	run(s.collectGarbage)
 	run(s.rolloutTimers)
 	run(s.autoscaler)
+	run(s.ensureWorkloadCA) // certs.go
 	wg.Wait()
 }
 

@@ -366,9 +366,13 @@ func (s *Server) KeyringRotate(ctx context.Context) (api.KeyringRotateResponse, 
 	if err := flush(); err != nil {
 		return resp, err
 	}
+	caErr := s.resealWorkloadCA(key.ID) // certs.go
 	s.cfg.Logger.Info("keyring rotated", "key", key.ID, "previous", prev, "reencrypted", resp.Reencrypted)
 	if len(failed) > 0 {
 		return resp, fmt.Errorf("rotated to key %s, but %d secret(s) could not be sealed again: %s", key.ID, len(failed), failed[0])
+	}
+	if caErr != nil {
+		return resp, fmt.Errorf("rotated to key %s, but %w", key.ID, caErr)
 	}
 	return resp, nil
 }

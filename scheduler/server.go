@@ -62,6 +62,8 @@ type Server struct {
 
 	// secrets keeps the keyring of secrets at rest (secrets.go).
 	secrets *secretKeeper
+	// certs is the workload CA, opened (certs.go).
+	certs workloadCAs
 
 	// peerHTTP calls other servers' APIs (read indexes, status probes).
 	peerHTTP    *http.Client

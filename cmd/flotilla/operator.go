@@ -110,6 +110,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(snapshot, raftCmd)
 	cmd.AddCommand(newGossipCmd(g))
 	cmd.AddCommand(newKeyringCmd(g)) // files.go
+	cmd.AddCommand(newCACmd(g))      // ca.go
 	return cmd
 }
 

@@ -67,6 +67,8 @@ func (t CommandType) String() string {
 		CmdDeleteSecret: "delete-secret", CmdKeyringAdd: "keyring-add", CmdReencryptSecrets: "reencrypt-secrets",
 		CmdACLUpsertPolicy: "acl-upsert-policy", CmdACLDeletePolicy: "acl-delete-policy",
 		CmdACLCreateToken: "acl-create-token", CmdACLDeleteToken: "acl-delete-token", CmdACLBootstrap: "acl-bootstrap",
+
+		CmdSetWorkloadCA: "set-workload-ca", CmdResealWorkloadCA: "reseal-workload-ca",
 	}
 	if n, ok := names[t]; ok {
 		return n

@@ -180,6 +180,11 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		if result, err, replayed = tx.applyFiles(t, body); replayed {
 			return result
 		}
+	case CmdSetWorkloadCA, CmdResealWorkloadCA:
+		var replayed bool
+		if result, replayed = tx.applyCerts(t, body); replayed {
+			return result
+		}
 	case CmdSetClusterID:
 		var c SetClusterID
 		decode(t, body, &c)

@@ -163,6 +163,7 @@ func schema() *memdb.DBSchema {
 		tableConfigs:  configsTableSchema(), tableSecrets: secretsTableSchema(), tableKeyring: keyringTableSchema(),
 		tableACLPolicies: aclTableSchemas()[tableACLPolicies],
 		tableACLTokens:   aclTableSchemas()[tableACLTokens],
+		tableWorkloadCA:  workloadCATableSchema(),
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*IndexEntry).Key }}},
 		}},

@@ -37,12 +37,14 @@ type snapshotRecord struct {
 	KeyringKey *KeyringEntry  `json:"keyringKey,omitempty"`
 	ACLPolicy  *api.ACLPolicy `json:"aclPolicy,omitempty"`
 	ACLToken   *ACLTokenEntry `json:"aclToken,omitempty"`
+	// The workload CA (its key sealed).
+	WorkloadCA *StoredCA `json:"workloadCA,omitempty"`
 }
 
 // snapshotTables lists every table in the order they are written and
 // restored; a test checks that none is missing.
 var snapshotTables = []string{tableIndex, tableNodes, tableServices, tableRevisions, tableAllocs, tableEvals, tableEvents, tableRollouts, tableRequests,
-	tableConfigs, tableSecrets, tableKeyring, tableACLPolicies, tableACLTokens}
+	tableConfigs, tableSecrets, tableKeyring, tableACLPolicies, tableACLTokens, tableWorkloadCA}
 
 // fsmSnapshot is a point-in-time view to persist; taking it is cheap
 // because memdb transactions are immutable.
@@ -106,6 +108,8 @@ func (s *Snapshot) Write(w io.Writer) error {
 				rec.ACLPolicy = o
 			case *ACLTokenEntry:
 				rec.ACLToken = o
+			case *StoredCA:
+				rec.WorkloadCA = o
 			default:
 				return fmt.Errorf("snapshot %s: unexpected %T", table, raw)
 			}
@@ -169,6 +173,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			obj = rec.ACLPolicy
 		case rec.ACLToken != nil:
 			obj = rec.ACLToken
+		case rec.WorkloadCA != nil:
+			obj = rec.WorkloadCA
 		default:
 			txn.Abort()
 			return fmt.Errorf("restore snapshot: empty record of table %q", rec.Table)

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -133,6 +135,10 @@ type LeafRequest struct {
 	ServerAuth, ClientAuth bool
 	// Lifetime from now (default DefaultLeafLifetime).
 	Lifetime time.Duration
+	// URIs are URI names (a workload's identity, as SPIFFE IDs are);
+	// OrganizationalUnit, when set, goes into the subject.
+	URIs               []*url.URL
+	OrganizationalUnit string
 }
 
 // ForRole is the request for a role's certificate: the role's name
@@ -169,17 +175,36 @@ type KeyPair struct {
 // Issue signs a new leaf certificate, with a new key, valid from now for
 // req.Lifetime (never past the CA's own end).
 func (ca *CA) Issue(req LeafRequest, now time.Time) (*KeyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate key: %w", err)
+	}
+	cert, certPEM, err := ca.Sign(&key.PublicKey, req, now)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyPair{Cert: cert, CertPEM: certPEM, KeyPEM: keyPEM}, nil
+}
+
+// Sign signs a leaf certificate for a public key someone else holds the
+// private key of (a certificate signing request's), valid from now for
+// req.Lifetime (never past the CA's own end). The names are req's only.
+func (ca *CA) Sign(pub crypto.PublicKey, req LeafRequest, now time.Time) (*x509.Certificate, []byte, error) {
 	if len(req.DNSNames) == 0 && len(req.IPs) == 0 {
-		return nil, errors.New("issue certificate: no DNS name or IP address to issue it for")
+		return nil, nil, errors.New("issue certificate: no DNS name or IP address to issue it for")
 	}
 	if !req.ServerAuth && !req.ClientAuth {
-		return nil, errors.New("issue certificate: want server or client use (or both)")
+		return nil, nil, errors.New("issue certificate: want server or client use (or both)")
 	}
 	if req.Lifetime == 0 {
 		req.Lifetime = DefaultLeafLifetime
 	}
 	if req.Lifetime < 0 {
-		return nil, fmt.Errorf("certificate lifetime %s: want a positive duration", req.Lifetime)
+		return nil, nil, fmt.Errorf("certificate lifetime %s: want a positive duration", req.Lifetime)
 	}
 	if req.CommonName == "" {
 		if len(req.DNSNames) > 0 {
@@ -193,25 +218,30 @@ func (ca *CA) Issue(req LeafRequest, now time.Time) (*KeyPair, error) {
 		notAfter = ca.Cert.NotAfter
 	}
 	if !notAfter.After(now) {
-		return nil, fmt.Errorf("issue certificate: the CA %q expired at %s", ca.Cert.Subject.CommonName, ca.Cert.NotAfter.Format(time.RFC3339))
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate key: %w", err)
+		return nil, nil, fmt.Errorf("issue certificate: the CA %q expired at %s", ca.Cert.Subject.CommonName, ca.Cert.NotAfter.Format(time.RFC3339))
 	}
 	serial, err := newSerial()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	subject := pkix.Name{CommonName: req.CommonName, Organization: []string{"Flotilla"}}
+	if req.OrganizationalUnit != "" {
+		subject.OrganizationalUnit = []string{req.OrganizationalUnit}
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: req.CommonName, Organization: []string{"Flotilla"}},
+		Subject:               subject,
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		DNSNames:              req.DNSNames,
+		URIs:                  req.URIs,
 		AuthorityKeyId:        ca.Cert.SubjectKeyId,
+	}
+	if _, isRSA := pub.(*rsa.PublicKey); isRSA {
+		// RSA key exchange of TLS 1.2 enciphers with the key.
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
 	for _, ip := range req.IPs {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IP(ip.AsSlice()))
@@ -222,19 +252,15 @@ func (ca *CA) Issue(req LeafRequest, now time.Time) (*KeyPair, error) {
 	if req.ClientAuth {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("sign certificate: %w", err)
+		return nil, nil, fmt.Errorf("sign certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &KeyPair{Cert: cert, CertPEM: encodeCert(der), KeyPEM: keyPEM}, nil
+	return cert, encodeCert(der), nil
 }
 
 // ParseCA reads a CA from its PEM certificate and key (as NewCA made them).
@@ -246,12 +272,12 @@ func ParseCA(certPEM, keyPEM []byte) (*CA, error) {
 	if !cert.IsCA {
 		return nil, fmt.Errorf("certificate %q is not a CA", cert.Subject.CommonName)
 	}
-	key, err := parseKey(keyPEM)
+	key, err := ParsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, err
 	}
-	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok || !pub.Equal(key.Public()) {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
 		return nil, errors.New("the CA key does not belong to the CA certificate")
 	}
 	return &CA{Cert: cert, Key: key, CertPEM: certPEM, KeyPEM: keyPEM}, nil
@@ -280,7 +306,10 @@ func (ca *CA) Verify(cert *x509.Certificate, name string, usage x509.ExtKeyUsage
 	return err
 }
 
-func parseKey(data []byte) (*ecdsa.PrivateKey, error) {
+// ParsePrivateKey reads the first private key of a PEM block list:
+// PKCS #8 ("PRIVATE KEY"), SEC 1 ("EC PRIVATE KEY") or PKCS #1 ("RSA
+// PRIVATE KEY"); ECDSA, RSA or Ed25519.
+func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
@@ -293,13 +322,15 @@ func parseKey(data []byte) (*ecdsa.PrivateKey, error) {
 			if err != nil {
 				return nil, err
 			}
-			ec, ok := k.(*ecdsa.PrivateKey)
+			signer, ok := k.(crypto.Signer)
 			if !ok {
-				return nil, fmt.Errorf("a %T key: want ECDSA", k)
+				return nil, fmt.Errorf("a %T key: want ECDSA, RSA or Ed25519", k)
 			}
-			return ec, nil
+			return signer, nil
 		case "EC PRIVATE KEY":
 			return x509.ParseECPrivateKey(block.Bytes)
+		case "RSA PRIVATE KEY":
+			return x509.ParsePKCS1PrivateKey(block.Bytes)
 		}
 	}
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"flotilla/api"
+)
+
+// newCACmd is `flotilla operator ca`: the workload CA, which signs the
+// certificates services ask for (spec.certificates).
+func newCACmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ca",
+		Short: "Show or replace the workload CA, which signs services' certificates (spec.certificates)",
+	}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print the workload CA's certificate (PEM): the bundle clients of services trust",
+		Example: `  flotilla operator ca show > flotilla-workload-ca.pem
+  curl --cacert flotilla-workload-ca.pem https://web.default.svc.flotilla:8443/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(g.output); err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			ca, err := c.WorkloadCA(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("workload CA: %w", err)
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, ca)
+			}
+			_, err = fmt.Fprint(cmd.OutOrStdout(), ca.Certificate)
+			return err
+		},
+	}
+	var certFile, keyFile string
+	set := &cobra.Command{
+		Use:     "set --cert CA.pem --key CA-KEY.pem",
+		Short:   "Replace the workload CA with your own (a CA certificate and its key); replicas get certificates of it as they renew",
+		Example: `  flotilla operator ca set --cert my-ca.pem --key my-ca-key.pem`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(g.output); err != nil {
+				return err
+			}
+			if certFile == "" {
+				return fmt.Errorf("--cert: required (the CA's certificate, PEM)")
+			}
+			if keyFile == "" {
+				return fmt.Errorf("--key: required (the CA's private key, PEM)")
+			}
+			certPEM, err := os.ReadFile(certFile)
+			if err != nil {
+				return fmt.Errorf("--cert: %w", err)
+			}
+			keyPEM, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			resp, err := c.SetWorkloadCA(cmd.Context(), api.SetWorkloadCARequest{Certificate: string(certPEM), Key: string(keyPEM)})
+			if err != nil {
+				return fmt.Errorf("set the workload CA: %w", err)
+			}
+			if g.output != "table" {
+				return printObject(cmd.OutOrStdout(), g.output, resp)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "workload CA set: %s (SHA-256 %s), valid until %s\n", resp.CA.Subject, resp.CA.Fingerprint, resp.CA.NotAfter.Format(time.RFC3339))
+			if resp.Previous != "" && resp.Previous != resp.CA.Fingerprint {
+				fmt.Fprintf(out, "it replaces the CA %s: replicas keep certificates of that one until they renew them, at two thirds of their lifetime (or new replicas start)\n", resp.Previous)
+			}
+			return nil
+		},
+	}
+	set.Flags().StringVar(&certFile, "cert", "", "the CA's certificate (PEM)")
+	set.Flags().StringVar(&keyFile, "key", "", "the CA's private key (PEM: PKCS #8, EC or RSA)")
+	cmd.AddCommand(show, set)
+	return cmd
+}
