@@ -120,6 +120,12 @@ type hostState map[string][]string
 
 func readHostState(t *testing.T, socket, labDir string) hostState {
 	t.Helper()
+	return readLabHostState(t, socket, labDir, "ce2e")
+}
+
+// readLabHostState is readHostState for the containerd lab named lab.
+func readLabHostState(t *testing.T, socket, labDir, lab string) hostState {
+	t.Helper()
 	lines := func(keep func(string) bool, name string, args ...string) []string {
 		out, err := exec.Command(name, args...).Output()
 		var exit *exec.ExitError
@@ -141,8 +147,8 @@ func readHostState(t *testing.T, socket, labDir string) hostState {
 		}
 	}
 	// The lab's node and container network namespaces and its nodes'
-	// containerd namespaces: flotilla-ce2e-NODE[.ID].
-	ours := containsAny("flotilla-ce2e-")
+	// containerd namespaces: flotilla-LAB-NODE[.ID].
+	ours := containsAny("flotilla-" + lab + "-")
 	hostLink := func(l string) bool { // "3: name@peer: <...>" of a lab link (fl<tag>-...)
 		f := strings.Fields(l)
 		return len(f) > 1 && strings.HasPrefix(f[1], "fl") && !strings.HasPrefix(f[1], "fltest")
@@ -186,7 +192,13 @@ func inNode(t *testing.T, netns string, args ...string) (string, error) {
 // ce2e (its containerd namespace is flotilla-ce2e-NODE).
 func taskPIDs(t *testing.T, socket, node string) map[string]int {
 	t.Helper()
-	out, err := exec.Command("ctr", "--address", socket, "-n", "flotilla-ce2e-"+node, "tasks", "list").Output()
+	return labTaskPIDs(t, socket, "ce2e", node)
+}
+
+// labTaskPIDs is taskPIDs for the containerd lab named lab.
+func labTaskPIDs(t *testing.T, socket, lab, node string) map[string]int {
+	t.Helper()
+	out, err := exec.Command("ctr", "--address", socket, "-n", "flotilla-"+lab+"-"+node, "tasks", "list").Output()
 	if err != nil {
 		t.Fatalf("ctr tasks list for %s: %v", node, err)
 	}
@@ -200,6 +212,23 @@ func taskPIDs(t *testing.T, socket, node string) map[string]int {
 	return pids
 }
 
+// checkNothingLeft fails the test for what the host has after a lab
+// that it did not have before.
+func checkNothingLeft(t *testing.T, before, after hostState) {
+	t.Helper()
+	for what, now := range after {
+		var left []string
+		for _, x := range now {
+			if !slices.Contains(before[what], x) {
+				left = append(left, x)
+			}
+		}
+		if len(left) > 0 {
+			t.Errorf("lab down left %s behind: %v", what, left)
+		}
+	}
+}
+
 func startContainerdLab(t *testing.T, socket string) *labCLI {
 	t.Helper()
 	bin := buildBinary(t)
@@ -210,18 +239,7 @@ func startContainerdLab(t *testing.T, socket string) *labCLI {
 		if out, err := l.run("lab", "down"); err != nil {
 			t.Errorf("lab down: %v\n%s", err, out)
 		}
-		after := readHostState(t, socket, dir)
-		for what, now := range after {
-			var left []string
-			for _, x := range now {
-				if !slices.Contains(before[what], x) {
-					left = append(left, x)
-				}
-			}
-			if len(left) > 0 {
-				t.Errorf("lab down left %s behind: %v", what, left)
-			}
-		}
+		checkNothingLeft(t, before, readHostState(t, socket, dir))
 	})
 	l.must("lab", "up", "--runtime", "containerd", "--timeout", "60s")
 	env := l.labEnv()

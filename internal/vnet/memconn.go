@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,11 @@ const pipeCapacity = 4 << 20
 type memConn struct {
 	in, out       *pipe
 	local, remote *net.TCPAddr
+	// owner is the machine whose listener accepted the connection, when
+	// one listened as a Machine, and client the IP that dialled: a cut
+	// between them cuts the connection, whatever address the listener
+	// has (a VIP is every proxy's).
+	owner, client netip.Addr
 	closed        atomic.Bool
 	// onClose, when set, runs once when the connection closes (the
 	// Memory forgets it).

@@ -48,6 +48,10 @@ type Memory struct {
 	// connections, to cut those of an IP that is unplugged.
 	unplugged map[netip.Addr]bool
 	conns     map[*memConn]struct{}
+	// islands are the prefixes Isolate cut off, each with its island's
+	// number: addresses on different islands (0: the rest) do not meet.
+	islands    map[netip.Prefix]int
+	nextIsland int
 }
 
 var _ Net = (*Memory)(nil)
@@ -60,23 +64,26 @@ func NewMemory() *Memory {
 		next:    firstEphemeralPort,
 		sharing: map[netip.AddrPort][]*memListener{}, turn: map[netip.AddrPort]int{},
 		unplugged: map[netip.Addr]bool{}, conns: map[*memConn]struct{}{},
+		islands: map[netip.Prefix]int{},
 	}
 }
 
 // Listen listens for streams ("tcp", "tcp4") on "IP:port". Port 0 picks a
 // free port; an unspecified IP ("", 0.0.0.0, ::) takes dials to any IP.
 func (m *Memory) Listen(network, address string) (net.Listener, error) {
-	return m.listen(network, address, false)
+	return m.listen(network, address, false, netip.Addr{})
 }
 
 // ListenShared listens as Listen does, but other shared listeners may
 // listen on the same address (the host's SO_REUSEPORT, which every
 // agent's proxy uses on a service's VIP): dials go to them in turn.
 func (m *Memory) ListenShared(network, address string) (net.Listener, error) {
-	return m.listen(network, address, true)
+	return m.listen(network, address, true, netip.Addr{})
 }
 
-func (m *Memory) listen(network, address string, shared bool) (net.Listener, error) {
+// listen binds a stream listener; owner is the machine that listens (the
+// zero Addr when none said).
+func (m *Memory) listen(network, address string, shared bool, owner netip.Addr) (net.Listener, error) {
 	if !isStream(network) {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
@@ -88,7 +95,7 @@ func (m *Memory) listen(network, address string, shared bool) (net.Listener, err
 	defer m.mu.Unlock()
 	if bound, ok := m.streams[port][ip]; ok && shared && bound.shared && port != 0 {
 		l := newMemListener(m, ip, port)
-		l.shared = true
+		l.shared, l.owner = true, owner
 		key := netip.AddrPortFrom(ip, uint16(port))
 		m.sharing[key] = append(m.sharing[key], l)
 		return l, nil
@@ -97,7 +104,7 @@ func (m *Memory) listen(network, address string, shared bool) (net.Listener, err
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: tcpAddr(ip, port), Err: err}
 	}
 	l := newMemListener(m, ip, port)
-	l.shared = shared
+	l.shared, l.owner = shared, owner
 	m.streams.add(ip, port, l)
 	return l, nil
 }
@@ -157,9 +164,14 @@ func (m *Memory) DialFrom(ctx context.Context, network, source, address string) 
 	m.mu.Lock()
 	l, found := m.streams.find(ip, port)
 	if found && l.shared {
-		l = m.take(l)
+		l, found = m.take(l, src)
 	}
-	down := m.unplugged[ip] || m.unplugged[src]
+	// A listener's address is on the machine that listens, when it said
+	// which (a VIP is on every proxy's).
+	down := !found || !m.reachesLocked(src, ip)
+	if found && l.owner.IsValid() {
+		down = !m.reachesLocked(src, l.owner)
+	}
 	localPort, err := m.ephemeral(func(p int) bool { return m.streams.clashes(src, p) })
 	m.mu.Unlock()
 	if !found || down {
@@ -170,6 +182,8 @@ func (m *Memory) DialFrom(ctx context.Context, network, source, address string) 
 	}
 
 	client, server := newConnPair(tcpAddr(src, localPort), raddr)
+	client.owner, server.owner = l.owner, l.owner
+	client.client, server.client = src, src
 	m.track(client, server)
 	if err := l.enqueue(ctx, server); err != nil {
 		client.Close()
@@ -234,11 +248,11 @@ func (m *Memory) findPacket(ip netip.Addr, port int) (*memPacketConn, bool) {
 }
 
 // delivers says whether a datagram from one IP reaches another: not when
-// either is unplugged.
+// either is unplugged, or a cut (Isolate) lies between them.
 func (m *Memory) delivers(from, to netip.Addr) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return !m.unplugged[from] && !m.unplugged[to]
+	return m.reachesLocked(from, to)
 }
 
 // namespace is what is bound where, by port then IP; the zero (invalid)
@@ -359,6 +373,8 @@ type memListener struct {
 
 	// shared: other shared listeners may take the address too.
 	shared bool
+	// owner is the machine that listens (Machine), if one said.
+	owner netip.Addr
 
 	mu     sync.Mutex
 	cond   sync.Cond // broadcast when queue or closed change

@@ -16,16 +16,8 @@ func (m *Memory) Unplug(ip string) error {
 	}
 	m.mu.Lock()
 	m.unplugged[addr] = true
-	var cut []*memConn
-	for c := range m.conns {
-		if c.local.AddrPort().Addr().Unmap() == addr || c.remote.AddrPort().Addr().Unmap() == addr {
-			cut = append(cut, c)
-		}
-	}
 	m.mu.Unlock()
-	for _, c := range cut {
-		c.Close()
-	}
+	m.cut()
 	return nil
 }
 
@@ -58,14 +50,20 @@ func (m *Memory) forget(c *memConn) {
 	m.mu.Unlock()
 }
 
-// take returns the shared listener whose turn it is at bound's address.
-// m.mu is held.
-func (m *Memory) take(bound *memListener) *memListener {
+// take returns the shared listener whose turn it is at bound's address,
+// passing over those of machines src cannot reach (false when none is
+// left). m.mu is held.
+func (m *Memory) take(bound *memListener, src netip.Addr) (*memListener, bool) {
 	key := netip.AddrPortFrom(bound.ip, uint16(bound.port))
 	all := append([]*memListener{bound}, m.sharing[key]...)
-	i := m.turn[key] % len(all)
-	m.turn[key]++
-	return all[i]
+	for range all {
+		l := all[m.turn[key]%len(all)]
+		m.turn[key]++
+		if !l.owner.IsValid() || m.reachesLocked(src, l.owner) {
+			return l, true
+		}
+	}
+	return nil, false
 }
 
 // unshare unbinds a closed shared listener: another one sharing the

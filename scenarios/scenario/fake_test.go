@@ -224,3 +224,30 @@ func alloc(id, node string, ready bool) *api.Allocation {
 	return &api.Allocation{ID: id, Service: "web", Namespace: "default", Revision: 1, Node: node,
 		DesiredStatus: api.DesiredRun, Status: api.AllocRunning, Ready: ready}
 }
+
+// partitionLab is a fakeLab whose links can be cut; PartitionFn, when
+// set, is what a partition does to the cluster.
+type partitionLab struct {
+	fakeLab
+	PartitionFn func(name string)
+}
+
+func (l *partitionLab) Partition(names ...string) error {
+	for _, name := range names {
+		if l.PartitionFn != nil {
+			l.PartitionFn(name)
+		}
+		l.do("partition", name)
+	}
+	return nil
+}
+
+func (l *partitionLab) Heal(names ...string) error {
+	if len(names) == 0 {
+		return l.do("heal", NodeAll)
+	}
+	for _, name := range names {
+		l.do("heal", name)
+	}
+	return nil
+}

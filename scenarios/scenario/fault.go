@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +25,15 @@ type Lab interface {
 	Servers() []string
 }
 
+// Partitioner is what partition and heal faults need of a lab: one whose
+// nodes have links to cut (a containerd lab), or a virtual one. Heal
+// without names reconnects every node. The runner asks a Lab for it, so
+// labs (and fakes) without partitions need not have it.
+type Partitioner interface {
+	Partition(names ...string) error
+	Heal(names ...string) error
+}
+
 // restartReady bounds the wait for a restarted process to be ready, as
 // `flotilla lab restart` does.
 const restartReady = 30 * time.Second
@@ -31,19 +41,29 @@ const restartReady = 30 * time.Second
 // appFaultTimeout bounds one request to a demo app's admin endpoint.
 const appFaultTimeout = 5 * time.Second
 
-// nodeFault kills, pauses, resumes or restarts a lab process and says
-// what it did.
+// nodeFault kills, pauses, resumes, restarts, cuts off or reconnects a
+// lab process and says what it did.
 func (r *run) nodeFault(ctx context.Context, f *FaultStep) (string, error) {
 	if r.lab == nil {
 		return "", fmt.Errorf("node faults need the lab the run starts (this run uses --address)")
 	}
 	target := f.nodeTarget()
+	links, _ := r.lab.(Partitioner)
+	if (f.Partition != "" || f.Heal != "") && links == nil {
+		return "", errors.New("partitions need a lab whose links can be cut: a containerd lab, or --virtual")
+	}
+	if f.Heal == NodeAll {
+		if err := links.Heal(); err != nil {
+			return "", fmt.Errorf("heal: %w", err)
+		}
+		return "every node is connected again", nil
+	}
 	name, why, err := r.resolveNode(ctx, target)
 	if err != nil {
 		return "", err
 	}
 	leader := ""
-	if slices.Contains(r.lab.Servers(), name) && (f.Kill != "" || f.Pause != "") {
+	if slices.Contains(r.lab.Servers(), name) && (f.Kill != "" || f.Pause != "" || f.Partition != "") {
 		if l, err := r.cluster.Leader(ctx); err == nil {
 			leader = l.Leader
 		}
@@ -62,6 +82,10 @@ func (r *run) nodeFault(ctx context.Context, f *FaultStep) (string, error) {
 			err = r.lab.WaitReady(ctx, name, restartReady)
 		}
 		verb = fmt.Sprintf("restarted, ready in %.1fs", time.Since(start).Seconds())
+	case f.Partition != "":
+		verb, err = "cut off the network: it keeps running, but reaches nobody and nobody reaches it", links.Partition(name)
+	case f.Heal != "":
+		verb, err = "connected again", links.Heal(name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)

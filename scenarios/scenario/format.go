@@ -169,16 +169,20 @@ type LoadStep struct {
 	Expect *LoadCondition `json:"expect,omitempty"`
 }
 
-// FaultStep injects one fault. Node faults (Kill, Pause, Resume, Restart)
-// name a lab process (s1, n2), or leader, follower (a server that does not
-// lead) or last (the process the previous node fault hit). App faults
+// FaultStep injects one fault. Node faults (Kill, Pause, Resume, Restart,
+// Partition) name a lab process (s1, n2), or leader, follower (a server
+// that does not lead) or last (the process the previous node fault hit).
+// Partition cuts that node off the lab network while it keeps running;
+// Heal reconnects a node (by name or last), or all of them. App faults
 // (Crash, Readiness, Liveness, Latency, ErrorRate) go to the demo app of
 // Replicas running allocations of Service (1 by default; All: every one).
 type FaultStep struct {
-	Kill    string `json:"kill,omitempty"`
-	Pause   string `json:"pause,omitempty"`
-	Resume  string `json:"resume,omitempty"`
-	Restart string `json:"restart,omitempty"`
+	Kill      string `json:"kill,omitempty"`
+	Pause     string `json:"pause,omitempty"`
+	Resume    string `json:"resume,omitempty"`
+	Restart   string `json:"restart,omitempty"`
+	Partition string `json:"partition,omitempty"`
+	Heal      string `json:"heal,omitempty"`
 
 	Crash     bool   `json:"crash,omitempty"`
 	Readiness string `json:"readiness,omitempty"` // fail or pass

@@ -151,7 +151,14 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"drain without node", head + "  - drain: {}\n", "steps[0].drain.node: required"},
 		{"no title", "teaches: t\nsteps:\n  - say: a\n", "node-loss.yaml: title: required"},
 		{"no steps", "title: t\nteaches: t\n", "node-loss.yaml: steps: required"},
-		{"containerd lab", "title: t\nteaches: t\nlab: {runtime: containerd}\nsteps:\n  - say: a\n", `lab.runtime: "containerd": scenarios run on sim labs only for now`},
+		{"unknown runtime", "title: t\nteaches: t\nlab: {runtime: docker}\nsteps:\n  - say: a\n", `node-loss.yaml: lab.runtime: "docker": want sim or containerd`},
+		{"partition and heal at once", head + "  - fault: {partition: n1, heal: n1}\n", "steps[0].fault: one fault per step, got partition and heal"},
+		{"heal before a partition", head + "  - fault: {heal: all}\n", "node-loss.yaml: steps[0].fault.heal: no partition came before"},
+		{"heal the leader", head + "  - fault: {partition: leader}\n  - fault: {heal: leader}\n", "steps[1].fault.heal: leader names the server that leads (or not) now, not one cut off: heal last, a node by name, or all"},
+		{"partition of an unknown node", head + "  - fault: {partition: n9}\n", `steps[0].fault.partition: the lab has no "n9" (it has s1, s2, s3, n1, n2, n3; or leader, follower, last)`},
+		{"heal of an unknown node", head + "  - fault: {partition: n1}\n  - fault: {heal: everyone}\n", `steps[1].fault.heal: the lab has no "everyone" (it has s1, s2, s3, n1, n2, n3; or last, all)`},
+		{"partition with a service", head + "  - fault: {partition: n1, service: web}\n", "steps[0].fault: partition takes a node only"},
+		{"partition of all", head + "  - fault: {partition: all}\n", `steps[0].fault.partition: the lab has no "all"`},
 		{"too many servers", "title: t\nteaches: t\nlab: {servers: 12}\nsteps:\n  - say: a\n", "lab.servers: want 1 to 9, got 12"},
 		{"duplicate key", "title: t\ntitle: u\nteaches: t\nsteps:\n  - say: a\n", `node-loss.yaml: yaml: unmarshal errors: line 2: mapping key "title" already defined at line 1`},
 		{"syntax error", head + "  - say: a: b\n", "node-loss.yaml: yaml: line 4:"},
@@ -168,6 +175,28 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 				t.Fatalf("error:\n  %v\nwant it to contain\n  %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestPartitionAndHealParse: a containerd lab's scenario may cut nodes
+// off (leader, follower, last or by name) and heal them (by name, last or
+// all).
+func TestPartitionAndHealParse(t *testing.T) {
+	sc, err := Parse("p.yaml", []byte("title: t\nteaches: t\nlab: {runtime: containerd}\nsteps:\n"+
+		"  - fault: {partition: leader}\n  - fault: {heal: last}\n  - fault: {partition: follower}\n"+
+		"  - fault: {partition: n2}\n  - fault: {heal: n2}\n  - fault: {heal: all}\n"), nil, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Lab.Runtime != RuntimeContainerd {
+		t.Fatalf("lab runtime %q", sc.Lab.Runtime)
+	}
+	var targets []string
+	for _, s := range sc.Steps {
+		targets = append(targets, s.Fault.nodeTarget())
+	}
+	if got := strings.Join(targets, " "); got != "leader last follower n2 n2 all" {
+		t.Fatalf("node targets %q", got)
 	}
 }
 

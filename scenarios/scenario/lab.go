@@ -36,9 +36,11 @@ func StartLab(ctx context.Context, spec LabSpec, name, binary string) (*OwnLab, 
 		return nil, err
 	}
 	// As lab up: a containerd lab, whose nodes listen beyond loopback,
-	// has TLS.
+	// has TLS and ACLs (the lab's client carries its certificate and
+	// token).
+	secure := spec.Runtime == RuntimeContainerd
 	cfg := lab.Config{Name: name, Servers: spec.Servers, Agents: spec.Agents, Runtime: spec.Runtime,
-		Root: root, Binary: binary, ReadyTimeout: 60 * time.Second, TLS: spec.Runtime == "containerd"}
+		Root: root, Binary: binary, ReadyTimeout: 60 * time.Second, TLS: secure, ACL: secure}
 	start := time.Now()
 	for attempt := 0; attempt < labAttempts; attempt++ {
 		// Blocks of 100 from 20000 to 31900: below Linux's ephemeral

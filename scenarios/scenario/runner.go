@@ -132,6 +132,9 @@ func (r *Runner) Check(sc *Scenario) error {
 		if r.Lab == nil && s.Fault != nil && s.Fault.nodeTarget() != "" {
 			return &StepError{Index: i, Kind: KindFault, Err: errors.New("node faults need the lab the run starts (run it without --address)")}
 		}
+		if err := r.checkPartition(sc, s); err != nil {
+			return &StepError{Index: i, Kind: KindFault, Err: err}
+		}
 		var c *Condition
 		switch {
 		case s.Wait != nil:
@@ -142,6 +145,24 @@ func (r *Runner) Check(sc *Scenario) error {
 		if c != nil && c.DNS != nil && r.DNS == "" {
 			return &StepError{Index: i, Kind: s.Kind(), Err: errors.New("dns conditions need the cluster's DNS server (a lab's own is known; with --address, give --dns)")}
 		}
+	}
+	return nil
+}
+
+// checkPartition refuses a partition or heal step that the run's lab
+// cannot play: live, only a containerd lab has links to cut.
+func (r *Runner) checkPartition(sc *Scenario, s *Step) error {
+	if s.Fault == nil || (s.Fault.Partition == "" && s.Fault.Heal == "") {
+		return nil
+	}
+	if (r.Virtual && s.Only == OnlyLive) || (!r.Virtual && s.Only == OnlyVirtual) {
+		return nil
+	}
+	if _, ok := r.Lab.(Partitioner); !ok {
+		return errors.New("partitions need a lab whose links can be cut: a containerd lab, or --virtual")
+	}
+	if !r.Virtual && sc.Lab.Runtime != RuntimeContainerd {
+		return fmt.Errorf("partitions need a containerd lab (lab: {runtime: containerd}, as root) or --virtual; this lab runs %s", sc.Lab.Runtime)
 	}
 	return nil
 }

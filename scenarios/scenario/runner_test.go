@@ -151,6 +151,86 @@ func TestNodeFaultsGoThroughTheLab(t *testing.T) {
 	}
 }
 
+// TestPartitionsGoThroughTheLab: partition and heal reach the lab's
+// links, name what they did, resolve leader and last as kill does (a
+// leader cut off is the one a new leader must differ from), and heal all
+// reconnects every node. Live, a sim lab is refused before anything runs,
+// naming the step; virtual runs and containerd labs play them.
+func TestPartitionsGoThroughTheLab(t *testing.T) {
+	steps := "steps:\n" +
+		"  - fault: {partition: leader}\n" +
+		"  - wait: {leader: {new: true}, timeout: 1s}\n" +
+		"  - fault: {heal: last}\n" +
+		"  - fault: {partition: n3}\n" +
+		"  - fault: {heal: all}\n"
+	play := func(t *testing.T, runtime string, virtual bool, lab Lab) (*fakeCluster, *recorder, error) {
+		f := newFakeCluster()
+		f.leader = "s2"
+		if pl, ok := lab.(*partitionLab); ok {
+			// The majority elects s1 once s2 is cut off.
+			pl.PartitionFn = func(name string) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				if name == f.leader {
+					f.leader = "s1"
+				}
+			}
+		}
+		sc := mustParse(t, "title: t\nteaches: t\nlab: {runtime: "+runtime+"}\n"+steps)
+		rec := &recorder{}
+		r := newRunner(f, rec)
+		r.Lab, r.Virtual = lab, virtual
+		return f, rec, r.Run(context.Background(), sc)
+	}
+
+	l := &partitionLab{}
+	_, rec, err := play(t, RuntimeContainerd, false, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"partition s2", "heal s2", "partition n3", "heal all"}; !slices.Equal(l.calls, want) {
+		t.Fatalf("lab calls %v, want %v", l.calls, want)
+	}
+	for i, want := range map[int]string{
+		0: "s2 (the leader) cut off the network: it keeps running, but reaches nobody and nobody reaches it",
+		1: "leader s1", 2: "s2 connected again", 3: "n3 cut off the network", 4: "every node is connected again",
+	} {
+		if !strings.Contains(rec.steps[i].Text, want) {
+			t.Errorf("step %d says %q, want %q", i+1, rec.steps[i].Text, want)
+		}
+	}
+
+	virtual := &partitionLab{}
+	if _, _, err := play(t, RuntimeSim, true, virtual); err != nil || len(virtual.calls) != 4 {
+		t.Fatalf("a virtual run: %v, lab calls %v", err, virtual.calls)
+	}
+
+	sim := &partitionLab{}
+	_, _, err = play(t, RuntimeSim, false, sim)
+	if err == nil || err.Error() != "step 1 (steps[0], fault): partitions need a containerd lab (lab: {runtime: containerd}, as root) or --virtual; this lab runs sim" {
+		t.Fatalf("a live sim lab: %v", err)
+	}
+	if len(sim.calls) != 0 {
+		t.Fatalf("a refused run touched the lab: %v", sim.calls)
+	}
+
+	_, _, err = play(t, RuntimeContainerd, false, &fakeLab{})
+	if err == nil || !strings.Contains(err.Error(), "step 1 (steps[0], fault): partitions need a lab whose links can be cut") {
+		t.Fatalf("a lab without links: %v", err)
+	}
+
+	// A leader cut off that still answers as the leader is not a new one.
+	f := newFakeCluster()
+	f.leader = "s2"
+	r := newRunner(f, &recorder{})
+	r.Lab = &partitionLab{}
+	err = r.Run(context.Background(), mustParse(t, "title: t\nteaches: t\nlab: {runtime: containerd}\nsteps:\n"+
+		"  - fault: {partition: leader}\n  - wait: {leader: {new: true}, timeout: 50ms}\n"))
+	if err == nil || !strings.Contains(err.Error(), "want a new leader, not s2; saw leader s2") {
+		t.Fatalf("no election after the leader was cut off: %v", err)
+	}
+}
+
 // demoApp serves a demo app (the real one) on loopback and returns the
 // app and its address.
 func demoApp(t *testing.T, version string) (*workload.App, string) {

@@ -26,13 +26,19 @@ const (
 	maxAgents      = 50
 )
 
+// RuntimeContainerd is a lab of real containers (it needs root): its
+// nodes are network namespaces, with links a partition cuts.
+const RuntimeContainerd = "containerd"
+
 // Leader, Follower and Last are the node names a fault may use besides a
 // lab process's own: the server that leads when the fault happens, one
-// that does not, and the process the previous node fault hit.
+// that does not, and the process the previous node fault hit. All is what
+// heal may name besides: every node cut off.
 const (
 	NodeLeader   = "leader"
 	NodeFollower = "follower"
 	NodeLast     = "last"
+	NodeAll      = "all"
 )
 
 func fieldError(field, format string, args ...any) *api.FieldError {
@@ -78,8 +84,8 @@ func (l *LabSpec) validate() error {
 		return fieldError("lab.servers", "want 1 to %d, got %d", maxServers, l.Servers)
 	case l.Agents < 1 || l.Agents > maxAgents:
 		return fieldError("lab.agents", "want 1 to %d, got %d", maxAgents, l.Agents)
-	case l.Runtime != RuntimeSim:
-		return fieldError("lab.runtime", "%q: scenarios run on sim labs only for now", l.Runtime)
+	case l.Runtime != RuntimeSim && l.Runtime != RuntimeContainerd:
+		return fieldError("lab.runtime", "%q: want sim or containerd", l.Runtime)
 	}
 	return nil
 }
@@ -97,13 +103,14 @@ func (l *LabSpec) processes() []string {
 }
 
 // validation is the state of checking steps in order: which loads run,
-// whether a node fault came before.
+// whether a node fault (a partition) came before.
 type validation struct {
-	sc        *Scenario
-	files     fs.FS
-	dir       string
-	loads     map[string]int // name -> 1 running, 2 stopped
-	nodeFault bool
+	sc          *Scenario
+	files       fs.FS
+	dir         string
+	loads       map[string]int // name -> 1 running, 2 stopped
+	nodeFault   bool
+	partitioned bool
 }
 
 func (v *validation) step(i int, s *Step) error {
@@ -421,6 +428,7 @@ func (v *validation) fault(field string, f *FaultStep) error {
 	var set []string
 	for _, a := range []action{
 		{"kill", f.Kill != ""}, {"pause", f.Pause != ""}, {"resume", f.Resume != ""}, {"restart", f.Restart != ""},
+		{"partition", f.Partition != ""}, {"heal", f.Heal != ""},
 		{"crash", f.Crash}, {"readiness", f.Readiness != ""}, {"liveness", f.Liveness != ""},
 		{"latency", f.Latency != ""}, {"errorRate", f.ErrorRate != ""},
 	} {
@@ -430,7 +438,7 @@ func (v *validation) fault(field string, f *FaultStep) error {
 	}
 	switch len(set) {
 	case 0:
-		return fieldError(field, "want one of kill, pause, resume, restart (a node) or crash, readiness, liveness, latency, errorRate (the demo app)")
+		return fieldError(field, "want one of kill, pause, resume, restart, partition, heal (a node) or crash, readiness, liveness, latency, errorRate (the demo app)")
 	case 1:
 	default:
 		return fieldError(field, "one fault per step, got %s", strings.Join(set, " and "))
@@ -438,6 +446,17 @@ func (v *validation) fault(field string, f *FaultStep) error {
 	if node := f.nodeTarget(); node != "" {
 		if f.Service != "" || f.Namespace != "" || f.Node != "" || f.Revision != 0 || f.Replicas != 0 || f.All {
 			return fieldError(field, "%s takes a node only", set[0])
+		}
+		if f.Heal != "" {
+			if !v.partitioned {
+				return fieldError(field+".heal", "no partition came before")
+			}
+			switch node {
+			case NodeLeader, NodeFollower:
+				return fieldError(field+".heal", "%s names the server that leads (or not) now, not one cut off: heal last, a node by name, or all", node)
+			case NodeAll:
+				return nil
+			}
 		}
 		switch node {
 		case NodeLeader, NodeFollower:
@@ -452,10 +471,15 @@ func (v *validation) fault(field string, f *FaultStep) error {
 				found = found || p == node
 			}
 			if !found {
-				return fieldError(field+"."+set[0], "the lab has no %q (it has %s; or leader, follower, last)", node, strings.Join(known, ", "))
+				also := "leader, follower, last"
+				if f.Heal != "" {
+					also = "last, all"
+				}
+				return fieldError(field+"."+set[0], "the lab has no %q (it has %s; or %s)", node, strings.Join(known, ", "), also)
 			}
 		}
 		v.nodeFault = true
+		v.partitioned = v.partitioned || f.Partition != ""
 		return nil
 	}
 	if err := name(field+".service", f.Service, f.Namespace); err != nil {
@@ -494,7 +518,7 @@ func (v *validation) fault(field string, f *FaultStep) error {
 
 // nodeTarget is the node a node fault names ("" for an app fault).
 func (f *FaultStep) nodeTarget() string {
-	for _, n := range []string{f.Kill, f.Pause, f.Resume, f.Restart} {
+	for _, n := range []string{f.Kill, f.Pause, f.Resume, f.Restart, f.Partition, f.Heal} {
 		if n != "" {
 			return n
 		}

@@ -52,6 +52,10 @@ type member struct {
 	start  func(ctx context.Context) (run func(context.Context) error, err error)
 	cancel context.CancelFunc
 	done   chan error
+	// subnet is an agent's replicas' /24, once its runtime started;
+	// partitioned is set while Partition has it cut off.
+	subnet      netip.Prefix
+	partitioned bool
 }
 
 // Addresses of the simulated lab: server sI is at 10.0.1.I, agent nI at
@@ -89,7 +93,7 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 			Name: fmt.Sprintf("s%d", i), DataDir: filepath.Join(dir, fmt.Sprintf("s%d", i)),
 			HTTP: fmt.Sprintf("%s:%d", ip, serverPort), Raft: fmt.Sprintf("%s:%d", ip, serverPort+1),
 			Gossip: gossip[i-1], BootstrapExpect: spec.Servers, HeartbeatTTL: heartbeatTTL,
-			Logger: logger.With("server", fmt.Sprintf("s%d", i)), LogOutput: log, Net: c.Net,
+			Logger: logger.With("server", fmt.Sprintf("s%d", i)), LogOutput: log, Net: c.Net.Machine(ip),
 		}
 		if spec.tweak != nil {
 			spec.tweak(&cfg)
@@ -115,20 +119,22 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 			Runtime: "sim", DNS: fmt.Sprintf("%s:%d", ip, agentPort+3), DNSUpstreams: []string{}, Proxy: true,
 			Capacity: api.Resources{CPU: 4000, Memory: 4 << 30},
 			Labels:   map[string]string{"zone": string(rune('a' + (i-1)%26))},
-			Logger:   logger.With("agent", fmt.Sprintf("n%d", i)), LogOutput: log, Net: c.Net,
+			Logger:   logger.With("agent", fmt.Sprintf("n%d", i)), LogOutput: log, Net: c.Net.Machine(ip),
 		}
-		c.nodes = append(c.nodes, &member{name: cfg.Name, ip: ip, start: func(context.Context) (func(context.Context) error, error) {
+		m := &member{name: cfg.Name, ip: ip}
+		c.nodes = append(c.nodes, m)
+		m.start = func(context.Context) (func(context.Context) error, error) {
 			client, err := api.NewClient(c.Addresses())
 			if err != nil {
 				return nil, err
 			}
-			client.UseNet(c.Net)
-			a, err := agent.New(cfg, client, c.simRuntime(cfg))
+			client.UseNet(cfg.Net)
+			a, err := agent.New(cfg, client, c.simRuntime(cfg, m))
 			if err != nil {
 				return nil, err
 			}
 			return a.Run, nil
-		}})
+		}
 	}
 	for _, m := range c.nodes {
 		if err := c.run(m); err != nil {
@@ -145,14 +151,18 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 	return c, nil
 }
 
-// simRuntime is an agent's sim runtime on the simulated network.
-func (c *Cluster) simRuntime(cfg agent.Config) agent.RuntimeFactory {
+// simRuntime is an agent's sim runtime on the simulated network, its
+// replicas on the agent's machine (a partition cuts them off with it).
+func (c *Cluster) simRuntime(cfg agent.Config, m *member) agent.RuntimeFactory {
 	return func(node *api.Node) (agent.Runtime, error) {
 		subnet, err := netip.ParsePrefix(node.Subnet)
 		if err != nil {
 			return nil, fmt.Errorf("node %s has no usable subnet (%q)", node.Name, node.Subnet)
 		}
-		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS, Net: c.Net})
+		c.mu.Lock()
+		m.subnet = subnet.Masked()
+		c.mu.Unlock()
+		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS, Net: cfg.Net})
 	}
 }
 
@@ -264,6 +274,65 @@ func (c *Cluster) stop(m *member, unplug bool) error {
 	case <-time.After(stopTimeout):
 		return fmt.Errorf("%s did not stop within %s", name, stopTimeout)
 	}
+}
+
+// Partition cuts members off the network while they keep running, as
+// machines whose cables are pulled: each one (an agent with its
+// replicas) still reaches itself, and nothing else; their connections to
+// the others close. Unlike Kill nothing stops, so both sides go on.
+func (c *Cluster) Partition(names ...string) error {
+	var ms []*member
+	for _, name := range names {
+		m, err := c.member(name)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, m)
+	}
+	for _, m := range ms {
+		c.mu.Lock()
+		prefixes := m.prefixesLocked()
+		m.partitioned = true
+		c.mu.Unlock()
+		if err := c.Net.Isolate(prefixes...); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// Heal reconnects the named members, or every one cut off.
+func (c *Cluster) Heal(names ...string) error {
+	var ms []*member
+	for _, name := range names {
+		m, err := c.member(name)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, m)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(names) == 0 {
+		ms = c.nodes
+	}
+	for _, m := range ms {
+		if m.partitioned {
+			c.Net.Rejoin(m.prefixesLocked()...)
+			m.partitioned = false
+		}
+	}
+	return nil
+}
+
+// prefixesLocked is what a partition cuts off with a member: its address,
+// and an agent's replicas' subnet. c.mu is held.
+func (m *member) prefixesLocked() []netip.Prefix {
+	out := []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(m.ip), 32)}
+	if m.subnet.IsValid() {
+		out = append(out, m.subnet)
+	}
+	return out
 }
 
 // Pause is not simulated: a paused process keeps its sockets but answers
