@@ -140,14 +140,31 @@ func (s *Server) unblockOnCapacity(ctx context.Context) {
 // node whose containers outlive its agent). Each death is
 // acted on once: an agent that restarts and registers again is ready even
 // while some member still remembers its old death.
+//
+// A death older than this leader's term is acted on only if it still
+// stands inheritedDeathGrace into the term: the previous leader may have
+// seen it heal already (a partition mended, the member not yet back in
+// this server's view: the pool rejoins every couple of seconds).
 func (s *Server) watchAgents(ctx context.Context) {
 	handled := map[string]time.Time{}
+	inherited := map[string]time.Time{} // deaths known when the term began
+	for _, m := range s.pool.Members() {
+		if m.Meta.Role == gossip.RoleAgent && m.Status != gossip.StatusAlive {
+			inherited[m.Name] = m.Since
+		}
+	}
+	termStart := s.now()
+	graceOver := s.cfg.Clock.After(inheritedDeathGrace)
 	for {
 		changed := s.pool.Changed()
 		snap := s.store.Snapshot()
+		inGrace := s.now().Sub(termStart) < inheritedDeathGrace
 		for _, m := range s.pool.Members() {
 			if m.Meta.Role != gossip.RoleAgent || handled[m.Name].Equal(m.Since) {
 				continue
+			}
+			if since, ok := inherited[m.Name]; ok && inGrace && m.Status != gossip.StatusAlive && since.Equal(m.Since) {
+				continue // looked at again when the grace is over
 			}
 			n := snap.NodeWithoutUsage(m.Name)
 			if m.Status == gossip.StatusAlive {
@@ -184,10 +201,15 @@ func (s *Server) watchAgents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-time.After(5 * time.Second):
+		case <-graceOver:
+		case <-s.cfg.Clock.After(5 * time.Second):
 		}
 	}
 }
+
+// inheritedDeathGrace is how long a new leader waits before acting on a
+// gossip death that happened before its term (watchAgents).
+const inheritedDeathGrace = 5 * time.Second
 
 // setReachable records gossip's verdict on a node; false when the write
 // failed.
