@@ -77,7 +77,8 @@ type Config struct {
 	// (api.Client.UseNet, sim.Config.Net).
 	Net vnet.Net
 	// TLS, when set, makes the agent's API require a client certificate
-	// of the CA (tls.go). The Servers client's TLS is the caller's
+	// of the CA: exec, logs, allocations and metrics then answer users
+	// and servers only. The Servers client's TLS is the caller's
 	// (api.Client.UseTLS).
 	TLS *api.MutualTLS
 }
@@ -216,7 +217,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		if a.cfg.Address == "" {
 			a.cfg.Address, _, _ = net.SplitHostPort(a.httpLn.Addr().String())
 		}
-		a.httpLn = cfg.secureHTTP(a.httpLn)
+		a.httpLn = cfg.TLS.Listener(a.httpLn) // unchanged without TLS
 	}
 	if cfg.DataDir != "" {
 		if a.kv, err = storage.OpenKV(filepath.Join(cfg.DataDir, "agent.db")); err != nil {

@@ -44,40 +44,63 @@ import (
 // status section (what get prints beside the spec, see ServiceDocument) is
 // accepted and ignored.
 func DecodeServices(source string, data []byte) ([]ServiceSpec, error) {
-	docs := parseDocuments(data)
-	if len(docs) == 0 {
-		return nil, &FieldError{Source: source, Message: "no service document found"}
-	}
-	specs := make([]ServiceSpec, 0, len(docs))
-	for i, doc := range docs {
-		label := source
-		if len(docs) > 1 {
-			label = fmt.Sprintf("document %d", i+1)
-			if source != "" {
-				label = source + ": " + label
-			}
-		}
-		if doc.err != nil {
-			doc.err.Source = label
-			return nil, doc.err
-		}
-		value, fe := withoutStatus(doc.value, "spec")
-		var spec ServiceSpec
+	var specs []ServiceSpec
+	err := eachDocument(source, data, "no service document found", func(tree any) *FieldError {
+		spec, fe := decodeService(tree)
 		if fe == nil {
-			fe = decodeTree(value, "spec", &spec)
+			specs = append(specs, spec)
 		}
-		if fe != nil {
-			fe.Source = label
-			return nil, fe
-		}
-		spec.SetDefaults()
-		if fe := spec.validate(); fe != nil {
-			fe.Source = label
-			return nil, fe
-		}
-		specs = append(specs, spec)
+		return fe
+	})
+	if err != nil {
+		return nil, err
 	}
 	return specs, nil
+}
+
+// eachDocument parses data's documents and hands each to decode. An
+// error, a document's parse error or decode's, names the document
+// ("<source>: document N", or just "<source>" when there is one only).
+func eachDocument(source string, data []byte, none string, decode func(tree any) *FieldError) error {
+	docs := parseDocuments(data)
+	if len(docs) == 0 {
+		return &FieldError{Source: source, Message: none}
+	}
+	for i, doc := range docs {
+		fe := doc.err
+		if fe == nil {
+			fe = decode(doc.value)
+		}
+		if fe != nil {
+			fe.Source = source
+			if len(docs) > 1 {
+				fe.Source = fmt.Sprintf("document %d", i+1)
+				if source != "" {
+					fe.Source = source + ": " + fe.Source
+				}
+			}
+			return fe
+		}
+	}
+	return nil
+}
+
+// decodeService reads one service document's tree: strictly, its status
+// section ignored, then defaulted and validated.
+func decodeService(tree any) (ServiceSpec, *FieldError) {
+	value, fe := withoutStatus(tree, "spec")
+	var spec ServiceSpec
+	if fe == nil {
+		fe = decodeTree(value, "spec", &spec)
+	}
+	if fe != nil {
+		return ServiceSpec{}, fe
+	}
+	spec.SetDefaults()
+	if fe := spec.validate(); fe != nil {
+		return ServiceSpec{}, fe
+	}
+	return spec, nil
 }
 
 // DecodeStrict decodes one JSON document into v (any of the api request

@@ -1,9 +1,6 @@
 package api
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Document is one document apply takes: a service, or a config or secret
 // (exactly one of the two is set).
@@ -19,47 +16,26 @@ type Document struct {
 // ("metadata.name", "data.password"); its values never appear in an
 // error.
 func DecodeDocuments(source string, data []byte) ([]Document, error) {
-	docs := parseDocuments(data)
-	if len(docs) == 0 {
-		return nil, &FieldError{Source: source, Message: "no document found"}
-	}
-	out := make([]Document, 0, len(docs))
-	for i, doc := range docs {
-		label := source
-		if len(docs) > 1 {
-			label = fmt.Sprintf("document %d", i+1)
-			if source != "" {
-				label = source + ": " + label
-			}
-		}
-		if doc.err != nil {
-			doc.err.Source = label
-			return nil, doc.err
-		}
-		switch documentKind(doc.value) {
+	var out []Document
+	err := eachDocument(source, data, "no document found", func(tree any) *FieldError {
+		switch documentKind(tree) {
 		case KindConfig, KindSecret:
-			f, fe := decodeFileObject(doc.value)
+			f, fe := decodeFileObject(tree)
 			if fe != nil {
-				fe.Source = label
-				return nil, fe
+				return fe
 			}
 			out = append(out, Document{File: &f})
 		default:
-			value, fe := withoutStatus(doc.value, "spec")
-			var spec ServiceSpec
-			if fe == nil {
-				fe = decodeTree(value, "spec", &spec)
-			}
-			if fe == nil {
-				spec.SetDefaults()
-				fe = spec.validate()
-			}
+			spec, fe := decodeService(tree)
 			if fe != nil {
-				fe.Source = label
-				return nil, fe
+				return fe
 			}
 			out = append(out, Document{Service: &spec})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -114,6 +115,16 @@ func (m *MutualTLS) ServerConfig(peerName string) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// Listener wraps an API listener (a server's or an agent's) in mutual
+// TLS: only clients with a certificate of the CA get through. A nil
+// MutualTLS (a process without TLS) leaves ln as it is.
+func (m *MutualTLS) Listener(ln net.Listener) net.Listener {
+	if m == nil {
+		return ln
+	}
+	return tls.NewListener(ln, m.ServerConfig(""))
 }
 
 // ClientConfig is the dialer's side: it presents the process's

@@ -236,13 +236,9 @@ func (s *Server) SetWorkloadCA(ctx context.Context, req api.SetWorkloadCARequest
 // CSR's are ignored), its allocation in a URI name.
 func (s *Server) IssueCertificate(ctx context.Context, node, id, name string, csrPEM []byte) (*api.IssuedCertificate, error) {
 	snap := s.store.Snapshot()
-	a := snap.Allocation(nil, id)
-	if a == nil || a.Node != node || a.Terminal() {
-		return nil, fmt.Errorf("allocation %s is not placed on node %s (or no longer runs): %w", id, node, api.ErrNotFound)
-	}
-	rev := snap.Revision(a.Namespace, a.Service, a.Revision)
-	if rev == nil || (a.RevisionIndex != 0 && rev.CreateIndex != a.RevisionIndex) {
-		return nil, fmt.Errorf("revision %d of %s is gone: %w", a.Revision, a.ServiceKey(), api.ErrNotFound)
+	a, rev, err := placedRevision(snap, node, id)
+	if err != nil {
+		return nil, err
 	}
 	spec := rev.Spec.Certificate(name)
 	if spec == nil {

@@ -255,18 +255,30 @@ func (s *Server) SecretValues(ctx context.Context, namespace, name string) (*api
 	return &api.SecretValues{Name: name, Namespace: namespace, Data: data, Hash: sec.Hash, ModifyIndex: sec.ModifyIndex}, nil
 }
 
+// placedRevision is an allocation that runs on node and the revision it
+// was made from, for what only that node's agent may ask of it (its
+// files, its certificates): api.ErrNotFound when it is not placed there
+// (or no longer runs), or when its revision is gone.
+func placedRevision(snap *state.Snapshot, node, id string) (*api.Allocation, *api.Revision, error) {
+	a := snap.Allocation(nil, id)
+	if a == nil || a.Node != node || a.Terminal() {
+		return nil, nil, fmt.Errorf("allocation %s is not placed on node %s (or no longer runs): %w", id, node, api.ErrNotFound)
+	}
+	rev := snap.Revision(a.Namespace, a.Service, a.Revision)
+	if rev == nil || (a.RevisionIndex != 0 && rev.CreateIndex != a.RevisionIndex) {
+		return nil, nil, fmt.Errorf("revision %d of %s is gone: %w", a.Revision, a.ServiceKey(), api.ErrNotFound)
+	}
+	return a, rev, nil
+}
+
 // AllocationFiles answers the agent of the node an allocation is placed
 // on, and nobody else, with the configs and secrets its revision reads,
 // secrets decrypted here.
 func (s *Server) AllocationFiles(ctx context.Context, node, id string) (*api.AllocationFiles, error) {
 	snap := s.store.Snapshot()
-	a := snap.Allocation(nil, id)
-	if a == nil || a.Node != node || a.Terminal() {
-		return nil, fmt.Errorf("allocation %s is not placed on node %s (or no longer runs): %w", id, node, api.ErrNotFound)
-	}
-	rev := snap.Revision(a.Namespace, a.Service, a.Revision)
-	if rev == nil || (a.RevisionIndex != 0 && rev.CreateIndex != a.RevisionIndex) {
-		return nil, fmt.Errorf("revision %d of %s is gone: %w", a.Revision, a.ServiceKey(), api.ErrNotFound)
+	a, rev, err := placedRevision(snap, node, id)
+	if err != nil {
+		return nil, err
 	}
 	out := &api.AllocationFiles{Allocation: a.ID, Objects: []api.FileObject{}}
 	for _, c := range rev.Spec.Configs {

@@ -119,7 +119,7 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server %s: listen for HTTP on %s: %w", cfg.Name, cfg.HTTP, err)
 	}
 	closers = append(closers, s.httpLn.Close)
-	s.httpLn = cfg.secureHTTP(s.httpLn)
+	s.httpLn = cfg.TLS.Listener(s.httpLn) // unchanged without TLS (tls.go)
 	raftAddr := cfg.Raft
 	if vnet.IsHost(cfg.Net) {
 		// A simulated network takes IP literals only, and must not

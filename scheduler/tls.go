@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"crypto/tls"
-	"net"
 
 	"flotilla/api"
 )
@@ -12,14 +11,6 @@ import (
 // a server's (raftnet_tls.go); and what it asks of other servers (writes
 // forwarded to the leader, read indexes, status probes) goes over HTTPS
 // with its own certificate, to servers only.
-
-// secureHTTP wraps the API listener in TLS when the server has it.
-func (c *Config) secureHTTP(ln net.Listener) net.Listener {
-	if c.TLS == nil {
-		return ln
-	}
-	return tls.NewListener(ln, c.TLS.ServerConfig(""))
-}
 
 // peerTLS is the client TLS for other servers' APIs (nil without TLS):
 // the server's certificate, and theirs must be servers'.

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"flotilla/internal/atomicfile"
 )
 
 // Encryption at rest of secrets. A keyring is a small JSON file on every
@@ -102,7 +104,7 @@ func LoadKeyring(path string, create bool, now time.Time) (*Keyring, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("keyring %s: %w", path, err)
 		}
-		if err := writeFileAtomic(path, data, 0o600); err != nil {
+		if err := atomicfile.Write(path, data, 0o600); err != nil {
 			return nil, fmt.Errorf("keyring %s: %w", path, err)
 		}
 	} else if err != nil {
@@ -219,7 +221,7 @@ func (kr *Keyring) Add(k Key, activate bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(kr.path, data, 0o600); err != nil {
+	if err := atomicfile.Write(kr.path, data, 0o600); err != nil {
 		return fmt.Errorf("write keyring %s: %w", kr.path, err)
 	}
 	return nil
@@ -321,30 +323,4 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
-}
-
-// writeFileAtomic writes a file through a temporary one in the same
-// directory, fsynced, then renamed over it.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,18 +71,9 @@ func newACLBootstrapCmd(g *globals) *cobra.Command {
 		Short: "Make the cluster's first management token (once; its secret is shown only now)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.ACLBootstrap(cmd.Context())
-			if err != nil {
-				return err // "ACL bootstrap already done ..." or "ACLs are disabled ..."
-			}
-			return printToken(cmd.OutOrStdout(), g.output, t)
+			// Its errors say what went wrong as they are: "ACL bootstrap
+			// already done ..." or "ACLs are disabled ...".
+			return fetchAndPrint(cmd, g, "", (*api.Client).ACLBootstrap, printToken)
 		},
 	}
 }
@@ -138,25 +130,13 @@ func newACLPolicyCmd(g *globals) *cobra.Command {
 		Short: "List the policies",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			policies, err := c.ACLPolicies(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("acl policy list: %w", err)
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, policies)
-			}
-			t := newTable(cmd.OutOrStdout(), "NAME", "DESCRIPTION")
-			for _, p := range policies {
-				t.row(p.Name, p.Description)
-			}
-			return t.flush()
+			return fetchAndPrint(cmd, g, "acl policy list", (*api.Client).ACLPolicies, func(w io.Writer, policies []*api.ACLPolicy) error {
+				t := newTable(w, "NAME", "DESCRIPTION")
+				for _, p := range policies {
+					t.row(p.Name, p.Description)
+				}
+				return t.flush()
+			})
 		},
 	}
 	info := &cobra.Command{
@@ -164,44 +144,11 @@ func newACLPolicyCmd(g *globals) *cobra.Command {
 		Short: "Show a policy and its rules",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.ACLPolicy(cmd.Context(), args[0])
-			if err != nil {
-				return fmt.Errorf("acl policy info %s: %w", args[0], err)
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, p)
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Name:         %s\nDescription:  %s\nRules:\n", p.Name, p.Description)
-			for _, line := range strings.Split(strings.TrimRight(p.Rules, "\n"), "\n") {
-				fmt.Fprintf(out, "  %s\n", line)
-			}
-			return nil
+			policy := func(c *api.Client, ctx context.Context) (*api.ACLPolicy, error) { return c.ACLPolicy(ctx, args[0]) }
+			return fetchAndPrint(cmd, g, "acl policy info "+args[0], policy, printPolicy)
 		},
 	}
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a policy (tokens that name it lose what it granted)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.DeleteACLPolicy(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("acl policy delete %s: %w", args[0], err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy %s deleted\n", args[0])
-			return nil
-		},
-	}
+	del := newACLDeleteCmd(g, "policy", "NAME", "Delete a policy (tokens that name it lose what it granted)", (*api.Client).DeleteACLPolicy)
 	cmd.AddCommand(create, list, info, del)
 	return cmd
 }
@@ -218,22 +165,12 @@ func newACLTokenCmd(g *globals) *cobra.Command {
   flotilla acl token create --name ops --type management --ttl 8h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
 			req.TTL = api.Duration(ttl)
 			if err := req.Validate(); err != nil {
 				return flagError(err)
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.CreateACLToken(cmd.Context(), req)
-			if err != nil {
-				return fmt.Errorf("acl token create: %w", err)
-			}
-			return printToken(cmd.OutOrStdout(), g.output, t)
+			create := func(c *api.Client, ctx context.Context) (*api.ACLToken, error) { return c.CreateACLToken(ctx, req) }
+			return fetchAndPrint(cmd, g, "acl token create", create, printToken)
 		},
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "a name that says whose or what the token is")
@@ -245,25 +182,13 @@ func newACLTokenCmd(g *globals) *cobra.Command {
 		Short: "List the tokens (accessor IDs; never secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			tokens, err := c.ACLTokens(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("acl token list: %w", err)
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, tokens)
-			}
-			t := newTable(cmd.OutOrStdout(), "ACCESSOR", "NAME", "TYPE", "POLICIES", "EXPIRES")
-			for _, tok := range tokens {
-				t.row(tok.AccessorID, tok.Name, tok.Type, strings.Join(tok.Policies, ","), expires(tok))
-			}
-			return t.flush()
+			return fetchAndPrint(cmd, g, "acl token list", (*api.Client).ACLTokens, func(w io.Writer, tokens []*api.ACLToken) error {
+				t := newTable(w, "ACCESSOR", "NAME", "TYPE", "POLICIES", "EXPIRES")
+				for _, tok := range tokens {
+					t.row(tok.AccessorID, tok.Name, tok.Type, strings.Join(tok.Policies, ","), expires(tok))
+				}
+				return t.flush()
+			})
 		},
 	}
 	info := &cobra.Command{
@@ -271,18 +196,8 @@ func newACLTokenCmd(g *globals) *cobra.Command {
 		Short: "Show a token by its accessor ID (not its secret)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.ACLToken(cmd.Context(), args[0])
-			if err != nil {
-				return fmt.Errorf("acl token info %s: %w", args[0], err)
-			}
-			return printToken(cmd.OutOrStdout(), g.output, t)
+			token := func(c *api.Client, ctx context.Context) (*api.ACLToken, error) { return c.ACLToken(ctx, args[0]) }
+			return fetchAndPrint(cmd, g, "acl token info "+args[0], token, printToken)
 		},
 	}
 	self := &cobra.Command{
@@ -290,36 +205,10 @@ func newACLTokenCmd(g *globals) *cobra.Command {
 		Short: "Show the token this command sends (--token or $FLOTILLA_TOKEN) and what it may do",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			t, err := c.ACLTokenSelf(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("acl token self: %w", err)
-			}
-			return printToken(cmd.OutOrStdout(), g.output, t)
+			return fetchAndPrint(cmd, g, "acl token self", (*api.Client).ACLTokenSelf, printToken)
 		},
 	}
-	del := &cobra.Command{
-		Use:   "delete ACCESSOR",
-		Short: "Delete a token by its accessor ID: it is refused from now on",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.DeleteACLToken(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("acl token delete %s: %w", args[0], err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "token %s deleted\n", args[0])
-			return nil
-		},
-	}
+	del := newACLDeleteCmd(g, "token", "ACCESSOR", "Delete a token by its accessor ID: it is refused from now on", (*api.Client).DeleteACLToken)
 	generate := &cobra.Command{
 		Use:   "generate",
 		Short: "Print a new random secret, for --acl-bootstrap-token-file (asks no server)",
@@ -333,6 +222,27 @@ func newACLTokenCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, info, self, del, generate)
 	return cmd
+}
+
+// newACLDeleteCmd is `acl policy delete NAME` or `acl token delete
+// ACCESSOR` (kind "policy" or "token").
+func newACLDeleteCmd(g *globals, kind, arg, short string, del func(*api.Client, context.Context, string) (api.WriteResponse, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete " + arg,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			if _, err := del(c, cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("acl %s delete %s: %w", kind, args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s deleted\n", kind, args[0])
+			return nil
+		},
+	}
 }
 
 // flagError names the flag of a token request's field error.
@@ -350,10 +260,18 @@ func flagError(err error) error {
 	return err
 }
 
-func printToken(w io.Writer, format string, t *api.ACLToken) error {
-	if format != "table" {
-		return printObject(w, format, t)
+// printPolicy is a policy as `acl policy info` shows it.
+func printPolicy(w io.Writer, p *api.ACLPolicy) error {
+	fmt.Fprintf(w, "Name:         %s\nDescription:  %s\nRules:\n", p.Name, p.Description)
+	for _, line := range strings.Split(strings.TrimRight(p.Rules, "\n"), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
 	}
+	return nil
+}
+
+// printToken is a token as the table output of the token commands shows
+// it; its secret only when the answer carries it (bootstrap, create).
+func printToken(w io.Writer, t *api.ACLToken) error {
 	fmt.Fprintf(w, "Accessor ID:  %s\n", t.AccessorID)
 	if t.SecretID != "" {
 		fmt.Fprintf(w, "Secret ID:    %s\n", t.SecretID)

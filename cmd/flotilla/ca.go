@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -24,22 +26,10 @@ func newCACmd(g *globals) *cobra.Command {
   curl --cacert flotilla-workload-ca.pem https://web.default.svc.flotilla:8443/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
+			return fetchAndPrint(cmd, g, "workload CA", (*api.Client).WorkloadCA, func(w io.Writer, ca *api.WorkloadCA) error {
+				_, err := fmt.Fprint(w, ca.Certificate)
 				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			ca, err := c.WorkloadCA(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("workload CA: %w", err)
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, ca)
-			}
-			_, err = fmt.Fprint(cmd.OutOrStdout(), ca.Certificate)
-			return err
+			})
 		},
 	}
 	var certFile, keyFile string
@@ -49,9 +39,6 @@ func newCACmd(g *globals) *cobra.Command {
 		Example: `  flotilla operator ca set --cert my-ca.pem --key my-ca-key.pem`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
 			if certFile == "" {
 				return fmt.Errorf("--cert: required (the CA's certificate, PEM)")
 			}
@@ -66,23 +53,16 @@ func newCACmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--key: %w", err)
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
+			set := func(c *api.Client, ctx context.Context) (api.SetWorkloadCAResponse, error) {
+				return c.SetWorkloadCA(ctx, api.SetWorkloadCARequest{Certificate: string(certPEM), Key: string(keyPEM)})
 			}
-			resp, err := c.SetWorkloadCA(cmd.Context(), api.SetWorkloadCARequest{Certificate: string(certPEM), Key: string(keyPEM)})
-			if err != nil {
-				return fmt.Errorf("set the workload CA: %w", err)
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, resp)
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "workload CA set: %s (SHA-256 %s), valid until %s\n", resp.CA.Subject, resp.CA.Fingerprint, resp.CA.NotAfter.Format(time.RFC3339))
-			if resp.Previous != "" && resp.Previous != resp.CA.Fingerprint {
-				fmt.Fprintf(out, "it replaces the CA %s: replicas keep certificates of that one until they renew them, at two thirds of their lifetime (or new replicas start)\n", resp.Previous)
-			}
-			return nil
+			return fetchAndPrint(cmd, g, "set the workload CA", set, func(w io.Writer, resp api.SetWorkloadCAResponse) error {
+				fmt.Fprintf(w, "workload CA set: %s (SHA-256 %s), valid until %s\n", resp.CA.Subject, resp.CA.Fingerprint, resp.CA.NotAfter.Format(time.RFC3339))
+				if resp.Previous != "" && resp.Previous != resp.CA.Fingerprint {
+					fmt.Fprintf(w, "it replaces the CA %s: replicas keep certificates of that one until they renew them, at two thirds of their lifetime (or new replicas start)\n", resp.Previous)
+				}
+				return nil
+			})
 		},
 	}
 	set.Flags().StringVar(&certFile, "cert", "", "the CA's certificate (PEM)")

@@ -168,29 +168,21 @@ func newSecretGetCmd(g *globals) *cobra.Command {
 		Short: "Show a secret's keys and sizes; --show prints its values",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if !show {
-				s, _, err := c.Secret(cmd.Context(), namespace, args[0], api.QueryOptions{})
-				if err != nil {
-					return err
+			if show {
+				values := func(c *api.Client, ctx context.Context) (*api.SecretValues, error) {
+					return c.SecretValues(ctx, namespace, args[0])
 				}
-				return printSecrets(out, g.output, []*api.Secret{s}, true)
+				return fetchAndPrint(cmd, g, "", values, func(w io.Writer, v *api.SecretValues) error {
+					return printObject(w, "yaml", v.Data)
+				})
 			}
-			v, err := c.SecretValues(cmd.Context(), namespace, args[0])
-			if err != nil {
-				return err
+			secret := func(c *api.Client, ctx context.Context) (*api.Secret, error) {
+				s, _, err := c.Secret(ctx, namespace, args[0], api.QueryOptions{})
+				return s, err
 			}
-			if g.output != "table" {
-				return printObject(out, g.output, v)
-			}
-			return printObject(out, "yaml", v.Data)
+			return fetchAndPrint(cmd, g, "", secret, func(w io.Writer, s *api.Secret) error {
+				return printSecrets(w, "table", []*api.Secret{s}, true)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", api.DefaultNamespace, "namespace")
@@ -396,19 +388,10 @@ func newKeyringCmd(g *globals) *cobra.Command {
 		Short: "Make a new active key, hand it to every server (wrapped under the current one) and encrypt every secret again under it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
+			return fetchAndPrint(cmd, g, "rotate the keyring", (*api.Client).KeyringRotate, func(w io.Writer, r api.KeyringRotateResponse) error {
+				_, err := fmt.Fprintf(w, "keyring rotated: key %s is active (was %s); %s encrypted again\n", r.KeyID, r.Previous, text.Count(r.Reencrypted, "secret"))
 				return err
-			}
-			r, err := c.KeyringRotate(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("rotate the keyring: %w", err)
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, r)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "keyring rotated: key %s is active (was %s); %s encrypted again\n", r.KeyID, r.Previous, text.Count(r.Reencrypted, "secret"))
-			return nil
+			})
 		},
 	}
 	list := &cobra.Command{
@@ -416,47 +399,38 @@ func newKeyringCmd(g *globals) *cobra.Command {
 		Short: "List the keys, which is active, how many secrets each encrypts and which servers hold it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			st, err := c.KeyringStatus(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.output != "table" {
-				return printObject(out, g.output, st)
-			}
-			t := newTable(out, "KEY ID", "ACTIVE", "SECRETS", "SERVERS", "MISSING ON")
-			for _, k := range st.Keys {
-				missing := "-"
-				if len(k.Missing) > 0 {
-					missing = strings.Join(k.Missing, ",")
-				}
-				servers := strings.Join(k.Servers, ",")
-				if len(k.Missing) == 0 && len(st.Unreachable) == 0 {
-					servers += " (all)"
-				}
-				t.row(k.ID, yesNo(k.Active), k.Secrets, servers, missing)
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			for _, u := range st.Unreachable {
-				fmt.Fprintf(out, "server %s did not answer\n", u)
-			}
-			if slices.ContainsFunc(st.Keys, func(k api.KeyringKey) bool { return len(k.Missing) > 0 }) {
-				fmt.Fprintln(out, "a server missing a key cannot read the secrets under it: copy the keyring file of a server that has it")
-			}
-			return nil
+			return fetchAndPrint(cmd, g, "", (*api.Client).KeyringStatus, printKeyringStatus)
 		},
 	}
 	cmd.AddCommand(generate, rotate, list)
 	return cmd
+}
+
+// printKeyringStatus is the table of `operator keyring list`, and what
+// to do about a server that misses a key.
+func printKeyringStatus(out io.Writer, st *api.KeyringStatus) error {
+	t := newTable(out, "KEY ID", "ACTIVE", "SECRETS", "SERVERS", "MISSING ON")
+	for _, k := range st.Keys {
+		missing := "-"
+		if len(k.Missing) > 0 {
+			missing = strings.Join(k.Missing, ",")
+		}
+		servers := strings.Join(k.Servers, ",")
+		if len(k.Missing) == 0 && len(st.Unreachable) == 0 {
+			servers += " (all)"
+		}
+		t.row(k.ID, yesNo(k.Active), k.Secrets, servers, missing)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, u := range st.Unreachable {
+		fmt.Fprintf(out, "server %s did not answer\n", u)
+	}
+	if slices.ContainsFunc(st.Keys, func(k api.KeyringKey) bool { return len(k.Missing) > 0 }) {
+		fmt.Fprintln(out, "a server missing a key cannot read the secrets under it: copy the keyring file of a server that has it")
+	}
+	return nil
 }
 
 // fileChanges names the configs and secrets whose content differs between

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -123,25 +124,7 @@ A member that was down misses the change: see docs/REAL-CLUSTERS.md.`,
 		Short: "List the keys: for each, how many members hold it and how many encrypt with it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			c, err := keyringClient(g)
-			if err != nil {
-				return err
-			}
-			resp, err := c.GossipKeys(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("gossip keyring list: %w", err)
-			}
-			if g.output != "table" {
-				if err := printObject(cmd.OutOrStdout(), g.output, resp); err != nil {
-					return err
-				}
-			} else if err := printGossipKeys(cmd.OutOrStdout(), resp); err != nil {
-				return err
-			}
-			return keyringFailures(resp)
+			return askEveryMember(cmd, g, "gossip keyring list", (*api.Client).GossipKeys, printGossipKeys)
 		},
 	}
 	change := func(op, short, done string) *cobra.Command {
@@ -150,28 +133,16 @@ A member that was down misses the change: see docs/REAL-CLUSTERS.md.`,
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := checkFormat(g.output); err != nil {
-					return err
-				}
 				if _, err := api.ParseGossipKey(args[0]); err != nil {
 					return fmt.Errorf("gossip keyring %s: KEY: %w", op, err)
 				}
-				c, err := keyringClient(g)
-				if err != nil {
+				change := func(c *api.Client, ctx context.Context) (*api.GossipKeyringResponse, error) {
+					return c.GossipKeyring(ctx, op, strings.TrimSpace(args[0]))
+				}
+				return askEveryMember(cmd, g, "gossip keyring "+op, change, func(w io.Writer, resp *api.GossipKeyringResponse) error {
+					_, err := fmt.Fprintf(w, "%s: %d of %d members\n", done, resp.Succeeded, resp.Members)
 					return err
-				}
-				resp, err := c.GossipKeyring(cmd.Context(), op, strings.TrimSpace(args[0]))
-				if err != nil {
-					return fmt.Errorf("gossip keyring %s: %w", op, err)
-				}
-				if g.output != "table" {
-					if err := printObject(cmd.OutOrStdout(), g.output, resp); err != nil {
-						return err
-					}
-				} else {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d of %d members\n", done, resp.Succeeded, resp.Members)
-				}
-				return keyringFailures(resp)
+				})
 			},
 		}
 	}
@@ -184,15 +155,23 @@ A member that was down misses the change: see docs/REAL-CLUSTERS.md.`,
 	return cmd
 }
 
-// keyringClient gives a server time to wait for every member's answer
-// (scheduler.GossipKeyringTimeout, 5s) before the client tries another.
-func keyringClient(g *globals) (*api.Client, error) {
-	c, err := g.client()
-	if err != nil {
-		return nil, err
+// askEveryMember is fetchAndPrint for a keyring request, which a server
+// answers once every member has: it gives the server time to wait for
+// every member's answer (scheduler.GossipKeyringTimeout, 5s) before the
+// client tries another, and after printing fails when a member did not
+// apply the request (or did not answer).
+func askEveryMember(cmd *cobra.Command, g *globals, what string, ask func(*api.Client, context.Context) (*api.GossipKeyringResponse, error), table func(io.Writer, *api.GossipKeyringResponse) error) error {
+	var resp *api.GossipKeyringResponse
+	fetch := func(c *api.Client, ctx context.Context) (*api.GossipKeyringResponse, error) {
+		c.AttemptTimeout = 15 * time.Second
+		var err error
+		resp, err = ask(c, ctx)
+		return resp, err
 	}
-	c.AttemptTimeout = 15 * time.Second
-	return c, nil
+	if err := fetchAndPrint(cmd, g, what, fetch, table); err != nil {
+		return err
+	}
+	return keyringFailures(resp)
 }
 
 // printGossipKeys prints the keys, the one most members encrypt with first.

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"flotilla/api"
+	"flotilla/internal/atomicfile"
 )
 
 // newOperatorCmd is what an operator of a real cluster needs: backups of
@@ -42,7 +42,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("save snapshot: %w", err)
 			}
-			if err := writeFileAtomically(args[0], archive); err != nil {
+			if err := atomicfile.Write(args[0], archive, 0o600); err != nil {
 				return fmt.Errorf("save snapshot: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "saved the state at index %d to %s (%d bytes)\n", index, args[0], len(archive))
@@ -117,28 +117,6 @@ func newOperatorCmd(g *globals) *cobra.Command {
 // snapshotAttemptTimeout bounds one attempt to move a snapshot: a large
 // state takes longer than the 5s other commands give a server.
 const snapshotAttemptTimeout = 10 * time.Minute
-
-// writeFileAtomically writes data next to path, then renames it over
-// path: a backup is never half-written.
-func writeFileAtomically(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
 
 // snapshotMeta reads the meta.json of a snapshot file.
 func snapshotMeta(path string) (map[string]any, error) {

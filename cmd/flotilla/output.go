@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +11,38 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	yaml "go.yaml.in/yaml/v3"
+
+	"flotilla/api"
 )
+
+// fetchAndPrint is what a command that reads one thing from the cluster
+// does: refuse an unknown -o before anything is sent, ask a server
+// (fetch), and print the answer as JSON or YAML, or else with table. A
+// fetch error is wrapped with what the command is ("acl policy list:
+// ..."), or returned as it is when what is "". fetch takes the client
+// first so that a method expression serves: (*api.Client).ACLPolicies.
+func fetchAndPrint[T any](cmd *cobra.Command, g *globals, what string, fetch func(*api.Client, context.Context) (T, error), table func(io.Writer, T) error) error {
+	if err := checkFormat(g.output); err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	v, err := fetch(c, cmd.Context())
+	if err != nil {
+		if what != "" {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return err
+	}
+	if g.output != "table" {
+		return printObject(cmd.OutOrStdout(), g.output, v)
+	}
+	return table(cmd.OutOrStdout(), v)
+}
 
 // printObject writes v as JSON or YAML; table output is the caller's.
 func printObject(w io.Writer, format string, v any) error {

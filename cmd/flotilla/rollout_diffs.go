@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -35,22 +36,13 @@ within a second of a leader change; they are kept about 10 minutes after
 the rollout stops mirroring.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
+			diffs := func(c *api.Client, ctx context.Context) (*api.RolloutDiffs, error) {
+				return c.RolloutDiffs(ctx, *namespace, args[0])
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			d, err := c.RolloutDiffs(cmd.Context(), *namespace, args[0])
-			if err != nil {
-				return err
-			}
-			if g.output != "table" {
-				return printObject(cmd.OutOrStdout(), g.output, d)
-			}
-			renderDiffs(cmd.OutOrStdout(), d, all, time.Now())
-			return nil
+			return fetchAndPrint(cmd, g, "", diffs, func(w io.Writer, d *api.RolloutDiffs) error {
+				renderDiffs(w, d, all, time.Now())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "show the examples of noise fields too")

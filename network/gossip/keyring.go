@@ -8,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/memberlist"
+
+	"flotilla/internal/atomicfile"
 )
 
 // KeyringFileName is the file in a member's data directory that keeps its
@@ -107,28 +108,7 @@ func SaveKeyring(path string, keys [][]byte) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("save gossip keyring: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	// CreateTemp makes the file 0600 already; said again for clarity.
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save gossip keyring: %w", err)
-	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save gossip keyring: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save gossip keyring: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save gossip keyring: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save gossip keyring: %w", err)
 	}
 	return nil

@@ -2,10 +2,10 @@ package lab
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
+	"flotilla/internal/atomicfile"
 	"flotilla/storage"
 )
 
@@ -23,15 +23,7 @@ func (l *Lab) writeKeyring() error {
 	if err != nil {
 		return err
 	}
-	path := l.keyringFile()
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("lab keyring: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil { // an earlier file's mode stays otherwise
-		return fmt.Errorf("lab keyring: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(l.keyringFile(), data, 0o600); err != nil {
 		return fmt.Errorf("lab keyring: %w", err)
 	}
 	return nil

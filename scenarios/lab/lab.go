@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/atomicfile"
 )
 
 // Roles of lab processes.
@@ -176,11 +177,7 @@ func (l *Lab) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := stateFile(l.Dir) + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, stateFile(l.Dir))
+	return atomicfile.Write(stateFile(l.Dir), data, 0o644)
 }
 
 // Process finds a process by name (s1, n2).

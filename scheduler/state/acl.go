@@ -91,7 +91,8 @@ func aclTableSchemas() map[string]*memdb.TableSchema {
 	}
 }
 
-// applyACL applies the ACL commands.
+// applyACL applies the ACL commands. A replayed request answers what
+// the first one did (tx.replay).
 func (tx *applyTxn) applyACL(t CommandType, body []byte) (any, error) {
 	switch t {
 	case CmdACLUpsertPolicy:
@@ -99,7 +100,7 @@ func (tx *applyTxn) applyACL(t CommandType, body []byte) (any, error) {
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, errReplayed
+			return r, nil
 		}
 		return nil, tx.aclUpsertPolicy(&c)
 	case CmdACLDeletePolicy:
@@ -107,7 +108,7 @@ func (tx *applyTxn) applyACL(t CommandType, body []byte) (any, error) {
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, errReplayed
+			return r, nil
 		}
 		return nil, tx.aclDeletePolicy(&c)
 	case CmdACLCreateToken:
@@ -120,7 +121,7 @@ func (tx *applyTxn) applyACL(t CommandType, body []byte) (any, error) {
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, errReplayed
+			return r, nil
 		}
 		return nil, tx.aclDeleteToken(&c)
 	case CmdACLBootstrap:
@@ -131,10 +132,6 @@ func (tx *applyTxn) applyACL(t CommandType, body []byte) (any, error) {
 	}
 	panic(fmt.Sprintf("raft entry %d: %s is not an ACL command", tx.index, t))
 }
-
-// errReplayed tells ApplyCommand that applyACL's result is a replay's
-// answer: the transaction is already dropped.
-var errReplayed = fmt.Errorf("replayed")
 
 func (tx *applyTxn) aclUpsertPolicy(c *ACLUpsertPolicy) error {
 	p := c.Policy

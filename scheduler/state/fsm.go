@@ -176,15 +176,9 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 		tx.now = c.Time
 		tx.allocStatusBatch(&c)
 	case CmdUpsertConfig, CmdDeleteConfig, CmdUpsertSecret, CmdDeleteSecret, CmdKeyringAdd, CmdReencryptSecrets:
-		var replayed bool
-		if result, err, replayed = tx.applyFiles(t, body); replayed {
-			return result
-		}
+		result, err = tx.applyFiles(t, body)
 	case CmdSetWorkloadCA, CmdResealWorkloadCA:
-		var replayed bool
-		if result, replayed = tx.applyCerts(t, body); replayed {
-			return result
-		}
+		result = tx.applyCerts(t, body)
 	case CmdSetClusterID:
 		var c SetClusterID
 		decode(t, body, &c)
@@ -192,9 +186,7 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 			tx.insert(tableIndex, &IndexEntry{Key: clusterIDKey, Value: c.ID})
 		}
 	case CmdACLUpsertPolicy, CmdACLDeletePolicy, CmdACLCreateToken, CmdACLDeleteToken, CmdACLBootstrap:
-		if result, err = tx.applyACL(t, body); err == errReplayed {
-			return result
-		}
+		result, err = tx.applyACL(t, body)
 	default:
 		tx.txn.Abort()
 		if t&IgnoreUnknownTypeFlag != 0 {
@@ -203,6 +195,9 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 			return nil
 		}
 		panic(fmt.Sprintf("raft entry %d: unknown command type %d", index, t))
+	}
+	if tx.replayed {
+		return result // the answer of the first time; the transaction is dropped
 	}
 	if err != nil {
 		tx.txn.Abort()
@@ -276,8 +271,11 @@ type applyTxn struct {
 	// it applies (see Requests).
 	request     string
 	requestType CommandType
-	evals       []*api.Evaluation
-	usage       []usageDelta
+	// replayed is set when the request ID was applied before (replay):
+	// the command's result is then the first answer, returned as it is.
+	replayed bool
+	evals    []*api.Evaluation
+	usage    []usageDelta
 	// allocNodes are the nodes whose allocations the entry wrote: their
 	// watchers wake once it commits.
 	allocNodes map[string]bool

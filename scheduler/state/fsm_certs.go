@@ -46,26 +46,25 @@ type SetWorkloadCAResult struct {
 	Previous string
 }
 
-// applyCerts applies the commands of the workload CA. replayed is set
-// when the command's request ID was applied before: result is then the
-// answer to return as it is.
-func (tx *applyTxn) applyCerts(t CommandType, body []byte) (result any, replayed bool) {
+// applyCerts applies the commands of the workload CA. A replayed request
+// answers what the first one did (tx.replay).
+func (tx *applyTxn) applyCerts(t CommandType, body []byte) any {
 	switch t {
 	case CmdSetWorkloadCA:
 		var c SetWorkloadCA
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, true
+			return r
 		}
-		return tx.setWorkloadCA(&c), false
+		return tx.setWorkloadCA(&c)
 	case CmdResealWorkloadCA:
 		var c ResealWorkloadCA
 		decode(t, body, &c)
 		tx.now = c.Time
-		return tx.resealWorkloadCA(&c), false
+		return tx.resealWorkloadCA(&c)
 	}
-	return nil, false
+	return nil
 }
 
 func (tx *applyTxn) workloadCA() *StoredCA {

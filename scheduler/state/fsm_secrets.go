@@ -98,34 +98,33 @@ func (f *FSM) notifyRestoredKeys() {
 }
 
 // applyFiles applies the commands of configs, secrets and the keyring.
-// replayed is set when the command's request ID was applied before:
-// result is then the answer to return as it is.
-func (tx *applyTxn) applyFiles(t CommandType, body []byte) (result any, err error, replayed bool) {
+// A replayed request answers what the first one did (tx.replay).
+func (tx *applyTxn) applyFiles(t CommandType, body []byte) (result any, err error) {
 	switch t {
 	case CmdUpsertConfig:
 		var c UpsertConfig
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, nil, true
+			return r, nil
 		}
-		return tx.upsertConfig(&c), nil, false
+		return tx.upsertConfig(&c), nil
 	case CmdDeleteConfig, CmdDeleteSecret:
 		var c DeleteFileObject
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, nil, true
+			return r, nil
 		}
-		return nil, tx.deleteFileObject(t, &c), false
+		return nil, tx.deleteFileObject(t, &c)
 	case CmdUpsertSecret:
 		var c UpsertSecret
 		decode(t, body, &c)
 		tx.now = c.Time
 		if r, ok := tx.replay(t, c.RequestID); ok {
-			return r, nil, true
+			return r, nil
 		}
-		return tx.upsertSecret(&c), nil, false
+		return tx.upsertSecret(&c), nil
 	case CmdKeyringAdd:
 		var c KeyringAdd
 		decode(t, body, &c)
@@ -137,7 +136,7 @@ func (tx *applyTxn) applyFiles(t CommandType, body []byte) (result any, err erro
 		tx.now = c.Time
 		result = tx.reencrypt(&c)
 	}
-	return result, nil, false
+	return result, nil
 }
 
 func (tx *applyTxn) config(ns, name string) *api.Config {
@@ -166,14 +165,7 @@ func (tx *applyTxn) upsertConfig(c *UpsertConfig) *FileUpsertResult {
 		cfg.CreateTime, cfg.CreateIndex = old.CreateTime, old.CreateIndex
 	}
 	tx.insert(tableConfigs, cfg)
-	verb := "updated"
-	if old == nil {
-		verb = "created"
-	}
-	tx.event(api.Event{Type: api.EventConfigChanged, Namespace: c.Namespace,
-		Message: fmt.Sprintf("config %s/%s %s (version %d, %s)", c.Namespace, c.Name, verb, tx.index, text.Count(len(c.Data), "key"))})
-	revs := tx.filesChanged(api.KindConfig, c.Namespace, c.Name, c.VIPPool)
-	return &FileUpsertResult{Created: old == nil, Changed: true, Version: tx.index, Hash: hash, Revisions: revs}
+	return tx.fileWritten(api.KindConfig, c.Namespace, c.Name, hash, old == nil, len(c.Data), c.VIPPool)
 }
 
 func (tx *applyTxn) upsertSecret(c *UpsertSecret) *FileUpsertResult {
@@ -187,15 +179,29 @@ func (tx *applyTxn) upsertSecret(c *UpsertSecret) *FileUpsertResult {
 		s.CreateTime, s.CreateIndex = old.CreateTime, old.CreateIndex
 	}
 	tx.insert(tableSecrets, s)
+	return tx.fileWritten(api.KindSecret, c.Namespace, c.Name, c.Hash, old == nil, len(c.Keys), c.VIPPool)
+}
+
+// fileWritten follows the write of a config or secret whose content
+// changed: its event, which names keys and the version, never a value,
+// and a new revision of every service that uses it.
+func (tx *applyTxn) fileWritten(kind, namespace, name, hash string, created bool, keys int, vipPool string) *FileUpsertResult {
 	verb := "updated"
-	if old == nil {
+	if created {
 		verb = "created"
 	}
-	// Keys and version only: never a value.
-	tx.event(api.Event{Type: api.EventSecretChanged, Namespace: c.Namespace,
-		Message: fmt.Sprintf("secret %s/%s %s (version %d, %s)", c.Namespace, c.Name, verb, tx.index, text.Count(len(c.Keys), "key"))})
-	revs := tx.filesChanged(api.KindSecret, c.Namespace, c.Name, c.VIPPool)
-	return &FileUpsertResult{Created: old == nil, Changed: true, Version: tx.index, Hash: c.Hash, Revisions: revs}
+	tx.event(api.Event{Type: fileEventType(kind), Namespace: namespace,
+		Message: fmt.Sprintf("%s %s (version %d, %s)", api.FileObjectName(kind, namespace, name), verb, tx.index, text.Count(keys, "key"))})
+	revs := tx.filesChanged(kind, namespace, name, vipPool)
+	return &FileUpsertResult{Created: created, Changed: true, Version: tx.index, Hash: hash, Revisions: revs}
+}
+
+// fileEventType is the type of a config's or a secret's events.
+func fileEventType(kind string) string {
+	if kind == api.KindSecret {
+		return api.EventSecretChanged
+	}
+	return api.EventConfigChanged
 }
 
 func (tx *applyTxn) deleteFileObject(t CommandType, c *DeleteFileObject) error {
@@ -214,16 +220,12 @@ func (tx *applyTxn) deleteFileObject(t CommandType, c *DeleteFileObject) error {
 		return fmt.Errorf("%s: %w", name, api.ErrNotFound)
 	}
 	tx.delete(table, obj)
-	eventType := api.EventConfigChanged
-	if kind == api.KindSecret {
-		eventType = api.EventSecretChanged
-	}
 	users := tx.servicesUsing(kind, c.Namespace, c.Name)
 	msg := name + " deleted"
 	if len(users) > 0 {
 		msg += fmt.Sprintf("; %s that use%s it keep%s running, new replicas wait for it", text.Count(len(users), "service"), plural1(len(users)), plural1(len(users)))
 	}
-	tx.event(api.Event{Type: eventType, Namespace: c.Namespace, Message: msg})
+	tx.event(api.Event{Type: fileEventType(kind), Namespace: c.Namespace, Message: msg})
 	return nil
 }
 

@@ -53,6 +53,7 @@ func (tx *applyTxn) replay(t CommandType, id string) (any, bool) {
 		return nil, false
 	}
 	tx.txn.Abort()
+	tx.replayed = true
 	rec := raw.(*RequestRecord)
 	if rec.Type != t {
 		return fmt.Errorf("request ID %s was used for a %s write, not a %s: %w", id, rec.Type, t, api.ErrConflict), true
