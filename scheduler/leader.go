@@ -178,6 +178,12 @@ func (s *Server) watchAgents(ctx context.Context) {
 			if n == nil || n.Status == api.NodeDown || !n.Heartbeat {
 				continue
 			}
+			if m.Status == gossip.StatusDead && s.pool.Answers(m.Name) {
+				// A stale verdict (a healed partition's): the member
+				// will refute it; its heartbeat TTL still stands guard.
+				s.cfg.Logger.Info("gossip says an agent failed but it answers a ping", "node", m.Name)
+				continue
+			}
 			msg := "gossip: agent failed"
 			if m.Status == gossip.StatusLeft {
 				msg = "gossip: agent left"

@@ -317,6 +317,26 @@ func (p *Pool) Changed() <-chan struct{} {
 	return p.changed
 }
 
+// Answers reports whether a member answers a direct ping now (within
+// memberlist's probe timeout). Gossip's word that a member died can be
+// stale: a member cut off from the others declares them dead, and when
+// its cable is back its verdicts still spread until each victim refutes
+// its own death. A ping asks the member itself.
+func (p *Pool) Answers(name string) bool {
+	p.mu.Lock()
+	m, ok := p.members[name]
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	addr, err := net.ResolveUDPAddr("udp", m.Addr)
+	if err != nil {
+		return false
+	}
+	_, err = p.ml.Ping(name, addr)
+	return err == nil
+}
+
 // Forget drops a dead or departed member from the view.
 func (p *Pool) Forget(name string) {
 	p.mu.Lock()

@@ -77,3 +77,24 @@ func TestALeavingMemberIsMarkedLeftAndCanBeForgotten(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswersAsksTheMemberItself: a live member answers a ping, one that
+// stopped does not, and one never heard of does not either.
+func TestAnswersAsksTheMemberItself(t *testing.T) {
+	a, b := start(t, "a", RoleServer), start(t, "b", RoleAgent)
+	defer a.Shutdown()
+	if _, err := b.Join([]string{a.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitMember(t, a, "b", StatusAlive, 5*time.Second)
+	if !a.Answers("b") {
+		t.Fatal("a live member does not answer a ping")
+	}
+	if a.Answers("nobody") {
+		t.Fatal("a member never heard of answers a ping")
+	}
+	b.Shutdown()
+	if a.Answers("b") {
+		t.Fatal("a stopped member answers a ping")
+	}
+}
