@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,8 +93,14 @@ func newBenchProxyCmd(g *globals) *cobra.Command {
 		Short: "Compare the service proxy with a direct connection and nginx, under wrk",
 		Long: `Starts the demo workload as the upstream, the Flotilla proxy owning a VIP in
 front of it, and nginx (Debian's nginx-light) as a reverse proxy with
-keep-alive to the same upstream, all on loopback, and runs wrk (Debian's wrk)
-against each in turn: requests per second and p50/p99 latency.`,
+keep-alive to the same upstream (one worker per core, upstream keepalive at
+least the largest connection count), all on loopback. For each connection
+count of the sweep, wrk (Debian's wrk) runs against the three paths in
+turns over several rounds, each round starting with the next path:
+requests per second and p50/p99 latency, medians over the rounds, and the
+proxy's throughput as a share of nginx's in every round and its median.
+Every process started is stopped and waited for (nginx gracefully); the
+command fails if any is still running at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(g.output); err != nil {
@@ -115,22 +122,36 @@ against each in turn: requests per second and p50/p99 latency.`,
 			if g.output != "table" {
 				return printObject(out, g.output, res)
 			}
-			fmt.Fprintf(out, "machine: %s\nwrk:     %s, %d threads, %d connections, %s\n\n", res.Machine, res.Wrk, cfg.Threads, cfg.Connections, cfg.Duration)
-			t := newTable(out, "PATH", "REQUESTS/S", "P50", "P99", "NON-2XX")
-			for _, r := range res.Runs {
-				t.row(r.Target, fmt.Sprintf("%.0f", r.RequestsPerS), fmt.Sprintf("%.2fms", r.P50Ms), fmt.Sprintf("%.2fms", r.P99Ms), r.Errors)
-			}
-			if err := t.flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "\nflotilla proxy / nginx: %.2fx\n", res.VsNginx)
+			printProxyBench(out, res)
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long wrk runs against each path")
-	cmd.Flags().IntVar(&cfg.Connections, "connections", 64, "wrk connections")
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each wrk run lasts")
+	cmd.Flags().IntSliceVar(&cfg.Connections, "connections", netbench.DefaultConnections, "wrk connections, a sweep (comma-separated)")
 	cmd.Flags().IntVar(&cfg.Threads, "threads", 2, "wrk threads")
+	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 3, "rounds: each path once per round, in turns")
 	return cmd
+}
+
+// printProxyBench prints one table per connection count: the medians over
+// the rounds and the proxy/nginx ratio of every round.
+func printProxyBench(out io.Writer, res *netbench.ProxyResult) {
+	fmt.Fprintf(out, "machine: %s\nload:    %s before, %s after (1, 5, 15 min)\n", res.Machine, res.LoadBefore, res.LoadAfter)
+	fmt.Fprintf(out, "wrk:     %s, %d threads, %s per run, %d rounds\n", res.Wrk, res.Threads, res.Duration, res.Rounds)
+	fmt.Fprintf(out, "nginx:   %s, %d workers, upstream keepalive %d\n", res.Nginx, res.NginxWorkers, res.NginxKeepalive)
+	for _, s := range res.Sweeps {
+		fmt.Fprintf(out, "\n%d connections (medians of %d rounds)\n", s.Connections, res.Rounds)
+		t := newTable(out, "PATH", "REQUESTS/S", "P50", "P99", "NON-2XX")
+		for _, p := range s.Paths {
+			t.row(p.Target, fmt.Sprintf("%.0f", p.RequestsPerS), fmt.Sprintf("%.2fms", p.P50Ms), fmt.Sprintf("%.2fms", p.P99Ms), p.Errors)
+		}
+		t.flush()
+		ratios := make([]string, len(s.RoundRatios))
+		for i, r := range s.RoundRatios {
+			ratios[i] = fmt.Sprintf("%.2f", r)
+		}
+		fmt.Fprintf(out, "flotilla proxy / nginx: %.2fx (rounds: %s)\n", s.VsNginx, strings.Join(ratios, ", "))
+	}
 }
 
 func newBenchDNSCmd(g *globals) *cobra.Command {

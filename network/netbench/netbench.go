@@ -2,7 +2,11 @@
 // people compare it with: the service proxy against a direct connection and
 // nginx (Debian's package) as a reverse proxy to the same upstream, under
 // wrk; the DNS server under dnsperf. Everything runs on loopback, and the
-// figures are reported, never asserted.
+// figures are reported, never asserted. The proxy comparison is meant to be
+// fair to nginx (keep-alive pools as large as the load, the paths taking
+// turns over rounds) and clean: every process it starts runs in a process
+// group of its own, is stopped and waited for, and the benchmark fails if
+// any of those groups still has a process at the end (procs.go).
 package netbench
 
 import (
@@ -15,9 +19,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -25,37 +27,7 @@ import (
 	"flotilla/api"
 	"flotilla/internal/sysinfo"
 	"flotilla/network/dns"
-	"flotilla/network/proxy"
 )
-
-// WrkResult is one wrk run.
-type WrkResult struct {
-	Target       string  `json:"target"`
-	URL          string  `json:"url"`
-	RequestsPerS float64 `json:"requestsPerSecond"`
-	P50Ms        float64 `json:"p50Ms"`
-	P99Ms        float64 `json:"p99Ms"`
-	Errors       int     `json:"errors"`
-}
-
-// ProxyResult compares the three paths.
-type ProxyResult struct {
-	Date    string      `json:"date"`
-	Machine string      `json:"machine"`
-	Wrk     string      `json:"wrk"`
-	Runs    []WrkResult `json:"runs"`
-	// VsNginx is the proxy's throughput as a share of nginx's.
-	VsNginx float64 `json:"vsNginx"`
-}
-
-// ProxyConfig says how hard to push.
-type ProxyConfig struct {
-	Binary      string // the flotilla binary, to run the upstream workload
-	Duration    time.Duration
-	Connections int
-	Threads     int
-	Progress    io.Writer
-}
 
 func need(tool, pkg string) (string, error) {
 	path, err := exec.LookPath(tool)
@@ -93,176 +65,6 @@ func waitListening(addr string, within time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a process we started
 	}
-}
-
-// RunProxy starts an upstream (the demo workload, as its own process), the
-// Flotilla proxy (in this process) and nginx (its own process) in front of
-// it, and runs wrk against each in turn.
-func RunProxy(ctx context.Context, cfg ProxyConfig) (*ProxyResult, error) {
-	wrk, err := need("wrk", "wrk")
-	if err != nil {
-		return nil, err
-	}
-	nginx, err := need("nginx", "nginx-light")
-	if err != nil {
-		if nginx, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
-			return nil, fmt.Errorf("nginx not found: install Debian's nginx-light package")
-		}
-	}
-	if cfg.Duration <= 0 {
-		cfg.Duration = 10 * time.Second
-	}
-	if cfg.Connections <= 0 {
-		cfg.Connections = 64
-	}
-	if cfg.Threads <= 0 {
-		cfg.Threads = 2
-	}
-	progress := cfg.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
-	dir, err := os.MkdirTemp("", "flotilla-netbench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-
-	// The upstream: the demo workload, quiet.
-	upIP := loopbackIP()
-	upPort, err := freePort(upIP)
-	if err != nil {
-		return nil, err
-	}
-	upstream := net.JoinHostPort(upIP, strconv.Itoa(upPort))
-	up := exec.CommandContext(ctx, cfg.Binary, "workload", "--listen", upstream, "--version", "bench")
-	if err := up.Start(); err != nil {
-		return nil, fmt.Errorf("start the upstream: %w", err)
-	}
-	defer func() { up.Process.Kill(); up.Wait() }()
-	if err := waitListening(upstream, 10*time.Second); err != nil {
-		return nil, err
-	}
-
-	// The Flotilla proxy, owning a VIP for the upstream.
-	vip := loopbackIP()
-	p := proxy.New(proxy.Config{Node: "bench"})
-	defer p.Close()
-	err = p.Update([]api.ServiceEndpoints{{
-		Namespace: "default", Name: "bench", VIP: vip, LoadBalancing: api.BalanceRoundRobin,
-		Ports:     []api.Port{{Name: "http", Port: upPort, Protocol: api.ProtocolHTTP}},
-		Endpoints: []api.Endpoint{{ID: "upstream", Node: "bench", Revision: 1, IP: upIP, Ready: true}},
-		Routes:    api.RouteTable{Split: []api.WeightedBackend{{Backend: 1, Weight: 100}}},
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	proxied := net.JoinHostPort(vip, strconv.Itoa(upPort))
-
-	// nginx as a reverse proxy with keep-alive to the same upstream.
-	ngIP := loopbackIP()
-	ngPort, err := freePort(ngIP)
-	if err != nil {
-		return nil, err
-	}
-	viaNginx := net.JoinHostPort(ngIP, strconv.Itoa(ngPort))
-	conf := filepath.Join(dir, "nginx.conf")
-	workers := runtime.NumCPU()
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`worker_processes %d;
-daemon off;
-pid %s/nginx.pid;
-error_log %s/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path %s;
-  proxy_temp_path %s;
-  upstream app { server %s; keepalive 64; }
-  server {
-    listen %s;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`, workers, dir, dir, dir, dir, upstream, viaNginx)), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	ng := exec.CommandContext(ctx, nginx, "-c", conf, "-p", dir)
-	ng.Stderr = progress
-	if err := ng.Start(); err != nil {
-		return nil, fmt.Errorf("start nginx: %w", err)
-	}
-	defer func() { ng.Process.Kill(); ng.Wait() }()
-	if err := waitListening(viaNginx, 10*time.Second); err != nil {
-		return nil, err
-	}
-
-	res := &ProxyResult{Date: time.Now().UTC().Format(time.RFC3339), Machine: sysinfo.Machine()}
-	if out, err := exec.Command(wrk, "--version").CombinedOutput(); err == nil || len(out) > 0 {
-		res.Wrk = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
-	}
-	for _, target := range []struct{ name, addr string }{
-		{"direct", upstream}, {"flotilla proxy", proxied}, {"nginx", viaNginx},
-	} {
-		url := "http://" + target.addr + "/"
-		fmt.Fprintf(progress, "wrk %s (%s) for %s\n", target.name, url, cfg.Duration)
-		r, err := runWrk(ctx, wrk, url, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("wrk against %s: %w", target.name, err)
-		}
-		r.Target = target.name
-		res.Runs = append(res.Runs, r)
-	}
-	if res.Runs[2].RequestsPerS > 0 {
-		res.VsNginx = res.Runs[1].RequestsPerS / res.Runs[2].RequestsPerS
-	}
-	return res, nil
-}
-
-var (
-	wrkRate    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	wrkLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
-	wrkErrors  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
-)
-
-func runWrk(ctx context.Context, wrk, url string, cfg ProxyConfig) (WrkResult, error) {
-	out, err := exec.CommandContext(ctx, wrk, "--latency", "-t", strconv.Itoa(cfg.Threads), "-c", strconv.Itoa(cfg.Connections),
-		"-d", fmt.Sprintf("%ds", int(cfg.Duration.Seconds())), url).CombinedOutput()
-	if err != nil {
-		return WrkResult{}, fmt.Errorf("%v: %s", err, out)
-	}
-	return parseWrk(url, string(out))
-}
-
-func parseWrk(url, out string) (WrkResult, error) {
-	r := WrkResult{URL: url}
-	m := wrkRate.FindStringSubmatch(out)
-	if m == nil {
-		return r, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
-	}
-	r.RequestsPerS, _ = strconv.ParseFloat(m[1], 64)
-	for _, l := range wrkLatency.FindAllStringSubmatch(out, -1) {
-		v, _ := strconv.ParseFloat(l[2], 64)
-		switch l[3] {
-		case "us":
-			v /= 1000
-		case "s":
-			v *= 1000
-		}
-		if l[1] == "50" {
-			r.P50Ms = v
-		} else {
-			r.P99Ms = v
-		}
-	}
-	if e := wrkErrors.FindStringSubmatch(out); e != nil {
-		r.Errors, _ = strconv.Atoi(e[1])
-	}
-	return r, nil
 }
 
 // DNSResult is one dnsperf run.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -38,6 +39,19 @@ func BenchmarkProxyHTTP(b *testing.B) {
 			c := newClient(true)
 			b.ReportAllocs()
 			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					fetch(b, c, url)
+				}
+			})
+		})
+		// As many client connections as `bench proxy`'s largest sweep:
+		// more than a small fixed pool to the endpoints would keep.
+		b.Run(tt.name+"-256conns", func(b *testing.B) {
+			c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 256}}
+			defer c.CloseIdleConnections()
+			b.ReportAllocs()
+			b.SetParallelism(max(1, 256/runtime.GOMAXPROCS(0)))
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					fetch(b, c, url)

@@ -28,6 +28,11 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DialTimeout bounds connecting to an endpoint (default 1s).
 	DialTimeout time.Duration
+	// MaxIdlePerEndpoint caps the idle kept-alive connections to one
+	// endpoint port. Below it the pool is sized by demand: it keeps every
+	// connection that was in use at once and closes those idle for 90s
+	// (default 1024; negative keeps none, a new connection per request).
+	MaxIdlePerEndpoint int
 	// ResponseTimeout bounds the wait for an endpoint's answer to begin
 	// once the request is sent (default 15s, Envoy's route timeout): an
 	// endpoint cut off by a partition on a kept-alive connection would
@@ -104,6 +109,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Listen == nil {
 		c.Listen = ListenReusePort
+	}
+	switch {
+	case c.MaxIdlePerEndpoint == 0:
+		c.MaxIdlePerEndpoint = defaultMaxIdlePerEndpoint
+	case c.MaxIdlePerEndpoint < 0:
+		c.MaxIdlePerEndpoint = 0
 	}
 	if c.ResponseTimeout <= 0 {
 		c.ResponseTimeout = 15 * time.Second

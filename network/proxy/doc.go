@@ -22,6 +22,11 @@
 //	     └── next request ◄── stream answer back ◄── read answer
 //	                          (conn back to the pool when read whole)
 //
+// The pool to each endpoint port is sized by demand: it keeps every
+// connection that comes back (up to Config.MaxIdlePerEndpoint) and closes
+// those idle for 90s, so a steady load opens no new connections however
+// many requests it has in flight.
+//
 // It owns: the listeners (SO_REUSEPORT by default, so several agents on one
 // host share a VIP:port), the keep-alive pool to endpoints, balancing
 // (round-robin, least-request, p2c), retries on connect failure, passive

@@ -79,7 +79,7 @@ func (e *endpoint) connPool(port int, addr string, p *Proxy) *connPool {
 		if e.conns == nil {
 			e.conns = map[int]*connPool{}
 		}
-		cp = newConnPool(addr, p.clock)
+		cp = newConnPool(addr, p.clock, p.cfg.MaxIdlePerEndpoint)
 		e.conns[port] = cp
 	}
 	return cp

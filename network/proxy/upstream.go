@@ -26,8 +26,9 @@ import (
 // that an endpoint answering early cannot deadlock the exchange.
 
 const (
-	// maxIdlePerEndpoint caps the idle connections kept per endpoint port.
-	maxIdlePerEndpoint = 128
+	// defaultMaxIdlePerEndpoint is Config.MaxIdlePerEndpoint's default:
+	// the pool is sized by demand below it.
+	defaultMaxIdlePerEndpoint = 1024
 	// idleConnTimeout closes connections idle for this long.
 	idleConnTimeout = 90 * time.Second
 	// continueTimeout is how long a request with "Expect: 100-continue"
@@ -68,6 +69,25 @@ type upstreamConn struct {
 
 	idleSince time.Time // while in the pool
 	closed    atomic.Bool
+	// readDeadline is the read deadline set last (setReadDeadline), kept
+	// by the goroutine using the connection.
+	readDeadline time.Time
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it.
+func (uc *upstreamConn) setReadDeadline(t time.Time) {
+	uc.readDeadline = t
+	uc.conn.SetReadDeadline(t)
+}
+
+// deadlineFresh reports whether a read deadline set for an earlier
+// request, cur, can serve one that wants want: it is set, not later, and
+// earlier by at most a sixteenth of the response timeout. Moving a
+// deadline costs a timer update in the runtime; a kept-alive connection
+// under load then moves it about once a second (at the default 15s), not
+// twice per request.
+func deadlineFresh(cur, want time.Time, timeout time.Duration) bool {
+	return !cur.IsZero() && !cur.After(want) && want.Sub(cur) <= timeout/16
 }
 
 // Close closes the connection; it may be called more than once, from any
@@ -81,9 +101,18 @@ func (uc *upstreamConn) Close() error {
 
 // connPool keeps the idle connections to one endpoint port, newest last.
 // A closed pool keeps none: the endpoint left or is not ready.
+//
+// It is sized by demand: a connection is dialed only when none is idle, so
+// the pool never holds more than were in use at once, and every one that
+// comes back is kept (up to maxIdle), so that a steady load, however many
+// requests it has in flight, opens no new connections. Those the load no
+// longer needs sink to the bottom (the newest is used first) and are closed
+// after idleConnTimeout. A fixed small cap instead (128 before) closed and
+// redialed a connection on most requests once more were in flight.
 type connPool struct {
-	addr  string
-	clock clock.Clock
+	addr    string
+	clock   clock.Clock
+	maxIdle int
 
 	mu     sync.Mutex
 	idle   []*upstreamConn // by idleSince, oldest first
@@ -91,8 +120,8 @@ type connPool struct {
 	reaper clock.Timer // pending while idle is not empty
 }
 
-func newConnPool(addr string, clk clock.Clock) *connPool {
-	return &connPool{addr: addr, clock: clk}
+func newConnPool(addr string, clk clock.Clock, maxIdle int) *connPool {
+	return &connPool{addr: addr, clock: clk, maxIdle: maxIdle}
 }
 
 // get returns the most recently used idle connection, or nil. One that
@@ -116,7 +145,15 @@ func (cp *connPool) get(check bool, now time.Time) *upstreamConn {
 		if uc.closed.Load() {
 			continue
 		}
-		if (!check && now.Sub(uc.idleSince) < checkIdleAfter) || uc.alive() {
+		if !check && now.Sub(uc.idleSince) < checkIdleAfter {
+			return uc
+		}
+		if !uc.readDeadline.IsZero() {
+			// One left from the last request may have passed, which
+			// would fail the check.
+			uc.setReadDeadline(time.Time{})
+		}
+		if uc.alive() {
 			return uc
 		}
 		uc.Close()
@@ -127,7 +164,7 @@ func (cp *connPool) get(check bool, now time.Time) *upstreamConn {
 // or full; now is when it turned idle.
 func (cp *connPool) put(uc *upstreamConn, now time.Time) {
 	cp.mu.Lock()
-	if cp.closed || len(cp.idle) >= maxIdlePerEndpoint || uc.closed.Load() {
+	if cp.closed || len(cp.idle) >= cp.maxIdle || uc.closed.Load() {
 		cp.mu.Unlock()
 		uc.Close()
 		return
@@ -314,6 +351,7 @@ func (p *Proxy) exchange(t *target, out *outbound, now time.Time) (*upstreamConn
 		if out.ctx != nil {
 			if dl, ok := out.ctx.Deadline(); ok {
 				uc.conn.SetDeadline(dl)
+				uc.readDeadline = dl
 			}
 			cut := uc
 			out.stop = context.AfterFunc(out.ctx, func() { cut.Close() })
@@ -323,7 +361,11 @@ func (p *Proxy) exchange(t *target, out *outbound, now time.Time) (*upstreamConn
 		if dl := deadlineOf(out.ctx); !dl.IsZero() && dl.Before(out.headerDeadline) {
 			out.headerDeadline = dl
 		}
-		uc.conn.SetReadDeadline(out.headerDeadline)
+		if out.ctx == nil && out.stream == nil && deadlineFresh(uc.readDeadline, out.headerDeadline, p.cfg.ResponseTimeout) {
+			out.headerDeadline = uc.readDeadline
+		} else {
+			uc.setReadDeadline(out.headerDeadline)
+		}
 		resp, wrote, received, err := uc.roundTrip(out)
 		if err == nil && reused && resp.status == http.StatusRequestTimeout && safeToRepeat(out.req.method) && !out.bodyTouched() {
 			// Most likely said while the connection was idle, before the
@@ -372,6 +414,7 @@ func (out *outbound) release(uc *upstreamConn, reusable bool, now time.Time) {
 	}
 	if out.ctx != nil {
 		uc.conn.SetDeadline(time.Time{})
+		uc.readDeadline = time.Time{}
 	}
 	uc.pool.put(uc, now)
 }
@@ -428,9 +471,9 @@ func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, receive
 			if !out.headerDeadline.IsZero() && out.headerDeadline.Before(cont) {
 				cont = out.headerDeadline
 			}
-			uc.conn.SetReadDeadline(cont)
+			uc.setReadDeadline(cont)
 			_, err := uc.br.Peek(1)
-			uc.conn.SetReadDeadline(out.headerDeadline)
+			uc.setReadDeadline(out.headerDeadline)
 			var ne net.Error
 			switch {
 			case err == nil: // it answered: see below
@@ -454,8 +497,13 @@ func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, receive
 		}
 		if resp.status >= 200 || resp.status == http.StatusSwitchingProtocols {
 			uc.body.reset(uc.br, resp.chunked, resp.length)
-			// The body may take as long as it takes.
-			uc.conn.SetReadDeadline(deadlineOf(out.ctx))
+			// The body may take as long as it takes; one already read
+			// whole with the header is not read from the connection, and
+			// the next request may keep the deadline.
+			if out.ctx != nil || resp.status == http.StatusSwitchingProtocols || resp.chunked ||
+				resp.length < 0 || int64(uc.br.Buffered()) < resp.length {
+				uc.setReadDeadline(deadlineOf(out.ctx))
+			}
 			return resp, true, true, nil
 		}
 		if n == max1xxResponses {

@@ -1,0 +1,393 @@
+package netbench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"flotilla/api"
+	"flotilla/internal/sysinfo"
+	"flotilla/network/proxy"
+)
+
+// The three paths wrk is run against.
+const (
+	PathDirect = "direct"
+	PathProxy  = "flotilla proxy"
+	PathNginx  = "nginx"
+)
+
+// WrkResult is one wrk run.
+type WrkResult struct {
+	Target       string  `json:"target"`
+	Round        int     `json:"round"` // from 1
+	URL          string  `json:"url"`
+	RequestsPerS float64 `json:"requestsPerSecond"`
+	P50Ms        float64 `json:"p50Ms"`
+	P99Ms        float64 `json:"p99Ms"`
+	Errors       int     `json:"errors"`
+}
+
+// PathSummary is one path over the rounds of a sweep: the median of each
+// figure, and every non-2xx answer.
+type PathSummary struct {
+	Target       string  `json:"target"`
+	RequestsPerS float64 `json:"requestsPerSecond"`
+	P50Ms        float64 `json:"p50Ms"`
+	P99Ms        float64 `json:"p99Ms"`
+	Errors       int     `json:"errors"`
+}
+
+// ProxySweep is every round at one number of connections.
+type ProxySweep struct {
+	Connections int           `json:"connections"`
+	Runs        []WrkResult   `json:"runs"`  // in the order they ran
+	Paths       []PathSummary `json:"paths"` // direct, proxy, nginx
+	// RoundRatios is the proxy's throughput as a share of nginx's in
+	// each round, VsNginx their median.
+	RoundRatios []float64 `json:"roundRatios"`
+	VsNginx     float64   `json:"vsNginx"`
+}
+
+// ProxyResult compares the three paths at each number of connections.
+type ProxyResult struct {
+	Date           string       `json:"date"`
+	Machine        string       `json:"machine"`
+	Wrk            string       `json:"wrk"`
+	Nginx          string       `json:"nginx"`
+	LoadBefore     string       `json:"loadBefore"` // /proc/loadavg's 1, 5 and 15 minute figures
+	LoadAfter      string       `json:"loadAfter"`
+	Threads        int          `json:"threads"`
+	Rounds         int          `json:"rounds"`
+	Duration       string       `json:"duration"` // of one wrk run
+	NginxWorkers   int          `json:"nginxWorkers"`
+	NginxKeepalive int          `json:"nginxKeepalive"`
+	Sweeps         []ProxySweep `json:"sweeps"`
+}
+
+// ProxyConfig says how hard to push.
+type ProxyConfig struct {
+	Binary      string // the flotilla binary, to run the upstream workload
+	Duration    time.Duration
+	Connections []int // a sweep; default 16, 64, 256
+	Threads     int
+	Rounds      int // each path once per round, in turns; default 3
+	Progress    io.Writer
+}
+
+// DefaultConnections is the sweep `bench proxy` runs by default.
+var DefaultConnections = []int{16, 64, 256}
+
+func (cfg ProxyConfig) withDefaults() ProxyConfig {
+	if cfg.Duration <= 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	if len(cfg.Connections) == 0 {
+		cfg.Connections = DefaultConnections
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = 2
+	}
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	return cfg
+}
+
+// warmup is the unrecorded wrk run against each path before a sweep's
+// rounds, so that both proxies have their upstream connections open.
+const warmup = time.Second
+
+// RunProxy starts an upstream (the demo workload, as its own process), the
+// Flotilla proxy (in this process) and nginx (its own process) in front of
+// it, and runs wrk against the three paths in turns over several rounds at
+// each number of connections. Every process it started is stopped and
+// waited for, nginx gracefully; it fails if any is still running at the
+// end, after killing it.
+func RunProxy(ctx context.Context, cfg ProxyConfig) (*ProxyResult, error) {
+	cfg = cfg.withDefaults()
+	for _, c := range cfg.Connections {
+		if c < cfg.Threads {
+			return nil, fmt.Errorf("%d connections: wrk needs at least one per thread (%d threads)", c, cfg.Threads)
+		}
+	}
+	wrk, err := need("wrk", "wrk")
+	if err != nil {
+		return nil, err
+	}
+	nginx, err := need("nginx", "nginx-light")
+	if err != nil {
+		if nginx, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
+			return nil, fmt.Errorf("nginx not found: install Debian's nginx-light package")
+		}
+	}
+	pg := newProcessGroups()
+	res, err := runProxy(ctx, cfg, pg, wrk, nginx)
+	if leftErr := pg.check(); leftErr != nil {
+		return nil, errors.Join(err, leftErr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, nginx string) (res *ProxyResult, err error) {
+	// Whatever fails, everything started is stopped before returning.
+	var stops []func() error
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			if serr := stops[i](); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+	}()
+	dir, err := os.MkdirTemp("", "flotilla-netbench-")
+	if err != nil {
+		return nil, err
+	}
+	stops = append(stops, func() error { return os.RemoveAll(dir) })
+
+	// The upstream: the demo workload, quiet.
+	upIP := loopbackIP()
+	upPort, err := freePort(upIP)
+	if err != nil {
+		return nil, err
+	}
+	upstream := net.JoinHostPort(upIP, strconv.Itoa(upPort))
+	up := pg.command(ctx, syscall.SIGTERM, cfg.Binary, "workload", "--listen", upstream, "--version", "bench")
+	if err := pg.start(up); err != nil {
+		return nil, fmt.Errorf("start the upstream: %w", err)
+	}
+	stops = append(stops, func() error {
+		if err := pg.stop(up, syscall.SIGTERM); err != nil && !exitedBySignal(err, syscall.SIGTERM) {
+			return fmt.Errorf("stop the upstream: %w", err)
+		}
+		return nil
+	})
+	if err := waitListening(upstream, 10*time.Second); err != nil {
+		return nil, err
+	}
+
+	// The Flotilla proxy, owning a VIP for the upstream.
+	vip := loopbackIP()
+	p := proxy.New(proxy.Config{Node: "bench"})
+	stops = append(stops, p.Close)
+	err = p.Update([]api.ServiceEndpoints{{
+		Namespace: "default", Name: "bench", VIP: vip, LoadBalancing: api.BalanceRoundRobin,
+		Ports:     []api.Port{{Name: "http", Port: upPort, Protocol: api.ProtocolHTTP}},
+		Endpoints: []api.Endpoint{{ID: "upstream", Node: "bench", Revision: 1, IP: upIP, Ready: true}},
+		Routes:    api.RouteTable{Split: []api.WeightedBackend{{Backend: 1, Weight: 100}}},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	proxied := net.JoinHostPort(vip, strconv.Itoa(upPort))
+
+	// nginx as a reverse proxy with keep-alive to the same upstream.
+	ngIP := loopbackIP()
+	ngPort, err := freePort(ngIP)
+	if err != nil {
+		return nil, err
+	}
+	viaNginx := net.JoinHostPort(ngIP, strconv.Itoa(ngPort))
+	ngCfg := nginxConfig{Workers: runtime.NumCPU(), Dir: dir, Upstream: upstream, Listen: viaNginx,
+		Keepalive: nginxKeepalive(cfg.Connections)}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(ngCfg.render()), 0o644); err != nil {
+		return nil, err
+	}
+	ng := pg.command(ctx, syscall.SIGQUIT, nginx, "-c", conf, "-p", dir)
+	ng.Stderr = cfg.Progress
+	if err := pg.start(ng); err != nil {
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
+	stops = append(stops, func() error {
+		// SIGQUIT: a graceful stop; the master waits for its workers.
+		if err := pg.stop(ng, syscall.SIGQUIT); err != nil {
+			return fmt.Errorf("stop nginx: %w", err)
+		}
+		return nil
+	})
+	if err := waitListening(viaNginx, 10*time.Second); err != nil {
+		return nil, err
+	}
+
+	res = &ProxyResult{Date: time.Now().UTC().Format(time.RFC3339), Machine: sysinfo.Machine(),
+		LoadBefore: loadAverage(), Threads: cfg.Threads, Rounds: cfg.Rounds, Duration: cfg.Duration.String(),
+		NginxWorkers: ngCfg.Workers, NginxKeepalive: ngCfg.Keepalive}
+	res.Wrk = firstLine(pg, wrk, "--version")
+	res.Nginx = firstLine(pg, nginx, "-v")
+	paths := []struct{ name, addr string }{{PathDirect, upstream}, {PathProxy, proxied}, {PathNginx, viaNginx}}
+	for _, conns := range cfg.Connections {
+		sweep := ProxySweep{Connections: conns}
+		for _, path := range paths {
+			fmt.Fprintf(cfg.Progress, "warm-up: wrk %s, %d connections, %s\n", path.name, conns, warmup)
+			if _, err := runWrk(ctx, pg, wrk, "http://"+path.addr+"/", conns, cfg.Threads, warmup); err != nil {
+				return nil, fmt.Errorf("wrk against %s: %w", path.name, err)
+			}
+		}
+		for round := range cfg.Rounds {
+			for _, path := range roundOrder(paths, round) {
+				url := "http://" + path.addr + "/"
+				fmt.Fprintf(cfg.Progress, "round %d/%d: wrk %s (%s), %d connections, %s\n", round+1, cfg.Rounds, path.name, url, conns, cfg.Duration)
+				r, err := runWrk(ctx, pg, wrk, url, conns, cfg.Threads, cfg.Duration)
+				if err != nil {
+					return nil, fmt.Errorf("wrk against %s: %w", path.name, err)
+				}
+				r.Target, r.Round = path.name, round+1
+				sweep.Runs = append(sweep.Runs, r)
+			}
+		}
+		sweep.summarize(cfg.Rounds)
+		res.Sweeps = append(res.Sweeps, sweep)
+	}
+	res.LoadAfter = loadAverage()
+	return res, nil
+}
+
+// nginxKeepalive is the idle upstream connections nginx keeps per worker:
+// at least every connection count of the sweep.
+func nginxKeepalive(conns []int) int { return max(64, slices.Max(conns)) }
+
+// summarize fills in the medians and the ratio of every round.
+func (s *ProxySweep) summarize(rounds int) {
+	s.Paths, s.RoundRatios = nil, nil
+	for _, name := range []string{PathDirect, PathProxy, PathNginx} {
+		var rps, p50, p99 []float64
+		sum := PathSummary{Target: name}
+		for _, r := range s.Runs {
+			if r.Target == name {
+				rps, p50, p99 = append(rps, r.RequestsPerS), append(p50, r.P50Ms), append(p99, r.P99Ms)
+				sum.Errors += r.Errors
+			}
+		}
+		sum.RequestsPerS, sum.P50Ms, sum.P99Ms = median(rps), median(p50), median(p99)
+		s.Paths = append(s.Paths, sum)
+	}
+	for round := 1; round <= rounds; round++ {
+		var proxied, nginx float64
+		for _, r := range s.Runs {
+			if r.Round != round {
+				continue
+			}
+			switch r.Target {
+			case PathProxy:
+				proxied = r.RequestsPerS
+			case PathNginx:
+				nginx = r.RequestsPerS
+			}
+		}
+		if nginx > 0 {
+			s.RoundRatios = append(s.RoundRatios, proxied/nginx)
+		}
+	}
+	s.VsNginx = median(s.RoundRatios)
+}
+
+// exitedBySignal reports whether err is a process's exit by sig, which is
+// how a Go program told to stop may end.
+func exitedBySignal(err error, sig syscall.Signal) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
+}
+
+// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures; empty when
+// unknown.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// firstLine runs a tool for its version and returns its first line.
+func firstLine(pg *processGroups, tool string, args ...string) string {
+	cmd := pg.command(context.Background(), syscall.SIGKILL, tool, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := pg.start(cmd); err != nil {
+		return ""
+	}
+	cmd.Wait()
+	pg.done(cmd)
+	return strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0])
+}
+
+var (
+	wrkRate    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkErrors  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+)
+
+func runWrk(ctx context.Context, pg *processGroups, wrk, url string, conns, threads int, d time.Duration) (WrkResult, error) {
+	secs := max(1, int(d.Round(time.Second).Seconds()))
+	cmd := pg.command(ctx, syscall.SIGINT, wrk, "--latency", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
+		"-d", fmt.Sprintf("%ds", secs), url)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := pg.start(cmd); err != nil {
+		return WrkResult{}, err
+	}
+	err := cmd.Wait()
+	pg.done(cmd)
+	if ctx.Err() != nil {
+		return WrkResult{}, ctx.Err()
+	}
+	if err != nil {
+		return WrkResult{}, fmt.Errorf("%v: %s", err, out.String())
+	}
+	return parseWrk(url, out.String())
+}
+
+func parseWrk(url, out string) (WrkResult, error) {
+	r := WrkResult{URL: url}
+	m := wrkRate.FindStringSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk's output:\n%s", out)
+	}
+	r.RequestsPerS, _ = strconv.ParseFloat(m[1], 64)
+	for _, l := range wrkLatency.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(l[2], 64)
+		switch l[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if l[1] == "50" {
+			r.P50Ms = v
+		} else {
+			r.P99Ms = v
+		}
+	}
+	if e := wrkErrors.FindStringSubmatch(out); e != nil {
+		r.Errors, _ = strconv.Atoi(e[1])
+	}
+	return r, nil
+}
