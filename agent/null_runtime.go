@@ -32,6 +32,8 @@ type nullContainer struct {
 	spec   runtime.ContainerSpec
 	status runtime.Status
 	exited chan struct{}
+	// onExit are called once when the running container exits.
+	onExit []func()
 }
 
 // NewNullRuntime returns an empty NullRuntime.
@@ -101,11 +103,32 @@ func (r *NullRuntime) Start(ctx context.Context, id string) error {
 // Exit makes a running container exit with code.
 func (r *NullRuntime) Exit(id string, code int, reason string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	var onExit []func()
 	if c, ok := r.containers[id]; ok && c.status.State == runtime.StateRunning {
 		c.status.State, c.status.ExitCode, c.status.Error, c.status.FinishedAt = runtime.StateExited, code, reason, time.Now()
 		close(c.exited)
+		onExit, c.onExit = c.onExit, nil
 	}
+	r.mu.Unlock()
+	for _, fn := range onExit {
+		fn()
+	}
+}
+
+// NotifyExit calls fn once the container is not running: at once when it
+// is not (or does not exist), else when it exits. It is what Wait does
+// without a goroutine waiting: fake nodes hold a hundred thousand
+// containers.
+func (r *NullRuntime) NotifyExit(id string, fn func()) {
+	r.mu.Lock()
+	c, ok := r.containers[id]
+	if ok && c.status.State == runtime.StateRunning {
+		c.onExit = append(c.onExit, fn)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	fn()
 }
 
 func (r *NullRuntime) Stop(ctx context.Context, id string, grace time.Duration) error {

@@ -378,6 +378,13 @@ func (a *Agent) allocAddress(id string, st *runtime.Status) string {
 	return net.JoinHostPort(st.IP, strconv.Itoa(port))
 }
 
+// exitNotifier is a runtime that calls back when a container exits, so
+// that no goroutine per container waits for it (the null runtime of
+// thousands of fake nodes, whose waiting goroutines took gigabytes).
+type exitNotifier interface {
+	NotifyExit(id string, fn func())
+}
+
 // watchExit queues the allocation again when its container exits.
 func (a *Agent) watchExit(ctx context.Context, id string) {
 	a.mu.Lock()
@@ -387,6 +394,17 @@ func (a *Agent) watchExit(ctx context.Context, id string) {
 	}
 	a.waiting[id] = true
 	a.mu.Unlock()
+	if n, ok := a.rt.(exitNotifier); ok {
+		n.NotifyExit(id, func() {
+			a.mu.Lock()
+			delete(a.waiting, id)
+			a.mu.Unlock()
+			if ctx.Err() == nil {
+				a.queue.Add(id)
+			}
+		})
+		return
+	}
 	go func() {
 		_, err := a.rt.Wait(ctx, id)
 		a.mu.Lock()

@@ -119,6 +119,16 @@ func (c *Client) setTransport(t *http.Transport) {
 	c.http = &http.Client{Transport: t}
 }
 
+// StartAt makes the client try the servers from the i-th (modulo their
+// number) rather than the first: processes holding many nodes spread them
+// over the servers (each server then serves its share of the long polls
+// and reports, rather than the first one all of them).
+func (c *Client) StartAt(i int) {
+	c.mu.Lock()
+	c.current = i % len(c.addrs)
+	c.mu.Unlock()
+}
+
 // Addresses are the servers this client knows.
 func (c *Client) Addresses() []string { return append([]string(nil), c.addrs...) }
 

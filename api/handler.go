@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -344,8 +346,29 @@ func readWith[T any](h *handler, w http.ResponseWriter, r *http.Request, raftInd
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, index, v)
+	if q.Index == 0 {
+		writeJSON(w, http.StatusOK, index, v)
+		return
+	}
+	// A write wakes many watchers at once (thousands of nodes'): they
+	// encode their answers a few at a time, parked meanwhile rather than
+	// runnable ahead of Raft's heartbeats.
+	var buf bytes.Buffer
+	encodeSlots <- struct{}{}
+	err = json.NewEncoder(&buf).Encode(v)
+	<-encodeSlots
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(IndexHeader, strconv.FormatUint(index, 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes()) // the client went away; nothing to tell it
 }
+
+// encodeSlots bounds the blocking queries encoding their answers at once.
+var encodeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // consistent makes a read consistent: unless it asked for ?stale, it waits
 // for the read barrier (ReadConsistency.ReadBarrier). A stale read with an

@@ -7,10 +7,12 @@ import (
 	"flotilla/scheduler/state"
 )
 
-// Bounds of one coalesced entry of allocation reports.
+// Bounds of one coalesced entry of allocation reports: 1,000 updates
+// apply in about 30 ms on each server (50,000 took seconds, and Raft's
+// heartbeats waited behind them; see state.MaxWritesPerEntry).
 const (
 	maxReportsPerEntry = 1024
-	maxUpdatesPerEntry = 50_000
+	maxUpdatesPerEntry = state.MaxWritesPerEntry
 )
 
 // statusCoalescer commits the agents' allocation reports that arrive
@@ -22,6 +24,10 @@ const (
 // command older servers know.
 type statusCoalescer struct {
 	apply func(t state.CommandType, body any) (uint64, error)
+	// applyAsync, when set, appends an entry and returns what waits for
+	// it: up to cap(inflight) entries are then in flight at once.
+	applyAsync func(t state.CommandType, body any) func() (uint64, error)
+	inflight   chan struct{}
 
 	mu       sync.Mutex
 	pending  []*statusRequest
@@ -41,6 +47,18 @@ type statusResult struct {
 
 func newStatusCoalescer(apply func(state.CommandType, any) (uint64, error)) *statusCoalescer {
 	return &statusCoalescer{apply: apply}
+}
+
+// maxReportEntriesInFlight is how many entries of reports the leader's
+// coalescer appends before the first of them commits: one at a time, each
+// waiting for its Raft round trip, 100,000 reports of a big apply queued
+// past the agents' deadline.
+const maxReportEntriesInFlight = 4
+
+// pipeline lets up to depth entries be in flight at once; applyAsync's
+// entries commit in the order they were appended (a Raft log's).
+func (c *statusCoalescer) pipeline(applyAsync func(state.CommandType, any) func() (uint64, error), depth int) {
+	c.applyAsync, c.inflight = applyAsync, make(chan struct{}, depth)
 }
 
 // submit queues a report and waits until the entry that carries it is
@@ -69,10 +87,17 @@ func (c *statusCoalescer) submit(ctx context.Context, report state.AllocStatus) 
 // flush commits the waiting reports, an entry at a time, until none wait.
 func (c *statusCoalescer) flush() {
 	for {
+		if c.inflight != nil {
+			// A slot first: reports go on gathering meanwhile.
+			c.inflight <- struct{}{}
+		}
 		c.mu.Lock()
 		if len(c.pending) == 0 {
 			c.flushing = false
 			c.mu.Unlock()
+			if c.inflight != nil {
+				<-c.inflight
+			}
 			return
 		}
 		n, updates := 0, 0
@@ -94,24 +119,39 @@ func (c *statusCoalescer) flush() {
 			}
 			batch = append(batch, r)
 		}
-		if len(batch) > 0 {
-			c.commit(batch)
+		switch {
+		case len(batch) == 0:
+			if c.inflight != nil {
+				<-c.inflight
+			}
+		case c.applyAsync != nil:
+			wait := c.applyAsync(entryOf(batch))
+			go func() {
+				index, err := wait()
+				<-c.inflight
+				deliver(batch, index, err)
+			}()
+		default:
+			index, err := c.apply(entryOf(batch))
+			deliver(batch, index, err)
 		}
 	}
 }
 
-func (c *statusCoalescer) commit(batch []*statusRequest) {
-	var index uint64
-	var err error
+// entryOf is the command carrying a batch of reports: a report alone
+// goes as the plain command older servers know.
+func entryOf(batch []*statusRequest) (state.CommandType, any) {
 	if len(batch) == 1 {
-		index, err = c.apply(state.CmdAllocStatus, &batch[0].report)
-	} else {
-		entry := &state.AllocStatusBatch{Time: batch[len(batch)-1].report.Time}
-		for _, r := range batch {
-			entry.Batches = append(entry.Batches, r.report)
-		}
-		index, err = c.apply(state.CmdAllocStatusBatch, entry)
+		return state.CmdAllocStatus, &batch[0].report
 	}
+	entry := &state.AllocStatusBatch{Time: batch[len(batch)-1].report.Time}
+	for _, r := range batch {
+		entry.Batches = append(entry.Batches, r.report)
+	}
+	return state.CmdAllocStatusBatch, entry
+}
+
+func deliver(batch []*statusRequest, index uint64, err error) {
 	for _, r := range batch {
 		r.done <- statusResult{index: index, err: err}
 	}

@@ -207,3 +207,64 @@ func TestAReportWhoseSenderGaveUpIsNotWritten(t *testing.T) {
 		t.Fatalf("flushing %v with %d pending after the queue drained", c.flushing, len(c.pending))
 	}
 }
+
+// TestPipelinedReportsKeepAtMostDepthEntriesInFlight: with a pipeline of
+// 2, two entries are appended before either commits, a third waits (its
+// reports gathering), and every report is answered with its entry's
+// index once that commits.
+func TestPipelinedReportsKeepAtMostDepthEntriesInFlight(t *testing.T) {
+	var mu sync.Mutex
+	var appended []state.CommandType
+	releases := make(chan chan struct{}, 16)
+	c := newStatusCoalescer(func(state.CommandType, any) (uint64, error) { panic("pipelined: the synchronous apply is not used") })
+	c.pipeline(func(t state.CommandType, body any) func() (uint64, error) {
+		mu.Lock()
+		appended = append(appended, t)
+		index := uint64(len(appended))
+		mu.Unlock()
+		release := make(chan struct{})
+		releases <- release
+		return func() (uint64, error) { <-release; return index, nil }
+	}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	indexes := make(chan uint64, 16)
+	submit := func(node string) {
+		go func() {
+			index, err := c.submit(ctx, state.AllocStatus{Node: node, Updates: []api.AllocStatusUpdate{{ID: node + "-a", Status: api.AllocRunning}}})
+			if err != nil {
+				t.Error(err)
+			}
+			indexes <- index
+		}()
+	}
+	submit("n0")
+	first := <-releases
+	submit("n1")
+	second := <-releases
+	for i := 2; i < 5; i++ {
+		submit(fmt.Sprintf("n%d", i))
+	}
+	select {
+	case <-releases:
+		t.Fatal("a third entry was appended while two were in flight")
+	case <-time.After(100 * time.Millisecond): // nothing may happen: generous
+	}
+	close(first)
+	if got := <-indexes; got != 1 {
+		t.Fatalf("n0 answered with index %d, want 1", got)
+	}
+	third := <-releases // n2..n4 gathered meanwhile: one entry
+	close(second)
+	close(third)
+	got := []uint64{<-indexes, <-indexes, <-indexes, <-indexes}
+	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
+	if fmt.Sprint(got) != "[2 3 3 3]" {
+		t.Fatalf("indexes %v, want n1 at 2 and the three that gathered at 3", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(appended) != 3 || appended[2] != state.CmdAllocStatusBatch {
+		t.Fatalf("appended %v, want two single reports then one batch", appended)
+	}
+}

@@ -9,11 +9,20 @@ import (
 	"flotilla/scheduler/state"
 )
 
-// Batching bounds of the plan applier: one Raft entry carries up to this
-// many plans or placements.
+// Batching bounds of the plan applier: a batch re-checked together holds
+// up to maxPlansPerEntry plans or maxPlacementsPerBatch placements, and
+// is committed in Raft entries of at most maxWritesPerEntry placements
+// and stops. A plan of 100,000 placements in one 6 MB entry took seconds
+// to apply on every server, which starved Raft's heartbeats; 1,000 take
+// about 25 ms, and the agents' reports commit in between. Past a few
+// thousand writes an entry, memdb's radix trees stop tracking which watch
+// channels the transaction touched (8,192 at most) and walk the whole tree
+// at commit instead: 100,000 placements in entries of 2,000 took 5.7 s to
+// apply, in entries of 1,000 2.5 s (MaxWritesPerEntry in state).
 const (
 	maxPlansPerEntry      = 64
-	maxPlacementsPerEntry = 50_000
+	maxPlacementsPerBatch = 50_000
+	maxWritesPerEntry     = state.MaxWritesPerEntry
 )
 
 type planRequest struct {
@@ -72,7 +81,7 @@ func (p *planApplier) run(ctx context.Context) {
 		batch := []*planRequest{first}
 		placements := len(first.plan.Place)
 	fill:
-		for len(batch) < maxPlansPerEntry && placements < maxPlacementsPerEntry {
+		for len(batch) < maxPlansPerEntry && placements < maxPlacementsPerBatch {
 			select {
 			case r := <-p.queue:
 				batch = append(batch, r)
@@ -114,12 +123,42 @@ func (p *planApplier) applyBatch(batch []*planRequest) {
 	}
 	index := snap.LatestIndex()
 	var err error
-	if len(accepted) > 0 {
-		_, index, err = p.s.apply(state.CmdApplyPlans, &state.ApplyPlans{Plans: accepted, Time: p.s.now()})
+	// The entries are appended without waiting for each to commit (a
+	// Raft round trip each, a hundred of them for 100,000 placements):
+	// they commit in order, so the last part of a plan, which completes
+	// its evaluation, never commits without the parts before it. Only a
+	// part that stores its plan's rollout state is waited for, since the
+	// parts after it check against that state's index.
+	entries := splitPlans(accepted, maxWritesPerEntry)
+	var waits []func() (any, uint64, error)
+	wait := func() {
+		for i, w := range waits {
+			if _, idx, werr := w(); werr != nil && err == nil {
+				// The entries before stay committed: each is whole, and
+				// the workers plan again from the newest state.
+				err = fmt.Errorf("commit %d plans (an entry of %d): %w", len(accepted), len(entries), werr)
+			} else if werr == nil && i == len(waits)-1 {
+				index = idx
+			}
+		}
+		waits = waits[:0]
+	}
+	for _, e := range entries {
+		waits = append(waits, p.s.applyAsync(state.CmdApplyPlans, &state.ApplyPlans{Plans: e.plans, Time: p.s.now()}))
+		if len(e.afterRollout) == 0 {
+			continue
+		}
+		wait()
 		if err != nil {
-			err = fmt.Errorf("commit %d plans: %w", len(accepted), err)
+			break
+		}
+		// The rest of the plan checks against the rollout state this
+		// entry stored: a person's action since still drops it.
+		for _, rest := range e.afterRollout {
+			rest.RolloutIndex = index
 		}
 	}
+	wait()
 	for i, r := range batch {
 		results[i].Index, results[i].Err = index, err
 		p.s.metrics.planLatency.Observe(time.Since(r.submitted).Seconds())
@@ -199,4 +238,81 @@ func (o *overlay) evaluate(in *state.Plan) (*state.Plan, int) {
 		out.Eval = nil
 	}
 	return &out, refused
+}
+
+// planEntry is the plans one Raft entry carries; afterRollout are later
+// parts of a plan whose rollout state this entry stores.
+type planEntry struct {
+	plans        []*state.Plan
+	afterRollout []*state.Plan
+}
+
+// planWrites is what a plan costs an entry: its placements and stops, at
+// least 1 (an evaluation's outcome alone).
+func planWrites(p *state.Plan) int {
+	return max(1, len(p.Place)+len(p.Stop))
+}
+
+// splitPlans packs plans into entries of at most size writes, splitting
+// a plan bigger than that into parts of its own entries. Each part is a
+// plan that keeps every invariant once applied alone: its stops come
+// first (never more running than the whole plan would leave), the rollout
+// state with the first part, and the evaluation's outcome (and what it
+// superseded) with the last, so the evaluation stays pending, and a new
+// leader plans the remainder again, until every part is in.
+func splitPlans(plans []*state.Plan, size int) []planEntry {
+	var entries []planEntry
+	room := 0
+	for _, p := range plans {
+		w := planWrites(p)
+		if w <= size {
+			if w > room {
+				entries = append(entries, planEntry{})
+				room = size
+			}
+			last := &entries[len(entries)-1]
+			last.plans = append(last.plans, p)
+			room -= w
+			continue
+		}
+		parts := splitPlan(p, size)
+		for i, part := range parts {
+			e := planEntry{plans: []*state.Plan{part}}
+			if i == 0 && part.Rollout != nil {
+				e.afterRollout = parts[1:]
+			}
+			entries = append(entries, e)
+		}
+		room = 0
+	}
+	return entries
+}
+
+// splitPlan cuts a plan into parts of at most size placements and stops.
+func splitPlan(p *state.Plan, size int) []*state.Plan {
+	var parts []*state.Plan
+	stops, places := p.Stop, p.Place
+	for len(stops)+len(places) > 0 {
+		part := *p
+		n := min(size, len(stops))
+		part.Stop, stops = stops[:n:n], stops[n:]
+		m := min(size-n, len(places))
+		part.Place, places = places[:m:m], places[m:]
+		if len(part.Stop) == 0 {
+			part.Stop = nil
+		}
+		if len(part.Place) == 0 {
+			part.Place = nil
+		}
+		parts = append(parts, &part)
+	}
+	for i, part := range parts {
+		if i > 0 {
+			part.Rollout, part.RolloutEvents = nil, nil
+		}
+		if i < len(parts)-1 {
+			part.Eval, part.Canceled = nil, nil
+		}
+	}
+	return parts
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -148,5 +149,93 @@ func TestConcurrentPlansNeverOverCommitANode(t *testing.T) {
 	n := leader.Store().Snapshot().Node(nil, "small")
 	if n.Allocated.CPU != 900 || n.Allocations != 3 {
 		t.Fatalf("node allocated %v with %d allocations", n.Allocated, n.Allocations)
+	}
+}
+
+func TestBigPlansCommitInPartsThatEachKeepTheInvariants(t *testing.T) {
+	small := func(id string) *state.Plan { return onePlacement(id, "n1", 10) }
+	big := onePlacement("b-0", "n1", 10)
+	for i := 1; i < 5000; i++ {
+		big.Place = append(big.Place, state.Placement{ID: "b-" + strconv.Itoa(i), Node: "n1"})
+	}
+	for i := 0; i < 10; i++ {
+		big.Stop = append(big.Stop, state.Stop{ID: "old-" + strconv.Itoa(i)})
+	}
+	big.Rollout, big.RolloutIndex = &api.Rollout{Namespace: "default", Service: big.Service}, 7
+	big.RolloutEvents = []state.RolloutEvent{{Type: "RolloutStarted"}}
+	big.Canceled = []string{"e-superseded"}
+
+	entries := splitPlans([]*state.Plan{small("a"), small("b"), big, small("c")}, 2000)
+	if len(entries) != 5 {
+		t.Fatalf("%d entries, want 5: the two small plans, the big one's 3 parts, the last small one", len(entries))
+	}
+	if len(entries[0].plans) != 2 || len(entries[4].plans) != 1 {
+		t.Fatalf("small plans share an entry while there is room: %d, %d", len(entries[0].plans), len(entries[4].plans))
+	}
+	var placed []state.Placement
+	var stops int
+	for i, e := range entries[1:4] {
+		if len(e.plans) != 1 {
+			t.Fatalf("part %d shares its entry with %d plans", i, len(e.plans)-1)
+		}
+		part := e.plans[0]
+		if w := len(part.Place) + len(part.Stop); w > 2000 {
+			t.Fatalf("part %d has %d writes, want at most 2000", i, w)
+		}
+		if i > 0 && len(part.Stop) > 0 {
+			t.Fatalf("part %d stops allocations: stops go first", i)
+		}
+		if (part.Rollout != nil || len(part.RolloutEvents) > 0) != (i == 0) {
+			t.Fatalf("part %d: rollout state %v; only the first part carries it", i, part.Rollout)
+		}
+		if (part.Eval != nil || len(part.Canceled) > 0) != (i == 2) {
+			t.Fatalf("part %d: evaluation outcome %v; only the last part carries it", i, part.Eval)
+		}
+		if part.RolloutIndex != 7 || part.EvalID != big.EvalID || part.Resources != big.Resources {
+			t.Fatalf("part %d lost what every part needs: %+v", i, part)
+		}
+		placed = append(placed, part.Place...)
+		stops += len(part.Stop)
+	}
+	if len(placed) != 5000 || stops != 10 {
+		t.Fatalf("parts place %d and stop %d, want 5000 and 10", len(placed), stops)
+	}
+	for i, pl := range placed {
+		if pl.ID != "b-"+strconv.Itoa(i) {
+			t.Fatalf("placement %d is %s: parts keep the plan's order", i, pl.ID)
+		}
+	}
+	if got := entries[1].afterRollout; len(got) != 2 || got[0] != entries[2].plans[0] || got[1] != entries[3].plans[0] {
+		t.Fatalf("after the part storing the rollout state: %v, want the 2 later parts", got)
+	}
+}
+
+// TestABigPlanIsCommittedInPartsAndPlacesEverything drives the real
+// applier: a plan five times an entry's bound places every allocation,
+// over several Raft entries.
+func TestABigPlanIsCommittedInPartsAndPlacesEverything(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	leader := waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := client.RegisterNode(ctx, "big", api.NodeRegistration{Capacity: api.Resources{CPU: 1_000_000, Memory: 1 << 40}}); err != nil {
+		t.Fatal(err)
+	}
+	before := leader.Store().Snapshot().LatestIndex()
+	plan := onePlacement("p-0", "big", 10)
+	for i := 1; i < 5*maxWritesPerEntry; i++ {
+		plan.Place = append(plan.Place, state.Placement{ID: "p-" + strconv.Itoa(i), Node: "big"})
+	}
+	r := leader.currentPlans().submit(ctx, plan)
+	if r.Err != nil || r.Refused != 0 {
+		t.Fatalf("submit: refused %d, %v", r.Refused, r.Err)
+	}
+	snap := leader.Store().Snapshot()
+	if n := snap.Node(nil, "big"); n.Allocations != 5*maxWritesPerEntry {
+		t.Fatalf("%d allocations on the node, want %d", n.Allocations, 5*maxWritesPerEntry)
+	}
+	if entries := r.Index - before; entries < 5 {
+		t.Fatalf("the plan took %d Raft entries, want at least 5", entries)
 	}
 }

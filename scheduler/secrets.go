@@ -415,7 +415,10 @@ func (s *Server) KeyringStatus(ctx context.Context) (*api.KeyringStatus, error) 
 		name := string(srv.ID)
 		servers = append(servers, name)
 		if name == s.cfg.Name {
-			held[name] = s.secrets.keyring.IDs()
+			ids := s.secrets.keyring.IDs()
+			mu.Lock() // the peers asked before this one may be answering
+			held[name] = ids
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)

@@ -102,6 +102,13 @@ func New(cfg Config) (_ *Server, err error) {
 		_, index, err := s.apply(t, body)
 		return index, err
 	})
+	s.statuses.pipeline(func(t state.CommandType, body any) func() (uint64, error) {
+		wait := s.applyAsync(t, body)
+		return func() (uint64, error) {
+			_, index, err := wait()
+			return index, err
+		}
+	}, maxReportEntriesInFlight)
 
 	var closers []func() error
 	defer func() {
@@ -372,12 +379,24 @@ func (r *leaderRun) stop() {
 
 // apply commits a command through Raft and returns the FSM's answer.
 func (s *Server) apply(t state.CommandType, body any) (any, uint64, error) {
+	return s.applyAsync(t, body)()
+}
+
+// applyAsync appends a command to the log and returns what waits for its
+// outcome: commands appended one after the other commit in that order,
+// and one committed means every one before it is (Raft's log), so a
+// caller may append several before waiting for any.
+func (s *Server) applyAsync(t state.CommandType, body any) func() (any, uint64, error) {
 	data, err := state.Encode(t, body)
 	if err != nil {
-		return nil, 0, err
+		return func() (any, uint64, error) { return nil, 0, err }
 	}
 	start := time.Now()
 	f := s.raft.Apply(data, 30*time.Second)
+	return func() (any, uint64, error) { return s.applied(t, f, start) }
+}
+
+func (s *Server) applied(t state.CommandType, f raft.ApplyFuture, start time.Time) (any, uint64, error) {
 	if err := f.Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrRaftShutdown) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -147,6 +148,10 @@ func simRuntime(cfg agent.Config) agent.RuntimeFactory {
 	}
 }
 
+// fakeNodesMemoryLimit is the fake-node process's soft memory limit
+// (unless $GOMEMLIMIT says otherwise).
+const fakeNodesMemoryLimit = 1536 << 20
+
 // maxRegistering is how many fake nodes register at once.
 const maxRegistering = 64
 
@@ -162,9 +167,33 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 	// node, which ran out of file descriptors at 10,000 nodes), and each
 	// revision fetched once.
 	client.Multiplex()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Collect harder near 1.5 GiB rather than let a burst (100,000
+		// replicas reported at once) double the heap: the process
+		// stays within 2 GB at 10,000 nodes.
+		debug.SetMemoryLimit(fakeNodesMemoryLimit)
+	}
 	revisions := base.Revisions
 	if revisions == nil {
 		revisions = agent.NewRevisions(client.Revision)
+	}
+	// One client per server, each starting at its own: node i long-polls
+	// and reports to server i mod 3 (with one client, every node's
+	// requests went to the first server, which, starved, missed Raft
+	// heartbeats while 100,000 replicas were placed).
+	clients := []*api.Client{client}
+	for i := 1; i < len(client.Addresses()); i++ {
+		c, err := api.NewClient(strings.Join(client.Addresses(), ","))
+		if err != nil {
+			return err
+		}
+		if cfg := client.TLS(); cfg != nil {
+			c.UseTLS(cfg)
+		}
+		c.SetToken(client.Token())
+		c.Multiplex()
+		c.StartAt(i)
+		clients = append(clients, c)
 	}
 	// They register a few at a time: each registration is a Raft write,
 	// and ten thousand at once (each retried after its 5 s deadline) kept
@@ -183,7 +212,7 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 		// A thousand reporters waking ten times a second cost more than
 		// the reports they send.
 		cfg.StatusInterval = 500 * time.Millisecond
-		a, err := agent.New(cfg, client, func(*api.Node) (agent.Runtime, error) { return agent.NewNullRuntime(), nil })
+		a, err := agent.New(cfg, clients[i%len(clients)], func(*api.Node) (agent.Runtime, error) { return agent.NewNullRuntime(), nil })
 		if err != nil {
 			return err
 		}

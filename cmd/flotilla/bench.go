@@ -82,7 +82,7 @@ every placement is committed, evaluation latency and peak RSS.`,
 	sched.Flags().IntVar(&cfg.Replicas, "replicas", 10000, "replicas to place in all")
 	sched.Flags().IntVar(&cfg.Servers, "servers", 3, "servers in the cluster")
 	sched.Flags().IntVar(&cfg.ServiceSize, "service-size", 1000, "replicas per service")
-	cmd.AddCommand(sched, newBenchProxyCmd(g), newBenchDNSCmd(g), newBenchContainerdCmd(g), newBenchRoutesCmd(g), newBenchForecastCmd(g))
+	cmd.AddCommand(sched, newBenchProxyCmd(g), newBenchDNSCmd(g), newBenchContainerdCmd(g), newBenchRoutesCmd(g), newBenchForecastCmd(g), newBenchFakeNodesCmd(g))
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,9 @@ func daemonLogs(logLevel string) (*slog.Logger, io.Writer, error) {
 	return logger, io.Discard, nil
 }
 
+// serverGCPercent is the servers' GOGC unless $GOGC says otherwise.
+const serverGCPercent = 200
+
 func newServerCmd() *cobra.Command {
 	var cfg scheduler.Config
 	var dev bool
@@ -42,6 +46,15 @@ func newServerCmd() *cobra.Command {
 			var err error
 			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
 				return err
+			}
+			if os.Getenv("GOGC") == "" {
+				// Half the garbage collections of the default: the
+				// state's heap is mostly long-lived allocations, and at
+				// 100,000 of them collecting took as much CPU as
+				// applying them, CPU Raft's heartbeats then lacked on a
+				// small machine. The heap may grow to 3× the live state
+				// rather than 2× (1.1 GB peak at 100,000 allocations).
+				debug.SetGCPercent(serverGCPercent)
 			}
 			if cfg.GossipKey, err = gossipKey.parse(); err != nil {
 				return err

@@ -236,6 +236,14 @@ type GC struct {
 	Evaluations []string
 }
 
+// MaxWritesPerEntry is how many allocations one Raft entry should write
+// at most. Within it a memdb transaction remembers which watch channels
+// it touched (go-immutable-radix tracks up to 8,192 per index); past it,
+// committing walks every index's whole tree to find them, which at
+// 100,000 allocations cost more than the writes: 100,000 status updates
+// applied in 3.1 s in entries of 1,000 and in 11.6 s in entries of 2,000.
+const MaxWritesPerEntry = 1_000
+
 // Plan is what a scheduler worker decided for one evaluation of one service;
 // after the plan applier has checked it, exactly what the FSM applies.
 // Placements share the service's revision and resources, so that a plan of

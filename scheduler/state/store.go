@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -23,6 +24,9 @@ type Store struct {
 	usage   *usageIndex
 	// nodeAllocs wakes one node's allocation watchers (nodewatch.go).
 	nodeAllocs *nodeAllocWatch
+	// requery holds a slot per blocking query running again after a wake
+	// (see Blocking).
+	requery chan struct{}
 }
 
 // NewStore returns an empty store.
@@ -31,7 +35,8 @@ func NewStore() *Store {
 	if err != nil {
 		panic("state schema: " + err.Error()) // a programming error, caught by every test
 	}
-	return &Store{db: db, abandon: make(chan struct{}), usage: newUsageIndex(), nodeAllocs: newNodeAllocWatch()}
+	return &Store{db: db, abandon: make(chan struct{}), usage: newUsageIndex(), nodeAllocs: newNodeAllocWatch(),
+		requery: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
 // Snapshot is a consistent read-only view of the store.
@@ -75,15 +80,31 @@ type Query func(ws memdb.WatchSet, snap *Snapshot) (index uint64, err error)
 // ends (the newest answer then stands). With minIndex 0 it runs once. The
 // index returned is at least 1, so that a watcher passing it back blocks.
 func (s *Store) Blocking(ctx context.Context, minIndex uint64, query Query) (uint64, error) {
-	for {
+	var last uint64
+	for woken := false; ; woken = true {
+		if woken {
+			// A write can wake thousands of watchers at once (every
+			// node of a big plan): they query again a few at a time,
+			// waiting parked rather than runnable ahead of Raft's
+			// heartbeats in the Go scheduler's queues.
+			select {
+			case s.requery <- struct{}{}:
+			case <-ctx.Done():
+				return last, nil
+			}
+		}
 		ws := memdb.NewWatchSet()
 		snap := s.Snapshot()
 		ws.Add(snap.Abandoned)
 		index, err := query(ws, snap)
+		if woken {
+			<-s.requery
+		}
 		index = max(index, 1)
 		if err != nil || minIndex == 0 || index > minIndex {
 			return index, err
 		}
+		last = index
 		if ws.WatchCtx(ctx) != nil {
 			return index, nil
 		}
