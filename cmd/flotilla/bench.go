@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -103,27 +104,9 @@ Every process started is stopped and waited for (nginx gracefully); the
 command fails if any is still running at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			bin, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.Binary = bin
-			if g.output == "table" {
-				cfg.Progress = cmd.ErrOrStderr()
-			}
-			res, err := netbench.RunProxy(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.output != "table" {
-				return printObject(out, g.output, res)
-			}
-			printProxyBench(out, res)
-			return nil
+			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Progress = bin, progress },
+				func(ctx context.Context) (*netbench.ProxyResult, error) { return netbench.RunProxy(ctx, cfg) },
+				func(out io.Writer, res *netbench.ProxyResult) error { printProxyBench(out, res); return nil })
 		},
 	}
 	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each wrk run lasts")
@@ -132,6 +115,36 @@ command fails if any is still running at the end.`,
 	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 3, "rounds: each path once per round, in turns")
 	return cmd
 }
+
+// runBench is what every bench command does around its run: check -o,
+// hand the run this binary (to start labs and workloads with) and, for a
+// table, a progress writer (stderr), then print the result as -o asks.
+func runBench[R any](cmd *cobra.Command, g *globals, prepare func(binary string, progress io.Writer),
+	run func(ctx context.Context) (R, error), table func(io.Writer, R) error) error {
+	if err := checkFormat(g.output); err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var progress io.Writer
+	if g.output == "table" {
+		progress = cmd.ErrOrStderr()
+	}
+	prepare(bin, progress)
+	res, err := run(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if g.output != "table" {
+		return printObject(cmd.OutOrStdout(), g.output, res)
+	}
+	return table(cmd.OutOrStdout(), res)
+}
+
+// benchCommand is the command line a bench result records.
+func benchCommand() string { return "flotilla " + strings.Join(os.Args[1:], " ") }
 
 // printProxyBench prints one table per connection count: the medians over
 // the rounds and the proxy/nginx ratio of every round.

@@ -139,27 +139,14 @@ steady state, peak RSS ≤ 1.5 GiB per server and ≤ 2 GiB for the fake-node
 process, steady CPU of servers and fake nodes together under one core.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			bin, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.Binary = bin
-			if g.output == "table" {
-				cfg.Progress = cmd.ErrOrStderr()
-			}
-			res, err := runFakeNodesBench(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			res.Command = "flotilla " + strings.Join(os.Args[1:], " ")
-			out := cmd.OutOrStdout()
-			if g.output != "table" {
-				return printObject(out, g.output, res)
-			}
-			return printFakeNodesResult(out, res)
+			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Progress = bin, progress },
+				func(ctx context.Context) (*fakeNodesBenchResult, error) {
+					res, err := runFakeNodesBench(ctx, cfg)
+					if err == nil {
+						res.Command = benchCommand()
+					}
+					return res, err
+				}, printFakeNodesResult)
 		},
 	}
 	f := cmd.Flags()

@@ -224,30 +224,17 @@ peak and keeps replicas through the low half, and there is little left
 for a forecast to do.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
 			if err := cfg.validate(); err != nil {
 				return err
 			}
-			bin, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.Binary, cfg.Address = bin, g.address
-			if g.output == "table" {
-				cfg.Progress = cmd.ErrOrStderr()
-			}
-			res, err := runForecastBench(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			res.Command = "flotilla " + strings.Join(os.Args[1:], " ")
-			out := cmd.OutOrStdout()
-			if g.output != "table" {
-				return printObject(out, g.output, res)
-			}
-			return printForecastResult(out, res)
+			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Address, cfg.Progress = bin, g.address, progress },
+				func(ctx context.Context) (*forecastBenchResult, error) {
+					res, err := runForecastBench(ctx, cfg)
+					if err == nil {
+						res.Command = benchCommand()
+					}
+					return res, err
+				}, printForecastResult)
 		},
 	}
 	f := cmd.Flags()

@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -167,27 +166,14 @@ abort to the canary's last answer is taken.
 nodes watching, through the same server list as the agents) all along.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(g.output); err != nil {
-				return err
-			}
-			bin, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.Binary = bin
-			if g.output == "table" {
-				cfg.Progress = cmd.ErrOrStderr()
-			}
-			res, err := runRoutesBench(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			res.Command = "flotilla " + strings.Join(os.Args[1:], " ")
-			out := cmd.OutOrStdout()
-			if g.output != "table" {
-				return printObject(out, g.output, res)
-			}
-			return printRoutesResult(out, res)
+			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Progress = bin, progress },
+				func(ctx context.Context) (*routesBenchResult, error) {
+					res, err := runRoutesBench(ctx, cfg)
+					if err == nil {
+						res.Command = benchCommand()
+					}
+					return res, err
+				}, printRoutesResult)
 		},
 	}
 	f := cmd.Flags()
