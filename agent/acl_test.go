@@ -86,22 +86,8 @@ func startACLAgent(t *testing.T) (*testAgent, *aclServers, *httptest.Server, *at
 // startAgentWith is startAgent with ACL servers.
 func startAgentWith(t *testing.T, servers *aclServers, rt *NullRuntime) *testAgent {
 	t.Helper()
-	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	a, err := New(Config{Name: "n1", DataDir: t.TempDir(), Runtime: "sim", Capacity: api.Resources{CPU: 4000, Memory: 4 << 30}, Clock: fake},
-		servers, func(*api.Node) (Runtime, error) { return rt, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testAgent{t: t, agent: a, servers: servers.fakeServers, rt: rt, clock: fake, cancel: cancel, done: make(chan error, 1)}
-	go func() { ta.done <- a.Run(ctx) }()
-	t.Cleanup(ta.stop)
-	select {
-	case <-a.Registered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not register")
-	}
-	return ta
+	return runTestAgent(t, Config{DataDir: t.TempDir(), Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))},
+		servers, servers.fakeServers, rt, rt).registered()
 }
 
 func agentCall(t *testing.T, srv *httptest.Server, method, path, token, body string) (int, string) {

@@ -201,20 +201,35 @@ type testAgent struct {
 
 func startAgent(t *testing.T, dataDir string, servers *fakeServers, rt *NullRuntime) *testAgent {
 	t.Helper()
-	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	a, err := New(Config{Name: "n1", DataDir: dataDir, Runtime: "sim", Capacity: api.Resources{CPU: 4000, Memory: 4 << 30}, Clock: fake},
-		servers, func(*api.Node) (Runtime, error) { return rt, nil })
+	return runTestAgent(t, Config{DataDir: dataDir, Clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))},
+		servers, servers, rt, rt).registered()
+}
+
+// runTestAgent runs an agent of cfg (named n1, on sim, with 4 CPUs and
+// 4 GiB; cfg.Clock is a *clock.Fake) against servers until the test ends.
+// fake is the fake servers underneath servers; the agent's runtime is rt,
+// whose NullRuntime is null.
+func runTestAgent(t *testing.T, cfg Config, servers Servers, fake *fakeServers, rt Runtime, null *NullRuntime) *testAgent {
+	t.Helper()
+	cfg.Name, cfg.Runtime, cfg.Capacity = "n1", "sim", api.Resources{CPU: 4000, Memory: 4 << 30}
+	a, err := New(cfg, servers, func(*api.Node) (Runtime, error) { return rt, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testAgent{t: t, agent: a, servers: servers, rt: rt, clock: fake, cancel: cancel, done: make(chan error, 1)}
+	ta := &testAgent{t: t, agent: a, servers: fake, rt: null, clock: cfg.Clock.(*clock.Fake), cancel: cancel, done: make(chan error, 1)}
 	go func() { ta.done <- a.Run(ctx) }()
 	t.Cleanup(ta.stop)
+	return ta
+}
+
+// registered waits until the agent has registered its node.
+func (ta *testAgent) registered() *testAgent {
+	ta.t.Helper()
 	select {
-	case <-a.Registered():
+	case <-ta.agent.Registered():
 	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not register")
+		ta.t.Fatal("agent did not register")
 	}
 	return ta
 }

@@ -174,16 +174,7 @@ func startCertAgent(t *testing.T, spec string) (*testAgent, *certServers, *mount
 // runCertAgent starts an agent on the servers' clock.
 func runCertAgent(t *testing.T, dataDir string, servers *certServers, rt *mountingRuntime) *testAgent {
 	t.Helper()
-	a, err := New(Config{Name: "n1", DataDir: dataDir, Runtime: "sim", Capacity: api.Resources{CPU: 4000, Memory: 4 << 30}, Clock: servers.clock},
-		servers, func(*api.Node) (Runtime, error) { return rt, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ta := &testAgent{t: t, agent: a, servers: servers.fakeServers, rt: rt.NullRuntime, clock: servers.clock, cancel: cancel, done: make(chan error, 1)}
-	go func() { ta.done <- a.Run(ctx) }()
-	t.Cleanup(ta.stop)
-	return ta
+	return runTestAgent(t, Config{DataDir: dataDir, Clock: servers.clock}, servers, servers.fakeServers, rt, rt.NullRuntime)
 }
 
 // mounted is the certificate the container sees under /etc/tls, checked

@@ -180,21 +180,8 @@ func checkRoutes(t *testing.T, when string, got RoutesView, want map[string]Appl
 
 func TestAgentWithoutAProxyServesNoRoutes(t *testing.T) {
 	servers, rt := newFakeServers(), NewNullRuntime()
-	a, err := New(Config{Name: "n1", HTTP: "127.0.0.1:0", Runtime: "sim", Capacity: api.Resources{CPU: 4000, Memory: 4 << 30},
-		Clock: clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))},
-		servers, func(*api.Node) (Runtime, error) { return rt, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-a.Registered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not register")
-	}
+	a := runTestAgent(t, Config{HTTP: "127.0.0.1:0", Clock: clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))},
+		servers, servers, rt, rt).registered().agent
 	if v := getRoutes(t, a.HTTPAddr()); v.Services == nil || len(v.Services) != 0 {
 		t.Fatalf("got %+v, want an empty services object", v)
 	}

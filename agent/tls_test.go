@@ -1,13 +1,11 @@
 package agent
 
 import (
-	"context"
 	"crypto/tls"
 	"net/http"
 	"testing"
 	"time"
 
-	"flotilla/api"
 	"flotilla/internal/clock"
 	"flotilla/security/pki"
 	"flotilla/security/pki/pkitest"
@@ -20,21 +18,9 @@ import (
 func TestAgentAPIWithTLSAnswersOnlyCertificatesOfItsCA(t *testing.T) {
 	ca, other := pkitest.New(t), pkitest.New(t)
 	servers, rt := newFakeServers(), NewNullRuntime()
-	a, err := New(Config{Name: "n1", HTTP: "127.0.0.1:0", Runtime: "sim", Capacity: api.Resources{CPU: 4000, Memory: 4 << 30},
-		Clock: clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)), TLS: ca.Mutual(pki.RoleAgent)},
-		servers, func(*api.Node) (Runtime, error) { return rt, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-a.Registered():
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not register")
-	}
+	a := runTestAgent(t, Config{HTTP: "127.0.0.1:0", Clock: clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)), TLS: ca.Mutual(pki.RoleAgent)},
+		servers, servers, rt, rt).registered().agent
+	ctx := t.Context()
 
 	get := func(cfg *tls.Config, scheme, path string) (int, error) {
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
