@@ -165,17 +165,8 @@ func (s *ServiceSpec) validateCertificates() *FieldError {
 		if c.Lifetime < MinCertificateLifetime || c.Lifetime > MaxCertificateLifetime {
 			return fieldErr(f+".lifetime", "must be between %s and %s (90 days), got %s", MinCertificateLifetime, MaxCertificateLifetime, c.Lifetime)
 		}
-		switch c.Reload {
-		case ReloadRestart:
-			if c.Signal != "" {
-				return fieldErr(f+".signal", "only with reload: signal")
-			}
-		case ReloadSignal:
-			if !slices.Contains(reloadSignals, c.Signal) {
-				return fieldErr(f+".signal", "must be one of %s, got %q", strings.Join(reloadSignals, ", "), c.Signal)
-			}
-		default:
-			return fieldErr(f+".reload", "must be signal or restart, got %q", c.Reload)
+		if fe := validateReload(f, c.Reload, c.Signal, "signal or restart", ""); fe != nil {
+			return fe
 		}
 	}
 	return nil

@@ -205,6 +205,25 @@ func (s *ServiceSpec) validateEnv() *FieldError {
 	return nil
 }
 
+// validateReload checks a mount's reload (restart or signal, listed as
+// choices in its error) and signal: one of reloadSignals with signal,
+// none with restart (restartNote says what restart does instead).
+func validateReload(f, reload, signal, choices, restartNote string) *FieldError {
+	switch reload {
+	case ReloadRestart:
+		if signal != "" {
+			return fieldErr(f+".signal", "only with reload: signal%s", restartNote)
+		}
+	case ReloadSignal:
+		if !slices.Contains(reloadSignals, signal) {
+			return fieldErr(f+".signal", "must be one of %s, got %q", strings.Join(reloadSignals, ", "), signal)
+		}
+	default:
+		return fieldErr(f+".reload", "must be %s, got %q", choices, reload)
+	}
+	return nil
+}
+
 // validateFiles checks configs and secrets, which share the container's
 // file system and (for secrets) its environment. Each mounts a directory
 // (a file per key); no directory may hold another's.
@@ -238,17 +257,8 @@ func (s *ServiceSpec) validateFiles() *FieldError {
 		if fe := checkPath(f+".path", c.Path); fe != nil {
 			return fe
 		}
-		switch c.Reload {
-		case ReloadRestart:
-			if c.Signal != "" {
-				return fieldErr(f+".signal", "only with reload: signal (a config reloaded by restart rolls the service)")
-			}
-		case ReloadSignal:
-			if !slices.Contains(reloadSignals, c.Signal) {
-				return fieldErr(f+".signal", "must be one of %s, got %q", strings.Join(reloadSignals, ", "), c.Signal)
-			}
-		default:
-			return fieldErr(f+".reload", "must be restart or signal, got %q", c.Reload)
+		if fe := validateReload(f, c.Reload, c.Signal, "restart or signal", " (a config reloaded by restart rolls the service)"); fe != nil {
+			return fe
 		}
 	}
 	envs := map[string]bool{}
