@@ -118,7 +118,8 @@ command fails if any is still running at the end.`,
 
 // runBench is what every bench command does around its run: check -o,
 // hand the run this binary (to start labs and workloads with) and, for a
-// table, a progress writer (stderr), then print the result as -o asks.
+// table, a progress writer (stderr), have a result that records its
+// command line record it, then print the result as -o asks.
 func runBench[R any](cmd *cobra.Command, g *globals, prepare func(binary string, progress io.Writer),
 	run func(ctx context.Context) (R, error), table func(io.Writer, R) error) error {
 	if err := checkFormat(g.output); err != nil {
@@ -137,14 +138,14 @@ func runBench[R any](cmd *cobra.Command, g *globals, prepare func(binary string,
 	if err != nil {
 		return err
 	}
+	if r, ok := any(res).(interface{ recordCommand(string) }); ok {
+		r.recordCommand("flotilla " + strings.Join(os.Args[1:], " "))
+	}
 	if g.output != "table" {
 		return printObject(cmd.OutOrStdout(), g.output, res)
 	}
 	return table(cmd.OutOrStdout(), res)
 }
-
-// benchCommand is the command line a bench result records.
-func benchCommand() string { return "flotilla " + strings.Join(os.Args[1:], " ") }
 
 // printProxyBench prints one table per connection count: the medians over
 // the rounds and the proxy/nginx ratio of every round.

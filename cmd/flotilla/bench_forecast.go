@@ -228,13 +228,7 @@ for a forecast to do.`,
 				return err
 			}
 			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Address, cfg.Progress = bin, g.address, progress },
-				func(ctx context.Context) (*forecastBenchResult, error) {
-					res, err := runForecastBench(ctx, cfg)
-					if err == nil {
-						res.Command = benchCommand()
-					}
-					return res, err
-				}, printForecastResult)
+				func(ctx context.Context) (*forecastBenchResult, error) { return runForecastBench(ctx, cfg) }, printForecastResult)
 		},
 	}
 	f := cmd.Flags()
@@ -841,3 +835,6 @@ func writeForecastSamples(path string, services []*forecastBenchService, s *fore
 	}
 	return nil
 }
+
+// recordCommand keeps the command line the result came from.
+func (r *forecastBenchResult) recordCommand(line string) { r.Command = line }

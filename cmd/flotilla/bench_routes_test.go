@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"flotilla/agent"
 )
@@ -132,5 +137,21 @@ func TestAbortRoundCountsTheCanaryAroundTheAbort(t *testing.T) {
 	foreign := append(answers, vipAnswer{At: at(50), Version: "v1", Allocation: "someone-else"})
 	if _, err := summarizeAbort(foreign, t0, "v3", ours); err == nil || !strings.Contains(err.Error(), "not this lab's") {
 		t.Fatalf("an answer from another cluster's allocation: %v", err)
+	}
+}
+
+// TestRunBenchRecordsTheCommandLine: a bench result that keeps its
+// command line gets this process's.
+func TestRunBenchRecordsTheCommandLine(t *testing.T) {
+	cmd := &cobra.Command{}
+	cmd.SetOut(io.Discard)
+	res := &routesBenchResult{}
+	err := runBench(cmd, &globals{output: "json"}, func(string, io.Writer) {},
+		func(context.Context) (*routesBenchResult, error) { return res, nil }, printRoutesResult)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "flotilla " + strings.Join(os.Args[1:], " "); res.Command != want {
+		t.Fatalf("recorded %q, want %q", res.Command, want)
 	}
 }
