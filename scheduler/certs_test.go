@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 	"flotilla/security/pki"
 )
 
@@ -77,10 +78,10 @@ func TestTheFirstLeaderMakesTheWorkloadCAAndItsKeyIsSealedInRaftAndOnDisk(t *tes
 			t.Fatalf("snapshot of %s: %v", s.Name(), err)
 		}
 	}
-	if found := grepDir(t, dir, body); len(found) > 0 {
+	if found := testutil.FilesHolding(t, dir, body); len(found) > 0 {
 		t.Fatalf("the CA key is on disk in the clear in %v", found)
 	}
-	if found := grepDir(t, dir, "PRIVATE KEY"); len(found) > 0 {
+	if found := testutil.FilesHolding(t, dir, "PRIVATE KEY"); len(found) > 0 {
 		t.Fatalf("a PEM private key is on disk in %v", found)
 	}
 

@@ -1,9 +1,7 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,34 +9,12 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 	"flotilla/storage"
 )
 
 // plaintext is a secret value the tests look for on disk.
 const plaintext = "correct-horse-battery-staple-7361"
-
-// grepDir lists the files under dir that contain needle.
-func grepDir(t *testing.T, dir, needle string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, []byte(needle)) {
-			found = append(found, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
-}
 
 // keyringCluster starts three servers, each with its own copy of one
 // keyring file (as a provisioner copies it to every machine).
@@ -106,7 +82,7 @@ func TestSecretsAreSealedBeforeRaftAndEveryServerReadsThem(t *testing.T) {
 			t.Fatalf("snapshot of %s: %v", s.Name(), err)
 		}
 	}
-	if found := grepDir(t, dir, plaintext); len(found) > 0 {
+	if found := testutil.FilesHolding(t, dir, plaintext); len(found) > 0 {
 		t.Fatalf("the plaintext is on disk in %v", found)
 	}
 }
@@ -205,7 +181,7 @@ func TestKeyringRotationReachesEveryServerAndSurvivesRestarts(t *testing.T) {
 			t.Fatalf("keyring list does not show %s missing %s: %+v", follower, rot.KeyID, st)
 		}
 	}
-	if found := grepDir(t, dir, plaintext); len(found) > 0 {
+	if found := testutil.FilesHolding(t, dir, plaintext); len(found) > 0 {
 		t.Fatalf("the plaintext is on disk in %v", found)
 	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 )
 
 // labDir is the directory of a lab the test started (FLOTILLA_LAB_DIR and
@@ -30,38 +29,6 @@ func (l *labCLI) labDir() string {
 		l.t.Fatal("the lab's environment names no FLOTILLA_LAB_DIR and FLOTILLA_LAB")
 	}
 	return filepath.Join(root, name)
-}
-
-// filesHolding lists the files under dir that contain needle.
-func filesHolding(t *testing.T, dir, needle string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
-				return nil // a file a running process removed meanwhile
-			}
-			return err
-		}
-		if d.IsDir() || !d.Type().IsRegular() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if os.IsNotExist(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(data, []byte(needle)) {
-			found = append(found, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
 }
 
 // TestSecretsAndConfigsReachReplicasAndNothingElse is the check of
@@ -240,7 +207,7 @@ rollout: {strategy: ramped, ramped: {maxSurge: 1, maxUnavailable: 0}}
 		for _, a := range running(2) {
 			live[a.ID] = true
 		}
-		found := filesHolding(t, l.labDir(), password)
+		found := testutil.FilesHolding(t, l.labDir(), password)
 		if len(found) != len(live) {
 			t.Errorf("%d files hold the value, want one per running replica (%d): %v", len(found), len(live), found)
 		}
