@@ -230,7 +230,7 @@ func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, ngin
 	}
 
 	res = &ProxyResult{Date: time.Now().UTC().Format(time.RFC3339), Machine: sysinfo.Machine(),
-		LoadBefore: loadAverage(), Threads: cfg.Threads, Rounds: cfg.Rounds, Duration: cfg.Duration.String(),
+		LoadBefore: sysinfo.LoadAverage(), Threads: cfg.Threads, Rounds: cfg.Rounds, Duration: cfg.Duration.String(),
 		NginxWorkers: ngCfg.Workers, NginxKeepalive: ngCfg.Keepalive}
 	res.Wrk = firstLine(pg, wrk, "--version")
 	res.Nginx = firstLine(pg, nginx, "-v")
@@ -258,7 +258,7 @@ func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, ngin
 		sweep.summarize(cfg.Rounds)
 		res.Sweeps = append(res.Sweeps, sweep)
 	}
-	res.LoadAfter = loadAverage()
+	res.LoadAfter = sysinfo.LoadAverage()
 	return res, nil
 }
 
@@ -310,20 +310,6 @@ func exitedBySignal(err error, sig syscall.Signal) bool {
 	}
 	ws, ok := ee.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled() && ws.Signal() == sig
-}
-
-// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures; empty when
-// unknown.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // firstLine runs a tool for its version and returns its first line.
