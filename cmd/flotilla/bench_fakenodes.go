@@ -446,14 +446,7 @@ func runFakeNodesBench(ctx context.Context, cfg fakeNodesBenchConfig) (res *fake
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if derr := l.Down(io.Discard); derr != nil && err == nil {
-			err = derr
-		}
-		if err != nil {
-			err = fmt.Errorf("%w (lab logs: %s)", err, l.Dir)
-		}
-	}()
+	defer downBenchLab(l, &err)
 	client, err := api.NewClient(l.Addresses())
 	if err != nil {
 		return nil, err

@@ -470,18 +470,11 @@ func runForecastBench(ctx context.Context, cfg forecastBenchConfig) (res *foreca
 	cluster := cfg.Address
 	given := cfg.Address != ""
 	if !given {
-		l, err := upForecastLab(ctx, cfg)
-		if err != nil {
-			return nil, err
+		l, uerr := upForecastLab(ctx, cfg)
+		if uerr != nil {
+			return nil, uerr
 		}
-		defer func() {
-			if derr := l.Down(io.Discard); derr != nil && err == nil {
-				err = derr
-			}
-			if err != nil {
-				err = fmt.Errorf("%w (lab logs: %s)", err, l.Dir)
-			}
-		}()
+		defer downBenchLab(l, &err)
 		cfg.Address = l.Addresses()
 		cluster = fmt.Sprintf("lab %s (%d servers, %d agents, sim)", l.Name, cfg.Servers, cfg.Agents)
 	}

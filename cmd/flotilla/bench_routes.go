@@ -410,14 +410,7 @@ func runRoutesBench(ctx context.Context, cfg routesBenchConfig) (res *routesBenc
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if derr := l.Down(io.Discard); derr != nil && err == nil {
-			err = derr
-		}
-		if err != nil {
-			err = fmt.Errorf("%w (lab logs: %s)", err, l.Dir)
-		}
-	}()
+	defer downBenchLab(l, &err)
 	client, err := api.NewClient(l.Addresses())
 	if err != nil {
 		return nil, err
@@ -561,6 +554,18 @@ func upBenchLab(ctx context.Context, lc lab.Config, progress io.Writer) (*lab.La
 		}
 	}
 	return nil, err
+}
+
+// downBenchLab takes a benchmark's lab down at its end: a failure to do
+// so is the run's error if it had none, and a failed run names the lab's
+// logs.
+func downBenchLab(l *lab.Lab, err *error) {
+	if derr := l.Down(io.Discard); derr != nil && *err == nil {
+		*err = derr
+	}
+	if *err != nil {
+		*err = fmt.Errorf("%w (lab logs: %s)", *err, l.Dir)
+	}
 }
 
 func (b *routesBench) apply(ctx context.Context, version string) (api.ApplyResponse, error) {
