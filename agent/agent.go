@@ -16,6 +16,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/seeded"
 	"flotilla/internal/vnet"
 	"flotilla/network/dns"
 	"flotilla/network/gossip"
@@ -68,6 +69,11 @@ type Config struct {
 	Revisions *Revisions
 	Workers   int
 	Clock     clock.Clock
+	// Seed, when non-zero, makes the agent's random choices (heartbeat
+	// jitter, the proxy's splits, mirrors and balancing) a function of it
+	// and the node's name, so that a virtual scenario run with --seed
+	// replays; 0 draws them at random.
+	Seed      uint64
 	Logger    *slog.Logger
 	LogOutput io.Writer
 	// Net is where the agent listens (HTTP, gossip, DNS, the proxy's VIPs)
@@ -234,7 +240,8 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		a.metrics.registry.MustRegister(a.dns.Collectors()...)
 	}
 	if cfg.Proxy {
-		pc := proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock, Wake: wakeFunc(servers)}
+		pc := proxy.Config{Node: cfg.Name, Logger: cfg.Logger, Clock: cfg.Clock, Wake: wakeFunc(servers),
+			Rand: seeded.Source(cfg.Seed, cfg.Name, "proxy")}
 		if !vnet.IsHost(cfg.Net) {
 			// Every node's proxy owns every VIP: the address is shared, as
 			// SO_REUSEPORT shares it on the host.
@@ -462,6 +469,7 @@ func (a *Agent) register(ctx context.Context) error {
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	// The first heartbeat goes at once: it tells the agent the TTL.
 	wait, timeout := time.Duration(0), 2*time.Second
+	jitter := newJitter(seeded.Source(a.cfg.Seed, a.cfg.Name, "heartbeat"))
 	every, backoff := 3*time.Second, 200*time.Millisecond
 	for {
 		select {
@@ -497,9 +505,16 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-// jitter spreads d by ±15%, keeping its mean.
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.85 + 0.3*rand.Float64()))
+// newJitter spreads a duration by ±15%, keeping its mean, with draws
+// from src (at random when nil). It is for one goroutine.
+func newJitter(src rand.Source) func(time.Duration) time.Duration {
+	draw := rand.Float64
+	if src != nil {
+		draw = rand.New(src).Float64
+	}
+	return func(d time.Duration) time.Duration {
+		return time.Duration(float64(d) * (0.85 + 0.3*draw()))
+	}
 }
 
 // watchLoop long-polls the node's allocations and queues every change.

@@ -52,7 +52,12 @@ type Config struct {
 	Timing RaftTiming
 	// Clock drives the cluster's own timers (heartbeat TTLs, GC) and the
 	// times stamped into commands; Raft and network retries use real time.
-	Clock  clock.Clock
+	Clock clock.Clock
+	// Seed, when non-zero, is where a new cluster's ID comes from
+	// (allocation IDs derive from it) instead of crypto/rand, so that a
+	// virtual scenario run with --seed replays; give every server the
+	// same one.
+	Seed   uint64
 	Logger *slog.Logger
 	// LogOutput receives Raft's and memberlist's own logs.
 	LogOutput io.Writer

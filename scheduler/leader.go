@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/seeded"
 	"flotilla/network/gossip"
 	"flotilla/scheduler/state"
 )
@@ -49,7 +51,7 @@ func (s *Server) lead(ctx context.Context) {
 	if s.store.Snapshot().ClusterID() == 0 {
 		// The cluster's first leader names it: allocation IDs derive
 		// from it, so that two clusters never make the same ones.
-		if _, _, err := s.apply(state.CmdSetClusterID, &state.SetClusterID{ID: newClusterID()}); err != nil {
+		if _, _, err := s.apply(state.CmdSetClusterID, &state.SetClusterID{ID: newClusterID(s.cfg.Seed)}); err != nil {
 			log.Warn("set the cluster ID", "err", err)
 		}
 	}
@@ -108,8 +110,14 @@ func (s *Server) lead(ctx context.Context) {
 	wg.Wait()
 }
 
-// newClusterID is a random non-zero number.
-func newClusterID() uint64 {
+// newClusterID is a random non-zero number, or one derived from seed
+// when it is not 0.
+func newClusterID(seed uint64) uint64 {
+	if seed != 0 {
+		if id := seeded.Hash("cluster", strconv.FormatUint(seed, 10)); id != 0 {
+			return id
+		}
+	}
 	var b [8]byte
 	for {
 		if _, err := rand.Read(b[:]); err != nil {

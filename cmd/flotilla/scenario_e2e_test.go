@@ -149,6 +149,7 @@ func TestScenarioListShowAndRefusals(t *testing.T) {
 	}{
 		{[]string{"scenario", "run", "node-loss", "--virtual", "--address", "http://127.0.0.1:1"}, "error: --virtual runs the scenario's lab in this process"},
 		{[]string{"scenario", "run", "node-loss", "--seed", "7"}, "error: --seed and --log go with --virtual"},
+		{[]string{"scenario", "run", "node-loss", "--virtual", "--seed", "0"}, "error: --seed: 0 is not a seed; give 1 or more"},
 		{[]string{"scenario", "run", "node-loss", "--virtual", "--keep"}, "error: --keep: a virtual lab lives in this process"},
 		{[]string{"scenario", "run", bad}, `error: bad.yaml: steps[0].wait.allocations.runing: unknown field (did you mean "running"?)`},
 		{[]string{"scenario", "run", "nope"}, `error: no scenario "nope" in the library (it has `},

@@ -54,7 +54,7 @@ func runVirtual(ctx context.Context, o *scenarioRunOptions, sc *scenario.Scenari
 	}()
 	code := 0
 	err = bubble.Run(func() {
-		err := virtual.Play(sc, virtual.Options{Report: scenario.StableIDs(report), Log: log, Dir: dir})
+		err := virtual.Play(sc, virtual.Options{Report: scenario.StableIDs(report), Log: log, Dir: dir, Seed: o.seed})
 		if err != nil {
 			var serr *scenario.StepError
 			if !errors.As(err, &serr) {

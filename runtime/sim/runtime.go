@@ -17,6 +17,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/seeded"
 	"flotilla/internal/vnet"
 	"flotilla/runtime"
 	"flotilla/runtime/toolbox"
@@ -58,6 +59,11 @@ type Config struct {
 	// nslookup dial: nil for the host's network, or a simulated one
 	// (vnet.Memory) with the agent's DNS server on it.
 	Net vnet.Net
+	// Seed, when non-zero, makes each run of each workload draw its
+	// errors, latencies and conversions from a source derived from it,
+	// the node and the container, so that a virtual scenario run with
+	// --seed replays; 0 draws them at random.
+	Seed uint64
 }
 
 // searchDomain is the cluster DNS zone (network/dns's default).
@@ -156,6 +162,7 @@ type container struct {
 	changed    chan struct{} // closed and replaced on every change of state
 	removed    bool
 	execs      int // commands running in it
+	starts     int // how many times it was started
 	// signals are those Signal sent it, in order (a config's reload).
 	signals []string
 	// plainFiles and mounts are what its files were made of (mounts.go).
@@ -310,7 +317,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if c.state == runtime.StateRunning {
 		return fmt.Errorf("start container %s: %w", id, runtime.ErrRunning)
 	}
-	app := workload.New(c.cfg, c.logs)
+	c.starts++
+	cfg := c.cfg
+	if src := seeded.Source(r.cfg.Seed, r.cfg.Node, id, strconv.Itoa(c.starts)); src != nil {
+		cfg.Rand = src
+	}
+	app := workload.New(cfg, c.logs)
 	runCtx, cancel := context.WithCancel(context.Background())
 	exited := make(chan struct{})
 	c.app, c.cancel, c.exited, c.killReason = app, cancel, exited, ""
@@ -320,6 +332,19 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	r.runs.Add(1)
 	go r.run(runCtx, c, app, exited)
 	r.log.Debug("container started", "id", id, "ip", c.ip)
+	if c.cfg.StartupDelay == 0 {
+		// A process that binds its port first thing has done so by the
+		// time anyone can reach it; without this wait a probe sent at
+		// once races the app's goroutine, and virtual runs would tell
+		// either story.
+		r.mu.Unlock()
+		select {
+		case <-app.Serving():
+		case <-exited:
+		case <-ctx.Done():
+		}
+		r.mu.Lock()
+	}
 	return nil
 }
 

@@ -73,7 +73,7 @@ type App struct {
 	active   activity
 
 	// serving is closed once the listeners accept connections, with addrs
-	// set; tests wait on it.
+	// set (Serving).
 	serving chan struct{}
 	addrs   []net.Addr
 }
@@ -157,6 +157,10 @@ func (a *App) abortErr() error {
 	}
 	return &ExitError{Code: ExitCrash, Reason: "aborted"}
 }
+
+// Serving is closed once the app accepts connections (after its
+// StartupDelay); it stays open if the app ends before it listens.
+func (a *App) Serving() <-chan struct{} { return a.serving }
 
 // Run listens on cfg.Listen and cfg.ExtraListen (or serves ln if non-nil)
 // and serves until ctx ends or the app crashes or is killed. When ctx ends it

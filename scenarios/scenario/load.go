@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/seeded"
 	"flotilla/internal/vnet"
 	"flotilla/network/loadgen"
 )
@@ -142,8 +143,9 @@ func millis(ms float64) string {
 }
 
 // startLoad resolves the service's VIP and port and starts the load; it
-// runs until its duration ends, a stop step, or the run ends (ctx).
-func startLoad(ctx context.Context, r Reader, n vnet.Net, s *LoadStep) (*backgroundLoad, error) {
+// runs until its duration ends, a stop step, or the run ends (ctx). A
+// run's seed stands in for a step's own.
+func startLoad(ctx context.Context, r Reader, n vnet.Net, s *LoadStep, seed uint64) (*backgroundLoad, error) {
 	ns := namespaceOr(s.Namespace)
 	svc, _, err := r.Service(ctx, ns, s.Service, api.QueryOptions{})
 	if err != nil {
@@ -159,6 +161,9 @@ func startLoad(ctx context.Context, r Reader, n vnet.Net, s *LoadStep) (*backgro
 	url := "http://" + net.JoinHostPort(svc.VIP, strconv.Itoa(port)) + "/"
 	cfg := s.config(url)
 	cfg.Net = n
+	if cfg.Rand == nil {
+		cfg.Rand = seeded.Source(seed, "load", s.Start)
+	}
 	l := &backgroundLoad{name: s.Start, target: cfg.URL, runOut: s.Duration > 0, done: make(chan struct{})}
 	cfg.Progress = func(snap loadgen.Snapshot) {
 		l.mu.Lock()

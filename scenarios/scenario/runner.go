@@ -66,6 +66,10 @@ type Runner struct {
 	// runs are left out, and events are shown at the cluster time they
 	// happened (live, when the runner saw them).
 	Virtual bool
+	// Seed, when non-zero, replays who a load's users are and which of
+	// them check out in loads whose step sets no seed (--seed in virtual
+	// time).
+	Seed uint64
 }
 
 // StepError is a step that failed: its index (from 0, as in the file's
@@ -117,6 +121,7 @@ type run struct {
 	poll     time.Duration
 	world    *world
 	virtual  bool
+	seed     uint64
 	start    time.Time
 	lastNode string
 }
@@ -174,7 +179,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 	if err := r.Check(sc); err != nil {
 		return err
 	}
-	ru := &run{sc: sc, cluster: r.Cluster, lab: r.Lab, http: r.HTTP, report: r.Report, poll: r.Poll, virtual: r.Virtual,
+	ru := &run{sc: sc, cluster: r.Cluster, lab: r.Lab, http: r.HTTP, report: r.Report, poll: r.Poll, virtual: r.Virtual, seed: r.Seed,
 		world: &world{cluster: r.Cluster, loads: map[string]*backgroundLoad{}, dns: r.DNS, net: vnet.Or(r.Net)}}
 	if ru.http == nil {
 		ru.http = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: ru.world.net.DialContext}}
@@ -405,7 +410,7 @@ func (r *run) expect(ctx context.Context, c *Condition) (verdict, error) {
 
 func (r *run) load(ctx context.Context, s *LoadStep) (string, map[string]any, error) {
 	if s.Start != "" {
-		l, err := startLoad(ctx, r.cluster, r.world.net, s)
+		l, err := startLoad(ctx, r.cluster, r.world.net, s, r.seed)
 		if err != nil {
 			return "", nil, err
 		}

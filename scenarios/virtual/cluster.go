@@ -30,6 +30,10 @@ import (
 // Spec is the lab to simulate: as a scenario's lab section.
 type Spec struct {
 	Servers, Agents int
+	// Seed, when non-zero, is where the members' own random choices come
+	// from (the cluster's ID, hence allocation IDs; heartbeat jitter; the
+	// proxies' splits; the replicas' errors, latencies and conversions).
+	Seed uint64
 	// tweak, when set, changes each server's configuration (tests).
 	tweak func(*scheduler.Config)
 }
@@ -94,6 +98,7 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 			HTTP: fmt.Sprintf("%s:%d", ip, serverPort), Raft: fmt.Sprintf("%s:%d", ip, serverPort+1),
 			Gossip: gossip[i-1], BootstrapExpect: spec.Servers, HeartbeatTTL: heartbeatTTL,
 			Logger: logger.With("server", fmt.Sprintf("s%d", i)), LogOutput: log, Net: c.Net.Machine(ip),
+			Seed: spec.Seed,
 		}
 		if spec.tweak != nil {
 			spec.tweak(&cfg)
@@ -120,6 +125,7 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 			Capacity: api.Resources{CPU: 4000, Memory: 4 << 30},
 			Labels:   map[string]string{"zone": string(rune('a' + (i-1)%26))},
 			Logger:   logger.With("agent", fmt.Sprintf("n%d", i)), LogOutput: log, Net: c.Net.Machine(ip),
+			Seed: spec.Seed,
 		}
 		m := &member{name: cfg.Name, ip: ip}
 		c.nodes = append(c.nodes, m)
@@ -162,7 +168,7 @@ func (c *Cluster) simRuntime(cfg agent.Config, m *member) agent.RuntimeFactory {
 		c.mu.Lock()
 		m.subnet = subnet.Masked()
 		c.mu.Unlock()
-		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS, Net: cfg.Net})
+		return sim.New(sim.Config{Node: node.Name, Subnet: subnet, Logger: cfg.Logger, DNS: cfg.DNS, Net: cfg.Net, Seed: cfg.Seed})
 	}
 }
 

@@ -21,6 +21,11 @@ type Options struct {
 	// Dir holds the lab's data (a temporary directory, removed at the
 	// end, when empty).
 	Dir string
+	// Seed, when non-zero, replays the random choices of Flotilla's own
+	// code: the lab's (Spec.Seed) and the loads' (scenario.Runner.Seed).
+	// The libraries' come from math/rand's global source, which the
+	// caller seeds.
+	Seed uint64
 	// tweak, when set, changes each server's configuration (tests).
 	tweak func(*scheduler.Config)
 }
@@ -46,7 +51,7 @@ func Play(sc *scenario.Scenario, o Options) (err error) {
 		defer os.RemoveAll(dir)
 	}
 	ctx := context.Background()
-	c, err := Start(ctx, Spec{Servers: sc.Lab.Servers, Agents: sc.Lab.Agents, tweak: o.tweak}, dir, o.Log)
+	c, err := Start(ctx, Spec{Servers: sc.Lab.Servers, Agents: sc.Lab.Agents, Seed: o.Seed, tweak: o.tweak}, dir, o.Log)
 	if err != nil {
 		return fmt.Errorf("start a virtual lab: %w", err)
 	}
@@ -61,7 +66,7 @@ func Play(sc *scenario.Scenario, o Options) (err error) {
 	if sc.Lab.Runtime == scenario.RuntimeContainerd {
 		where += " (standing in for the containerd lab the scenario asks for)"
 	}
-	r := &scenario.Runner{Cluster: client, Lab: c, DNS: c.DNS(), Net: c.Net, Virtual: true, Where: where, Report: o.Report}
+	r := &scenario.Runner{Cluster: client, Lab: c, DNS: c.DNS(), Net: c.Net, Virtual: true, Where: where, Report: o.Report, Seed: o.Seed}
 	if err := r.Check(sc); err != nil {
 		return err
 	}
