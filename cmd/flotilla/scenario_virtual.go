@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 
 	"flotilla/internal/bubble"
 	"flotilla/scenarios/scenario"
@@ -30,6 +31,11 @@ func runVirtual(ctx context.Context, o *scenarioRunOptions, sc *scenario.Scenari
 	// than in parallel.
 	if os.Getenv("GOMAXPROCS") == "" {
 		goruntime.GOMAXPROCS(1)
+	}
+	// The whole cluster's heap is a few tens of megabytes: collecting it
+	// a quarter as often saves a fifth of the CPU of a long run.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
 	}
 	var log io.Writer
 	if o.log != "" {

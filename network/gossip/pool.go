@@ -133,6 +133,11 @@ func Start(cfg Config) (*Pool, error) {
 		mc.GossipInterval = 50 * time.Millisecond
 		mc.PushPullInterval = 5 * time.Second
 		mc.DeadNodeReclaimTime = time.Second
+		// A LAN or a lab on one machine has no bandwidth to save, and the
+		// packets are small: compressing each one only costs CPU (an
+		// eighth of an idle virtual lab's). Members decompress what a
+		// member that does compress sends.
+		mc.EnableCompression = false
 	}
 	mc.Name = cfg.Name
 	mc.BindAddr, mc.BindPort = host, port
