@@ -111,7 +111,7 @@ non-zero when a step fails, naming it, what was expected and what was seen.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.keep, "keep", false, "leave the lab running at the end (it says how to reach and stop it)")
-	f.BoolVar(&o.virtual, "virtual", false, "run the lab in this process in virtual time: an hour of cluster time in seconds, the same trace every time")
+	f.BoolVar(&o.virtual, "virtual", false, "run the lab in this process in virtual time: an hour of cluster time in seconds, the same story for the same --seed")
 	f.Uint64Var(&o.seed, "seed", 1, "with --virtual: the seed every random choice of the run derives from (1 or more): the same seed, the same trace")
 	f.StringVar(&o.log, "log", "", "with --virtual: write the servers' and agents' logs to this file")
 	f.StringVar(&o.dns, "dns", "", "with --address: the cluster's DNS server, HOST:PORT, for dns conditions (default $FLOTILLA_DNS_ADDR)")

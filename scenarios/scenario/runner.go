@@ -70,6 +70,13 @@ type Runner struct {
 	// them check out in loads whose step sets no seed (--seed in virtual
 	// time).
 	Seed uint64
+	// Settle, in virtual time, returns once everything the run started
+	// waits for a later instant (synctest.Wait). With it, events are held
+	// and printed with the next step's line (after a step that acts,
+	// before one that waits or checks), in the order the leader recorded
+	// them, so that what is printed at one instant does not depend on
+	// which goroutine ran first.
+	Settle func()
 }
 
 // StepError is a step that failed: its index (from 0, as in the file's
@@ -113,16 +120,20 @@ type world struct {
 
 // run is one play of a scenario.
 type run struct {
-	sc       *Scenario
-	cluster  Cluster
-	lab      Lab
-	http     *http.Client
-	report   Reporter
-	poll     time.Duration
-	world    *world
-	virtual  bool
-	seed     uint64
-	start    time.Time
+	sc      *Scenario
+	cluster Cluster
+	lab     Lab
+	http    *http.Client
+	report  Reporter
+	poll    time.Duration
+	world   *world
+	virtual bool
+	seed    uint64
+	start   time.Time
+	// settle and held: Runner.Settle, and the events it holds until a
+	// step is printed (held.flush).
+	settle   func()
+	held     heldEvents
 	lastNode string
 }
 
@@ -179,7 +190,7 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 	if err := r.Check(sc); err != nil {
 		return err
 	}
-	ru := &run{sc: sc, cluster: r.Cluster, lab: r.Lab, http: r.HTTP, report: r.Report, poll: r.Poll, virtual: r.Virtual, seed: r.Seed,
+	ru := &run{sc: sc, cluster: r.Cluster, lab: r.Lab, http: r.HTTP, report: r.Report, poll: r.Poll, virtual: r.Virtual, seed: r.Seed, settle: r.Settle,
 		world: &world{cluster: r.Cluster, loads: map[string]*backgroundLoad{}, dns: r.DNS, net: vnet.Or(r.Net)}}
 	if ru.http == nil {
 		ru.http = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: ru.world.net.DialContext}}
@@ -219,6 +230,10 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 			if r.Virtual {
 				at = e.Time.Sub(ru.start)
 			}
+			if ru.settle != nil {
+				ru.held.add(at, e)
+				return
+			}
 			r.Report.Event(at, e)
 		})
 	})
@@ -232,11 +247,13 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 			}
 			serr := &StepError{Index: i, Kind: sc.Steps[i].Kind(), Err: err}
 			endEvents()
+			ru.held.flush(r.Report, -1)
 			r.Report.End(EndReport{Scenario: sc.Name, Steps: i + 1, Of: len(sc.Steps), Elapsed: ru.elapsed(), Failure: serr.Error()})
 			return serr
 		}
 	}
 	endEvents()
+	ru.held.flush(r.Report, -1)
 	r.Report.End(EndReport{Scenario: sc.Name, Passed: true, Steps: len(sc.Steps), Of: len(sc.Steps), Elapsed: ru.elapsed()})
 	return nil
 }
@@ -336,8 +353,60 @@ func (r *run) step(ctx context.Context, i int) error {
 	if err != nil {
 		rep.OK, rep.Error = false, err.Error()
 	}
-	r.report.Step(rep)
+	if r.settle == nil {
+		r.report.Step(rep)
+		return err
+	}
+	// The events of the instant a step ends go after a step that acts
+	// (they are what it caused), before one that waits, checks or tells
+	// (what it saw); earlier ones before either.
+	r.settle()
+	switch rep.Kind {
+	case KindApply, KindDelete, KindLoad, KindFault, KindRollout, KindScale, KindDrain:
+		r.held.flush(r.report, rep.At)
+		r.report.Step(rep)
+	default:
+		r.held.flush(r.report, -1)
+		r.report.Step(rep)
+	}
+	r.held.flush(r.report, -1)
 	return err
+}
+
+// heldEvents are events waiting to be printed (Runner.Settle).
+type heldEvents struct {
+	mu     sync.Mutex
+	events []heldEvent
+}
+
+type heldEvent struct {
+	at time.Duration
+	e  *api.Event
+}
+
+func (h *heldEvents) add(at time.Duration, e *api.Event) {
+	h.mu.Lock()
+	h.events = append(h.events, heldEvent{at, e})
+	h.mu.Unlock()
+}
+
+// flush prints the events held from before the cluster time until (all
+// of them when until < 0), in the order they came.
+func (h *heldEvents) flush(r Reporter, until time.Duration) {
+	h.mu.Lock()
+	var now, later []heldEvent
+	for _, he := range h.events {
+		if until < 0 || he.at < until {
+			now = append(now, he)
+		} else {
+			later = append(later, he)
+		}
+	}
+	h.events = later
+	h.mu.Unlock()
+	for _, he := range now {
+		r.Event(he.at, he.e)
+	}
 }
 
 func (r *run) apply(ctx context.Context, i int) (string, error) {

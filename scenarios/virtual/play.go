@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"testing/synctest"
 	"time"
 
 	"flotilla/scenarios/scenario"
@@ -66,7 +67,8 @@ func Play(sc *scenario.Scenario, o Options) (err error) {
 	if sc.Lab.Runtime == scenario.RuntimeContainerd {
 		where += " (standing in for the containerd lab the scenario asks for)"
 	}
-	r := &scenario.Runner{Cluster: client, Lab: c, DNS: c.DNS(), Net: c.Net, Virtual: true, Where: where, Report: o.Report, Seed: o.Seed}
+	r := &scenario.Runner{Cluster: client, Lab: c, DNS: c.DNS(), Net: c.Net, Virtual: true, Where: where, Report: o.Report, Seed: o.Seed,
+		Settle: synctest.Wait}
 	if err := r.Check(sc); err != nil {
 		return err
 	}
