@@ -321,7 +321,7 @@ func (s *Server) ServiceEndpoints(ctx context.Context, namespace, name string, q
 // WriteTarget says where writes go, waiting up to five seconds for an
 // election in progress.
 func (s *Server) WriteTarget(ctx context.Context) (string, error) {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := s.cfg.Clock.Now().Add(5 * time.Second)
 	for {
 		if s.IsLeader() {
 			return "", nil
@@ -329,13 +329,13 @@ func (s *Server) WriteTarget(ctx context.Context) (string, error) {
 		if name, _, http := s.leaderHTTP(); name != "" && name != s.cfg.Name && http != "" {
 			return http, nil
 		}
-		if time.Now().After(deadline) {
+		if s.cfg.Clock.Now().After(deadline) {
 			return "", fmt.Errorf("server %s: %w", s.cfg.Name, api.ErrNoLeader)
 		}
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(25 * time.Millisecond):
+		case <-s.cfg.Clock.After(25 * time.Millisecond):
 		}
 	}
 }

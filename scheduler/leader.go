@@ -280,7 +280,7 @@ func (s *Server) reconcilePeers(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case <-time.After(10 * time.Second):
+		case <-s.cfg.Clock.After(10 * time.Second):
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (s *Server) SnapshotSave(ctx context.Context) (io.ReadCloser, uint64, error
 		remove()
 		return nil, 0, fmt.Errorf("save snapshot: %w", err)
 	}
-	meta := SnapshotMeta{Flotilla: "snapshot", Version: 1, Server: s.cfg.Name, Time: time.Now().UTC(), Index: index,
+	meta := SnapshotMeta{Flotilla: "snapshot", Version: 1, Server: s.cfg.Name, Time: s.cfg.Clock.Now().UTC(), Index: index,
 		Size: counted.n, SHA256: hex.EncodeToString(sum.Sum(nil))}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeSnapshotArchive(pw, meta, f)) }()

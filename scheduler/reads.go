@@ -64,7 +64,7 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("server %s: consistent read: %v: %w", s.cfg.Name, last, api.ErrNoLeader)
-		case <-time.After(25 * time.Millisecond):
+		case <-s.cfg.Clock.After(25 * time.Millisecond):
 		}
 	}
 }

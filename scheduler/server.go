@@ -278,7 +278,7 @@ func (s *Server) joinLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-s.cfg.Clock.After(time.Second):
 		}
 	}
 }
