@@ -15,7 +15,10 @@
 // endpoint, takes a kept-alive connection from that endpoint's pool
 // (upstream.go), writes the request, reads the answer and streams it back
 // (http.go), then reads the next request (server.go). Only a request body
-// that streams gets a goroutine of its own.
+// that streams gets a goroutine of its own. On Linux the reads and writes
+// of both sides are raw system calls on the non-blocking sockets, which
+// the scheduler does not hand off, and a request is written so that the
+// wait for its answer needs no read that finds nothing (sockio_linux.go).
 //
 //	client conn ─► read request ─► route, balance ─► pool: idle conn or dial
 //	     ▲                                               │ write request

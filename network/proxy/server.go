@@ -156,8 +156,9 @@ func (c *clientConn) serve() {
 	defer c.s.conns.done()
 	defer c.s.conns.forget(c)
 	defer c.conn.Close()
-	c.br = newReader(c.conn)
-	c.bw = newWriter(c.conn)
+	rw := newSockIO(c.conn)
+	c.br = newReader(rw)
+	c.bw = newWriter(rw)
 	defer func() {
 		c.br.Reset(nil)
 		readerPool.Put(c.br)

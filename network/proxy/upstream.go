@@ -57,6 +57,7 @@ const (
 // upstreamConn is one connection to an endpoint.
 type upstreamConn struct {
 	conn net.Conn
+	rw   io.ReadWriter   // what br and bw read and write: conn, or a sockIO on it
 	raw  syscall.RawConn // for the liveness check; nil when unavailable
 	br   *bufio.Reader
 	bw   *bufio.Writer
@@ -259,8 +260,9 @@ func (p *Proxy) dialUpstream(ctx context.Context, t *target) (*upstreamConn, err
 	if err != nil {
 		return nil, err
 	}
-	uc := &upstreamConn{conn: c, pool: t.conns,
-		br: bufio.NewReaderSize(c, connBufferSize), bw: bufio.NewWriterSize(c, connBufferSize)}
+	rw := newSockIO(c)
+	uc := &upstreamConn{conn: c, rw: rw, pool: t.conns,
+		br: bufio.NewReaderSize(rw, connBufferSize), bw: bufio.NewWriterSize(rw, connBufferSize)}
 	if sc, ok := c.(syscall.Conn); ok {
 		uc.raw, _ = sc.SyscallConn()
 	}
@@ -457,11 +459,25 @@ func (out *outbound) join(completed bool) {
 // kept-alive connection means the endpoint had closed it); received
 // whether any of the answer came.
 func (uc *upstreamConn) roundTrip(out *outbound) (resp *response, wrote, received bool, err error) {
+	// A request that fits the buffer whole, with no body to stream, is
+	// sent by flushAwaitingReply when it can be: nothing of it was
+	// written before, so nothing of the answer can come before.
+	rf, await := uc.rw.(replyFlusher)
+	await = await && out.stream == nil
+	var writes uint64
+	if await {
+		writes = rf.writes()
+	}
 	writeRequestHead(uc.bw, out, uc.pool.addr)
 	if out.body != nil {
 		uc.bw.Write(out.body)
 	}
-	if err := uc.bw.Flush(); err != nil {
+	if await && rf.writes() == writes {
+		err = rf.flushAwaitingReply(uc.bw)
+	} else {
+		err = uc.bw.Flush()
+	}
+	if err != nil {
 		return nil, false, false, err
 	}
 	if out.stream != nil {
@@ -606,6 +622,13 @@ func (s *bodyStream) write(uc *upstreamConn) {
 		return
 	}
 	s.sent = w.Flush() == nil
+}
+
+// replyFlusher is a sockIO: flushAwaitingReply writes a request and waits
+// for its answer with one system call less.
+type replyFlusher interface {
+	flushAwaitingReply(bw *bufio.Writer) error
+	writes() uint64 // Write calls so far
 }
 
 // alive reports whether an idle connection is still open and silent: the
