@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,7 +54,7 @@ func TestFlushAwaitingReplyOnAConnectionThePeerClosed(t *testing.T) {
 	s := newSockIO(a).(*sockIO)
 	br, bw := bufio.NewReader(s), bufio.NewWriter(s)
 	b.Close()
-	time.Sleep(20 * time.Millisecond) // the end of stream reaches a's socket
+	waitEndOfStream(t, a)
 	a.SetReadDeadline(time.Now().Add(5 * time.Second))
 	start := time.Now()
 	bw.WriteString("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -110,7 +111,6 @@ func TestFlushAwaitingReplyOnAFullSocket(t *testing.T) {
 	}
 	req := "GET / HTTP/1.1\r\n\r\n"
 	go func() {
-		time.Sleep(20 * time.Millisecond)
 		if _, err := io.CopyN(io.Discard, b, int64(filled+len(req))); err != nil {
 			return
 		}
@@ -123,5 +123,30 @@ func TestFlushAwaitingReplyOnAFullSocket(t *testing.T) {
 	}
 	if got, err := br.ReadString('\n'); err != nil || got != "answer\n" {
 		t.Fatalf("read %q, %v", got, err)
+	}
+}
+
+// waitEndOfStream polls c's socket until the peer's end of stream is in
+// it (a peek reads 0 bytes), for up to 5 s.
+func waitEndOfStream(t *testing.T, c net.Conn) {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		var rerr error
+		rc.Control(func(fd uintptr) {
+			n, _, rerr = syscall.Recvfrom(int(fd), make([]byte, 1), syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		})
+		if rerr == nil && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no end of stream from the peer after 5 s (peek: %d, %v)", n, rerr)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -60,7 +60,6 @@ func TestSockIOBehavesAsNetConn(t *testing.T) {
 		}
 		wrote <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
 	got := make([]byte, 0, len(big))
 	buf := make([]byte, 3000)
 	for len(got) < len(big) {
@@ -132,6 +131,8 @@ func TestSockIOCloseInterruptsARead(t *testing.T) {
 		_, err := ra.Read(make([]byte, 10))
 		done <- err
 	}()
+	// Either way round the read must end with net.ErrClosed; the pause
+	// makes the read that waits the likely one.
 	time.Sleep(20 * time.Millisecond)
 	a.Close()
 	select {
