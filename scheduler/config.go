@@ -93,14 +93,25 @@ type RaftTiming struct {
 // loaded 2-core machine (10,000 fake nodes placing 100,000 replicas)
 // delayed heartbeat answers a little past it, while the followers,
 // waiting 400 ms, had not given up on it; a leader cut off for good
-// still steps down before a new one can be elected. Commit is Raft's
-// default: the leader tells idle followers the commit index every 50-100
-// ms (5 ms, Raft's setting for its own tests, sent each follower some 130
-// empty appends a second, most of an idle cluster's CPU in virtual time).
+// still steps down before a new one can be elected. With Commit at 5 ms
+// the leader tells idle followers the commit index within 5-10 ms, so a
+// watch served by a follower (an agent's routes) sees a write at once;
+// it costs each follower some 130 empty appends a second.
 var LANTiming = RaftTiming{
 	Heartbeat:   400 * time.Millisecond,
 	Election:    400 * time.Millisecond,
 	LeaderLease: 400 * time.Millisecond,
+	Commit:      5 * time.Millisecond,
+}
+
+// VirtualTiming is LANTiming with Raft's default commit timeout, 50 ms:
+// in virtual time those empty appends were most of an idle cluster's CPU
+// (5.1 s per 10 minutes of cluster time, 3.0 s with 50 ms), and a
+// follower's view of a write lags by up to 100 ms more.
+var VirtualTiming = RaftTiming{
+	Heartbeat:   LANTiming.Heartbeat,
+	Election:    LANTiming.Election,
+	LeaderLease: LANTiming.LeaderLease,
 	Commit:      50 * time.Millisecond,
 }
 

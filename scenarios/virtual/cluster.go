@@ -98,7 +98,7 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 			HTTP: fmt.Sprintf("%s:%d", ip, serverPort), Raft: fmt.Sprintf("%s:%d", ip, serverPort+1),
 			Gossip: gossip[i-1], BootstrapExpect: spec.Servers, HeartbeatTTL: heartbeatTTL,
 			Logger: logger.With("server", fmt.Sprintf("s%d", i)), LogOutput: log, Net: c.Net.Machine(ip),
-			Seed: spec.Seed,
+			Seed: spec.Seed, Timing: scheduler.VirtualTiming,
 		}
 		if spec.tweak != nil {
 			spec.tweak(&cfg)
