@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"hash/fnv"
 	"reflect"
 	"sort"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/seeded"
 	"flotilla/internal/text"
 	"flotilla/scheduler/placement"
 	"flotilla/scheduler/rollout"
@@ -263,7 +263,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		placer := placement.New(placementNodes(nodes, perNode), placement.Request{
 			Resources: spec.Resources, HostPorts: ports,
 			Constraints: spec.Placement.Constraints, Strategy: spec.Placement.Strategy,
-		}, seed(eval.ID)+uint64(rev))
+		}, seeded.Hash(eval.ID)+uint64(rev)) // the placer's shuffle derives from the evaluation, so a run replays
 		placer.SetLoader(func(n *placement.Node) {
 			u := snap.CurrentUsage(n.Name)
 			for _, a := range freed[n.Name] {
@@ -410,13 +410,6 @@ func placementNodes(nodes []*api.Node, perNode map[string]int) []*placement.Node
 		}
 	}
 	return out
-}
-
-// seed derives the placer's shuffle from the evaluation, so a run replays.
-func seed(evalID string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(evalID))
-	return h.Sum64()
 }
 
 // newIDs makes allocation IDs unique to the cluster, the evaluation and
