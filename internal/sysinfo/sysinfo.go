@@ -25,24 +25,15 @@ func Machine() string {
 }
 
 // PeakRSSMiB is this process's high-water resident set (Linux; 0 elsewhere).
-func PeakRSSMiB() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func PeakRSSMiB() float64 { return peakRSSMiB("/proc/self/status") }
 
 // PeakRSSMiBOf is a process's high-water resident set (Linux; 0 when it
 // cannot be read, e.g. the process is gone).
-func PeakRSSMiBOf(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func PeakRSSMiBOf(pid int) float64 { return peakRSSMiB(fmt.Sprintf("/proc/%d/status", pid)) }
+
+// peakRSSMiB reads VmHWM from a /proc/.../status file.
+func peakRSSMiB(status string) float64 {
+	data, err := os.ReadFile(status)
 	if err != nil {
 		return 0
 	}
