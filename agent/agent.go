@@ -542,6 +542,17 @@ func (a *Agent) watchLoop(ctx context.Context) {
 	}
 }
 
+// serversChanged reports whether the servers changed an allocation the
+// agent had: its own status reports, which move ModifyIndex alone, give
+// it nothing to do. (A server that predates AllocModifyIndex sends 0:
+// every change counts.)
+func serversChanged(prev, cur *api.Allocation) bool {
+	if cur.AllocModifyIndex == 0 {
+		return prev.ModifyIndex != cur.ModifyIndex
+	}
+	return prev.AllocModifyIndex != cur.AllocModifyIndex
+}
+
 // setDesired replaces the desired allocations and queues every one that
 // is new, changed or gone.
 func (a *Agent) setDesired(allocs []*api.Allocation) {
@@ -553,7 +564,7 @@ func (a *Agent) setDesired(allocs []*api.Allocation) {
 	}
 	var keys []string
 	for id, al := range a.desired {
-		if prev, ok := old[id]; !ok || prev.ModifyIndex != al.ModifyIndex {
+		if prev, ok := old[id]; !ok || serversChanged(prev, al) {
 			keys = append(keys, id)
 		}
 	}

@@ -489,3 +489,23 @@ func TestDecideRestart(t *testing.T) {
 		t.Fatalf("backoff %s, want the 5s cap", got.Wait)
 	}
 }
+
+// The agent acts on what the servers changed: its own status reports move
+// ModifyIndex alone and give it nothing to redo; a server that predates
+// AllocModifyIndex (0) has every change count.
+func TestServersChangedIgnoresTheAgentsOwnReports(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		prev, cur api.Allocation
+		want      bool
+	}{
+		{"own report", api.Allocation{AllocModifyIndex: 5, ModifyIndex: 5}, api.Allocation{AllocModifyIndex: 5, ModifyIndex: 9}, false},
+		{"servers' change", api.Allocation{AllocModifyIndex: 5, ModifyIndex: 9}, api.Allocation{AllocModifyIndex: 12, ModifyIndex: 12}, true},
+		{"old server, any change", api.Allocation{ModifyIndex: 5}, api.Allocation{ModifyIndex: 9}, true},
+		{"old server, none", api.Allocation{ModifyIndex: 5}, api.Allocation{ModifyIndex: 5}, false},
+	} {
+		if got := serversChanged(&tt.prev, &tt.cur); got != tt.want {
+			t.Errorf("%s: serversChanged = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

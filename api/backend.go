@@ -24,6 +24,10 @@ type AllocFilter struct {
 	Namespace string
 	Service   string
 	Node      string
+	// ToRun, with Node, is the node's agent asking what to run: a blocking
+	// query wakes for the servers' changes to them (AllocModifyIndex),
+	// not for the agent's own status reports.
+	ToRun bool
 }
 
 // EventFilter narrows the event stream; empty fields match everything.

@@ -334,7 +334,7 @@ func TestClientMethodsRoundTripThroughTheHandler(t *testing.T) {
 			_, _, err := c.Allocations(ctx, api.AllocFilter{Service: "web"}, q)
 			return err
 		}},
-		{backendCall{"Allocations", []any{api.AllocFilter{Node: "n1"}, none}}, func(ctx context.Context, c *api.Client) error {
+		{backendCall{"Allocations", []any{api.AllocFilter{Node: "n1", ToRun: true}, none}}, func(ctx context.Context, c *api.Client) error {
 			_, _, err := c.NodeAllocations(ctx, "n1", none)
 			return err
 		}},

@@ -754,7 +754,7 @@ func (h *handler) nodeStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) nodeAllocations(w http.ResponseWriter, r *http.Request) {
-	h.listAllocations(w, r, AllocFilter{Node: r.PathValue("name")})
+	h.listAllocations(w, r, AllocFilter{Node: r.PathValue("name"), ToRun: true})
 }
 
 func (h *handler) allocations(w http.ResponseWriter, r *http.Request) {

@@ -141,7 +141,7 @@ func TestEveryRouteReachesItsBackendMethod(t *testing.T) {
 		{name: "node ready", method: "POST", path: "/v1/nodes/n1/status", body: `{"status": "ready"}`, write: true,
 			want: backendCall{"SetNodeStatus", []any{"n1", "ready", ""}}},
 		{name: "node allocations", method: "GET", path: "/v1/nodes/n1/allocations",
-			want: backendCall{"Allocations", []any{api.AllocFilter{Node: "n1"}, none}}},
+			want: backendCall{"Allocations", []any{api.AllocFilter{Node: "n1", ToRun: true}, none}}},
 		{name: "all allocations", method: "GET", path: "/v1/allocations",
 			want: backendCall{"Allocations", []any{api.AllocFilter{}, none}}},
 		{name: "allocations of a service default to namespace default", method: "GET", path: "/v1/allocations?service=web",

@@ -212,6 +212,10 @@ type Allocation struct {
 	ModifyTime  time.Time `json:"modifyTime"`
 	CreateIndex uint64    `json:"createIndex"`
 	ModifyIndex uint64    `json:"modifyIndex"`
+	// AllocModifyIndex is the index of the servers' newest change to it
+	// (placement, stop, a file to reload...), which its agent acts on;
+	// ModifyIndex moves with the agent's own status reports too.
+	AllocModifyIndex uint64 `json:"allocModifyIndex,omitempty"`
 }
 
 // ServiceKey is "namespace/service".

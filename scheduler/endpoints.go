@@ -29,12 +29,15 @@ func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Q
 	return s.store.Blocking(ctx, q.Index, query)
 }
 
-// withReadiness fills the counts and health derived from allocations.
-func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, now time.Time) *api.Service {
+// withReadiness fills the counts and health derived from the service's
+// allocations, which it lists once (100,000 of them take milliseconds to
+// walk) and returns for the caller's index.
+func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, now time.Time) (*api.Service, []*api.Allocation) {
 	c := *svc
 	c.ReadyReplicas, c.RunningReplicas = 0, 0
 	c.Health, c.HealthMessage = "healthy", ""
-	if n := state.CrashLoop(snap.AllocationsByService(ws, svc.Namespace, svc.Name), now); n >= state.CrashLoopCount {
+	allocs := snap.AllocationsByService(ws, svc.Namespace, svc.Name)
+	if n := state.CrashLoop(allocs, now); n >= state.CrashLoopCount {
 		c.Health = "crash-looping"
 		c.HealthMessage = fmt.Sprintf("%d allocations failed in the last %s", n, api.Duration(state.CrashLoopWindow))
 	}
@@ -46,7 +49,7 @@ func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, no
 		ramping := ro.Strategy == api.RolloutRamped && ro.Active()
 		serves = func(rev int) bool { return ramping || ro.Weights[rev] > 0 }
 	}
-	for _, a := range snap.AllocationsByService(ws, svc.Namespace, svc.Name) {
+	for _, a := range allocs {
 		if a.DesiredStatus != api.DesiredRun || !serves(a.Revision) {
 			continue
 		}
@@ -57,7 +60,7 @@ func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, no
 			}
 		}
 	}
-	return &c
+	return &c, allocs
 }
 
 func (s *Server) Services(ctx context.Context, q api.QueryOptions) ([]*api.Service, uint64, error) {
@@ -65,7 +68,8 @@ func (s *Server) Services(ctx context.Context, q api.QueryOptions) ([]*api.Servi
 	index, err := s.blocking(ctx, q, func(ws state.WatchSet, snap *state.Snapshot) (uint64, error) {
 		out = out[:0]
 		for _, svc := range snap.Services(ws) {
-			out = append(out, withReadiness(snap, nil, svc, s.cfg.Clock.Now()))
+			svc, _ := withReadiness(snap, nil, svc, s.cfg.Clock.Now())
+			out = append(out, svc)
 		}
 		return max(snap.WatchIndex(ws, "services"), snap.WatchIndex(ws, "allocs"), snap.WatchIndex(ws, "rollouts")), nil
 	})
@@ -80,8 +84,8 @@ func (s *Server) Service(ctx context.Context, namespace, name string, q api.Quer
 			out = nil
 			return snap.Index("services"), nil
 		}
-		out = withReadiness(snap, ws, svc, s.cfg.Clock.Now())
-		allocs := snap.AllocationsByService(nil, namespace, name)
+		var allocs []*api.Allocation
+		out, allocs = withReadiness(snap, ws, svc, s.cfg.Clock.Now())
 		return max(svc.ModifyIndex, state.MaxModifyIndex(allocs)), nil
 	})
 	if err == nil && out == nil {
@@ -141,6 +145,9 @@ func (s *Server) Allocations(ctx context.Context, f api.AllocFilter, q api.Query
 		switch {
 		case f.Service != "":
 			out = snap.AllocationsByService(ws, f.Namespace, f.Service)
+		case f.Node != "" && f.ToRun:
+			out = snap.AllocationsToRun(ws, f.Node)
+			return state.MaxAllocModifyIndex(out), nil
 		case f.Node != "":
 			out = snap.AllocationsByNode(ws, f.Node)
 		default:

@@ -206,6 +206,7 @@ func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
 	tx.remember(result)
 	tx.commit()
 	f.store.nodeAllocs.notify(index, tx.allocNodes)
+	f.store.nodeRuns.notify(index, tx.runNodes)
 	f.notifyApplied()
 	f.store.usage.apply(tx.usage)
 	f.notifyKeys(tx.keys)
@@ -276,9 +277,10 @@ type applyTxn struct {
 	replayed bool
 	evals    []*api.Evaluation
 	usage    []usageDelta
-	// allocNodes are the nodes whose allocations the entry wrote: their
-	// watchers wake once it commits.
-	allocNodes map[string]bool
+	// allocNodes are the nodes whose allocations the entry wrote, and
+	// runNodes those of them whose allocations it changed other than by
+	// their agents' status reports: their watchers wake once it commits.
+	allocNodes, runNodes map[string]bool
 	// keys are the keyring keys the entry brought (fsm_secrets.go).
 	keys []*KeyringEntry
 }
@@ -399,9 +401,17 @@ func (tx *applyTxn) insertEval(e *api.Evaluation) *api.Evaluation {
 // usage index is updated once the transaction commits). An allocation that
 // lets go of its resources moves the capacity index.
 func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
+	updated.AllocModifyIndex = tx.index
+	tx.runNodes = setAdd(tx.runNodes, updated.Node)
+	tx.putAllocStatus(old, updated)
+}
+
+// putAllocStatus writes an allocation changed by its agent's status
+// report alone: the agent's watch on what to run does not wake for it.
+func (tx *applyTxn) putAllocStatus(old, updated *api.Allocation) {
 	updated.ModifyIndex, updated.ModifyTime = tx.index, tx.now
 	tx.insert(tableAllocs, updated)
-	tx.allocWritten(updated.Node)
+	tx.allocNodes = setAdd(tx.allocNodes, updated.Node)
 	held := func(a *api.Allocation) bool { return a != nil && !a.Terminal() }
 	switch {
 	case !held(old) && held(updated):
@@ -412,12 +422,13 @@ func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
 	}
 }
 
-// allocWritten notes that a node's allocations changed.
-func (tx *applyTxn) allocWritten(node string) {
-	if tx.allocNodes == nil {
-		tx.allocNodes = map[string]bool{}
+// setAdd adds key to set, making it if nil.
+func setAdd(set map[string]bool, key string) map[string]bool {
+	if set == nil {
+		set = map[string]bool{}
 	}
-	tx.allocNodes[node] = true
+	set[key] = true
+	return set
 }
 
 // commit writes the table indexes, then commits.
@@ -1045,7 +1056,7 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 		if a.TerminalStatus() && !old.TerminalStatus() {
 			a.FinishTime = tx.now
 		}
-		tx.putAlloc(old, &a)
+		tx.putAllocStatus(old, &a)
 		if (a.Ready != old.Ready || a.Status != old.Status) && a.DesiredStatus == api.DesiredRun && !health[a.ServiceKey()] {
 			// A running rollout decides on replicas' health.
 			if r := tx.rollout(a.Namespace, a.Service); r != nil && r.Active() {
@@ -1169,7 +1180,8 @@ func (tx *applyTxn) gc(c *GC) {
 	for _, id := range c.Allocations {
 		if a := tx.alloc(id); a != nil && a.Terminal() {
 			tx.delete(tableAllocs, a)
-			tx.allocWritten(a.Node)
+			tx.allocNodes = setAdd(tx.allocNodes, a.Node)
+			tx.runNodes = setAdd(tx.runNodes, a.Node)
 		}
 	}
 	for _, id := range c.Evaluations {

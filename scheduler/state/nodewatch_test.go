@@ -130,3 +130,46 @@ func TestRestoringASnapshotWakesEveryNodeWatch(t *testing.T) {
 		t.Fatal("a watch after the restore fired with no write")
 	}
 }
+
+// An agent watches its node's allocations for what to run: its own status
+// reports must not send it back for its whole list, while anything the
+// servers change (a placement, a stop) must; other readers of the node's
+// allocations still wake for both.
+func TestAnAgentsWatchWakesForTheServersChangesNotItsOwnReports(t *testing.T) {
+	h := newHarness(t)
+	h.upsert(decodeSpec(t, webYAML))
+	h.registerNode("n1", nil)
+	h.place("web", "e1", "a1@n1")
+	placed := h.alloc("a1").AllocModifyIndex
+	if placed == 0 || placed != h.alloc("a1").ModifyIndex {
+		t.Fatalf("a placed allocation has AllocModifyIndex %d, ModifyIndex %d: want both the placement's index", placed, h.alloc("a1").ModifyIndex)
+	}
+	arm := func() (toRun, all memdb.WatchSet) {
+		toRun, all = memdb.NewWatchSet(), memdb.NewWatchSet()
+		snap := h.snap()
+		snap.AllocationsToRun(toRun, "n1")
+		snap.AllocationsByNode(all, "n1")
+		return toRun, all
+	}
+
+	toRun, all := arm()
+	h.report("n1", running("a1"))
+	if woken(toRun) {
+		t.Fatal("the agent's own status report woke its watch of what to run")
+	}
+	if !woken(all) {
+		t.Fatal("a status report did not wake a watch of the node's allocations")
+	}
+	if a := h.alloc("a1"); a.AllocModifyIndex != placed || a.ModifyIndex <= placed {
+		t.Fatalf("after a report: AllocModifyIndex %d (want %d), ModifyIndex %d (want more)", a.AllocModifyIndex, placed, a.ModifyIndex)
+	}
+
+	toRun, all = arm()
+	h.stop("web", Stop{ID: "a1", Reason: "scaled down"})
+	if !woken(toRun) || !woken(all) {
+		t.Fatalf("a stop woke the agent's watch: %v, the node's: %v; want both", woken(toRun), woken(all))
+	}
+	if a := h.alloc("a1"); a.AllocModifyIndex != a.ModifyIndex || a.AllocModifyIndex <= placed {
+		t.Fatalf("after a stop: AllocModifyIndex %d, ModifyIndex %d: want both the stop's index", a.AllocModifyIndex, a.ModifyIndex)
+	}
+}

@@ -22,8 +22,9 @@ type Store struct {
 	db      *memdb.MemDB
 	abandon chan struct{} // closed when a Raft snapshot replaces the whole store
 	usage   *usageIndex
-	// nodeAllocs wakes one node's allocation watchers (nodewatch.go).
-	nodeAllocs *nodeAllocWatch
+	// nodeAllocs wakes one node's allocation watchers (nodewatch.go),
+	// nodeRuns its agent's, for the servers' changes only.
+	nodeAllocs, nodeRuns *nodeAllocWatch
 	// requery holds a slot per blocking query running again after a wake
 	// (see Blocking).
 	requery chan struct{}
@@ -36,14 +37,14 @@ func NewStore() *Store {
 		panic("state schema: " + err.Error()) // a programming error, caught by every test
 	}
 	return &Store{db: db, abandon: make(chan struct{}), usage: newUsageIndex(), nodeAllocs: newNodeAllocWatch(),
-		requery: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		nodeRuns: newNodeAllocWatch(), requery: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
 // Snapshot is a consistent read-only view of the store.
 type Snapshot struct {
-	txn        *memdb.Txn
-	usage      *usageIndex
-	nodeAllocs *nodeAllocWatch // nil in snapshots made while restoring
+	txn                  *memdb.Txn
+	usage                *usageIndex
+	nodeAllocs, nodeRuns *nodeAllocWatch // nil in snapshots made while restoring
 	// Abandoned is closed when the store this view came from was replaced.
 	Abandoned <-chan struct{}
 }
@@ -52,7 +53,7 @@ type Snapshot struct {
 func (s *Store) Snapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &Snapshot{txn: s.db.Txn(false), usage: s.usage, nodeAllocs: s.nodeAllocs, Abandoned: s.abandon}
+	return &Snapshot{txn: s.db.Txn(false), usage: s.usage, nodeAllocs: s.nodeAllocs, nodeRuns: s.nodeRuns, Abandoned: s.abandon}
 }
 
 // write starts a write transaction; the FSM is the only writer.
@@ -71,6 +72,7 @@ func (s *Store) replace(db *memdb.MemDB) {
 	s.mu.Unlock()
 	close(old)
 	s.nodeAllocs.reset()
+	s.nodeRuns.reset()
 }
 
 // Query runs a read and reports the index its answer reflects.
@@ -318,8 +320,20 @@ func (s *Snapshot) AllocationCount() int {
 // A watch on them wakes for a write to this node's allocations only (see
 // nodeAllocWatch).
 func (s *Snapshot) AllocationsByNode(ws memdb.WatchSet, node string) []*api.Allocation {
-	if ws != nil && s.nodeAllocs != nil {
-		ws.Add(s.nodeAllocs.watch(node, s.Index(tableAllocs)))
+	return s.allocationsOnNode(ws, s.nodeAllocs, node)
+}
+
+// AllocationsToRun returns the allocations placed on a node, as its agent
+// watches them: the watch wakes for the servers' changes to them (those
+// that move AllocModifyIndex), not for the agent's own status reports,
+// which would otherwise send it back for its whole list after each one.
+func (s *Snapshot) AllocationsToRun(ws memdb.WatchSet, node string) []*api.Allocation {
+	return s.allocationsOnNode(ws, s.nodeRuns, node)
+}
+
+func (s *Snapshot) allocationsOnNode(ws memdb.WatchSet, w *nodeAllocWatch, node string) []*api.Allocation {
+	if ws != nil && w != nil {
+		ws.Add(w.watch(node, s.Index(tableAllocs)))
 		ws = nil
 	}
 	return list[api.Allocation](s, ws, tableAllocs, "node", node)
@@ -368,6 +382,17 @@ func MaxModifyIndex(allocs []*api.Allocation) uint64 {
 	for _, a := range allocs {
 		if a.ModifyIndex > max {
 			max = a.ModifyIndex
+		}
+	}
+	return max
+}
+
+// MaxAllocModifyIndex is the highest AllocModifyIndex of allocs, at least 1.
+func MaxAllocModifyIndex(allocs []*api.Allocation) uint64 {
+	max := uint64(1)
+	for _, a := range allocs {
+		if a.AllocModifyIndex > max {
+			max = a.AllocModifyIndex
 		}
 	}
 	return max
