@@ -47,6 +47,16 @@ func (c nginxConfig) render() string {
 	b.WriteString("      proxy_pass http://app;\n")
 	b.WriteString("      proxy_http_version 1.1;\n")
 	b.WriteString("      proxy_set_header Connection \"\";\n")
+	// The same work as the Flotilla proxy's: it tells the upstream who
+	// asked (X-Forwarded-For, -Host, -Proto), and the client which
+	// revision, replica and node answered (three X-Flotilla-* fields).
+	b.WriteString("      proxy_set_header Host $http_host;\n")
+	b.WriteString("      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n")
+	b.WriteString("      proxy_set_header X-Forwarded-Host $http_host;\n")
+	b.WriteString("      proxy_set_header X-Forwarded-Proto $scheme;\n")
+	b.WriteString("      add_header X-Flotilla-Revision 1;\n")
+	b.WriteString("      add_header X-Flotilla-Endpoint $upstream_addr;\n")
+	b.WriteString("      add_header X-Flotilla-Proxy $hostname;\n")
 	b.WriteString("    }\n  }\n}\n")
 	return b.String()
 }

@@ -36,6 +36,8 @@ func TestNginxConfigIsAFairReverseProxy(t *testing.T) {
 		"proxy_pass http://app;",
 		"proxy_http_version 1.1;",
 		`proxy_set_header Connection "";`,
+		"proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+		"add_header X-Flotilla-Endpoint $upstream_addr;",
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginx.conf lacks %q:\n%s", want, conf)
