@@ -378,22 +378,18 @@ func (s *Snapshot) EventsAfter(ws memdb.WatchSet, after uint64, limit int) []*ap
 // MaxModifyIndex is the highest ModifyIndex among allocations, at least 1,
 // so that a blocking query over a node's allocations wakes only for them.
 func MaxModifyIndex(allocs []*api.Allocation) uint64 {
-	max := uint64(1)
-	for _, a := range allocs {
-		if a.ModifyIndex > max {
-			max = a.ModifyIndex
-		}
-	}
-	return max
+	return maxIndex(allocs, func(a *api.Allocation) uint64 { return a.ModifyIndex })
 }
 
 // MaxAllocModifyIndex is the highest AllocModifyIndex of allocs, at least 1.
 func MaxAllocModifyIndex(allocs []*api.Allocation) uint64 {
-	max := uint64(1)
+	return maxIndex(allocs, func(a *api.Allocation) uint64 { return a.AllocModifyIndex })
+}
+
+func maxIndex(allocs []*api.Allocation, index func(*api.Allocation) uint64) uint64 {
+	m := uint64(1)
 	for _, a := range allocs {
-		if a.AllocModifyIndex > max {
-			max = a.AllocModifyIndex
-		}
+		m = max(m, index(a))
 	}
-	return max
+	return m
 }
