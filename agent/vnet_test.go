@@ -17,6 +17,7 @@ import (
 
 	"flotilla/agent"
 	"flotilla/api"
+	"flotilla/internal/testutil"
 	"flotilla/internal/vnet"
 	"flotilla/network/proxy"
 	"flotilla/runtime/sim"
@@ -65,6 +66,7 @@ func (n *countingNet) DialContext(ctx context.Context, network, address string) 
 // through the node's proxy on its VIP, and by name in the node's DNS.
 func TestAClusterOnASimulatedNetworkServesAService(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		testutil.LetGossipProbesEnd(t)
 		n := newCountingNet()
 		dir := t.TempDir()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // of virtual time

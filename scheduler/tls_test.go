@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 	"flotilla/internal/vnet"
 	"flotilla/security/pki"
 	"flotilla/security/pki/pkitest"
@@ -147,10 +148,7 @@ func TestServersWithTLSOnASimulatedNetwork(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca := pkitest.New(t) // inside the bubble: valid at its clock
 		n := vnet.NewMemory()
-		// A memberlist probe in flight outlives Shutdown by up to its
-		// timeout: the bubble lets it end, in virtual time, after the
-		// cluster's own cleanup (cleanups run last-registered first).
-		t.Cleanup(func() { time.Sleep(5 * time.Second) })
+		testutil.LetGossipProbesEnd(t)
 		c := startCluster(t, 3, func(cfg *Config) { cfg.Net, cfg.TLS = n, ca.Mutual(pki.RoleServer) })
 		leader := waitLeader(t, c)
 		var follower *Server

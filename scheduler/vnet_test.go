@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 	"flotilla/internal/vnet"
 )
 
@@ -18,6 +19,7 @@ import (
 // and probes its peers, all on the simulated network.
 func TestServersOnASimulatedNetwork(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		testutil.LetGossipProbesEnd(t)
 		n := vnet.NewMemory()
 		c := startCluster(t, 3, func(cfg *Config) { cfg.Net = n })
 		leader := waitLeader(t, c)

@@ -98,3 +98,13 @@ func FilesHolding(t testing.TB, dir, needle string) []string {
 	}
 	return found
 }
+
+// LetGossipProbesEnd, called first in a synctest bubble that runs gossip
+// pools, lets a memberlist probe still in flight when its pool shut down
+// end before the bubble does: memberlist's Shutdown does not wait for it,
+// and a bubble whose main goroutine returned with it still waiting on its
+// timeout panics (deadlock). The cleanup, registered first, runs last and
+// sleeps 5 s of virtual time, longer than any probe's timeouts.
+func LetGossipProbesEnd(t testing.TB) {
+	t.Cleanup(func() { time.Sleep(5 * time.Second) })
+}
