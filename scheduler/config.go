@@ -90,10 +90,10 @@ type RaftTiming struct {
 // loopback lab, so a write is accepted again within two seconds. The
 // leader's lease is as long as the followers' heartbeat timeout, and both
 // are 800 ms: on a 2-core machine running three servers and 10,000 fake
-// nodes placing 100,000 replicas, Go's scheduler let a runnable goroutine
-// wait up to 0.54 s (runtime/metrics /sched/latencies), and with 400 ms a
-// leader whose heartbeat answers were that late stepped down in about
-// half the runs. A leader cut off for good still steps down before a new
+// nodes placing 100,000 replicas, Go's scheduler let runnable goroutines
+// wait 0.2-0.5 s, once 0.94 s (runtime/metrics /sched/latencies), and with
+// 400 ms a leader whose heartbeat answers were that late stepped down in
+// about half the runs. A leader cut off for good still steps down before a new
 // one can be elected. With Commit at 5 ms the leader tells idle followers
 // the commit index within 5-10 ms, so a watch served by a follower (an
 // agent's routes) sees a write at once; it costs each follower some 130
