@@ -1,12 +1,14 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -796,4 +798,45 @@ func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTLWhileRouting
 	eventually(t, 15*time.Second, "out of rotation again", func() bool { return !endpointReady(onCtrd) })
 	fake.Advance(11 * time.Second)
 	eventually(t, 10*time.Second, "the containerd node marked down when its TTL lapsed", func() bool { return status("ctrdnode") == api.NodeDown })
+}
+
+// lockedBuffer is a bytes.Buffer several goroutines may write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Raft's warnings go to RaftLogOutput (a server's stderr), apart from
+// memberlist's debug lines in LogOutput: the election that made the first
+// leader is there.
+func TestRaftWarningsGoToRaftLogOutput(t *testing.T) {
+	logs := map[string]*lockedBuffer{}
+	var discarded lockedBuffer
+	c := startCluster(t, 3, func(cfg *Config) {
+		logs[cfg.Name] = &lockedBuffer{}
+		cfg.RaftLogOutput, cfg.LogOutput = logs[cfg.Name], &discarded
+	})
+	waitLeader(t, c)
+	var all string
+	for _, b := range logs {
+		all += b.String()
+	}
+	if !strings.Contains(all, "raft: heartbeat timeout reached, starting election") {
+		t.Fatalf("no server logged the election to RaftLogOutput:\n%s", all)
+	}
+	if strings.Contains(discarded.String(), "raft:") {
+		t.Fatalf("Raft logged to LogOutput although RaftLogOutput was set:\n%s", discarded.String())
+	}
 }

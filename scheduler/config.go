@@ -61,6 +61,10 @@ type Config struct {
 	Logger *slog.Logger
 	// LogOutput receives Raft's and memberlist's own logs.
 	LogOutput io.Writer
+	// RaftLogOutput, when set, receives Raft's warnings and errors instead
+	// (a leader that lost its lease and stepped down, a follower it cannot
+	// reach, an election started): memberlist's debug lines stay out.
+	RaftLogOutput io.Writer
 	// KeyringFile holds the keys that encrypt secrets at rest (secrets.go);
 	// "" is DataDir/keyring.json, made when missing.
 	KeyringFile string
@@ -193,6 +197,9 @@ func (c *Config) raftConfig(notify chan bool) *raft.Config {
 	rc.CommitTimeout = c.Timing.Commit
 	rc.NotifyCh = notify
 	rc.LogOutput = c.LogOutput
+	if c.RaftLogOutput != nil {
+		rc.LogOutput = c.RaftLogOutput
+	}
 	rc.LogLevel = "WARN"
 	return rc
 }

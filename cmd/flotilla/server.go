@@ -47,6 +47,8 @@ func newServerCmd() *cobra.Command {
 			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
 				return err
 			}
+			// Raft's warnings are few and say why a leader changed.
+			cfg.RaftLogOutput = os.Stderr
 			if os.Getenv("GOGC") == "" {
 				// Half the garbage collections of the default: the
 				// state's heap is mostly long-lived allocations, and at
