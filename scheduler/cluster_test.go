@@ -1,19 +1,18 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/testutil"
 	"flotilla/network/gossip"
 )
 
@@ -800,32 +799,14 @@ func TestGossipMarksDownASimNodeAtOnceButAContainerdNodeOnlyByItsTTLWhileRouting
 	eventually(t, 10*time.Second, "the containerd node marked down when its TTL lapsed", func() bool { return status("ctrdnode") == api.NodeDown })
 }
 
-// lockedBuffer is a bytes.Buffer several goroutines may write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Raft's warnings go to RaftLogOutput (a server's stderr), apart from
 // memberlist's debug lines in LogOutput: the election that made the first
 // leader is there.
 func TestRaftWarningsGoToRaftLogOutput(t *testing.T) {
-	logs := map[string]*lockedBuffer{}
-	var discarded lockedBuffer
+	logs := map[string]*testutil.SyncBuffer{}
+	var discarded testutil.SyncBuffer
 	c := startCluster(t, 3, func(cfg *Config) {
-		logs[cfg.Name] = &lockedBuffer{}
+		logs[cfg.Name] = &testutil.SyncBuffer{}
 		cfg.RaftLogOutput, cfg.LogOutput = logs[cfg.Name], &discarded
 	})
 	waitLeader(t, c)

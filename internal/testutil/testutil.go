@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -107,4 +108,23 @@ func FilesHolding(t testing.TB, dir, needle string) []string {
 // sleeps 5 s of virtual time, longer than any probe's timeouts.
 func LetGossipProbesEnd(t testing.TB) {
 	t.Cleanup(func() { time.Sleep(5 * time.Second) })
+}
+
+// SyncBuffer is a bytes.Buffer that one goroutine may write while another
+// reads it: a log sink a test watches.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

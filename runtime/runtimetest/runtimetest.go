@@ -13,11 +13,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 	"flotilla/runtime"
 	"flotilla/runtime/workload"
 )
@@ -542,27 +542,9 @@ func testLogs(s *suite) {
 	})
 }
 
-// lockedBuffer is a follower's sink, read while Logs writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (s *suite) follow(id string) (*lockedBuffer, context.CancelFunc, <-chan error) {
+func (s *suite) follow(id string) (*testutil.SyncBuffer, context.CancelFunc, <-chan error) {
 	s.t.Helper()
-	out := &lockedBuffer{}
+	out := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.t.Cleanup(cancel)
 	done := make(chan error, 1)

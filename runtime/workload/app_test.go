@@ -1,7 +1,6 @@
 package workload
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,37 +11,19 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"flotilla/internal/clock"
+	"flotilla/internal/testutil"
 )
-
-// syncBuffer is a log sink the test reads while the app writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // harness is one app running on a fake clock, on a loopback port.
 type harness struct {
 	t      *testing.T
 	app    *App
 	clock  *clock.Fake
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	base   string
 	cancel context.CancelFunc
 	done   chan error
@@ -59,7 +40,7 @@ func start(t *testing.T, cfg Config) *harness {
 	h := &harness{
 		t:      t,
 		clock:  clock.NewFake(time.Unix(1_700_000_000, 0)),
-		logs:   &syncBuffer{},
+		logs:   &testutil.SyncBuffer{},
 		done:   make(chan error, 1),
 		client: &http.Client{Timeout: waitLimit},
 	}

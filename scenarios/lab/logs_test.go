@@ -14,11 +14,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/testutil"
 )
 
 func TestLastLines(t *testing.T) {
@@ -43,24 +43,6 @@ func TestLastLines(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogsTailAndFollowAcrossANewFile(t *testing.T) {
 	l := fakeLab(t)
 	log := l.Processes[0].Log
@@ -76,7 +58,7 @@ func TestLogsTailAndFollowAcrossANewFile(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	var followed syncBuffer
+	var followed testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- l.Logs(ctx, "n1", true, 1, &followed) }()
 	waitOutput := func(want string) {
