@@ -33,14 +33,22 @@ func IdleWindow(cfg api.Autoscale) time.Duration {
 // ends, or the first look at the service) and reports whether the service
 // has been idle for its whole idle window. Only the idle rule takes a
 // service to zero; the ratio formula stops at one.
+//
+// The look that takes the service to zero also restarts the idle clock,
+// as a look at zero does: a wake may come before the next look, and the
+// requests it was for reach the leader's figures up to a report later, so
+// an idle clock left running from before would take the woken replica
+// away at once, with the request still held for it.
 func idle(in Input, st *State) (bool, string) {
 	window := IdleWindow(in.Config)
 	if st.activeAt.IsZero() || in.Current == 0 || in.Recent > 0 {
 		st.activeAt = in.Now
 		return false, ""
 	}
-	if quiet := in.Now.Sub(st.activeAt); quiet < window || in.Now.Before(st.panicUntil) {
+	quiet := in.Now.Sub(st.activeAt)
+	if quiet < window || in.Now.Before(st.panicUntil) {
 		return false, ""
 	}
-	return true, fmt.Sprintf("no request for %s (idle window %s): scaled to zero", in.Now.Sub(st.activeAt).Round(time.Second), window)
+	st.activeAt = in.Now
+	return true, fmt.Sprintf("no request for %s (idle window %s): scaled to zero", quiet.Round(time.Second), window)
 }

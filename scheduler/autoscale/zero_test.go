@@ -114,6 +114,30 @@ func TestFreshlyWokenServiceKeepsItsReplicaForAWholeIdleWindow(t *testing.T) {
 	}
 }
 
+// The wake can come between the look that takes a service to zero and the
+// next one, before any figure shows the request it was for: that next look
+// sees one replica and no traffic, and must not count the time before the
+// scale to zero as idle (it once took the woken replica away at once, and
+// the held request waited for the proxy's second wake, 5 s later).
+func TestAWakeBeforeTheNextLookKeepsItsReplica(t *testing.T) {
+	c := zeroCfg(30 * time.Second)
+	var st State
+	lookRecent(&st, c, 1, 0, 0, t0)
+	zeroAt := t0.Add(31 * time.Second)
+	if d := lookRecent(&st, c, 1, 0, 0, zeroAt); d.Desired != 0 || !d.Changed {
+		t.Fatalf("after 31s idle: %+v, want to zero", d)
+	}
+	for i := 1; i < 30; i++ {
+		now := zeroAt.Add(time.Duration(i) * time.Second)
+		if d := lookRecent(&st, c, 1, 0, 0, now); d.Desired != 1 || d.Changed {
+			t.Fatalf("woken, %ds after the scale to zero with no figure yet: %+v, want to keep 1", i, d)
+		}
+	}
+	if d := lookRecent(&st, c, 1, 0, 0, zeroAt.Add(31*time.Second)); d.Desired != 0 {
+		t.Fatalf("a whole idle window after the scale to zero: desired %d (%s), want 0", d.Desired, d.Reason)
+	}
+}
+
 func TestOnlyAWakeBringsAServiceBackFromZeroThenPanicTakesOver(t *testing.T) {
 	c := zeroCfg(30 * time.Second)
 	var st State
