@@ -92,8 +92,9 @@ func (s *Server) autoscaler(ctx context.Context) {
 			if !d.Changed {
 				continue
 			}
+			// From: a wake or a person's scale since this look stands.
 			_, _, err := s.apply(state.CmdScaleService, &state.ScaleService{Namespace: svc.Namespace, Name: svc.Name,
-				Replicas: d.Desired, Reason: d.Reason, Time: s.now()})
+				Replicas: d.Desired, Reason: d.Reason, From: new(in.Current), Time: s.now()})
 			if err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Warn("autoscale", "service", key, "to", d.Desired, "err", err)
 			}

@@ -120,7 +120,11 @@ type ScaleService struct {
 	// Reason is set by the autoscaler: the figures and the rule behind
 	// the change.
 	Reason string `json:",omitempty"`
-	Time   time.Time
+	// From, when set, is the count the change was computed from: the
+	// write changes nothing when the count moved since (a person's scale
+	// or a wake between the autoscaler's look and its write).
+	From *int `json:",omitempty"`
+	Time time.Time
 	// RequestID names the client's write (see Requests).
 	RequestID string `json:",omitempty"`
 }

@@ -564,7 +564,7 @@ func (tx *applyTxn) scaleService(c *ScaleService) (*UpsertServiceResult, error) 
 	if old == nil {
 		return nil, fmt.Errorf("service %s/%s: %w", c.Namespace, c.Name, api.ErrNotFound)
 	}
-	if old.Replicas == c.Replicas {
+	if old.Replicas == c.Replicas || (c.From != nil && old.Replicas != *c.From) {
 		return &UpsertServiceResult{Revision: old.Revision}, nil
 	}
 	svc := *old

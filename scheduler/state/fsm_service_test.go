@@ -312,6 +312,23 @@ func TestScaleService(t *testing.T) {
 		}
 	})
 
+	t.Run("a count that moved since the change was computed stands", func(t *testing.T) {
+		before := h.index
+		res := h.ok(CmdScaleService, &ScaleService{Namespace: "default", Name: "web", Replicas: 0, From: new(1),
+			Reason: "no request for 31s (idle window 30s): scaled to zero", Time: h.next()}).(*UpsertServiceResult)
+		if res.Changed || res.EvalID != "" {
+			t.Fatalf("result = %+v, want unchanged", res)
+		}
+		if svc := h.snap().Service(nil, "default", "web"); svc.Replicas != 7 || svc.ModifyIndex > before {
+			t.Fatalf("service = %d replicas, ModifyIndex %d; want 7, unchanged since %d", svc.Replicas, svc.ModifyIndex, before)
+		}
+		res = h.ok(CmdScaleService, &ScaleService{Namespace: "default", Name: "web", Replicas: 8, From: new(7),
+			Reason: "inflight 40.0 per replica over 60s, target 5", Time: h.next()}).(*UpsertServiceResult)
+		if !res.Changed || h.snap().Service(nil, "default", "web").Replicas != 8 {
+			t.Fatalf("result = %+v, want a change to 8 from the count it was computed from", res)
+		}
+	})
+
 	t.Run("applying the original spec scales back", func(t *testing.T) {
 		res := h.upsert(decodeSpec(t, webYAML))
 		if !res.Changed || res.Revision != 1 {
