@@ -18,7 +18,6 @@ import (
 
 	miekg "github.com/miekg/dns"
 
-	"flotilla/agent"
 	"flotilla/api"
 	rolloutctl "flotilla/scheduler/rollout"
 )
@@ -264,40 +263,6 @@ func (x *exampleRun) deleteAll() {
 				}
 			}
 			return true
-		})
-	}
-}
-
-// proxiesCaughtUp waits until every agent's proxy routes by the
-// service's endpoints as the servers have them now (GET /v1/agent/routes):
-// one answer of a new version says one proxy switched, not that all did.
-func (x *exampleRun) proxiesCaughtUp(name string) {
-	x.t.Helper()
-	se, err := x.c.ServiceEndpoints(x.ctx(), api.DefaultNamespace, name)
-	if err != nil {
-		x.t.Fatalf("endpoints of %s: %v", name, err)
-	}
-	nodes, _, err := x.c.Nodes(x.ctx(), api.QueryOptions{})
-	if err != nil {
-		x.t.Fatalf("nodes: %v", err)
-	}
-	key := api.DefaultNamespace + "/" + name
-	for _, n := range nodes {
-		if n.HTTPAddress == "" {
-			continue
-		}
-		x.eventually(5*time.Second, fmt.Sprintf("%s's proxy routing %s by index %d", n.Name, key, se.ModifyIndex), func() bool {
-			resp, err := x.http.Get("http://" + n.HTTPAddress + "/v1/agent/routes")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			var v agent.RoutesView
-			if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
-				return false
-			}
-			_, ok := appliedSince(v.Services[key], se.ModifyIndex)
-			return ok
 		})
 	}
 }
@@ -573,7 +538,7 @@ func checkWebExample(x *exampleRun) {
 		}
 	}
 	url := x.vipURL("web", 8080)
-	x.proxiesCaughtUp("web")
+	x.rig.proxiesCaughtUp("web")
 	if v, _ := x.versions(url, 10); v["v1"] != 10 {
 		x.t.Fatalf("the VIP answered %v, want v1 ten times", v)
 	}
@@ -612,7 +577,7 @@ func checkRampedExample(x *exampleRun) {
 		return ro.Phase == api.PhaseCompleted
 	})
 	x.waitRunning("web", 6, true, 10*time.Second)
-	x.proxiesCaughtUp("web")
+	x.rig.proxiesCaughtUp("web")
 	if v, _ := x.versions(x.vipURL("web", 8080), 10); v["v1"] != 10 {
 		x.t.Fatalf("after undo the VIP answered %v, want v1", v)
 	}
@@ -645,7 +610,7 @@ func checkBlueGreenExample(x *exampleRun) {
 		return err == nil && a.Version == "v2"
 	})
 	x.t.Logf("the VIP answered v2 %s after promote", time.Since(promoted).Round(time.Millisecond))
-	x.proxiesCaughtUp("web")
+	x.rig.proxiesCaughtUp("web")
 	if v, _ := x.versions(url, 20); v["v2"] != 20 {
 		x.t.Fatalf("after the promotion the VIP answered %v, want v2 only", v)
 	}
@@ -693,7 +658,7 @@ func checkCanaryExample(x *exampleRun) {
 		x.t.Fatalf("load during the canary: %d errors (%v), versions %v; want none, and answers from v1 and v2",
 			res.Errors, res.ErrorKinds, res.Versions)
 	}
-	x.proxiesCaughtUp("web")
+	x.rig.proxiesCaughtUp("web")
 	if v, _ := x.versions(x.vipURL("web", 8080), 20); v["v2"] != 20 {
 		x.t.Fatalf("after the canary the VIP answered %v, want v2 only", v)
 	}

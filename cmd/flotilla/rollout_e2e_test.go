@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"flotilla/agent"
 	"flotilla/api"
 )
 
@@ -445,6 +446,7 @@ func TestRolloutsInALab(t *testing.T) {
 		vipURL := fmt.Sprintf("http://%s/", net.JoinHostPort(r.vip(name), strconv.Itoa(port)))
 		r.apply(spec("v2"))
 		r.waitRollout(name, 2, 20*time.Second, "v2 completed", func(ro *api.Rollout) bool { return ro.Phase == api.PhaseCompleted })
+		r.proxiesCaughtUp(name)
 		if got := r.sample(vipURL, 10, 0); got["v2"] != 10 {
 			t.Fatalf("before the undo: %v, want all from v2", got)
 		}
@@ -465,6 +467,7 @@ func TestRolloutsInALab(t *testing.T) {
 				t.Errorf("allocation %s of revision %d at %s answers %q (%v), want v1", a.ID, a.Revision, a.Address, version, err)
 			}
 		}
+		r.proxiesCaughtUp(name)
 		if got := r.sample(vipURL, 10, 0); got["v1"] != 10 {
 			t.Errorf("after the undo: %v, want all from v1", got)
 		}
@@ -553,6 +556,41 @@ func (r *rolloutRig) poll(within time.Duration, what string, cond func() bool) {
 			r.t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+// proxiesCaughtUp waits until every agent's proxy routes by the
+// service's endpoints as the servers have them now (GET /v1/agent/routes):
+// one answer of a new version says one proxy switched, not that all did.
+func (r *rolloutRig) proxiesCaughtUp(name string) {
+	r.t.Helper()
+	se, err := r.c.ServiceEndpoints(context.Background(), api.DefaultNamespace, name)
+	if err != nil {
+		r.t.Fatalf("endpoints of %s: %v", name, err)
+	}
+	nodes, _, err := r.c.Nodes(context.Background(), api.QueryOptions{})
+	if err != nil {
+		r.t.Fatalf("nodes: %v", err)
+	}
+	key := api.DefaultNamespace + "/" + name
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	for _, n := range nodes {
+		if n.HTTPAddress == "" {
+			continue
+		}
+		r.poll(5*time.Second, fmt.Sprintf("%s's proxy routing %s by index %d", n.Name, key, se.ModifyIndex), func() bool {
+			resp, err := client.Get("http://" + n.HTTPAddress + "/v1/agent/routes")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var v agent.RoutesView
+			if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
+				return false
+			}
+			_, ok := appliedSince(v.Services[key], se.ModifyIndex)
+			return ok
+		})
 	}
 }
 
