@@ -456,15 +456,12 @@ func (l *Lab) plan(cfg Config) {
 			p.HTTP, p.Gossip, p.DNS = addr(p, a, 0, 4746), addr(p, a, 2, 4748), addr(p, a, 9, 53)
 			p.Args = []string{"agent", "--name", p.Name, "--data-dir", p.DataDir, "--servers", strings.Join(httpAddrs, ","),
 				"--http", p.HTTP, "--gossip", p.Gossip, "--join", strings.Join(gossip, ","), "--runtime", cfg.Runtime,
-				"--dns", p.DNS, "--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[a%len(zones)]}
-			if p.Netns != "" {
-				// A containerd lab's nodes have no route off the machine
-				// (netlab.go), so the host's resolvers are out of reach:
-				// other names are refused at once rather than timing out.
-				// A sim lab's agents are processes of this host and forward
-				// to its resolvers, as the agent does by default.
-				p.Args = append(p.Args, "--dns-upstream", "none")
-			}
+				"--dns", p.DNS, "--cpu", "4", "--memory", "4Gi", "--labels", "zone=" + zones[a%len(zones)],
+				// A lab sends nothing off this machine: names outside the
+				// cluster's zone are refused at once, not forwarded to the
+				// host's resolvers (a containerd lab's nodes have no route
+				// to them anyway, netlab.go).
+				"--dns-upstream", "none"}
 		}
 		if p.Netns != "" {
 			p.Args = append(p.Args, l.containerdArgs(p)...)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,5 +174,29 @@ func TestPauseResumeAndKill(t *testing.T) {
 	}
 	if err := load(t, l).Pause("nope"); err == nil {
 		t.Fatal("pausing an unknown node succeeded")
+	}
+}
+
+// A lab sends nothing off the machine: every agent, sim or containerd,
+// refuses names outside the cluster's zone instead of forwarding them to
+// the host's resolvers.
+func TestEveryLabAgentRefusesOutsideNames(t *testing.T) {
+	for _, runtime := range []string{"sim", "containerd"} {
+		l := &Lab{Name: "d", Dir: "/labs/d"}
+		l.plan(Config{Name: "d", Servers: 1, Agents: 3, Runtime: runtime, BasePort: DefaultBasePort})
+		agents := 0
+		for _, p := range l.Processes {
+			if p.Role != RoleAgent {
+				continue
+			}
+			agents++
+			i := slices.Index(p.Args, "--dns-upstream")
+			if i < 0 || i+1 >= len(p.Args) || p.Args[i+1] != "none" {
+				t.Errorf("%s: %s has no --dns-upstream none: %v", runtime, p.Name, p.Args)
+			}
+		}
+		if agents != 3 {
+			t.Fatalf("%s: %d agents planned, want 3", runtime, agents)
+		}
 	}
 }
