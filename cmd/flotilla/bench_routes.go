@@ -674,8 +674,8 @@ func (b *routesBench) settle(ctx context.Context) error {
 }
 
 // waitApplied polls every agent's routes until its proxy uses the
-// service's endpoints at index or past it; it returns, per agent, the time
-// from t0 to then.
+// service's endpoints at index or past it (within 10 s); it returns, per
+// agent, the time from t0 to then.
 func (b *routesBench) waitApplied(ctx context.Context, index uint64, t0 time.Time) (routeSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -685,7 +685,7 @@ func (b *routesBench) waitApplied(ctx context.Context, index uint64, t0 time.Tim
 	errs := make(chan error, len(b.agents))
 	for name, addr := range b.agents {
 		wg.Go(func() {
-			at, err := b.pollAgent(ctx, addr, index)
+			at, err := pollAgentRoutes(ctx, b.http, addr, api.DefaultNamespace+"/"+routesBenchService, index)
 			if err != nil {
 				errs <- fmt.Errorf("agent %s: %w", name, err)
 				return
@@ -707,18 +707,18 @@ func (b *routesBench) waitApplied(ctx context.Context, index uint64, t0 time.Tim
 	return sample, nil
 }
 
-// pollAgent reads an agent's routes every 5 ms until the service's are at
-// index or past it, and returns when the agent applied them (by its own
-// clock, so polling does not add to the figure).
-func (b *routesBench) pollAgent(ctx context.Context, addr string, index uint64) (time.Time, error) {
-	key := api.DefaultNamespace + "/" + routesBenchService
+// pollAgentRoutes reads an agent's routes (GET /v1/agent/routes) every
+// 5 ms until those of the service key ("namespace/name") are at index or
+// past it, and returns when the agent applied them (by its own clock, so
+// polling does not add to the figure). ctx bounds the wait.
+func pollAgentRoutes(ctx context.Context, hc *http.Client, addr, key string, index uint64) (time.Time, error) {
 	var last uint64
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/agent/routes", nil)
 		if err != nil {
 			return time.Time{}, err
 		}
-		resp, err := b.http.Do(req)
+		resp, err := hc.Do(req)
 		if err == nil {
 			var v agent.RoutesView
 			if resp.StatusCode != http.StatusOK {
@@ -736,7 +736,7 @@ func (b *routesBench) pollAgent(ctx context.Context, addr string, index uint64) 
 			}
 		}
 		if ctx.Err() != nil {
-			return time.Time{}, fmt.Errorf("its proxy did not apply index %d of %s within 10s (it is at %d; last error: %v)", index, key, last, err)
+			return time.Time{}, fmt.Errorf("its proxy did not apply index %d of %s in time (it is at %d; last error: %v)", index, key, last, err)
 		}
 		select {
 		case <-ctx.Done():

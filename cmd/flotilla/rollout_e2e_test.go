@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"flotilla/agent"
 	"flotilla/api"
 )
 
@@ -578,19 +577,12 @@ func (r *rolloutRig) proxiesCaughtUp(name string) {
 		if n.HTTPAddress == "" {
 			continue
 		}
-		r.poll(5*time.Second, fmt.Sprintf("%s's proxy routing %s by index %d", n.Name, key, se.ModifyIndex), func() bool {
-			resp, err := client.Get("http://" + n.HTTPAddress + "/v1/agent/routes")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			var v agent.RoutesView
-			if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&v) != nil {
-				return false
-			}
-			_, ok := appliedSince(v.Services[key], se.ModifyIndex)
-			return ok
-		})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := pollAgentRoutes(ctx, client, n.HTTPAddress, key, se.ModifyIndex)
+		cancel()
+		if err != nil {
+			r.t.Fatalf("%s: %v", n.Name, err)
+		}
 	}
 }
 
