@@ -97,9 +97,11 @@ front of it, and nginx (Debian's nginx-light) as a reverse proxy with
 keep-alive to the same upstream (one worker per core, upstream keepalive at
 least the largest connection count), all on loopback. For each connection
 count of the sweep, wrk (Debian's wrk) runs against the three paths in
-turns over several rounds, each round starting with the next path:
-requests per second and p50/p99 latency, medians over the rounds, and the
-proxy's throughput as a share of nginx's in every round and its median.
+turns over several short rounds, each round starting with the next path:
+requests per second, p50/p99 latency and the CPU time the proxy (this
+process, or nginx's master and workers) and the upstream spent per request,
+medians over the rounds; and the proxy's throughput, p99 and CPU per
+request as a share of nginx's in every round, with their medians.
 Every process started is stopped and waited for (nginx gracefully); the
 command fails if any is still running at the end.`,
 		Args: cobra.NoArgs,
@@ -109,10 +111,10 @@ command fails if any is still running at the end.`,
 				func(out io.Writer, res *netbench.ProxyResult) error { printProxyBench(out, res); return nil })
 		},
 	}
-	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each wrk run lasts")
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", netbench.DefaultRunDuration, "how long each wrk run lasts")
 	cmd.Flags().IntSliceVar(&cfg.Connections, "connections", netbench.DefaultConnections, "wrk connections, a sweep (comma-separated)")
 	cmd.Flags().IntVar(&cfg.Threads, "threads", 2, "wrk threads")
-	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 3, "rounds: each path once per round, in turns")
+	cmd.Flags().IntVar(&cfg.Rounds, "rounds", netbench.DefaultRounds, "rounds: each path once per round, in turns")
 	return cmd
 }
 
@@ -148,23 +150,40 @@ func runBench[R any](cmd *cobra.Command, g *globals, prepare func(binary string,
 }
 
 // printProxyBench prints one table per connection count: the medians over
-// the rounds and the proxy/nginx ratio of every round.
+// the rounds, and the proxy/nginx ratios of every round.
 func printProxyBench(out io.Writer, res *netbench.ProxyResult) {
 	fmt.Fprintf(out, "machine: %s\nload:    %s before, %s after (1, 5, 15 min)\n", res.Machine, res.LoadBefore, res.LoadAfter)
 	fmt.Fprintf(out, "wrk:     %s, %d threads, %s per run, %d rounds\n", res.Wrk, res.Threads, res.Duration, res.Rounds)
 	fmt.Fprintf(out, "nginx:   %s, %d workers, upstream keepalive %d\n", res.Nginx, res.NginxWorkers, res.NginxKeepalive)
+	us := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fµs", v)
+	}
 	for _, s := range res.Sweeps {
-		fmt.Fprintf(out, "\n%d connections (medians of %d rounds)\n", s.Connections, res.Rounds)
-		t := newTable(out, "PATH", "REQUESTS/S", "P50", "P99", "NON-2XX")
+		fmt.Fprintf(out, "\n%d connections (medians of %d rounds; CPU: per request)\n", s.Connections, res.Rounds)
+		t := newTable(out, "PATH", "REQUESTS/S", "P50", "P99", "NON-2XX", "PROXY CPU", "UPSTREAM CPU")
 		for _, p := range s.Paths {
-			t.row(p.Target, fmt.Sprintf("%.0f", p.RequestsPerS), fmt.Sprintf("%.2fms", p.P50Ms), fmt.Sprintf("%.2fms", p.P99Ms), p.Errors)
+			t.row(p.Target, fmt.Sprintf("%.0f", p.RequestsPerS), fmt.Sprintf("%.2fms", p.P50Ms), fmt.Sprintf("%.2fms", p.P99Ms), p.Errors,
+				us(p.ProxyCPUUs), us(p.UpstreamCPUUs))
 		}
 		t.flush()
-		ratios := make([]string, len(s.RoundRatios))
-		for i, r := range s.RoundRatios {
-			ratios[i] = fmt.Sprintf("%.2f", r)
+		for _, r := range []struct {
+			what   string
+			median float64
+			rounds []float64
+		}{
+			{"requests/s", s.VsNginx, s.RoundRatios},
+			{"p99", s.P99VsNginx, s.P99Ratios},
+			{"CPU per request", s.CPUVsNginx, s.CPURatios},
+		} {
+			ratios := make([]string, len(r.rounds))
+			for i, v := range r.rounds {
+				ratios[i] = fmt.Sprintf("%.2f", v)
+			}
+			fmt.Fprintf(out, "flotilla proxy / nginx, %s: %.2fx (rounds: %s)\n", r.what, r.median, strings.Join(ratios, ", "))
 		}
-		fmt.Fprintf(out, "flotilla proxy / nginx: %.2fx (rounds: %s)\n", s.VsNginx, strings.Join(ratios, ", "))
 	}
 }
 

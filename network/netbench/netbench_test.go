@@ -23,7 +23,7 @@ func TestParseWrkReadsRateQuantilesAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.RequestsPerS != 18808.45 || r.P50Ms != 3.39 || r.P99Ms != 18.61 || r.Errors != 12 {
+	if r.RequestsPerS != 18808.45 || r.P50Ms != 3.39 || r.P99Ms != 18.61 || r.Errors != 12 || r.Requests != 94045 {
 		t.Fatalf("parsed %+v", r)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"flotilla/internal/sysinfo"
 )
 
 // The processes a benchmark starts (the upstream, nginx with its workers,
@@ -124,27 +126,14 @@ func (pg *processGroups) left() ([]process, error) {
 	if len(groups) == 0 {
 		return nil, nil
 	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("list processes: %w", err)
-	}
 	var out []process
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // gone meanwhile
-		}
-		comm, state, pgid, err := parseStat(string(data))
-		if err != nil {
-			return nil, fmt.Errorf("process %d: %w", pid, err)
-		}
+	err := eachProcess(func(pid int, comm string, state byte, pgid int) {
 		if started, ok := groups[pgid]; ok && state != 'Z' && state != 'X' {
 			out = append(out, process{PID: pid, PGID: pgid, Command: comm, Started: started})
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out, nil
@@ -198,4 +187,67 @@ func parseStat(line string) (comm string, state byte, pgid int, err error) {
 		return "", 0, 0, fmt.Errorf("unreadable stat %q", line)
 	}
 	return comm, fields[0][0], pgid, nil
+}
+
+// cpuMeter reads the CPU time used so far by the processes a proxy
+// benchmark compares: this one (which runs the Flotilla proxy), nginx's
+// group (master and workers) and the upstream.
+type cpuMeter struct {
+	upstream int // its pid
+	nginx    int // its group's id
+}
+
+// cpuTimes is what a cpuMeter read, in seconds.
+type cpuTimes struct{ self, nginx, upstream float64 }
+
+func (m cpuMeter) read() cpuTimes {
+	t := cpuTimes{upstream: sysinfo.CPUSecondsOf(m.upstream)}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		t.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	for _, pid := range groupMembers(m.nginx) {
+		t.nginx += sysinfo.CPUSecondsOf(pid)
+	}
+	return t
+}
+
+func (t cpuTimes) since(before cpuTimes) cpuTimes {
+	return cpuTimes{self: t.self - before.self, nginx: t.nginx - before.nginx, upstream: t.upstream - before.upstream}
+}
+
+// groupMembers lists the live processes of process group pgid.
+func groupMembers(pgid int) []int {
+	var pids []int
+	eachProcess(func(pid int, _ string, state byte, g int) {
+		if g == pgid && state != 'Z' && state != 'X' {
+			pids = append(pids, pid)
+		}
+	})
+	return pids
+}
+
+// eachProcess calls fn with every process's command, state and group, from
+// /proc; processes that end meanwhile are skipped.
+func eachProcess(fn func(pid int, comm string, state byte, pgid int)) error {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("list processes: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		comm, state, pgid, err := parseStat(string(data))
+		if err != nil {
+			return fmt.Errorf("process %d: %w", pid, err)
+		}
+		fn(pid, comm, state, pgid)
+	}
+	return nil
 }

@@ -39,16 +39,24 @@ type WrkResult struct {
 	P50Ms        float64 `json:"p50Ms"`
 	P99Ms        float64 `json:"p99Ms"`
 	Errors       int     `json:"errors"`
+	Requests     int64   `json:"requests"`
+	// ProxyCPUUs is the CPU time the proxy on this path (the Flotilla
+	// proxy: this process; nginx: its master and workers) spent per
+	// request during the run, UpstreamCPUUs the upstream's; in µs.
+	ProxyCPUUs    float64 `json:"proxyCpuUs,omitempty"`
+	UpstreamCPUUs float64 `json:"upstreamCpuUs"`
 }
 
 // PathSummary is one path over the rounds of a sweep: the median of each
 // figure, and every non-2xx answer.
 type PathSummary struct {
-	Target       string  `json:"target"`
-	RequestsPerS float64 `json:"requestsPerSecond"`
-	P50Ms        float64 `json:"p50Ms"`
-	P99Ms        float64 `json:"p99Ms"`
-	Errors       int     `json:"errors"`
+	Target        string  `json:"target"`
+	RequestsPerS  float64 `json:"requestsPerSecond"`
+	P50Ms         float64 `json:"p50Ms"`
+	P99Ms         float64 `json:"p99Ms"`
+	Errors        int     `json:"errors"`
+	ProxyCPUUs    float64 `json:"proxyCpuUs,omitempty"`
+	UpstreamCPUUs float64 `json:"upstreamCpuUs"`
 }
 
 // ProxySweep is every round at one number of connections.
@@ -57,9 +65,15 @@ type ProxySweep struct {
 	Runs        []WrkResult   `json:"runs"`  // in the order they ran
 	Paths       []PathSummary `json:"paths"` // direct, proxy, nginx
 	// RoundRatios is the proxy's throughput as a share of nginx's in
-	// each round, VsNginx their median.
+	// each round, VsNginx their median; P99Ratios and P99VsNginx the
+	// same for the p99 latency, CPURatios and CPUVsNginx for the CPU
+	// each spent per request (below 1: the Flotilla proxy spent less).
 	RoundRatios []float64 `json:"roundRatios"`
 	VsNginx     float64   `json:"vsNginx"`
+	P99Ratios   []float64 `json:"p99Ratios"`
+	P99VsNginx  float64   `json:"p99VsNginx"`
+	CPURatios   []float64 `json:"cpuRatios"`
+	CPUVsNginx  float64   `json:"cpuVsNginx"`
 }
 
 // ProxyResult compares the three paths at each number of connections.
@@ -84,16 +98,26 @@ type ProxyConfig struct {
 	Duration    time.Duration
 	Connections []int // a sweep; default 16, 64, 256
 	Threads     int
-	Rounds      int // each path once per round, in turns; default 3
+	Rounds      int // each path once per round, in turns; default DefaultRounds
 	Progress    io.Writer
 }
 
 // DefaultConnections is the sweep `bench proxy` runs by default.
 var DefaultConnections = []int{16, 64, 256}
 
+// The rounds and the length of one wrk run `bench proxy` makes by default:
+// many short rounds rather than a few long ones, for the same time per
+// path. On a machine whose speed drifts (a shared or virtual one), the
+// proxy's and nginx's runs of one round then see nearly the same machine,
+// and the median is taken over more of them.
+const (
+	DefaultRounds      = 10
+	DefaultRunDuration = 3 * time.Second
+)
+
 func (cfg ProxyConfig) withDefaults() ProxyConfig {
 	if cfg.Duration <= 0 {
-		cfg.Duration = 10 * time.Second
+		cfg.Duration = DefaultRunDuration
 	}
 	if len(cfg.Connections) == 0 {
 		cfg.Connections = DefaultConnections
@@ -102,7 +126,7 @@ func (cfg ProxyConfig) withDefaults() ProxyConfig {
 		cfg.Threads = 2
 	}
 	if cfg.Rounds <= 0 {
-		cfg.Rounds = 3
+		cfg.Rounds = DefaultRounds
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
@@ -234,6 +258,7 @@ func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, ngin
 		NginxWorkers: ngCfg.Workers, NginxKeepalive: ngCfg.Keepalive}
 	res.Wrk = firstLine(pg, wrk, "--version")
 	res.Nginx = firstLine(pg, nginx, "-v")
+	cpu := cpuMeter{upstream: up.Process.Pid, nginx: ng.Process.Pid}
 	paths := []struct{ name, addr string }{{PathDirect, upstream}, {PathProxy, proxied}, {PathNginx, viaNginx}}
 	for _, conns := range cfg.Connections {
 		sweep := ProxySweep{Connections: conns}
@@ -247,11 +272,23 @@ func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, ngin
 			for _, path := range roundOrder(paths, round) {
 				url := "http://" + path.addr + "/"
 				fmt.Fprintf(cfg.Progress, "round %d/%d: wrk %s (%s), %d connections, %s\n", round+1, cfg.Rounds, path.name, url, conns, cfg.Duration)
+				before := cpu.read()
 				r, err := runWrk(ctx, pg, wrk, url, conns, cfg.Threads, cfg.Duration)
 				if err != nil {
 					return nil, fmt.Errorf("wrk against %s: %w", path.name, err)
 				}
+				used := cpu.read().since(before)
 				r.Target, r.Round = path.name, round+1
+				if r.Requests > 0 {
+					perRequest := func(seconds float64) float64 { return seconds / float64(r.Requests) * 1e6 }
+					r.UpstreamCPUUs = perRequest(used.upstream)
+					switch path.name {
+					case PathProxy:
+						r.ProxyCPUUs = perRequest(used.self)
+					case PathNginx:
+						r.ProxyCPUUs = perRequest(used.nginx)
+					}
+				}
 				sweep.Runs = append(sweep.Runs, r)
 			}
 		}
@@ -266,21 +303,33 @@ func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, ngin
 // at least every connection count of the sweep.
 func nginxKeepalive(conns []int) int { return max(64, slices.Max(conns)) }
 
-// summarize fills in the medians and the ratio of every round.
+// summarize fills in the medians, and the proxy/nginx ratios of every
+// round (throughput, p99, CPU per request) with their medians.
 func (s *ProxySweep) summarize(rounds int) {
-	s.Paths, s.RoundRatios = nil, nil
+	s.Paths = nil
 	for _, name := range []string{PathDirect, PathProxy, PathNginx} {
-		var rps, p50, p99 []float64
+		var rps, p50, p99, cpu, upCPU []float64
 		sum := PathSummary{Target: name}
 		for _, r := range s.Runs {
 			if r.Target == name {
 				rps, p50, p99 = append(rps, r.RequestsPerS), append(p50, r.P50Ms), append(p99, r.P99Ms)
+				cpu, upCPU = append(cpu, r.ProxyCPUUs), append(upCPU, r.UpstreamCPUUs)
 				sum.Errors += r.Errors
 			}
 		}
 		sum.RequestsPerS, sum.P50Ms, sum.P99Ms = median(rps), median(p50), median(p99)
+		sum.ProxyCPUUs, sum.UpstreamCPUUs = median(cpu), median(upCPU)
 		s.Paths = append(s.Paths, sum)
 	}
+	s.RoundRatios, s.VsNginx = s.ratios(rounds, func(r WrkResult) float64 { return r.RequestsPerS })
+	s.P99Ratios, s.P99VsNginx = s.ratios(rounds, func(r WrkResult) float64 { return r.P99Ms })
+	s.CPURatios, s.CPUVsNginx = s.ratios(rounds, func(r WrkResult) float64 { return r.ProxyCPUUs })
+}
+
+// ratios is figure(proxy's run) / figure(nginx's run) in each round where
+// nginx's is above zero, and their median.
+func (s *ProxySweep) ratios(rounds int, figure func(WrkResult) float64) ([]float64, float64) {
+	var out []float64
 	for round := 1; round <= rounds; round++ {
 		var proxied, nginx float64
 		for _, r := range s.Runs {
@@ -289,16 +338,16 @@ func (s *ProxySweep) summarize(rounds int) {
 			}
 			switch r.Target {
 			case PathProxy:
-				proxied = r.RequestsPerS
+				proxied = figure(r)
 			case PathNginx:
-				nginx = r.RequestsPerS
+				nginx = figure(r)
 			}
 		}
 		if nginx > 0 {
-			s.RoundRatios = append(s.RoundRatios, proxied/nginx)
+			out = append(out, proxied/nginx)
 		}
 	}
-	s.VsNginx = median(s.RoundRatios)
+	return out, median(out)
 }
 
 // exitedBySignal reports whether err is a process's exit by sig, which is
@@ -329,6 +378,7 @@ var (
 	wrkRate    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 	wrkLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 	wrkErrors  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	wrkCount   = regexp.MustCompile(`(?m)^\s+(\d+) requests in `)
 )
 
 func runWrk(ctx context.Context, pg *processGroups, wrk, url string, conns, threads int, d time.Duration) (WrkResult, error) {
@@ -374,6 +424,9 @@ func parseWrk(url, out string) (WrkResult, error) {
 	}
 	if e := wrkErrors.FindStringSubmatch(out); e != nil {
 		r.Errors, _ = strconv.Atoi(e[1])
+	}
+	if c := wrkCount.FindStringSubmatch(out); c != nil {
+		r.Requests, _ = strconv.ParseInt(c[1], 10, 64)
 	}
 	return r, nil
 }

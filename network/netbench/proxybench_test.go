@@ -3,7 +3,9 @@ package netbench
 import (
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestNginxKeepsAliveAtLeastAsManyUpstreamConnectionsAsClients(t *testing.T) {
@@ -84,27 +86,79 @@ func TestEveryPathTakesEveryTurnOverTheRounds(t *testing.T) {
 	}
 }
 
-func TestSummarizeTakesMediansAndARatioPerRound(t *testing.T) {
+func TestSummarizeTakesMediansAndRatiosPerRound(t *testing.T) {
 	s := ProxySweep{Connections: 64}
-	for round, rps := range [][3]float64{{300, 100, 100}, {330, 90, 100}, {270, 120, 100}} {
+	// Per round: direct, proxy, nginx requests/s; the proxy's and nginx's
+	// p99 and CPU per request.
+	for round, r := range []struct{ rps, p99, cpu [3]float64 }{
+		{[3]float64{300, 100, 100}, [3]float64{1, 10, 20}, [3]float64{0, 20, 25}},
+		{[3]float64{330, 90, 100}, [3]float64{1, 12, 12}, [3]float64{0, 30, 20}},
+		{[3]float64{270, 120, 100}, [3]float64{1, 30, 10}, [3]float64{0, 20, 20}},
+	} {
 		for i, target := range []string{PathDirect, PathProxy, PathNginx} {
-			s.Runs = append(s.Runs, WrkResult{Target: target, Round: round + 1, RequestsPerS: rps[i],
-				P50Ms: float64(round + 1), P99Ms: float64(10 * (round + 1)), Errors: 1})
+			s.Runs = append(s.Runs, WrkResult{Target: target, Round: round + 1, RequestsPerS: r.rps[i],
+				P50Ms: float64(round + 1), P99Ms: r.p99[i], Errors: 1, ProxyCPUUs: r.cpu[i], UpstreamCPUUs: float64(round + 40)})
 		}
 	}
 	s.summarize(3)
-	if want := []float64{1, 0.9, 1.2}; !slices.Equal(s.RoundRatios, want) {
-		t.Fatalf("ratios %v, want %v", s.RoundRatios, want)
-	}
-	if s.VsNginx != 1 {
-		t.Fatalf("VsNginx = %v, want the median 1", s.VsNginx)
+	for _, c := range []struct {
+		what   string
+		rounds []float64
+		median float64
+		want   []float64
+	}{
+		{"requests/s", s.RoundRatios, s.VsNginx, []float64{1, 0.9, 1.2}},
+		{"p99", s.P99Ratios, s.P99VsNginx, []float64{0.5, 1, 3}},
+		{"CPU", s.CPURatios, s.CPUVsNginx, []float64{0.8, 1.5, 1}},
+	} {
+		if !slices.Equal(c.rounds, c.want) {
+			t.Errorf("%s ratios %v, want %v", c.what, c.rounds, c.want)
+		}
+		if c.median != 1 {
+			t.Errorf("%s: median %v, want 1", c.what, c.median)
+		}
 	}
 	want := []PathSummary{
-		{Target: PathDirect, RequestsPerS: 300, P50Ms: 2, P99Ms: 20, Errors: 3},
-		{Target: PathProxy, RequestsPerS: 100, P50Ms: 2, P99Ms: 20, Errors: 3},
-		{Target: PathNginx, RequestsPerS: 100, P50Ms: 2, P99Ms: 20, Errors: 3},
+		{Target: PathDirect, RequestsPerS: 300, P50Ms: 2, P99Ms: 1, Errors: 3, UpstreamCPUUs: 41},
+		{Target: PathProxy, RequestsPerS: 100, P50Ms: 2, P99Ms: 12, Errors: 3, ProxyCPUUs: 20, UpstreamCPUUs: 41},
+		{Target: PathNginx, RequestsPerS: 100, P50Ms: 2, P99Ms: 12, Errors: 3, ProxyCPUUs: 20, UpstreamCPUUs: 41},
 	}
 	if !slices.Equal(s.Paths, want) {
 		t.Fatalf("paths %+v, want %+v", s.Paths, want)
 	}
 }
+
+// TestCPUMeterSeesTheGroupsWork: the meter's reading of a process group
+// grows by the CPU its members burn, and this process's by its own.
+func TestCPUMeterSeesTheGroupsWork(t *testing.T) {
+	pg := newProcessGroups()
+	busy := pg.command(t.Context(), syscall.SIGKILL, "sh", "-c", "while :; do :; done")
+	if err := pg.start(busy); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pg.stop(busy, syscall.SIGKILL)
+		if err := pg.check(); err != nil {
+			t.Error(err)
+		}
+	})
+	m := cpuMeter{upstream: busy.Process.Pid, nginx: busy.Process.Pid}
+	before := m.read()
+	deadline := time.Now().Add(30 * time.Second)
+	var used cpuTimes
+	for used.nginx < 0.2 || used.self < 0.05 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30s the meter read %+v", used)
+		}
+		for i := 0; i < 1e6; i++ { // this process's own work
+			sink += i
+		}
+		used = m.read().since(before)
+	}
+	// Read one after the other: a few clock ticks apart at most.
+	if d := used.upstream - used.nginx; d < -0.05 || d > 0.05 {
+		t.Fatalf("the same single process read as %vs (by pid) and %vs (by group)", used.upstream, used.nginx)
+	}
+}
+
+var sink int
