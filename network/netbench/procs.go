@@ -193,8 +193,8 @@ func parseStat(line string) (comm string, state byte, pgid int, err error) {
 // benchmark compares: this one (which runs the Flotilla proxy), nginx's
 // group (master and workers) and the upstream. This process's figure also
 // holds the little it does around a wrk run (starting wrk, reading its
-// output, looking through /proc once it exited): a few milliseconds a run,
-// counted against the Flotilla proxy.
+// output, looking through /proc once it exited and for the reading after
+// it): a few milliseconds a run, counted against the Flotilla proxy.
 type cpuMeter struct {
 	upstream int // its pid
 	nginx    int // its group's id
@@ -208,7 +208,6 @@ func (m cpuMeter) read() cpuTimes {
 	for _, pid := range groupMembers(m.nginx) {
 		t.nginx += sysinfo.CPUSecondsOf(pid)
 	}
-	// Last, so that the reading's own look through /proc is not counted.
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		t.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
