@@ -723,7 +723,11 @@ func checkABExample(x *exampleRun) {
 			verdict = ro.AB.Verdict
 		}
 		if ro.Phase == api.PhaseAborted || ro.Phase == api.PhaseFailed || verdict != "" && verdict != string(rolloutctl.ABWinnerB) {
-			x.t.Fatalf("the experiment ended %s, verdict %q: %s", ro.Phase, verdict, ro.Reason)
+			// The visitors' own count beside the proxies': a miscount
+			// shows as a difference, bad luck as none.
+			res := load.stop()
+			x.t.Fatalf("the experiment ended %s, verdict %q: %s; the load's own figures by version: %+v",
+				ro.Phase, verdict, ro.Reason, res.Users)
 		}
 		return ro.Phase == api.PhaseCompleted
 	})
