@@ -6,7 +6,10 @@ import (
 	"net/netip"
 )
 
-var loopback = netip.MustParsePrefix("127.0.0.0/8")
+var (
+	loopback     = netip.MustParsePrefix("127.0.0.0/8")
+	ipv6Loopback = netip.MustParsePrefix("::1/128")
+)
 
 // addressPool hands out the container addresses of a node's subnet: from
 // .2 to the one before broadcast (.1 is the node's). Like CNI's host-local

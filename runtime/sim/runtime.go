@@ -541,7 +541,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, stdout, std
 	}()
 
 	execCtx := toolbox.WithLoopback(ctx, ip)
-	if !vnet.IsHost(r.cfg.Net) {
+	if vnet.IsHost(r.cfg.Net) {
+		// The container lives on the host's loopback, with the rest of
+		// the cluster: a wget beyond it would leave the machine.
+		execCtx = toolbox.WithReach(execCtx, loopback, ipv6Loopback)
+	} else {
 		execCtx = toolbox.WithNet(execCtx, r.cfg.Net)
 	}
 	if r.dns != "" {

@@ -264,6 +264,63 @@ func TestExecLocalhostIsTheContainerItself(t *testing.T) {
 	}
 }
 
+// TestExecReachesOnlyTheLoopback: a sim container's wget reaches what
+// lives on the host's loopback, and is refused, before any packet, an
+// address beyond it. The address tried is one of this machine's own
+// (outside loopback), so that a wrong answer sends nothing off the
+// machine either: its listener must see no connection.
+func TestExecReachesOnlyTheLoopback(t *testing.T) {
+	var own netip.Addr
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && !p.Addr().IsLoopback() {
+			own = p.Addr()
+			break
+		}
+	}
+	if !own.IsValid() {
+		t.Skip("this machine has no IPv4 address outside loopback to try")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(own.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- struct{}{}
+			c.Close()
+		}
+	}()
+
+	rt := newRuntime(t, Config{})
+	mustCreate(t, rt, spec("web"))
+	if err := rt.Start(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	waitAnswer(t, "http://"+ip(t, rt, "web").String()+":8080/")
+	var out, errOut bytes.Buffer
+	code, err := rt.Exec(ctx, "web", []string{"wget", "-q", "-O", "-", "http://" + ip(t, rt, "web").String() + ":8080/"}, &out, &errOut)
+	if err != nil || code != 0 {
+		t.Fatalf("wget of the container's own address: %d %v %q", code, err, errOut.String())
+	}
+	out.Reset()
+	outside := "http://" + ln.Addr().String() + "/"
+	code, err = rt.Exec(ctx, "web", []string{"wget", "-q", "-O", "-", outside}, &out, &errOut)
+	if err != nil || code == 0 || !strings.Contains(errOut.String(), own.String()+" is outside this container's network (127.0.0.0/8, ::1/128)") {
+		t.Errorf("wget %s: %d %v %q %q, want refused as outside the loopback", outside, code, err, out.String(), errOut.String())
+	}
+	select {
+	case <-accepted:
+		t.Errorf("%s was connected to", outside)
+	default:
+	}
+}
+
 func TestExecNeedsARunningContainer(t *testing.T) {
 	rt := newRuntime(t, Config{})
 	mustCreate(t, rt, spec("idle"))

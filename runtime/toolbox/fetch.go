@@ -2,10 +2,12 @@ package toolbox
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +34,30 @@ type netKey struct{}
 // through WithResolver's server, never the host's resolvers.
 func WithNet(ctx context.Context, n vnet.Net) context.Context {
 	return context.WithValue(ctx, netKey{}, n)
+}
+
+type reachKey struct{}
+
+// WithReach makes wget and fetch run under ctx dial only addresses inside
+// reach, and refuse any other before a packet is sent. The sim runtime's
+// containers live on the host's loopback: they reach the cluster's
+// containers and VIPs there, and nothing off the machine.
+func WithReach(ctx context.Context, reach ...netip.Prefix) context.Context {
+	return context.WithValue(ctx, reachKey{}, reach)
+}
+
+// outsideError is a dial WithReach refused.
+type outsideError struct {
+	addr  netip.Addr
+	reach []netip.Prefix
+}
+
+func (e *outsideError) Error() string {
+	in := make([]string, len(e.reach))
+	for i, p := range e.reach {
+		in[i] = p.String()
+	}
+	return fmt.Sprintf("%s is outside this container's network (%s)", e.addr, strings.Join(in, ", "))
 }
 
 // netOf is the network commands run under ctx dial through: WithNet's, or
@@ -129,11 +155,19 @@ func fetch(inv *invocation, url string) int {
 }
 
 // dialer dials the address WithLoopback names for loopback hosts, and
-// resolves other names with lookup (WithResolver's server, if any).
+// resolves other names with lookup (WithResolver's server, if any); with
+// WithReach, only addresses inside it.
 func dialer(ctx context.Context) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := netOf(ctx)
 	own, rewrite := ctx.Value(loopbackKey{}).(netip.Addr)
 	_, resolve := ctx.Value(resolverKey{}).(Resolver)
+	reach, limited := ctx.Value(reachKey{}).([]netip.Prefix)
+	dialIP := func(dialCtx context.Context, network string, ip netip.Addr, port string) (net.Conn, error) {
+		if limited && !slices.ContainsFunc(reach, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: &outsideError{addr: ip, reach: reach}}
+		}
+		return d.DialContext(dialCtx, network, net.JoinHostPort(ip.String(), port))
+	}
 	return func(dialCtx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -143,18 +177,20 @@ func dialer(ctx context.Context) func(ctx context.Context, network, addr string)
 			if own.Is4() {
 				network = "tcp4"
 			}
-			return d.DialContext(dialCtx, network, net.JoinHostPort(own.String(), port))
+			return dialIP(dialCtx, network, own, port)
 		}
-		if _, err := netip.ParseAddr(host); err == nil || !resolve {
+		if _, err := netip.ParseAddr(host); (err == nil || !resolve) && !limited {
 			return d.DialContext(dialCtx, network, addr)
 		}
+		// With WithReach a name is looked up here, even with no
+		// resolver, so that its addresses are checked before a dial.
 		addrs, _, err := lookup(dialCtx, host)
 		if err != nil {
 			return nil, err
 		}
 		var firstErr error
 		for _, ip := range addrs {
-			conn, err := d.DialContext(dialCtx, network, net.JoinHostPort(ip.String(), port))
+			conn, err := dialIP(dialCtx, network, ip, port)
 			if err == nil {
 				return conn, nil
 			}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -112,5 +113,41 @@ func TestNslookupUsage(t *testing.T) {
 	}
 	if got := run(t, nil, "nslookup", "127.0.0.5"); got.code != 0 || !strings.Contains(got.stdout, "Address: 127.0.0.5") {
 		t.Errorf("an address: %+v", got)
+	}
+}
+
+// TestWithReachRefusesAddressesOutsideIt: under WithReach(127.0.0.0/8),
+// wget reaches a name that resolves inside and refuses, before dialing, a
+// name or an address outside. 0.0.0.0 stands for outside: were it dialed,
+// Linux would connect it to this machine, so a wrong answer sends nothing
+// off it; the server must see only the one request.
+func TestWithReachRefusesAddressesOutsideIt(t *testing.T) {
+	dns := startFakeDNS(t, map[string]string{"near.svc.flotilla.": "127.0.0.1", "far.svc.flotilla.": "0.0.0.0"})
+	var mu sync.Mutex
+	served := 0
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served++
+		mu.Unlock()
+		fmt.Fprint(w, "near")
+	}))
+	defer app.Close()
+	_, port, _ := net.SplitHostPort(app.Listener.Addr().String())
+	ctx := WithReach(WithResolver(context.Background(), Resolver{Server: dns.addr, Search: []string{"svc.flotilla"}}),
+		netip.MustParsePrefix("127.0.0.0/8"))
+
+	if got := runCtx(t, ctx, nil, "wget", "-qO-", "http://near:"+port+"/"); got.code != 0 || got.stdout != "near" {
+		t.Errorf("wget near: %+v", got)
+	}
+	for _, host := range []string{"far", "0.0.0.0"} {
+		got := runCtx(t, ctx, nil, "wget", "-qO-", "http://"+net.JoinHostPort(host, port)+"/")
+		if got.code != 1 || !strings.Contains(got.stderr, "0.0.0.0 is outside this container's network (127.0.0.0/8)") {
+			t.Errorf("wget %s: %+v, want refused as outside", host, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if served != 1 {
+		t.Errorf("the server answered %d requests, want the one to near", served)
 	}
 }
