@@ -171,6 +171,9 @@ func dialer(ctx context.Context) func(ctx context.Context, network, addr string)
 	return func(dialCtx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
+			if limited { // no address to check: nothing to dial
+				return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+			}
 			return d.DialContext(dialCtx, network, addr)
 		}
 		if rewrite && (host == "localhost" || host == "127.0.0.1" || host == "::1") {
