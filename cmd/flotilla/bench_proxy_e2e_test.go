@@ -17,12 +17,8 @@ import (
 // process it started was left behind.
 func TestBenchProxyMeasuresEveryPathAndLeavesNothing(t *testing.T) {
 	bin := buildBinary(t)
-	for _, tool := range []string{"wrk", "nginx"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err := exec.LookPath("/usr/sbin/" + tool); err != nil {
-				testutil.SkipOrFail(t, "bench proxy needs %s (Debian's wrk and nginx-light packages)", tool)
-			}
-		}
+	if _, _, err := netbench.ProxyTools(); err != nil {
+		testutil.SkipOrFail(t, "bench proxy: %v", err)
 	}
 	out, err := exec.CommandContext(t.Context(), bin, "bench", "proxy", "--connections", "4", "--rounds", "2", "--duration", "1s", "-o", "json").Output()
 	if err != nil {

@@ -151,15 +151,9 @@ func RunProxy(ctx context.Context, cfg ProxyConfig) (*ProxyResult, error) {
 			return nil, fmt.Errorf("%d connections: wrk needs at least one per thread (%d threads)", c, cfg.Threads)
 		}
 	}
-	wrk, err := need("wrk", "wrk")
+	wrk, nginx, err := ProxyTools()
 	if err != nil {
 		return nil, err
-	}
-	nginx, err := need("nginx", "nginx-light")
-	if err != nil {
-		if nginx, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
-			return nil, fmt.Errorf("nginx not found: install Debian's nginx-light package")
-		}
 	}
 	pg := newProcessGroups()
 	res, err := runProxy(ctx, cfg, pg, wrk, nginx)
@@ -170,6 +164,21 @@ func RunProxy(ctx context.Context, cfg ProxyConfig) (*ProxyResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// ProxyTools finds what RunProxy runs, wrk and nginx (also in /usr/sbin,
+// which a user's PATH may lack), or says which Debian package is missing.
+func ProxyTools() (wrk, nginx string, err error) {
+	if wrk, err = need("wrk", "wrk"); err != nil {
+		return "", "", err
+	}
+	nginx, err = need("nginx", "nginx-light")
+	if err != nil {
+		if nginx, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
+			return "", "", fmt.Errorf("nginx not found: install Debian's nginx-light package")
+		}
+	}
+	return wrk, nginx, nil
 }
 
 func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, nginx string) (res *ProxyResult, err error) {
