@@ -142,9 +142,9 @@ type HandlerOptions struct {
 type handler struct {
 	b      Backend
 	logger *slog.Logger
-	// forwarder carries the writes forwarded to the leader, over
+	// fwd carries the writes forwarded to the leader, over
 	// forwardScheme (https with ForwardTLS).
-	forwarder     http.RoundTripper
+	fwd           forwarders
 	forwardScheme string
 	// reads and ops are the backend's optional parts, nil when it has none.
 	reads ReadConsistency
@@ -157,11 +157,13 @@ type handler struct {
 
 // NewHandler serves the /v1 API (README.md, "HTTP API") over a backend.
 func NewHandler(b Backend, opts HandlerOptions) http.Handler {
-	h := &handler{b: b, logger: opts.Logger, forwarder: forwardTransport, forwardScheme: "http"}
+	return newHandler(b, opts, defaultForwarders)
+}
+
+func newHandler(b Backend, opts HandlerOptions, fwd forwarders) http.Handler {
+	h := &handler{b: b, logger: opts.Logger, fwd: fwd, forwardScheme: "http"}
 	if !vnet.IsHost(opts.Net) {
-		t := forwardTransport.Clone()
-		t.DialContext = opts.Net.DialContext
-		h.forwarder = t
+		h.fwd = h.fwd.with(func(t *http.Transport) { t.DialContext = opts.Net.DialContext })
 	}
 	h.useForwardTLS(opts.ForwardTLS)
 	if h.logger == nil {
@@ -191,7 +193,7 @@ func NewHandler(b Backend, opts HandlerOptions) http.Handler {
 	mux.HandleFunc("GET /v1/nodes", h.nodes)
 	mux.HandleFunc("GET /v1/nodes/{name}", h.node)
 	mux.HandleFunc("PUT /v1/nodes/{name}", h.write(h.registerNode))
-	mux.HandleFunc("POST /v1/nodes/{name}/heartbeat", h.write(h.heartbeat))
+	mux.HandleFunc("POST /v1/nodes/{name}/heartbeat", h.writeVia(h.fwd.heartbeats, MaxBodyBytes, h.heartbeat))
 	mux.HandleFunc("POST /v1/nodes/{name}/drain", h.write(h.drain))
 	mux.HandleFunc("POST /v1/nodes/{name}/eligibility", h.write(h.eligibility))
 	mux.HandleFunc("POST /v1/nodes/{name}/status", h.write(h.nodeStatus))
@@ -418,6 +420,11 @@ func (h *handler) write(fn func(w http.ResponseWriter, r *http.Request)) http.Ha
 
 // writeUpTo is write with a body limit of its own.
 func (h *handler) writeUpTo(limit int64, fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	return h.writeVia(h.fwd.writes, limit, fn)
+}
+
+// writeVia is writeUpTo forwarding over a transport of its choosing.
+func (h *handler) writeVia(rt http.RoundTripper, limit int64, fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
 		if id != "" && !validRequestID(id) {
@@ -438,14 +445,14 @@ func (h *handler) writeUpTo(limit int64, fn func(w http.ResponseWriter, r *http.
 			writeError(w, fmt.Errorf("forwarded write reached a follower: %w", ErrNoLeader))
 			return
 		}
-		h.forward(w, r, target, limit)
+		h.forward(w, r, rt, target, limit)
 	}
 }
 
-func (h *handler) forward(w http.ResponseWriter, r *http.Request, target string, limit int64) {
+func (h *handler) forward(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, target string, limit int64) {
 	u := &url.URL{Scheme: h.forwardScheme, Host: target}
 	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = h.forwarder
+	proxy.Transport = rt
 	proxy.Director = func(out *http.Request) {
 		out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
 		out.Header.Set(forwardedHeader, "1")

@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"flotilla/api"
 )
@@ -256,5 +258,61 @@ func TestForwardedBodyOverOneMiBIs413(t *testing.T) {
 	}
 	if w := leader.backend.Writes(); len(w) != 0 {
 		t.Errorf("an oversized body reached the leader's backend")
+	}
+}
+
+// A heartbeat forwarded while every connection for writes waits on the
+// leader does not queue behind those writes.
+func TestForwardedHeartbeatPassesWritesThatHoldEveryConnection(t *testing.T) {
+	const conns = 2
+	release := make(chan struct{})
+	var inFlight sync.WaitGroup
+	inFlight.Add(conns)
+	var beats atomic.Int32
+	leader := newLeaderServer(t, &fakeBackend{
+		ScaleServiceFn: func(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error) {
+			inFlight.Done()
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return api.WriteResponse{Index: 7}, nil
+		},
+		HeartbeatFn: func(ctx context.Context, name string) (api.HeartbeatResponse, error) {
+			beats.Add(1)
+			return api.HeartbeatResponse{}, nil
+		},
+	})
+	srv := httptest.NewServer(api.NewHandlerForwardingOver(followerOf(hostPort(leader.Server)), api.HandlerOptions{}, conns))
+	t.Cleanup(srv.Close)
+
+	// conns writes hold every connection, and one more waits for one.
+	var writes sync.WaitGroup
+	for range conns + 1 {
+		writes.Add(1)
+		go func() {
+			defer writes.Done()
+			resp, err := http.Post(srv.URL+"/v1/services/prod/web/scale", "application/json", strings.NewReader(`{"replicas": 5}`))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	t.Cleanup(func() { close(release); writes.Wait() })
+	inFlight.Wait()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/nodes/n1/heartbeat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("heartbeat while the writes hold the connections: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || beats.Load() != 1 {
+		t.Fatalf("heartbeat: status %d, %d heartbeats at the leader; want 200 and 1", resp.StatusCode, beats.Load())
 	}
 }

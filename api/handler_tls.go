@@ -11,10 +11,6 @@ func (h *handler) useForwardTLS(cfg *tls.Config) {
 	if cfg == nil {
 		return
 	}
-	t := forwardTransport.Clone()
-	if cur, ok := h.forwarder.(*http.Transport); ok {
-		t = cur.Clone()
-	}
-	t.TLSClientConfig = cfg.Clone()
-	h.forwarder, h.forwardScheme = t, "https"
+	h.fwd = h.fwd.with(func(t *http.Transport) { t.TLSClientConfig = cfg.Clone() })
+	h.forwardScheme = "https"
 }

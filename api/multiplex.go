@@ -42,13 +42,37 @@ func (c *Client) Multiplex() {
 	c.setTransport(t)
 }
 
-// forwardTransport carries the writes a follower forwards to the leader
-// (heartbeats and status reports of thousands of nodes among them) over a
-// bounded pool of kept-alive connections: the default transport keeps two
-// idle ones, so each burst opened and dropped a connection per request.
-var forwardTransport = func() *http.Transport {
+// forwarders are the transports a follower forwards writes to the leader
+// over: heartbeats on connections of their own. While 10,000 nodes
+// reported a big plan's allocations, each report waiting for its Raft
+// entry, every one of a follower's 512 connections for writes was busy
+// (`ss` during `bench fake-nodes`), and a heartbeat forwarded then waited
+// behind the reports for a connection, though it takes the leader no Raft
+// write; early nodes, whose TTL was granted while the cluster was small,
+// have little time to lose. A few connections serve all the heartbeats.
+type forwarders struct {
+	writes, heartbeats *http.Transport
+}
+
+// defaultForwarders carry the writes over a bounded pool of kept-alive
+// connections: the default transport keeps two idle ones, so each burst
+// opened and dropped a connection per request.
+var defaultForwarders = forwarders{
+	writes:     pooledTransport(256, 512),
+	heartbeats: pooledTransport(64, 64),
+}
+
+func pooledTransport(idle, most int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 256
-	t.MaxConnsPerHost = 512
+	t.MaxIdleConnsPerHost = idle
+	t.MaxConnsPerHost = most
 	return t
-}()
+}
+
+// with returns copies of both transports, changed by set.
+func (f forwarders) with(set func(*http.Transport)) forwarders {
+	w, b := f.writes.Clone(), f.heartbeats.Clone()
+	set(w)
+	set(b)
+	return forwarders{writes: w, heartbeats: b}
+}
