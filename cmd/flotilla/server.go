@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"flotilla/internal/memlimit"
 	"flotilla/scheduler"
 )
 
@@ -28,6 +29,14 @@ func daemonLogs(logLevel string) (*slog.Logger, io.Writer, error) {
 
 // serverGCPercent is the servers' GOGC unless $GOGC says otherwise.
 const serverGCPercent = 200
+
+// serverMemoryFloor is the servers' soft memory limit while their live
+// state is small, unless $GOGC or $GOMEMLIMIT say otherwise; past it the
+// limit follows the live state at what GOGC=100 would allow (memlimit).
+// At 100,000 allocations the live heap is 0.4–0.5 GB while a big plan is
+// applied: GOGC=200 alone let a leader's RSS reach 1.5 GB in one run of
+// three (`bench fake-nodes`), as a collection fell early or late.
+const serverMemoryFloor = 1280 << 20
 
 func newServerCmd() *cobra.Command {
 	var cfg scheduler.Config
@@ -55,8 +64,11 @@ func newServerCmd() *cobra.Command {
 				// 100,000 of them collecting took as much CPU as
 				// applying them, CPU Raft's heartbeats then lacked on a
 				// small machine. The heap may grow to 3× the live state
-				// rather than 2× (1.1 GB peak at 100,000 allocations).
+				// rather than 2×, up to serverMemoryFloor.
 				debug.SetGCPercent(serverGCPercent)
+				if os.Getenv("GOMEMLIMIT") == "" {
+					memlimit.Follow(serverMemoryFloor)
+				}
 			}
 			if cfg.GossipKey, err = gossipKey.parse(); err != nil {
 				return err
