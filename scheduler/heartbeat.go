@@ -20,7 +20,9 @@ import (
 //
 // The heartbeat's answer carries both: the agent heartbeats at the
 // interval, with jitter, so it may miss two heartbeats before its TTL
-// lapses. A node whose timer lapses is not marked down on the spot: it
+// lapses. A node granted its TTL while the cluster was smaller is held to
+// the TTL the cluster grants now, from its last heartbeat, like every
+// other node. A node whose timer lapses is not marked down on the spot: it
 // joins the silent nodes, which the leader marks down in batches at a
 // bounded rate (nodedown.go), and a heartbeat arriving meanwhile takes it
 // out again.
@@ -137,13 +139,19 @@ func (h *heartbeats) reset(node string, ttl time.Duration) {
 }
 
 func (h *heartbeats) armLocked(node string, ttl time.Duration, regranted bool) {
+	now := h.clock.Now()
+	h.armUntilLocked(node, ttl, now.Add(ttl), now, regranted)
+}
+
+// armUntilLocked arms a node's timer to fire at deadline.
+func (h *heartbeats) armUntilLocked(node string, ttl time.Duration, deadline, now time.Time, regranted bool) {
 	if old, ok := h.timers[node]; ok {
 		old.timer.Stop()
 	}
 	delete(h.silent, node)
-	entry := &ttlTimer{ttl: ttl, deadline: h.clock.Now().Add(ttl), regranted: regranted}
+	entry := &ttlTimer{ttl: ttl, deadline: deadline, regranted: regranted}
 	h.timers[node] = entry
-	entry.timer = h.clock.AfterFunc(ttl, func() { h.expire(node, entry) })
+	entry.timer = h.clock.AfterFunc(deadline.Sub(now), func() { h.expire(node, entry) })
 }
 
 // lateFiring is how late a timer may fire before the leader takes it that
@@ -152,8 +160,16 @@ func (h *heartbeats) armLocked(node string, ttl time.Duration, regranted bool) {
 func lateFiring(ttl time.Duration) time.Duration { return max(2*time.Second, ttl/4) }
 
 // expire moves a node whose TTL lapsed to the silent nodes, unless a newer
-// heartbeat re-armed it, or the timer fired so late that the silence may
-// be the leader's own: then the node gets one fresh TTL.
+// heartbeat re-armed it, the cluster has grown since and grants a longer
+// TTL (the node is then held to that, from the same heartbeat), or the
+// timer fired so late that the silence may be the leader's own: then the
+// node gets one fresh TTL.
+//
+// Without the second, the nodes that registered first, granted the TTL of
+// a small cluster, were the ones marked down when a big apply on a
+// growing cluster delayed their next heartbeat or two (`bench
+// fake-nodes`: fake nodes 595–688 of 10,000, with TTLs of 36–41 s while
+// the rest had 600 s).
 func (h *heartbeats) expire(node string, entry *ttlTimer) {
 	h.mu.Lock()
 	if h.timers[node] != entry {
@@ -162,13 +178,22 @@ func (h *heartbeats) expire(node string, entry *ttlTimer) {
 	}
 	delete(h.timers, node)
 	now := h.clock.Now()
-	if late := now.Sub(entry.deadline); late > lateFiring(entry.ttl) && !entry.regranted {
-		h.armLocked(node, entry.ttl, true)
+	ttl, deadline := entry.ttl, entry.deadline
+	if granted, _ := heartbeatTiming(h.countLocked()+1, h.minTTL, h.maxPerSecond); granted > ttl {
+		ttl, deadline = granted, deadline.Add(granted-ttl)
+		if deadline.After(now) {
+			h.armUntilLocked(node, ttl, deadline, now, entry.regranted)
+			h.mu.Unlock()
+			return
+		}
+	}
+	if late := now.Sub(deadline); late > lateFiring(ttl) && !entry.regranted {
+		h.armLocked(node, ttl, true)
 		h.mu.Unlock()
 		h.logger.Warn("heartbeat timer fired late: the leader stalled; granting a fresh TTL", "node", node, "late", late.Round(time.Millisecond))
 		return
 	}
-	h.silent[node] = silentNode{name: node, ttl: entry.ttl, since: entry.deadline}
+	h.silent[node] = silentNode{name: node, ttl: ttl, since: deadline}
 	h.order = append(h.order, node)
 	h.mu.Unlock()
 	select {

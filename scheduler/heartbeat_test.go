@@ -54,14 +54,42 @@ func TestEachGrantCountsTheNodesHeartbeatingThen(t *testing.T) {
 		t.Fatalf("a node heartbeating again counts twice: TTL %s", ttl)
 	}
 	// The first 166 were granted the minimum 10s (n1 12s since), the
-	// later ones a little more each.
+	// later ones a little more each; the cluster grants 12s now, and
+	// holds every node to that from its last heartbeat.
 	fake.Advance(10 * time.Second)
-	if h.silentCount() != 165 {
-		t.Fatalf("%d silent at 10s, want n2..n166", h.silentCount())
+	if h.silentCount() != 0 {
+		t.Fatalf("%d silent at 10s, want none: the cluster grants 12s now", h.silentCount())
 	}
 	fake.Advance(2 * time.Second)
 	if h.silentCount() != 200 {
 		t.Fatalf("%d silent at 12s, want all", h.silentCount())
+	}
+}
+
+// A node that registered while the cluster was small, and so was granted
+// a short TTL, is not marked down sooner than the TTL the cluster grants
+// once it has grown, counted from the node's last heartbeat.
+func TestANodeGrantedASmallClustersTTLIsHeldToTheGrownClustersTTL(t *testing.T) {
+	fake := clock.NewFake(t0)
+	h := newHeartbeats(fake, 10*time.Second, 50, discard)
+	if ttl, _ := h.grant("first"); ttl != 10*time.Second {
+		t.Fatalf("the first node got TTL %s, want 10s", ttl)
+	}
+	fake.Advance(5 * time.Second)
+	for i := 1; i < 10000; i++ {
+		h.grant(fmt.Sprintf("n%d", i))
+	}
+	fake.Advance(6 * time.Second) // 11s: past the first node's 10s
+	if h.silentCount() != 0 || h.armed() != 10000 {
+		t.Fatalf("at 11s: %d silent, %d armed; want none silent: the cluster grants 600s now", h.silentCount(), h.armed())
+	}
+	fake.Advance(589 * time.Second) // 600s after the first node's heartbeat
+	if got := h.takeSilent(10); len(got) != 1 || got[0].name != "first" || got[0].ttl != 600*time.Second || !got[0].since.Equal(t0.Add(600*time.Second)) {
+		t.Fatalf("at 600s silent %+v, want the first node alone, silent since 600s", got)
+	}
+	fake.Advance(5 * time.Second)
+	if h.silentCount() != 9999 {
+		t.Fatalf("at 605s %d silent, want the 9,999 others", h.silentCount())
 	}
 }
 
