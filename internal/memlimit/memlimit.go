@@ -20,9 +20,8 @@ func Limit(floor, live, other uint64) uint64 {
 	return max(floor, 2*live+other)
 }
 
-// Follow sets the soft memory limit to Limit after every garbage
-// collection until stop is called.
-// Once stop has returned, the limit is left as it is.
+// Follow sets the soft memory limit to Limit now and after every garbage
+// collection; once stop has returned, the limit is left as it is.
 func Follow(floor uint64) (stop func()) {
 	var mu sync.Mutex
 	stopped := false

@@ -49,8 +49,7 @@ func TestFollowSetsTheLimitAfterEachCollection(t *testing.T) {
 	t.Cleanup(stop)
 
 	collectUntil(t, "the limit follows 64 MiB live up to twice it", func() bool { return currentLimit() >= 2*live })
-	runtime.KeepAlive(keep)
-	keep = nil
+	runtime.KeepAlive(keep) // and no longer
 	collectUntil(t, "the limit follows the heap back down", func() bool { return currentLimit() < 2*live })
 
 	stop()
