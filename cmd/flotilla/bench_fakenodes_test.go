@@ -10,8 +10,8 @@ import (
 )
 
 func TestFakeNodesBenchJudgesEveryGoal(t *testing.T) {
-	met := fakeNodesBenchResult{Nodes: 10, MinReady: 10, AllRunningSeconds: 59, ServerPeakRSS: []float64{1500, 900, 900},
-		FakeNodePeakRSS: 2000, ServerCPU: 60, FakeNodeCPU: 39, Kill: &leaderKillResult{}}
+	met := fakeNodesBenchResult{Nodes: 10, MinReady: 10, AllRunningSeconds: 59, ServerPeakRSS: []float64{1430, 900, 900},
+		FakeNodePeakRSS: 1907, ServerCPU: 60, FakeNodeCPU: 39, Kill: &leaderKillResult{}}
 	tests := []struct {
 		name   string
 		change func(*fakeNodesBenchResult)
@@ -22,8 +22,9 @@ func TestFakeNodesBenchJudgesEveryGoal(t *testing.T) {
 		{"a leader change", func(r *fakeNodesBenchResult) { r.LeaderChanges = 1 }, "1 leader changes"},
 		{"a node down", func(r *fakeNodesBenchResult) { r.NodesMarkedDown = []string{"fake-00001"} }, "1 nodes marked down"},
 		{"a node not ready", func(r *fakeNodesBenchResult) { r.MinReady = 9 }, "as few as 9 nodes ready"},
-		{"a big server", func(r *fakeNodesBenchResult) { r.ServerPeakRSS[2] = 1600 }, "server 3 peaked at 1600 MiB"},
-		{"a big fake-node process", func(r *fakeNodesBenchResult) { r.FakeNodePeakRSS = 2100 }, "fake-node process peaked"},
+		// 1.5 GB and 2 GB, not GiB.
+		{"a big server", func(r *fakeNodesBenchResult) { r.ServerPeakRSS[2] = 1431 }, "server 3 peaked at 1431 MiB"},
+		{"a big fake-node process", func(r *fakeNodesBenchResult) { r.FakeNodePeakRSS = 1908 }, "fake-node process peaked"},
 		{"a core in steady state", func(r *fakeNodesBenchResult) { r.FakeNodeCPU = 40 }, "steady CPU 100%"},
 		{"a node down after the kill", func(r *fakeNodesBenchResult) { r.Kill.NodesMarkedDown = []string{"fake-00002"} }, "after the leader was killed"},
 	}
