@@ -333,7 +333,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.httpLn != nil {
 		// Requests end with the agent: followed logs and execs too.
 		httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return ctx }}
+			BaseContext: func(net.Listener) context.Context { return ctx },
+			ErrorLog:    slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
 		go func() { _ = httpSrv.Serve(a.httpLn) }() // ends when Shutdown closes the listener
 	}
 	if a.pool != nil {

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"flotilla/internal/clock"
+	"flotilla/internal/testutil"
 	"flotilla/security/pki"
 	"flotilla/security/pki/pkitest"
 )
@@ -18,7 +21,9 @@ import (
 func TestAgentAPIWithTLSAnswersOnlyCertificatesOfItsCA(t *testing.T) {
 	ca, other := pkitest.New(t), pkitest.New(t)
 	servers, rt := newFakeServers(), NewNullRuntime()
-	a := runTestAgent(t, Config{HTTP: "127.0.0.1:0", Clock: clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)), TLS: ca.Mutual(pki.RoleAgent)},
+	var logs testutil.SyncBuffer
+	a := runTestAgent(t, Config{HTTP: "127.0.0.1:0", Clock: clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)), TLS: ca.Mutual(pki.RoleAgent),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))},
 		servers, servers, rt, rt).registered().agent
 	ctx := t.Context()
 
@@ -52,5 +57,13 @@ func TestAgentAPIWithTLSAnswersOnlyCertificatesOfItsCA(t *testing.T) {
 	}
 	if code, err := get(nil, "http", "/v1/agent/allocations"); err == nil && code == http.StatusOK {
 		t.Error("the agent's API answered plain HTTP")
+	}
+	// The refused handshakes are in the agent's own log.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `level=WARN msg="http: TLS handshake error`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refused handshake in the agent's log after 5 s:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

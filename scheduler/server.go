@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -216,6 +217,10 @@ func (s *Server) Run(ctx context.Context) error {
 			Net: s.cfg.Net, ForwardTLS: s.cfg.peerTLS()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		// The server's own complaints (a failed TLS handshake, a
+		// broken HTTP/2 preface) go to its log, not to the process's
+		// standard logger.
+		ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	// HTTP/2 without TLS too: a fake-node process multiplexes its nodes'
 	// requests over a few connections (api.Client.Multiplex).

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,7 +38,11 @@ func tlsClient(t *testing.T, addrs []string, cfg *tls.Config) *api.Client {
 func TestClusterWithTLSElectsForwardsAndRefusesStrangers(t *testing.T) {
 	ca, other := pkitest.New(t), pkitest.New(t)
 	serverTLS := ca.Mutual(pki.RoleServer)
-	c := startCluster(t, 3, func(cfg *Config) { cfg.TLS = serverTLS })
+	var logs testutil.SyncBuffer
+	c := startCluster(t, 3, func(cfg *Config) {
+		cfg.TLS = serverTLS
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
 	leader := waitLeader(t, c)
 	ctx := context.Background()
 
@@ -139,6 +144,10 @@ func TestClusterWithTLSElectsForwardsAndRefusesStrangers(t *testing.T) {
 			t.Error("the API answered plain HTTP")
 		}
 	}
+	// The refused handshakes are in the servers' own logs.
+	eventually(t, 5*time.Second, "a refused handshake in the servers' log", func() bool {
+		return strings.Contains(logs.String(), "level=WARN msg=\"http: TLS handshake error")
+	})
 }
 
 // TestServersWithTLSOnASimulatedNetwork: mutual TLS wraps the simulated
