@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -59,11 +60,10 @@ func TestAgentAPIWithTLSAnswersOnlyCertificatesOfItsCA(t *testing.T) {
 		t.Error("the agent's API answered plain HTTP")
 	}
 	// The refused handshakes are in the agent's own log.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), `level=WARN msg="http: TLS handshake error`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refused handshake in the agent's log after 5 s:\n%s", logs.String())
+	testutil.Eventually(t, 5*time.Second, "a refused handshake in the agent's log", func() error {
+		if !strings.Contains(logs.String(), `level=WARN msg="http: TLS handshake error`) {
+			return fmt.Errorf("the log holds:\n%s", logs.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
