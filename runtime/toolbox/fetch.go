@@ -182,11 +182,12 @@ func dialer(ctx context.Context) func(ctx context.Context, network, addr string)
 			}
 			return dialIP(dialCtx, network, own, port)
 		}
-		if _, err := netip.ParseAddr(host); (err == nil || !resolve) && !limited {
+		if !resolve && !limited {
 			return d.DialContext(dialCtx, network, addr)
 		}
-		// With WithReach a name is looked up here, even with no
-		// resolver, so that its addresses are checked before a dial.
+		// lookup takes an address as it is. With WithReach a name is
+		// looked up here even with no resolver, so that its addresses
+		// are checked before a dial.
 		addrs, _, err := lookup(dialCtx, host)
 		if err != nil {
 			return nil, err
