@@ -172,7 +172,7 @@ func retryable(repeatable bool, err error) bool {
 		return apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusBadGateway
 	}
 	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "dial" {
+	if errors.As(err, &opErr) && opErr.Op == "dial" || notEstablished(err) {
 		return true
 	}
 	if !repeatable {
@@ -181,6 +181,15 @@ func retryable(repeatable bool, err error) bool {
 	var netErr net.Error
 	return errors.As(err, &opErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// notEstablished reports the error of HTTP/2's transport for a request
+// that was to be the first on a connection the server had closed before
+// (one the client dialed and had not used yet): nothing was sent, so any
+// request may be sent again. The transport exports no value for it, only
+// its message.
+func notEstablished(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "http2: client conn could not be established")
 }
 
 // NewRequestID is a fresh ID for one logical write.
@@ -256,10 +265,16 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			}
 			c.mu.Unlock()
 		}
-		if errors.As(err, &apiErr) {
+		switch {
+		case errors.As(err, &apiErr):
 			unreachable = 0
-		} else if unreachable++; unreachable >= 2*len(c.addrs) {
-			return 0, err
+		case notEstablished(err):
+			// The server was there: it had closed a connection the client
+			// had not used yet.
+		default:
+			if unreachable++; unreachable >= 2*len(c.addrs) {
+				return 0, err
+			}
 		}
 		if time.Now().After(deadline) {
 			return 0, err

@@ -39,8 +39,20 @@ func (c *Client) Multiplex() {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Protocols = &p
 	t.HTTP2 = &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 10 * time.Second}
+	// A request that finds every connection at the server's stream limit
+	// dials one of its own, and the transport keeps the first that comes
+	// and drops the others: when 10,000 fake nodes' long polls woke at
+	// once, a thousand connections were dialed to a server within two
+	// seconds and most closed again. With at most multiplexDials dials
+	// in flight per server (for HTTP/2 the limit counts dials, not the
+	// connections kept), the others wait for the one being dialed.
+	t.MaxConnsPerHost = multiplexDials
 	c.setTransport(t)
 }
+
+// multiplexDials is how many connections a multiplexing client dials to
+// one server at a time.
+const multiplexDials = 1
 
 // forwarders are the transports a follower forwards writes to the leader
 // over: heartbeats on connections of their own. While 10,000 nodes
