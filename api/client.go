@@ -266,7 +266,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			c.mu.Unlock()
 		}
 		switch {
-		case errors.As(err, &apiErr):
+		case apiErr != nil: // set above
 			unreachable = 0
 		case notEstablished(err):
 			// The server was there: it had closed a connection the client
