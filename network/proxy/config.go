@@ -85,8 +85,9 @@ type OutlierConfig struct {
 	// that stays in for MaxEjection starts again from BaseEjection.
 	BaseEjection time.Duration
 	MaxEjection  time.Duration
-	// MaxEjectedPercent caps the share of a service's ready endpoints that
-	// may be ejected at once (default 50).
+	// MaxEjectedPercent caps the share of a revision's ready endpoints
+	// that may be ejected at once (default 50): a revision keeps its share
+	// of the traffic on the rest.
 	MaxEjectedPercent int
 }
 

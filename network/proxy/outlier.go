@@ -4,9 +4,13 @@ import "time"
 
 // observe records how an attempt on e went and ejects e after too many
 // failures in a row: for BaseEjection, doubling with each repeat up to
-// MaxEjection, as long as no more than MaxEjectedPercent of the service's
-// ready endpoints would be out at once. An ejected endpoint comes back by
-// itself when its time is up; ejection is only ever passive.
+// MaxEjection, as long as no more than MaxEjectedPercent of the ready
+// endpoints of e's revision would be out at once. The cap is per revision
+// because the route table splits traffic between revisions: with every
+// endpoint of a canary out, its share would go to the stable revision,
+// and the analysis would see no more of the canary's errors. An ejected
+// endpoint comes back by itself when its time is up; ejection is only
+// ever passive.
 func (p *Proxy) observe(s *service, e *endpoint, failed bool, now time.Time) {
 	oc := p.cfg.Outlier
 	if !failed {
@@ -24,13 +28,17 @@ func (p *Proxy) observe(s *service, e *endpoint, failed bool, now time.Time) {
 	if e.ejected(nowNano) {
 		return
 	}
-	out := 0
+	ready, out := 0, 0
 	for _, r := range s.ready {
+		if r.revision != e.revision {
+			continue
+		}
+		ready++
 		if r.ejected(nowNano) {
 			out++
 		}
 	}
-	if (out+1)*100 > len(s.ready)*oc.MaxEjectedPercent {
+	if (out+1)*100 > ready*oc.MaxEjectedPercent {
 		// The cap holds: the endpoint stays in, and its next failure
 		// tries again.
 		return

@@ -356,6 +356,44 @@ func TestOutlierEjectionNeverTakesMoreThanHalf(t *testing.T) {
 	}
 }
 
+// During a canary, ejection must not move a revision's share of traffic
+// to another: the cap holds per revision, so a canary answering 5xx keeps
+// its weight (and the analysis keeps seeing its errors) on the half of its
+// endpoints left in, instead of every one being ejected and its requests
+// going to the stable revision.
+func TestOutlierEjectionKeepsARevisionsWeight(t *testing.T) {
+	t.Parallel()
+	port, bs := startBackends(t, 6, func(i int) http.Handler {
+		if i >= 4 {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "broken", http.StatusInternalServerError) })
+		}
+		return answer("ok")
+	})
+	vip := freeVIP(t, port)
+	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := newProxy(t, Config{Clock: clk, Rand: rand.NewPCG(5, 6)})
+	ips := ipsOf(bs)
+	eps := append(endpoints(1, true, ips[:4]...), endpoints(2, true, ips[4:]...)...)
+	routes := api.RouteTable{Split: []api.WeightedBackend{{Backend: 1, Weight: 80}, {Backend: 2, Weight: 20}}}
+	update(t, p, httpService("web", vip, port, eps, routes, api.BalanceRoundRobin))
+	c := newClient(true)
+	url := fmt.Sprintf("http://%s/", net.JoinHostPort(vip, strconv.Itoa(port)))
+	for range 400 { // some 80 requests to revision 2: enough to eject both
+		get(t, c, url)
+	}
+	if n := metricSum(t, p, "flotilla_proxy_ejections_total"); n != 1 {
+		t.Errorf("ejections = %v, want 1 of revision 2's 2 endpoints", n)
+	}
+	const n = 1000
+	revs := map[string]int{}
+	for range n {
+		revs[get(t, c, url).header.Get(HeaderRevision)]++
+	}
+	if share := float64(revs["2"]) / n; share < 0.16 || share > 0.24 {
+		t.Errorf("with an endpoint of revision 2 ejected, it served %.3f of requests, want its weight 0.20 ± 0.04 (%v)", share, revs)
+	}
+}
+
 func TestWeightedSplitBetweenRevisions(t *testing.T) {
 	t.Parallel()
 	port, bs := startBackends(t, 2, func(i int) http.Handler { return answer(strconv.Itoa(i)) })

@@ -24,7 +24,7 @@ type service struct {
 	routes          *route.Compiled
 	policy          string
 	scaleToZero     bool              // requests wait for a replica while none is ready
-	ready           []*endpoint       // every ready endpoint: the base of the ejection cap
+	ready           []*endpoint       // every ready endpoint: the base of the ejection caps
 	ports           map[int]*portPool // by port number
 	shadows         map[int]*shadow   // the route table's mirrors, by candidate revision
 	ab              *abCounter        // the route table's A/B experiment; nil when none
