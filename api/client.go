@@ -249,21 +249,13 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 		if err != nil && !errors.As(err, &apiErr) {
 			// The server did not answer (refused, reset, or hung until ctx
 			// ran out): the next request, whoever makes it, tries another.
-			c.mu.Lock()
-			if c.addrs[c.current%len(c.addrs)] == base {
-				c.current++
-			}
-			c.mu.Unlock()
+			c.moveOn(base)
 		}
 		if err == nil || !retryable(method == http.MethodGet || requestID != "", err) || ctx.Err() != nil {
 			return index, err
 		}
 		if apiErr != nil {
-			c.mu.Lock()
-			if c.addrs[c.current%len(c.addrs)] == base {
-				c.current++
-			}
-			c.mu.Unlock()
+			c.moveOn(base) // it answered, but cannot serve this now
 		}
 		switch {
 		case apiErr != nil: // set above
@@ -292,6 +284,16 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 				backoff *= 2
 			}
 		}
+	}
+}
+
+// moveOn makes the server after base current, unless another request
+// has moved on from base already.
+func (c *Client) moveOn(base string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.addrs[c.current%len(c.addrs)] == base {
+		c.current++
 	}
 }
 
