@@ -378,7 +378,7 @@ func TestOutlierEjectionKeepsARevisionsWeight(t *testing.T) {
 	update(t, p, httpService("web", vip, port, eps, routes, api.BalanceRoundRobin))
 	c := newClient(true)
 	url := fmt.Sprintf("http://%s/", net.JoinHostPort(vip, strconv.Itoa(port)))
-	for range 400 { // some 80 requests to revision 2: enough to eject both
+	for range 400 { // some 80 requests to revision 2: enough to eject both, were it allowed
 		get(t, c, url)
 	}
 	if n := metricSum(t, p, "flotilla_proxy_ejections_total"); n != 1 {
