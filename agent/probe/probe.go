@@ -8,6 +8,7 @@ package probe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -162,14 +163,21 @@ func (r *Runner) check(ctx context.Context, p *api.Probe) error {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// The timeout is on the clock, as the probe's periods are: in virtual
+	// time a workload that answers late is late on that clock.
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := r.Clock.AfterFunc(timeout, func() { cancel(errTimedOut) })
+	defer timer.Stop()
 	err := r.Check(cctx, p)
-	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+	if err != nil && errors.Is(context.Cause(cctx), errTimedOut) {
 		return fmt.Errorf("timed out after %s", api.Duration(timeout))
 	}
 	return err
 }
+
+// errTimedOut ends a check that outlasted its probe's timeout.
+var errTimedOut = errors.New("probe timed out")
 
 // wait sleeps d on the clock; false when ctx ended first.
 func (r *Runner) wait(ctx context.Context, d time.Duration) bool {

@@ -237,16 +237,33 @@ func TestLivenessFailureEndsTheRunner(t *testing.T) {
 	}
 }
 
+// The timeout is on the runner's clock: a check outlasts an hour's
+// timeout when the fake clock says so, not before.
 func TestASlowCheckTimesOut(t *testing.T) {
 	fake := clock.NewFake(time.Now())
 	p := spec(1, 1)
-	p.Timeout = api.Duration(50 * time.Millisecond)
+	p.Timeout = api.Duration(time.Hour)
 	events := make(chan Event, 4)
+	started := make(chan struct{})
 	r := &Runner{Probes: api.Probes{Readiness: &p}, Clock: fake, Events: events,
-		Check: func(ctx context.Context, _ *api.Probe) error { <-ctx.Done(); return ctx.Err() }}
+		Check: func(ctx context.Context, _ *api.Probe) error { close(started); <-ctx.Done(); return ctx.Err() }}
 	tr := NewTracker(Readiness, p)
-	err := r.check(context.Background(), &p)
-	if err == nil || err.Error() != "timed out after 50ms" {
+	done := make(chan error, 1)
+	go func() { done <- r.check(context.Background(), &p) }()
+	<-started
+	select {
+	case err := <-done:
+		t.Fatalf("check ended before the clock moved: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	fake.Advance(time.Hour)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the check went on after an hour of the clock")
+	}
+	if err == nil || err.Error() != "timed out after 1h" {
 		t.Fatalf("check = %v", err)
 	}
 	if passing, _ := tr.Observe(err == nil); passing {
