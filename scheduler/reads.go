@@ -34,8 +34,10 @@ var _ api.ReadConsistency = (*Server)(nil)
 // ReadBarrier returns once this server's state holds every write committed
 // before the call.
 func (s *Server) ReadBarrier(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readBarrierTimeout)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	budget := s.cfg.Clock.AfterFunc(readBarrierTimeout, cancel)
+	defer budget.Stop()
 	var last error
 	for {
 		var err error

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"flotilla/api"
+	"flotilla/internal/clock"
 )
 
 // TestReadsShareAReadIndexRequestOnlyIfItLeftAfterThem: reads that arrive
@@ -72,5 +75,50 @@ func TestAReadIndexFromALeaderThatServesNoneSaysSo(t *testing.T) {
 	r := &readIndexes{client: old.Client()}
 	if _, err := r.get(context.Background(), strings.TrimPrefix(old.URL, "http://")); !errors.Is(err, errNoReadIndex) {
 		t.Fatalf("err = %v, want errNoReadIndex", err)
+	}
+}
+
+// TestAConsistentReadWaitsForALeaderOnTheServersClock: a read on a server
+// that has lost its quorum gives up (503) once readBarrierTimeout has
+// passed on the server's clock, as soon as a fake one is advanced that far
+// and not on the wall clock's schedule.
+func TestAConsistentReadWaitsForALeaderOnTheServersClock(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := startCluster(t, 3, func(cfg *Config) { cfg.Clock = fake })
+	leader := waitLeader(t, c)
+	var survivor *Server
+	for _, s := range c.Servers() {
+		if s != leader {
+			survivor = s
+		}
+	}
+	for _, s := range c.Servers() {
+		if s != survivor {
+			if err := c.Kill(s.cfg.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- survivor.ReadBarrier(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("the read ended before the clock moved: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	fake.Advance(readBarrierTimeout)
+	select {
+	case err := <-done:
+		if !errors.Is(err, api.ErrNoLeader) {
+			t.Fatalf("err = %v, want errors.Is ErrNoLeader", err)
+		}
+		// The wall clock's 5 s would have ended it later: 3 s is
+		// generous for a read that only had to notice the advance.
+		if took := time.Since(start); took >= 3*time.Second {
+			t.Errorf("the read gave up %s after it began, want soon after the advance", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read went on after readBarrierTimeout of the server's clock")
 	}
 }
