@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"flotilla/internal/clock"
 	"flotilla/internal/vnet"
 )
 
@@ -42,6 +43,9 @@ type Client struct {
 	// blocking query), so that a server that hangs is given up on and
 	// another tried; 0 leaves attempts to the caller's context.
 	AttemptTimeout time.Duration
+	// Clock times the retries: RetryFor and the pauses between rounds of
+	// servers (nil: the wall clock).
+	Clock clock.Clock
 	// net, when set by UseNet, is what every transport dials through.
 	net vnet.Net
 	// tls, when set by UseTLS, is every transport's TLS (tls.go).
@@ -228,7 +232,11 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 	if method != http.MethodGet {
 		requestID = NewRequestID()
 	}
-	deadline := time.Now().Add(c.RetryFor)
+	clk := c.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	deadline := clk.Now().Add(c.RetryFor)
 	backoff := 50 * time.Millisecond
 	// unreachable counts consecutive failures to connect at all: when every
 	// server refused twice in a row, nobody is there, and waiting for an
@@ -268,17 +276,17 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 				return 0, err
 			}
 		}
-		if time.Now().After(deadline) {
+		if clk.Now().After(deadline) {
 			return 0, err
 		}
 		// Every server was tried once: wait before the next round, but not
 		// past the deadline.
 		if (attempt+1)%len(c.addrs) == 0 {
-			pause := min(backoff, time.Until(deadline))
+			pause := min(backoff, deadline.Sub(clk.Now()))
 			select {
 			case <-ctx.Done():
 				return 0, ctx.Err()
-			case <-time.After(pause):
+			case <-clk.After(pause):
 			}
 			if backoff < time.Second {
 				backoff *= 2

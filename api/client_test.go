@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
+	"flotilla/internal/testutil"
 )
 
 func TestNewClientParsesAddresses(t *testing.T) {
@@ -213,6 +215,50 @@ func TestClientGivesUpAfterRetryFor(t *testing.T) {
 	}
 	if down.hits.Load() < 2 {
 		t.Errorf("asked %d times, want retries within RetryFor", down.hits.Load())
+	}
+}
+
+// The pauses between rounds and RetryFor are on the client's Clock: with a
+// fake one, the client asks again only when it is advanced, and gives up
+// once an hour of it has passed, however little wall time went by.
+func TestClientRetriesOnItsClock(t *testing.T) {
+	down := newCountingServer(t, answering(http.StatusServiceUnavailable, ""))
+	c := newClient(t, down.URL)
+	fake := clock.NewFake(time.Unix(1_700_000_000, 0))
+	c.Clock, c.RetryFor = fake, time.Hour
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Leader(testContext(t))
+		done <- err
+	}()
+	pausing := func() error {
+		if fake.Waiters() != 1 {
+			return fmt.Errorf("%d timers armed, want the pause's", fake.Waiters())
+		}
+		return nil
+	}
+	testutil.Eventually(t, 5*time.Second, "the first pause", pausing)
+	if n := down.hits.Load(); n != 1 {
+		t.Fatalf("asked %d times before the clock moved, want once", n)
+	}
+	fake.Advance(time.Second)
+	testutil.Eventually(t, 5*time.Second, "the second pause", func() error {
+		if n := down.hits.Load(); n != 2 {
+			return fmt.Errorf("asked %d times, want twice", n)
+		}
+		return pausing()
+	})
+	fake.Advance(2 * time.Hour)
+	select {
+	case err := <-done:
+		if !errors.Is(err, api.ErrNoLeader) {
+			t.Errorf("err = %v, want errors.Is ErrNoLeader", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still retrying after the fake clock passed RetryFor")
+	}
+	if n := down.hits.Load(); n != 3 {
+		t.Errorf("asked %d times, want 3 (one per advance, and the first)", n)
 	}
 }
 
