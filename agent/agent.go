@@ -259,7 +259,8 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		if a.httpLn != nil {
 			meta.HTTP = a.httpLn.Addr().String()
 		}
-		gc := gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput, Net: cfg.Net, Key: cfg.GossipKey}
+		gc := gossip.Config{Name: cfg.Name, Bind: cfg.Gossip, Fast: true, Meta: meta, LogOutput: cfg.LogOutput, Net: cfg.Net, Key: cfg.GossipKey,
+			Clock: cfg.Clock}
 		if cfg.DataDir != "" {
 			gc.KeyringFile = filepath.Join(cfg.DataDir, gossip.KeyringFileName)
 		}
@@ -414,7 +415,7 @@ func (a *Agent) joinLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-a.cfg.Clock.After(time.Second):
 		}
 	}
 }

@@ -154,11 +154,11 @@ func (s *Server) unblockOnCapacity(ctx context.Context) {
 // seen it heal already (a partition mended, the member not yet back in
 // this server's view: the pool rejoins every couple of seconds).
 func (s *Server) watchAgents(ctx context.Context) {
-	handled := map[string]time.Time{}
-	inherited := map[string]time.Time{} // deaths known when the term began
+	handled := map[string]uint64{}   // the Change of each member acted on
+	inherited := map[string]uint64{} // deaths known when the term began
 	for _, m := range s.pool.Members() {
 		if m.Meta.Role == gossip.RoleAgent && m.Status != gossip.StatusAlive {
-			inherited[m.Name] = m.Since
+			inherited[m.Name] = m.Change
 		}
 	}
 	termStart := s.now()
@@ -168,10 +168,10 @@ func (s *Server) watchAgents(ctx context.Context) {
 		snap := s.store.Snapshot()
 		inGrace := s.now().Sub(termStart) < inheritedDeathGrace
 		for _, m := range s.pool.Members() {
-			if m.Meta.Role != gossip.RoleAgent || handled[m.Name].Equal(m.Since) {
+			if m.Meta.Role != gossip.RoleAgent || handled[m.Name] == m.Change {
 				continue
 			}
-			if since, ok := inherited[m.Name]; ok && inGrace && m.Status != gossip.StatusAlive && since.Equal(m.Since) {
+			if change, ok := inherited[m.Name]; ok && inGrace && m.Status != gossip.StatusAlive && change == m.Change {
 				continue // looked at again when the grace is over
 			}
 			n := snap.NodeWithoutUsage(m.Name)
@@ -182,7 +182,7 @@ func (s *Server) watchAgents(ctx context.Context) {
 				}
 				continue
 			}
-			handled[m.Name] = m.Since
+			handled[m.Name] = m.Change
 			if n == nil || n.Status == api.NodeDown || !n.Heartbeat {
 				continue
 			}

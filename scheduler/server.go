@@ -151,7 +151,7 @@ func New(cfg Config) (_ *Server, err error) {
 	}
 	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
 	s.pool, err = gossip.Start(gossip.Config{
-		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput, Net: cfg.Net,
+		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput, Net: cfg.Net, Clock: cfg.Clock,
 		Key: cfg.GossipKey, KeyringFile: filepath.Join(cfg.DataDir, gossip.KeyringFileName),
 		Meta: gossip.Meta{Role: gossip.RoleServer, Raft: string(s.transport.LocalAddr()), HTTP: s.advertisedHTTP(), Expect: cfg.BootstrapExpect},
 	})

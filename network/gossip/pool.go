@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"flotilla/internal/clock"
 	"flotilla/internal/vnet"
 )
 
@@ -50,8 +51,13 @@ type Member struct {
 	Addr   string
 	Status string
 	Meta   Meta
-	// Since is when the member entered its current status.
+	// Since is when the member entered its current status, on the pool's
+	// clock.
 	Since time.Time
+	// Change tells this status apart from the member's others: the pool
+	// numbers every status change it records (from 1), so the next one
+	// has a new Change even when a fake clock gives it the same Since.
+	Change uint64
 }
 
 // Config describes the local member.
@@ -70,6 +76,10 @@ type Config struct {
 	// to a member it declared dead again, so without this two halves of a
 	// healed partition would stay apart for good.
 	RejoinInterval time.Duration
+	// Clock times the rejoins and dates members' changes (Member.Since,
+	// which RejoinDeadFor is measured against); nil: the wall clock.
+	// memberlist's own failure detection keeps the wall clock.
+	Clock clock.Clock
 	// Net is the network to gossip on: nil for the host's (memberlist's
 	// own UDP and TCP transport), or a simulated one (vnet.Memory).
 	Net vnet.Net
@@ -104,6 +114,10 @@ type Pool struct {
 	// are not alive members.
 	seeds []string
 
+	clock clock.Clock
+	// changes counts the status changes recorded (Member.Change).
+	changes uint64
+
 	stopOnce sync.Once
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -121,8 +135,11 @@ func Start(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: bad port", cfg.Bind)
 	}
-	p := &Pool{members: map[string]Member{}, changed: make(chan struct{}), meta: cfg.Meta,
+	p := &Pool{members: map[string]Member{}, changed: make(chan struct{}), meta: cfg.Meta, clock: cfg.Clock,
 		stop: make(chan struct{}), stopped: make(chan struct{})}
+	if p.clock == nil {
+		p.clock = clock.Real{}
+	}
 	mc := memberlist.DefaultLANConfig()
 	if cfg.Fast {
 		mc = memberlist.DefaultLocalConfig()
@@ -224,15 +241,13 @@ func (p *Pool) Join(addrs []string) (int, error) {
 // until the pool stops.
 func (p *Pool) rejoinLoop(every time.Duration, logger *log.Logger) {
 	defer close(p.stopped)
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
-		case <-t.C:
+		case <-p.clock.After(every):
 		}
-		if targets := p.rejoinTargets(time.Now()); len(targets) > 0 {
+		if targets := p.rejoinTargets(p.clock.Now()); len(targets) > 0 {
 			if n, err := p.ml.Join(targets); err != nil {
 				logger.Printf("[DEBUG] flotilla: rejoin %v: %d answered: %v", targets, n, err)
 			}
@@ -356,9 +371,12 @@ func (p *Pool) record(n *memberlist.Node, status string) {
 	_ = json.Unmarshal(n.Meta, &meta) // a member with unreadable meta has no role and is ignored
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m := Member{Name: n.Name, Addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Status: status, Meta: meta, Since: time.Now()}
+	m := Member{Name: n.Name, Addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Status: status, Meta: meta, Since: p.clock.Now()}
 	if old, ok := p.members[n.Name]; ok && old.Status == status {
-		m.Since = old.Since
+		m.Since, m.Change = old.Since, old.Change
+	} else {
+		p.changes++
+		m.Change = p.changes
 	}
 	p.members[n.Name] = m
 	close(p.changed)

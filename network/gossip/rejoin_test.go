@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"flotilla/internal/clock"
 )
 
 // cutTransport is memberlist's own transport with a switch that cuts the
@@ -93,9 +95,9 @@ func (c *cutTransport) Shutdown() error {
 // startTuned starts a member whose memberlist never gossips to the dead,
 // so that any partition that lasts until members are declared dead splits
 // the pool for good unless someone joins again.
-func startTuned(t *testing.T, name string, rejoin time.Duration, tr *cutTransport) *Pool {
+func startTuned(t *testing.T, name string, rejoin time.Duration, clk clock.Clock, tr *cutTransport) *Pool {
 	t.Helper()
-	cfg := Config{Name: name, Bind: "127.0.0.1:0", Fast: true, RejoinInterval: rejoin, Meta: Meta{Role: RoleServer, HTTP: name + ":4646"},
+	cfg := Config{Name: name, Bind: "127.0.0.1:0", Fast: true, RejoinInterval: rejoin, Clock: clk, Meta: Meta{Role: RoleServer, HTTP: name + ":4646"},
 		tune: func(mc *memberlist.Config) {
 			mc.GossipToTheDeadTime = time.Millisecond
 			if tr != nil {
@@ -114,11 +116,11 @@ func startTuned(t *testing.T, name string, rejoin time.Duration, tr *cutTranspor
 
 // partitionAndHeal runs three members, cuts a off until the others see it
 // dead (and it them), then heals the cut. It returns the members.
-func partitionAndHeal(t *testing.T, rejoin time.Duration) (a, b, c *Pool) {
+func partitionAndHeal(t *testing.T, rejoin time.Duration, clk clock.Clock) (a, b, c *Pool) {
 	tr := newCutTransport(t)
-	a = startTuned(t, "a", rejoin, tr)
-	b = startTuned(t, "b", rejoin, nil)
-	c = startTuned(t, "c", rejoin, nil)
+	a = startTuned(t, "a", rejoin, clk, tr)
+	b = startTuned(t, "b", rejoin, clk, nil)
+	c = startTuned(t, "c", rejoin, clk, nil)
 	if _, err := b.Join([]string{a.Addr()}); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +144,7 @@ func partitionAndHeal(t *testing.T, rejoin time.Duration) (a, b, c *Pool) {
 }
 
 func TestAMemberCutOffFromEveryPeerRejoinsByItselfAfterTheCutHeals(t *testing.T) {
-	a, b, c := partitionAndHeal(t, 200*time.Millisecond)
+	a, b, c := partitionAndHeal(t, 200*time.Millisecond, nil)
 	healed := time.Now()
 	waitMember(t, a, "b", StatusAlive, 10*time.Second)
 	waitMember(t, a, "c", StatusAlive, 10*time.Second)
@@ -151,8 +153,42 @@ func TestAMemberCutOffFromEveryPeerRejoinsByItselfAfterTheCutHeals(t *testing.T)
 	t.Logf("pool whole again %s after the heal", time.Since(healed).Round(time.Millisecond))
 }
 
+// TestRejoinsAndChangesAreOnThePoolsClock: with a fake clock, the halves
+// of a healed partition stay apart until it has moved a rejoin interval,
+// and members' changes are dated by it.
+func TestRejoinsAndChangesAreOnThePoolsClock(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(start)
+	a, b, c := partitionAndHeal(t, 200*time.Millisecond, fake)
+	// Ten rejoin intervals of the wall clock: had the rejoins followed it,
+	// the pool would be whole again by now (the test above, about 0.3 s).
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range a.Members() {
+			if m.Name != "a" && m.Status != StatusDead {
+				t.Fatalf("a sees %s %s before the clock moved", m.Name, m.Status)
+			}
+		}
+		select {
+		case <-a.Changed():
+		case <-time.After(time.Until(deadline)):
+		}
+	}
+	dead := waitMember(t, a, "b", StatusDead, time.Second)
+	if !dead.Since.Equal(start) {
+		t.Errorf("b dead since %s, want the fake clock's %s", dead.Since, start)
+	}
+	fake.Advance(200 * time.Millisecond)
+	if alive := waitMember(t, a, "b", StatusAlive, 10*time.Second); alive.Change == dead.Change {
+		t.Errorf("b's death and return share Change %d", alive.Change)
+	}
+	waitMember(t, a, "c", StatusAlive, 10*time.Second)
+	waitMember(t, b, "a", StatusAlive, 10*time.Second)
+	waitMember(t, c, "a", StatusAlive, 10*time.Second)
+}
+
 func TestRejoinTargetsAreLostSeedsAndFailedMembersButNotLeftOnes(t *testing.T) {
-	p := startTuned(t, "a", time.Hour, nil)
+	p := startTuned(t, "a", time.Hour, nil, nil)
 	now := time.Now()
 	p.mu.Lock()
 	p.seeds = []string{"127.0.0.1:7001", "127.0.0.1:7002", p.Addr()}
