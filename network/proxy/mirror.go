@@ -327,12 +327,22 @@ func (p *Proxy) sendCopy(ctx context.Context, fl *flight, mr mirrorRequest, keep
 	return got, true
 }
 
+// mirrorContext bounds a copy by MirrorTimeout twice over: its deadline is
+// the sockets' (real time, the kernel's), and the proxy's clock cancels it
+// too, so that its waits for the other answers follow the clock in
+// virtual time.
+func (p *Proxy) mirrorContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
+	t := p.clock.AfterFunc(p.cfg.MirrorTimeout, cancel)
+	return ctx, func() { t.Stop(); cancel() }
+}
+
 // runMirror sends one copy to the candidate, reads its answer, and once
 // the primary's (and the baseline's, if any) are in, records the
 // comparison.
 func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, mr mirrorRequest) {
 	defer p.releaseMirrorSlot()
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
+	ctx, cancel := p.mirrorContext()
 	defer cancel()
 	fl := newFlight(svc, 0)
 	fl.pool, fl.rev, fl.strict = pp, call.sh.key.revision, true
@@ -373,7 +383,7 @@ func (p *Proxy) runMirror(svc *service, pp *portPool, call *mirrorCall, mr mirro
 // answer was cut short).
 func (p *Proxy) runBaseline(svc *service, pp *portPool, rev int, keepBody bool, b *baselineCall, mr mirrorRequest) {
 	defer p.releaseMirrorSlot()
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
+	ctx, cancel := p.mirrorContext()
 	defer cancel()
 	var primary *endpoint
 	select {

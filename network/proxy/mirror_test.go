@@ -14,6 +14,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/testutil"
 )
 
 // shadowRoutes serves revision 1 and mirrors to revision 2.
@@ -243,6 +244,46 @@ func TestSlowShadowNeverSlowsTheClient(t *testing.T) {
 	r := traffic(p, 2).Shadow
 	if r == nil || r.Mirrored != 2 || r.Dropped != 18 || r.Comparisons != 2 {
 		t.Errorf("report %+v, want 2 copies mirrored and compared, 18 dropped", r)
+	}
+}
+
+// A copy waits for the primary's answer MirrorTimeout on the proxy's
+// clock: once a fake one has passed it, a primary that answers later is
+// not compared.
+func TestAMirrorWaitsForThePrimaryOnTheProxysClock(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	port, bs := startBackends(t, 2, func(i int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if i == 0 {
+				<-release // the primary answers only when the test says
+			}
+			io.WriteString(w, "ok")
+		})
+	})
+	vip := freeVIP(t, port)
+	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := New(Config{Clock: clk, MirrorTimeout: time.Hour})
+	eps := append(endpoints(1, true, bs[0].ip), endpoints(2, true, bs[1].ip)...)
+	update(t, p, httpService("web", vip, port, eps, shadowRoutes(api.Mirror{Percent: 100, Compare: api.ShadowCompare{Status: true}}), ""))
+	answered := make(chan int, 1)
+	go func() {
+		answered <- get(t, newClient(false), fmt.Sprintf("http://%s/", net.JoinHostPort(vip, strconv.Itoa(port)))).status
+	}()
+	testutil.Eventually(t, 10*time.Second, "the candidate's answer", func() error {
+		if r := traffic(p, 2).Shadow; r == nil || r.Mirrored != 1 {
+			return fmt.Errorf("shadow figures %+v, want one copy mirrored", r)
+		}
+		return nil
+	})
+	clk.Advance(time.Hour)
+	close(release)
+	if status := <-answered; status != 200 {
+		t.Fatalf("the client got %d, want 200", status)
+	}
+	p.Close() // waits for the mirrors
+	if r := traffic(p, 2).Shadow; r == nil || r.Comparisons != 0 {
+		t.Errorf("shadow figures %+v, want no comparison: the primary answered after an hour of the clock", r)
 	}
 }
 
