@@ -520,6 +520,17 @@ func (c *Client) Node(ctx context.Context, name string) (*Node, error) {
 	return &n, nil
 }
 
+// WatchNode reads one node as a blocking query: with q.Index, the answer
+// waits (up to q.Wait) for a change to the node or to its allocations.
+func (c *Client) WatchNode(ctx context.Context, name string, q QueryOptions) (*Node, uint64, error) {
+	var n Node
+	i, err := c.doWait(ctx, blockingWait(q), http.MethodGet, "/v1/nodes/"+url.PathEscape(name)+queryString(q, nil), nil, &n)
+	if err != nil {
+		return nil, i, err
+	}
+	return &n, i, nil
+}
+
 // RegisterNode registers or updates a node.
 func (c *Client) RegisterNode(ctx context.Context, name string, r NodeRegistration) (WriteResponse, error) {
 	var w WriteResponse

@@ -31,10 +31,11 @@ const (
 
 // allocAgent is an allocation and the agent of the node it is on.
 type allocAgent struct {
-	alloc *api.Allocation
-	node  *api.Node
-	base  string      // http://HOST:PORT, or https:// with TLS
-	tls   *tls.Config // the CLI's client TLS: agents answer it as servers do
+	alloc  *api.Allocation
+	node   *api.Node
+	base   string      // http://HOST:PORT, or https:// with TLS
+	tls    *tls.Config // the CLI's client TLS: agents answer it as servers do
+	client *api.Client // the cluster's API, which found them
 }
 
 // agentFor finds the agent that runs an allocation (by ID or prefix). A
@@ -64,7 +65,7 @@ func agentFor(ctx context.Context, g *globals, id, what string) (*allocAgent, er
 		return nil, fmt.Errorf("node %s is down (since %s%s): cannot %s allocation %s",
 			n.Name, n.StatusTime.Local().Format(time.TimeOnly), why, what, a.ID)
 	}
-	aa := &allocAgent{alloc: a, node: n, base: "http://" + n.HTTPAddress}
+	aa := &allocAgent{alloc: a, node: n, base: "http://" + n.HTTPAddress, client: c}
 	if aa.tls, err = g.tls.config(); err != nil {
 		return nil, err
 	}
@@ -89,6 +90,57 @@ func (aa *allocAgent) do(req *http.Request, headerTimeout time.Duration) (*http.
 			aa.node.Name, aa.node.HTTPAddress, unreachableReason(err), aa.node.Name)
 	}
 	return resp, err
+}
+
+// whileNodeUp is ctx, ended when the cluster marks the agent's node down
+// or unreachable, with that as its cause (context.Cause): a command or a
+// follow that waits on the agent ends so, rather than hanging on a node
+// that stopped answering after it began (paused, cut off). The watch is a
+// blocking query on the node; stop ends it.
+func (aa *allocAgent) whileNodeUp(ctx context.Context) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		index := aa.node.ModifyIndex
+		for {
+			n, i, err := aa.client.WatchNode(ctx, aa.node.Name, api.QueryOptions{Index: index, Wait: time.Minute})
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				// The servers are not answering: the agent may still be.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				continue
+			case n.Status == api.NodeDown || n.Unreachable:
+				why := ""
+				if n.StatusMessage != "" {
+					why = ": " + n.StatusMessage
+				}
+				state := "down"
+				if n.Status != api.NodeDown {
+					state = "unreachable"
+				}
+				cancel(fmt.Errorf("node %s is %s (since %s%s): its agent stopped answering for allocation %s",
+					n.Name, state, n.StatusTime.Local().Format(time.TimeOnly), why, aa.alloc.ID))
+				return
+			}
+			index = i
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// ended is what a request to the agent under ctx (from whileNodeUp) ends
+// with: the node's state when the cluster marked it down or unreachable,
+// or err.
+func ended(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 // unreachableReason is the end of "its agent at ADDR ...".
@@ -167,14 +219,16 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if len(q) > 0 {
 				u += "?" + q.Encode()
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u, nil)
+			ctx, stop := aa.whileNodeUp(cmd.Context())
+			defer stop()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 			if err != nil {
 				return err
 			}
 			g.setAgentToken(req)
 			resp, err := aa.do(req, agentHeaderTimeout)
 			if err != nil {
-				return err
+				return ended(ctx, err)
 			}
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
@@ -184,7 +238,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if cmd.Context().Err() != nil {
 				return nil // interrupted while following
 			}
-			return err
+			return ended(ctx, err)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the allocation writes")
@@ -204,7 +258,7 @@ printenv, hostname, cat, ls [-1aAdhl], true, false, sleep, wget, fetch,
 nslookup, and sh -c 'COMMANDS' (lists with ;, && and ||, quoting and
 $VARIABLES; no pipes or redirections). Names resolve through the node's
 cluster DNS server: wget -qO- http://web:8080/ reaches service web.`,
-		Example: `  flotilla exec web-3f2a9 -- ls -la /etc
+		Example: `  flotilla exec web-3f2a9 -- ls -la /
   flotilla exec web-3f2a9 -- sh -c 'echo $HOSTNAME && wget -qO- http://web.default.svc.flotilla:8080/'`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -213,7 +267,9 @@ cluster DNS server: wget -qO- http://web:8080/ reaches service web.`,
 				return err
 			}
 			body, _ := json.Marshal(agent.ExecRequest{Command: args[1:]}) // a slice of strings always encodes
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost,
+			ctx, stop := aa.whileNodeUp(cmd.Context())
+			defer stop()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost,
 				aa.base+"/v1/agent/allocations/"+url.PathEscape(aa.alloc.ID)+"/exec", bytes.NewReader(body))
 			if err != nil {
 				return err
@@ -222,7 +278,7 @@ cluster DNS server: wget -qO- http://web:8080/ reaches service web.`,
 			g.setAgentToken(req)
 			resp, err := aa.do(req, 0) // the answer comes when the command ends
 			if err != nil {
-				return err
+				return ended(ctx, err)
 			}
 			defer resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
@@ -230,7 +286,7 @@ cluster DNS server: wget -qO- http://web:8080/ reaches service web.`,
 			}
 			var r agent.ExecResponse
 			if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-				return err
+				return ended(ctx, err)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), r.Stdout)
 			fmt.Fprint(cmd.ErrOrStderr(), r.Stderr)

@@ -198,6 +198,35 @@ func TestLabCLIForOperators(t *testing.T) {
 	})
 
 	a2 := onNode["n2"]
+	t.Run("an exec whose node hangs meanwhile ends once the node is marked down", func(t *testing.T) {
+		l := base.withT(t)
+		cmd := exec.Command(l.bin, "exec", a2.ID, "--", "sleep", "600")
+		cmd.Env = l.env
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		defer func() {
+			cmd.Process.Kill()
+			<-done
+		}()
+		l.must("lab", "pause", "n2")
+		defer l.run("lab", "resume", "n2")
+		select {
+		case err := <-done:
+			done <- err // for the deferred Kill's wait
+			if err == nil || !strings.Contains(out.String(), "node n2 is down (since") || !strings.Contains(out.String(), a2.ID) {
+				t.Fatalf("exec on the paused n2: %v\n%s", err, out.String())
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("exec on the paused n2 still waiting after 60 s:\n%s", out.String())
+		}
+		l.must("lab", "resume", "n2")
+	})
+
 	t.Run("logs and exec on a node that is down say so", func(t *testing.T) {
 		l := base.withT(t)
 		l.must("lab", "kill", "n2")

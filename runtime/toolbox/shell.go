@@ -76,7 +76,7 @@ func runSh(inv *invocation) int {
 		script, name, args = string(data), args[0], args[1:]
 	default:
 		return inv.errorf(ExitUsage, "exec has no terminal to read commands from: give them with -c, e.g.\n"+
-			"  sh -c 'echo $HOSTNAME; ls -la /etc && wget -qO- http://localhost:8080/'\n"+
+			"  sh -c 'echo $HOSTNAME; ls -la / && wget -qO- http://localhost:8080/'\n"+
 			"Commands: %s\n%s", strings.Join(Commands(), ", "), shUsage)
 	}
 	prog, err := parseScript(script)
