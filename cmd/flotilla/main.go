@@ -12,10 +12,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"flotilla/api"
 )
@@ -85,7 +89,74 @@ func newRoot() *cobra.Command {
 		newVersionCmd(g),
 		newACLCmd(g),
 	)
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every group command (one with
+// subcommands and no Run of its own, the root included) refuse a first
+// argument that names none of its subcommands, so that a typo in a script
+// fails instead of printing help and exiting 0. Alone (or with --help) a
+// group still prints its help.
+func rejectUnknownSubcommands(root *cobra.Command) {
+	// cobra adds its completion command, itself a group, only when the
+	// root is executed: add it now so that it is walked too.
+	root.InitDefaultCompletionCmd()
+	if root.SuggestionsMinimumDistance <= 0 {
+		root.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	}
+	usage := root.UsageFunc()
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if !c.HasSubCommands() || c.Runnable() {
+			return
+		}
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = root.SuggestionsMinimumDistance
+		}
+		// cobra checks Args only for a runnable command. Alone, the group
+		// is sent to help by Args (pflag.ErrHelp), before any persistent
+		// hook (bench's --cpuprofile) runs; RunE is never reached.
+		c.Args = unknownSubcommand
+		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		// RunE makes cobra print "CMD [flags]" in the usage, as if the
+		// group did something of its own: print it as before.
+		c.SetUsageFunc(func(c *cobra.Command) error {
+			runE := c.RunE
+			c.RunE = nil
+			defer func() { c.RunE = runE }()
+			return usage(c)
+		})
+	}
+	walk(root)
+}
+
+// unknownSubcommand is the Args of a group command, which a known
+// subcommand never reaches: without arguments, help (exit 0); else an error
+// with cobra's suggestions.
+func unknownSubcommand(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return pflag.ErrHelp
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	var names []string
+	if args[0] != "" && !c.DisableSuggestions {
+		for _, s := range c.SuggestionsFor(args[0]) {
+			if q := strconv.Quote(s); !slices.Contains(names, q) {
+				names = append(names, q)
+			}
+		}
+	}
+	switch len(names) {
+	case 0:
+		return fmt.Errorf("%s; see '%s --help'", msg, c.CommandPath())
+	case 1:
+		return fmt.Errorf("%s; did you mean %s?", msg, names[0])
+	}
+	return fmt.Errorf("%s; did you mean %s or %s?", msg, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 func main() {

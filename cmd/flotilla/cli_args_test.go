@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"flotilla/api"
+)
+
+// runRootArgs runs `flotilla ARGS...` in-process, as main does (without
+// exiting), and returns its stdout, stderr and error.
+func runRootArgs(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// noServer points the CLI at an API server that fails the test when asked
+// anything, and at a lab directory of the test's own.
+func noServer(t *testing.T) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the command asked the server %s %s", r.Method, r.URL)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv(api.AddressEnv, srv.URL)
+	t.Setenv("FLOTILLA_LAB_DIR", t.TempDir())
+}
+
+func TestCLIUnknownSubcommandOfAGroupFails(t *testing.T) {
+	noServer(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lab", "kil", "n2"}, `unknown command "kil" for "flotilla lab"; did you mean "kill"?`},
+		{[]string{"rollout", "stats", "web"}, `unknown command "stats" for "flotilla rollout"; did you mean "status"?`},
+		{[]string{"node", "drian", "n1"}, `unknown command "drian" for "flotilla node"; did you mean "drain"?`},
+		{[]string{"acl", "tokn", "list"}, `unknown command "tokn" for "flotilla acl"; did you mean "token"?`},
+		{[]string{"operator", "raft", "remov-peer", "s3"}, `unknown command "remov-peer" for "flotilla operator raft"; did you mean "remove-peer"?`},
+		{[]string{"statuss"}, `unknown command "statuss" for "flotilla"; did you mean "status"?`},
+		{[]string{"lab", "--name", "x", "kil"}, `unknown command "kil" for "flotilla lab"; did you mean "kill"?`},
+		{[]string{"lab", "zzzz"}, `unknown command "zzzz" for "flotilla lab"; see 'flotilla lab --help'`},
+		{[]string{"completion", "bsh"}, `unknown command "bsh" for "flotilla completion"; did you mean "bash", "fish" or "zsh"?`},
+	} {
+		out, errOut, err := runRootArgs(t, tc.args...)
+		if err == nil {
+			t.Errorf("%v: no error (stdout %q)", tc.args, out)
+			continue
+		}
+		if err.Error() != tc.want {
+			t.Errorf("%v: error %q, want %q", tc.args, err, tc.want)
+		}
+		if strings.ContainsAny(err.Error(), "\n\t") {
+			t.Errorf("%v: error %q is not one line", tc.args, err)
+		}
+		if out != "" || errOut != "" {
+			t.Errorf("%v: printed %q and %q besides the error", tc.args, out, errOut)
+		}
+	}
+}
+
+func TestCLIGroupAlonePrintsHelp(t *testing.T) {
+	noServer(t)
+	for _, args := range [][]string{
+		{}, {"lab"}, {"lab", "--help"}, {"operator", "raft"}, {"rollout"}, {"bench"}, {"help", "lab"},
+	} {
+		out, _, err := runRootArgs(t, args...)
+		if err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		if !strings.Contains(out, "Available Commands:") || !strings.Contains(out, " [command]\n") {
+			t.Errorf("%v: no help:\n%s", args, out)
+		}
+		// Usage reads "flotilla lab [command]" only, as before: a group
+		// does nothing of its own.
+		if usage, _, _ := strings.Cut(out[strings.Index(out, "Usage:"):], "\n\n"); strings.Contains(usage, "[flags]") {
+			t.Errorf("%v: usage offers the group itself:\n%s", args, usage)
+		}
+	}
+}
+
+// Every group, however deep and whoever added it, refuses what is not one
+// of its subcommands.
+func TestCLIEveryGroupRefusesUnknownSubcommands(t *testing.T) {
+	noServer(t)
+	group := reflect.ValueOf(cobra.PositionalArgs(unknownSubcommand)).Pointer()
+	var paths [][]string
+	var walk func(c *cobra.Command, path []string)
+	walk = func(c *cobra.Command, path []string) {
+		// A command with subcommands and a Run of its own (none yet)
+		// takes arguments of its own: it is not run here.
+		if c.HasSubCommands() && c.Args != nil && reflect.ValueOf(c.Args).Pointer() == group {
+			paths = append(paths, path)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub, append(append([]string(nil), path...), sub.Name()))
+		}
+	}
+	walk(newRoot(), nil)
+	if len(paths) < 20 { // 22 when written, the root and completion included
+		t.Fatalf("only %d groups: %v", len(paths), paths)
+	}
+	for _, path := range paths {
+		_, _, err := runRootArgs(t, append(path, "no-such-subcommand")...)
+		want := `unknown command "no-such-subcommand" for "` + strings.Join(append([]string{"flotilla"}, path...), " ") + `"`
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%v no-such-subcommand: error %v, want one starting %s", path, err, want)
+		}
+	}
+}
