@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	miekg "github.com/miekg/dns"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sys/unix"
 
 	"flotilla/api"
@@ -123,6 +125,11 @@ func runLoad(cmd *cobra.Command, g *globals, o *loadOptions, target string) erro
 	if err := checkFormat(g.output); err != nil {
 		return err
 	}
+	// Refuse bad flags, each error naming its flag, before asking the
+	// cluster anything or sending a request.
+	if err := checkLoadFlags(cmd, o); err != nil {
+		return err
+	}
 	header, err := parseLoadHeaders(o.headers)
 	if err != nil {
 		return err
@@ -138,11 +145,9 @@ func runLoad(cmd *cobra.Command, g *globals, o *loadOptions, target string) erro
 		Concurrency: o.concurrency,
 		Timeout:     o.timeout,
 	}
-	if err := loadUsers(cmd, o, &cfg); err != nil {
-		return err
-	}
-	// Refuse bad flags before asking the cluster anything (the URL comes
-	// later; any valid one stands in for it).
+	loadUsers(o, &cfg)
+	// What checkLoadFlags missed, in loadgen's words (the URL comes later;
+	// any valid one stands in for it).
 	check := cfg
 	check.URL = "http://127.0.0.1/"
 	if err := check.Validate(); err != nil {
@@ -179,9 +184,60 @@ func runLoad(cmd *cobra.Command, g *globals, o *loadOptions, target string) erro
 	return printLoadSummary(cmd.OutOrStdout(), res)
 }
 
-// loadUsers sets the visitor fields of cfg from --users and the flags that
-// go with it, which mean nothing without it.
-func loadUsers(cmd *cobra.Command, o *loadOptions, cfg *loadgen.Config) error {
+// checkLoadFlags refuses the flags of `flotilla load` that cannot run,
+// with one-line errors that name the flag: "--rate: must be above 0, got 0".
+// It reads no environment and asks nothing of the cluster.
+func checkLoadFlags(cmd *cobra.Command, o *loadOptions) error {
+	switch {
+	case !(o.rate > 0):
+		return fmt.Errorf("--rate: must be above 0, got %g", o.rate)
+	case math.IsInf(o.rate, 0):
+		return fmt.Errorf("--rate: must be a finite number, got %g", o.rate)
+	case o.duration <= 0:
+		return fmt.Errorf("--duration: must be above 0, got %s", o.duration)
+	case o.concurrency < 0:
+		return fmt.Errorf("--concurrency: must be 0 or more, got %d", o.concurrency)
+	case o.timeout < 0:
+		return fmt.Errorf("--timeout: must be 0 or more, got %s", o.timeout)
+	}
+	switch o.profile {
+	case "":
+		for _, name := range []string{"period", "min-rate"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s: only with --profile", name)
+			}
+		}
+	case loadgen.ProfileSine, loadgen.ProfileSquare:
+		switch {
+		case o.period <= 0:
+			return fmt.Errorf("--period: must be above 0, got %s", o.period)
+		case !(o.minRate >= 0 && o.minRate <= o.rate):
+			return fmt.Errorf("--min-rate: must be between 0 and --rate (%g), got %g", o.rate, o.minRate)
+		}
+	default:
+		return fmt.Errorf("--profile: must be %s or %s, got %q", loadgen.ProfileSine, loadgen.ProfileSquare, o.profile)
+	}
+	if _, err := http.NewRequest(o.method, "http://127.0.0.1/", nil); err != nil {
+		return fmt.Errorf("--method: must be an HTTP method such as GET or POST, got %q", o.method)
+	}
+	if _, err := parseLoadHeaders(o.headers); err != nil {
+		return err
+	}
+	if _, err := parseLoadPath(o.path); err != nil {
+		return err
+	}
+	if err := api.ValidateName("--namespace", o.namespace); err != nil {
+		return err
+	}
+	if _, ok := parseLoadDNSServer(o.dns); !ok {
+		return loadDNSError("--dns", o.dns)
+	}
+	return checkLoadUsers(cmd, o)
+}
+
+// checkLoadUsers checks --users and the flags that go with it, which mean
+// nothing without it.
+func checkLoadUsers(cmd *cobra.Command, o *loadOptions) error {
 	if o.users == 0 {
 		for _, name := range []string{"user-header", "checkout-ratio", "checkout-path", "seed"} {
 			if cmd.Flags().Changed(name) {
@@ -190,14 +246,32 @@ func loadUsers(cmd *cobra.Command, o *loadOptions, cfg *loadgen.Config) error {
 		}
 		return nil
 	}
-	if o.users < 0 {
-		return fmt.Errorf("--users %d: want a number of visitors, more than 0", o.users)
+	switch {
+	case o.users < 0 || o.users > loadgen.MaxUsers:
+		return fmt.Errorf("--users: must be a number of visitors from 1 to %d, got %d", loadgen.MaxUsers, o.users)
+	case !(o.checkoutRatio >= 0 && o.checkoutRatio <= 1):
+		return fmt.Errorf("--checkout-ratio: must be between 0 and 1, got %g", o.checkoutRatio)
+	case o.userHeader != "" && !httpguts.ValidHeaderFieldName(o.userHeader):
+		return fmt.Errorf("--user-header: must be a header name such as X-User-Id, got %q", o.userHeader)
+	}
+	if o.checkoutPath != "" {
+		if u, err := url.Parse(o.checkoutPath); err != nil || !strings.HasPrefix(o.checkoutPath, "/") || u.Host != "" {
+			return fmt.Errorf("--checkout-path: must be an absolute path such as /checkout, got %q", o.checkoutPath)
+		}
+	}
+	return nil
+}
+
+// loadUsers sets the visitor fields of cfg from --users and the flags that
+// go with it (checkLoadUsers has checked them).
+func loadUsers(o *loadOptions, cfg *loadgen.Config) {
+	if o.users == 0 {
+		return
 	}
 	cfg.Users, cfg.UserHeader, cfg.CheckoutRatio, cfg.CheckoutPath = o.users, o.userHeader, o.checkoutRatio, o.checkoutPath
 	if o.seed != 0 {
 		cfg.Rand = rand.NewPCG(o.seed, o.seed)
 	}
-	return nil
 }
 
 // parseLoadHeaders reads -H 'Name: value' flags.
@@ -207,7 +281,7 @@ func parseLoadHeaders(flags []string) (http.Header, error) {
 		name, value, ok := strings.Cut(f, ":")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("--header %q: want 'Name: value'", f)
+			return nil, fmt.Errorf("--header: must be 'Name: value', got %q", f)
 		}
 		h.Add(name, strings.TrimSpace(value))
 	}
@@ -344,7 +418,7 @@ func validPortRef(s string) bool {
 func parseLoadPath(p string) (*url.URL, error) {
 	u, err := url.Parse(p)
 	if err != nil || !strings.HasPrefix(p, "/") || u.Host != "" {
-		return nil, fmt.Errorf("--path %q: want an absolute path such as /api?x=1", p)
+		return nil, fmt.Errorf("--path: must be an absolute path such as /api?x=1, got %q", p)
 	}
 	return u, nil
 }
@@ -392,28 +466,46 @@ func loadDNSServer(flag string) (string, error) {
 		{"$FLOTILLA_DNS_SERVER and $FLOTILLA_DNS_PORT", pair},
 		{"$FLOTILLA_DNS", os.Getenv("FLOTILLA_DNS")},
 	} {
-		v := strings.TrimPrefix(strings.TrimSpace(src.value), "@")
-		if v == "" {
-			continue
-		}
-		fields := strings.Fields(v)
+		server, ok := parseLoadDNSServer(src.value)
 		switch {
-		case len(fields) == 3 && fields[1] == "-p":
-			return net.JoinHostPort(fields[0], fields[2]), nil
-		case len(fields) != 1:
-		case net.ParseIP(v) != nil:
-			return net.JoinHostPort(v, "53"), nil
-		default:
-			if _, _, err := net.SplitHostPort(v); err == nil {
-				return v, nil
-			}
-			if !strings.ContainsAny(v, ":[]") {
-				return net.JoinHostPort(v, "53"), nil
-			}
+		case !ok:
+			return "", loadDNSError(src.name, src.value)
+		case server != "":
+			return server, nil
 		}
-		return "", fmt.Errorf("%s %q: want HOST:PORT (or dig's 'HOST -p PORT')", src.name, src.value)
 	}
 	return "", nil
+}
+
+// parseLoadDNSServer reads a DNS server as HOST:PORT, HOST or IP (port
+// 53), @HOST..., or dig's "HOST -p PORT"; "" (and true) when value is
+// empty.
+func parseLoadDNSServer(value string) (string, bool) {
+	v := strings.TrimPrefix(strings.TrimSpace(value), "@")
+	fields := strings.Fields(v)
+	switch {
+	case v == "":
+		return "", true
+	case len(fields) == 3 && fields[1] == "-p":
+		return net.JoinHostPort(fields[0], fields[2]), true
+	case len(fields) != 1:
+	case net.ParseIP(v) != nil:
+		return net.JoinHostPort(v, "53"), true
+	default:
+		if _, _, err := net.SplitHostPort(v); err == nil {
+			return v, true
+		}
+		if !strings.ContainsAny(v, ":[]") {
+			return net.JoinHostPort(v, "53"), true
+		}
+	}
+	return "", false
+}
+
+// loadDNSError says that source (--dns, or an environment variable) does
+// not name a DNS server.
+func loadDNSError(source, value string) error {
+	return fmt.Errorf("%s: must be HOST:PORT (or dig's 'HOST -p PORT'), got %q", source, value)
 }
 
 // lookupLoadVIP asks server for name's A records.

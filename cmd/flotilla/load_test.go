@@ -399,10 +399,10 @@ func TestLoadUsersFlagsNeedUsers(t *testing.T) {
 		{[]string{"--checkout-ratio", "0.5"}, "--checkout-ratio: only with --users"},
 		{[]string{"--user-header", "X-User-Id"}, "--user-header: only with --users"},
 		{[]string{"--seed", "3"}, "--seed: only with --users"},
-		{[]string{"--users", "-3"}, "--users -3"},
-		{[]string{"--users", "3", "--checkout-ratio", "2"}, "checkout ratio 2"},
-		{[]string{"--users", "3", "--user-header", "X User"}, "user header"},
-		{[]string{"--users", "3", "--checkout-path", "buy"}, "checkout path"},
+		{[]string{"--users", "-3"}, "--users: must be a number of visitors from 1 to 1000000, got -3"},
+		{[]string{"--users", "3", "--checkout-ratio", "2"}, "--checkout-ratio: must be between 0 and 1, got 2"},
+		{[]string{"--users", "3", "--user-header", "X User"}, "--user-header: must be a header name"},
+		{[]string{"--users", "3", "--checkout-path", "buy"}, "--checkout-path: must be an absolute path"},
 	} {
 		args := append([]string{"load", "http://127.0.0.1:1/", "--duration", "100ms"}, tc.args...)
 		if _, _, err := runLoadCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
