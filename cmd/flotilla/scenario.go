@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -98,9 +97,14 @@ func newScenarioRunCmd(g *globals) *cobra.Command {
 		Long: `Run a scenario of the library (by name) or a file. Without --address it
 starts the lab the scenario asks for, in a temporary directory on a free
 block of ports, and tears it down at the end, whatever happened (Ctrl-C
-too), unless --keep. Each step is printed as it happens with the cluster
-time since the start, and so are the cluster's events; the exit status is
-non-zero when a step fails, naming it, what was expected and what was seen.`,
+too), unless --keep. With --address it plays on that cluster, and only on
+services it creates: it refuses to start, changing nothing, when a service
+the scenario applies exists there already (or when a step deletes, scales,
+rolls out or injects a fault into a service the scenario does not apply),
+and at the end deletes the services it created, and no others (unless
+--keep). Each step is printed as it happens with the cluster time since the
+start, and so are the cluster's events; the exit status is non-zero when a
+step fails, naming it, what was expected and what was seen.`,
 		Example: `  flotilla scenario run node-loss
   flotilla scenario run my-scenario.yaml --keep
   flotilla scenario run rollout-canary -o json`,
@@ -110,7 +114,7 @@ non-zero when a step fails, naming it, what was expected and what was seen.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.keep, "keep", false, "leave the lab running at the end (it says how to reach and stop it)")
+	f.BoolVar(&o.keep, "keep", false, "leave the lab running at the end (it says how to reach and stop it); with --address, leave the services the run created")
 	f.BoolVar(&o.virtual, "virtual", false, "run the lab in this process in virtual time: an hour of cluster time in seconds, the same story for the same --seed")
 	f.Uint64Var(&o.seed, "seed", 1, "with --virtual: the seed every random choice of the run derives from (1 or more): the same seed, the same trace")
 	f.StringVar(&o.log, "log", "", "with --virtual: write the servers' and agents' logs to this file")
@@ -186,6 +190,10 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 			r.DNS = os.Getenv("FLOTILLA_DNS_ADDR")
 		}
 		r.Where = "cluster at " + address
+		// Someone else's cluster: the run refuses to start when a service
+		// it applies exists already, and at the end deletes those it
+		// created, and only those (unless --keep).
+		r.Shared, r.Keep = true, o.keep
 	}
 	client, err := scenarioClient(g, address, r.Lab)
 	if err != nil {
@@ -196,19 +204,6 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 	r.Cluster = client
 	if err := r.Check(sc); err != nil {
 		return err
-	}
-	if g.address != "" && !o.keep {
-		// Someone else's cluster: the scenario's services go at the end.
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			for _, key := range sc.Services() {
-				ns, name, _ := strings.Cut(key, "/")
-				if _, derr := client.DeleteService(dctx, ns, name); derr != nil && !errors.Is(derr, api.ErrNotFound) {
-					err = errors.Join(err, fmt.Errorf("delete service %s: %w", key, derr))
-				}
-			}
-		}()
 	}
 	return r.Run(ctx, sc)
 }

@@ -22,6 +22,7 @@ type fakeCluster struct {
 	events   []*api.Event
 	newEvent chan struct{} // closed and replaced when an event is added
 	writes   []string
+	index    uint64 // the last write's, as a Raft index
 
 	AllocationsFn func() []*api.Allocation
 }
@@ -137,19 +138,28 @@ func (f *fakeCluster) ApplyService(_ context.Context, spec api.ServiceSpec) (api
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := spec.Namespace + "/" + spec.Name
+	f.index++
 	old := f.services[key]
 	if old == nil {
-		f.services[key] = &api.Service{Name: spec.Name, Namespace: spec.Namespace, Revision: 1, Replicas: spec.ReplicaCount(), Spec: spec}
-		return api.ApplyResponse{Revision: 1, Created: true, Changed: true}, nil
+		f.services[key] = &api.Service{Name: spec.Name, Namespace: spec.Namespace, Revision: 1, Replicas: spec.ReplicaCount(), Spec: spec,
+			CreateIndex: f.index, ModifyIndex: f.index}
+		return api.ApplyResponse{Index: f.index, Revision: 1, Created: true, Changed: true}, nil
 	}
 	old.Revision++
 	old.Spec = spec
-	return api.ApplyResponse{Revision: old.Revision, Changed: true}, nil
+	old.ModifyIndex = f.index
+	return api.ApplyResponse{Index: f.index, Revision: old.Revision, Changed: true}, nil
 }
 
+// DeleteService removes a service the fake holds (a name it does not
+// hold is recorded too, and is not an error).
 func (f *fakeCluster) DeleteService(_ context.Context, ns, name string) (api.WriteResponse, error) {
 	f.record("delete %s/%s", ns, name)
-	return api.WriteResponse{}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index++
+	delete(f.services, ns+"/"+name)
+	return api.WriteResponse{Index: f.index}, nil
 }
 
 func (f *fakeCluster) ScaleService(_ context.Context, ns, name string, n int) (api.WriteResponse, error) {

@@ -51,6 +51,15 @@ type Runner struct {
 	Lab Lab
 	// DNS is a cluster DNS server, HOST:PORT, for dns conditions.
 	DNS string
+	// Shared says the run plays on a cluster it did not start (run
+	// --address): it then acts only on services it creates (shared.go):
+	// it is refused before anything changes when a service it would apply
+	// exists already, or when a step would delete, scale, roll out or
+	// crash a service it does not apply; and at the end, unless Keep, it
+	// deletes the services it created, and only those.
+	Shared bool
+	// Keep, on a shared cluster, leaves the services the run created.
+	Keep bool
 	// Where says what the cluster is, for the report's introduction.
 	Where  string
 	Report Reporter
@@ -135,13 +144,25 @@ type run struct {
 	settle   func()
 	held     heldEvents
 	lastNode string
+	// created are the services the run's applies created, in order.
+	created []createdService
 }
 
 // Check refuses a scenario this runner cannot play: node faults without
-// a lab, DNS conditions without a DNS server.
+// a lab, DNS conditions without a DNS server, and on a shared cluster a
+// step that changes a service the scenario does not apply.
 func (r *Runner) Check(sc *Scenario) error {
+	applied := map[string]bool{}
+	for _, key := range sc.Services() {
+		applied[key] = true
+	}
 	for i := range sc.Steps {
 		s := &sc.Steps[i]
+		if r.Shared && s.Only != OnlyVirtual {
+			if err := r.checkShared(s, applied); err != nil {
+				return &StepError{Index: i, Kind: s.Kind(), Err: err}
+			}
+		}
 		if r.Virtual && s.Only != OnlyLive && s.Fault != nil && (s.Fault.Pause != "" || s.Fault.Resume != "") {
 			return &StepError{Index: i, Kind: KindFault, Err: errors.New("pause and resume are not simulated in virtual time (kill and restart are): run the scenario live")}
 		}
@@ -185,8 +206,10 @@ func (r *Runner) checkPartition(sc *Scenario, s *Step) error {
 
 // Run plays the scenario, reporting every step and event, and returns
 // the first step that failed as a *StepError. Loads it started are
-// stopped before it returns.
-func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
+// stopped before it returns. On a shared cluster it first makes sure the
+// services it applies do not exist yet (changing nothing when one does),
+// and at the end deletes those it created (unless Keep).
+func (r *Runner) Run(ctx context.Context, sc *Scenario) (err error) {
 	if err := r.Check(sc); err != nil {
 		return err
 	}
@@ -197,6 +220,19 @@ func (r *Runner) Run(ctx context.Context, sc *Scenario) error {
 	}
 	if ru.poll <= 0 {
 		ru.poll = DefaultPoll
+	}
+	if r.Shared {
+		if err := ru.checkNew(ctx); err != nil {
+			return err
+		}
+		if !r.Keep {
+			// After the loads stop (deferred below, so run before).
+			defer func() {
+				if cerr := ru.removeCreated(ctx); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
+			}()
+		}
 	}
 	after, err := newestEventID(ctx, r.Cluster)
 	if err != nil {
@@ -415,6 +451,9 @@ func (r *run) apply(ctx context.Context, i int) (string, error) {
 		res, err := r.cluster.ApplyService(ctx, spec)
 		if err != nil {
 			return "", fmt.Errorf("apply service %s: %w", spec.Name, err)
+		}
+		if res.Created {
+			r.recordCreated(spec, res.Index)
 		}
 		switch {
 		case res.Created:
