@@ -710,6 +710,12 @@ func (l *Lab) restart(name string) error {
 	if err != nil {
 		return err
 	}
+	if p.Role == RoleAgent {
+		if servers := l.serversStopped(); servers != "" {
+			// It would register with nobody, and run until lab down.
+			return fmt.Errorf("%s would find no server: every server of lab %s is stopped (%s); lab restart one first, or lab up for a new lab", name, l.Name, servers)
+		}
+	}
 	if alive(p) {
 		syscall.Kill(p.PID, syscall.SIGCONT)
 		syscall.Kill(p.PID, syscall.SIGTERM)
@@ -722,6 +728,23 @@ func (l *Lab) restart(name string) error {
 		return err
 	}
 	return l.save()
+}
+
+// serversStopped names the lab's servers when none of them runs ("s1, s2,
+// s3"), else "".
+func (l *Lab) serversStopped() string {
+	var names []string
+	for i := range l.Processes {
+		p := &l.Processes[i]
+		if p.Role != RoleServer {
+			continue
+		}
+		if alive(p) {
+			return ""
+		}
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // State describes a process for lab status: running, paused or stopped.

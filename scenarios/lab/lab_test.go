@@ -200,3 +200,22 @@ func TestEveryLabAgentRefusesOutsideNames(t *testing.T) {
 		}
 	}
 }
+
+// An agent restarted in a lab whose servers are all stopped (lab down)
+// would register with nobody and run until the next lab down: refused,
+// and nothing started.
+func TestRestartRefusesAnAgentWhenNoServerRuns(t *testing.T) {
+	l := fakeLab(t)
+	fresh := load(t, l)
+	fresh.Processes = append(fresh.Processes, Process{Name: "s1", Role: RoleServer})
+	if err := fresh.save(); err != nil {
+		t.Fatal(err)
+	}
+	err := load(t, l).Restart("n1")
+	if err == nil || !strings.Contains(err.Error(), "n1 would find no server: every server of lab race is stopped (s1)") {
+		t.Fatalf("restart n1 with s1 stopped: %v", err)
+	}
+	if running := labRoots(l); len(running) > 0 || load(t, l).Processes[0].PID != 0 {
+		t.Fatalf("a refused restart started n1: %v", running)
+	}
+}
