@@ -28,7 +28,9 @@ type Rollout struct {
 	Strategy  string `json:"strategy"`
 	Phase     string `json:"phase"`
 	// Revision is the revision being rolled out; StableRevision the one
-	// that served before it (the same when nothing is rolling out).
+	// that served before it (the same when the service was created). Once
+	// the rollout completes, Revision is the stable one and StableRevision
+	// says what it replaced; once it aborts, StableRevision serves.
 	Revision       int `json:"revision"`
 	StableRevision int `json:"stableRevision"`
 	// Step counts the steps taken, of Steps: canary steps; for blue-green

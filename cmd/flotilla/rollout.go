@@ -236,6 +236,10 @@ func newRolloutHistoryCmd(g *globals, namespace *string) *cobra.Command {
 			current, stable := 0, 0
 			if r, _, err := c.Rollout(ctx, *namespace, name, api.QueryOptions{}); err == nil {
 				current, stable = r.Revision, r.StableRevision
+				if r.Phase == api.PhaseCompleted {
+					// The revision it rolled out over is history now.
+					stable = r.Revision
+				}
 			} else if len(revs) > 0 {
 				current = revs[len(revs)-1].Revision
 			}

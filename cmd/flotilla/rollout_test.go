@@ -514,6 +514,23 @@ func TestRolloutHistoryMarksCurrentAndStableAndNamesChanges(t *testing.T) {
 	}
 }
 
+// Once the rollout completed, the revision it rolled out is the stable
+// one; the one it replaced is history.
+func TestRolloutHistoryAfterACompletedRolloutMarksItStable(t *testing.T) {
+	r := canary(api.PhaseCompleted, 3, map[int]int{3: 100}, "rollout completed")
+	r.Revision, r.StableRevision = 3, 2
+	f := newFakeRolloutAPI(t, r)
+	f.revisions = []*api.Revision{{Revision: 1}, {Revision: 2}, {Revision: 3}}
+	out, err := runRolloutCLI(t, f, "rollout", "history", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || strings.Contains(lines[2], "stable") || !strings.HasPrefix(lines[3], "3 (current, stable)") {
+		t.Fatalf("want revision 3 current and stable, 2 unmarked:\n%s", out)
+	}
+}
+
 func TestDescribeServiceShowsTheRollout(t *testing.T) {
 	r := canary(api.PhasePaused, 2, map[int]int{1: 50, 2: 50}, "step 2/3: weight 50%; paused until `flotilla rollout promote web`")
 	r.PreviewVIP = "10.96.0.9"
