@@ -273,7 +273,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			// had not used yet.
 		default:
 			if unreachable++; unreachable >= 2*len(c.addrs) {
-				return 0, err
+				return 0, c.noServer(err)
 			}
 		}
 		if clk.Now().After(deadline) {
@@ -293,6 +293,16 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			}
 		}
 	}
+}
+
+// noServer is the error of a request that no server answered: every
+// address the client knows, and how the last attempt failed.
+func (c *Client) noServer(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is one of those named
+	}
+	return fmt.Errorf("no server answered at %s: %w", strings.Join(c.addrs, ", "), err)
 }
 
 // moveOn makes the server after base current, unless another request

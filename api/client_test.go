@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,6 +218,29 @@ func TestClientGivesUpAfterRetryFor(t *testing.T) {
 	}
 	if down.hits.Load() < 2 {
 		t.Errorf("asked %d times, want retries within RetryFor", down.hits.Load())
+	}
+}
+
+// When no server answers at all, the error names every address the
+// client tried, once, and keeps the cause.
+func TestClientNamesEveryServerWhenNoneAnswers(t *testing.T) {
+	var addrs []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, "http://"+ln.Addr().String())
+		ln.Close() // refused from now on
+	}
+	c := newClient(t, strings.Join(addrs, ","))
+	_, err := c.Leader(testContext(t))
+	want := "no server answered at " + strings.Join(addrs, ", ") + ": dial tcp "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v, want one beginning %q, and ECONNREFUSED", err, want)
+	}
+	if strings.Count(err.Error(), "http://") != 2 {
+		t.Errorf("err = %v: want each address named once", err)
 	}
 }
 
