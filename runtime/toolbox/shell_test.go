@@ -28,6 +28,8 @@ func TestShellRunsCommandLists(t *testing.T) {
 		{`printenv GREETING`, result{0, "hello world\n", ""}, ""},
 		// Unquoted expansions split into fields; quoted ones do not.
 		{`echo $GREETING | true`, result{code: 2}, "pipelines (|): not supported"},
+		{`ls /etc/*`, result{code: 2}, "globs (*): not supported"},
+		{`echo '*' "a*b" \*`, result{0, "* a*b *\n", ""}, ""},
 		{`for w in $GREETING; do echo $w; done`, result{code: 2}, "if, for, while and case are not supported"},
 		{`sh -c 'echo $#' sh $GREETING`, result{0, "2\n", ""}, ""},
 		{`sh -c 'echo $#' sh "$GREETING"`, result{0, "1\n", ""}, ""},

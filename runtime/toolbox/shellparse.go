@@ -180,6 +180,10 @@ func (lx *lexer) word() (word, error) {
 			}
 			flush()
 			w = append(w, p)
+		case c == '*':
+			// A shell would list the matching files: say so rather than
+			// pass a * that matches nothing.
+			return nil, lx.errorf("globs (*): not supported by the toolbox shell (quote a * meant as it is: '*')")
 		default:
 			lit.WriteByte(c)
 			lx.pos++
