@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,5 +123,29 @@ func TestCLIEveryGroupRefusesUnknownSubcommands(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%v no-such-subcommand: error %v, want one starting %s", path, err, want)
 		}
+	}
+}
+
+// lab env of a lab whose servers are all stopped still prints its
+// exports, with a warning on stderr.
+func TestLabEnvOfALabThatIsDownWarns(t *testing.T) {
+	noServer(t)
+	root := os.Getenv("FLOTILLA_LAB_DIR")
+	dir := filepath.Join(root, "gone")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"name": "gone", "runtime": "sim", "dir": "` + dir + `", "processes": [
+		{"name": "s1", "role": "server", "http": "127.0.0.1:5646"},
+		{"name": "n1", "role": "agent", "http": "127.0.0.1:5746"}]}`
+	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runRootArgs(t, "lab", "env", "--name", "gone")
+	if err != nil || !strings.Contains(out, "export FLOTILLA_LAB=gone") {
+		t.Fatalf("lab env: %v\n%s", err, out)
+	}
+	if want := "warning: lab gone is down (s1 stopped)"; !strings.Contains(errOut, want) {
+		t.Fatalf("stderr %q, want %q", errOut, want)
 	}
 }

@@ -156,6 +156,11 @@ func newLabCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if servers := l.ServersStopped(); servers != "" {
+				// The exports still go out (an eval of them is harmless),
+				// with a word on stderr.
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: lab %s is down (%s stopped): nothing answers at these addresses until it is up\n", l.Name, servers)
+			}
 			fmt.Fprint(cmd.OutOrStdout(), l.Env())
 			return nil
 		},

@@ -711,7 +711,7 @@ func (l *Lab) restart(name string) error {
 		return err
 	}
 	if p.Role == RoleAgent {
-		if servers := l.serversStopped(); servers != "" {
+		if servers := l.ServersStopped(); servers != "" {
 			// It would register with nobody, and run until lab down.
 			return fmt.Errorf("%s would find no server: every server of lab %s is stopped (%s); lab restart one first, or lab up for a new lab", name, l.Name, servers)
 		}
@@ -730,9 +730,9 @@ func (l *Lab) restart(name string) error {
 	return l.save()
 }
 
-// serversStopped names the lab's servers when none of them runs ("s1, s2,
+// ServersStopped names the lab's servers when none of them runs ("s1, s2,
 // s3"), else "".
-func (l *Lab) serversStopped() string {
+func (l *Lab) ServersStopped() string {
 	var names []string
 	for i := range l.Processes {
 		p := &l.Processes[i]
