@@ -553,6 +553,10 @@ func printLoadSummary(w io.Writer, r loadResult) error {
 	}
 	fmt.Fprintf(w, "target     %s\n", target)
 	sent := fmt.Sprintf("%d in %gs at %g/s", r.Requests, r.DurationS, r.Rate)
+	if r.Users != nil {
+		// The rate is of visits, each a page and perhaps a checkout.
+		sent = fmt.Sprintf("%d in %gs at %g visits/s", r.Requests, r.DurationS, r.Rate)
+	}
 	if r.Interrupted {
 		sent += " (interrupted)"
 	}

@@ -376,7 +376,7 @@ func TestLoadUsersPrintAVisitorsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"requests   20 in 0.5s at 20/s",
+		"requests   20 in 0.5s at 20 visits/s",
 		"visitors   ", " of 5 visited; 0 answered by more than one version",
 		"visits     10, 10 checkouts, 10 conversions (100.0% of checkouts), ",
 		"by version v2: ", "10 checkouts, 10 conversions (100.0%)",
