@@ -25,6 +25,7 @@ import (
 	"flotilla/internal/vnet"
 	"flotilla/runtime/sim"
 	"flotilla/scheduler"
+	"flotilla/storage"
 )
 
 // Spec is the lab to simulate: as a scenario's lab section.
@@ -87,6 +88,20 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 	}
 	c := &Cluster{Net: vnet.NewMemory(), dir: dir, log: log}
 	logger := slog.New(slog.NewTextHandler(log, nil))
+	// One keyring for every server's secrets, as a lab's servers share
+	// theirs: without it each would make its own, and read no secret
+	// another one wrote.
+	keyring := filepath.Join(dir, "keyring.json")
+	data, err := storage.GenerateKeyring(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyring, data, 0o600); err != nil {
+		return nil, err
+	}
 	var gossip []string
 	for i := 1; i <= spec.Servers; i++ {
 		gossip = append(gossip, fmt.Sprintf("%s:%d", serverIP(i), serverPort+2))
@@ -98,7 +113,7 @@ func Start(ctx context.Context, spec Spec, dir string, log io.Writer) (*Cluster,
 			HTTP: fmt.Sprintf("%s:%d", ip, serverPort), Raft: fmt.Sprintf("%s:%d", ip, serverPort+1),
 			Gossip: gossip[i-1], BootstrapExpect: spec.Servers, HeartbeatTTL: heartbeatTTL,
 			Logger: logger.With("server", fmt.Sprintf("s%d", i)), LogOutput: log, Net: c.Net.Machine(ip),
-			Seed: spec.Seed, Timing: scheduler.VirtualTiming,
+			Seed: spec.Seed, Timing: scheduler.VirtualTiming, KeyringFile: keyring,
 		}
 		if spec.tweak != nil {
 			spec.tweak(&cfg)
