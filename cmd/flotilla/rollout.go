@@ -366,8 +366,8 @@ func printRolloutSection(w io.Writer, r *api.Rollout) {
 	}
 	if n := len(r.Analysis); n > 0 {
 		a := r.Analysis[n-1]
-		fmt.Fprintf(w, "  Analysis:  %s at %s (step %d): %s; new %s; stable %s\n", a.Verdict, a.Time.Local().Format("15:04:05"), a.Step,
-			a.Message, analysisFigures(a.Canary), analysisFigures(a.Stable))
+		// The message gives both revisions' figures.
+		fmt.Fprintf(w, "  Analysis:  %s at %s (step %d): %s\n", a.Verdict, a.Time.Local().Format("15:04:05"), a.Step, a.Message)
 	}
 	renderAB(w, r, "  ", time.Now())
 }
