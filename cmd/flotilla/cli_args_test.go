@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,19 +13,6 @@ import (
 
 	"flotilla/api"
 )
-
-// runRootArgs runs `flotilla ARGS...` in-process, as main does (without
-// exiting), and returns its stdout, stderr and error.
-func runRootArgs(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := newRoot()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
 
 // noServer points the CLI at an API server that fails the test when asked
 // anything, and at a lab directory of the test's own.
@@ -58,7 +43,7 @@ func TestCLIUnknownSubcommandOfAGroupFails(t *testing.T) {
 		{[]string{"lab", "zzzz"}, `unknown command "zzzz" for "flotilla lab"; see 'flotilla lab --help'`},
 		{[]string{"completion", "bsh"}, `unknown command "bsh" for "flotilla completion"; did you mean "bash", "fish" or "zsh"?`},
 	} {
-		out, errOut, err := runRootArgs(t, tc.args...)
+		out, errOut, err := runFlotilla(t, tc.args...)
 		if err == nil {
 			t.Errorf("%v: no error (stdout %q)", tc.args, out)
 			continue
@@ -80,7 +65,7 @@ func TestCLIGroupAlonePrintsHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"lab"}, {"lab", "--help"}, {"operator", "raft"}, {"rollout"}, {"bench"}, {"help", "lab"},
 	} {
-		out, _, err := runRootArgs(t, args...)
+		out, _, err := runFlotilla(t, args...)
 		if err != nil {
 			t.Errorf("%v: %v", args, err)
 			continue
@@ -118,7 +103,7 @@ func TestCLIEveryGroupRefusesUnknownSubcommands(t *testing.T) {
 		t.Fatalf("only %d groups: %v", len(paths), paths)
 	}
 	for _, path := range paths {
-		_, _, err := runRootArgs(t, append(path, "no-such-subcommand")...)
+		_, _, err := runFlotilla(t, append(path, "no-such-subcommand")...)
 		want := `unknown command "no-such-subcommand" for "` + strings.Join(append([]string{"flotilla"}, path...), " ") + `"`
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%v no-such-subcommand: error %v, want one starting %s", path, err, want)
@@ -141,7 +126,7 @@ func TestLabEnvOfALabThatIsDownWarns(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := runRootArgs(t, "lab", "env", "--name", "gone")
+	out, errOut, err := runFlotilla(t, "lab", "env", "--name", "gone")
 	if err != nil || !strings.Contains(out, "export FLOTILLA_LAB=gone") {
 		t.Fatalf("lab env: %v\n%s", err, out)
 	}

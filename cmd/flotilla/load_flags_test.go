@@ -64,7 +64,7 @@ func TestLoadFlagErrorsNameTheFlag(t *testing.T) {
 	} {
 		for _, to := range []string{"web", target.URL} {
 			args := append([]string{"load", to, "--duration", "1s"}, tc.args...)
-			_, _, err := runRootArgs(t, args...)
+			_, _, err := runFlotilla(t, args...)
 			switch {
 			case err == nil:
 				t.Errorf("%v: no error", args)

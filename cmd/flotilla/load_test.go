@@ -21,9 +21,9 @@ import (
 	"flotilla/runtime/workload"
 )
 
-// runLoadCmd runs `flotilla ARGS...` in-process and returns its stdout and
-// stderr.
-func runLoadCmd(t *testing.T, args ...string) (string, string, error) {
+// runFlotilla runs `flotilla ARGS...` in-process, as main does (without
+// exiting), and returns its stdout, stderr and error.
+func runFlotilla(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	root := newRoot()
@@ -115,7 +115,7 @@ func TestLoadAURLPrintsOnlyTheJSONSummary(t *testing.T) {
 	t.Setenv("FLOTILLA_DNS_SERVER", "")
 	t.Setenv("FLOTILLA_DNS_PORT", "")
 	demo := newDemoServer(t, "v2")
-	out, errOut, err := runLoadCmd(t, "load", demo.URL, "--rate", "50", "--duration", "1s", "-o", "json")
+	out, errOut, err := runFlotilla(t, "load", demo.URL, "--rate", "50", "--duration", "1s", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestLoadAURLPrintsOnlyTheJSONSummary(t *testing.T) {
 
 func TestLoadPrintsAReadableSummary(t *testing.T) {
 	demo := newDemoServer(t, "v1")
-	out, errOut, err := runLoadCmd(t, "load", demo.URL+"/x", "--path", "/y?z=1", "--rate", "20", "--duration", "500ms")
+	out, errOut, err := runFlotilla(t, "load", demo.URL+"/x", "--path", "/y?z=1", "--rate", "20", "--duration", "500ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestLoadAServiceByItsVIPCheckedAgainstDNS(t *testing.T) {
 		{"web.other", "answers 127.0.0.2", "other/web", "warning: DNS " + dnsAddr + " answers 127.0.0.2"},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
-			out, errOut, err := runLoadCmd(t, "load", tc.target, "--address", apiAddr, "--dns", dnsAddr,
+			out, errOut, err := runFlotilla(t, "load", tc.target, "--address", apiAddr, "--dns", dnsAddr,
 				"--path", "/svc", "--rate", "20", "--duration", "500ms", "-o", "json")
 			if err != nil {
 				t.Fatal(err)
@@ -209,13 +209,13 @@ func TestLoadAServiceByItsVIPCheckedAgainstDNS(t *testing.T) {
 
 	// Without a DNS server the API's VIP is used as it is; FLOTILLA_DNS as
 	// lab env writes it is read too.
-	out, _, err := runLoadCmd(t, "load", "web", "--address", apiAddr, "--rate", "10", "--duration", "100ms", "-o", "json")
+	out, _, err := runFlotilla(t, "load", "web", "--address", apiAddr, "--rate", "10", "--duration", "100ms", "-o", "json")
 	if res, _ := decodeLoad(t, out); err != nil || res.DNS != "" || res.Requests != 1 {
 		t.Fatalf("without DNS: %v %s", err, out)
 	}
 	host, dnsPort, _ := net.SplitHostPort(dnsAddr)
 	t.Setenv("FLOTILLA_DNS", host+" -p "+dnsPort)
-	out, _, err = runLoadCmd(t, "load", "web", "--address", apiAddr, "--rate", "10", "--duration", "100ms", "-o", "json")
+	out, _, err = runFlotilla(t, "load", "web", "--address", apiAddr, "--rate", "10", "--duration", "100ms", "-o", "json")
 	if res, _ := decodeLoad(t, out); err != nil || res.DNS != "agrees" {
 		t.Fatalf("with $FLOTILLA_DNS: %v %s", err, out)
 	}
@@ -239,7 +239,7 @@ func TestLoadAServiceByItsVIPCheckedAgainstDNS(t *testing.T) {
 		{[]string{"ftp://127.0.0.1/"}, "target"},
 	} {
 		args := append([]string{"load", "--address", apiAddr, "--duration", "100ms"}, tc.args...)
-		if _, _, err := runLoadCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := runFlotilla(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one with %q", tc.args, err, tc.want)
 		}
 	}
@@ -333,7 +333,7 @@ func TestLoadUsersCountVisitorsCheckoutsAndConversions(t *testing.T) {
 		t.Fatalf("load counts conversions by %s, the demo workload marks them with %s", loadgen.DefaultConversionHeader, workload.ConversionHeader)
 	}
 	shop := newDemoShop(t, 0.5)
-	out, _, err := runLoadCmd(t, "load", shop.URL, "--users", "30", "--user-header", "X-User-Id", "--checkout-ratio", "0.5",
+	out, _, err := runFlotilla(t, "load", shop.URL, "--users", "30", "--user-header", "X-User-Id", "--checkout-ratio", "0.5",
 		"--seed", "7", "--rate", "200", "--duration", "1s", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestLoadUsersCountVisitorsCheckoutsAndConversions(t *testing.T) {
 	}
 
 	// The same seed replays who visits and who checks out.
-	again, _, err := runLoadCmd(t, "load", newDemoShop(t, 0.5).URL, "--users", "30", "--checkout-ratio", "0.5",
+	again, _, err := runFlotilla(t, "load", newDemoShop(t, 0.5).URL, "--users", "30", "--checkout-ratio", "0.5",
 		"--seed", "7", "--rate", "200", "--duration", "1s", "-o", "json")
 	if res2, _ := decodeLoad(t, again); err != nil || res2.Users.Checkouts != u.Checkouts || res2.Users.Conversions != u.Conversions {
 		t.Fatalf("seed 7 again: %v %+v, want %+v", err, res2.Users, u)
@@ -371,7 +371,7 @@ func TestLoadUsersCountVisitorsCheckoutsAndConversions(t *testing.T) {
 
 func TestLoadUsersPrintAVisitorsTable(t *testing.T) {
 	shop := newDemoShop(t, 1)
-	out, _, err := runLoadCmd(t, "load", shop.URL, "--users", "5", "--checkout-ratio", "1", "--rate", "20", "--duration", "500ms")
+	out, _, err := runFlotilla(t, "load", shop.URL, "--users", "5", "--checkout-ratio", "1", "--rate", "20", "--duration", "500ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestLoadUsersPrintAVisitorsTable(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	plain, _, err := runLoadCmd(t, "load", shop.URL, "--rate", "20", "--duration", "100ms")
+	plain, _, err := runFlotilla(t, "load", shop.URL, "--rate", "20", "--duration", "100ms")
 	if err != nil || strings.Contains(plain, "visitors") {
 		t.Errorf("a run without --users prints visitors: %v\n%s", err, plain)
 	}
@@ -405,7 +405,7 @@ func TestLoadUsersFlagsNeedUsers(t *testing.T) {
 		{[]string{"--users", "3", "--checkout-path", "buy"}, "--checkout-path: must be an absolute path"},
 	} {
 		args := append([]string{"load", "http://127.0.0.1:1/", "--duration", "100ms"}, tc.args...)
-		if _, _, err := runLoadCmd(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := runFlotilla(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one with %q", tc.args, err, tc.want)
 		}
 	}
