@@ -134,3 +134,17 @@ func TestLabEnvOfALabThatIsDownWarns(t *testing.T) {
 		t.Fatalf("stderr %q, want %q", errOut, want)
 	}
 }
+
+// A wrong number of arguments is said with the command's usage.
+func TestCLIArgumentErrorsSayTheUsage(t *testing.T) {
+	noServer(t)
+	for args, want := range map[string]string{
+		"delete web":  "flotilla delete: accepts 2 arg(s), received 1 (usage: flotilla delete service|config|secret NAME [flags])",
+		"exec abc123": "flotilla exec: requires at least 2 arg(s), only received 1 (usage: flotilla exec ALLOC -- COMMAND [ARGS...]",
+	} {
+		_, _, err := runFlotilla(t, strings.Fields(args)...)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: %v, want an error beginning %q", args, err, want)
+		}
+	}
+}

@@ -89,8 +89,32 @@ func newRoot() *cobra.Command {
 		newVersionCmd(g),
 		newACLCmd(g),
 	)
+	sayUsageOnBadArgs(root)
 	rejectUnknownSubcommands(root)
 	return root
+}
+
+// sayUsageOnBadArgs gives a command's argument errors its usage line:
+// cobra's own ("accepts 2 arg(s), received 1") say nothing of what the
+// arguments are.
+func sayUsageOnBadArgs(root *cobra.Command) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		check := c.Args
+		if check == nil || !c.Runnable() {
+			return
+		}
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return fmt.Errorf("%s: %v (usage: %s)", c.CommandPath(), err, c.UseLine())
+			}
+			return nil
+		}
+	}
+	walk(root)
 }
 
 // rejectUnknownSubcommands makes every group command (one with
