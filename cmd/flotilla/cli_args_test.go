@@ -148,3 +148,19 @@ func TestCLIArgumentErrorsSayTheUsage(t *testing.T) {
 		}
 	}
 }
+
+// A command's --help shows its usage line, under a group too.
+func TestCLIHelpOfACommandShowsItsUsage(t *testing.T) {
+	noServer(t)
+	for args, want := range map[string]string{
+		"get --help":                    "Usage:\n  flotilla get [services|nodes|allocs|evals|endpoints|configs|secrets [NAME]] [flags]",
+		"lab up --help":                 "Usage:\n  flotilla lab up [flags]",
+		"operator snapshot save --help": "Usage:\n  flotilla operator snapshot save FILE [flags]",
+		"rollout status --help":         "Usage:\n  flotilla rollout status NAME [flags]",
+	} {
+		out, _, err := runFlotilla(t, strings.Fields(args)...)
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("%s: %v, want %q in:\n%s", args, err, want, out)
+		}
+	}
+}

@@ -147,8 +147,13 @@ func rejectUnknownSubcommands(root *cobra.Command) {
 		c.Args = unknownSubcommand
 		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 		// RunE makes cobra print "CMD [flags]" in the usage, as if the
-		// group did something of its own: print it as before.
+		// group did something of its own: print it as before. Its
+		// subcommands inherit the function, and keep their own usage.
+		group := c
 		c.SetUsageFunc(func(c *cobra.Command) error {
+			if c != group {
+				return usage(c)
+			}
 			runE := c.RunE
 			c.RunE = nil
 			defer func() { c.RunE = runE }()
