@@ -90,6 +90,17 @@ func (r *Rollout) Active() bool {
 	return r.Phase == PhaseProgressing || r.Phase == PhasePaused
 }
 
+// Ramping reports whether the rollout's replicas move in waves that follow
+// their readiness: a ramped rollout, or a promoted shadow one, that has
+// neither completed nor come back wholly to its stable revision. An abort
+// or a rollback ramps back after the rollout stopped being Active, and
+// decides on replicas' health until it is done; any ready replica serves
+// meanwhile.
+func (r *Rollout) Ramping() bool {
+	waves := r.Strategy == RolloutRamped || r.Strategy == RolloutShadow && !r.PromoteTime.IsZero()
+	return waves && r.Phase != PhaseCompleted && !(len(r.Weights) == 1 && r.Weights[r.StableRevision] == 100)
+}
+
 // AnalysisRun is one analysis of the new revision against the stable one.
 type AnalysisRun struct {
 	Time    time.Time `json:"time,omitzero"`

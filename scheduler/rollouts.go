@@ -119,7 +119,7 @@ func (s *Server) rolloutTimers(ctx context.Context) {
 		var next time.Time
 		for _, r := range snap.Rollouts(ws) {
 			key := r.Namespace + "/" + r.Service
-			if !r.Active() || r.RecheckAt.IsZero() || fired[key].Equal(r.RecheckAt) {
+			if !(r.Active() || r.Ramping()) || r.RecheckAt.IsZero() || fired[key].Equal(r.RecheckAt) {
 				continue
 			}
 			if r.RecheckAt.After(now) {

@@ -21,7 +21,7 @@ func Routes(svc *api.Service, r *api.Rollout) api.RouteTable {
 	if r == nil || r.Revision != svc.Revision {
 		return api.RouteTable{Split: []api.WeightedBackend{{Backend: svc.Revision, Weight: 100}}}
 	}
-	if r.Strategy == api.RolloutRamped && r.Phase != api.PhaseCompleted && !(len(r.Weights) == 1 && r.Weights[r.StableRevision] == 100) {
+	if r.Strategy == api.RolloutRamped && r.Ramping() {
 		// Ramping either way (or frozen half-way): any ready replica.
 		return api.RouteTable{Split: []api.WeightedBackend{}}
 	}

@@ -297,7 +297,7 @@ func shadowRoutes(svc *api.Service, r *api.Rollout, t api.RouteTable) api.RouteT
 	if r == nil || r.Revision != svc.Revision || r.Strategy != api.RolloutShadow {
 		return t
 	}
-	if promotedShadow(r) && r.Phase != api.PhaseCompleted && !(len(r.Weights) == 1 && r.Weights[r.StableRevision] == 100) {
+	if promotedShadow(r) && r.Ramping() {
 		return api.RouteTable{Split: []api.WeightedBackend{}}
 	}
 	cfg := svc.Spec.Rollout.Shadow

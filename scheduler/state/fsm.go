@@ -1058,8 +1058,9 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 		}
 		tx.putAllocStatus(old, &a)
 		if (a.Ready != old.Ready || a.Status != old.Status) && a.DesiredStatus == api.DesiredRun && !health[a.ServiceKey()] {
-			// A running rollout decides on replicas' health.
-			if r := tx.rollout(a.Namespace, a.Service); r != nil && r.Active() {
+			// A running rollout decides on replicas' health, and so does
+			// one ramping back after an abort or a rollback.
+			if r := tx.rollout(a.Namespace, a.Service); r != nil && (r.Active() || r.Ramping()) {
 				health[a.ServiceKey()] = true
 				healthOrder = append(healthOrder, [2]string{a.Namespace, a.Service})
 			}

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -194,5 +195,50 @@ func TestRetriedRolloutActionIsAppliedOnce(t *testing.T) {
 	}
 	if evs := h.eventsSince(before); len(evs) != 1 {
 		t.Fatalf("events %v, want one promotion", eventTypes(evs))
+	}
+}
+
+const rampedYAML = `kind: Service
+name: web
+image: demo
+replicas: 2
+args: ["--version", "v1"]
+resources: {cpu: 250m, memory: 64Mi}
+rollout: {strategy: ramped}
+`
+
+// An aborted ramped rollout ramps back in waves that follow the replicas'
+// readiness: a replica turning ready is looked at, as while the rollout
+// ran, and is no longer once the stable revision serves alone.
+func TestAReplicaTurningReadyWhileARolloutRampsBackIsEvaluated(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	h.upsertIn(rampedYAML)
+	h.upsertIn(strings.Replace(rampedYAML, `"v1"`, `"v2"`, 1))
+	h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionAbort, Time: h.next()})
+	store := func(evalID string, weights map[int]int, placements ...string) {
+		seen := h.snap().Rollout(nil, "default", "web")
+		r := *seen
+		r.Weights = weights
+		plan := placePlan("web", evalID, placements...)
+		plan.Rollout, plan.RolloutIndex = &r, seen.ModifyIndex
+		plan.Eval = &EvalOutcome{Status: api.EvalComplete, Placed: len(placements)}
+		h.plans(plan)
+	}
+	store("e-back", map[int]int{1: 50, 2: 50}, "w1@n1") // half-way back
+	if r := h.snap().Rollout(nil, "default", "web"); r.Phase != api.PhaseAborted || !r.Ramping() {
+		t.Fatalf("rollout %+v, want aborted and ramping back", r)
+	}
+	before := h.index
+	h.report("n1", running("w1"))
+	if got := evalTriggers(h.evalsCreatedAfter(before)); !slices.Contains(got, "alloc-health default/web") {
+		t.Fatalf("evaluations after a replica turned ready: %v, want alloc-health default/web", got)
+	}
+
+	store("e-done", map[int]int{1: 100}, "w2@n1") // back: revision 1 alone
+	before = h.index
+	h.report("n1", running("w2"))
+	if got := h.evalsCreatedAfter(before); len(got) != 0 {
+		t.Fatalf("evaluations once the rollback was done: %v, want none", evalTriggers(got))
 	}
 }
