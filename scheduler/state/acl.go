@@ -192,8 +192,28 @@ func (tx *applyTxn) aclDeleteToken(c *ACLDeleteToken) error {
 	if raw == nil {
 		return fmt.Errorf("ACL token %s: %w", c.AccessorID, api.ErrNotFound)
 	}
+	if t := raw.(*ACLTokenEntry).Token; t.Type == api.TokenManagement && !t.Expired(c.Time) && !tx.anotherManagementToken(t.AccessorID, c.Time) {
+		// Bootstrap is done once: nobody could manage ACLs again.
+		return &api.FieldError{Field: "accessorID", Message: fmt.Sprintf("token %s is the cluster's last management token: deleting it would lock everyone out of ACLs (create another management token first)", t.AccessorID)}
+	}
 	tx.delete(tableACLTokens, raw)
 	return nil
+}
+
+// anotherManagementToken reports whether a management token other than
+// accessor is valid at now.
+func (tx *applyTxn) anotherManagementToken(accessor string, now time.Time) bool {
+	it, err := tx.txn.Get(tableACLTokens, "id")
+	if err != nil {
+		panic(err) // the index exists
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		t := raw.(*ACLTokenEntry).Token
+		if t.AccessorID != accessor && t.Type == api.TokenManagement && !t.Expired(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // ACLPolicies is every policy, by name.

@@ -177,3 +177,25 @@ func TestACLCommandsHaveNamesAndTheUnknownFlag(t *testing.T) {
 		}
 	}
 }
+
+// The last valid management token cannot be deleted: bootstrap is done
+// once, so nobody could manage ACLs again. With another one, it can.
+func TestTheLastManagementTokenIsNotDeleted(t *testing.T) {
+	h := newHarness(t)
+	buildACLState(h)
+	err := h.fails(CmdACLDeleteToken, &ACLDeleteToken{AccessorID: "boot", Time: h.next()})
+	var fe *api.FieldError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "token boot is the cluster's last management token") {
+		t.Fatalf("deleting the last management token: %v", err)
+	}
+	if h.snap().ACLTokenBySecret("boot-secret-0123456789") == nil {
+		t.Fatal("the refused delete removed the token")
+	}
+	second := aclToken("ops", "ops-secret-0123456789")
+	second.Token.Type = api.TokenManagement
+	h.ok(CmdACLCreateToken, &ACLCreateToken{Token: second, Time: h.next()})
+	h.ok(CmdACLDeleteToken, &ACLDeleteToken{AccessorID: "boot", Time: h.next()})
+	if err := h.fails(CmdACLDeleteToken, &ACLDeleteToken{AccessorID: "ops", Time: h.next()}); err == nil {
+		t.Fatal("the new last management token was deleted")
+	}
+}
