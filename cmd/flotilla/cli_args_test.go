@@ -164,3 +164,21 @@ func TestCLIHelpOfACommandShowsItsUsage(t *testing.T) {
 		}
 	}
 }
+
+// Commands that print text only refuse -o rather than ignore it, before
+// asking the cluster anything.
+func TestTextOnlyCommandsRefuseOutput(t *testing.T) {
+	noServer(t)
+	for args, want := range map[string]string{
+		"describe web -o json":          "--output json: this command prints text only (get KIND NAME -o json prints the object)",
+		"scale web 3 -o yaml":           "--output yaml: this command prints text only",
+		"delete service web -o json":    "--output json: this command prints text only",
+		"apply -f nothing.yaml -o json": "--output json: this command prints text only",
+		"lab status -o json":            "--output json: this command prints text only",
+	} {
+		_, _, err := runFlotilla(t, strings.Fields(args)...)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
+	}
+}

@@ -204,6 +204,9 @@ What get -o yaml|json prints applies as it is: its status section is the
 cluster's and is ignored.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := textOnly(g.output, ""); err != nil {
+				return err
+			}
 			if len(files) == 0 {
 				return fmt.Errorf("-f FILE|DIR|- is required")
 			}
@@ -656,6 +659,9 @@ func newDescribeCmd(g *globals) *cobra.Command {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := textOnly(g.output, "get KIND NAME -o json prints the object"); err != nil {
+				return err
+			}
 			if len(args) == 1 {
 				// One argument is a service's name; a kind alone lacks
 				// the name.
@@ -833,6 +839,9 @@ func newDeleteCmd(g *globals) *cobra.Command {
 		Short: "Delete a service (its allocations stop), a config or a secret",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := textOnly(g.output, ""); err != nil {
+				return err
+			}
 			kind, err := resource(args[0])
 			if err != nil {
 				return err
@@ -874,6 +883,9 @@ func newScaleCmd(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := textOnly(g.output, ""); err != nil {
+				return err
+			}
 			n, err := strconv.Atoi(args[1])
 			if err != nil || n < 0 {
 				return replicasError(args[1])

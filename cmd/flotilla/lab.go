@@ -111,6 +111,11 @@ func newLabCmd() *cobra.Command {
 		Short: "Show the lab's processes and the cluster they form",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f := cmd.Flag("output"); f != nil {
+				if err := textOnly(f.Value.String(), ""); err != nil {
+					return err
+				}
+			}
 			l, err := load()
 			if err != nil {
 				return err

@@ -75,6 +75,19 @@ func checkFormat(format string) error {
 	return formatError(format)
 }
 
+// textOnly refuses --output other than table for a command that prints
+// text only, rather than ignore it; instead, when given, says what prints
+// the format asked for.
+func textOnly(format, instead string) error {
+	if format == "table" {
+		return nil
+	}
+	if instead != "" {
+		instead = " (" + instead + ")"
+	}
+	return fmt.Errorf("--output %s: this command prints text only%s", format, instead)
+}
+
 func formatError(format string) error {
 	if format == "wide" {
 		return fmt.Errorf("--output: wide is for get; this command prints table, json or yaml")
