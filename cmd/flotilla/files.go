@@ -226,10 +226,11 @@ func getFileObjects(ctx context.Context, c *api.Client, out io.Writer, format, k
 		}
 	}
 	if !isTable(format) {
+		docs := configDocuments(list)
 		if name != "" {
-			return printObject(out, format, list[0])
+			return printObject(out, format, docs[0])
 		}
-		return printObject(out, format, list)
+		return printObject(out, format, docs)
 	}
 	t := newTable(out, "NAMESPACE", "NAME", "KEYS", "VERSION", "HASH", "AGE")
 	for _, cfg := range list {
@@ -241,6 +242,33 @@ func getFileObjects(ctx context.Context, c *api.Client, out io.Writer, format, k
 		t.row(cfg.Namespace, cfg.Name, strings.Join(keys, ","), cfg.ModifyIndex, cfg.Hash, age(cfg.ModifyTime))
 	}
 	return t.flush()
+}
+
+// configDocument is a config as apply takes it back (get configs NAME -o
+// yaml | apply -f -): kind, metadata and data, then a read-only status
+// that apply ignores.
+type configDocument struct {
+	Kind     string            `json:"kind"`
+	Metadata api.ObjectMeta    `json:"metadata"`
+	Data     map[string]string `json:"data"`
+	Status   configStatus      `json:"status"`
+}
+
+type configStatus struct {
+	Hash        string    `json:"hash"`
+	CreateTime  time.Time `json:"createTime"`
+	ModifyTime  time.Time `json:"modifyTime"`
+	CreateIndex uint64    `json:"createIndex"`
+	ModifyIndex uint64    `json:"modifyIndex"`
+}
+
+func configDocuments(list []*api.Config) []configDocument {
+	docs := make([]configDocument, 0, len(list))
+	for _, c := range list {
+		docs = append(docs, configDocument{Kind: api.KindConfig, Metadata: api.ObjectMeta{Name: c.Name, Namespace: c.Namespace}, Data: c.Data,
+			Status: configStatus{Hash: c.Hash, CreateTime: c.CreateTime, ModifyTime: c.ModifyTime, CreateIndex: c.CreateIndex, ModifyIndex: c.ModifyIndex}})
+	}
+	return docs
 }
 
 func printSecrets(out io.Writer, format string, list []*api.Secret, single bool) error {
