@@ -114,17 +114,19 @@ func (aa *allocAgent) whileNodeUp(ctx context.Context) (_ context.Context, stop 
 				case <-time.After(time.Second):
 				}
 				continue
-			case n.Status == api.NodeDown || n.Unreachable:
+			case n.Status == api.NodeDown:
 				why := ""
 				if n.StatusMessage != "" {
 					why = ": " + n.StatusMessage
 				}
-				state := "down"
-				if n.Status != api.NodeDown {
-					state = "unreachable"
-				}
-				cancel(fmt.Errorf("node %s is %s (since %s%s): its agent stopped answering for allocation %s",
-					n.Name, state, n.StatusTime.Local().Format(time.TimeOnly), why, aa.alloc.ID))
+				cancel(fmt.Errorf("node %s is down (since %s%s): its agent stopped answering for allocation %s",
+					n.Name, n.StatusTime.Local().Format(time.TimeOnly), why, aa.alloc.ID))
+				return
+			case n.Unreachable:
+				// Its status (and the time and reason of it) is still
+				// ready: gossip's verdict has no time of its own here.
+				cancel(fmt.Errorf("node %s is unreachable (gossip declared its agent dead): its agent stopped answering for allocation %s",
+					n.Name, aa.alloc.ID))
 				return
 			}
 			index = i
