@@ -347,7 +347,11 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 	} else if err := l.checkNetworkFree(); err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	// A new lab starts clean: earlier data of this lab goes.
+	// A new lab starts clean: earlier data of this lab goes, with any
+	// mount an earlier one left in it (its replicas' secrets).
+	if err := unmountUnder(filepath.Join(dir, "data")); err != nil {
+		return nil, err
+	}
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
 		return nil, err
 	}

@@ -299,6 +299,10 @@ func (l *Lab) teardownNetwork(out io.Writer) error {
 			errs = append(errs, err)
 		}
 	}
+	// The replicas' secret tmpfs outlive their agents and containerd's.
+	if err := unmountUnder(filepath.Join(l.Dir, "data")); err != nil {
+		errs = append(errs, err)
+	}
 	if err := netlab.DeleteLink(n.Bridge); err != nil {
 		errs = append(errs, fmt.Errorf("bridge %s: %w", n.Bridge, err))
 	}
@@ -312,7 +316,7 @@ func (l *Lab) teardownNetwork(out io.Writer) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lab %s: clean up its network: %w", l.Name, err)
 	}
-	fmt.Fprintf(out, "removed the lab's containers, namespaces, links and routes\n")
+	fmt.Fprintf(out, "removed the lab's containers, mounts, namespaces, links and routes\n")
 	return nil
 }
 
