@@ -182,3 +182,22 @@ func TestTextOnlyCommandsRefuseOutput(t *testing.T) {
 		}
 	}
 }
+
+// A containerd lab that is down has taken its unreachable routes with it:
+// lab env refuses to point anything at its addresses.
+func TestLabEnvOfADownContainerdLabRefuses(t *testing.T) {
+	noServer(t)
+	dir := filepath.Join(os.Getenv("FLOTILLA_LAB_DIR"), "gone")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"name": "gone", "runtime": "containerd", "dir": "` + dir + `", "network": {"bridge": "flgone-br"}, "processes": [
+		{"name": "s1", "role": "server", "http": "10.199.0.11:4646"}]}`
+	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runFlotilla(t, "lab", "env", "--name", "gone")
+	if err == nil || !strings.Contains(err.Error(), "lab gone is down (s1 stopped), and its addresses now lead off this machine") || out != "" {
+		t.Fatalf("lab env of a down containerd lab: %v, printed %q", err, out)
+	}
+}

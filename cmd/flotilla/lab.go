@@ -162,8 +162,13 @@ func newLabCmd() *cobra.Command {
 				return err
 			}
 			if servers := l.ServersStopped(); servers != "" {
-				// The exports still go out (an eval of them is harmless),
-				// with a word on stderr.
+				if l.Network != nil {
+					// Its unreachable routes went with it: its addresses
+					// would lead off this machine.
+					return fmt.Errorf("lab %s is down (%s stopped), and its addresses now lead off this machine: lab up starts it again", l.Name, servers)
+				}
+				// A sim lab's addresses are loopback: the exports still go
+				// out, with a word on stderr.
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: lab %s is down (%s stopped): nothing answers at these addresses until it is up\n", l.Name, servers)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), l.Env())
