@@ -115,17 +115,9 @@ func TestCLIEveryGroupRefusesUnknownSubcommands(t *testing.T) {
 // exports, with a warning on stderr.
 func TestLabEnvOfALabThatIsDownWarns(t *testing.T) {
 	noServer(t)
-	root := os.Getenv("FLOTILLA_LAB_DIR")
-	dir := filepath.Join(root, "gone")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	state := `{"name": "gone", "runtime": "sim", "dir": "` + dir + `", "processes": [
+	writeLabState(t, "gone", `"runtime": "sim", "processes": [
 		{"name": "s1", "role": "server", "http": "127.0.0.1:5646"},
-		{"name": "n1", "role": "agent", "http": "127.0.0.1:5746"}]}`
-	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
-		t.Fatal(err)
-	}
+		{"name": "n1", "role": "agent", "http": "127.0.0.1:5746"}]`)
 	out, errOut, err := runFlotilla(t, "lab", "env", "--name", "gone")
 	if err != nil || !strings.Contains(out, "export FLOTILLA_LAB=gone") {
 		t.Fatalf("lab env: %v\n%s", err, out)
@@ -187,17 +179,25 @@ func TestTextOnlyCommandsRefuseOutput(t *testing.T) {
 // lab env refuses to point anything at its addresses.
 func TestLabEnvOfADownContainerdLabRefuses(t *testing.T) {
 	noServer(t)
-	dir := filepath.Join(os.Getenv("FLOTILLA_LAB_DIR"), "gone")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	state := `{"name": "gone", "runtime": "containerd", "dir": "` + dir + `", "network": {"bridge": "flgone-br"}, "processes": [
-		{"name": "s1", "role": "server", "http": "10.199.0.11:4646"}]}`
-	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeLabState(t, "gone", `"runtime": "containerd", "network": {"bridge": "flgone-br"}, "processes": [
+		{"name": "s1", "role": "server", "http": "10.199.0.11:4646"}]`)
 	out, _, err := runFlotilla(t, "lab", "env", "--name", "gone")
 	if err == nil || !strings.Contains(err.Error(), "lab gone is down (s1 stopped), and its addresses now lead off this machine") || out != "" {
 		t.Fatalf("lab env of a down containerd lab: %v, printed %q", err, out)
+	}
+}
+
+// writeLabState records a lab in the test's lab directory (noServer's) as
+// lab up leaves it, with every process stopped: fields are lab.json's
+// beside its name and directory.
+func writeLabState(t *testing.T, name, fields string) {
+	t.Helper()
+	dir := filepath.Join(os.Getenv("FLOTILLA_LAB_DIR"), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := `{"name": "` + name + `", "dir": "` + dir + `", ` + fields + `}`
+	if err := os.WriteFile(filepath.Join(dir, "lab.json"), []byte(state), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
