@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -28,6 +29,11 @@ type Store struct {
 	// requery holds a slot per blocking query running again after a wake
 	// (see Blocking).
 	requery chan struct{}
+	// seen is the highest index applied to this store (or to one it
+	// replaced); floor, set when a restore replaces the state, is one
+	// above it: every blocking query answers with at least floor (see
+	// Blocking).
+	seen, floor atomic.Uint64
 }
 
 // NewStore returns an empty store.
@@ -63,9 +69,23 @@ func (s *Store) write() *memdb.Txn {
 	return s.db.Txn(true)
 }
 
+// noteApplied records that index was applied (the FSM is the only
+// writer).
+func (s *Store) noteApplied(index uint64) {
+	if index > s.seen.Load() {
+		s.seen.Store(index)
+	}
+}
+
 // replace swaps in a restored database and wakes every blocking query.
+// The restored state's indexes may be below those clients saw before (a
+// snapshot older than the state it replaces): from now on every blocking
+// query answers with an index above all of those, so that a client's long
+// poll from before the restore returns at once instead of waiting its time
+// out with nothing to see.
 func (s *Store) replace(db *memdb.MemDB) {
 	s.mu.Lock()
+	s.floor.Store(s.seen.Load() + 1)
 	old := s.abandon
 	s.db, s.abandon = db, make(chan struct{})
 	s.usage.rebuild(&Snapshot{txn: db.Txn(false)})
@@ -102,7 +122,7 @@ func (s *Store) Blocking(ctx context.Context, minIndex uint64, query Query) (uin
 		if woken {
 			<-s.requery
 		}
-		index = max(index, 1)
+		index = max(index, 1, s.floor.Load())
 		if err != nil || minIndex == 0 || index > minIndex {
 			return index, err
 		}

@@ -288,6 +288,47 @@ func TestBlockingWakesWhenStoreIsRestored(t *testing.T) {
 	}
 }
 
+// A restore of a state older than what a client saw: its long poll, at
+// an index above every index of the restored state, returns at once
+// (with an index above what it saw), and so does one sent after the
+// restore with that index; the next one, at the answer's index, waits.
+func TestBlockingQueriesFromBeforeARestoreOfAnOlderStateReturn(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil) // index 1
+	older := h.writeSnapshot()
+	for _, n := range []string{"a", "b", "c"} {
+		h.registerNode(n, nil)
+	}
+	h.nodeStatus("n1", api.NodeDown)
+	seen := h.snap().Node(nil, "n1").ModifyIndex
+	if seen <= 1 {
+		t.Fatalf("n1 at index %d, want it moved past the snapshot's 1", seen)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	query, started, _ := firstRun(nodeQuery("n1"))
+	restored := make(chan error, 1)
+	go func() {
+		<-started
+		restored <- h.fsm.Restore(io.NopCloser(bytes.NewReader(older)))
+	}()
+	index, err := h.fsm.Store().Blocking(ctx, seen, query)
+	if rerr := <-restored; rerr != nil {
+		t.Fatalf("restore: %v", rerr)
+	}
+	if err != nil || index <= seen || ctx.Err() != nil {
+		t.Fatalf("Blocking at %d across the restore = %d, %v (ctx %v); want an index above %d, at once", seen, index, err, ctx.Err(), seen)
+	}
+	if after, err := h.fsm.Store().Blocking(ctx, seen, nodeQuery("n1")); err != nil || after != index || ctx.Err() != nil {
+		t.Fatalf("Blocking at %d after the restore = %d, %v; want %d at once", seen, after, err, index)
+	}
+	short, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	if _, err := h.fsm.Store().Blocking(short, index, nodeQuery("n1")); err != nil || short.Err() == nil {
+		t.Fatalf("Blocking at the answer's index %d returned before anything changed (%v)", index, err)
+	}
+}
+
 func TestIndexOfUnknownKeyIsZero(t *testing.T) {
 	snap := NewStore().Snapshot()
 	if snap.Index("nothing") != 0 || snap.WatchIndex(memdb.NewWatchSet(), "nothing") != 0 || snap.LatestIndex() != 0 {
