@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/network/gossip"
 )
 
@@ -41,10 +42,8 @@ func (s *Server) RemoveGossipKey(ctx context.Context, key []byte) (*api.GossipKe
 }
 
 func (s *Server) gossipKeyring(ctx context.Context, op gossip.KeyOp, key []byte) (*api.GossipKeyringResponse, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := clock.WithTimeout(ctx, s.cfg.Clock, GossipKeyringTimeout)
 	defer cancel()
-	timer := s.cfg.Clock.AfterFunc(GossipKeyringTimeout, cancel)
-	defer timer.Stop()
 	res, err := s.pool.Keyring(ctx, op, key)
 	switch {
 	case errors.Is(err, gossip.ErrNotEncrypted), errors.Is(err, gossip.ErrMembersNotReady):

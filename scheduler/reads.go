@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 )
 
 // Consistent reads, as Consul and Nomad make them: a server answers a read
@@ -34,10 +35,8 @@ var _ api.ReadConsistency = (*Server)(nil)
 // ReadBarrier returns once this server's state holds every write committed
 // before the call.
 func (s *Server) ReadBarrier(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := clock.WithTimeout(ctx, s.cfg.Clock, readBarrierTimeout)
 	defer cancel()
-	budget := s.cfg.Clock.AfterFunc(readBarrierTimeout, cancel)
-	defer budget.Stop()
 	var last error
 	for {
 		var err error

@@ -8,7 +8,6 @@ package probe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -165,19 +164,14 @@ func (r *Runner) check(ctx context.Context, p *api.Probe) error {
 	}
 	// The timeout is on the clock, as the probe's periods are: in virtual
 	// time a workload that answers late is late on that clock.
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	timer := r.Clock.AfterFunc(timeout, func() { cancel(errTimedOut) })
-	defer timer.Stop()
+	cctx, cancel := clock.WithTimeout(ctx, r.Clock, timeout)
+	defer cancel()
 	err := r.Check(cctx, p)
-	if err != nil && errors.Is(context.Cause(cctx), errTimedOut) {
+	if err != nil && cctx.Err() != nil && ctx.Err() == nil {
 		return fmt.Errorf("timed out after %s", api.Duration(timeout))
 	}
 	return err
 }
-
-// errTimedOut ends a check that outlasted its probe's timeout.
-var errTimedOut = errors.New("probe timed out")
 
 // wait sleeps d on the clock; false when ctx ended first.
 func (r *Runner) wait(ctx context.Context, d time.Duration) bool {

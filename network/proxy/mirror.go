@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/network/proxy/shadowdiff"
 )
 
@@ -332,9 +333,9 @@ func (p *Proxy) sendCopy(ctx context.Context, fl *flight, mr mirrorRequest, keep
 // too, so that its waits for the other answers follow the clock in
 // virtual time.
 func (p *Proxy) mirrorContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
-	t := p.clock.AfterFunc(p.cfg.MirrorTimeout, cancel)
-	return ctx, func() { t.Stop(); cancel() }
+	sockets, stop := context.WithTimeout(p.ctx, p.cfg.MirrorTimeout)
+	ctx, cancel := clock.WithTimeout(sockets, p.clock, p.cfg.MirrorTimeout)
+	return ctx, func() { cancel(); stop() }
 }
 
 // runMirror sends one copy to the candidate, reads its answer, and once
