@@ -70,7 +70,6 @@ func (f *FSM) Apply(l *raft.Log) any {
 // ApplyCommand applies an encoded command body at a log index; tests call
 // it directly, without Raft.
 func (f *FSM) ApplyCommand(index uint64, t CommandType, body []byte) any {
-	f.store.noteApplied(index)
 	tx := &applyTxn{txn: f.store.write(), index: index, touched: map[string]bool{}}
 	var result any
 	var err error

@@ -29,11 +29,10 @@ type Store struct {
 	// requery holds a slot per blocking query running again after a wake
 	// (see Blocking).
 	requery chan struct{}
-	// seen is the highest index applied to this store (or to one it
-	// replaced); floor, set when a restore replaces the state, is one
-	// above it: every blocking query answers with at least floor (see
-	// Blocking).
-	seen, floor atomic.Uint64
+	// floor, set when a restore replaces the state, is one above every
+	// index the replaced states had: every blocking query answers with at
+	// least it (see replace).
+	floor atomic.Uint64
 }
 
 // NewStore returns an empty store.
@@ -69,14 +68,6 @@ func (s *Store) write() *memdb.Txn {
 	return s.db.Txn(true)
 }
 
-// noteApplied records that index was applied (the FSM is the only
-// writer).
-func (s *Store) noteApplied(index uint64) {
-	if index > s.seen.Load() {
-		s.seen.Store(index)
-	}
-}
-
 // replace swaps in a restored database and wakes every blocking query.
 // The restored state's indexes may be below those clients saw before (a
 // snapshot older than the state it replaces): from now on every blocking
@@ -85,7 +76,8 @@ func (s *Store) noteApplied(index uint64) {
 // out with nothing to see.
 func (s *Store) replace(db *memdb.MemDB) {
 	s.mu.Lock()
-	s.floor.Store(s.seen.Load() + 1)
+	replaced := (&Snapshot{txn: s.db.Txn(false)}).LatestIndex()
+	s.floor.Store(max(replaced, s.floor.Load()) + 1)
 	old := s.abandon
 	s.db, s.abandon = db, make(chan struct{})
 	s.usage.rebuild(&Snapshot{txn: db.Txn(false)})
