@@ -58,12 +58,7 @@ func agentFor(ctx context.Context, g *globals, id, what string) (*allocAgent, er
 		return nil, fmt.Errorf("node %s has no agent API (it was registered without an agent)", n.Name)
 	}
 	if n.Status == api.NodeDown {
-		why := ""
-		if n.StatusMessage != "" {
-			why = ": " + n.StatusMessage
-		}
-		return nil, fmt.Errorf("node %s is down (since %s%s): cannot %s allocation %s",
-			n.Name, n.StatusTime.Local().Format(time.TimeOnly), why, what, a.ID)
+		return nil, fmt.Errorf("%s: cannot %s allocation %s", nodeDown(n), what, a.ID)
 	}
 	aa := &allocAgent{alloc: a, node: n, base: "http://" + n.HTTPAddress, client: c}
 	if aa.tls, err = g.tls.config(); err != nil {
@@ -92,6 +87,16 @@ func (aa *allocAgent) do(req *http.Request, headerTimeout time.Duration) (*http.
 	return resp, err
 }
 
+// nodeDown says since when and why a node is down: "node n2 is down
+// (since 10:04:05: gossip: agent failed)".
+func nodeDown(n *api.Node) string {
+	why := ""
+	if n.StatusMessage != "" {
+		why = ": " + n.StatusMessage
+	}
+	return fmt.Sprintf("node %s is down (since %s%s)", n.Name, n.StatusTime.Local().Format(time.TimeOnly), why)
+}
+
 // whileNodeUp is ctx, ended when the cluster marks the agent's node down
 // or unreachable, with that as its cause (context.Cause): a command or a
 // follow that waits on the agent ends so, rather than hanging on a node
@@ -115,12 +120,7 @@ func (aa *allocAgent) whileNodeUp(ctx context.Context) (_ context.Context, stop 
 				}
 				continue
 			case n.Status == api.NodeDown:
-				why := ""
-				if n.StatusMessage != "" {
-					why = ": " + n.StatusMessage
-				}
-				cancel(fmt.Errorf("node %s is down (since %s%s): its agent stopped answering for allocation %s",
-					n.Name, n.StatusTime.Local().Format(time.TimeOnly), why, aa.alloc.ID))
+				cancel(fmt.Errorf("%s: its agent stopped answering for allocation %s", nodeDown(n), aa.alloc.ID))
 				return
 			case n.Unreachable:
 				// Its status (and the time and reason of it) is still
