@@ -5,6 +5,13 @@ import "time"
 // DefaultNamespace is used when a spec or a request names none.
 const DefaultNamespace = "default"
 
+// A service's health, computed when it is read (Service.Health).
+const (
+	HealthHealthy      = "healthy"
+	HealthCrashLooping = "crash-looping"
+	HealthDegraded     = "degraded"
+)
+
 // Service is a service as the cluster keeps it: the current spec, its
 // revision, the desired replica count (which scaling changes without making
 // a new revision) and what the scheduler last said about placing it.
@@ -29,8 +36,9 @@ type Service struct {
 	// Autoscaled is the autoscaler's last change: when, and the figures
 	// and rule behind it.
 	Autoscaled *AutoscaleChange `json:"autoscaled,omitempty"`
-	// Health is "healthy", or "crash-looping" while allocations keep
-	// failing (HealthMessage says how); computed when read.
+	// Health is "healthy"; "crash-looping" while allocations keep failing,
+	// or "degraded" while replicas cannot be placed (HealthMessage says
+	// how); computed when read.
 	Health        string      `json:"health"`
 	HealthMessage string      `json:"healthMessage,omitempty"`
 	Spec          ServiceSpec `json:"spec"`

@@ -323,7 +323,8 @@ func TestSchedulingThroughTheAPI(t *testing.T) {
 		}
 		eventually(t, 10*time.Second, "the placement failure on the service", func() bool {
 			s, _, err := client.Service(ctx, "default", "huge", api.QueryOptions{})
-			return err == nil && s.Unplaced == 1 && strings.Contains(s.PlacementFailure, "insufficient memory on 5 nodes")
+			return err == nil && s.Unplaced == 1 && strings.Contains(s.PlacementFailure, "insufficient memory on 5 nodes") &&
+				s.Health == api.HealthDegraded && strings.HasPrefix(s.HealthMessage, "1 replica not placed: ")
 		})
 		if _, err := client.RegisterNode(ctx, "big", api.NodeRegistration{Capacity: api.Resources{CPU: 4000, Memory: 8 << 30}}); err != nil {
 			t.Fatal(err)
@@ -331,7 +332,7 @@ func TestSchedulingThroughTheAPI(t *testing.T) {
 		eventually(t, 10*time.Second, "huge placed on the new node", func() bool { return placedOn(t, ctx, client, "huge")["big"] == 1 })
 		eventually(t, 10*time.Second, "the failure to clear", func() bool {
 			s, _, err := client.Service(ctx, "default", "huge", api.QueryOptions{})
-			return err == nil && s.Unplaced == 0 && s.PlacementFailure == ""
+			return err == nil && s.Unplaced == 0 && s.PlacementFailure == "" && s.Health == api.HealthHealthy
 		})
 	})
 

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 	"flotilla/scheduler/autoscale"
 	"flotilla/scheduler/rollout"
 	"flotilla/scheduler/state"
@@ -35,11 +36,14 @@ func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Q
 func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, now time.Time) (*api.Service, []*api.Allocation) {
 	c := *svc
 	c.ReadyReplicas, c.RunningReplicas = 0, 0
-	c.Health, c.HealthMessage = "healthy", ""
+	c.Health, c.HealthMessage = api.HealthHealthy, ""
 	allocs := snap.AllocationsByService(ws, svc.Namespace, svc.Name)
 	if n := state.CrashLoop(allocs, now); n >= state.CrashLoopCount {
-		c.Health = "crash-looping"
+		c.Health = api.HealthCrashLooping
 		c.HealthMessage = fmt.Sprintf("%d allocations failed in the last %s", n, api.Duration(state.CrashLoopWindow))
+	} else if svc.Unplaced > 0 {
+		c.Health = api.HealthDegraded
+		c.HealthMessage = fmt.Sprintf("%d replica%s not placed: %s", svc.Unplaced, text.Plural(svc.Unplaced), svc.PlacementFailure)
 	}
 	// Replicas of the revisions that serve count: the newest one, the
 	// revisions a rollout gives traffic (every one while ramping, as a

@@ -240,8 +240,8 @@ func (v *validation) condition(field string, c *Condition) error {
 			s.Unplaced == nil && s.PlacementFailure == "" && s.Autoscaled == "" {
 			return fieldError(f, "nothing to check: want replicas, running, ready, revision, health, unplaced, placementFailure or autoscaled")
 		}
-		if s.Health != "" && s.Health != "healthy" && s.Health != "crash-looping" {
-			return fieldError(f+".health", "want healthy or crash-looping, got %q", s.Health)
+		if h := s.Health; h != "" && h != api.HealthHealthy && h != api.HealthCrashLooping && h != api.HealthDegraded {
+			return fieldError(f+".health", "want healthy, crash-looping or degraded, got %q", h)
 		}
 	}
 	if r := c.Rollout; r != nil {
