@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,6 +367,29 @@ func TestAgentFailsAnAllocationThatCannotRun(t *testing.T) {
 	ta.until("gone failed", ta.reported("gone", api.AllocFailed))
 	if msg := servers.status("gone").Message; msg != "revision 9 of default/web is gone: invalid container spec" {
 		t.Fatalf("message %q", msg)
+	}
+}
+
+func TestAContainerThatCannotBeCreatedYetSaysWhyOnItsAllocation(t *testing.T) {
+	servers, rt := newFakeServers(), NewNullRuntime()
+	var pulls atomic.Int32
+	rt.CreateFn = func(spec runtime.ContainerSpec) error {
+		if pulls.Add(1) <= 2 {
+			return errors.New("pull image docker.io/library/web:v1: dial tcp: connect: network is unreachable")
+		}
+		return nil
+	}
+	servers.setRevision("default", "web", 1, specFor(t, ""))
+	servers.setAllocs(desired("a1"))
+	ta := startAgent(t, t.TempDir(), servers, rt)
+	want := "create a1: pull image docker.io/library/web:v1: dial tcp: connect: network is unreachable (retrying)"
+	ta.until("the pull's error on a1", func() bool { return servers.status("a1").Message == want })
+	if u := servers.status("a1"); u.Status != api.AllocStarting {
+		t.Fatalf("while it cannot be created: %+v", u)
+	}
+	ta.until("running once the image is there", ta.reported("a1", api.AllocRunning))
+	if u := servers.status("a1"); u.Message != "" || pulls.Load() != 3 {
+		t.Fatalf("after %d creates: %+v", pulls.Load(), u)
 	}
 }
 

@@ -188,10 +188,10 @@ func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) err
 		if errors.Is(err, runtime.ErrInvalidSpec) {
 			return a.fail(d.ID, l, err.Error())
 		}
-		return fmt.Errorf("create %s: %w", d.ID, err)
+		return a.startFailed(d.ID, l, fmt.Errorf("create %s: %w", d.ID, err))
 	}
 	if err := a.rt.Start(ctx, d.ID); err != nil {
-		return fmt.Errorf("start %s: %w", d.ID, err)
+		return a.startFailed(d.ID, l, fmt.Errorf("start %s: %w", d.ID, err))
 	}
 	l.Started = true
 	if err := a.saveLocal(d.ID, l); err != nil {
@@ -200,6 +200,15 @@ func (a *Agent) start(ctx context.Context, d *api.Allocation, l *localAlloc) err
 	a.cfg.Logger.Info("started allocation", "alloc", d.ID, "service", d.ServiceKey(), "revision", d.Revision)
 	a.watchExit(ctx, d.ID)
 	return a.reportCurrent(ctx, d.ID, l)
+}
+
+// startFailed reports why an allocation's container could not be created
+// or started (an image that cannot be pulled, say) on the allocation
+// itself, as Kubernetes shows ErrImagePull on the pod, and returns err
+// for the worker to retry with its backoff.
+func (a *Agent) startFailed(id string, l *localAlloc, err error) error {
+	a.report(id, api.AllocStarting, err.Error()+" (retrying)", nil, l.Restarts)
+	return err
 }
 
 // handleExit applies the restart policy to a container that exited while

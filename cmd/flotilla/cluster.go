@@ -562,15 +562,21 @@ func printAllocs(w io.Writer, format string, list []*api.Allocation, single bool
 			for _, p := range a.HostPorts {
 				hostPorts = append(hostPorts, strconv.Itoa(p))
 			}
-			reason := a.DesiredReason
-			if reason == "" {
-				reason = a.StatusMessage
-			}
-			cells = append(cells, nodeAddresses[a.Node], strings.Join(hostPorts, ","), a.Resources.CPU, a.Resources.Memory, reason)
+			cells = append(cells, nodeAddresses[a.Node], strings.Join(hostPorts, ","), a.Resources.CPU, a.Resources.Memory, allocReason(a))
 		}
 		t.row(cells...)
 	}
 	return t.flush()
+}
+
+// allocReason says why an allocation is where it is: why the scheduler
+// stopped it, else what its agent last said (a restart's backoff, a pull
+// that failed, a config it waits for).
+func allocReason(a *api.Allocation) string {
+	if a.DesiredReason != "" {
+		return a.DesiredReason
+	}
+	return a.StatusMessage
 }
 
 // dnsName is a service's name in the cluster's DNS.
@@ -758,13 +764,13 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 		printRolloutSection(out, ro)
 	}
 	fmt.Fprintln(out, "\nAllocations:")
-	t := newTable(out, "  ID", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE")
+	t := newTable(out, "  ID", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE", "REASON")
 	shown := 0
 	for _, a := range allocs {
 		if stoppedAlloc(a) {
 			continue
 		}
-		t.row("  "+a.ID, a.Revision, a.Node, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, a.Restarts, age(a.CreateTime))
+		t.row("  "+a.ID, a.Revision, a.Node, a.DesiredStatus, a.Status, yesNo(a.Ready), a.Address, a.Restarts, age(a.CreateTime), allocReason(a))
 		shown++
 	}
 	if err := t.flush(); err != nil {

@@ -30,6 +30,7 @@ type fakeRolloutAPI struct {
 	revisions []*api.Revision
 	traffic   *api.ServiceTraffic // nil: 404, as from a server without figures
 	service   *api.Service
+	allocs    []*api.Allocation
 	// actionErr, when set, is the 409 every rollout action answers.
 	actionErr string
 	undoTo    int // revision an undo creates
@@ -44,6 +45,11 @@ func newFakeRolloutAPI(t *testing.T, states ...*api.Rollout) *fakeRolloutAPI {
 	const base = "/v1/services/default/web"
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"/rollout", func(w http.ResponseWriter, r *http.Request) {
+		if len(f.states) == 0 {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error": "no rollout"}`)
+			return
+		}
 		index, _ := strconv.Atoi(r.URL.Query().Get("index"))
 		if index > 0 {
 			f.mu.Lock()
@@ -95,7 +101,7 @@ func newFakeRolloutAPI(t *testing.T, states ...*api.Rollout) *fakeRolloutAPI {
 		writeFake(w, 1, f.service)
 	})
 	mux.HandleFunc("GET /v1/allocations", func(w http.ResponseWriter, r *http.Request) {
-		writeFake(w, 1, []*api.Allocation{})
+		writeFake(w, 1, append([]*api.Allocation{}, f.allocs...))
 	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		writeFake(w, 1, []*api.Event{})
@@ -528,6 +534,33 @@ func TestRolloutHistoryAfterACompletedRolloutMarksItStable(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 4 || strings.Contains(lines[2], "stable") || !strings.HasPrefix(lines[3], "3 (current, stable)") {
 		t.Fatalf("want revision 3 current and stable, 2 unmarked:\n%s", out)
+	}
+}
+
+func TestDescribeServiceSaysWhyAReplicaIsNotRunning(t *testing.T) {
+	f := newFakeRolloutAPI(t)
+	f.service = &api.Service{Namespace: "default", Name: "web", Revision: 1, Replicas: 2}
+	f.allocs = []*api.Allocation{
+		{ID: "a1", Namespace: "default", Service: "web", Revision: 1, Node: "n1", DesiredStatus: api.DesiredRun, Status: api.AllocRunning},
+		{ID: "a2", Namespace: "default", Service: "web", Revision: 1, Node: "n2", DesiredStatus: api.DesiredRun, Status: api.AllocStarting,
+			StatusMessage: "create a2: pull image docker.io/library/web:v1: not reachable (retrying)"},
+	}
+	out, err := runRolloutCLI(t, f, "describe", "service", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(out, "\n")
+	var header, a2 string
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "  ID "):
+			header = l
+		case strings.HasPrefix(l, "  a2 "):
+			a2 = l
+		}
+	}
+	if !strings.HasSuffix(header, "REASON") || !strings.HasSuffix(a2, "create a2: pull image docker.io/library/web:v1: not reachable (retrying)") {
+		t.Fatalf("want a2's reason in a REASON column:\n%s", out)
 	}
 }
 
