@@ -261,7 +261,9 @@ func (s *Server) reconcilePeers(ctx context.Context) {
 				switch m.Status {
 				case gossip.StatusAlive:
 					if known[id] != addr {
-						if err := s.raft.AddVoter(id, addr, 0, 10*time.Second).Error(); err != nil {
+						if err := s.checkRaftPeer(string(addr)); err != nil {
+							s.cfg.Logger.Warn("not adding a raft voter: it is not a server of this cluster's CA", "server", m.Name, "addr", addr, "err", err)
+						} else if err := s.raft.AddVoter(id, addr, 0, 10*time.Second).Error(); err != nil {
 							s.cfg.Logger.Warn("add raft voter", "server", m.Name, "err", err)
 						} else {
 							s.cfg.Logger.Info("added raft voter", "server", m.Name, "addr", addr)

@@ -5,8 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/vnet"
 )
 
 // secure makes the layer speak mutual TLS (nil: plain TCP): a connecting
@@ -43,4 +47,27 @@ func (l *raftStreamLayer) dialTLS(ctx context.Context, c net.Conn) (net.Conn, er
 		return nil, fmt.Errorf("raft TLS handshake with %s: %w", c.RemoteAddr(), err)
 	}
 	return tc, nil
+}
+
+// raftPeerCheckTimeout bounds checkRaftPeer's dial and handshake (a
+// socket's bound, in real time).
+const raftPeerCheckTimeout = 5 * time.Second
+
+// checkRaftPeer makes sure that a server gossip announces is one of this
+// cluster's before the leader makes it a voter: with mutual TLS its Raft
+// address must answer a handshake with a server's certificate of the CA.
+// The gossip key alone, which every agent's machine holds, must not let a
+// process into the Raft configuration, where a few of them would take the
+// quorum away for good. Without TLS the gossip key is all there is.
+func (s *Server) checkRaftPeer(addr string) error {
+	if s.cfg.TLS == nil {
+		return nil
+	}
+	layer := &raftStreamLayer{net: vnet.Or(s.cfg.Net), conns: map[*raftConn]struct{}{}}
+	layer.secure(s.cfg.TLS)
+	c, err := layer.Dial(raft.ServerAddress(addr), raftPeerCheckTimeout)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
