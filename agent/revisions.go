@@ -27,8 +27,10 @@ const fetchTimeout = 10 * time.Second
 // of a process (thousands of fake nodes) shares one fetch, and callers
 // asking while it is under way wait for it (single flight). A service
 // deleted and created again starts its revisions at 1 again: the creation
-// index an allocation names tells the two apart, and a cached revision
-// older than the one asked for is fetched again. Failures are not kept.
+// index an allocation names tells the two apart, and a cached revision of
+// another creation index than the one asked for is fetched again, older
+// ones too (a snapshot restore brings an older state back, and
+// the servers answer its revision). Failures are not kept.
 //
 // The revisions returned are shared: callers must not modify them.
 type Revisions struct {
@@ -87,15 +89,15 @@ func (r *Revisions) Get(ctx context.Context, namespace, name string, revision in
 }
 
 // usable reports whether an entry answers a request for createIndex: one
-// under way does (its answer is the newest), a failed one does not, nor
-// one older than the revision asked for.
+// under way does (its answer is the servers' current one), a failed one
+// does not, nor one of another creation index.
 func (r *Revisions) usable(e *revisionEntry, createIndex uint64) bool {
 	select {
 	case <-e.done:
 	default:
 		return true
 	}
-	return e.err == nil && (createIndex == 0 || e.rev.CreateIndex >= createIndex)
+	return e.err == nil && (createIndex == 0 || e.rev.CreateIndex == createIndex)
 }
 
 func (r *Revisions) load(ctx context.Context, key revisionKey, e *revisionEntry) {

@@ -104,9 +104,20 @@ func TestARevisionOfAServiceCreatedAgainIsFetchedAgain(t *testing.T) {
 		t.Fatalf("asked for the one created at 20: got %d after %d fetches", r.CreateIndex, f.calls.Load())
 	}
 	// An allocation of the old service (its own agent has not caught up)
-	// gets the newer one, which the agent refuses, without a fetch.
-	if r, _ := revs.Get(ctx, "default", "web", 1, 10); r.CreateIndex != 20 || f.calls.Load() != 2 {
+	// gets what the servers have, the newer one, which the agent refuses.
+	if r, _ := revs.Get(ctx, "default", "web", 1, 10); r.CreateIndex != 20 || f.calls.Load() != 3 {
 		t.Fatalf("asked for the old one: got %d after %d fetches", r.CreateIndex, f.calls.Load())
+	}
+	// A snapshot restore brings the old service back: asked for it, the
+	// cache does not answer with the newer one it holds.
+	f.mu.Lock()
+	f.index = 10
+	f.mu.Unlock()
+	if r, _ := revs.Get(ctx, "default", "web", 1, 10); r.CreateIndex != 10 || f.calls.Load() != 4 {
+		t.Fatalf("after a restore: got %d after %d fetches", r.CreateIndex, f.calls.Load())
+	}
+	if r, _ := revs.Get(ctx, "default", "web", 1, 10); r.CreateIndex != 10 || f.calls.Load() != 4 {
+		t.Fatalf("asked again: got %d after %d fetches", r.CreateIndex, f.calls.Load())
 	}
 }
 
