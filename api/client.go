@@ -679,10 +679,15 @@ func (c *Client) SnapshotSave(ctx context.Context, q QueryOptions) ([]byte, uint
 }
 
 // SnapshotRestore replaces the cluster's state with an archive that
-// SnapshotSave made.
-func (c *Client) SnapshotRestore(ctx context.Context, archive []byte) (WriteResponse, error) {
+// SnapshotSave made; force restores another cluster's, or one whose
+// secrets' keys this cluster lacks.
+func (c *Client) SnapshotRestore(ctx context.Context, archive []byte, force bool) (WriteResponse, error) {
 	var w WriteResponse
-	_, err := c.do(ctx, http.MethodPut, "/v1/operator/snapshot", rawBody(archive), &w)
+	path := "/v1/operator/snapshot"
+	if force {
+		path += "?force=true"
+	}
+	_, err := c.do(ctx, http.MethodPut, path, rawBody(archive), &w)
 	return w, err
 }
 

@@ -109,7 +109,9 @@ type Operator interface {
 	// SnapshotSave is an archive of the state and the index it reflects;
 	// SnapshotRestore replaces the state with one (leader only).
 	SnapshotSave(ctx context.Context) (io.ReadCloser, uint64, error)
-	SnapshotRestore(ctx context.Context, r io.Reader) (uint64, error)
+	// force restores another cluster's state, or one whose secrets'
+	// keys this cluster lacks.
+	SnapshotRestore(ctx context.Context, r io.Reader, force bool) (uint64, error)
 	// RemovePeer removes a server from the Raft voters (leader only).
 	RemovePeer(ctx context.Context, id string) (uint64, error)
 }
@@ -305,18 +307,26 @@ func query(r *http.Request) (QueryOptions, error) {
 	if q.Wait > MaxWait {
 		q.Wait = MaxWait
 	}
-	if v, ok := r.URL.Query()["stale"]; ok {
-		stale := true
-		if len(v) > 0 && v[0] != "" {
-			b, err := strconv.ParseBool(v[0])
-			if err != nil {
-				return q, &FieldError{Field: "stale", Message: fmt.Sprintf("want true or false, got %q", v[0])}
-			}
-			stale = b
-		}
-		q.Stale = stale
+	stale, err := boolParam(r, "stale")
+	q.Stale = stale
+	return q, err
+}
+
+// boolParam reads a flag of the query: false when absent, true when given
+// without a value (?stale), else true or false.
+func boolParam(r *http.Request, name string) (bool, error) {
+	v, ok := r.URL.Query()[name]
+	if !ok {
+		return false, nil
 	}
-	return q, nil
+	if len(v) == 0 || v[0] == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v[0])
+	if err != nil {
+		return false, &FieldError{Field: name, Message: fmt.Sprintf("want true or false, got %q", v[0])}
+	}
+	return b, nil
 }
 
 // read serves a (possibly blocking) read, consistent unless ?stale.
@@ -537,7 +547,12 @@ func (h *handler) snapshotRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("this server restores no snapshots: %w", ErrNotFound))
 		return
 	}
-	index, err := h.ops.SnapshotRestore(r.Context(), r.Body)
+	force, err := boolParam(r, "force")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	index, err := h.ops.SnapshotRestore(r.Context(), r.Body, force)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -122,9 +123,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // SnapshotRestore replaces the cluster's state with an archive's. The
 // archive is checked whole (checksum, and a trial restore into a scratch
 // state) before Raft sees it: a restore that fails inside Raft stops the
-// server. Only the leader restores; Raft then sends the state to the
-// followers.
-func (s *Server) SnapshotRestore(ctx context.Context, r io.Reader) (uint64, error) {
+// server. What it would bring is checked too (restorable): another
+// cluster's state, or secrets under keys this keyring lacks, need force.
+// Only the leader restores; Raft then sends the state to the followers.
+func (s *Server) SnapshotRestore(ctx context.Context, r io.Reader, force bool) (uint64, error) {
 	if !s.IsLeader() {
 		return 0, fmt.Errorf("restore snapshot: server %s does not lead: %w", s.cfg.Name, api.ErrNoLeader)
 	}
@@ -140,7 +142,11 @@ func (s *Server) SnapshotRestore(ctx context.Context, r io.Reader) (uint64, erro
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("restore snapshot: %w", err)
 	}
-	if err := state.NewFSM(state.NewStore(), s.cfg.Logger).Restore(io.NopCloser(f)); err != nil {
+	scratch := state.NewStore()
+	if err := state.NewFSM(scratch, s.cfg.Logger).Restore(io.NopCloser(f)); err != nil {
+		return 0, &api.FieldError{Field: "snapshot", Message: err.Error()}
+	}
+	if err := s.restorable(scratch.Snapshot(), force); err != nil {
 		return 0, &api.FieldError{Field: "snapshot", Message: err.Error()}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -159,6 +165,44 @@ func (s *Server) SnapshotRestore(ctx context.Context, r io.Reader) (uint64, erro
 	}
 	s.cfg.Logger.Warn("state restored from a snapshot", "snapshot_index", meta.Index, "from", meta.Server, "taken", meta.Time)
 	return s.raft.LastIndex(), nil
+}
+
+// restorable refuses a state that would harm this cluster once restored:
+// one that holds no management token while ACLs are enforced (anyone
+// could then bootstrap them again), whatever force says; and unless
+// forced, another cluster's state (its services, VIPs, tokens and
+// secrets would replace this one's, as when rebuilding a lost cluster) or
+// secrets sealed under keys this server's keyring neither holds nor can
+// unwrap from the keys the state carries.
+func (s *Server) restorable(snap *state.Snapshot, force bool) error {
+	if s.cfg.ACL && !hasManagementToken(snap, s.cfg.Clock.Now()) {
+		return errors.New("it holds no management token: restored into a cluster that enforces ACLs, it would let anyone run acl bootstrap again")
+	}
+	if force {
+		return nil
+	}
+	var why []string
+	if theirs, ours := snap.ClusterID(), s.store.Snapshot().ClusterID(); theirs != 0 && ours != 0 && theirs != ours {
+		why = append(why, fmt.Sprintf("it was taken from another cluster (ID %x; this one is %x), whose services, tokens and secrets would replace this one's", theirs, ours))
+	}
+	if missing := s.secrets.missingKeys(snap); len(missing) > 0 {
+		why = append(why, fmt.Sprintf("its secrets are sealed under keys this cluster's keyring does not hold (%s; give every server that cluster's keyring file first)", strings.Join(missing, ", ")))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(why, "; ") + "; --force restores it anyway, as when rebuilding a lost cluster")
+}
+
+// hasManagementToken reports whether a state holds a management token
+// that has not expired.
+func hasManagementToken(snap *state.Snapshot, now time.Time) bool {
+	for _, t := range snap.ACLTokens(nil) {
+		if t.Token.Type == api.TokenManagement && !t.Token.Expired(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // readSnapshotArchive checks an archive and copies its state to w.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,14 +142,14 @@ func TestSnapshotSaveAndRestoreBringBackTheState(t *testing.T) {
 	// A damaged archive is refused and changes nothing.
 	damaged := append([]byte(nil), archive...)
 	damaged[len(damaged)/2] ^= 0xff
-	if _, err := client.SnapshotRestore(ctx, damaged); err == nil {
+	if _, err := client.SnapshotRestore(ctx, damaged, false); err == nil {
 		t.Fatal("a damaged archive was restored")
 	}
 	if _, _, err := client.Service(ctx, "default", "made-later", api.QueryOptions{}); err != nil {
 		t.Fatalf("a refused restore changed the state: %v", err)
 	}
 
-	if _, err := client.SnapshotRestore(ctx, archive); err != nil {
+	if _, err := client.SnapshotRestore(ctx, archive, false); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	for _, s := range c.Servers() {
@@ -164,6 +165,68 @@ func TestSnapshotSaveAndRestoreBringBackTheState(t *testing.T) {
 	// The cluster goes on writing.
 	if _, err := client.ApplyService(ctx, webSpec(t, "after-restore", 0, "")); err != nil {
 		t.Fatalf("write after restore: %v", err)
+	}
+}
+
+// TestRestoringAnotherClustersSnapshotNeedsForce: a snapshot of another
+// cluster, whose secrets are under another keyring's key, is refused and
+// changes nothing, naming both; forced, it is restored. Into a cluster
+// that enforces ACLs, a state without a management token is refused even
+// forced: anyone could bootstrap ACLs again.
+func TestRestoringAnotherClustersSnapshotNeedsForce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	other := startCluster(t, 1, nil)
+	waitLeader(t, other)
+	from := clientFor(t, other)
+	if _, err := from.ApplyService(ctx, webSpec(t, "theirs", 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := from.ApplyFileObject(ctx, api.FileObjectSpec{Kind: api.KindSecret, Metadata: api.ObjectMeta{Name: "db", Namespace: "default"},
+		Data: map[string]string{"password": "theirs"}}); err != nil {
+		t.Fatal(err)
+	}
+	archive, _, err := from.SnapshotSave(ctx, api.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	if _, err := client.ApplyService(ctx, webSpec(t, "ours", 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.SnapshotRestore(ctx, archive, false)
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || apiErr.Field != "snapshot" || !strings.Contains(err.Error(), "snapshot: it was taken from another cluster (ID ") ||
+		!strings.Contains(err.Error(), "its secrets are sealed under keys this cluster's keyring does not hold (k-") ||
+		!strings.Contains(err.Error(), "; --force restores it anyway, as when rebuilding a lost cluster") {
+		t.Fatalf("restore of another cluster's snapshot: %v", err)
+	}
+	if _, _, err := client.Service(ctx, "default", "ours", api.QueryOptions{}); err != nil {
+		t.Fatalf("a refused restore changed the state: %v", err)
+	}
+	if _, err := client.SnapshotRestore(ctx, archive, true); err != nil {
+		t.Fatalf("forced restore: %v", err)
+	}
+	eventually(t, 10*time.Second, "their service in place of ours", func() bool {
+		_, _, errTheirs := client.Service(ctx, "default", "theirs", api.QueryOptions{})
+		_, _, errOurs := client.Service(ctx, "default", "ours", api.QueryOptions{})
+		return errTheirs == nil && errors.Is(errOurs, api.ErrNotFound)
+	})
+
+	acl, token := aclCluster(t, 1, nil)
+	waitLeader(t, acl)
+	mgmt := clientWith(t, strings.Join(acl.HTTPAddrs(), ","), token)
+	for _, force := range []bool{false, true} {
+		_, err := mgmt.SnapshotRestore(ctx, archive, force)
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "snapshot: it holds no management token: restored into a cluster that enforces ACLs, it would let anyone run acl bootstrap again") {
+			t.Fatalf("restore (force %v) of a state without tokens into an ACL cluster: %v", force, err)
+		}
+	}
+	if _, err := mgmt.ACLTokenSelf(ctx); err != nil {
+		t.Fatalf("the management token after the refused restores: %v", err)
 	}
 }
 

@@ -93,6 +93,29 @@ func (k *secretKeeper) learnKeys(keys []*state.KeyringEntry) {
 	}
 }
 
+// missingKeys lists the keys a state's secrets are sealed under that this
+// keyring neither holds nor could unwrap from the keys the state carries
+// (each wrapped under one held, or one unwrapped before it).
+func (k *secretKeeper) missingKeys(snap *state.Snapshot) []string {
+	known := map[string]bool{}
+	for _, id := range k.keyring.IDs() {
+		known[id] = true
+	}
+	for _, e := range snap.KeyringEntries() {
+		if known[e.WrappedBy] {
+			known[e.ID] = true
+		}
+	}
+	var missing []string
+	for _, sec := range snap.Secrets(nil) {
+		if !known[sec.KeyID] {
+			missing = append(missing, sec.KeyID)
+			known[sec.KeyID] = true // named once
+		}
+	}
+	return missing
+}
+
 // activeKey is the key new secrets are sealed under: the one Raft made
 // active, or before any rotation the keyring file's.
 func (k *secretKeeper) activeKey(snap *state.Snapshot) string {

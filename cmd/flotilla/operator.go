@@ -49,6 +49,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	var force bool
 	save.Flags().BoolVar(&stale, "stale", false, "let any server answer from its own state, even without a leader (it may be behind)")
 	restore := &cobra.Command{
 		Use:   "restore FILE",
@@ -64,7 +65,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				return err
 			}
 			c.AttemptTimeout = snapshotAttemptTimeout
-			resp, err := c.SnapshotRestore(cmd.Context(), archive)
+			resp, err := c.SnapshotRestore(cmd.Context(), archive, force)
 			if err != nil {
 				return fmt.Errorf("restore snapshot %s: %w", args[0], err)
 			}
@@ -72,6 +73,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	restore.Flags().BoolVar(&force, "force", false, "restore another cluster's snapshot, or one whose secrets are sealed under keys this cluster's keyring lacks (rebuilding a lost cluster)")
 	inspect := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Show what a snapshot file holds (its meta.json), without a cluster",

@@ -159,4 +159,13 @@ func TestOperatorSnapshotSaveInspectAndRestore(t *testing.T) {
 	if _, err := runCLI(t, addr, "operator", "raft", "remove-peer", leader.Name()); err == nil {
 		t.Fatal("removing the live leader succeeded")
 	}
+	// Another cluster takes it with --force only.
+	_, other := localCluster(t, 1)
+	otherAddr := "http://" + other.HTTPAddr()
+	if out, err := runCLI(t, otherAddr, "operator", "snapshot", "restore", file); err == nil || !strings.Contains(out+err.Error(), "another cluster") {
+		t.Fatalf("restore into another cluster: %s %v", out, err)
+	}
+	if out, err := runCLI(t, otherAddr, "operator", "snapshot", "restore", "--force", file); err != nil || !strings.Contains(out, "restored") {
+		t.Fatalf("forced restore into another cluster: %s %v", out, err)
+	}
 }
