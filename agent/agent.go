@@ -333,7 +333,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var httpSrv *http.Server
 	if a.httpLn != nil {
 		// Requests end with the agent: followed logs and execs too.
-		httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+		httpSrv = &http.Server{Handler: api.GuardBrowsers(a.handler(), api.LoopbackPlain(a.httpLn.Addr(), a.cfg.TLS != nil)), ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return ctx },
 			ErrorLog:    slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelWarn)}
 		go func() { _ = httpSrv.Serve(a.httpLn) }() // ends when Shutdown closes the listener

@@ -213,8 +213,8 @@ func (s *Server) Run(ctx context.Context) error {
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	httpSrv := &http.Server{
-		Handler: api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), UI: ui.Handler(), Logger: s.cfg.Logger,
-			Net: s.cfg.Net, ForwardTLS: s.cfg.peerTLS()}),
+		Handler: api.GuardBrowsers(api.NewHandler(s, api.HandlerOptions{Metrics: s.metrics.handler(), UI: ui.Handler(), Logger: s.cfg.Logger,
+			Net: s.cfg.Net, ForwardTLS: s.cfg.peerTLS()}), api.LoopbackPlain(s.httpLn.Addr(), s.cfg.TLS != nil)),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		// The server's own complaints (a failed TLS handshake, a
