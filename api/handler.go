@@ -963,13 +963,19 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	after := q.Index
 	for {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		// A token deleted (or a policy changed) while the stream runs
+		// ends its wait, and the token is checked again.
+		aclChanged := h.watchACL(ctx, cancel)
 		events, index, err := h.b.Events(ctx, f, QueryOptions{Index: after, Wait: 30 * time.Second})
 		cancel()
 		if r.Context().Err() != nil {
 			return
 		}
+		if aclChanged() {
+			events, index, err = nil, after, nil
+		}
 		if err == nil {
-			err = h.recheckACL(r) // a token deleted (or a policy changed) while the stream runs
+			err = h.recheckACL(r)
 		}
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", jsonLine(ErrorResponse{Error: err.Error()}))

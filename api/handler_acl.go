@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 )
 
 // ACLResolver is what a backend with ACLs offers the handler: whether they
@@ -423,6 +424,39 @@ func (req *ACLTokenRequest) Validate() error {
 // recheckACL resolves a long request's token again (the event stream's,
 // between batches): nil while it is still known, and the request's
 // permissions follow its policies' changes.
+// watchACL calls changed once the ACL tokens or policies change, until ctx
+// ends, and reports whether they did. The indexes it watches from are read
+// first, so a change made meanwhile is seen. It watches nothing when the
+// request is not under ACLs.
+func (h *handler) watchACL(ctx context.Context, changed func()) (didChange func() bool) {
+	var did atomic.Bool
+	if _, ok := aclOf(ctx); !ok || h.aclStore == nil {
+		return did.Load
+	}
+	watch := func(list func(ctx context.Context, q QueryOptions) (uint64, error)) {
+		index, err := list(ctx, QueryOptions{})
+		go func() {
+			for err == nil && ctx.Err() == nil {
+				var next uint64
+				if next, err = list(ctx, QueryOptions{Index: index, Wait: MaxWait}); err == nil && next > index {
+					did.Store(true)
+					changed()
+					return
+				}
+			}
+		}()
+	}
+	watch(func(ctx context.Context, q QueryOptions) (uint64, error) {
+		_, i, err := h.aclStore.ACLTokens(ctx, q)
+		return i, err
+	})
+	watch(func(ctx context.Context, q QueryOptions) (uint64, error) {
+		_, i, err := h.aclStore.ACLPolicies(ctx, q)
+		return i, err
+	})
+	return did.Load
+}
+
 func (h *handler) recheckACL(r *http.Request) error {
 	a, ok := aclOf(r.Context())
 	if !ok {

@@ -25,6 +25,21 @@ type aclBackend struct {
 	// listed is what ACLTokens answers (secrets included, to prove the
 	// handler drops them).
 	listed []*api.ACLToken
+	// aclIndex is the tokens' index, which revoke moves; aclMoved is
+	// closed when it does (ACLTokens' blocking queries wait on it).
+	aclIndex uint64
+	aclMoved chan struct{}
+}
+
+// revoke deletes a token as the servers do: a new tokens index, which
+// wakes blocking queries on the tokens.
+func (b *aclBackend) revoke(secret string) {
+	b.tokensMu.Lock()
+	defer b.tokensMu.Unlock()
+	delete(b.tokens, secret)
+	b.aclIndex++
+	close(b.aclMoved)
+	b.aclMoved = make(chan struct{})
 }
 
 var (
@@ -47,7 +62,7 @@ func newACLBackend(b *fakeBackend) *aclBackend {
 	if b == nil {
 		b = &fakeBackend{}
 	}
-	return &aclBackend{fakeBackend: b, enabled: true, tokens: map[string]*api.ACLPermissions{
+	return &aclBackend{fakeBackend: b, enabled: true, aclIndex: 1, aclMoved: make(chan struct{}), tokens: map[string]*api.ACLPermissions{
 		mgmtToken:     api.ManagementPermissions(),
 		readerToken:   api.MergeACLRules(api.ACLRules{Namespaces: map[string][]string{"default": {"read"}}}),
 		writerToken:   api.MergeACLRules(api.ACLRules{Namespaces: map[string][]string{"default": {"write"}}}),
@@ -100,12 +115,26 @@ func (b *aclBackend) DeleteACLToken(ctx context.Context, accessor string) (api.W
 	return api.WriteResponse{Index: 5}, nil
 }
 func (b *aclBackend) ACLTokens(ctx context.Context, q api.QueryOptions) ([]*api.ACLToken, uint64, error) {
+	b.tokensMu.Lock()
+	index, moved := b.aclIndex, b.aclMoved
+	b.tokensMu.Unlock()
+	if q.Index > 0 && index <= q.Index {
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-time.After(q.Wait):
+		}
+		b.tokensMu.Lock()
+		index = b.aclIndex
+		b.tokensMu.Unlock()
+	}
 	out := make([]*api.ACLToken, len(b.listed))
 	for i, t := range b.listed {
 		c := *t
 		out[i] = &c
 	}
-	return out, 1, nil
+	return out, index, nil
 }
 func (b *aclBackend) ACLToken(ctx context.Context, accessor string, q api.QueryOptions) (*api.ACLToken, uint64, error) {
 	for _, t := range b.listed {
@@ -464,6 +493,40 @@ func TestForwardedWritesKeepTheirToken(t *testing.T) {
 	resp = send(t, srv.URL, "POST", "/v1/services/default/web/scale", `{"replicas": 5}`, asToken(readerToken)...)
 	if resp.status != http.StatusForbidden || len(leaderBackend.CallsTo("ScaleService")) != 2 {
 		t.Fatalf("a refused write: %d %s", resp.status, resp.body)
+	}
+}
+
+// The stream ends at once when its token is deleted, without waiting for
+// an event or the end of its wait.
+func TestAQuietEventStreamEndsWhenItsTokenIsDeleted(t *testing.T) {
+	events := newEventLog(&api.Event{ID: 1, Type: "ServiceRegistered", Namespace: "default", Service: "web"})
+	b := newACLBackend(&fakeBackend{EventsFn: events.Events})
+	srv := newTestServer(t, b, api.HandlerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/events", nil)
+	req.Header.Set(api.TokenHeader, readerToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "id: 1") {
+	}
+	b.revoke(readerToken)
+	revoked := time.Now()
+	var refusal string
+	for sc.Scan() && sc.Text() != "event: error" {
+	}
+	if sc.Scan() {
+		refusal = sc.Text()
+	}
+	if !strings.Contains(refusal, "the token is unknown") {
+		t.Fatalf("after the token was deleted the stream said %q (%v), want its refusal", refusal, sc.Err())
+	}
+	if took := time.Since(revoked); took > 5*time.Second {
+		t.Fatalf("the stream ended %s after the token was deleted", took)
 	}
 }
 
