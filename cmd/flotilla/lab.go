@@ -86,9 +86,12 @@ func newLabCmd() *cobra.Command {
 			default:
 				fmt.Fprintf(out, "  %s get allocs                 # then: curl http://ADDRESS/\n", self)
 			}
-			named := "" // lab commands find the default lab by themselves, others by --name
+			named := "" // lab commands find the default lab by themselves, others by --name (and --dir)
 			if name != defaultName {
 				named = " --name " + name
+			}
+			if root != lab.DefaultRoot() {
+				named += " --dir " + root
 			}
 			fmt.Fprintf(out, "  %s lab kill n2%s                # and watch its replicas move: in the dashboard too, %s/ui/\n",
 				self, named, strings.Split(l.Addresses(), ",")[0])

@@ -241,7 +241,11 @@ func (l *Lab) DNSServer() (host, port string) {
 // Env is the shell exports that point clients at the lab; bash, zsh and
 // fish (`flotilla lab env | source`) read them.
 func (l *Lab) Env() string {
-	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\n", api.AddressEnv, l.Addresses(), l.Name) + l.tlsEnv() + l.aclExport()
+	root := filepath.Dir(l.Dir)
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	env := fmt.Sprintf("export %s=%s\nexport FLOTILLA_LAB=%s\nexport %s=%s\n", api.AddressEnv, l.Addresses(), l.Name, DirEnv, root) + l.tlsEnv() + l.aclExport()
 	if l.DNS() != "" {
 		host, port := l.DNSServer()
 		env += fmt.Sprintf("export FLOTILLA_DNS_SERVER=%s\nexport FLOTILLA_DNS_PORT=%s\nexport FLOTILLA_DNS_ADDR=%s\nexport FLOTILLA_DNS=%q\n",

@@ -100,9 +100,9 @@ func TestWaitReadyFailsWhenTheProcessIsNotRunning(t *testing.T) {
 }
 
 func TestEnvExportsTheDNSServerForEveryShell(t *testing.T) {
-	l := &Lab{Name: "e", Processes: []Process{{Name: "s1", Role: RoleServer, HTTP: "127.0.0.1:4646"},
+	l := &Lab{Name: "e", Dir: "/srv/labs/e", Processes: []Process{{Name: "s1", Role: RoleServer, HTTP: "127.0.0.1:4646"},
 		{Name: "n1", Role: RoleAgent, DNS: "127.0.0.1:4755"}}}
-	want := "export FLOTILLA_ADDR=http://127.0.0.1:4646\nexport FLOTILLA_LAB=e\n" +
+	want := "export FLOTILLA_ADDR=http://127.0.0.1:4646\nexport FLOTILLA_LAB=e\nexport FLOTILLA_LAB_DIR=/srv/labs\n" +
 		"export FLOTILLA_DNS_SERVER=127.0.0.1\nexport FLOTILLA_DNS_PORT=4755\nexport FLOTILLA_DNS_ADDR=127.0.0.1:4755\n" +
 		"export FLOTILLA_DNS=\"127.0.0.1 -p 4755\"\n"
 	if got := l.Env(); got != want {
