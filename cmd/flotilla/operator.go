@@ -102,7 +102,7 @@ func newOperatorCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if _, err := c.RemovePeer(cmd.Context(), args[0]); err != nil {
-				return fmt.Errorf("remove peer %s: %w", args[0], err)
+				return err // the servers name the peer and what stands in the way
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %s from the Raft voters\n", args[0])
 			return nil

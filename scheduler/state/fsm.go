@@ -807,9 +807,13 @@ func (tx *applyTxn) nodeEligibility(c *NodeEligibility) error {
 	}
 	n := *old
 	n.Eligible, n.ModifyIndex = c.Eligible, tx.index
-	if c.Eligible && n.Status == api.NodeDraining {
+	switch {
+	case c.Eligible && n.Status == api.NodeDraining:
 		// Making a draining node eligible ends the drain.
 		n.Status, n.StatusMessage, n.StatusTime = api.NodeReady, "drain canceled", tx.now
+	case c.Eligible && n.StatusMessage == "drained":
+		// A drained node made eligible is drained no more.
+		n.StatusMessage = ""
 	}
 	tx.insert(tableNodes, &n)
 	word := "ineligible"

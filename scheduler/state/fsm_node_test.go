@@ -290,6 +290,11 @@ func TestNodeDrainOfIdleNodeFinishesAtOnce(t *testing.T) {
 	if n := len(h.evalsCreatedAfter(h.index - 1)); n != 0 {
 		t.Errorf("%d evaluations for an idle drain, want 0", n)
 	}
+	// Eligible again (drain --cancel, node eligible): no longer drained.
+	h.drain("n1", false)
+	if n := h.node("n1"); n.Status != api.NodeReady || !n.Eligible || n.StatusMessage != "" {
+		t.Errorf("made eligible: node = %s eligible=%v %q, want ready, eligible, no message", n.Status, n.Eligible, n.StatusMessage)
+	}
 }
 
 func TestNodeDrainOfDownNodeIsConflict(t *testing.T) {
