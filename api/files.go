@@ -275,10 +275,10 @@ type KeyringStatus struct {
 }
 
 // KeyringLocal answers GET /v1/operator/keyring/local: the key IDs one
-// server's keyring file holds.
+// server's keyring file holds (the route is open, so nothing more: not
+// even where the file is).
 type KeyringLocal struct {
 	Server string   `json:"server"`
-	Path   string   `json:"path"`
 	Active string   `json:"active"`
 	Keys   []string `json:"keys"`
 }

@@ -414,7 +414,7 @@ func (s *Server) KeyringRotate(ctx context.Context) (api.KeyringRotateResponse, 
 
 func (s *Server) KeyringLocal(ctx context.Context) (*api.KeyringLocal, error) {
 	kr := s.secrets.keyring
-	return &api.KeyringLocal{Server: s.cfg.Name, Path: kr.Path(), Active: kr.Active(), Keys: kr.IDs()}, nil
+	return &api.KeyringLocal{Server: s.cfg.Name, Active: kr.Active(), Keys: kr.IDs()}, nil
 }
 
 // KeyringStatus asks every voter which keys its keyring holds.
