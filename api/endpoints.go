@@ -84,7 +84,11 @@ type StickyRoute struct {
 // go to a second replica of the revision that served the request, to
 // learn which differences are noise.
 type Mirror struct {
-	Backend  int           `json:"backend"`
+	Backend int `json:"backend"`
+	// Rollout is the shadow rollout's StartIndex: the proxies count a new
+	// rollout of a revision of the same number afresh, and say which one
+	// their figures are of (TrafficReport.ShadowRollout).
+	Rollout  uint64        `json:"rollout,omitempty"`
 	Percent  Percent       `json:"percent"`
 	Methods  []string      `json:"methods,omitempty"`
 	Baseline Percent       `json:"baseline,omitempty"`

@@ -57,6 +57,10 @@ type Rollout struct {
 	StartTime   time.Time `json:"startTime,omitzero"`
 	StepTime    time.Time `json:"stepTime,omitzero"`
 	PromoteTime time.Time `json:"promoteTime,omitzero"`
+	// StartIndex is the Raft index the rollout began at: it tells this
+	// rollout's figures from those of an earlier rollout of a revision of
+	// the same number (a service deleted and created again).
+	StartIndex uint64 `json:"startIndex,omitempty"`
 	// ProgressTime is when the rollout last made progress (ramped: a new
 	// replica became available), for the progress deadline.
 	ProgressTime time.Time `json:"progressTime,omitzero"`

@@ -24,6 +24,9 @@ type TrafficReport struct {
 	// whose candidate this revision is, cumulative since the proxy began
 	// mirroring to it; nil when there is none.
 	Shadow *DiffReport `json:"shadow,omitempty"`
+	// ShadowRollout is the StartIndex of the rollout Shadow counts
+	// (Mirror.Rollout).
+	ShadowRollout uint64 `json:"shadowRollout,omitempty"`
 	// AB is what the proxy counted of this revision as a variant of an
 	// A/B experiment (ab.go); nil when it is none.
 	AB *ABReport `json:"ab,omitempty"`

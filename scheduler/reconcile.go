@@ -46,7 +46,7 @@ type planContext struct {
 	ABVisitors func(namespace, name, salt string) (map[int]*rollout.ABVisitors, bool)
 	// Diffs are the shadow rollouts' merged comparison figures (shadow.go);
 	// nil when there are none.
-	Diffs func(svc *api.Service, revision int) *api.DiffReport
+	Diffs func(svc *api.Service, r *api.Rollout) *api.DiffReport
 }
 
 // computePlan brings one service's allocations in line with its spec, its
@@ -91,9 +91,9 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			return pc.ABVisitors(svc.Namespace, svc.Name, salt)
 		}
 	}
-	var diffs func(revision int) *api.DiffReport
+	var diffs func(r *api.Rollout) *api.DiffReport
 	if pc.Diffs != nil {
-		diffs = func(revision int) *api.DiffReport { return pc.Diffs(svc, revision) }
+		diffs = func(r *api.Rollout) *api.DiffReport { return pc.Diffs(svc, r) }
 	}
 	decision := rollout.Decide(rollout.Input{Service: svc, Rollout: current, Allocs: allocs, Figures: figures, ABVisitors: abVisitors, Diffs: diffs, Now: pc.Now})
 	if current != nil {

@@ -36,7 +36,8 @@ const shadowForget = 10 * time.Minute
 
 type shadowBookKey struct {
 	namespace, name string
-	revision        int // the candidate
+	revision        int    // the candidate
+	rollout         uint64 // its rollout's StartIndex (Mirror.Rollout)
 }
 
 // shadowBook keeps the proxies' shadow reports on the leader.
@@ -73,7 +74,7 @@ func (b *shadowBook) record(node string, reports []api.TrafficReport, now time.T
 		if r.Shadow == nil {
 			continue
 		}
-		k := shadowBookKey{r.Namespace, r.Service, r.Revision}
+		k := shadowBookKey{r.Namespace, r.Service, r.Revision, r.ShadowRollout}
 		e := b.byKey[k]
 		if e == nil {
 			e = &shadowEntry{nodes: map[string]*nodeDiffs{}}
@@ -106,16 +107,18 @@ func (b *shadowBook) record(node string, reports []api.TrafficReport, now time.T
 	}
 }
 
-// merged is one shadow rollout's figures summed over the nodes, with the
-// noise rule applied to the sums (opts: shadowdiff.Options; NoBaseline
-// when the rollout learns no noise); ok is false when no proxy reported
-// any.
-func (b *shadowBook) merged(namespace, name string, revision int, opts shadowdiff.Options) (r api.DiffReport, nodes int, updated time.Time, ok bool) {
+// merged is one shadow rollout's figures (of revision, begun at
+// rolloutStart: an earlier rollout of a revision of that number, before
+// the service was deleted and created again, is not this one) summed
+// over the nodes, with the noise rule applied to the sums (opts:
+// shadowdiff.Options; NoBaseline when the rollout learns no noise); ok is
+// false when no proxy reported any.
+func (b *shadowBook) merged(namespace, name string, revision int, rolloutStart uint64, opts shadowdiff.Options) (r api.DiffReport, nodes int, updated time.Time, ok bool) {
 	if b == nil {
 		return api.DiffReport{}, 0, time.Time{}, false
 	}
 	b.mu.Lock()
-	e := b.byKey[shadowBookKey{namespace, name, revision}]
+	e := b.byKey[shadowBookKey{namespace, name, revision, rolloutStart}]
 	var reports []api.DiffReport
 	if e != nil {
 		names := make([]string, 0, len(e.nodes))
@@ -146,9 +149,9 @@ func shadowOptions(svc *api.Service) shadowdiff.Options {
 }
 
 // shadowDiffs is what the rollout controller reads: the merged figures of
-// a service's shadow rollout of revision, nil when there are none.
-func (s *Server) shadowDiffs(svc *api.Service, revision int) *api.DiffReport {
-	r, _, _, ok := s.shadows.merged(svc.Namespace, svc.Name, revision, shadowOptions(svc))
+// a service's shadow rollout r, nil when there are none.
+func (s *Server) shadowDiffs(svc *api.Service, ro *api.Rollout) *api.DiffReport {
+	r, _, _, ok := s.shadows.merged(svc.Namespace, svc.Name, ro.Revision, ro.StartIndex, shadowOptions(svc))
 	if !ok {
 		return nil
 	}
@@ -186,7 +189,7 @@ func (s *Server) RolloutDiffs(ctx context.Context, namespace, name string) (*api
 		}
 	}
 	out.Baseline = rollout.ShadowBaseline(&of)
-	if report, nodes, updated, ok := s.shadows.merged(namespace, name, r.Revision, shadowOptions(&of)); ok {
+	if report, nodes, updated, ok := s.shadows.merged(namespace, name, r.Revision, r.StartIndex, shadowOptions(&of)); ok {
 		out.Report, out.Nodes, out.Updated = report, nodes, updated
 	}
 	return out, nil

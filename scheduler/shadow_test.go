@@ -26,10 +26,12 @@ func shadowReport(comparisons, judged, differing int64) *api.DiffReport {
 			NoiseComparisons: comparisons / 2, Fields: fields}}}
 }
 
-func candidateReport(node string, r *api.DiffReport) []api.TrafficReport {
+// candidateReport is a node's traffic report with figures of the shadow
+// rollout of revision 2 that began at index rollout.
+func candidateReport(rollout uint64, r *api.DiffReport) []api.TrafficReport {
 	return []api.TrafficReport{
 		{Namespace: "default", Service: "web", Revision: 1, Requests: 100},
-		{Namespace: "default", Service: "web", Revision: 2, Requests: uint64(r.Comparisons), Shadow: r},
+		{Namespace: "default", Service: "web", Revision: 2, Requests: uint64(r.Comparisons), Shadow: r, ShadowRollout: rollout},
 	}
 }
 
@@ -40,10 +42,10 @@ func TestShadowBookMergesTheNodesNewestReports(t *testing.T) {
 	b := newShadowBook()
 	now := time.Unix(1000, 0)
 	opts := shadowdiff.Options{}
-	b.record("n1", candidateReport("n1", shadowReport(40, 20, 2)), now)
-	b.record("n1", candidateReport("n1", shadowReport(100, 80, 8)), now.Add(time.Second)) // cumulative: replaces
-	b.record("n2", candidateReport("n2", shadowReport(60, 40, 0)), now.Add(time.Second))
-	r, nodes, updated, ok := b.merged("default", "web", 2, opts)
+	b.record("n1", candidateReport(7, shadowReport(40, 20, 2)), now)
+	b.record("n1", candidateReport(7, shadowReport(100, 80, 8)), now.Add(time.Second)) // cumulative: replaces
+	b.record("n2", candidateReport(7, shadowReport(60, 40, 0)), now.Add(time.Second))
+	r, nodes, updated, ok := b.merged("default", "web", 2, 7, opts)
 	if !ok || nodes != 2 || !updated.Equal(now.Add(time.Second)) {
 		t.Fatalf("merged: ok %v, %d nodes, updated %v", ok, nodes, updated)
 	}
@@ -53,21 +55,31 @@ func TestShadowBookMergesTheNodesNewestReports(t *testing.T) {
 	if f := r.Endpoints[0].Fields; len(f) != 2 || f[0].Field != "status" || f[0].Counted != 8 || f[1].Field != "body.time" || !f[1].Noise {
 		t.Fatalf("fields %+v, want status counted 8 and body.time noise by the rule applied to the sums", f)
 	}
-	if _, _, _, ok := b.merged("default", "web", 1, opts); ok {
+	if _, _, _, ok := b.merged("default", "web", 1, 7, opts); ok {
 		t.Error("revision 1 has figures, want none: it is no candidate")
+	}
+	// An earlier rollout of a revision 2 (the service was deleted and
+	// created again) is not this one, and this one is not it.
+	old := candidateReport(3, shadowReport(500, 500, 250))
+	b.record("n3", old, now.Add(time.Second))
+	if again, nodes, _, _ := b.merged("default", "web", 2, 7, opts); nodes != 2 || again.Comparisons != 160 {
+		t.Fatalf("an earlier rollout's report counted: %d nodes, %d comparisons", nodes, again.Comparisons)
+	}
+	if earlier, _, _, ok := b.merged("default", "web", 2, 3, opts); !ok || earlier.Comparisons != 500 {
+		t.Fatalf("the earlier rollout's figures: %v, %d comparisons", ok, earlier.Comparisons)
 	}
 
 	// n1's proxy restarts: its new count starts at 10, the 100 before stay.
-	b.record("n1", candidateReport("n1", shadowReport(10, 10, 1)), now.Add(2*time.Second))
-	b.record("n1", candidateReport("n1", shadowReport(30, 30, 3)), now.Add(3*time.Second))
-	r, _, _, _ = b.merged("default", "web", 2, opts)
+	b.record("n1", candidateReport(7, shadowReport(10, 10, 1)), now.Add(2*time.Second))
+	b.record("n1", candidateReport(7, shadowReport(30, 30, 3)), now.Add(3*time.Second))
+	r, _, _, _ = b.merged("default", "web", 2, 7, opts)
 	if r.Comparisons != 190 || r.Differing != 11 {
 		t.Fatalf("after n1 restarted: %d comparisons, %d differing; want 100+30+60 and 8+3", r.Comparisons, r.Differing)
 	}
 
 	// Reports that stop are forgotten after shadowForget.
 	b.record("n3", nil, now.Add(3*time.Second+shadowForget+time.Minute))
-	if _, _, _, ok := b.merged("default", "web", 2, opts); ok {
+	if _, _, _, ok := b.merged("default", "web", 2, 7, opts); ok {
 		t.Error("figures still kept long after the last report")
 	}
 }
@@ -120,7 +132,7 @@ func TestShadowKeepsItsFailuresAfterALeaderChange(t *testing.T) {
 		return r.Revision == 2 && r.Step == 1 && !r.StepTime.IsZero()
 	})
 	se, err := client.ServiceEndpoints(ctx, "default", "web")
-	if err != nil || len(se.Routes.Mirrors) != 1 || se.Routes.Mirrors[0].Backend != 2 || se.Routes.Split[0].Backend != 1 {
+	if err != nil || len(se.Routes.Mirrors) != 1 || se.Routes.Mirrors[0].Backend != 2 || se.Routes.Mirrors[0].Rollout == 0 || se.Routes.Split[0].Backend != 1 {
 		t.Fatalf("routes while shadowing: %+v, %v; want revision 1 serving and a mirror to 2", se, err)
 	}
 
@@ -136,7 +148,7 @@ func TestShadowKeepsItsFailuresAfterALeaderChange(t *testing.T) {
 			sent += 100
 			n := sent
 			mu.Unlock()
-			reports := candidateReport("n1", shadowReport(n, n, n/10))
+			reports := candidateReport(se.Routes.Mirrors[0].Rollout, shadowReport(n, n, n/10))
 			client.ReportTraffic(rctx, "n1", reports) // a leader change: the next one goes
 			select {
 			case <-rctx.Done():

@@ -148,16 +148,16 @@ func (b *shadowBook) expire(now time.Time) {
 }
 
 // report is the figures of the shadow whose candidate is k, nil when
-// there is none.
-func (b *shadowBook) report(k shadowKey) *api.DiffReport {
+// there is none, and the rollout they are of (Mirror.Rollout).
+func (b *shadowBook) report(k shadowKey) (*api.DiffReport, uint64) {
 	b.mu.Lock()
 	sh := b.byKey[k]
 	b.mu.Unlock()
 	if sh == nil {
-		return nil
+		return nil, 0
 	}
 	r := trimExamples(sh.agg.Report())
-	return &r
+	return &r, sh.mirror.Rollout
 }
 
 // reportedExampleFields bounds the fields per endpoint whose examples a

@@ -317,6 +317,40 @@ func TestShadowFiguresOutliveTheMirrorForAWhile(t *testing.T) {
 	}
 }
 
+// A new shadow rollout of a revision of the same number (the service was
+// deleted and created again: Mirror.Rollout differs) is counted afresh,
+// and the report says which rollout its figures are of.
+func TestANewShadowRolloutOfTheSameRevisionIsCountedAfresh(t *testing.T) {
+	t.Parallel()
+	port, bs := startBackends(t, 2, func(i int) http.Handler { return answer("ok") })
+	vip := freeVIP(t, port)
+	p := newProxy(t, Config{})
+	eps := append(endpoints(1, true, bs[0].ip), endpoints(2, true, bs[1].ip)...)
+	url := fmt.Sprintf("http://%s/", net.JoinHostPort(vip, strconv.Itoa(port)))
+	compared := func(n int64, rollout uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			tr := traffic(p, 2)
+			if tr.Shadow != nil && tr.Shadow.Comparisons == n && tr.ShadowRollout == rollout {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("want %d comparisons of rollout %d, got %+v of %d", n, rollout, tr.Shadow, tr.ShadowRollout)
+			}
+			time.Sleep(time.Millisecond) // polling interval
+		}
+	}
+	update(t, p, httpService("web", vip, port, eps, shadowRoutes(api.Mirror{Percent: 100, Rollout: 7}), ""))
+	for range 3 {
+		get(t, newClient(false), url)
+	}
+	compared(3, 7)
+	update(t, p, httpService("web", vip, port, eps, shadowRoutes(api.Mirror{Percent: 100, Rollout: 40}), ""))
+	compared(0, 40)
+	get(t, newClient(false), url)
+	compared(1, 40)
+}
+
 // Answers without a body (HEAD, 204) are compared too, as empty bodies.
 func TestMirroredAnswersWithoutABodyAreCompared(t *testing.T) {
 	t.Parallel()

@@ -22,7 +22,7 @@ type Input struct {
 	// Diffs returns a shadow rollout's comparison figures, merged over the
 	// proxies, for its candidate revision; nil when there are none
 	// (shadow.go).
-	Diffs func(revision int) *api.DiffReport
+	Diffs func(r *api.Rollout) *api.DiffReport
 	// ABVisitors returns an A/B experiment's visitor sketches per
 	// revision, merged over the proxies, and whether every proxy's are in
 	// (false on a leader too new to have them all); nil when there are

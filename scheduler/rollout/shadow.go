@@ -195,7 +195,7 @@ func (d *decider) analyzeShadow() (bool, map[int]int) {
 func (d *decider) takeShadowStatus() *api.DiffReport {
 	var report *api.DiffReport
 	if d.in.Diffs != nil {
-		report = d.in.Diffs(d.r.Revision)
+		report = d.in.Diffs(d.r)
 	}
 	d.r.Shadow = ShadowStatusOf(report, d.now)
 	return report
@@ -304,7 +304,7 @@ func shadowRoutes(svc *api.Service, r *api.Rollout, t api.RouteTable) api.RouteT
 	if !shadowing(r) || cfg == nil {
 		return t
 	}
-	t.Mirrors = append(t.Mirrors, api.Mirror{Backend: r.Revision, Percent: cfg.Percent, Methods: methodsOf(cfg),
+	t.Mirrors = append(t.Mirrors, api.Mirror{Backend: r.Revision, Rollout: r.StartIndex, Percent: cfg.Percent, Methods: methodsOf(cfg),
 		Baseline: ShadowBaseline(svc), Compare: cfg.Compare})
 	return t
 }

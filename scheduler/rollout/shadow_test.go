@@ -16,9 +16,9 @@ func (w *world) decideWith(report *api.DiffReport) Decision {
 	w.t.Helper()
 	d := Decide(Input{Service: w.svc, Rollout: w.ro, Allocs: w.allocs, Now: w.now,
 		Figures: func(time.Duration) []api.TrafficFigures { return w.figures },
-		Diffs: func(rev int) *api.DiffReport {
-			if rev != w.svc.Revision {
-				w.t.Fatalf("figures of revision %d asked for, want the candidate %d", rev, w.svc.Revision)
+		Diffs: func(r *api.Rollout) *api.DiffReport {
+			if r.Revision != w.svc.Revision || r.StartIndex != w.ro.StartIndex {
+				w.t.Fatalf("figures of revision %d (rollout at %d) asked for, want the candidate %d (%d)", r.Revision, r.StartIndex, w.svc.Revision, w.ro.StartIndex)
 			}
 			return report
 		}})

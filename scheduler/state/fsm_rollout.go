@@ -37,6 +37,7 @@ func (tx *applyTxn) startRollout(svc *api.Service, vipPool string) {
 		prev = &api.Rollout{Revision: svc.Revision - 1, StableRevision: svc.Revision - 1, Phase: api.PhaseCompleted}
 	}
 	r := rollout.New(svc, prev, tx.now)
+	r.StartIndex = tx.index
 	if old := tx.rollout(svc.Namespace, svc.Name); old != nil {
 		r.CreateIndex = old.CreateIndex
 		if r.Active() && rollout.NeedsPreview(r.Strategy) && svc.VIP != "" {
