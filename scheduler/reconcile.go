@@ -189,10 +189,17 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		}
 	}
 
-	perNode := map[string]int{}
-	for _, list := range keep {
+	// Each revision spreads over the nodes by its own replicas (as each
+	// Kubernetes ReplicaSet does): counted together, a rollout's new
+	// replicas went to the nodes with the fewest of both, the old ones
+	// left the nodes with the most (the same nodes), and a ramped rollout
+	// of 2 per node over 3 nodes ended 3, 3 and 0.
+	perNode, perRev := map[string]int{}, map[int]map[string]int{}
+	for rev, list := range keep {
+		perRev[rev] = map[string]int{}
 		for _, a := range list {
 			perNode[a.Node]++
+			perRev[rev][a.Node]++
 		}
 	}
 	revs := make([]int, 0, len(desired))
@@ -208,11 +215,16 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			continue
 		}
 		// Stop the least useful first: not yet running or not ready, then
-		// from the nodes with the most replicas, then the newest.
+		// from the nodes with the most replicas of the revision, then of
+		// the service, then the newest.
+		onNode := perRev[rev]
 		sort.SliceStable(list, func(i, j int) bool {
 			ui, uj := useful(list[i]), useful(list[j])
 			if ui != uj {
 				return ui < uj
+			}
+			if ni, nj := onNode[list[i].Node], onNode[list[j].Node]; ni != nj {
+				return ni > nj
 			}
 			if perNode[list[i].Node] != perNode[list[j].Node] {
 				return perNode[list[i].Node] > perNode[list[j].Node]
@@ -223,6 +235,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		for _, a := range list[:excess] {
 			stop(a, scaleReason(svc, ro, rev, desired[rev]), false)
 			perNode[a.Node]--
+			onNode[a.Node]--
 		}
 		keep[rev] = list[excess:]
 	}
@@ -260,7 +273,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			plan.Others = append(plan.Others, state.PlanRevision{Revision: rev, Resources: spec.Resources, HostPorts: hostPorts(spec)})
 		}
 		ports := hostPorts(spec)
-		placer := placement.New(placementNodes(nodes, perNode), placement.Request{
+		placer := placement.New(placementNodes(nodes, perRev[rev]), placement.Request{
 			Resources: spec.Resources, HostPorts: ports,
 			Constraints: spec.Placement.Constraints, Strategy: spec.Placement.Strategy,
 		}, seeded.Hash(eval.ID)+uint64(rev)) // the placer's shuffle derives from the evaluation, so a run replays
@@ -312,6 +325,10 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			}
 			plan.Place = append(plan.Place, pl)
 			perNode[n.Name]++
+			if perRev[rev] == nil {
+				perRev[rev] = map[string]int{}
+			}
+			perRev[rev][n.Name]++
 			placed[n.Name] = placed[n.Name].Add(spec.Resources)
 			placedPorts[n.Name] = append(placedPorts[n.Name], ports...)
 		}
