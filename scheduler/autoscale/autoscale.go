@@ -115,14 +115,15 @@ func Decide(in Input, st *State) Decision {
 	desired := stableWant
 	rule := fmt.Sprintf("%s %.1f per replica over %s, target %g", cfg.Metric, perReplica(in.Stable), StableWindow, target)
 
-	// Within tolerance of the target: no change.
-	if in.Current > 0 {
-		ratio := in.Stable / (float64(in.Current) * target)
-		// A tolerance of 0 leaves alone only an exact match.
-		if tolerance := cfg.ToleranceOrDefault(); math.Abs(ratio-1) <= tolerance.Fraction() {
-			desired = in.Current
-			rule = fmt.Sprintf("%s %.1f per replica is within %s of target %g", cfg.Metric, perReplica(in.Stable), tolerance, target)
-		}
+	// Within tolerance of the target: no change (a tolerance of 0 leaves
+	// alone only an exact match). The panic window's figure too.
+	tolerance := cfg.ToleranceOrDefault()
+	within := func(total float64) bool {
+		return in.Current > 0 && math.Abs(total/(float64(in.Current)*target)-1) <= tolerance.Fraction()
+	}
+	if within(in.Stable) {
+		desired = in.Current
+		rule = fmt.Sprintf("%s %.1f per replica is within %s of target %g", cfg.Metric, perReplica(in.Stable), tolerance, target)
 	}
 
 	// Panic: the short window asks for at least twice the count.
@@ -134,7 +135,7 @@ func Decide(in Input, st *State) Decision {
 	}
 	if in.Now.Before(st.panicUntil) {
 		d.Panic = true
-		if panicWant > desired {
+		if panicWant > desired && !within(in.Panic) {
 			desired = panicWant
 			rule = fmt.Sprintf("%s %.1f per replica over %s, target %g", cfg.Metric, perReplica(in.Panic), PanicWindow, target)
 		}

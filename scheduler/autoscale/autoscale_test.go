@@ -87,6 +87,24 @@ func TestPanicScalesUpAtOnceAndHoldsTheCount(t *testing.T) {
 	}
 }
 
+// In a panic, a figure within tolerance of the target leaves the count
+// alone, as out of one: 4 replicas at 101 rps (25.25 each, target 25) stay
+// 4 rather than ceil(101/25) = 5.
+func TestPanicKeepsTheTolerance(t *testing.T) {
+	var st State
+	c := cfg(1, 8, 25)
+	if d := look(&st, c, 1, 25, 100, t0); !d.Panic || d.Desired != 4 {
+		t.Fatalf("surge: %+v, want panic to 4", d)
+	}
+	d := look(&st, c, 4, 101, 101, t0.Add(time.Second))
+	if !d.Panic || d.Desired != 4 || d.Changed {
+		t.Fatalf("in the panic, within tolerance: %+v, want 4 kept", d)
+	}
+	if d := look(&st, c, 4, 101, 130, t0.Add(2*time.Second)); d.Desired <= 4 {
+		t.Fatalf("in the panic, 30%% over: %+v, want more than 4", d)
+	}
+}
+
 func TestStabilizationWindowHoldsScaleDown(t *testing.T) {
 	var st State
 	c := cfg(1, 20, 10)
