@@ -514,10 +514,7 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 // pruneRevisions keeps the newest revisionHistory revisions, and any older
 // one that allocations still run (agents fetch the spec they run).
 func (tx *applyTxn) pruneRevisions(svc *api.Service) {
-	keep := 1 // the current revision, whatever the spec says
-	if n := svc.Spec.Rollout.RevisionHistory; n != nil && *n > 1 {
-		keep = *n
-	}
+	keep := max(svc.Spec.Rollout.RevisionHistoryOrDefault(), 1) // the current revision, whatever the spec says
 	inUse := map[int]bool{}
 	for _, a := range tx.allocsOf("service", svc.Namespace, svc.Name) {
 		if !a.Terminal() {
@@ -882,6 +879,15 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 			tx.newEval(p.Namespace, p.Service, api.TriggerRollout, "")
 			continue
 		}
+		// A rollout completing here, or the last replicas of an older
+		// revision stopping (a blue-green's after its scale-down delay),
+		// leave old revisions unused once the plan's stops are in:
+		// revisionHistory applies to them then (pruneRevisions keeps what
+		// still runs).
+		prune := p.Rollout != nil && p.Rollout.Phase == api.PhaseCompleted
+		if cur := tx.rollout(p.Namespace, p.Service); cur != nil && cur.Phase == api.PhaseCompleted {
+			prune = false
+		}
 		tx.applyPlanRollout(p)
 		var lost, stopped int
 		lostNodes := map[string]bool{}
@@ -910,8 +916,14 @@ func (tx *applyTxn) applyPlans(c *ApplyPlans) {
 				stopped++
 			}
 			tx.putAlloc(old, &a)
+			prune = prune || a.Revision != p.Revision
 			if n := tx.node(a.Node); n != nil && n.Status == api.NodeDraining {
 				drained[a.Node] = true
+			}
+		}
+		if prune {
+			if svc := tx.service(p.Namespace, p.Service); svc != nil {
+				tx.pruneRevisions(svc)
 			}
 		}
 		revIndexes := map[int]uint64{}

@@ -375,3 +375,29 @@ func TestAutoscaledCountSurvivesReapply(t *testing.T) {
 		t.Fatalf("revision %d after changing the autoscale limits, want 1", svc.Revision)
 	}
 }
+
+// revisionHistory 1 keeps no revision but the current one once the
+// rollout to it completed: the one it replaced ran until then, and goes
+// with the plan that completes it.
+func TestRevisionHistoryOfOneDropsTheOldRevisionWhenTheRolloutCompletes(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	one := strings.Replace(webYAML, "revisionHistory: 3", "revisionHistory: 1", 1)
+	h.upsert(decodeSpec(t, one))
+	h.place("web", "e1", "web-1@n1")
+	h.upsert(decodeSpec(t, strings.Replace(one, `"v1"`, `"v2"`, 1)))
+	if revs := h.snap().Revisions(nil, "default", "web"); len(revs) != 2 {
+		t.Fatalf("revisions while revision 1 runs: %d, want 2", len(revs))
+	}
+	cur := h.snap().Rollout(nil, "default", "web")
+	done := *cur
+	done.Phase, done.Weights = api.PhaseCompleted, map[int]int{2: 100}
+	h.plans(&Plan{EvalID: "e2", Namespace: "default", Service: "web", Revision: 2, Resources: webResources,
+		Rollout: &done, RolloutIndex: cur.ModifyIndex,
+		Stop:  []Stop{{ID: "web-1", Reason: "rollout completed"}},
+		Place: []Placement{{ID: "web-2", Node: "n1"}}})
+	revs := h.snap().Revisions(nil, "default", "web")
+	if len(revs) != 1 || revs[0].Revision != 2 {
+		t.Fatalf("revisions after the rollout completed: %+v, want only revision 2", revs)
+	}
+}
