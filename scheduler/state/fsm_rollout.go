@@ -79,6 +79,12 @@ func (tx *applyTxn) rolloutAction(c *RolloutAction) (*UpsertServiceResult, error
 		if r.Strategy == api.RolloutRamped {
 			return nil, fmt.Errorf("a ramped rollout has nothing to promote (pause, resume or abort it): %w", api.ErrConflict)
 		}
+		switch {
+		case r.Strategy == api.RolloutBlueGreen && !r.PromoteTime.IsZero():
+			return nil, fmt.Errorf("revision %d of %s/%s is promoted already (abort goes back to revision %d): %w", r.Revision, c.Namespace, c.Name, r.StableRevision, api.ErrConflict)
+		case r.Promote && (r.PromoteFull || !c.Full):
+			return nil, fmt.Errorf("a promotion of revision %d of %s/%s is asked already: %w", r.Revision, c.Namespace, c.Name, api.ErrConflict)
+		}
 		r.Promote, r.PromoteFull = true, c.Full
 		r.Paused = false
 		typ, msg = api.EventRolloutPromoted, fmt.Sprintf("promotion of revision %d asked %s", r.Revision, who)
@@ -87,13 +93,16 @@ func (tx *applyTxn) rolloutAction(c *RolloutAction) (*UpsertServiceResult, error
 		}
 	case api.ActionPause:
 		if r.Paused {
-			return &UpsertServiceResult{Revision: svc.Revision}, nil
+			return nil, fmt.Errorf("the rollout of revision %d of %s/%s is paused already: %w", r.Revision, c.Namespace, c.Name, api.ErrConflict)
 		}
 		r.Paused, r.Phase = true, api.PhasePaused
 		typ, msg = api.EventRolloutPaused, fmt.Sprintf("rollout of revision %d paused %s", r.Revision, who)
 	case api.ActionResume:
 		if !r.Paused {
-			return &UpsertServiceResult{Revision: svc.Revision}, nil
+			if r.Phase == api.PhasePaused {
+				return nil, fmt.Errorf("the rollout of revision %d of %s/%s waits at a pause step of its own: promote moves it on: %w", r.Revision, c.Namespace, c.Name, api.ErrConflict)
+			}
+			return nil, fmt.Errorf("the rollout of revision %d of %s/%s is not paused: %w", r.Revision, c.Namespace, c.Name, api.ErrConflict)
 		}
 		r.Paused, r.Phase = false, api.PhaseProgressing
 		// Time spent paused does not count against the deadline.

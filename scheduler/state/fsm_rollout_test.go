@@ -123,6 +123,22 @@ func TestRolloutActionsRefused(t *testing.T) {
 	if !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("abort of a missing service: %v, want not found", err)
 	}
+	// Asked twice, pause and promote are refused, and so is resuming a
+	// rollout that is not paused: each says why (kubectl's rollout pause
+	// and resume do the same).
+	h.upsertIn(strings.Replace(canaryYAML, `"v1"`, `"v2"`, 1))
+	for _, c := range []struct{ action, want string }{
+		{api.ActionResume, "is not paused"},
+		{api.ActionPause, ""},
+		{api.ActionPause, "is paused already"},
+		{api.ActionPromote, ""},
+		{api.ActionPromote, "is asked already"},
+	} {
+		err, _ := h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: c.action, Time: h.next()}).(error)
+		if c.want == "" && err != nil || c.want != "" && (!errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want %q", c.action, err, c.want)
+		}
+	}
 	// A ramped rollout has nothing to promote.
 	h.upsertIn(serviceYAML("ramp"))
 	h.upsertIn(serviceYAML("ramp") + "args: [--version, v2]\n")
