@@ -8,9 +8,12 @@ import (
 )
 
 // canaryReplicas is how many replicas of the new revision a weight needs:
-// its share of the replica count, at least one; all of them at 100%.
+// its share of the replica count, at least one; all of them at 100%. A
+// service scaled to zero runs none: a canary replica would take every
+// request while the stable revision sleeps (no proxy holds a request, and
+// wakes it, while one replica is ready); the wake brings both up.
 func canaryReplicas(weight, replicas int) int {
-	if weight >= 100 {
+	if weight >= 100 || replicas == 0 {
 		return replicas
 	}
 	return max(1, (replicas*weight+99)/100)

@@ -466,6 +466,21 @@ func TestCanaryReplicasFollowTheAutoscaledTotal(t *testing.T) {
 	w.wantWeights(map[int]int{1: 80, 2: 20})
 }
 
+// A service scaled to zero runs no canary replica: one would take every
+// request while the stable revision sleeps. Woken, both come up.
+func TestCanaryOfAServiceAtZeroRunsNoCanaryReplica(t *testing.T) {
+	w := newWorld(t, 5, "{strategy: canary, canary: {steps: [{weight: 20, pause: manual}, {weight: 100}]}}")
+	w.svc.Replicas = 0
+	w.update()
+	w.decide()
+	w.wantRunning(2, 0)
+	w.wantRunning(1, 0)
+	w.svc.Replicas = 5 // a proxy held a request: woken
+	w.decide()
+	w.wantRunning(2, 1)
+	w.wantRunning(1, 5)
+}
+
 func TestCanaryStickyRoutes(t *testing.T) {
 	w := newWorld(t, 4, "{strategy: canary, canary: {steps: [{weight: 25, pause: manual}, {weight: 100}], sticky: true}}")
 	w.update()

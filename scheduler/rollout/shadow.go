@@ -38,9 +38,10 @@ import (
 // A shadow rollout never promotes by itself: a passing analysis says the
 // candidate answers as the stable revision does, and a person decides.
 
-// shadowReplicas is how many replicas the candidate runs while it shadows.
+// shadowReplicas is how many replicas the candidate runs while it shadows:
+// none while the service is scaled to zero (there is nothing to mirror).
 func shadowReplicas(cfg *api.ShadowRollout, replicas int) int {
-	if cfg == nil {
+	if cfg == nil || replicas == 0 {
 		return min(1, replicas)
 	}
 	if cfg.Replicas != nil {

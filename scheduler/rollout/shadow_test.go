@@ -67,6 +67,7 @@ func TestShadowReplicas(t *testing.T) {
 	}{
 		{20, nil, 10, 2}, {5, nil, 10, 1}, {100, nil, 6, 6}, {50, nil, 3, 2}, {0.1, nil, 1, 1},
 		{10, new(3), 10, 3}, {100, new(1), 10, 1},
+		{20, nil, 0, 0}, {10, new(3), 0, 0}, // scaled to zero: nothing to mirror
 	} {
 		cfg := &api.ShadowRollout{Percent: tc.percent, Replicas: tc.written}
 		if got := shadowReplicas(cfg, tc.replicas); got != tc.want {
