@@ -645,6 +645,9 @@ func validateCanary(f string, c *CanaryRollout) *FieldError {
 // validateAB is in ab.go.
 
 func validateShadow(f string, sh *ShadowRollout, ports []Port) *FieldError {
+	if sh.Percent == 0 {
+		return fieldErr(f+".percent", "required: the share of requests copied to the new revision, greater than 0%% and at most 100%%")
+	}
 	if !(sh.Percent > 0 && sh.Percent <= 100) {
 		return fieldErr(f+".percent", "must be greater than 0%% and at most 100%%, got %s", sh.Percent)
 	}

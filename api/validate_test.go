@@ -234,7 +234,7 @@ func TestValidate(t *testing.T) {
 		{"ab regex", func(s *ServiceSpec) { abRollout(s, Match{Header: &ValueMatch{Name: "X-Group", Regex: "(beta"}}) }, "spec.rollout.ab.match[0].header.regex", "invalid regular expression"},
 
 		// shadow
-		{"shadow percent zero", func(s *ServiceSpec) { shadowRollout(s).Percent = 0 }, "spec.rollout.shadow.percent", "must be greater than 0% and at most 100%, got 0%"},
+		{"shadow percent zero", func(s *ServiceSpec) { shadowRollout(s).Percent = 0 }, "spec.rollout.shadow.percent", "required: the share of requests copied to the new revision, greater than 0% and at most 100%"},
 		{"shadow percent high", func(s *ServiceSpec) { shadowRollout(s).Percent = 100.5 }, "spec.rollout.shadow.percent", "got 100.5%"},
 		{"shadow ignore header empty", func(s *ServiceSpec) { shadowRollout(s).Compare.IgnoreHeaders = []string{"Date", ""} }, "spec.rollout.shadow.compare.ignoreHeaders[1]", "must not be empty"},
 		{"shadow ignore header name", func(s *ServiceSpec) { shadowRollout(s).Compare.IgnoreHeaders = []string{"X Date"} }, "spec.rollout.shadow.compare.ignoreHeaders[0]", "invalid header name"},
@@ -353,7 +353,8 @@ func TestValidateDocuments(t *testing.T) {
 			"spec.rollout.shadow", "needs a port with protocol http"},
 		{"shadow methods written empty", minimalDoc + "ports: [{name: http, port: 80, protocol: http}]\nrollout: {strategy: shadow, shadow: {percent: 10, methods: []}}\n",
 			"spec.rollout.shadow.methods", "at least one method"},
-		{"shadow without percent", minimalDoc + "rollout: {strategy: shadow}\n", "spec.rollout.shadow.percent", "must be greater than 0%"},
+		{"shadow without percent", minimalDoc + "rollout: {strategy: shadow}\n", "spec.rollout.shadow.percent", "required: the share of requests copied"},
+		{"shadow percent over 100", minimalDoc + "rollout: {strategy: shadow, shadow: {percent: 120%}}\n", "spec.rollout.shadow.percent", "must be greater than 0% and at most 100%, got 120%"},
 		{"analysis must measure", minimalDoc + "rollout: {strategy: canary, canary: {steps: [{weight: 100}]}, analysis: {interval: 5s}}\n",
 			"spec.rollout.analysis", "set at least one of"},
 		{"ramped deadline after min ready", minimalDoc + "rollout: {ramped: {minReady: 15m}}\n",

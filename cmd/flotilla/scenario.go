@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 	"flotilla/scenarios/library"
 	"flotilla/scenarios/scenario"
 )
@@ -168,7 +169,7 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 			return err
 		}
 		if g.output == "table" {
-			fmt.Fprintf(out, "starting a lab: %d servers, %d agents (%s)...\n", sc.Lab.Servers, sc.Lab.Agents, sc.Lab.Runtime)
+			fmt.Fprintf(out, "starting a lab: %s, %s (%s)...\n", text.Count(sc.Lab.Servers, "server"), text.Count(sc.Lab.Agents, "agent"), sc.Lab.Runtime)
 		}
 		l, err := scenario.StartLab(ctx, sc.Lab, labName(sc.Name), bin)
 		if err != nil {

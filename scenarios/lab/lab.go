@@ -24,6 +24,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/atomicfile"
+	"flotilla/internal/text"
 )
 
 // Roles of lab processes.
@@ -407,8 +408,8 @@ func Up(ctx context.Context, cfg Config, out io.Writer) (_ *Lab, err error) {
 		l.down(io.Discard)
 		return nil, fmt.Errorf("lab %s did not become ready: %w%s", cfg.Name, err, tails)
 	}
-	fmt.Fprintf(out, "lab %s is up in %.1fs: %d servers, %d agents, runtime %s (VIPs from %s, nodes from %s)\n",
-		l.Name, time.Since(start).Seconds(), cfg.Servers, cfg.Agents, cfg.Runtime, l.VIPs, l.Nodes)
+	fmt.Fprintf(out, "lab %s is up in %.1fs: %s, %s, runtime %s (VIPs from %s, nodes from %s)\n",
+		l.Name, time.Since(start).Seconds(), text.Count(cfg.Servers, "server"), text.Count(cfg.Agents, "agent"), cfg.Runtime, l.VIPs, l.Nodes)
 	return l, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"flotilla/internal/text"
 	"flotilla/scenarios/lab"
 )
 
@@ -79,6 +80,6 @@ func (o *OwnLab) Servers() []string {
 // Describe says what the lab is, for a run's introduction.
 func (o *OwnLab) Describe() string {
 	servers := len(o.Servers())
-	return fmt.Sprintf("lab %s: %d servers, %d agents, runtime %s, up in %.1fs (%s)",
-		o.Name, servers, len(o.Processes)-servers, o.Runtime, o.Took.Seconds(), o.Dir)
+	return fmt.Sprintf("lab %s: %s, %s, runtime %s, up in %.1fs (%s)",
+		o.Name, text.Count(servers, "server"), text.Count(len(o.Processes)-servers, "agent"), o.Runtime, o.Took.Seconds(), o.Dir)
 }

@@ -22,6 +22,7 @@ import (
 
 	"flotilla/agent"
 	"flotilla/api"
+	"flotilla/internal/text"
 	"flotilla/internal/vnet"
 	"flotilla/runtime/sim"
 	"flotilla/scheduler"
@@ -244,7 +245,7 @@ func (c *Cluster) Servers() []string {
 // Describe says what the lab is, for a run's introduction.
 func (c *Cluster) Describe() string {
 	servers := len(c.Servers())
-	return fmt.Sprintf("virtual lab: %d servers, %d agents, runtime sim, in this process on a simulated network", servers, len(c.nodes)-servers)
+	return fmt.Sprintf("virtual lab: %s, %s, runtime sim, in this process on a simulated network", text.Count(servers, "server"), text.Count(len(c.nodes)-servers, "agent"))
 }
 
 func (c *Cluster) member(name string) (*member, error) {
