@@ -54,6 +54,11 @@ func readBootstrapSecret(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("--acl-bootstrap-token-file: %w", err)
 	}
+	// A management token's secret, as the keyring's keys: readable by
+	// this server's user alone.
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("--acl-bootstrap-token-file %s: mode %04o lets other users read a management token: chmod 600 %s", path, info.Mode().Perm(), path)
+	}
 	secret := strings.TrimSpace(string(data))
 	if err := checkSecret(secret); err != nil {
 		return "", fmt.Errorf("--acl-bootstrap-token-file %s: %w", path, err)
