@@ -339,6 +339,27 @@ func TestUnknownEndpointIsJSON404(t *testing.T) {
 	}
 }
 
+func TestAKnownPathUnderAnotherMethodIs405(t *testing.T) {
+	b := &fakeBackend{}
+	srv := newTestServer(t, b, api.HandlerOptions{})
+	for _, r := range []struct{ method, path, allow string }{
+		{"PATCH", "/v1/services/default/web", "GET, PUT, DELETE"},
+		{"GET", "/v1/services/default/web/scale", "POST"},
+		{"DELETE", "/v1/nodes", "GET"},
+	} {
+		resp := send(t, srv.URL, r.method, r.path, "")
+		if resp.status != http.StatusMethodNotAllowed || resp.header.Get("Allow") != r.allow {
+			t.Errorf("%s %s: status %d, Allow %q; want 405 and %q", r.method, r.path, resp.status, resp.header.Get("Allow"), r.allow)
+		}
+		if e := resp.errorBody(t); !strings.Contains(e.Error, "method not allowed (allowed: "+r.allow+")") {
+			t.Errorf("%s %s: error %q", r.method, r.path, e.Error)
+		}
+	}
+	if calls := b.Calls(); len(calls) != 0 {
+		t.Errorf("refused methods reached the backend: %+v", calls)
+	}
+}
+
 func TestApplyServiceRefusesBadInputWithoutCallingTheBackend(t *testing.T) {
 	cases := []struct {
 		name, path, body string
