@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -676,14 +677,26 @@ func (tx *applyTxn) allocateVIP(pool string, spec api.ServiceSpec, current strin
 	for raw := rit.Next(); raw != nil; raw = rit.Next() {
 		taken[raw.(*api.Rollout).PreviewVIP] = true
 	}
-	for addr := prefix.Addr(); prefix.Contains(addr); addr = addr.Next() {
-		last := addr.As4()[3]
-		if last == 0 || last == 255 || taken[addr.String()] {
-			continue
+	// From the address after the last one given out, round the pool.
+	start := prefix.Addr()
+	if c := tx.getIndex(vipCursorKey); c != 0 && c <= math.MaxUint32 {
+		if last := netip.AddrFrom4([4]byte{byte(c >> 24), byte(c >> 16), byte(c >> 8), byte(c)}); prefix.Contains(last) {
+			start = last
 		}
-		return addr.String()
 	}
-	return "" // the pool is exhausted: the service is reachable by endpoint names only
+	addr := start
+	for {
+		if addr = addr.Next(); !prefix.Contains(addr) {
+			addr = prefix.Addr()
+		}
+		if b := addr.As4(); b[3] != 0 && b[3] != 255 && !taken[addr.String()] {
+			tx.insert(tableIndex, &IndexEntry{Key: vipCursorKey, Value: uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])})
+			return addr.String()
+		}
+		if addr == start {
+			return "" // the pool is exhausted: the service is reachable by endpoint names only
+		}
+	}
 }
 
 // servicesOnNode lists, in order, the services with allocations on a node

@@ -29,11 +29,21 @@ const IndexCapacity = "capacity"
 
 // eventCounter is the key in the index table that numbers events; unlike
 // the other keys it is not a Raft index. Nor is clusterIDKey's, the
-// cluster's random ID.
+// cluster's random ID, nor vipCursorKey's, the last virtual IP given out
+// (an IPv4 address as a number), where the next search starts: an address
+// a deleted service gave back is given again only once the pool has gone
+// round, not to the next service created.
 const (
 	eventCounter = "events-id"
 	clusterIDKey = "cluster-id"
+	vipCursorKey = "vip-cursor"
 )
+
+// notRaftIndex reports whether an index table key holds something other
+// than a Raft index.
+func notRaftIndex(key string) bool {
+	return key == eventCounter || key == clusterIDKey || key == vipCursorKey
+}
 
 // IndexEntry records the Raft index that last changed a table.
 type IndexEntry struct {

@@ -164,7 +164,7 @@ func (s *Snapshot) LatestIndex() uint64 {
 		return 0
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if e := raw.(*IndexEntry); e.Key != eventCounter && e.Key != clusterIDKey && e.Value > max {
+		if e := raw.(*IndexEntry); !notRaftIndex(e.Key) && e.Value > max {
 			max = e.Value
 		}
 	}
