@@ -186,7 +186,7 @@ func (l *Lab) checkNetworkFree() error {
 	if holder, err := labNetHolder(""); err != nil {
 		return err
 	} else if holder != "" {
-		return fmt.Errorf("%s is in use by %s: another containerd lab is up (one at a time: flotilla lab down --name OTHER)", labNodeNet, holder)
+		return fmt.Errorf("%s is in use by %s: another containerd lab is up (one at a time: %s)", labNodeNet, holder, downHint(holder))
 	}
 	links := []string{l.Network.Bridge}
 	for _, p := range l.Processes {
@@ -230,6 +230,18 @@ func labNetHolder(except string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// downHint says how to take down the lab whose bridge is link, from the
+// owner its alias names (a lab directory), or in general words when it
+// names none.
+func downHint(link string) string {
+	alias, ok, err := netlab.LinkAlias(link)
+	dir, named := strings.CutPrefix(alias, "flotilla lab ")
+	if err != nil || !ok || !named || strings.HasPrefix(dir, "sha256:") {
+		return "take the other containerd lab down first"
+	}
+	return fmt.Sprintf("flotilla lab down --name %s --dir %s", filepath.Base(dir), filepath.Dir(dir))
 }
 
 // owner is what a lab writes on its bridge (its alias) to say whose the

@@ -167,8 +167,9 @@ func TestARefusedContainerdLabLeavesTheRunningOneAlone(t *testing.T) {
 			Binary: "/bin/true", ContainerdSocket: socket, ReadyTimeout: 3 * time.Second}, io.Discard)
 		return nil
 	})
-	if upErr == nil || !strings.Contains(upErr.Error(), "another containerd lab is up") {
-		t.Fatalf("lab up of a second containerd lab: %v, want a refusal saying another containerd lab is up", upErr)
+	if upErr == nil || !strings.Contains(upErr.Error(), "another containerd lab is up") ||
+		!strings.Contains(upErr.Error(), "flotilla lab down --name "+running.Name+" --dir "+root) {
+		t.Fatalf("lab up of a second containerd lab: %v, want a refusal saying another containerd lab is up, and how to take it down", upErr)
 	}
 	t.Logf("refused: %v", upErr)
 	intact("after the refused lab up")
