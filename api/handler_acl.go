@@ -421,9 +421,6 @@ func (req *ACLTokenRequest) Validate() error {
 	return nil
 }
 
-// recheckACL resolves a long request's token again (the event stream's,
-// between batches): nil while it is still known, and the request's
-// permissions follow its policies' changes.
 // watchACL calls changed once the ACL tokens or policies change, until ctx
 // ends, and reports whether they did. The indexes it watches from are read
 // first, so a change made meanwhile is seen. It watches nothing when the
@@ -457,6 +454,9 @@ func (h *handler) watchACL(ctx context.Context, changed func()) (didChange func(
 	return did.Load
 }
 
+// recheckACL resolves a long request's token again (the event stream's,
+// between batches): nil while it is still known, and the request's
+// permissions follow its policies' changes.
 func (h *handler) recheckACL(r *http.Request) error {
 	a, ok := aclOf(r.Context())
 	if !ok {

@@ -49,8 +49,8 @@ func newOperatorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	var force bool
 	save.Flags().BoolVar(&stale, "stale", false, "let any server answer from its own state, even without a leader (it may be behind)")
+	var force bool
 	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the cluster's whole state with a snapshot's (the leader restores; Raft sends it to the others)",

@@ -20,8 +20,8 @@ type Input struct {
 	// window; nil when there are none (a follower, a test).
 	Figures func(window time.Duration) []api.TrafficFigures
 	// Diffs returns a shadow rollout's comparison figures, merged over the
-	// proxies, for its candidate revision; nil when there are none
-	// (shadow.go).
+	// proxies: those of its candidate revision since it began (r's
+	// StartIndex); nil when there are none (shadow.go).
 	Diffs func(r *api.Rollout) *api.DiffReport
 	// ABVisitors returns an A/B experiment's visitor sketches per
 	// revision, merged over the proxies, and whether every proxy's are in
