@@ -496,22 +496,30 @@ func TestForwardedWritesKeepTheirToken(t *testing.T) {
 	}
 }
 
-// The stream ends at once when its token is deleted, without waiting for
-// an event or the end of its wait.
-func TestAQuietEventStreamEndsWhenItsTokenIsDeleted(t *testing.T) {
+// readersEventStream opens the event stream with the reader's token on an
+// ACL backend whose event log holds one event; the stream ends with the
+// test.
+func readersEventStream(t *testing.T) (*aclBackend, *eventLog, *bufio.Scanner) {
+	t.Helper()
 	events := newEventLog(&api.Event{ID: 1, Type: "ServiceRegistered", Namespace: "default", Service: "web"})
 	b := newACLBackend(&fakeBackend{EventsFn: events.Events})
 	srv := newTestServer(t, b, api.HandlerOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/events", nil)
 	req.Header.Set(api.TokenHeader, readerToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	t.Cleanup(func() { resp.Body.Close() })
+	return b, events, bufio.NewScanner(resp.Body)
+}
+
+// The stream ends at once when its token is deleted, without waiting for
+// an event or the end of its wait.
+func TestAQuietEventStreamEndsWhenItsTokenIsDeleted(t *testing.T) {
+	b, _, sc := readersEventStream(t)
 	for sc.Scan() && !strings.HasPrefix(sc.Text(), "id: 1") {
 	}
 	b.revoke(readerToken)
@@ -531,19 +539,7 @@ func TestAQuietEventStreamEndsWhenItsTokenIsDeleted(t *testing.T) {
 }
 
 func TestTheEventStreamEndsWhenItsTokenIsDeleted(t *testing.T) {
-	events := newEventLog(&api.Event{ID: 1, Type: "ServiceRegistered", Namespace: "default", Service: "web"})
-	b := newACLBackend(&fakeBackend{EventsFn: events.Events})
-	srv := newTestServer(t, b, api.HandlerOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/events", nil)
-	req.Header.Set(api.TokenHeader, readerToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	b, events, sc := readersEventStream(t)
 	next := func(prefix string) string {
 		t.Helper()
 		for sc.Scan() {
