@@ -516,18 +516,26 @@ func TestMetricsAreServed(t *testing.T) {
 
 // TestLateServerIsAddedAsAVoter starts a fourth server without
 // --bootstrap-expect: it joins through gossip and the leader adds it.
-func TestLateServerIsAddedAsAVoter(t *testing.T) {
-	c := startCluster(t, 3, nil)
-	waitLeader(t, c)
-	late, err := New(Config{Name: "s4", DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-		Join: []string{c.Servers()[0].GossipAddr()}})
+// joinServer runs one more server, on loopback with a data dir of its
+// own, that joins gossip at join, until the test ends.
+func joinServer(t *testing.T, name, join string, mtls *api.MutualTLS) *Server {
+	t.Helper()
+	s, err := New(Config{Name: name, DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+		Join: []string{join}, TLS: mtls})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- late.Run(ctx) }()
+	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+func TestLateServerIsAddedAsAVoter(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	waitLeader(t, c)
+	late := joinServer(t, "s4", c.Servers()[0].GossipAddr(), nil)
 	client := clientFor(t, c)
 	if _, err := client.ApplyService(context.Background(), webSpec(t, "seen-by-s4", 0, "")); err != nil {
 		t.Fatal(err)

@@ -162,17 +162,6 @@ func TestAServerOfAnotherCAIsNotMadeAVoter(t *testing.T) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	})
 	leader := waitLeader(t, c)
-	join := func(name string, mtls *api.MutualTLS) {
-		s, err := New(Config{Name: name, DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			Join: []string{leader.GossipAddr()}, TLS: mtls})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-	}
 	voters := func() []string {
 		var ids []string
 		if f := leader.raft.GetConfiguration(); f.Error() == nil {
@@ -182,14 +171,14 @@ func TestAServerOfAnotherCAIsNotMadeAVoter(t *testing.T) {
 		}
 		return ids
 	}
-	join("rogue", other.Mutual(pki.RoleServer))
+	joinServer(t, "rogue", leader.GossipAddr(), other.Mutual(pki.RoleServer))
 	eventually(t, 20*time.Second, "the leader to refuse the rogue", func() bool {
 		return strings.Contains(logs.String(), `msg="not adding a raft voter: it is not a server of this cluster's CA" server=rogue`)
 	})
 	if v := voters(); len(v) != 3 {
 		t.Fatalf("voters %v, want the three servers", v)
 	}
-	join("s4", ca.Mutual(pki.RoleServer))
+	joinServer(t, "s4", leader.GossipAddr(), ca.Mutual(pki.RoleServer))
 	eventually(t, 20*time.Second, "s4 to become a voter", func() bool { return len(voters()) == 4 })
 	if v := voters(); strings.Contains(strings.Join(v, ","), "rogue") {
 		t.Fatalf("voters %v", v)
