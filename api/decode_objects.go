@@ -25,6 +25,12 @@ func DecodeDocuments(source string, data []byte) ([]Document, error) {
 				return fe
 			}
 			out = append(out, Document{File: &f})
+		case "":
+			if hasMembers(tree, "keyID", "keys") {
+				// What `get secrets -o yaml|json` prints: no values.
+				return fieldErr("kind", "required: this looks like a secret as get prints it, which holds no values and cannot be applied back (write kind: Secret with data, or use flotilla secret create)")
+			}
+			fallthrough
 		default:
 			spec, fe := decodeService(tree)
 			if fe != nil {
@@ -84,6 +90,25 @@ func withoutValue(fe *FieldError) *FieldError {
 		return &FieldError{Field: fe.Field, Message: "must be a string (quote numbers and booleans)"}
 	}
 	return fe
+}
+
+// hasMembers reports whether a parsed document has every one of keys at
+// its root.
+func hasMembers(tree any, keys ...string) bool {
+	obj, ok := tree.(*treeObject)
+	if !ok {
+		return false
+	}
+	for _, k := range keys {
+		found := false
+		for _, m := range obj.members {
+			found = found || m.key == k
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // documentKind is a parsed document's kind, "" when it has none (or not

@@ -151,4 +151,11 @@ secrets: [{name: db, env: {DB_PASSWORD: password}}]
 	if !errors.As(err, &fe) || fe.Field != "data.pin" || strings.Contains(err.Error(), "1234") {
 		t.Fatalf("a number value: %v", err)
 	}
+	// A secret as get prints it (no values) is not applied back as a
+	// service, nor as an empty secret.
+	printed, _ := json.Marshal(api.Secret{Name: "db", Namespace: "default", Keys: []api.SecretKey{{Name: "password", Size: 7}}, Hash: "ab12", KeyID: "k-1"})
+	_, err = api.DecodeDocuments("db.json", printed)
+	if !errors.As(err, &fe) || fe.Field != "kind" || !strings.Contains(fe.Message, "a secret as get prints it, which holds no values and cannot be applied back") {
+		t.Fatalf("a printed secret applied back: %v", err)
+	}
 }
