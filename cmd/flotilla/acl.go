@@ -295,7 +295,11 @@ func expires(t *api.ACLToken) string {
 	if t.ExpirationTime == nil {
 		return "never"
 	}
-	return t.ExpirationTime.Local().Format(time.RFC3339)
+	at := t.ExpirationTime.Local().Format(time.RFC3339)
+	if t.Expired(time.Now()) {
+		return at + " (expired)" // refused since; delete it when done with it
+	}
+	return at
 }
 
 // describePermissions says in one line what a token may do.
