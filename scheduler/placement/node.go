@@ -17,8 +17,9 @@ type Node struct {
 	Allocated api.Resources
 	// HostPorts are the host ports in use; may be nil.
 	HostPorts map[int]bool
-	// ServiceReplicas counts the replicas of the service being placed that
-	// are already on the node.
+	// ServiceReplicas counts the replicas being placed that are already
+	// on the node: the scheduler counts those of the same revision of the
+	// service, so that each revision of a rollout spreads by itself.
 	ServiceReplicas int
 }
 
