@@ -267,7 +267,11 @@ func TestClientRetriesOnItsClock(t *testing.T) {
 	if n := down.hits.Load(); n != 1 {
 		t.Fatalf("asked %d times before the clock moved, want once", n)
 	}
-	fake.Advance(time.Second)
+	// The first pause only (the client's backoff starts at 50 ms and
+	// doubles): Advance fires, in order, every timer due by its target,
+	// those armed meanwhile too, so a longer step could take the second
+	// pause as well when the client re-arms quickly.
+	fake.Advance(50 * time.Millisecond)
 	testutil.Eventually(t, 5*time.Second, "the second pause", func() error {
 		if n := down.hits.Load(); n != 2 {
 			return fmt.Errorf("asked %d times, want twice", n)
@@ -283,8 +287,11 @@ func TestClientRetriesOnItsClock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("still retrying after the fake clock passed RetryFor")
 	}
-	if n := down.hits.Load(); n != 3 {
-		t.Errorf("asked %d times, want 3 (one per advance, and the first)", n)
+	// The two hours fire the pauses armed meanwhile too (Advance fires,
+	// in order, every timer due by its target): how many rounds that is
+	// depends on how fast the client re-arms; at least one more.
+	if n := down.hits.Load(); n < 3 {
+		t.Errorf("asked %d times, want at least 3", n)
 	}
 }
 

@@ -987,19 +987,22 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	after := q.Index
 	for {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		// A token deleted (or a policy changed) while the stream runs
-		// ends its wait, and the token is checked again.
+		// The token is checked again every round, once the watch on the
+		// ACLs runs: a token deleted (or a policy changed) before that is
+		// caught by the check, one deleted during the wait ends the wait.
 		aclChanged := h.watchACL(ctx, cancel)
-		events, index, err := h.b.Events(ctx, f, QueryOptions{Index: after, Wait: 30 * time.Second})
+		err := h.recheckACL(r)
+		var events []*Event
+		var index uint64
+		if err == nil {
+			events, index, err = h.b.Events(ctx, f, QueryOptions{Index: after, Wait: 30 * time.Second})
+		}
 		cancel()
 		if r.Context().Err() != nil {
 			return
 		}
 		if aclChanged() {
-			events, index, err = nil, after, nil
-		}
-		if err == nil {
-			err = h.recheckACL(r)
+			continue // checked again, from the top
 		}
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", jsonLine(ErrorResponse{Error: err.Error()}))

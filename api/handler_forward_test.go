@@ -268,10 +268,12 @@ func TestForwardedHeartbeatPassesWritesThatHoldEveryConnection(t *testing.T) {
 	release := make(chan struct{})
 	var inFlight sync.WaitGroup
 	inFlight.Add(conns)
-	var beats atomic.Int32
+	var beats, arrived atomic.Int32
 	leader := newLeaderServer(t, &fakeBackend{
 		ScaleServiceFn: func(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error) {
-			inFlight.Done()
+			if arrived.Add(1) <= conns { // the write that waited arrives once they are released
+				inFlight.Done()
+			}
 			select {
 			case <-release:
 			case <-ctx.Done():
