@@ -257,32 +257,36 @@ func TestBlockingReturnsWhenContextEnds(t *testing.T) {
 	}
 }
 
+// blockingAcrossRestore runs node n1's blocking query at index on h's
+// store and, once it waits, restores snapshot into that store; the test
+// fails if the restore does.
+func blockingAcrossRestore(ctx context.Context, h *harness, index uint64, snapshot []byte) (uint64, error) {
+	h.t.Helper()
+	query, started, _ := firstRun(nodeQuery("n1"))
+	restored := make(chan error, 1)
+	go func() {
+		<-started
+		restored <- h.fsm.Restore(io.NopCloser(bytes.NewReader(snapshot)))
+	}()
+	got, err := h.fsm.Store().Blocking(ctx, index, query)
+	if rerr := <-restored; rerr != nil {
+		h.t.Fatalf("restore: %v", rerr)
+	}
+	return got, err
+}
+
 func TestBlockingWakesWhenStoreIsRestored(t *testing.T) {
 	source := newHarness(t)
 	for _, n := range []string{"a", "b", "c", "n1"} {
 		source.registerNode(n, nil)
 	}
-	var buf bytes.Buffer
-	if err := source.snap().Write(&buf); err != nil {
-		t.Fatal(err)
-	}
+	snapshot := source.writeSnapshot()
 
 	h := newHarness(t)
 	h.registerNode("n1", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	query, started, _ := firstRun(nodeQuery("n1"))
-	restored := make(chan error, 1)
-	go func() {
-		<-started
-		restored <- h.fsm.Restore(io.NopCloser(&buf))
-	}()
-
-	index, err := h.fsm.Store().Blocking(ctx, 1, query)
-
-	if rerr := <-restored; rerr != nil {
-		t.Fatalf("restore: %v", rerr)
-	}
+	index, err := blockingAcrossRestore(ctx, h, 1, snapshot)
 	if err != nil || index != 4 || ctx.Err() != nil {
 		t.Errorf("Blocking = %d, %v (ctx %v); want n1's index 4 from the restored store, at once", index, err, ctx.Err())
 	}
@@ -306,16 +310,7 @@ func TestBlockingQueriesFromBeforeARestoreOfAnOlderStateReturn(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	query, started, _ := firstRun(nodeQuery("n1"))
-	restored := make(chan error, 1)
-	go func() {
-		<-started
-		restored <- h.fsm.Restore(io.NopCloser(bytes.NewReader(older)))
-	}()
-	index, err := h.fsm.Store().Blocking(ctx, seen, query)
-	if rerr := <-restored; rerr != nil {
-		t.Fatalf("restore: %v", rerr)
-	}
+	index, err := blockingAcrossRestore(ctx, h, seen, older)
 	if err != nil || index <= seen || ctx.Err() != nil {
 		t.Fatalf("Blocking at %d across the restore = %d, %v (ctx %v); want an index above %d, at once", seen, index, err, ctx.Err(), seen)
 	}
