@@ -175,7 +175,7 @@ func (s *Server) SnapshotRestore(ctx context.Context, r io.Reader, force bool) (
 // secrets sealed under keys this server's keyring neither holds nor can
 // unwrap from the keys the state carries.
 func (s *Server) restorable(snap *state.Snapshot, force bool) error {
-	if s.cfg.ACL && !hasManagementToken(snap, s.cfg.Clock.Now()) {
+	if s.cfg.ACL && !snap.HasManagementToken(s.cfg.Clock.Now()) {
 		return errors.New("it holds no management token: restored into a cluster that enforces ACLs, it would let anyone run acl bootstrap again")
 	}
 	if force {
@@ -192,17 +192,6 @@ func (s *Server) restorable(snap *state.Snapshot, force bool) error {
 		return nil
 	}
 	return errors.New(strings.Join(why, "; ") + "; --force restores it anyway, as when rebuilding a lost cluster")
-}
-
-// hasManagementToken reports whether a state holds a management token
-// that has not expired.
-func hasManagementToken(snap *state.Snapshot, now time.Time) bool {
-	for _, t := range snap.ACLTokens(nil) {
-		if t.Token.Type == api.TokenManagement && !t.Token.Expired(now) {
-			return true
-		}
-	}
-	return false
 }
 
 // readSnapshotArchive checks an archive and copies its state to w.

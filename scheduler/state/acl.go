@@ -203,7 +203,19 @@ func (tx *applyTxn) aclDeleteToken(c *ACLDeleteToken) error {
 // anotherManagementToken reports whether a management token other than
 // accessor is valid at now.
 func (tx *applyTxn) anotherManagementToken(accessor string, now time.Time) bool {
-	it, err := tx.txn.Get(tableACLTokens, "id")
+	return managementTokenBesides(tx.txn, accessor, now)
+}
+
+// HasManagementToken reports whether the state holds a management token
+// valid at now (a restore checks the state it would bring).
+func (s *Snapshot) HasManagementToken(now time.Time) bool {
+	return managementTokenBesides(s.txn, "", now)
+}
+
+// managementTokenBesides reports whether a management token other than
+// accessor is valid at now.
+func managementTokenBesides(txn *memdb.Txn, accessor string, now time.Time) bool {
+	it, err := txn.Get(tableACLTokens, "id")
 	if err != nil {
 		panic(err) // the index exists
 	}
