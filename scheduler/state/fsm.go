@@ -680,7 +680,9 @@ func (tx *applyTxn) allocateVIP(pool string, spec api.ServiceSpec, current strin
 	// From the address after the last one given out, round the pool.
 	start := prefix.Addr()
 	if c := tx.getIndex(vipCursorKey); c != 0 && c <= math.MaxUint32 {
-		if last := netip.AddrFrom4([4]byte{byte(c >> 24), byte(c >> 16), byte(c >> 8), byte(c)}); prefix.Contains(last) {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(c))
+		if last := netip.AddrFrom4(b); prefix.Contains(last) {
 			start = last
 		}
 	}
@@ -690,7 +692,7 @@ func (tx *applyTxn) allocateVIP(pool string, spec api.ServiceSpec, current strin
 			addr = prefix.Addr()
 		}
 		if b := addr.As4(); b[3] != 0 && b[3] != 255 && !taken[addr.String()] {
-			tx.insert(tableIndex, &IndexEntry{Key: vipCursorKey, Value: uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])})
+			tx.insert(tableIndex, &IndexEntry{Key: vipCursorKey, Value: uint64(binary.BigEndian.Uint32(b[:]))})
 			return addr.String()
 		}
 		if addr == start {
