@@ -31,6 +31,10 @@ type Config struct {
 	// DataDir keeps the agent's local state; "" keeps it in memory only
 	// (fake nodes).
 	DataDir string
+	// NodeSecret is sent with every request to the servers (see
+	// NodeSecretFile); "" reads it from DataDir, making it the first time
+	// (with no DataDir, the node registers without one).
+	NodeSecret string
 	// HTTP is where the agent serves logs, exec and metrics ("" for none).
 	HTTP string
 	// Address is the node address registered; default the host of HTTP.
@@ -226,6 +230,11 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		a.httpLn = cfg.TLS.Listener(a.httpLn) // unchanged without TLS
 	}
 	if cfg.DataDir != "" {
+		if a.cfg.NodeSecret == "" {
+			if a.cfg.NodeSecret, err = NodeSecretIn(cfg.DataDir); err != nil {
+				return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
+			}
+		}
 		if a.kv, err = storage.OpenKV(filepath.Join(cfg.DataDir, "agent.db")); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", cfg.Name, err)
 		}
@@ -323,7 +332,8 @@ func (a *Agent) Registered() <-chan struct{} { return a.registered }
 // pool, so that the servers replace its allocations at once.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
-	ctx, cancel := context.WithCancel(ctx)
+	// Every request to the servers carries the node secret.
+	ctx, cancel := context.WithCancel(api.WithNodeSecret(ctx, a.cfg.NodeSecret))
 	defer cancel()
 	var wg sync.WaitGroup
 	run := func(fn func(context.Context)) {

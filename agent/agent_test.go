@@ -25,9 +25,11 @@ type fakeServers struct {
 	batches   []api.AllocStatusBatch
 	latest    map[string]api.AllocStatusUpdate
 	regs      int
-	beats     int
-	nodes     []*api.Node
-	usage     []api.UsageBatch
+	// regSecrets are the node secrets the registrations carried.
+	regSecrets []string
+	beats      int
+	nodes      []*api.Node
+	usage      []api.UsageBatch
 	// beatTTL and beatInterval are what heartbeats answer (3s and none
 	// unless set); failBeats heartbeats fail first.
 	beatTTL, beatInterval time.Duration
@@ -66,6 +68,7 @@ func (f *fakeServers) RegisterNode(ctx context.Context, name string, r api.NodeR
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.regs++
+	f.regSecrets = append(f.regSecrets, api.NodeSecretFrom(ctx))
 	return api.WriteResponse{Index: 1}, nil
 }
 

@@ -127,7 +127,7 @@ func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = r.flush(final) // best effort on the way out
 			cancel()
 			return

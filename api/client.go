@@ -330,6 +330,9 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, cont
 	if requestID != "" {
 		req.Header.Set(RequestIDHeader, requestID)
 	}
+	if secret := NodeSecretFrom(ctx); secret != "" {
+		req.Header.Set(NodeSecretHeader, secret)
+	}
 	req.Header.Set("Accept", "application/json")
 	c.setTokenHeader(req)
 	resp, err := c.http.Do(req)

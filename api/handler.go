@@ -235,7 +235,7 @@ func newHandler(b Backend, opts HandlerOptions, fwd forwarders) http.Handler {
 		}
 		writeError(w, fmt.Errorf("no such endpoint: %s %s: %w", r.Method, r.URL.Path, ErrNotFound))
 	})
-	return h.authorize(mux)
+	return withNodeSecrets(h.authorize(mux))
 }
 
 // allowedMethods lists the methods under which mux routes r's path to a

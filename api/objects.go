@@ -155,9 +155,13 @@ type Node struct {
 	Unreachable bool `json:"unreachable,omitempty"`
 	// OperatorDown: an operator marked the node down; heartbeats and
 	// registrations do not make it ready again, only an operator does.
-	OperatorDown bool   `json:"operatorDown,omitempty"`
-	CreateIndex  uint64 `json:"createIndex"`
-	ModifyIndex  uint64 `json:"modifyIndex"`
+	OperatorDown bool `json:"operatorDown,omitempty"`
+	// SecretHash is the hash of the node secret its agent registered
+	// with (HashNodeSecret; "" for a node registered without one). It is
+	// never in an answer: snapshots carry it apart from the node's JSON.
+	SecretHash  string `json:"-"`
+	CreateIndex uint64 `json:"createIndex"`
+	ModifyIndex uint64 `json:"modifyIndex"`
 }
 
 // Free is what is left of the node's capacity.

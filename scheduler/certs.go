@@ -236,7 +236,7 @@ func (s *Server) SetWorkloadCA(ctx context.Context, req api.SetWorkloadCARequest
 // CSR's are ignored), its allocation in a URI name.
 func (s *Server) IssueCertificate(ctx context.Context, node, id, name string, csrPEM []byte) (*api.IssuedCertificate, error) {
 	snap := s.store.Snapshot()
-	a, rev, err := placedRevision(snap, node, id)
+	a, rev, err := placedRevision(ctx, snap, node, id)
 	if err != nil {
 		return nil, err
 	}

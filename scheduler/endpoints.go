@@ -460,7 +460,12 @@ func (s *Server) RegisterNode(ctx context.Context, name string, r api.NodeRegist
 	case "containerd":
 		pool = s.cfg.ClusterCIDR
 	}
-	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, SubnetPool: pool, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
+	hash := api.HashNodeSecret(api.NodeSecretFrom(ctx))
+	if err := s.store.Snapshot().NodeSecretRefusal(name, hash); err != nil {
+		return api.WriteResponse{}, err // before a Raft entry: the FSM would refuse it too
+	}
+	_, index, err := s.apply(state.CmdRegisterNode, &state.RegisterNode{Name: name, Registration: r, SubnetPool: pool, SecretHash: hash,
+		Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	if err != nil {
 		return api.WriteResponse{}, err
 	}
@@ -476,9 +481,13 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 	if !s.IsLeader() {
 		return api.HeartbeatResponse{}, fmt.Errorf("heartbeat of %s: %w", name, api.ErrNoLeader)
 	}
-	n := s.store.Snapshot().NodeWithoutUsage(name)
+	snap := s.store.Snapshot()
+	n := snap.NodeWithoutUsage(name)
 	if n == nil {
 		return api.HeartbeatResponse{}, fmt.Errorf("node %s is not registered: %w", name, api.ErrNotFound)
+	}
+	if err := nodeSecretError(ctx, snap, name); err != nil {
+		return api.HeartbeatResponse{}, err
 	}
 	ttl, interval := s.heartbeats.timing()
 	if n.Heartbeat {
@@ -536,6 +545,9 @@ func (s *Server) UpdateAllocations(ctx context.Context, batch api.AllocStatusBat
 		if !api.AgentEventTypes[e.Type] {
 			return api.WriteResponse{}, &api.FieldError{Field: fmt.Sprintf("events[%d].type", i), Message: fmt.Sprintf("unknown event type %q", e.Type)}
 		}
+	}
+	if err := nodeSecretError(ctx, s.store.Snapshot(), batch.Node); err != nil {
+		return api.WriteResponse{}, err
 	}
 	index, err := s.statuses.submit(ctx, state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
 	return api.WriteResponse{Index: index}, err

@@ -280,9 +280,13 @@ func (s *Server) SecretValues(ctx context.Context, namespace, name string) (*api
 
 // placedRevision is an allocation that runs on node and the revision it
 // was made from, for what only that node's agent may ask of it (its
-// files, its certificates): api.ErrNotFound when it is not placed there
-// (or no longer runs), or when its revision is gone.
-func placedRevision(snap *state.Snapshot, node, id string) (*api.Allocation, *api.Revision, error) {
+// files, its certificates): a permission error unless ctx carries the
+// node's secret, api.ErrNotFound when it is not placed there (or no
+// longer runs), or when its revision is gone.
+func placedRevision(ctx context.Context, snap *state.Snapshot, node, id string) (*api.Allocation, *api.Revision, error) {
+	if err := nodeSecretError(ctx, snap, node); err != nil {
+		return nil, nil, err
+	}
 	a := snap.Allocation(nil, id)
 	if a == nil || a.Node != node || a.Terminal() {
 		return nil, nil, fmt.Errorf("allocation %s is not placed on node %s (or no longer runs): %w", id, node, api.ErrNotFound)
@@ -299,7 +303,7 @@ func placedRevision(snap *state.Snapshot, node, id string) (*api.Allocation, *ap
 // secrets decrypted here.
 func (s *Server) AllocationFiles(ctx context.Context, node, id string) (*api.AllocationFiles, error) {
 	snap := s.store.Snapshot()
-	a, rev, err := placedRevision(snap, node, id)
+	a, rev, err := placedRevision(ctx, snap, node, id)
 	if err != nil {
 		return nil, err
 	}

@@ -370,6 +370,9 @@ func (s *Server) ReportTraffic(ctx context.Context, node string, reports []api.T
 	if !s.IsLeader() {
 		return fmt.Errorf("traffic of %s: %w", node, api.ErrNoLeader)
 	}
+	if err := nodeSecretError(ctx, s.store.Snapshot(), node); err != nil {
+		return err
+	}
 	s.traffic.record(node, reports, s.cfg.Clock.Now())
 	s.shadows.record(node, reports, s.cfg.Clock.Now())
 	if n := s.abs.record(reports, s.cfg.Clock.Now()); n > 0 {

@@ -177,6 +177,9 @@ func (s *Server) ReportUsage(ctx context.Context, node string, reports []api.All
 	if !s.IsLeader() {
 		return fmt.Errorf("usage of %s: %w", node, api.ErrNoLeader)
 	}
+	if err := nodeSecretError(ctx, s.store.Snapshot(), node); err != nil {
+		return err
+	}
 	s.usage.record(node, reports, s.cfg.Clock.Now())
 	return nil
 }

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/netip"
@@ -195,6 +199,24 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 		c.StartAt(i)
 		clients = append(clients, c)
 	}
+	// Each node has a secret of its own (as an agent keeps in its data
+	// directory), derived from one the process keeps in --data-dir, if
+	// given, so that the nodes are theirs again after a restart.
+	var processKey [32]byte
+	if base.DataDir != "" {
+		s, err := agent.NodeSecretIn(base.DataDir)
+		if err != nil {
+			return err
+		}
+		processKey = sha256.Sum256([]byte(s))
+	} else if _, err := rand.Read(processKey[:]); err != nil {
+		return err
+	}
+	nodeSecret := func(name string) string {
+		m := hmac.New(sha256.New, processKey[:])
+		m.Write([]byte(name))
+		return hex.EncodeToString(m.Sum(nil))
+	}
 	// They register a few at a time: each registration is a Raft write,
 	// and ten thousand at once (each retried after its 5 s deadline) kept
 	// the servers electing leaders instead of answering.
@@ -205,6 +227,7 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 	for i := 1; i <= n && ctx.Err() == nil; i++ {
 		cfg := base
 		cfg.Name = fmt.Sprintf("%s-%05d", prefix, i)
+		cfg.NodeSecret = nodeSecret(cfg.Name)
 		cfg.DataDir, cfg.HTTP, cfg.Gossip, cfg.Join, cfg.DNS, cfg.Proxy = "", "", "", nil, "", false
 		cfg.Runtime = "fake"
 		cfg.Revisions = revisions

@@ -136,6 +136,9 @@ type RegisterNode struct {
 	// SubnetPool is the CIDR the leader hands node subnets out of for this
 	// node's runtime ("" for none); the FSM picks the first free /24.
 	SubnetPool string
+	// SecretHash is the hash of the node secret the agent registered
+	// with ("" for none): see NodeSecretRefusal.
+	SecretHash string `json:",omitempty"`
 	Time       time.Time
 	// RequestID names the client's write (see Requests).
 	RequestID string `json:",omitempty"`

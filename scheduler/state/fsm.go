@@ -587,7 +587,7 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 		n := &api.Node{
 			Name: c.Name, Status: api.NodeReady, Eligible: true, Address: r.Address, HTTPAddress: r.HTTPAddress,
 			Capacity: r.Capacity, Labels: r.Labels, Heartbeat: r.Heartbeat, Runtime: r.Runtime,
-			StatusTime: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index,
+			SecretHash: c.SecretHash, StatusTime: tx.now, CreateIndex: tx.index, ModifyIndex: tx.index,
 		}
 		n.Subnet = tx.allocateSubnet(c.SubnetPool, "")
 		tx.insert(tableNodes, n)
@@ -596,8 +596,16 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 			Message: fmt.Sprintf("node %s registered with %s cpu and %s memory", c.Name, r.Capacity.CPU, r.Capacity.Memory)})
 		return nil
 	}
+	if err := NodeSecretRefusal(old, c.SecretHash, liveAllocations(tx.txn, c.Name)); err != nil {
+		return err
+	}
 	n := *old
 	n.Address, n.HTTPAddress, n.Capacity, n.Labels, n.Heartbeat, n.Runtime = r.Address, r.HTTPAddress, r.Capacity, r.Labels, r.Heartbeat, r.Runtime
+	if old.SecretHash != "" && c.SecretHash != old.SecretHash {
+		tx.event(api.Event{Type: api.EventNodeRegistered, Node: c.Name,
+			Message: fmt.Sprintf("node %s registered again under a new node secret (it was down and ran nothing)", c.Name)})
+	}
+	n.SecretHash = c.SecretHash
 	n.Subnet = tx.allocateSubnet(c.SubnetPool, old.Subnet)
 	n.Unreachable = false // it registered: its agent is there
 	if n.Status == api.NodeDown && !n.OperatorDown {
@@ -611,6 +619,44 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 	tx.insert(tableNodes, &n)
 	tx.touch(IndexCapacity)
 	return nil
+}
+
+// NodeSecretRefusal is why node n may not be registered again under the
+// node secret whose hash is hash, or nil. A node registered without a
+// secret takes the first one it is registered with; after that, another
+// secret (or none) is refused while the node is up or still has live
+// allocations (live): an agent that lost its data directory, and with it
+// the secret, registers again once its heartbeats stopped long enough for
+// the node to be marked down and its allocations replaced. Anyone holding
+// the agents' token could register a new node; none can take over one
+// that runs something.
+func NodeSecretRefusal(n *api.Node, hash string, live int) error {
+	if n == nil || n.SecretHash == "" || n.SecretHash == hash {
+		return nil
+	}
+	if n.Status == api.NodeDown && live == 0 {
+		return nil
+	}
+	why := "it is up"
+	if n.Status == api.NodeDown {
+		why = "it still has " + text.Count(live, "live allocation")
+	}
+	return &api.PermissionError{Reason: fmt.Sprintf("node %s is registered under another node secret and %s: an agent that lost its data directory registers again once the node is down and runs nothing (its heartbeat TTL)", n.Name, why)}
+}
+
+// liveAllocations counts the allocations on node that are not terminal.
+func liveAllocations(txn *memdb.Txn, node string) int {
+	it, err := txn.Get(tableAllocs, "node", node)
+	if err != nil {
+		return 0
+	}
+	live := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if !raw.(*api.Allocation).Terminal() {
+			live++
+		}
+	}
+	return live
 }
 
 // allocateSubnet keeps a node's subnet when it lies in the pool, else

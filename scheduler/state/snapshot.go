@@ -21,16 +21,19 @@ type snapshotHeader struct {
 
 // snapshotRecord is one object of one table, one JSON line each.
 type snapshotRecord struct {
-	Table      string          `json:"t"`
-	Service    *api.Service    `json:"service,omitempty"`
-	Revision   *api.Revision   `json:"revision,omitempty"`
-	Node       *api.Node       `json:"node,omitempty"`
-	Allocation *api.Allocation `json:"alloc,omitempty"`
-	Evaluation *api.Evaluation `json:"eval,omitempty"`
-	Event      *api.Event      `json:"event,omitempty"`
-	Rollout    *api.Rollout    `json:"rollout,omitempty"`
-	Index      *IndexEntry     `json:"index,omitempty"`
-	Request    *RequestRecord  `json:"request,omitempty"`
+	Table    string        `json:"t"`
+	Service  *api.Service  `json:"service,omitempty"`
+	Revision *api.Revision `json:"revision,omitempty"`
+	Node     *api.Node     `json:"node,omitempty"`
+	// NodeSecretHash is Node's SecretHash, which the node's JSON leaves
+	// out (it is never in an answer).
+	NodeSecretHash string          `json:"nodeSecretHash,omitempty"`
+	Allocation     *api.Allocation `json:"alloc,omitempty"`
+	Evaluation     *api.Evaluation `json:"eval,omitempty"`
+	Event          *api.Event      `json:"event,omitempty"`
+	Rollout        *api.Rollout    `json:"rollout,omitempty"`
+	Index          *IndexEntry     `json:"index,omitempty"`
+	Request        *RequestRecord  `json:"request,omitempty"`
 	// Configs, secrets (sealed) and keyring keys (wrapped).
 	Config     *api.Config    `json:"config,omitempty"`
 	Secret     *StoredSecret  `json:"secret,omitempty"`
@@ -85,7 +88,7 @@ func (s *Snapshot) Write(w io.Writer) error {
 			case *api.Revision:
 				rec.Revision = o
 			case *api.Node:
-				rec.Node = o
+				rec.Node, rec.NodeSecretHash = o, o.SecretHash
 			case *api.Allocation:
 				rec.Allocation = o
 			case *api.Evaluation:
@@ -150,6 +153,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		case rec.Revision != nil:
 			obj = rec.Revision
 		case rec.Node != nil:
+			rec.Node.SecretHash = rec.NodeSecretHash
 			obj = rec.Node
 		case rec.Allocation != nil:
 			obj = rec.Allocation

@@ -251,6 +251,17 @@ func (s *Snapshot) NodeUsage(node string, skip func(*api.Allocation) bool) Usage
 	return u
 }
 
+// NodeSecretRefusal is why node name may not be registered again under
+// the node secret whose hash is hash, or nil (the FSM's rule, for a
+// server to refuse before writing).
+func (s *Snapshot) NodeSecretRefusal(name, hash string) error {
+	n := s.NodeWithoutUsage(name)
+	if n == nil || n.SecretHash == hash {
+		return nil
+	}
+	return NodeSecretRefusal(n, hash, liveAllocations(s.txn, name))
+}
+
 func withUsage(n *api.Node, u Usage) *api.Node {
 	c := *n
 	c.Allocated, c.Allocations = u.Resources, u.Count
