@@ -161,6 +161,9 @@ func (r *RolloutSpec) setDefaults() {
 		r.Strategy = RolloutRamped
 	}
 	fillUnset(&r.RevisionHistory, defaultRevisionHistory)
+	// rollout.progressDeadline stays unset (ProgressDeadlineOrDefault):
+	// filled, it would change the specs stored before it existed, and a
+	// re-apply of one would make a new revision.
 	switch r.Strategy {
 	case RolloutRamped:
 		if r.Ramped == nil {
@@ -264,6 +267,12 @@ func (r *RampedRollout) MaxSurgeOrDefault() IntOrPercent {
 // MaxUnavailableOrDefault is rollout.ramped.maxUnavailable (default 0).
 func (r *RampedRollout) MaxUnavailableOrDefault() IntOrPercent {
 	return valueOr(r.MaxUnavailable, IntOrPercent{})
+}
+
+// ProgressDeadlineOrDefault is rollout.progressDeadline (default 10m), for
+// strategies other than ramped.
+func (r *RolloutSpec) ProgressDeadlineOrDefault() Duration {
+	return valueOr(r.ProgressDeadline, defaultProgressDeadline)
 }
 
 // ProgressDeadlineOrDefault is rollout.ramped.progressDeadline (default 10m).

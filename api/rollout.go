@@ -62,8 +62,16 @@ type Rollout struct {
 	// the same number (a service deleted and created again).
 	StartIndex uint64 `json:"startIndex,omitempty"`
 	// ProgressTime is when the rollout last made progress (ramped: a new
-	// replica became available), for the progress deadline.
+	// replica became available; the others: the wait named by Waiting
+	// began, or more replicas than ever in it became ready), for the
+	// progress deadline.
 	ProgressTime time.Time `json:"progressTime,omitzero"`
+	// Waiting names what a blue-green, canary, A/B or shadow rollout
+	// waits for the new revision's replicas to be ready for ("" when it
+	// does not wait), and WaitReady the most of them ready at once since
+	// the wait began.
+	Waiting   string `json:"waiting,omitempty"`
+	WaitReady int    `json:"waitReady,omitempty"`
 	// PauseUntil is when a timed pause ends.
 	PauseUntil time.Time `json:"pauseUntil,omitzero"`
 	// ScaleDownAt is when the old revision stops after a blue-green

@@ -238,13 +238,19 @@ const (
 type RolloutSpec struct {
 	Strategy string `json:"strategy,omitempty"`
 	// RevisionHistory counts the kept revisions, the current one included.
-	RevisionHistory *int            `json:"revisionHistory,omitempty"`
-	Ramped          *RampedRollout  `json:"ramped,omitempty"`
-	BlueGreen       *BlueGreen      `json:"blueGreen,omitempty"`
-	Canary          *CanaryRollout  `json:"canary,omitempty"`
-	AB              *ABRollout      `json:"ab,omitempty"`
-	Shadow          *ShadowRollout  `json:"shadow,omitempty"`
-	Analysis        *AnalysisConfig `json:"analysis,omitempty"`
+	RevisionHistory *int `json:"revisionHistory,omitempty"`
+	// ProgressDeadline bounds a blue-green, canary, A/B or shadow
+	// rollout's wait for its new revision's replicas to be ready (Argo
+	// Rollouts' progressDeadlineSeconds): with no replica more ready for
+	// that long it fails, back to the stable revision. Ramped rollouts
+	// have their own (RampedRollout.ProgressDeadline).
+	ProgressDeadline *Duration       `json:"progressDeadline,omitempty"`
+	Ramped           *RampedRollout  `json:"ramped,omitempty"`
+	BlueGreen        *BlueGreen      `json:"blueGreen,omitempty"`
+	Canary           *CanaryRollout  `json:"canary,omitempty"`
+	AB               *ABRollout      `json:"ab,omitempty"`
+	Shadow           *ShadowRollout  `json:"shadow,omitempty"`
+	Analysis         *AnalysisConfig `json:"analysis,omitempty"`
 }
 
 // RampedRollout replaces replicas in waves. MaxSurge and MaxUnavailable

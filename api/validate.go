@@ -538,6 +538,15 @@ func (s *ServiceSpec) validateRollout() *FieldError {
 	case n < 1 || n > maxRevisions:
 		return fieldErr(f+".revisionHistory", "must be between 1 and %d, got %d", maxRevisions, n)
 	}
+	if r.ProgressDeadline != nil {
+		switch {
+		case r.Strategy == RolloutRamped:
+			return fieldErr(f+".progressDeadline", "not used by strategy ramped: set spec.rollout.ramped.progressDeadline (with ramped.autoRollback, it also says what a failure does)")
+		case *r.ProgressDeadline <= 0:
+			// 0 is not "no deadline", as for ramped.
+			return fieldErr(f+".progressDeadline", "must be greater than 0, got %s; to wait without a deadline, write a long one such as 24h", *r.ProgressDeadline)
+		}
+	}
 	// A spec carries only its strategy's block, so it never holds settings
 	// that do nothing.
 	for _, b := range r.rolloutBlocks() {

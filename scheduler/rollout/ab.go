@@ -110,6 +110,9 @@ func (d *decider) ab() map[int]int {
 	}
 	if d.r.StepTime.IsZero() {
 		if avail := d.available(rev); avail < needB {
+			if failed, m := d.awaitReady("variant B", avail, needB); failed {
+				return m
+			}
 			d.r.Reason = fmt.Sprintf("A/B: waiting for %s of revision %d to be ready (%d ready)", text.Count(needB, "replica"), rev, avail)
 			if d.r.Paused {
 				d.r.Phase = api.PhasePaused
@@ -173,6 +176,9 @@ func (d *decider) finishAB(needA int) map[int]int {
 	replicas, rev, stable := d.svc.Replicas, d.r.Revision, d.r.StableRevision
 	d.r.NextAnalysis = time.Time{}
 	if avail := d.available(rev); avail < replicas {
+		if failed, m := d.awaitReady("the promotion", avail, replicas); failed {
+			return m
+		}
 		d.r.Reason = "promoting: " + itoa(avail) + " of " + itoa(replicas) + " replicas of revision " + itoa(rev) + " ready"
 		if d.r.AB.Verdict == string(ABWinnerB) && d.r.AB.Last != nil {
 			d.r.Reason = abSummary(d.r.AB.Last) + "; " + d.r.Reason

@@ -35,6 +35,9 @@ func (d *decider) blueGreen() map[int]int {
 	d.r.Weights = map[int]int{blue: 100}
 	if avail := d.available(green); avail < replicas {
 		d.r.Step = 0
+		if failed, m := d.awaitReady("green", avail, replicas); failed {
+			return m
+		}
 		d.r.Reason = "starting green: " + itoa(avail) + " of " + itoa(replicas) + " replicas of revision " + itoa(green) + " ready"
 		if d.r.Paused {
 			d.r.Phase = api.PhasePaused

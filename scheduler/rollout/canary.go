@@ -48,6 +48,9 @@ func (d *decider) canary() map[int]int {
 	desired := map[int]int{stable: replicas, rev: need}
 	if d.r.StepTime.IsZero() {
 		if avail := d.available(rev); avail < need {
+			if failed, m := d.awaitReady("step "+itoa(k)+"/"+itoa(len(steps)), avail, need); failed {
+				return m
+			}
 			d.r.Reason = "step " + itoa(k) + "/" + itoa(len(steps)) + ": waiting for " + itoa(need) +
 				" replica" + text.Plural(need) + " of revision " + itoa(rev) + " to be ready (" + itoa(avail) + " ready)"
 			if d.r.Paused {
@@ -111,6 +114,9 @@ func (d *decider) finishCanary() map[int]int {
 	replicas, rev, stable := d.svc.Replicas, d.r.Revision, d.r.StableRevision
 	d.r.NextAnalysis, d.r.PauseUntil = time.Time{}, time.Time{}
 	if avail := d.available(rev); avail < replicas {
+		if failed, m := d.awaitReady("the promotion", avail, replicas); failed {
+			return m
+		}
 		d.r.Reason = "promoting: " + itoa(avail) + " of " + itoa(replicas) + " replicas of revision " + itoa(rev) + " ready"
 		return map[int]int{stable: replicas, rev: replicas}
 	}

@@ -112,6 +112,9 @@ type decider struct {
 	events []Event
 	// active lists the allocations meant to run, by revision.
 	active map[int][]*api.Allocation
+	// waited: the rollout waits for replicas of its new revision
+	// (awaitReady).
+	waited bool
 }
 
 // Decide returns what the service's rollout wants now.
@@ -157,6 +160,9 @@ func Decide(in Input) Decision {
 		default:
 			desired = d.ramped()
 		}
+	}
+	if !d.waited {
+		r.Waiting, r.WaitReady = "", 0
 	}
 	if !r.Active() {
 		// The preview name goes with the rollout; its VIP is free again.

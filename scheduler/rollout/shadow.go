@@ -102,6 +102,9 @@ func (d *decider) shadow() map[int]int {
 	d.r.Weights = map[int]int{stable: 100}
 	if d.r.StepTime.IsZero() {
 		if avail := d.available(rev); avail < need {
+			if failed, m := d.awaitReady("the shadow", avail, need); failed {
+				return m
+			}
 			d.r.Reason = "starting the shadow: " + itoa(avail) + " of " + itoa(need) + " replica" + text.Plural(need) +
 				" of revision " + itoa(rev) + " ready"
 			d.r.Phase = api.PhaseProgressing

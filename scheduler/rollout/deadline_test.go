@@ -1,0 +1,136 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"flotilla/api"
+)
+
+// crash makes one ready replica of rev not ready (it crashed, and its
+// restart is not ready yet).
+func (w *world) crash(rev int) {
+	for _, a := range w.allocs {
+		if a.Revision == rev && a.DesiredStatus == api.DesiredRun && a.Ready {
+			a.Status, a.Ready = api.AllocStarting, false
+			return
+		}
+	}
+}
+
+// A blue-green rollout whose green never all comes up fails at its
+// progress deadline and goes back to blue, which served all along. One
+// more green replica ready starts the clock again; one that crashes and
+// comes back does not.
+func TestBlueGreenWaitingForGreenFailsAtItsProgressDeadline(t *testing.T) {
+	w := newWorld(t, 3, "{strategy: blue-green, progressDeadline: 2m, blueGreen: {scaleDownDelay: 30s}}")
+	w.update()
+	w.decide()
+	w.wantRunning(2, 3)
+	if !w.ro.RecheckAt.Equal(epoch.Add(2 * time.Minute)) {
+		t.Fatalf("recheck at %v, want the deadline", w.ro.RecheckAt)
+	}
+	w.advance(time.Minute)
+	w.ready(2, 1) // progress: the clock starts again
+	w.decide()
+	w.advance(30 * time.Second)
+	w.crash(2)
+	w.decide()
+	w.advance(30 * time.Second)
+	w.ready(2, 1) // back to one ready: no progress
+	w.decide()
+	w.advance(59 * time.Second) // 1m59s after the first green replica
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.wantRunning(2, 3)
+	w.advance(time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+	w.wantRunning(2, 0)
+	w.wantRunning(1, 3)
+	w.wantWeights(map[int]int{1: 100})
+	for _, want := range []string{"progressDeadline 2m", "1 of 3 replicas of revision 2 ready for green", "rolled back to revision 1"} {
+		if !strings.Contains(w.ro.Reason, want) {
+			t.Errorf("reason %q, want %q in it", w.ro.Reason, want)
+		}
+	}
+	if got := w.eventTypes(); len(got) == 0 || got[len(got)-1] != api.EventRolloutFailed {
+		t.Errorf("events %v, want RolloutFailed last", got)
+	}
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+	w.wantRunning(1, 3)
+}
+
+// A paused rollout's wait has no deadline; resuming starts one.
+func TestAPausedWaitHasNoDeadline(t *testing.T) {
+	w := newWorld(t, 2, "{strategy: blue-green, progressDeadline: 1m}")
+	w.update()
+	w.ro.Paused = true
+	w.decide()
+	w.advance(time.Hour)
+	w.decide()
+	w.wantPhase(api.PhasePaused)
+	w.ro.Paused = false
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(59 * time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+}
+
+// Each canary step's wait for its replicas has a clock of its own: an
+// hour at a manual pause does not count against the next step.
+func TestEachCanaryStepWaitsUpToTheDeadline(t *testing.T) {
+	w := newWorld(t, 4, "{strategy: canary, progressDeadline: 1m, canary: {steps: [{weight: 25, pause: manual}, {weight: 75}]}}")
+	w.update()
+	w.decide()
+	w.readyAll(2)
+	w.decide()
+	w.wantPhase(api.PhasePaused) // at step 1's manual pause
+	if w.ro.Waiting != "" {
+		t.Fatalf("waiting for %q at a pause, want nothing", w.ro.Waiting)
+	}
+	w.advance(time.Hour)
+	w.ro.Promote = true
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.wantRunning(2, 3)
+	w.advance(59 * time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+	w.wantWeights(map[int]int{1: 100})
+	if !strings.Contains(w.ro.Reason, "ready for step 2/2") {
+		t.Errorf("reason %q, want the step named", w.ro.Reason)
+	}
+}
+
+// Left out, the deadline is 10 minutes, for A/B and shadow rollouts too.
+func TestTheProgressDeadlineLeftOutIsTenMinutes(t *testing.T) {
+	for _, rollout := range []string{
+		"{strategy: blue-green}",
+		"{strategy: ab, ab: {goal: {header: X-Conversion}}}\n" + httpPort,
+		"{strategy: shadow, shadow: {percent: 10%}}\n" + httpPort,
+	} {
+		w := newWorld(t, 2, rollout)
+		w.update()
+		w.decide()
+		w.advance(10*time.Minute - time.Second)
+		w.decide()
+		if w.ro.Phase == api.PhaseFailed {
+			t.Fatalf("%s: failed before 10m: %s", rollout, w.ro.Reason)
+		}
+		w.advance(time.Second)
+		w.decide()
+		if w.ro.Phase != api.PhaseFailed || !strings.Contains(w.ro.Reason, "progressDeadline 10m") {
+			t.Errorf("%s: %s %q at 10m, want failed at the default deadline", rollout, w.ro.Phase, w.ro.Reason)
+		}
+	}
+}
