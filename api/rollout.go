@@ -146,6 +146,9 @@ const (
 	ActionPause   = "pause"
 	ActionResume  = "resume"
 	ActionAbort   = "abort"
+	// ActionRetry starts an aborted or failed rollout again from its
+	// first step (Argo Rollouts' retry).
+	ActionRetry = "retry"
 )
 
 // RolloutAction is the body of a rollout action.

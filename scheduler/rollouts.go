@@ -45,15 +45,15 @@ func (s *Server) Rollout(ctx context.Context, namespace, name string, q api.Quer
 
 func (s *Server) RolloutAction(ctx context.Context, namespace, name, action string, body api.RolloutAction) (api.WriteResponse, error) {
 	switch action {
-	case api.ActionPromote, api.ActionPause, api.ActionResume, api.ActionAbort:
+	case api.ActionPromote, api.ActionPause, api.ActionResume, api.ActionAbort, api.ActionRetry:
 	default:
-		return api.WriteResponse{}, &api.FieldError{Field: "action", Message: fmt.Sprintf("unknown rollout action %q (promote, pause, resume, abort, undo)", action)}
+		return api.WriteResponse{}, &api.FieldError{Field: "action", Message: fmt.Sprintf("unknown rollout action %q (promote, pause, resume, abort, retry, undo)", action)}
 	}
 	if body.Full && action != api.ActionPromote {
 		return api.WriteResponse{}, &api.FieldError{Field: "full", Message: "only used by promote"}
 	}
 	_, index, err := s.apply(state.CmdRolloutAction, &state.RolloutAction{Namespace: namespace, Name: name, Action: action, Full: body.Full,
-		RequestID: api.RequestIDFrom(ctx), Time: s.now()})
+		VIPPool: s.cfg.VIPCIDR, RequestID: api.RequestIDFrom(ctx), Time: s.now()})
 	return api.WriteResponse{Index: index}, err
 }
 

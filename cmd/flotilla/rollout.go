@@ -18,7 +18,7 @@ func newRolloutCmd(g *globals) *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
 		Use:   "rollout",
-		Short: "Follow, promote, pause, resume, abort and undo a service's rollout",
+		Short: "Follow, promote, pause, resume, abort, retry and undo a service's rollout",
 		Long: `Every new revision of a service is rolled out with the service's strategy
 (ramped, blue-green, canary, ab or shadow). These commands show where the
 newest rollout stands and steer it.`,
@@ -30,6 +30,7 @@ newest rollout stands and steer it.`,
 		newRolloutActionCmd(g, &namespace, api.ActionPause, "Hold the rollout where it is"),
 		newRolloutActionCmd(g, &namespace, api.ActionResume, "Continue a rollout paused by hand"),
 		newRolloutActionCmd(g, &namespace, api.ActionAbort, "Send all traffic back to the stable revision and stop the new one"),
+		newRolloutActionCmd(g, &namespace, api.ActionRetry, "Start an aborted or failed rollout again from its first step"),
 		newRolloutUndoCmd(g, &namespace),
 		newRolloutHistoryCmd(g, &namespace),
 		newRolloutDiffsCmd(g, &namespace),
@@ -102,6 +103,7 @@ var rolloutActionDone = map[string]string{
 	api.ActionPause:   "pause asked",
 	api.ActionResume:  "resume asked",
 	api.ActionAbort:   "abort asked",
+	api.ActionRetry:   "rollout started again",
 }
 
 func newRolloutActionCmd(g *globals, namespace *string, action, short string) *cobra.Command {

@@ -202,7 +202,7 @@ type FaultStep struct {
 type RolloutStep struct {
 	Service   string `json:"service"`
 	Namespace string `json:"namespace,omitempty"`
-	// Action: promote, pause, resume, abort or undo.
+	// Action: promote, pause, resume, abort, retry or undo.
 	Action string `json:"action"`
 	// Full promotes all the way; ToRevision is undo's target (0: the one
 	// before the current).
@@ -227,7 +227,7 @@ type DrainStep struct {
 // Rollout actions a step may take.
 const ActionUndo = "undo"
 
-var rolloutActions = []string{api.ActionPromote, api.ActionPause, api.ActionResume, api.ActionAbort, ActionUndo}
+var rolloutActions = []string{api.ActionPromote, api.ActionPause, api.ActionResume, api.ActionAbort, api.ActionRetry, ActionUndo}
 
 // Parse reads a scenario file strictly and checks every step. source
 // names the file in errors ("node-loss.yaml"); files, when not nil, is

@@ -143,7 +143,7 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"bad error rate", head + "  - fault: {service: web, errorRate: \"2\"}\n", "steps[0].fault.errorRate: 2 is not between 0 and 1"},
 		{"bad latency", head + "  - fault: {service: web, latency: slow}\n", "steps[0].fault.latency:"},
 		{"all and replicas", head + "  - fault: {service: web, crash: true, all: true, replicas: 2}\n", "steps[0].fault.all: all or replicas, not both"},
-		{"bad rollout action", head + "  - rollout: {service: web, action: rollback}\n", `steps[0].rollout.action: want promote, pause, resume, abort, undo, got "rollback"`},
+		{"bad rollout action", head + "  - rollout: {service: web, action: rollback}\n", `steps[0].rollout.action: want promote, pause, resume, abort, retry, undo, got "rollback"`},
 		{"full without promote", head + "  - rollout: {service: web, action: abort, full: true}\n", "steps[0].rollout.full: only with promote"},
 		{"scale without replicas", head + "  - scale: {service: web}\n", "steps[0].scale.replicas: required"},
 		{"bad service name", head + "  - scale: {service: Web, replicas: 1}\n", "steps[0].scale.service: invalid name"},

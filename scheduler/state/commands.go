@@ -209,10 +209,12 @@ type AllocStatusBatch struct {
 type RolloutAction struct {
 	Namespace, Name string
 	// Action is one of api.ActionPromote, ActionPause, ActionResume,
-	// ActionAbort.
+	// ActionAbort, ActionRetry.
 	Action string
 	Full   bool
-	Time   time.Time
+	// VIPPool is where a retried rollout's preview address comes from.
+	VIPPool string `json:",omitempty"`
+	Time    time.Time
 	// RequestID names the client's write (see Requests).
 	RequestID string `json:",omitempty"`
 }

@@ -27,6 +27,12 @@ func (tx *applyTxn) putRollout(r *api.Rollout) {
 // whatever ran before (superseding a rollout still running) and gives a
 // blue-green or canary rollout its preview VIP.
 func (tx *applyTxn) startRollout(svc *api.Service, vipPool string) {
+	tx.startRolloutWhy(svc, vipPool, "")
+}
+
+// startRolloutWhy is startRollout with why the rollout starts added to
+// its reason ("" for a new revision).
+func (tx *applyTxn) startRolloutWhy(svc *api.Service, vipPool, why string) {
 	prev := tx.rollout(svc.Namespace, svc.Name)
 	if prev != nil && prev.CreateIndex < svc.CreateIndex {
 		prev = nil // left by a deleted service of the same name
@@ -37,6 +43,9 @@ func (tx *applyTxn) startRollout(svc *api.Service, vipPool string) {
 		prev = &api.Rollout{Revision: svc.Revision - 1, StableRevision: svc.Revision - 1, Phase: api.PhaseCompleted}
 	}
 	r := rollout.New(svc, prev, tx.now)
+	if why != "" {
+		r.Reason += "; " + why
+	}
 	r.StartIndex = tx.index
 	if old := tx.rollout(svc.Namespace, svc.Name); old != nil {
 		r.CreateIndex = old.CreateIndex
@@ -63,6 +72,9 @@ func (tx *applyTxn) rolloutAction(c *RolloutAction) (*UpsertServiceResult, error
 		return nil, fmt.Errorf("service %s/%s: %w", c.Namespace, c.Name, api.ErrNotFound)
 	}
 	old := tx.rollout(c.Namespace, c.Name)
+	if c.Action == api.ActionRetry {
+		return tx.retryRollout(c, svc, old)
+	}
 	if old == nil || !old.Active() {
 		phase := "no rollout"
 		if old != nil {
@@ -120,6 +132,24 @@ func (tx *applyTxn) rolloutAction(c *RolloutAction) (*UpsertServiceResult, error
 	r.Reason = msg
 	tx.putRollout(&r)
 	tx.event(api.Event{Type: typ, Namespace: c.Namespace, Service: c.Name, Message: fmt.Sprintf("%s/%s: %s", c.Namespace, c.Name, msg)})
+	eval := tx.newEval(c.Namespace, c.Name, api.TriggerRollout, "")
+	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
+}
+
+// retryRollout starts the rollout of the service's revision again once it
+// was aborted or failed (Argo Rollouts' retry): over the same stable
+// revision, from its first step, with a fresh analysis, experiment or
+// shadow comparison. Only the newest revision's rollout can be retried:
+// a new revision starts a rollout of its own.
+func (tx *applyTxn) retryRollout(c *RolloutAction, svc *api.Service, old *api.Rollout) (*UpsertServiceResult, error) {
+	if old == nil || old.CreateIndex < svc.CreateIndex || (old.Phase != api.PhaseAborted && old.Phase != api.PhaseFailed) {
+		what := "it has no rollout"
+		if old != nil && old.CreateIndex >= svc.CreateIndex {
+			what = fmt.Sprintf("the rollout of revision %d is %s", old.Revision, old.Phase)
+		}
+		return nil, fmt.Errorf("service %s/%s has no aborted or failed rollout to retry (%s): %w", c.Namespace, c.Name, what, api.ErrConflict)
+	}
+	tx.startRolloutWhy(svc, c.VIPPool, "retried by hand")
 	eval := tx.newEval(c.Namespace, c.Name, api.TriggerRollout, "")
 	return &UpsertServiceResult{Revision: svc.Revision, Changed: true, EvalID: eval.ID}, nil
 }

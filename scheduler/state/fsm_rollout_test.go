@@ -258,3 +258,37 @@ func TestAReplicaTurningReadyWhileARolloutRampsBackIsEvaluated(t *testing.T) {
 		t.Fatalf("evaluations once the rollback was done: %v, want none", evalTriggers(got))
 	}
 }
+
+// An aborted or failed rollout can be retried: the same revision rolls
+// out again over the same stable revision, from its first step, as a new
+// rollout (new figures); anything else is refused with why.
+func TestAnAbortedRolloutCanBeRetried(t *testing.T) {
+	h := newHarness(t)
+	h.upsertIn(canaryYAML)
+	err, _ := h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionRetry, Time: h.next()}).(error)
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "the rollout of revision 1 is completed") {
+		t.Fatalf("retry of a completed rollout: %v, want a conflict saying so", err)
+	}
+	first := startCanary(h)
+	err, _ = h.apply(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionRetry, Time: h.next()}).(error)
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "is progressing") {
+		t.Fatalf("retry of a rollout in progress: %v, want a conflict saying so", err)
+	}
+	h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionAbort, Time: h.next()})
+	events := h.lastEventID()
+	res := h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionRetry, VIPPool: "127.64.0.0/16", Time: h.next()})
+	r := h.snap().Rollout(nil, "default", "web")
+	if r.Phase != api.PhaseProgressing || r.Revision != 2 || r.StableRevision != 1 || r.Step != 0 || r.StartIndex != h.index || r.StartIndex == first.StartIndex {
+		t.Fatalf("after retry: %+v, want revision 2 over 1 progressing from the start, a rollout of its own", r)
+	}
+	if r.Weights[1] != 100 || !r.EndTime.IsZero() || r.PreviewVIP == "" {
+		t.Errorf("after retry: weights %v, end %v, preview %q: want all on 1 until the first step, running, a preview name", r.Weights, r.EndTime, r.PreviewVIP)
+	}
+	evs := h.eventsSince(events)
+	if len(evs) != 1 || evs[0].Type != api.EventRolloutStarted || !strings.Contains(evs[0].Message, "retried by hand") {
+		t.Errorf("events %v, want RolloutStarted saying it was retried", eventTypes(evs))
+	}
+	if out, ok := res.(*UpsertServiceResult); !ok || out.EvalID == "" {
+		t.Errorf("result %v, want an evaluation", res)
+	}
+}

@@ -1,6 +1,6 @@
 // The service detail view: the service, its rollout (phase, step, the
 // split between revisions, analysis verdicts, and the promote, pause,
-// resume, abort and undo buttons, which call the same endpoints as
+// resume, abort, retry and undo buttons, which call the same endpoints as
 // `flotilla rollout`), the split and the requests per revision over time,
 // autoscaling (metric against target, replicas and forecast over time),
 // allocations, endpoints and recent events.
@@ -132,8 +132,8 @@ export function mount(el, {params: [ns, name]}) {
   }
 
   // The buttons call POST .../rollout/{action} and .../rollout/undo, as
-  // `flotilla rollout promote|pause|resume|abort|undo` do. Abort and undo
-  // ask to be clicked twice.
+  // `flotilla rollout promote|pause|resume|abort|retry|undo` do. Abort and
+  // undo ask to be clicked twice.
   function renderButtons() {
     const r = rollout && rollout.revision ? rollout : null;
     const active = r && (r.phase === 'progressing' || r.phase === 'paused');
@@ -143,6 +143,7 @@ export function mount(el, {params: [ns, name]}) {
       {action: 'pause', label: 'Pause', enabled: active && !r.paused, body: {}},
       {action: 'resume', label: 'Resume', enabled: active && r.paused, body: {}},
       {action: 'abort', label: 'Abort', enabled: active, body: {}, confirm: true},
+      {action: 'retry', label: 'Retry', enabled: r && (r.phase === 'aborted' || r.phase === 'failed'), body: {}},
       {action: 'undo', label: 'Undo', enabled: svc && svc.revision > 1, body: {}, confirm: true},
     ];
     keyed(buttons, spec, b => b.action,
