@@ -199,7 +199,8 @@ func newApplyCmd(g *globals) *cobra.Command {
 		Long: `Create or update services (kind: Service), configs (kind: Config) and
 secrets (kind: Secret). Every document is checked before anything is
 sent: a bad one changes nothing; configs and secrets are sent first. An unchanged spec keeps its revision; a
-changed one makes a new revision. Changing only replicas scales in place.
+changed one makes a new revision. Changing only replicas scales in place;
+changing only autoscale or rollout settings changes the service in place.
 What get -o yaml|json prints applies as it is: its status section is the
 cluster's and is ignored.`,
 		Args: cobra.NoArgs,

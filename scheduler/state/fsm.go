@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -455,6 +456,17 @@ func template(s api.ServiceSpec) api.ServiceSpec {
 	return s
 }
 
+// sameReplicas reports whether two specs run the same replicas: they
+// differ at most in what the leader reads to place and roll them out
+// (replicas, autoscale, rollout), not in what runs. As for a Kubernetes
+// Deployment's strategy, changing how revisions roll out makes no
+// revision to roll out.
+func sameReplicas(a, b api.ServiceSpec) bool {
+	a, b = template(a), template(b)
+	a.Rollout, b.Rollout = api.RolloutSpec{}, api.RolloutSpec{}
+	return reflect.DeepEqual(a, b)
+}
+
 func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error) {
 	spec := c.Spec
 	replicas := spec.ReplicaCount()
@@ -480,10 +492,20 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		replicas = min(max(old.Replicas, a.Min), a.Max)
 		spec.Replicas = &replicas
 	}
-	templateChanged := !reflect.DeepEqual(template(old.Spec), template(spec)) || tx.filesChangedSince(old, &spec)
+	templateChanged := !sameReplicas(old.Spec, spec) || tx.filesChangedSince(old, &spec)
 	autoscaleChanged := !reflect.DeepEqual(old.Spec.Autoscale, spec.Autoscale)
-	if !templateChanged && !autoscaleChanged && old.Replicas == replicas {
+	rolloutChanged := !reflect.DeepEqual(old.Spec.Rollout, spec.Rollout)
+	if !templateChanged && !autoscaleChanged && !rolloutChanged && old.Replicas == replicas {
 		return &UpsertServiceResult{Revision: old.Revision}, nil
+	}
+	if rolloutChanged && !templateChanged {
+		// The controller reads the service's rollout settings at each
+		// step: a rollout under way keeps the ones it started with.
+		if r := tx.rollout(spec.Namespace, spec.Name); r != nil && r.Active() && r.CreateIndex >= old.CreateIndex {
+			return nil, &api.FieldError{Field: "spec.rollout", Message: fmt.Sprintf(
+				"changed while the rollout of revision %d is %s: new rollout settings apply to the next rollout; let this one end (or abort it) first, or change what runs too",
+				r.Revision, r.Phase)}
+		}
 	}
 	svc := *old
 	svc.Spec, svc.Replicas, svc.Strategy = spec, replicas, spec.Rollout.Strategy
@@ -492,9 +514,16 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	trigger := api.TriggerScale
 	message := fmt.Sprintf("service %s/%s scaled from %d to %s", spec.Namespace, spec.Name, old.Replicas, text.Count(replicas, "replica"))
 	eventType := api.EventServiceScaled
-	if autoscaleChanged && !templateChanged {
+	if (autoscaleChanged || rolloutChanged) && !templateChanged {
+		var what []string
+		if autoscaleChanged {
+			what = append(what, "autoscale")
+		}
+		if rolloutChanged {
+			what = append(what, "rollout")
+		}
 		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
-		message = fmt.Sprintf("service %s/%s: autoscale settings changed (no new revision; %s)", spec.Namespace, spec.Name, text.Count(replicas, "replica"))
+		message = fmt.Sprintf("service %s/%s: %s settings changed (no new revision; %s)", spec.Namespace, spec.Name, strings.Join(what, " and "), text.Count(replicas, "replica"))
 	}
 	if templateChanged {
 		svc.Revision++

@@ -401,3 +401,47 @@ func TestRevisionHistoryOfOneDropsTheOldRevisionWhenTheRolloutCompletes(t *testi
 		t.Fatalf("revisions after the rollout completed: %+v, want only revision 2", revs)
 	}
 }
+
+// Changing only how revisions roll out (strategy, steps, surge) makes no
+// revision and starts no rollout, as changing a Kubernetes Deployment's
+// strategy restarts no pod; it is refused while a rollout runs, whose
+// settings the controller reads at each step. With what runs changed too,
+// it is a new revision rolled out with the new settings.
+func TestChangingOnlyTheRolloutSettingsMakesNoRevision(t *testing.T) {
+	h := newHarness(t)
+	h.upsertIn(canaryYAML)
+	events := h.lastEventID()
+	ramped := strings.Replace(canaryYAML, "rollout: {strategy: canary, canary: {steps: [{weight: 25, pause: manual}, {weight: 100}]}}",
+		"rollout: {strategy: ramped, ramped: {maxSurge: 2}}", 1)
+	res := h.upsertIn(ramped)
+	svc := h.snap().Service(nil, "default", "web")
+	if res.Revision != 1 || !res.Changed || svc.Revision != 1 || svc.Strategy != api.RolloutRamped || svc.Spec.Rollout.Ramped == nil {
+		t.Fatalf("after a rollout-only change: result %+v, service at revision %d with strategy %s, want revision 1, ramped", res, svc.Revision, svc.Strategy)
+	}
+	if revs := h.snap().Revisions(nil, "default", "web"); len(revs) != 1 {
+		t.Fatalf("%d revisions, want 1", len(revs))
+	}
+	evs := h.eventsSince(events)
+	if len(evs) != 1 || evs[0].Type != api.EventServiceUpdated || !strings.Contains(evs[0].Message, "rollout settings changed (no new revision") {
+		t.Fatalf("events %v, want one ServiceUpdated saying no new revision", eventTypes(evs))
+	}
+	if r := h.snap().Rollout(nil, "default", "web"); r.Phase != api.PhaseCompleted || r.Revision != 1 {
+		t.Fatalf("rollout %+v, want revision 1's, completed", r)
+	}
+
+	// A new image rolls out with the new settings; during that rollout,
+	// another rollout-only change is refused and changes nothing.
+	h.upsertIn(strings.Replace(ramped, `"v1"`, `"v2"`, 1))
+	if r := h.snap().Rollout(nil, "default", "web"); r.Revision != 2 || r.Strategy != api.RolloutRamped || !r.Active() {
+		t.Fatalf("rollout %+v, want revision 2 ramped, in progress", r)
+	}
+	before := h.snap().Service(nil, "default", "web")
+	err := h.fails(CmdUpsertService, &UpsertService{Spec: decodeSpec(t, strings.Replace(strings.Replace(ramped, `"v1"`, `"v2"`, 1), "maxSurge: 2", "maxSurge: 1", 1)), Time: h.next()})
+	var fe *api.FieldError
+	if !errors.As(err, &fe) || fe.Field != "spec.rollout" || !strings.Contains(fe.Message, "the rollout of revision 2 is progressing") {
+		t.Fatalf("rollout-only change during a rollout: %v, want a field error on spec.rollout saying why", err)
+	}
+	if after := h.snap().Service(nil, "default", "web"); after.ModifyIndex != before.ModifyIndex {
+		t.Fatal("a refused change changed the service")
+	}
+}
