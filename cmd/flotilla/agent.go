@@ -120,7 +120,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&cpu, "cpu", "4000m", "CPU the node offers")
 	f.StringVar(&memory, "memory", "8Gi", "memory the node offers")
 	f.StringSliceVar(&labels, "labels", nil, "node labels, key=value (repeatable or comma-separated)")
-	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane)")
+	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane); with --data-dir their node secrets outlive a restart")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	gossipKey.flags(f)
 	secure.register(f, "the agent's API")

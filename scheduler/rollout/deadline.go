@@ -13,10 +13,10 @@ import (
 // for rollout.progressDeadline, the rollout fails and goes back to the
 // stable revision, which still serves, and awaitReady returns what it
 // wants then. A paused rollout's wait has no deadline, and resuming
-// begins a new one.
+// begins a new one; so does a new replica count to wait for (a scale).
 func (d *decider) awaitReady(what string, avail, need int) (failed bool, desired map[int]int) {
 	d.waited = true
-	key := what
+	key := what + " (" + text.Count(need, "replica") + ")" // a new count is a new wait
 	if d.r.Paused {
 		key += " (paused)"
 	}

@@ -134,3 +134,52 @@ func TestTheProgressDeadlineLeftOutIsTenMinutes(t *testing.T) {
 		}
 	}
 }
+
+// A new replica count to wait for (a scale, by hand or by the autoscaler)
+// is a new wait: the new replicas get the whole deadline.
+func TestAScaleDuringAWaitStartsItsClockAgain(t *testing.T) {
+	w := newWorld(t, 3, "{strategy: blue-green, progressDeadline: 10m}")
+	w.update()
+	w.decide()
+	w.ready(2, 2)
+	w.decide()
+	w.advance(9*time.Minute + 50*time.Second)
+	w.svc.Replicas = 10
+	w.decide()
+	w.advance(time.Minute)
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(9 * time.Minute)
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+	if !strings.Contains(w.ro.Reason, "2 of 10 replicas") {
+		t.Errorf("reason %q, want the new count", w.ro.Reason)
+	}
+}
+
+// A promoted shadow ramps up within the rollout's progress deadline, and
+// goes back to the stable revision when it passes.
+func TestAPromotedShadowRampsUpWithinTheDeadline(t *testing.T) {
+	w := newWorld(t, 4, withHTTP(`{strategy: shadow, progressDeadline: 5m, shadow: {percent: 20%, compare: {status: true}}}`))
+	w.update()
+	w.decideWith(nil)
+	w.readyAll(2)
+	w.decideWith(nil)
+	w.ro.Promote = true
+	w.decideWith(nil)
+	w.advance(5*time.Minute - time.Second)
+	w.decideWith(nil)
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(time.Second)
+	w.decideWith(nil)
+	w.wantPhase(api.PhaseFailed)
+	if !strings.Contains(w.ro.Reason, "progressDeadline 5m") || !strings.Contains(w.ro.Reason, "rolled back to revision 1") {
+		t.Fatalf("reason %q, want the deadline and the way back named", w.ro.Reason)
+	}
+	for range 10 {
+		w.decideWith(nil)
+		w.readyAll(1)
+	}
+	w.wantRunning(2, 0)
+	w.wantRunning(1, 4)
+}

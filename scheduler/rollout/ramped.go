@@ -30,6 +30,12 @@ func rampedBounds(cfg *api.RampedRollout, replicas int) (surge, unavailable int)
 // one.
 func (d *decider) ramped() map[int]int {
 	cfg := d.spec.Ramped
+	if cfg == nil && promotedShadow(d.r) {
+		// A promoted shadow ramps up with the defaults, held to the
+		// rollout's progress deadline, and goes back to the stable
+		// revision when it fails (as its abort does).
+		cfg = &api.RampedRollout{ProgressDeadline: new(d.spec.ProgressDeadlineOrDefault()), AutoRollback: true}
+	}
 	replicas := d.svc.Replicas
 	surge, unavailable := rampedBounds(cfg, replicas)
 	target := d.r.Revision

@@ -500,11 +500,21 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 	}
 	if rolloutChanged && !templateChanged {
 		// The controller reads the service's rollout settings at each
-		// step: a rollout under way keeps the ones it started with.
-		if r := tx.rollout(spec.Namespace, spec.Name); r != nil && r.Active() && r.CreateIndex >= old.CreateIndex {
-			return nil, &api.FieldError{Field: "spec.rollout", Message: fmt.Sprintf(
-				"changed while the rollout of revision %d is %s: new rollout settings apply to the next rollout; let this one end (or abort it) first, or change what runs too",
-				r.Revision, r.Phase)}
+		// step: a rollout under way keeps the ones it started with, and
+		// so does one that failed or was aborted while its replicas
+		// still run (a ramped rollout left where it stopped, or going
+		// back in waves).
+		if r := tx.rollout(spec.Namespace, spec.Name); r != nil && r.CreateIndex >= old.CreateIndex && r.Phase != api.PhaseCompleted {
+			running := r.Revision != r.StableRevision && tx.runsRevision(spec.Namespace, spec.Name, r.Revision)
+			if r.Active() || running {
+				state := r.Phase
+				if !r.Active() {
+					state += " with its replicas still running"
+				}
+				return nil, &api.FieldError{Field: "spec.rollout", Message: fmt.Sprintf(
+					"changed while the rollout of revision %d is %s: new rollout settings apply to the next rollout; let this one end (or abort it) first, or change what runs too",
+					r.Revision, state)}
+			}
 		}
 	}
 	svc := *old
@@ -524,6 +534,17 @@ func (tx *applyTxn) upsertService(c *UpsertService) (*UpsertServiceResult, error
 		}
 		trigger, eventType = api.TriggerServiceUpdate, api.EventServiceUpdated
 		message = fmt.Sprintf("service %s/%s: %s settings changed (no new revision; %s)", spec.Namespace, spec.Name, strings.Join(what, " and "), text.Count(replicas, "replica"))
+	}
+	if rolloutChanged && !templateChanged {
+		// The current revision's spec says how it rolls out now (what
+		// rollout history compares), and a smaller revisionHistory
+		// applies at once.
+		if rev, _ := tx.first(tableRevisions, spec.Namespace, spec.Name, svc.Revision).(*api.Revision); rev != nil {
+			r := *rev
+			r.Spec.Rollout = spec.Rollout
+			tx.insert(tableRevisions, &r)
+		}
+		tx.pruneRevisions(&svc)
 	}
 	if templateChanged {
 		svc.Revision++
@@ -663,6 +684,9 @@ func NodeSecretRefusal(n *api.Node, hash string, live int) error {
 	if n == nil || n.SecretHash == "" || n.SecretHash == hash {
 		return nil
 	}
+	if hash == "" {
+		return &api.PermissionError{Reason: fmt.Sprintf("node %s is registered under a node secret and this registration carries none (%s): is its agent older than the servers?", n.Name, api.NodeSecretHeader)}
+	}
 	if n.Status == api.NodeDown && live == 0 {
 		return nil
 	}
@@ -671,6 +695,17 @@ func NodeSecretRefusal(n *api.Node, hash string, live int) error {
 		why = "it still has " + text.Count(live, "live allocation")
 	}
 	return &api.PermissionError{Reason: fmt.Sprintf("node %s is registered under another node secret and %s: an agent that lost its data directory registers again once the node is down and runs nothing (its heartbeat TTL)", n.Name, why)}
+}
+
+// runsRevision reports whether a replica of a service's revision is not
+// terminal.
+func (tx *applyTxn) runsRevision(namespace, name string, revision int) bool {
+	for _, a := range tx.allocsOf("service", namespace, name) {
+		if a.Revision == revision && !a.Terminal() {
+			return true
+		}
+	}
+	return false
 }
 
 // liveAllocations counts the allocations on node that are not terminal.

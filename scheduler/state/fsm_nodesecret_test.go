@@ -36,10 +36,10 @@ func TestANodeKeepsTheSecretItRegisteredWith(t *testing.T) {
 
 	h.upsert(decodeSpec(t, webYAML))
 	h.place("web", "e1", "a1@n1")
-	for _, hash := range []string{second, ""} {
+	for hash, want := range map[string]string{second: "it is up", "": "this registration carries none"} {
 		err, _ := registerWithSecret(h, "n1", hash).(error)
-		if !errors.Is(err, api.ErrPermissionDenied) || !strings.Contains(err.Error(), "it is up") {
-			t.Fatalf("registration under %q while up = %v, want a permission error saying it is up", hash, err)
+		if !errors.Is(err, api.ErrPermissionDenied) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("registration under %q while up = %v, want a permission error saying %q", hash, err, want)
 		}
 		if refusal := h.snap().NodeSecretRefusal("n1", hash); refusal == nil || refusal.Error() != err.Error() {
 			t.Errorf("the servers' check before writing = %v, want the FSM's %v", refusal, err)
@@ -56,6 +56,10 @@ func TestANodeKeepsTheSecretItRegisteredWith(t *testing.T) {
 	}
 
 	h.stop("web", Stop{ID: "a1", Reason: "node down", Lost: true})
+	// Without a secret, never: that would open the node to anyone.
+	if err, _ := registerWithSecret(h, "n1", "").(error); !errors.Is(err, api.ErrPermissionDenied) {
+		t.Fatalf("registration without a secret of a down node that ran nothing = %v, want refused", err)
+	}
 	if res := registerWithSecret(h, "n1", second); res != nil {
 		t.Fatalf("registration under a new secret once down and replaced: %v", res)
 	}

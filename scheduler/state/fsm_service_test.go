@@ -445,3 +445,30 @@ func TestChangingOnlyTheRolloutSettingsMakesNoRevision(t *testing.T) {
 		t.Fatal("a refused change changed the service")
 	}
 }
+
+// A rollout-only change rewrites how the current revision rolls out (what
+// rollout history compares) and applies a smaller revisionHistory at
+// once; it is refused too while an ended rollout's replicas still run (a
+// ramped rollout left where it failed, or going back in waves).
+func TestARolloutOnlyChangeUpdatesTheCurrentRevision(t *testing.T) {
+	h := newHarness(t)
+	for _, v := range []string{"v1", "v2", "v3"} {
+		h.upsertIn(strings.Replace(canaryYAML, `"v1"`, `"`+v+`"`, 1))
+	}
+	h.plans(&Plan{EvalID: "e", Namespace: api.DefaultNamespace, Service: "web", Revision: 3, Resources: webResources,
+		Place: []Placement{{ID: "a3", Node: "n1"}}})
+	h.ok(CmdRolloutAction, &RolloutAction{Namespace: "default", Name: "web", Action: api.ActionAbort, Time: h.next()})
+	v3 := strings.Replace(canaryYAML, `"v1"`, `"v3"`, 1)
+	changed := strings.Replace(v3, "rollout: {", "rollout: {revisionHistory: 1, ", 1)
+	err := h.fails(CmdUpsertService, &UpsertService{Spec: decodeSpec(t, changed), Time: h.next()})
+	var fe *api.FieldError
+	if !errors.As(err, &fe) || fe.Field != "spec.rollout" || !strings.Contains(fe.Message, "aborted with its replicas still running") {
+		t.Fatalf("rollout-only change while the aborted revision's replicas run: %v, want refused saying so", err)
+	}
+	h.stop("web", Stop{ID: "a3", Reason: "aborted"})
+	h.upsertIn(changed)
+	revs := h.snap().Revisions(nil, "default", "web")
+	if len(revs) != 1 || revs[0].Revision != 3 || revs[0].Spec.Rollout.RevisionHistoryOrDefault() != 1 {
+		t.Fatalf("revisions after revisionHistory: 1 = %d (%+v), want revision 3 alone, with the new settings", len(revs), revs)
+	}
+}
