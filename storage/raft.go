@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -16,6 +17,7 @@ type RaftStores struct {
 	Stable    raft.StableStore
 	Snapshots raft.SnapshotStore
 	bolt      *raftboltdb.BoltStore
+	stable    *stableStore
 }
 
 // snapshotsRetained is how many Raft snapshots stay on disk.
@@ -44,8 +46,70 @@ func OpenRaftStores(dataDir string, logOutput io.Writer) (*RaftStores, error) {
 		bolt.Close()
 		return nil, fmt.Errorf("open raft snapshots: %w", err)
 	}
-	return &RaftStores{Log: logStore, Stable: bolt, Snapshots: snaps, bolt: bolt}, nil
+	stable := &stableStore{bolt: bolt}
+	return &RaftStores{Log: logStore, Stable: stable, Snapshots: snaps, bolt: bolt, stable: stable}, nil
 }
 
-// Close releases the bbolt file.
-func (r *RaftStores) Close() error { return r.bolt.Close() }
+// Close releases the bbolt file, once the stable store's calls in flight
+// are done.
+func (r *RaftStores) Close() error {
+	r.stable.close()
+	return r.bolt.Close()
+}
+
+// stableStore is the bbolt file as Raft's stable store, safe for the
+// moment after Close. Raft's transport may still hand Raft a heartbeat it
+// read before the shutdown, and Raft panics when it cannot save the term
+// the heartbeat carries ("failed to save current term: database not
+// open"; seen in CI when a test stopped a server). Close waits for the
+// calls in flight; after it, writes are dropped (the server is stopping,
+// and its next start opens the file again) and reads fail.
+type stableStore struct {
+	mu     sync.RWMutex
+	closed bool
+	bolt   *raftboltdb.BoltStore
+}
+
+var errStoresClosed = fmt.Errorf("raft stores closed")
+
+func (s *stableStore) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+}
+
+func (s *stableStore) Set(key, val []byte) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil
+	}
+	return s.bolt.Set(key, val)
+}
+
+func (s *stableStore) Get(key []byte) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, errStoresClosed
+	}
+	return s.bolt.Get(key)
+}
+
+func (s *stableStore) SetUint64(key []byte, val uint64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil
+	}
+	return s.bolt.SetUint64(key, val)
+}
+
+func (s *stableStore) GetUint64(key []byte) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, errStoresClosed
+	}
+	return s.bolt.GetUint64(key)
+}
