@@ -8,6 +8,18 @@ import (
 	"flotilla/api"
 )
 
+// wantFailureAfter checks that the rollout still progresses a second
+// before d from now, and has failed at d.
+func (w *world) wantFailureAfter(d time.Duration) {
+	w.t.Helper()
+	w.advance(d - time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(time.Second)
+	w.decide()
+	w.wantPhase(api.PhaseFailed)
+}
+
 // crash makes one ready replica of rev not ready (it crashed, and its
 // restart is not ready yet).
 func (w *world) crash(rev int) {
@@ -74,13 +86,7 @@ func TestAPausedWaitHasNoDeadline(t *testing.T) {
 	w.wantPhase(api.PhasePaused)
 	w.ro.Paused = false
 	w.decide()
-	w.wantPhase(api.PhaseProgressing)
-	w.advance(59 * time.Second)
-	w.decide()
-	w.wantPhase(api.PhaseProgressing)
-	w.advance(time.Second)
-	w.decide()
-	w.wantPhase(api.PhaseFailed)
+	w.wantFailureAfter(time.Minute)
 }
 
 // Each canary step's wait for its replicas has a clock of its own: an
@@ -100,12 +106,7 @@ func TestEachCanaryStepWaitsUpToTheDeadline(t *testing.T) {
 	w.decide()
 	w.wantPhase(api.PhaseProgressing)
 	w.wantRunning(2, 3)
-	w.advance(59 * time.Second)
-	w.decide()
-	w.wantPhase(api.PhaseProgressing)
-	w.advance(time.Second)
-	w.decide()
-	w.wantPhase(api.PhaseFailed)
+	w.wantFailureAfter(time.Minute)
 	w.wantWeights(map[int]int{1: 100})
 	if !strings.Contains(w.ro.Reason, "ready for step 2/2") {
 		t.Errorf("reason %q, want the step named", w.ro.Reason)
