@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,6 +244,21 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 	// server refused twice in a row, nobody is there, and waiting for an
 	// election would only delay the error.
 	unreachable := 0
+	// answered is the newest error a server answered with (a 503: no
+	// leader): what a request that runs out of time says, rather than how
+	// the last server it tried failed to answer.
+	// quiet are the servers whose last attempt got no answer.
+	var answered error
+	quiet := map[string]bool{}
+	giveUp := func(err error) error {
+		if answered != nil && !errors.As(err, new(*Error)) {
+			err = answered
+		}
+		if !errors.As(err, new(*Error)) || len(quiet) == 0 {
+			return err
+		}
+		return fmt.Errorf("%w (no answer from %s)", err, strings.Join(slices.Sorted(maps.Keys(quiet)), ", "))
+	}
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
 		base := c.addrs[c.current%len(c.addrs)]
@@ -258,12 +275,18 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			// The server did not answer (refused, reset, or hung until ctx
 			// ran out): the next request, whoever makes it, tries another.
 			c.moveOn(base)
+			quiet[base] = true
 		}
-		if err == nil || !retryable(method == http.MethodGet || requestID != "", err) || ctx.Err() != nil {
+		if err == nil || !retryable(method == http.MethodGet || requestID != "", err) {
 			return index, err
+		}
+		if ctx.Err() != nil {
+			return index, giveUp(err)
 		}
 		if apiErr != nil {
 			c.moveOn(base) // it answered, but cannot serve this now
+			answered = err
+			delete(quiet, base)
 		}
 		switch {
 		case apiErr != nil: // set above
@@ -277,7 +300,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			}
 		}
 		if clk.Now().After(deadline) {
-			return 0, err
+			return 0, giveUp(err)
 		}
 		// Every server was tried once: wait before the next round, but not
 		// past the deadline.

@@ -221,6 +221,26 @@ func TestClientGivesUpAfterRetryFor(t *testing.T) {
 	}
 }
 
+// A request that runs out of time while one server answers "no leader"
+// and the others do not answer at all says so: the answer, and which
+// servers were silent (not how the last attempt happened to fail).
+func TestClientGivingUpSaysWhoAnsweredAndWhoDidNot(t *testing.T) {
+	noLeader := newCountingServer(t, answering(http.StatusServiceUnavailable, ""))
+	dead := deadAddress(t)
+	c := newClient(t, dead+","+noLeader.URL)
+	c.RetryFor = 300 * time.Millisecond
+	_, err := c.ScaleService(testContext(t), "prod", "web", 3)
+	if !errors.Is(err, api.ErrNoLeader) {
+		t.Fatalf("err = %v, want errors.Is ErrNoLeader (the answer)", err)
+	}
+	if want := "(no answer from http://" + dead + ")"; !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to end %q", err, want)
+	}
+	if noLeader.hits.Load() < 2 {
+		t.Errorf("the answering server was asked %d times, want retries", noLeader.hits.Load())
+	}
+}
+
 // When no server answers at all, the error names every address the
 // client tried, once, and keeps the cause.
 func TestClientNamesEveryServerWhenNoneAnswers(t *testing.T) {

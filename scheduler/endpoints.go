@@ -332,7 +332,7 @@ func (s *Server) ServiceEndpoints(ctx context.Context, namespace, name string, q
 // WriteTarget says where writes go, waiting up to five seconds for an
 // election in progress.
 func (s *Server) WriteTarget(ctx context.Context) (string, error) {
-	deadline := s.cfg.Clock.Now().Add(5 * time.Second)
+	deadline := s.cfg.Clock.Now().Add(noLeaderWait)
 	for {
 		if s.IsLeader() {
 			return "", nil
@@ -340,8 +340,8 @@ func (s *Server) WriteTarget(ctx context.Context) (string, error) {
 		if name, _, http := s.leaderHTTP(); name != "" && name != s.cfg.Name && http != "" {
 			return http, nil
 		}
-		if s.cfg.Clock.Now().After(deadline) {
-			return "", fmt.Errorf("server %s: %w", s.cfg.Name, api.ErrNoLeader)
+		if !s.cfg.Clock.Now().Before(deadline) {
+			return "", fmt.Errorf("server %s: no known leader for %s: %w", s.cfg.Name, noLeaderWait, api.ErrNoLeader)
 		}
 		select {
 		case <-ctx.Done():

@@ -29,6 +29,15 @@ import (
 // server to catch up before it answers 503.
 const readBarrierTimeout = 5 * time.Second
 
+// noLeaderWait is how long a read or a write waits for an election while
+// this server knows no leader at all, before it answers 503: less than a
+// client's attempt (the CLI's 5 s), so that a client hears "no cluster
+// leader" from a server without one (a majority of the servers down)
+// rather than taking it for a dead server. Clients try again.
+const noLeaderWait = 2 * time.Second
+
+var errNoKnownLeader = errors.New("no known leader")
+
 // The server answers api.ReadConsistency.
 var _ api.ReadConsistency = (*Server)(nil)
 
@@ -38,6 +47,7 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 	ctx, cancel := clock.WithTimeout(ctx, s.cfg.Clock, readBarrierTimeout)
 	defer cancel()
 	var last error
+	var noLeaderSince time.Time
 	for {
 		var err error
 		if s.IsLeader() {
@@ -59,7 +69,15 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 				err = fmt.Errorf("catch up with index %d of leader %s: %w", index, name, err)
 			}
 		} else {
-			err = errors.New("no known leader")
+			err = errNoKnownLeader
+		}
+		switch now := s.cfg.Clock.Now(); {
+		case err != errNoKnownLeader:
+			noLeaderSince = time.Time{}
+		case noLeaderSince.IsZero():
+			noLeaderSince = now
+		case now.Sub(noLeaderSince) >= noLeaderWait:
+			return fmt.Errorf("server %s: consistent read: no known leader for %s: %w", s.cfg.Name, noLeaderWait, api.ErrNoLeader)
 		}
 		last = err
 		select {

@@ -122,3 +122,54 @@ func TestAConsistentReadWaitsForALeaderOnTheServersClock(t *testing.T) {
 		t.Fatal("the read went on after readBarrierTimeout of the server's clock")
 	}
 }
+
+// A server that knows no leader at all (a majority of the servers down)
+// answers reads and writes with "no cluster leader" once noLeaderWait has
+// passed on its clock: before a client's 5 s attempt gives up on it and
+// takes it for a dead server.
+func TestAServerWithoutALeaderSaysSoBeforeAClientGivesUp(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := startCluster(t, 3, func(cfg *Config) { cfg.Clock = fake })
+	leader := waitLeader(t, c)
+	var survivor *Server
+	for _, s := range c.Servers() {
+		if s != leader {
+			survivor = s
+		}
+	}
+	for _, s := range c.Servers() {
+		if s != survivor {
+			if err := c.Kill(s.cfg.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Raft's own timers run on the wall clock: wait until the survivor
+	// has let go of the old leader.
+	eventually(t, 20*time.Second, "the survivor knows no leader", func() bool {
+		name, _, _ := survivor.leaderHTTP()
+		return name == "" && !survivor.IsLeader()
+	})
+	done := make(chan error, 2)
+	go func() { _, err := survivor.WriteTarget(context.Background()); done <- err }()
+	go func() { done <- survivor.ReadBarrier(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("a request ended before the clock moved: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	fake.Advance(noLeaderWait)
+	for range 2 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, api.ErrNoLeader) {
+				t.Fatalf("err = %v, want errors.Is ErrNoLeader", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request went on after noLeaderWait of the server's clock")
+		}
+	}
+	if noLeaderWait >= 5*time.Second {
+		t.Errorf("noLeaderWait %s: want less than the CLI's 5 s attempt", noLeaderWait)
+	}
+}

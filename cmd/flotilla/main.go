@@ -201,7 +201,12 @@ func main() {
 		if errors.As(err, &exit) {
 			os.Exit(int(exit))
 		}
-		fmt.Fprintln(os.Stderr, "error: "+oneLine(err))
+		msg := oneLine(err)
+		if errors.Is(err, api.ErrNoLeader) {
+			// Said once here rather than by every command.
+			msg += "; electing a leader needs a majority of the servers (flotilla status shows which answer)"
+		}
+		fmt.Fprintln(os.Stderr, "error: "+msg)
 		os.Exit(1)
 	}
 }
