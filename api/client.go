@@ -38,6 +38,10 @@ const AddressEnv = "FLOTILLA_ADDR"
 type Client struct {
 	addrs []string
 	http  *http.Client
+	// Stale makes every read a stale one (?stale): any server answers from
+	// its own state, which may be behind the leader's, even when no
+	// leader is elected (a majority of the servers down).
+	Stale bool
 	// RetryFor bounds how long a request keeps trying other servers and
 	// waiting out an election (default 10s).
 	RetryFor time.Duration
@@ -228,6 +232,13 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 		if body, err = json.Marshal(in); err != nil {
 			return 0, err
 		}
+	}
+	if c.Stale && method == http.MethodGet && !strings.Contains(path, "stale=") {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "stale="
 	}
 	// One ID for the logical write, the same on every attempt.
 	requestID := ""

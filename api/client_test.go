@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -238,6 +240,46 @@ func TestClientGivingUpSaysWhoAnsweredAndWhoDidNot(t *testing.T) {
 	}
 	if noLeader.hits.Load() < 2 {
 		t.Errorf("the answering server was asked %d times, want retries", noLeader.hits.Load())
+	}
+}
+
+// A Stale client makes every read a stale one (?stale), and leaves
+// writes alone.
+func TestAStaleClientReadsStale(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		_, stale := r.URL.Query()["stale"]
+		asked = append(asked, fmt.Sprintf("%s %s stale=%v", r.Method, r.URL.Path, stale))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			fmt.Fprint(w, "[]")
+			return
+		}
+		fmt.Fprint(w, "{}")
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	ctx := testContext(t)
+	if _, _, err := c.Services(ctx, api.QueryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Stale = true
+	if _, _, err := c.Services(ctx, api.QueryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Allocations(ctx, api.AllocFilter{Service: "web"}, api.QueryOptions{}); err != nil { // a query string of its own
+		t.Fatal(err)
+	}
+	if _, err := c.ScaleService(ctx, "default", "web", 2); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"GET /v1/services stale=false", "GET /v1/services stale=true", "GET /v1/allocations stale=true",
+		"POST /v1/services/default/web/scale stale=false"}
+	if !slices.Equal(asked, want) {
+		t.Fatalf("requests %q, want %q", asked, want)
 	}
 }
 

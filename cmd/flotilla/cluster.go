@@ -427,6 +427,7 @@ adds the stopped ones, which the cluster keeps about 10 minutes.`,
 	cmd.Flags().StringVar(&service, "service", "", "only this service's allocations or evaluations")
 	cmd.Flags().StringVar(&node, "node", "", "only this node's allocations")
 	cmd.Flags().BoolVar(&all, "all", false, "allocs: the stopped ones too (kept about 10 minutes after they stop)")
+	g.staleFlag(cmd)
 	return cmd
 }
 
@@ -697,6 +698,7 @@ func newDescribeCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", api.DefaultNamespace, "namespace")
+	g.staleFlag(cmd)
 	return cmd
 }
 

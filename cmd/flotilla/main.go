@@ -30,6 +30,12 @@ type globals struct {
 	output  string
 	tls     clientTLS // --ca-cert, --client-cert, --client-key (tls_flags.go)
 	token   string    // --token (acl.go)
+	stale   bool      // --stale, of the commands that only read (get, describe)
+}
+
+// staleFlag adds --stale to a command that only reads.
+func (g *globals) staleFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&g.stale, "stale", false, "let any server answer from its own state, which may be behind, even with no leader elected (a majority of the servers down)")
 }
 
 // client talks to the cluster; an attempt on a server that does not answer
@@ -40,6 +46,7 @@ func (g *globals) client() (*api.Client, error) {
 		return nil, err
 	}
 	c.AttemptTimeout = 5 * time.Second
+	c.Stale = g.stale
 	if err := g.tls.use(c); err != nil {
 		return nil, err
 	}
@@ -204,7 +211,7 @@ func main() {
 		msg := oneLine(err)
 		if errors.Is(err, api.ErrNoLeader) {
 			// Said once here rather than by every command.
-			msg += "; electing a leader needs a majority of the servers (flotilla status shows which answer)"
+			msg += "; electing a leader needs a majority of the servers (flotilla status shows which answer; get and describe --stale read a server's own state)"
 		}
 		fmt.Fprintln(os.Stderr, "error: "+msg)
 		os.Exit(1)
