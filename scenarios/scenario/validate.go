@@ -391,16 +391,6 @@ func (l *LoadStep) config(url string) loadgen.Config {
 	}
 	cfg := loadgen.Config{URL: url + strings.TrimPrefix(l.Path, "/"), Rate: l.Rate, Duration: d, Profile: l.Profile,
 		Period: l.Period.Std(), MinRate: l.MinRate, Timeout: l.Timeout.Std(), ProgressInterval: loadProgress, Users: l.Users}
-	// A story's load drops nothing on its own side: as many requests may
-	// be in flight as can be due within one request's timeout, so that a
-	// lab slowed down by a busy machine (CI's race-detector runs drove
-	// p99 to 2 s) answers late rather than has requests counted as errors
-	// it never saw. What the cluster fails or times out still counts.
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = loadgen.DefaultTimeout
-	}
-	cfg.Concurrency = max(loadgen.MinDefaultConcurrency, int(math.Ceil(l.Rate*timeout.Seconds())))
 	if l.Users > 0 {
 		cfg.UserHeader, cfg.CheckoutPath, cfg.CheckoutRatio = l.UserHeader, l.CheckoutPath, l.checkoutRatio()
 		if l.Seed != 0 {
