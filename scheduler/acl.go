@@ -46,6 +46,9 @@ type cachedRules struct {
 const (
 	minSecretLength = 16
 	maxSecretLength = 128
+	// minSecretDistinct is how many different characters it needs at
+	// least.
+	minSecretDistinct = 8
 )
 
 // readBootstrapSecret reads --acl-bootstrap-token-file.
@@ -70,10 +73,18 @@ func checkSecret(secret string) error {
 	if len(secret) < minSecretLength || len(secret) > maxSecretLength {
 		return fmt.Errorf("a token secret is %d to %d characters, got %d (make one with: flotilla acl token generate)", minSecretLength, maxSecretLength, len(secret))
 	}
+	distinct := map[rune]bool{}
 	for _, r := range secret {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
 			return fmt.Errorf("a token secret holds letters, digits and -_. only")
 		}
+		distinct[r] = true
+	}
+	// A generated secret of 16 characters has about 14 different ones;
+	// fewer than 8 is a typed pattern (aaaa..., 1234123412341234), not a
+	// secret.
+	if len(distinct) < minSecretDistinct {
+		return fmt.Errorf("a token secret of only %d different characters is guessable (make one with: flotilla acl token generate)", len(distinct))
 	}
 	return nil
 }

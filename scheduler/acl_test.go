@@ -189,6 +189,8 @@ func TestBootstrapTokenFileNeedsACLAndASecret(t *testing.T) {
 	dir := t.TempDir()
 	short := filepath.Join(dir, "short")
 	os.WriteFile(short, []byte("abc\n"), 0o600)
+	same := filepath.Join(dir, "same")
+	os.WriteFile(same, []byte("aaaaaaaaaaaaaaaa\n"), 0o600)
 	open := filepath.Join(dir, "open")
 	os.WriteFile(open, []byte(api.NewACLSecret()+"\n"), 0o644)
 	os.Chmod(open, 0o644) // whatever the umask
@@ -198,6 +200,7 @@ func TestBootstrapTokenFileNeedsACLAndASecret(t *testing.T) {
 	}{
 		{Config{ACLBootstrapTokenFile: short}, "--acl-bootstrap-token-file needs --acl"},
 		{Config{ACL: true, ACLBootstrapTokenFile: short}, "16 to 128 characters, got 3"},
+		{Config{ACL: true, ACLBootstrapTokenFile: same}, "only 1 different characters is guessable"},
 		{Config{ACL: true, ACLBootstrapTokenFile: filepath.Join(dir, "missing")}, "no such file"},
 		{Config{ACL: true, ACLBootstrapTokenFile: open}, "mode 0644 lets other users read a management token: chmod 600 " + open},
 	} {
