@@ -673,13 +673,13 @@ func (tx *applyTxn) registerNode(c *RegisterNode) error {
 
 // NodeSecretRefusal is why node n may not be registered again under the
 // node secret whose hash is hash, or nil. A node registered without a
-// secret takes the first one it is registered with; after that, another
-// secret (or none) is refused while the node is up or still has live
-// allocations (live): an agent that lost its data directory, and with it
-// the secret, registers again once its heartbeats stopped long enough for
-// the node to be marked down and its allocations replaced. Anyone holding
-// the agents' token could register a new node; none can take over one
-// that runs something.
+// secret takes the first one it is registered with; after that, none is
+// refused always, and another secret while the node is up or still has
+// live allocations (live): an agent that lost its data directory, and
+// with it the secret, registers again once its heartbeats stopped long
+// enough for the node to be marked down and its allocations replaced.
+// Anyone holding the agents' token could register a new node; none can
+// take over one that runs something.
 func NodeSecretRefusal(n *api.Node, hash string, live int) error {
 	if n == nil || n.SecretHash == "" || n.SecretHash == hash {
 		return nil
