@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -428,6 +429,10 @@ func (s *Server) now() time.Time { return s.cfg.Clock.Now().UTC() }
 
 func (s *Server) ApplyService(ctx context.Context, spec api.ServiceSpec) (api.ApplyResponse, error) {
 	resp, index, err := s.apply(state.CmdUpsertService, &state.UpsertService{Spec: spec, VIPPool: s.cfg.VIPCIDR, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})
+	var fe *api.FieldError
+	if errors.As(err, &fe) {
+		return api.ApplyResponse{}, err // a field's own one-line error (clients name the service)
+	}
 	if err != nil {
 		return api.ApplyResponse{}, fmt.Errorf("apply service %s/%s: %w", spec.Namespace, spec.Name, err)
 	}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,27 @@ func TestAbortMovesTrafficBackInOneWrite(t *testing.T) {
 	})
 	if _, err := client.RolloutAction(ctx, "default", "web", api.ActionPromote, api.RolloutAction{}); err == nil {
 		t.Fatal("promote after an abort was accepted")
+	}
+}
+
+// A field error of an apply is answered as it is, one line naming the
+// field: the CLI, which names the service itself, printed "apply service
+// default/web: apply service default/web: spec.rollout: ...".
+func TestAnApplysFieldErrorIsAnsweredAsItIs(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx := context.Background()
+	canary := "rollout: {strategy: canary, canary: {steps: [{weight: 50, pause: manual}, {weight: 100}]}}\n"
+	if _, err := client.ApplyService(ctx, webSpec(t, "web", 2, "args: [v1]\n"+canary)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ApplyService(ctx, webSpec(t, "web", 2, "args: [v2]\n"+canary)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.ApplyService(ctx, webSpec(t, "web", 2, "args: [v2]\n"+strings.Replace(canary, "weight: 50", "weight: 25", 1)))
+	status, field := apiStatus(err)
+	if status != http.StatusBadRequest || field != "spec.rollout" || !strings.HasPrefix(err.Error(), "spec.rollout: changed while the rollout of revision 2") {
+		t.Fatalf("a rollout-only change during a rollout: %d %q %v, want 400 on spec.rollout, the message as it is", status, field, err)
 	}
 }
