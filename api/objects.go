@@ -37,8 +37,9 @@ type Service struct {
 	// and rule behind it.
 	Autoscaled *AutoscaleChange `json:"autoscaled,omitempty"`
 	// Health is "healthy"; "crash-looping" while allocations keep failing,
-	// or "degraded" while replicas cannot be placed (HealthMessage says
-	// how); computed when read.
+	// or "degraded" while replicas cannot be placed or the newest
+	// revision's rollout failed or was aborted (HealthMessage says how);
+	// computed when read.
 	Health        string      `json:"health"`
 	HealthMessage string      `json:"healthMessage,omitempty"`
 	Spec          ServiceSpec `json:"spec"`

@@ -53,6 +53,17 @@ func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, no
 	if ro := snap.Rollout(ws, svc.Namespace, svc.Name); ro != nil && ro.Revision == svc.Revision && ro.Phase != api.PhaseCompleted {
 		ramping := ro.Strategy == api.RolloutRamped && ro.Active()
 		serves = func(rev int) bool { return ramping || ro.Weights[rev] > 0 }
+		if !ro.Active() && c.Health == api.HealthHealthy && ro.StableRevision != ro.Revision {
+			// As Argo Rollouts' Degraded: the spec is the revision that
+			// did not roll out, and another serves.
+			what := "failed"
+			if ro.Phase == api.PhaseAborted {
+				what = "was aborted"
+			}
+			c.Health = api.HealthDegraded
+			c.HealthMessage = fmt.Sprintf("the rollout of revision %d %s; revision %d serves (rollout retry, rollout undo or a new apply)",
+				ro.Revision, what, ro.StableRevision)
+		}
 	}
 	for _, a := range allocs {
 		if a.DesiredStatus != api.DesiredRun || !serves(a.Revision) {

@@ -213,3 +213,29 @@ func TestAnApplysFieldErrorIsAnsweredAsItIs(t *testing.T) {
 		t.Fatalf("a rollout-only change during a rollout: %d %q %v, want 400 on spec.rollout, the message as it is", status, field, err)
 	}
 }
+
+// A service whose newest revision's rollout was aborted is degraded, as
+// Argo Rollouts' Degraded: its spec is a revision that does not serve.
+func TestAServiceWhoseRolloutWasAbortedIsDegraded(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	waitLeader(t, c)
+	client := clientFor(t, c)
+	ctx := context.Background()
+	registerNodes(t, ctx, client, 2, api.Resources{CPU: 4000, Memory: 8 << 30})
+	canary := "rollout: {strategy: canary, canary: {steps: [{weight: 50, pause: manual}, {weight: 100}]}}\n"
+	for _, v := range []string{"v1", "v2"} {
+		if _, err := client.ApplyService(ctx, webSpec(t, "web", 2, "args: ["+v+"]\n"+canary)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, _, err := client.Service(ctx, "default", "web", api.QueryOptions{}); err != nil || s.Health != api.HealthHealthy {
+		t.Fatalf("during the rollout: %v %v, want healthy", s, err)
+	}
+	if _, err := client.RolloutAction(ctx, "default", "web", api.ActionAbort, api.RolloutAction{}); err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := client.Service(ctx, "default", "web", api.QueryOptions{})
+	if err != nil || s.Health != api.HealthDegraded || !strings.Contains(s.HealthMessage, "the rollout of revision 2 was aborted; revision 1 serves") {
+		t.Fatalf("after the abort: %+v %v, want degraded saying which revision serves", s, err)
+	}
+}
