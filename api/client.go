@@ -257,8 +257,8 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 	unreachable := 0
 	// answered is the newest error a server answered with (a 503: no
 	// leader): what a request that runs out of time says, rather than how
-	// the last server it tried failed to answer.
-	// quiet are the servers whose last attempt got no answer.
+	// the last server it tried failed to answer, with the servers whose
+	// last attempt got no answer (quiet).
 	var answered error
 	quiet := map[string]bool{}
 	giveUp := func(err error) error {

@@ -341,7 +341,7 @@ func (s *Server) ServiceEndpoints(ctx context.Context, namespace, name string, q
 	return out, index, err
 }
 
-// WriteTarget says where writes go, waiting up to five seconds for an
+// WriteTarget says where writes go, waiting up to noLeaderWait for an
 // election in progress.
 func (s *Server) WriteTarget(ctx context.Context) (string, error) {
 	deadline := s.cfg.Clock.Now().Add(noLeaderWait)
