@@ -84,21 +84,7 @@ func TestAReadIndexFromALeaderThatServesNoneSaysSo(t *testing.T) {
 // and not on the wall clock's schedule.
 func TestAConsistentReadWaitsForALeaderOnTheServersClock(t *testing.T) {
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := startCluster(t, 3, func(cfg *Config) { cfg.Clock = fake })
-	leader := waitLeader(t, c)
-	var survivor *Server
-	for _, s := range c.Servers() {
-		if s != leader {
-			survivor = s
-		}
-	}
-	for _, s := range c.Servers() {
-		if s != survivor {
-			if err := c.Kill(s.cfg.Name); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	survivor := lastOfThree(t, fake)
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- survivor.ReadBarrier(context.Background()) }()
@@ -129,21 +115,7 @@ func TestAConsistentReadWaitsForALeaderOnTheServersClock(t *testing.T) {
 // takes it for a dead server.
 func TestAServerWithoutALeaderSaysSoBeforeAClientGivesUp(t *testing.T) {
 	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := startCluster(t, 3, func(cfg *Config) { cfg.Clock = fake })
-	leader := waitLeader(t, c)
-	var survivor *Server
-	for _, s := range c.Servers() {
-		if s != leader {
-			survivor = s
-		}
-	}
-	for _, s := range c.Servers() {
-		if s != survivor {
-			if err := c.Kill(s.cfg.Name); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	survivor := lastOfThree(t, fake)
 	// Raft's own timers run on the wall clock: wait until the survivor
 	// has let go of the old leader.
 	eventually(t, 20*time.Second, "the survivor knows no leader", func() bool {
@@ -172,4 +144,26 @@ func TestAServerWithoutALeaderSaysSoBeforeAClientGivesUp(t *testing.T) {
 	if noLeaderWait >= 5*time.Second {
 		t.Errorf("noLeaderWait %s: want less than the CLI's 5 s attempt", noLeaderWait)
 	}
+}
+
+// lastOfThree starts three servers on clk and kills the leader and
+// another: the one it returns has lost its quorum.
+func lastOfThree(t *testing.T, clk *clock.Fake) *Server {
+	t.Helper()
+	c := startCluster(t, 3, func(cfg *Config) { cfg.Clock = clk })
+	leader := waitLeader(t, c)
+	var survivor *Server
+	for _, s := range c.Servers() {
+		if s != leader {
+			survivor = s
+		}
+	}
+	for _, s := range c.Servers() {
+		if s != survivor {
+			if err := c.Kill(s.cfg.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return survivor
 }
