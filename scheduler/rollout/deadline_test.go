@@ -184,3 +184,21 @@ func TestAPromotedShadowRampsUpWithinTheDeadline(t *testing.T) {
 	w.wantRunning(2, 0)
 	w.wantRunning(1, 4)
 }
+
+// A shadow that ran longer than the deadline, promoted while its replicas
+// are down, gets the whole deadline for its ramp.
+func TestAShadowPromotedLateGetsTheWholeDeadline(t *testing.T) {
+	w := newWorld(t, 4, withHTTP(`{strategy: shadow, progressDeadline: 5m, shadow: {percent: 20%, compare: {status: true}}}`))
+	w.update()
+	w.decideWith(nil)
+	w.readyAll(2)
+	w.decideWith(nil)
+	w.advance(time.Hour)
+	w.crash(2)
+	w.ro.Promote = true
+	w.decideWith(nil)
+	w.wantPhase(api.PhaseProgressing)
+	w.advance(5*time.Minute - time.Second)
+	w.decideWith(nil)
+	w.wantPhase(api.PhaseProgressing)
+}

@@ -85,6 +85,7 @@ func (d *decider) shadow() map[int]int {
 	if d.r.Promote || d.r.PromoteFull {
 		d.r.Promote, d.r.PromoteFull = false, false
 		d.r.PromoteTime = d.now
+		d.r.ProgressTime = d.now // the ramp's deadline counts from here, not from the shadow's start
 		d.r.NextAnalysis = time.Time{}
 		d.takeShadowStatus()
 		d.r.Step = 0 // ramped counts the new revision's available replicas from here
