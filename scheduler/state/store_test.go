@@ -287,6 +287,13 @@ func TestBlockingWakesWhenStoreIsRestored(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	index, err := blockingAcrossRestore(ctx, h, 1, snapshot)
+	if err == nil && index != 4 && index > 1 {
+		// The query may have read the state just before the swap and
+		// the floor the restore set just after (a race run did): its
+		// answer is above what the client saw, so the client's next
+		// poll, at that index, gets the restored state at once.
+		index, err = h.fsm.Store().Blocking(ctx, index, nodeQuery("n1"))
+	}
 	if err != nil || index != 4 || ctx.Err() != nil {
 		t.Errorf("Blocking = %d, %v (ctx %v); want n1's index 4 from the restored store, at once", index, err, ctx.Err())
 	}
