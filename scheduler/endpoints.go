@@ -497,12 +497,11 @@ func (s *Server) Heartbeat(ctx context.Context, name string) (api.HeartbeatRespo
 	if !s.IsLeader() {
 		return api.HeartbeatResponse{}, fmt.Errorf("heartbeat of %s: %w", name, api.ErrNoLeader)
 	}
-	snap := s.store.Snapshot()
-	n := snap.NodeWithoutUsage(name)
+	n := s.store.Snapshot().NodeWithoutUsage(name)
 	if n == nil {
 		return api.HeartbeatResponse{}, fmt.Errorf("node %s is not registered: %w", name, api.ErrNotFound)
 	}
-	if err := nodeSecretError(ctx, snap, name); err != nil {
+	if err := nodeSecretError(ctx, n); err != nil {
 		return api.HeartbeatResponse{}, err
 	}
 	ttl, interval := s.heartbeats.timing()
@@ -562,7 +561,7 @@ func (s *Server) UpdateAllocations(ctx context.Context, batch api.AllocStatusBat
 			return api.WriteResponse{}, &api.FieldError{Field: fmt.Sprintf("events[%d].type", i), Message: fmt.Sprintf("unknown event type %q", e.Type)}
 		}
 	}
-	if err := nodeSecretError(ctx, s.store.Snapshot(), batch.Node); err != nil {
+	if err := nodeSecretError(ctx, s.store.Snapshot().NodeWithoutUsage(batch.Node)); err != nil {
 		return api.WriteResponse{}, err
 	}
 	index, err := s.statuses.submit(ctx, state.AllocStatus{Node: batch.Node, Updates: batch.Updates, Events: batch.Events, Time: s.now(), RequestID: api.RequestIDFrom(ctx)})

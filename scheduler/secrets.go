@@ -284,7 +284,7 @@ func (s *Server) SecretValues(ctx context.Context, namespace, name string) (*api
 // node's secret, api.ErrNotFound when it is not placed there (or no
 // longer runs), or when its revision is gone.
 func placedRevision(ctx context.Context, snap *state.Snapshot, node, id string) (*api.Allocation, *api.Revision, error) {
-	if err := nodeSecretError(ctx, snap, node); err != nil {
+	if err := nodeSecretError(ctx, snap.NodeWithoutUsage(node)); err != nil {
 		return nil, nil, err
 	}
 	a := snap.Allocation(nil, id)

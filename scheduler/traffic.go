@@ -370,7 +370,7 @@ func (s *Server) ReportTraffic(ctx context.Context, node string, reports []api.T
 	if !s.IsLeader() {
 		return fmt.Errorf("traffic of %s: %w", node, api.ErrNoLeader)
 	}
-	if err := nodeSecretError(ctx, s.store.Snapshot(), node); err != nil {
+	if err := nodeSecretError(ctx, s.store.Snapshot().NodeWithoutUsage(node)); err != nil {
 		return err
 	}
 	s.traffic.record(node, reports, s.cfg.Clock.Now())

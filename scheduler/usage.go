@@ -177,7 +177,7 @@ func (s *Server) ReportUsage(ctx context.Context, node string, reports []api.All
 	if !s.IsLeader() {
 		return fmt.Errorf("usage of %s: %w", node, api.ErrNoLeader)
 	}
-	if err := nodeSecretError(ctx, s.store.Snapshot(), node); err != nil {
+	if err := nodeSecretError(ctx, s.store.Snapshot().NodeWithoutUsage(node)); err != nil {
 		return err
 	}
 	s.usage.record(node, reports, s.cfg.Clock.Now())
