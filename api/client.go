@@ -147,6 +147,9 @@ type Error struct {
 	Status  int
 	Message string
 	Field   string
+	// NoLeaderFor is how long the server had known no leader, for a 503
+	// that says (NoLeaderForHeader).
+	NoLeaderFor time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -261,6 +264,11 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 	// last attempt got no answer (quiet).
 	var answered error
 	quiet := map[string]bool{}
+	// leaderless are the servers whose last answer was that they had
+	// known no leader for LeaderlessGiveUp: when they and the quiet ones
+	// are all the servers, no majority answers, and trying until the
+	// deadline would only delay the error.
+	leaderless := map[string]bool{}
 	giveUp := func(err error) error {
 		if answered != nil && !errors.As(err, new(*Error)) {
 			err = answered
@@ -287,6 +295,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			// ran out): the next request, whoever makes it, tries another.
 			c.moveOn(base)
 			quiet[base] = true
+			delete(leaderless, base)
 		}
 		if err == nil || !retryable(method == http.MethodGet || requestID != "", err) {
 			return index, err
@@ -298,6 +307,14 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 			c.moveOn(base) // it answered, but cannot serve this now
 			answered = err
 			delete(quiet, base)
+			if apiErr.NoLeaderFor >= LeaderlessGiveUp {
+				leaderless[base] = true
+			} else {
+				delete(leaderless, base)
+			}
+			if len(leaderless) > 0 && len(leaderless)+len(quiet) >= len(c.addrs) {
+				return 0, giveUp(err)
+			}
 		}
 		switch {
 		case apiErr != nil: // set above
@@ -383,7 +400,11 @@ func (c *Client) once(ctx context.Context, method, url string, body []byte, cont
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = fmt.Sprintf("%s %s: %s%s", method, url, resp.Status, httpsOnlyHint(data))
 		}
-		return 0, &Error{Status: resp.StatusCode, Message: e.Error, Field: e.Field}
+		apiErr := &Error{Status: resp.StatusCode, Message: e.Error, Field: e.Field}
+		if ms, err := strconv.ParseInt(resp.Header.Get(NoLeaderForHeader), 10, 64); err == nil && ms > 0 {
+			apiErr.NoLeaderFor = time.Duration(ms) * time.Millisecond
+		}
+		return 0, apiErr
 	}
 	index, _ := strconv.ParseUint(resp.Header.Get(IndexHeader), 10, 64)
 	if raw, ok := out.(*rawBody); ok {

@@ -556,3 +556,59 @@ func TestClientAppliesASpecBuiltInGo(t *testing.T) {
 		t.Errorf("re-applied spec changed:\n%+v\n%+v", spec2, spec)
 	}
 }
+
+// A server that has known no leader for LeaderlessGiveUp says how long
+// (api.NoLeaderError, over HTTP in a header): when every other server is
+// silent too, no majority answers, and the client gives up at once
+// rather than at its RetryFor, with what the server said. A server that
+// has waited less (an election may be under way) is asked again.
+func TestClientStopsWhenNoServerKnowsALeader(t *testing.T) {
+	for _, tc := range []struct {
+		leaderless time.Duration
+		wantCalls  func(int) bool
+		want       string
+	}{
+		{41 * time.Second, func(n int) bool { return n == 1 }, "once"},
+		{api.LeaderlessGiveUp - time.Second, func(n int) bool { return n >= 2 }, "again until RetryFor"},
+	} {
+		t.Run(tc.leaderless.String(), func(t *testing.T) {
+			b := &fakeBackend{ScaleServiceFn: func(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error) {
+				return api.WriteResponse{}, fmt.Errorf("scale: %w", &api.NoLeaderError{Server: "s3", For: tc.leaderless})
+			}}
+			survivor := newTestServer(t, b, api.HandlerOptions{})
+			dead := deadAddress(t)
+			c := newClient(t, dead+","+survivor.URL)
+			c.RetryFor = 300 * time.Millisecond
+			if tc.leaderless >= api.LeaderlessGiveUp {
+				c.RetryFor = time.Hour // it must not matter
+			}
+			_, err := c.ScaleService(testContext(t), "prod", "web", 3)
+			if !errors.Is(err, api.ErrNoLeader) {
+				t.Fatalf("err = %v, want errors.Is ErrNoLeader", err)
+			}
+			want := "server s3: no known leader for " + tc.leaderless.String() + " (no answer from http://" + dead + ")"
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %v, want it to say %q", err, want)
+			}
+			if n := len(b.CallsTo("ScaleService")); !tc.wantCalls(n) {
+				t.Errorf("the survivor was asked %d times, want %s", n, tc.want)
+			}
+		})
+	}
+}
+
+// A server without a leader for long does not stop the client from
+// asking the others: a server cut off from the majority is one of them.
+func TestClientAsksTheOthersPastAServerCutOff(t *testing.T) {
+	cutOff := &fakeBackend{ScaleServiceFn: func(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error) {
+		return api.WriteResponse{}, &api.NoLeaderError{Server: "s3", For: time.Minute}
+	}}
+	majority := &fakeBackend{ScaleServiceFn: func(ctx context.Context, namespace, name string, replicas int) (api.WriteResponse, error) {
+		return api.WriteResponse{Index: 7}, nil
+	}}
+	c := newClient(t, newTestServer(t, cutOff, api.HandlerOptions{}).URL+","+newTestServer(t, majority, api.HandlerOptions{}).URL)
+	w, err := c.ScaleService(testContext(t), "prod", "web", 3)
+	if err != nil || w.Index != 7 {
+		t.Fatalf("ScaleService = %+v, %v; want index 7 from the majority", w, err)
+	}
+}

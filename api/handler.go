@@ -277,6 +277,10 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrNoLeader):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
+		var nl *NoLeaderError
+		if errors.As(err, &nl) {
+			w.Header().Set(NoLeaderForHeader, strconv.FormatInt(nl.For.Milliseconds(), 10))
+		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
 	}

@@ -353,7 +353,7 @@ func (s *Server) WriteTarget(ctx context.Context) (string, error) {
 			return http, nil
 		}
 		if !s.cfg.Clock.Now().Before(deadline) {
-			return "", fmt.Errorf("server %s: no known leader for %s: %w", s.cfg.Name, noLeaderWait, api.ErrNoLeader)
+			return "", s.noLeader()
 		}
 		select {
 		case <-ctx.Done():

@@ -77,7 +77,7 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 		case noLeaderSince.IsZero():
 			noLeaderSince = now
 		case now.Sub(noLeaderSince) >= noLeaderWait:
-			return fmt.Errorf("server %s: consistent read: no known leader for %s: %w", s.cfg.Name, noLeaderWait, api.ErrNoLeader)
+			return fmt.Errorf("consistent read: %w", s.noLeader())
 		}
 		last = err
 		select {

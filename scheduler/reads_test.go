@@ -134,8 +134,11 @@ func TestAServerWithoutALeaderSaysSoBeforeAClientGivesUp(t *testing.T) {
 	for range 2 {
 		select {
 		case err := <-done:
-			if !errors.Is(err, api.ErrNoLeader) {
-				t.Fatalf("err = %v, want errors.Is ErrNoLeader", err)
+			var nl *api.NoLeaderError
+			// Counted from the leader's loss, not from the server's start
+			// an hour before.
+			if !errors.Is(err, api.ErrNoLeader) || !errors.As(err, &nl) || nl.For < noLeaderWait || nl.For >= time.Hour || nl.Server != survivor.cfg.Name {
+				t.Fatalf("err = %v, want an api.NoLeaderError of %s for at least %s, counted from the leader's loss", err, survivor.cfg.Name, noLeaderWait)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("a request went on after noLeaderWait of the server's clock")
@@ -144,14 +147,36 @@ func TestAServerWithoutALeaderSaysSoBeforeAClientGivesUp(t *testing.T) {
 	if noLeaderWait >= 5*time.Second {
 		t.Errorf("noLeaderWait %s: want less than the CLI's 5 s attempt", noLeaderWait)
 	}
+	// A minute later on its clock, it says it has known no leader for
+	// that long: clients stop asking it (api.LeaderlessGiveUp).
+	fake.Advance(time.Minute)
+	go func() { _, err := survivor.WriteTarget(context.Background()); done <- err }()
+	eventually(t, 10*time.Second, "the write waits for a leader", func() bool {
+		fake.Advance(noLeaderWait)
+		return len(done) > 0
+	})
+	var nl *api.NoLeaderError
+	if err := <-done; !errors.As(err, &nl) || nl.For < time.Minute+noLeaderWait {
+		t.Fatalf("err = %v, want an api.NoLeaderError for at least %s", err, time.Minute+noLeaderWait)
+	}
 }
 
-// lastOfThree starts three servers on clk and kills the leader and
-// another: the one it returns has lost its quorum.
+// lastOfThree starts three servers on clk, lets an hour pass on it once
+// they all know the leader, and kills the leader and another: the one it
+// returns has lost its quorum.
 func lastOfThree(t *testing.T, clk *clock.Fake) *Server {
 	t.Helper()
 	c := startCluster(t, 3, func(cfg *Config) { cfg.Clock = clk })
 	leader := waitLeader(t, c)
+	eventually(t, 20*time.Second, "every server knows the leader", func() bool {
+		for _, s := range c.Servers() {
+			if s.leaderless.Load() != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	clk.Advance(time.Hour)
 	var survivor *Server
 	for _, s := range c.Servers() {
 		if s != leader {

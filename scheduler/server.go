@@ -55,6 +55,10 @@ type Server struct {
 	metrics    *metrics
 
 	leaderNotify chan bool
+	// leaderless is since when (UnixNano on the server's clock) this
+	// server has known no leader, 0 while it knows one (leaderless.go).
+	leaderless  atomic.Int64
+	leaderWatch leaderWatch
 	// leading is set once this server leads and has caught up with the log.
 	leading atomic.Bool
 	// restored tells the leader's loop that an operator replaced the
@@ -150,6 +154,7 @@ func New(cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server %s: start raft: %w", cfg.Name, err)
 	}
 	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
+	s.watchLeaderChanges()
 	s.pool, err = gossip.Start(gossip.Config{
 		Name: cfg.Name, Bind: cfg.Gossip, Fast: true, LogOutput: cfg.LogOutput, Net: cfg.Net, Clock: cfg.Clock,
 		Key: cfg.GossipKey, KeyringFile: filepath.Join(cfg.DataDir, gossip.KeyringFileName),
@@ -227,7 +232,8 @@ func (s *Server) Run(ctx context.Context) error {
 	httpSrv.Protocols, httpSrv.HTTP2 = api.ServerProtocols()
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); s.watchLeader(ctx) }()
 	go func() {
 		defer wg.Done()
 		if err := httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
