@@ -125,13 +125,19 @@ type Duration time.Duration
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f < 0 || math.IsNaN(f) || f >= float64(math.MaxInt64)/float64(time.Second) {
+		if f < 0 {
+			return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+		}
+		if math.IsNaN(f) || f >= float64(math.MaxInt64)/float64(time.Second) {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		return Duration(f * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	if err == nil && d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q (want e.g. 30s, 500ms or 2m)", s)
 	}
 	return Duration(d), nil
