@@ -764,7 +764,7 @@ func describeService(cmd *cobra.Command, c *api.Client, namespace, name string) 
 		fmt.Fprintf(out, "Unplaced:    %d replica%s: %s\n", s.Unplaced, text.Plural(s.Unplaced), s.PlacementFailure)
 	}
 	if roErr == nil {
-		printRolloutSection(out, ro)
+		printRolloutSection(out, ro, s.Strategy)
 	}
 	fmt.Fprintln(out, "\nAllocations:")
 	t := newTable(out, "  ID", "REVISION", "NODE", "DESIRED", "STATUS", "READY", "ADDRESS", "RESTARTS", "AGE", "REASON")

@@ -89,7 +89,11 @@ interrupted.`,
 			if err != nil {
 				traffic = nil // figures are a bonus: the rollout is what was asked for
 			}
-			renderRollout(out, r, traffic, time.Now())
+			next := ""
+			if svc, _, err := c.Service(ctx, *namespace, name, api.QueryOptions{}); err == nil {
+				next = svc.Strategy
+			}
+			renderRollout(out, r, next, traffic, time.Now())
 			return nil
 		},
 	}
@@ -352,9 +356,9 @@ func shorten(s string, n int) string {
 }
 
 // printRolloutSection is the Rollout section of `describe service`.
-func printRolloutSection(w io.Writer, r *api.Rollout) {
+func printRolloutSection(w io.Writer, r *api.Rollout, next string) {
 	fmt.Fprintln(w, "\nRollout:")
-	fmt.Fprintf(w, "  Strategy:  %s\n", r.Strategy)
+	fmt.Fprintf(w, "  Strategy:  %s\n", strategyText(r, next))
 	phase := r.Phase
 	if s := stepText(r); s != "" {
 		phase += ", " + s

@@ -57,7 +57,7 @@ func TestRolloutStatusShowsTheABTable(t *testing.T) {
 	won.Phase = api.PhasePaused
 	won.AB.Verdict, won.AB.Last.Verdict, won.AB.Last.Look, won.AB.Last.Alpha = "B wins", "B wins", 2, 0.005
 	var b strings.Builder
-	printRolloutSection(&b, won)
+	printRolloutSection(&b, won, "")
 	for _, want := range []string{"  A/B experiment (goal", "    A: revision 1", "  Verdict:     B wins\n", "(tested at look 2, level 0.005)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("describe lacks %q:\n%s", want, b.String())

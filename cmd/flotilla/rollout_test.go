@@ -581,3 +581,29 @@ func TestDescribeServiceShowsTheRollout(t *testing.T) {
 		}
 	}
 }
+
+// After a change of rollout settings alone, which starts no rollout, the
+// status of the last rollout says which strategy the next one will use;
+// a rollout in progress shows its own only.
+func TestRolloutStatusSaysTheNextStrategyOnceTheServiceChangedIt(t *testing.T) {
+	done := canary(api.PhaseCompleted, 3, map[int]int{2: 100}, "revision 2 rolled out")
+	f := newFakeRolloutAPI(t, done)
+	f.service = &api.Service{Namespace: "default", Name: "web", Revision: 2, Strategy: api.RolloutBlueGreen}
+	out, err := runRolloutCLI(t, f, "rollout", "status", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Strategy:    canary (the next rollout: blue-green)\n"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+
+	running := canary(api.PhaseProgressing, 1, map[int]int{1: 90, 2: 10}, "step 1/3")
+	f = newFakeRolloutAPI(t, running)
+	f.service = &api.Service{Namespace: "default", Name: "web", Revision: 2, Strategy: api.RolloutBlueGreen}
+	if out, err = runRolloutCLI(t, f, "rollout", "status", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Strategy:    canary\n"; !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}

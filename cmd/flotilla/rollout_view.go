@@ -80,7 +80,7 @@ func (w *rolloutWatch) run(ctx context.Context) error {
 	redraw := func() {
 		traffic = w.traffic(ctx)
 		var b bytes.Buffer
-		renderRollout(&b, current, traffic, w.now())
+		renderRollout(&b, current, "", traffic, w.now())
 		lines := strings.SplitAfter(strings.TrimSuffix(b.String(), "\n"), "\n")
 		var out strings.Builder
 		if drawn > 0 {
@@ -239,9 +239,9 @@ func clip(line string, width int) string {
 // renderRollout writes the block `rollout status` shows: where the rollout
 // stands, the traffic split with each revision's figures, the countdowns
 // and the latest analysis runs.
-func renderRollout(w io.Writer, r *api.Rollout, traffic *api.ServiceTraffic, now time.Time) {
+func renderRollout(w io.Writer, r *api.Rollout, next string, traffic *api.ServiceTraffic, now time.Time) {
 	fmt.Fprintf(w, "Service:     %s/%s\n", r.Namespace, r.Service)
-	fmt.Fprintf(w, "Strategy:    %s\n", r.Strategy)
+	fmt.Fprintf(w, "Strategy:    %s\n", strategyText(r, next))
 	phase := r.Phase
 	if s := stepText(r); s != "" {
 		phase += ", " + s
@@ -443,4 +443,14 @@ func ago(t, now time.Time) string {
 		d = 0
 	}
 	return d.String()
+}
+
+// strategyText is the rollout's strategy and, once it has ended, the one
+// the service's next rollout will use (next, the service's) when the
+// service's rollout settings changed since.
+func strategyText(r *api.Rollout, next string) string {
+	if next == "" || next == r.Strategy || r.Active() {
+		return r.Strategy
+	}
+	return r.Strategy + " (the next rollout: " + next + ")"
 }
