@@ -137,6 +137,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		return r
 	}
 	keep := map[int][]*api.Allocation{}
+	draining := map[int][]*api.Allocation{}
 	replacing := map[int][]replaced{}
 	stopping := map[string]bool{}
 	stop := func(a *api.Allocation, reason string, lost bool) {
@@ -179,15 +180,25 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			if a.Status == api.AllocFailed {
 				replacing[a.Revision] = append(replacing[a.Revision], failedReplacement(a))
 			}
+		case n.Status == api.NodeDraining && desired[a.Revision] > 0:
+			draining[a.Revision] = append(draining[a.Revision], a) // migrate.go
 		case n.Status == api.NodeDraining:
 			stop(a, fmt.Sprintf("node %s is draining", a.Node), false)
-			replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID})
 		case desired[a.Revision] == 0:
 			stop(a, stopReason(ro, a.Revision), false)
 		default:
 			keep[a.Revision] = append(keep[a.Revision], a)
 		}
 	}
+
+	// Replicas on draining nodes move a batch at a time: each stops once
+	// its replacement is ready (migrate.go).
+	migrations, migrationDeadline := planMigrations(allocs, draining, keep, desired, pc.Now, func(a *api.Allocation, reason string) {
+		stop(a, reason, false)
+	}, func(a *api.Allocation, reason string) {
+		stop(a, reason, false)
+		replacing[a.Revision] = append(replacing[a.Revision], replaced{id: a.ID})
+	})
 
 	// Each revision spreads over the nodes by its own replicas (as each
 	// Kubernetes ReplicaSet does): counted together, a rollout's new
@@ -211,7 +222,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	sort.Sort(sort.Reverse(sort.IntSlice(revs)))
 	for _, rev := range revs {
 		list := keep[rev]
-		if len(list) <= desired[rev] {
+		if len(list) <= desired[rev]-migrations[rev].held {
 			continue
 		}
 		// Stop the least useful first: not yet running or not ready, then
@@ -231,7 +242,7 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			}
 			return list[i].CreateIndex > list[j].CreateIndex
 		})
-		excess := len(list) - desired[rev]
+		excess := len(list) - (desired[rev] - migrations[rev].held)
 		for _, a := range list[:excess] {
 			stop(a, scaleReason(svc, ro, rev, desired[rev]), false)
 			perNode[a.Node]--
@@ -257,10 +268,12 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 	var failures []string
 	delayed := 0
 	for _, rev := range revs {
-		missing := desired[rev] - len(keep[rev])
-		if missing <= 0 {
+		m := migrations[rev]
+		missing := desired[rev] - len(keep[rev]) - m.held
+		if missing <= 0 && len(m.start) == 0 {
 			continue
 		}
+		missing = max(missing, 0)
 		spec := svc.Spec
 		if rev != svc.Revision {
 			r := snap.Revision(svc.Namespace, svc.Name, rev)
@@ -298,26 +311,10 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			}
 			n.Allocated, n.HostPorts = u.Resources, u.HostPorts
 		})
-		candidates := replacing[rev]
-		sort.SliceStable(candidates, func(i, j int) bool { return candidates[i].notBefore.Before(candidates[j].notBefore) })
-		for i := 0; i < missing; i++ {
-			var prev replaced
-			if i < len(candidates) {
-				prev = candidates[i]
-			}
-			if prev.notBefore.After(pc.Now) {
-				// A crash loop: this replacement waits; look again then.
-				delayed++
-				if outcome.FollowUpAt.IsZero() || prev.notBefore.Before(outcome.FollowUpAt) {
-					outcome.FollowUpAt = prev.notBefore
-				}
-				continue
-			}
+		place := func(prev replaced) bool {
 			n, ok := placer.Place(prev.avoid)
 			if !ok {
-				outcome.Unplaced += missing - i
-				failures = append(failures, placer.Failure().String())
-				break
+				return false
 			}
 			pl := state.Placement{ID: ids(), Node: n.Name, Previous: prev.id}
 			if rev != svc.Revision {
@@ -331,6 +328,45 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 			perRev[rev][n.Name]++
 			placed[n.Name] = placed[n.Name].Add(spec.Resources)
 			placedPorts[n.Name] = append(placedPorts[n.Name], ports...)
+			return true
+		}
+		candidates := replacing[rev]
+		sort.SliceStable(candidates, func(i, j int) bool { return candidates[i].notBefore.Before(candidates[j].notBefore) })
+		full := false
+		for i := 0; i < missing; i++ {
+			var prev replaced
+			if i < len(candidates) {
+				prev = candidates[i]
+			}
+			if prev.notBefore.After(pc.Now) {
+				// A crash loop: this replacement waits; look again then.
+				delayed++
+				if outcome.FollowUpAt.IsZero() || prev.notBefore.Before(outcome.FollowUpAt) {
+					outcome.FollowUpAt = prev.notBefore
+				}
+				continue
+			}
+			if !place(prev) {
+				outcome.Unplaced += missing - i
+				failures = append(failures, placer.Failure().String())
+				full = true
+				break
+			}
+		}
+		// The migrations this plan starts: a replacement in surge, while
+		// the replica it replaces keeps running on its draining node.
+		// Without room for it, the replica stops now (what a drain did
+		// before it moved replicas in batches), unplaced.
+		for _, a := range m.start {
+			if !full && place(replaced{id: a.ID}) {
+				continue
+			}
+			if !full {
+				failures = append(failures, placer.Failure().String())
+				full = true
+			}
+			stop(a, fmt.Sprintf("node %s is draining; no room for its replacement", a.Node), false)
+			outcome.Unplaced++
 		}
 	}
 	if outcome.Unplaced > 0 {
@@ -345,7 +381,10 @@ func computePlan(snap State, eval *api.Evaluation, pc planContext) *state.Plan {
 		outcome.Description = fmt.Sprintf("%d replacement%s of failed allocations %s until %s (crash loop backoff)",
 			delayed, text.Plural(delayed), verb, outcome.FollowUpAt.UTC().Format(time.RFC3339))
 	}
-	outcome.Placed = len(plan.Place)
+	if at := migrationDeadline; !at.IsZero() && (outcome.FollowUpAt.IsZero() || at.Before(outcome.FollowUpAt)) {
+		outcome.FollowUpAt = at
+	}
+	outcome.Placed, outcome.Stopped = len(plan.Place), len(plan.Stop)
 	return plan
 }
 

@@ -160,7 +160,6 @@ func TestComputePlanReplacesAllocations(t *testing.T) {
 		wantReason string
 	}{
 		{"on a down node they are lost", api.NodeDown, api.AllocRunning, 1, true, true, "node n1 is down"},
-		{"on a draining node they move", api.NodeDraining, api.AllocRunning, 1, false, true, "node n1 is draining"},
 		{"failed ones are replaced", api.NodeReady, api.AllocFailed, 1, false, true, "allocation failed on n1"},
 		{"old revisions are replaced", api.NodeReady, api.AllocRunning, 0, false, false, "replaced by revision 1"},
 	}

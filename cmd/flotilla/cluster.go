@@ -954,7 +954,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 		}
 	}
 	var cancel bool
-	drain := action("drain", "Move a node's allocations elsewhere and make it ineligible", func(c *api.Client, cmd *cobra.Command, name string) (string, error) {
+	drain := action("drain", "Move a node's allocations elsewhere, a batch at a time, and make it ineligible", func(c *api.Client, cmd *cobra.Command, name string) (string, error) {
 		if _, err := c.DrainNode(cmd.Context(), name, !cancel); err != nil {
 			return "", err
 		}

@@ -1171,6 +1171,20 @@ func allowedTransition(from, to string) bool {
 	return false
 }
 
+// replacesDraining reports whether a replaces an allocation still meant
+// to run on a draining node (a drain's migration, scheduler/migrate.go).
+func (tx *applyTxn) replacesDraining(a *api.Allocation) bool {
+	if a.PreviousAllocation == "" {
+		return false
+	}
+	prev := tx.alloc(a.PreviousAllocation)
+	if prev == nil || prev.DesiredStatus != api.DesiredRun {
+		return false
+	}
+	n := tx.node(prev.Node)
+	return n != nil && n.Status == api.NodeDraining
+}
+
 func (tx *applyTxn) allocStatus(c *AllocStatus) {
 	failed := map[string]bool{}
 	var failedOrder [][2]string
@@ -1201,7 +1215,9 @@ func (tx *applyTxn) allocStatus(c *AllocStatus) {
 		if (a.Ready != old.Ready || a.Status != old.Status) && a.DesiredStatus == api.DesiredRun && !health[a.ServiceKey()] {
 			// A running rollout decides on replicas' health, and so does
 			// one ramping back after an abort or a rollback.
-			if r := tx.rollout(a.Namespace, a.Service); r != nil && (r.Active() || r.Ramping()) {
+			// So does a drain moving a replica: it stops once this one,
+			// its replacement, is ready.
+			if r := tx.rollout(a.Namespace, a.Service); r != nil && (r.Active() || r.Ramping()) || tx.replacesDraining(&a) {
 				health[a.ServiceKey()] = true
 				healthOrder = append(healthOrder, [2]string{a.Namespace, a.Service})
 			}

@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -294,5 +295,37 @@ func TestReplacementsCountTheFailuresBeforeThem(t *testing.T) {
 	h.plans(third)
 	if a2, a3 := h.alloc("a2"), h.alloc("a3"); a2.FailuresBefore != 1 || a3.FailuresBefore != 2 {
 		t.Fatalf("failures before: a2 %d, a3 %d; want 1 and 2", a2.FailuresBefore, a3.FailuresBefore)
+	}
+}
+
+// A drain stops a replica once its replacement is ready (scheduler's
+// migrate.go): the replacement turning ready is evaluated, as a rollout's
+// replica is.
+func TestAReplacementOfADrainingReplicaTurningReadyIsEvaluated(t *testing.T) {
+	h := newHarness(t)
+	h.registerNode("n1", nil)
+	h.registerNode("n2", nil)
+	h.upsertIn(rampedYAML)
+	h.place("web", "e1", "a1@n1")
+	h.report("n1", running("a1"))
+	h.drain("n1", true)
+	next := placePlan("web", "e2", "a2@n2")
+	next.Place[0].Previous = "a1"
+	h.plans(next)
+
+	before := h.index
+	h.report("n2", running("a2"))
+	if got := evalTriggers(h.evalsCreatedAfter(before)); !slices.Contains(got, "alloc-health default/web") {
+		t.Fatalf("evaluations after the replacement turned ready: %v, want alloc-health default/web", got)
+	}
+	// Once the drained replica is stopped, readiness changes are not
+	// looked at (no rollout runs).
+	h.stop("web", Stop{ID: "a1", Reason: "node n1 is draining; replaced"})
+	before = h.index
+	notReady := running("a2")
+	notReady.Ready = false
+	h.report("n2", notReady)
+	if got := evalTriggers(h.evalsCreatedAfter(before)); slices.Contains(got, "alloc-health default/web") {
+		t.Fatalf("evaluations after a readiness change with no drain or rollout: %v, want none for health", got)
 	}
 }
