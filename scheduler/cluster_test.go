@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -828,5 +830,68 @@ func TestRaftWarningsGoToRaftLogOutput(t *testing.T) {
 	}
 	if strings.Contains(discarded.String(), "raft:") {
 		t.Fatalf("Raft logged to LogOutput although RaftLogOutput was set:\n%s", discarded.String())
+	}
+}
+
+// A server with --bootstrap-expect that joins a running cluster (one
+// added later, or started again with an empty data directory) does not
+// bootstrap a Raft configuration of its own, as Nomad's do not: it finds
+// servers that have one, and the leader adds it.
+func TestAServerJoiningARunningClusterDoesNotBootstrap(t *testing.T) {
+	c := startCluster(t, 3, nil)
+	leader := waitLeader(t, c)
+	var logs testutil.SyncBuffer
+	cfg := Config{Name: "s4", DataDir: filepath.Join(t.TempDir(), "s4"), HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+		BootstrapExpect: 3, Join: []string{leader.GossipAddr()}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	s4, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s4.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	eventually(t, 20*time.Second, "the leader adds s4", func() bool {
+		f := leader.raft.GetConfiguration()
+		if f.Error() != nil {
+			return false
+		}
+		for _, srv := range f.Configuration().Servers {
+			if srv.ID == "s4" {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, 10*time.Second, "s4 decides not to bootstrap", func() bool { return strings.Contains(logs.String(), "not bootstrapping") })
+	if strings.Contains(logs.String(), "bootstrapped raft") {
+		t.Fatalf("s4 bootstrapped a configuration of its own:\n%s", logs.String())
+	}
+}
+
+// A leader stopped gracefully (HandOverOnStop, as `flotilla server` sets
+// it for SIGTERM) hands leadership to another voter before it goes;
+// without it, a stop is a crash to the others.
+func TestALeaderStoppingHandsOverLeadership(t *testing.T) {
+	for _, handOver := range []bool{true, false} {
+		t.Run(fmt.Sprint("handOver=", handOver), func(t *testing.T) {
+			logs := map[string]*testutil.SyncBuffer{}
+			c := startCluster(t, 3, func(cfg *Config) {
+				cfg.HandOverOnStop = handOver
+				logs[cfg.Name] = &testutil.SyncBuffer{}
+				cfg.Logger = slog.New(slog.NewTextHandler(logs[cfg.Name], nil))
+			})
+			leader := waitLeader(t, c)
+			if err := c.Kill(leader.Name()); err != nil {
+				t.Fatal(err)
+			}
+			handed := strings.Contains(logs[leader.Name()].String(), "handed over leadership before stopping")
+			if handed != handOver {
+				t.Fatalf("handed over: %v, want %v; log:\n%s", handed, handOver, logs[leader.Name()])
+			}
+			if next := waitLeader(t, c); next.Name() == leader.Name() {
+				t.Fatalf("the stopped server %s still leads", next.Name())
+			}
+		})
 	}
 }

@@ -57,8 +57,12 @@ type Config struct {
 	// (allocation IDs derive from it) instead of crypto/rand, so that a
 	// virtual scenario run with --seed replays; give every server the
 	// same one.
-	Seed   uint64
-	Logger *slog.Logger
+	Seed uint64
+	// HandOverOnStop makes a leader whose Run ends (a graceful stop:
+	// SIGTERM) hand leadership to another voter first. Off, its end is a
+	// crash to the others (tests and virtual labs kill servers so).
+	HandOverOnStop bool
+	Logger         *slog.Logger
 	// LogOutput receives Raft's and memberlist's own logs.
 	LogOutput io.Writer
 	// RaftLogOutput, when set, receives Raft's warnings and errors instead

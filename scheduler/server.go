@@ -2,8 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/internal/vnet"
 	"flotilla/network/gossip"
 	"flotilla/scheduler/state"
@@ -247,6 +250,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.cfg.Logger.Info("server started", "name", s.cfg.Name, "http", s.HTTPAddr(), "raft", s.RaftAddr(), "gossip", s.GossipAddr())
 
 	<-ctx.Done()
+	s.handOverLeadership()
 	endRequests()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 2*time.Second)
 	defer stop()
@@ -266,6 +270,26 @@ func (s *Server) Run(ctx context.Context) error {
 	default:
 		return nil
 	}
+}
+
+// handOverLeadership, on a leader that is stopping (SIGTERM, an
+// upgrade) with Config.HandOverOnStop, asks another voter to take over before this one goes, so
+// that writes pause for a round trip rather than an election timeout.
+// The server stays a voter (as Nomad's do: leave_on_terminate is off),
+// so a restart brings it back into the same configuration.
+func (s *Server) handOverLeadership() {
+	if !s.cfg.HandOverOnStop || s.raft.State() != raft.Leader {
+		return
+	}
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
+		return
+	}
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		s.cfg.Logger.Warn("hand over leadership before stopping", "err", err)
+		return
+	}
+	s.cfg.Logger.Info("handed over leadership before stopping")
 }
 
 // joinLoop joins the configured members, retrying until one answers.
@@ -305,6 +329,7 @@ func (s *Server) bootstrapLoop(ctx context.Context) {
 	if err != nil || has {
 		return
 	}
+	lastErr := ""
 	for {
 		changed := s.pool.Changed()
 		var servers []raft.Server
@@ -318,10 +343,27 @@ func (s *Server) bootstrapLoop(ctx context.Context) {
 			}
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(m.Name), Address: raft.ServerAddress(m.Meta.Raft)})
 		}
+		retry := false
 		if len(servers) >= s.cfg.BootstrapExpect {
 			if s.raft.Leader() != "" {
 				return // a cluster formed without us; the leader adds us
 			}
+			// As Nomad does: a server that joins a running cluster
+			// (one added later, or started again with an empty data
+			// directory) must not bootstrap a configuration of its
+			// own; the leader adds it.
+			switch exists, err := s.clusterExists(ctx); {
+			case err != nil:
+				if err.Error() != lastErr {
+					s.cfg.Logger.Info("not bootstrapping yet: cannot tell whether a cluster exists", "err", err)
+				}
+				lastErr, retry = err.Error(), true
+			case exists != "":
+				s.cfg.Logger.Info("not bootstrapping: server "+exists+" is in a Raft cluster already; its leader adds this server", "server", exists)
+				return
+			}
+		}
+		if len(servers) >= s.cfg.BootstrapExpect && !retry {
 			err := s.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
 			if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 				s.cfg.Logger.Error("bootstrap raft", "err", err)
@@ -330,12 +372,62 @@ func (s *Server) bootstrapLoop(ctx context.Context) {
 			}
 			return
 		}
+		var again <-chan time.Time
+		if retry {
+			again = s.cfg.Clock.After(time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case <-again:
 		}
 	}
+}
+
+// clusterExists asks every other server gossip knows for its Raft peers
+// (GET /v1/status/peers): the name of one that has some ("" when none
+// does), or an error when one cannot be asked.
+func (s *Server) clusterExists(ctx context.Context) (string, error) {
+	for _, m := range s.pool.Members() {
+		if m.Name == s.cfg.Name || m.Status != gossip.StatusAlive || m.Meta.Role != gossip.RoleServer {
+			continue
+		}
+		if m.Meta.HTTP == "" {
+			return "", fmt.Errorf("server %s announced no API address", m.Name)
+		}
+		peers, err := s.askPeers(ctx, m.Meta.HTTP)
+		if err != nil {
+			return "", fmt.Errorf("server %s: %w", m.Name, err)
+		}
+		if peers > 0 {
+			return m.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// askPeers is how many Raft voters the server at addr has.
+func (s *Server) askPeers(ctx context.Context, addr string) (int, error) {
+	ctx, cancel := clock.WithTimeout(ctx, s.cfg.Clock, 2*api.PeerProbeTimeout) // it probes its own peers within one
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.scheme()+"://"+addr+"/v1/status/peers", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.peerHTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /v1/status/peers answered %s", resp.Status)
+	}
+	var peers []api.Peer
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&peers); err != nil {
+		return 0, fmt.Errorf("GET /v1/status/peers: %w", err)
+	}
+	return len(peers), nil
 }
 
 // monitorLeadership runs the leader's duties while this server leads.

@@ -100,6 +100,7 @@ func newServerCmd() *cobra.Command {
 			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}, [2]string{"--raft", cfg.Raft}); err != nil {
 				return err
 			}
+			cfg.HandOverOnStop = true // SIGTERM is a graceful stop
 			srv, err := scheduler.New(cfg)
 			if err != nil {
 				return err
