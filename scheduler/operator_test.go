@@ -311,3 +311,30 @@ func TestPeersJSONRecoversALoneSurvivor(t *testing.T) {
 		t.Fatalf("peers.json is still there (%v): it would apply again at the next start", err)
 	}
 }
+
+// A peers.json that does not list the server it is written for, or that
+// misspells a field, is refused at start with a line saying so, and left
+// in place: applied, the first would leave the server outside its own
+// configuration, never electing a leader.
+func TestAPeersJSONThatDoesNotListTheServerIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ body, want string }{
+		{`[{"id": "s1", "address": "127.0.0.1:4647"}]`, "it does not list this server, o1"},
+		{`[{"id": "o1", "adress": "127.0.0.1:4647"}]`, `unknown field "adress"`},
+		{`[{"id": "o1"}]`, `entry 1: want both "id" and "address"`},
+	} {
+		path := filepath.Join(dir, "peers.json")
+		if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := checkPeersFile(path, "o1")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "(left as it is)") {
+			t.Errorf("%s: err = %v, want it to say %q", tc.body, err, tc.want)
+		}
+	}
+	path := filepath.Join(dir, "peers.json")
+	os.WriteFile(path, []byte(`[{"id": "s1", "address": "127.0.0.1:4647"}, {"id": "o1", "address": "127.0.0.1:4657", "non_voter": false}]`), 0o600)
+	if err := checkPeersFile(path, "o1"); err != nil {
+		t.Errorf("a file listing the server: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -549,10 +550,43 @@ func (s *Server) serverHTTP(name string) string {
 // one to recover from lost quorum: the server's Raft configuration is
 // replaced by the servers it lists (hashicorp/raft's RecoverCluster), and
 // the file is removed so that it applies once.
+// checkPeersFile reads a peers.json strictly (hashicorp/raft's reader
+// ignores a misspelled field) and refuses one that does not list this
+// server: applied, it would leave this server outside the configuration,
+// never electing a leader, and the file gone.
+func checkPeersFile(path, self string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("recover from %s: %w", path, err)
+	}
+	var entries []struct {
+		ID       string `json:"id"`
+		Address  string `json:"address"`
+		NonVoter bool   `json:"non_voter"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&entries); err != nil {
+		return fmt.Errorf("recover from %s (left as it is): want a list of {\"id\", \"address\"}: %w", path, err)
+	}
+	for i, e := range entries {
+		if e.ID == "" || e.Address == "" {
+			return fmt.Errorf("recover from %s (left as it is): entry %d: want both \"id\" and \"address\"", path, i+1)
+		}
+		if e.ID == self {
+			return nil
+		}
+	}
+	return fmt.Errorf("recover from %s (left as it is): it does not list this server, %s: every server that stays writes the same file, listing all of them, itself included", path, self)
+}
+
 func recoverPeers(cfg Config, stores *storage.RaftStores, transport raft.Transport) error {
 	path := filepath.Join(cfg.DataDir, "raft", "peers.json")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	if err := checkPeersFile(path, cfg.Name); err != nil {
+		return err
 	}
 	conf, err := raft.ReadConfigJSON(path)
 	if err != nil {
