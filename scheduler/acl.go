@@ -107,7 +107,13 @@ func (s *Server) ResolveToken(ctx context.Context, secret string) (*api.ACLToken
 	entry := snap.ACLTokenBySecret(secret)
 	if entry == nil {
 		// Made a moment ago through the leader, not applied here yet?
-		if err := s.ReadBarrier(ctx); err == nil {
+		err := s.ReadBarrier(ctx)
+		if errors.Is(err, api.ErrNoLeader) {
+			// Unknown here, and nobody to ask: not "unknown" (a server
+			// just started, or cut off, has not seen every token).
+			return nil, nil, fmt.Errorf("the token is not known to this server, which cannot ask a leader: %w", err)
+		}
+		if err == nil {
 			entry = s.store.Snapshot().ACLTokenBySecret(secret)
 			snap = s.store.Snapshot()
 		}

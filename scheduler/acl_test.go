@@ -222,3 +222,36 @@ func canceled() context.Context {
 	cancel()
 	return ctx
 }
+
+// A server that knows no leader (here: waiting for two more servers to
+// bootstrap) cannot tell whether a token it has not seen exists: it says
+// it has no leader (503, which clients retry), not that the token is
+// unknown.
+func TestATokenUnknownToALeaderlessServerIsNotCalledUnknown(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	srv, err := New(Config{Name: "lone", DataDir: t.TempDir(), HTTP: "127.0.0.1:0", Raft: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+		BootstrapExpect: 3, ACL: true, Clock: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	got := make(chan error, 1)
+	go func() { _, _, err := srv.ResolveToken(context.Background(), "a-secret-made-elsewhere"); got <- err }()
+	var res error
+	eventually(t, 10*time.Second, "the token lookup to give up on a leader", func() bool {
+		fake.Advance(noLeaderWait)
+		select {
+		case res = <-got:
+			return true
+		default:
+			return false
+		}
+	})
+	var pe *api.PermissionError
+	if !errors.Is(res, api.ErrNoLeader) || errors.As(res, &pe) {
+		t.Fatalf("err = %v, want errors.Is ErrNoLeader and no permission error", res)
+	}
+}
