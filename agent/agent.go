@@ -415,19 +415,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) joinLoop(ctx context.Context) {
-	if len(a.cfg.Join) == 0 {
-		return
-	}
-	for {
-		if n, _ := a.pool.Join(a.cfg.Join); n > 0 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-a.cfg.Clock.After(time.Second):
-		}
-	}
+	a.pool.JoinUntilAnswered(ctx, a.cfg.Join, a.cfg.Logger)
 }
 
 // register registers the node, retrying until the servers answer, then

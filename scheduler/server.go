@@ -297,26 +297,11 @@ func (s *Server) handOverLeadership() {
 func (s *Server) joinLoop(ctx context.Context) {
 	var others []string
 	for _, a := range s.cfg.Join {
-		if a != s.GossipAddr() && a != s.cfg.Gossip {
+		if a != s.cfg.Gossip {
 			others = append(others, a)
 		}
 	}
-	if len(others) == 0 {
-		return
-	}
-	for {
-		n, err := s.pool.Join(others)
-		if n > 0 {
-			s.cfg.Logger.Info("joined gossip pool", "contacted", n)
-			return
-		}
-		s.cfg.Logger.Debug("join gossip pool", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.cfg.Clock.After(time.Second):
-		}
-	}
+	s.pool.JoinUntilAnswered(ctx, others, s.cfg.Logger)
 }
 
 // bootstrapLoop bootstraps Raft once BootstrapExpect servers are in the
