@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -42,9 +43,9 @@ func drainBatch(desired int) int { return max(1, (desired+3)/4) }
 // ready, or failed, or has not got ready within migrateDeadline, or a
 // scale down has no place for them) through stop, which stop now and are
 // replaced as they stop (those not serving: not running and ready)
-// through replace, and which start moving; keep are the revision's other replicas meant to run. followUp
-// is when a replacement that is not ready yet reaches its deadline (zero
-// when none waits, or now is).
+// through replace, and which start moving; keep are the revision's other
+// replicas meant to run. followUp is when a replacement that is not ready
+// yet reaches its deadline (zero when none waits, or now is).
 func planMigrations(allocs []*api.Allocation, draining, keep map[int][]*api.Allocation, desired map[int]int, now time.Time,
 	stop, replace func(a *api.Allocation, reason string)) (out map[int]migration, followUp time.Time) {
 	out = map[int]migration{}
@@ -60,7 +61,10 @@ func planMigrations(allocs []*api.Allocation, draining, keep map[int][]*api.Allo
 			}
 		}
 	}
-	for rev, list := range draining {
+	// Revisions in order: the stops go into the plan in the order they
+	// are decided, and a plan replays the same from the same state.
+	for _, rev := range slices.Sorted(maps.Keys(draining)) {
+		list := draining[rev]
 		kept := map[string]bool{}
 		for _, a := range keep[rev] {
 			kept[a.ID] = true
