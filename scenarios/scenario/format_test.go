@@ -159,6 +159,20 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"heal of an unknown node", head + "  - fault: {partition: n1}\n  - fault: {heal: everyone}\n", `steps[1].fault.heal: the lab has no "everyone" (it has s1, s2, s3, n1, n2, n3; or last, all)`},
 		{"partition with a service", head + "  - fault: {partition: n1, service: web}\n", "steps[0].fault: partition takes a node only"},
 		{"partition of all", head + "  - fault: {partition: all}\n", `steps[0].fault.partition: the lab has no "all"`},
+		{"stop of a load started only live", head + "  - load: {start: bg, service: web, rate: 1}\n    only: live\n  - load: {stop: bg, expect: {errors: 0}}\n",
+			`steps[1].load.stop: no load "bg" is running at this step in a virtual run (which leaves out the steps marked only: live)`},
+		{"stop of a load started only virtual", head + "  - load: {start: bg, service: web, rate: 1}\n    only: virtual\n  - load: {stop: bg}\n",
+			`steps[1].load.stop: no load "bg" is running at this step in a live run (which leaves out the steps marked only: virtual)`},
+		{"stop only live of a load started only virtual", head + "  - load: {start: bg, service: web, rate: 1}\n    only: virtual\n  - load: {stop: bg}\n    only: live\n",
+			`steps[1].load.stop: no load "bg" is running at this step`},
+		{"load expect of a load started only live", head + "  - load: {start: bg, service: web, rate: 1}\n    only: live\n  - expect: {load: {name: bg, errors: 0}}\n",
+			`steps[1].expect.load.name: no load "bg" has started before this step in a virtual run`},
+		{"load started twice in one mode", head + "  - load: {start: bg, service: web, rate: 1}\n    only: virtual\n  - load: {start: bg, service: web, rate: 1}\n",
+			`steps[1].load.start: a load named "bg" started before in a virtual run`},
+		{"last after a live-only kill", head + "  - fault: {kill: n1}\n    only: live\n  - fault: {restart: last}\n",
+			"steps[1].fault.restart: last: no node fault came before in a virtual run (which leaves out the steps marked only: live)"},
+		{"heal after a virtual-only partition", head + "  - fault: {partition: n1}\n    only: virtual\n  - fault: {heal: all}\n",
+			"steps[1].fault.heal: no partition came before in a live run (which leaves out the steps marked only: virtual)"},
 		{"too many servers", "title: t\nteaches: t\nlab: {servers: 12}\nsteps:\n  - say: a\n", "lab.servers: want 1 to 9, got 12"},
 		{"duplicate key", "title: t\ntitle: u\nteaches: t\nsteps:\n  - say: a\n", `node-loss.yaml: yaml: unmarshal errors: line 2: mapping key "title" already defined at line 1`},
 		{"syntax error", head + "  - say: a: b\n", "node-loss.yaml: yaml: line 4:"},
@@ -175,6 +189,23 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 				t.Fatalf("error:\n  %v\nwant it to contain\n  %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestStepsLimitedToAModeAreFollowedInThatMode: a load started and
+// stopped in each mode, under one name, and a fault and its last in one
+// mode, are valid.
+func TestStepsLimitedToAModeAreFollowedInThatMode(t *testing.T) {
+	_, err := Parse("m.yaml", []byte("title: t\nteaches: t\nsteps:\n"+
+		"  - load: {start: bg, service: web, rate: 1}\n    only: live\n"+
+		"  - load: {start: bg, service: web, rate: 5}\n    only: virtual\n"+
+		"  - load: {stop: bg, expect: {errors: 0}}\n"+
+		"  - fault: {kill: n1}\n    only: virtual\n"+
+		"  - fault: {restart: last}\n    only: virtual\n"+
+		"  - fault: {kill: n2}\n"+
+		"  - fault: {restart: last}\n"), nil, ".")
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
