@@ -250,3 +250,36 @@ func TestScenarioInterruptedTearsItsLabDown(t *testing.T) {
 	}
 	checkScenarioCleanedUp(t, out.String())
 }
+
+// TestScenarioVirtualRefusalsSayWhy: what a virtual run refuses (a pause,
+// which virtual time does not simulate) is said on stderr, naming the
+// step, with -o json too, and the run leaves no directory behind.
+func TestScenarioVirtualRefusalsSayWhy(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pause.yaml")
+	os.WriteFile(file, []byte(`title: t
+teaches: t
+lab: {servers: 1, agents: 2, runtime: sim}
+steps:
+  - apply:
+      spec: {kind: Service, name: web, image: flotilla.local/demo:v1, replicas: 2, ports: [{name: http, port: 8080, protocol: http}]}
+  - fault: {pause: n1}
+  - fault: {resume: n1}
+`), 0o644)
+	tmp := t.TempDir()
+	for _, output := range []string{"table", "json"} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, "scenario", "run", file, "--virtual", "-o", output)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		want := "error: step 2 (steps[1], fault): pause and resume are not simulated in virtual time (kill and restart are): run the scenario live\n"
+		if err == nil || stderr.String() != want {
+			t.Errorf("-o %s: exit %v; stderr %q, want %q; stdout:\n%s", output, err, stderr.String(), want, stdout.String())
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
+	}
+}
