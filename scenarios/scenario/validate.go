@@ -218,7 +218,7 @@ func (v *validation) step(i int, s *Step) error {
 		}
 		return nil
 	case KindDrain:
-		return nodeName(f(".node"), s.Drain.Node)
+		return v.agent(f(".node"), s.Drain.Node)
 	case KindSleep:
 		if *s.Sleep <= 0 {
 			return fieldError(f(""), "must be more than 0s")
@@ -244,6 +244,24 @@ func nodeName(field, n string) error {
 		return fieldError(field, "required")
 	}
 	return api.ValidateName(field, n)
+}
+
+// agent checks a node a step names (to drain, to count allocations on, to
+// fault replicas on) is one of the lab's agents, as a fault checks the
+// process it names.
+func (v *validation) agent(field, n string) error {
+	return v.known(field, n, v.sc.Lab.agents())
+}
+
+// known checks a node name is one of names.
+func (v *validation) known(field, n string, names []string) error {
+	if err := nodeName(field, n); err != nil {
+		return err
+	}
+	if !slices.Contains(names, n) {
+		return fieldError(field, "the lab has no node %q (it has %s)", n, strings.Join(names, ", "))
+	}
+	return nil
 }
 
 func (v *validation) apply(i int, a *ApplyStep) error {
@@ -288,8 +306,8 @@ func (v *validation) condition(field string, c *Condition) error {
 		if a.Running == nil && a.Ready == nil && a.PerNode == nil && a.Nodes == nil && a.Restarts == nil && a.Failed == nil {
 			return fieldError(f, "nothing to check: want running, ready, perNode, nodes, restarts or failed")
 		}
-		for node := range a.PerNode {
-			if err := nodeName(f+".perNode."+node, node); err != nil {
+		for _, node := range sortedKeys(a.PerNode) {
+			if err := v.agent(f+".perNode."+node, node); err != nil {
 				return err
 			}
 		}
@@ -339,6 +357,12 @@ func (v *validation) condition(field string, c *Condition) error {
 				return err
 			}
 		}
+		if e.Node != "" {
+			// Servers' events may name them too.
+			if err := v.known(f+".node", e.Node, v.sc.Lab.processes()); err != nil {
+				return err
+			}
+		}
 	}
 	if d := c.DNS; d != nil {
 		f := field + ".dns"
@@ -360,7 +384,7 @@ func (v *validation) condition(field string, c *Condition) error {
 	}
 	if n := c.Node; n != nil {
 		f := field + ".node"
-		if err := nodeName(f+".name", n.Name); err != nil {
+		if err := v.agent(f+".name", n.Name); err != nil {
 			return err
 		}
 		switch n.Status {
@@ -559,7 +583,7 @@ func (v *validation) fault(field string, f *FaultStep) error {
 		return fieldError(field+".revision", "must not be negative")
 	}
 	if f.Node != "" {
-		if err := nodeName(field+".node", f.Node); err != nil {
+		if err := v.agent(field+".node", f.Node); err != nil {
 			return err
 		}
 	}
