@@ -1,9 +1,11 @@
 package scenario
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"strings"
@@ -257,12 +259,25 @@ func Parse(source string, data []byte, files fs.FS, dir string) (*Scenario, erro
 
 // yamlToJSON reads a YAML document (YAML 1.2, as the API reads service
 // documents: a duplicate key is an error, a merge key's values may be
-// overridden) and writes it as JSON for the strict decoder.
+// overridden) and writes it as JSON for the strict decoder. A scenario is
+// one document: a second (after ---) is refused, not left unread.
 func yamlToJSON(data []byte) ([]byte, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, oneLine(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, oneLine(err)
+	case !emptyDocument(&next):
+		return nil, fmt.Errorf("a scenario is one YAML document: a second one begins at line %d (after ---)", next.Content[0].Line)
+	}
 	var tree any
-	if err := yaml.Unmarshal(data, &tree); err != nil {
-		// One line: "yaml: unmarshal errors: line 2: mapping key ...".
-		return nil, errors.New(strings.Join(strings.Fields(err.Error()), " "))
+	if err := doc.Decode(&tree); err != nil {
+		return nil, oneLine(err)
 	}
 	if tree == nil {
 		return nil, errors.New("empty scenario")
@@ -271,6 +286,18 @@ func yamlToJSON(data []byte) ([]byte, error) {
 		return nil, errors.New("a scenario is a mapping (title, teaches, lab, steps)")
 	}
 	return json.Marshal(jsonTree(tree))
+}
+
+// oneLine is a YAML error on one line: "yaml: unmarshal errors: line 2:
+// mapping key ...".
+func oneLine(err error) error {
+	return errors.New(strings.Join(strings.Fields(err.Error()), " "))
+}
+
+// emptyDocument reports whether a document holds nothing: what a file
+// ending in --- has after it.
+func emptyDocument(n *yaml.Node) bool {
+	return len(n.Content) == 0 || (len(n.Content) == 1 && n.Content[0].ShortTag() == "!!null")
 }
 
 // jsonTree makes a YAML tree encodable as JSON: keys that are not strings

@@ -180,6 +180,8 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"app fault on an unknown node", head + "  - fault: {service: web, crash: true, node: n9}\n", `steps[0].fault.node: the lab has no node "n9" (it has n1, n2, n3)`},
 		{"event of an unknown node", head + "  - wait: {event: {type: NodeDown, node: n9}}\n", `steps[0].wait.event.node: the lab has no node "n9" (it has s1, s2, s3, n1, n2, n3)`},
 		{"node beyond a smaller lab", "title: t\nteaches: t\nlab: {agents: 2}\nsteps:\n  - drain: {node: n3}\n", `steps[0].drain.node: the lab has no node "n3" (it has n1, n2)`},
+		{"a second document", head + "  - say: a\n---\ntitle: u\nteaches: u\nsteps:\n  - say: b\n", "node-loss.yaml: a scenario is one YAML document: a second one begins at line 6 (after ---)"},
+		{"a second document of a list", head + "  - say: a\n---\n- say: b\n", "node-loss.yaml: a scenario is one YAML document: a second one begins at line 6"},
 		{"too many servers", "title: t\nteaches: t\nlab: {servers: 12}\nsteps:\n  - say: a\n", "lab.servers: want 1 to 9, got 12"},
 		{"duplicate key", "title: t\ntitle: u\nteaches: t\nsteps:\n  - say: a\n", `node-loss.yaml: yaml: unmarshal errors: line 2: mapping key "title" already defined at line 1`},
 		{"syntax error", head + "  - say: a: b\n", "node-loss.yaml: yaml: line 4:"},
@@ -196,6 +198,16 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 				t.Fatalf("error:\n  %v\nwant it to contain\n  %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestAFileMayStartAndEndWithADocumentMarker: --- before the scenario,
+// and --- with nothing after it, leave one document.
+func TestAFileMayStartAndEndWithADocumentMarker(t *testing.T) {
+	for _, text := range []string{"---\ntitle: t\nteaches: t\nsteps:\n  - say: a\n", "title: t\nteaches: t\nsteps:\n  - say: a\n---\n", "title: t\nteaches: t\nsteps:\n  - say: a\n---\n# the end\n"} {
+		if _, err := Parse("m.yaml", []byte(text), nil, "."); err != nil {
+			t.Errorf("%q: %v", text, err)
+		}
 	}
 }
 
