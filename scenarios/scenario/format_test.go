@@ -182,6 +182,12 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"node beyond a smaller lab", "title: t\nteaches: t\nlab: {agents: 2}\nsteps:\n  - drain: {node: n3}\n", `steps[0].drain.node: the lab has no node "n3" (it has n1, n2)`},
 		{"a second document", head + "  - say: a\n---\ntitle: u\nteaches: u\nsteps:\n  - say: b\n", "node-loss.yaml: a scenario is one YAML document: a second one begins at line 6 (after ---)"},
 		{"a second document of a list", head + "  - say: a\n---\n- say: b\n", "node-loss.yaml: a scenario is one YAML document: a second one begins at line 6"},
+		{"rate too high", head + "  - load: {start: bg, service: web, rate: 1e9}\n", "node-loss.yaml: steps[0].load.rate: must be at most 100000, got 1e+09"},
+		{"infinite rate", head + "  - load: {start: bg, service: web, rate: .inf}\n", "node-loss.yaml: steps[0].load.rate: must be a finite number, got .inf"},
+		{"rate out of range", head + "  - load: {start: bg, service: web, rate: 1e999}\n", "node-loss.yaml: steps[0].load.rate: number 1e999 is out of range"},
+		{"NaN min rate", head + "  - load: {start: bg, service: web, rate: 5, profile: sine, period: 10s, minRate: .nan}\n", "node-loss.yaml: steps[0].load.minRate: must be a finite number, got .nan"},
+		{"negative infinite checkout ratio", head + "  - load: {start: bg, service: web, rate: 5, users: 3, checkoutRatio: -.Inf}\n", "steps[0].load.checkoutRatio: must be a finite number, got -.Inf"},
+		{"infinite replicas in a spec", head + "  - apply:\n      spec: {kind: Service, name: web, image: demo, replicas: .inf}\n", "steps[0].apply.spec.replicas: must be a finite number, got .inf"},
 		{"too many servers", "title: t\nteaches: t\nlab: {servers: 12}\nsteps:\n  - say: a\n", "lab.servers: want 1 to 9, got 12"},
 		{"duplicate key", "title: t\ntitle: u\nteaches: t\nsteps:\n  - say: a\n", `node-loss.yaml: yaml: unmarshal errors: line 2: mapping key "title" already defined at line 1`},
 		{"syntax error", head + "  - say: a: b\n", "node-loss.yaml: yaml: line 4:"},
@@ -208,6 +214,15 @@ func TestAFileMayStartAndEndWithADocumentMarker(t *testing.T) {
 		if _, err := Parse("m.yaml", []byte(text), nil, "."); err != nil {
 			t.Errorf("%q: %v", text, err)
 		}
+	}
+}
+
+// TestTextThatReadsLikeAHugeNumberIsText: 1e999 is too large a number
+// for a rate, but a say may say it.
+func TestTextThatReadsLikeAHugeNumberIsText(t *testing.T) {
+	sc, err := Parse("m.yaml", []byte("title: t\nteaches: t\nsteps:\n  - say: 1e999\n"), nil, ".")
+	if err != nil || sc.Steps[0].Say != "1e999" {
+		t.Fatalf("%v", err)
 	}
 }
 

@@ -462,6 +462,9 @@ func (v *validation) load(field string, l *LoadStep) error {
 			}
 		}
 	}
+	if l.Rate > MaxLoadRate {
+		return fieldError(field+".rate", "must be at most %d, got %g", MaxLoadRate, l.Rate)
+	}
 	cfg := l.config("http://127.0.0.1/")
 	if err := cfg.Validate(); err != nil {
 		return fieldError(field, "%v", err)
@@ -502,6 +505,11 @@ func (l *LoadStep) checkoutRatio() float64 {
 func (l *LoadStep) visitors() bool {
 	return l.Users != 0 || l.UserHeader != "" || l.CheckoutRatio != nil || l.CheckoutPath != "" || l.Seed != 0
 }
+
+// MaxLoadRate bounds a load step's rate (requests or visits per second):
+// far more than a lab's proxies answer, and a load the run's loop keeps
+// up with (a rate of 1e9 never let a virtual run's clock move on).
+const MaxLoadRate = 100000
 
 // untilStopped is the duration of a load without one: longer than any
 // scenario; a stop or the scenario's end cuts it short.
