@@ -92,6 +92,26 @@ func TestParseReadsEveryStepKindAndFillsTheLab(t *testing.T) {
 	}
 }
 
+// TestAnApplyFileIsInsideTheScenariosDirectory: a file beside the
+// scenario or under it is read; an absolute path, or one that leaves the
+// directory, is refused naming the field, whether it exists or not.
+func TestAnApplyFileIsInsideTheScenariosDirectory(t *testing.T) {
+	files := fstest.MapFS{"dir/web.yaml": {Data: []byte(moreYAML)}, "dir/sub/web.yaml": {Data: []byte(moreYAML)}, "etc/hostname": {Data: []byte("h\n")}}
+	head := "title: t\nteaches: t\nsteps:\n  - apply: {file: "
+	for _, ok := range []string{"web.yaml", "./web.yaml", "sub/web.yaml", "sub/../web.yaml"} {
+		if _, err := Parse("s.yaml", []byte(head+ok+"}\n"), files, "dir"); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"/dir/web.yaml", "/etc/hostname", "../etc/hostname", "../../../etc/hostname", "sub/../../etc/hostname"} {
+		_, err := Parse("s.yaml", []byte(head+bad+"}\n"), files, "dir")
+		want := `s.yaml: steps[0].apply.file: "` + bad + `": want a path relative to the scenario's directory, and inside it`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", bad, err, want)
+		}
+	}
+}
+
 // TestParseErrorsNameTheStepAndField: every mistake is refused before
 // anything runs, with the file, the step and the field.
 func TestParseErrorsNameTheStepAndField(t *testing.T) {

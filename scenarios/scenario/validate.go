@@ -277,7 +277,10 @@ func (v *validation) apply(i int, a *ApplyStep) error {
 		if v.files == nil {
 			return fieldError(field+".file", "%q: no files to read it from", a.File)
 		}
-		p := path.Clean(path.Join(v.dir, a.File))
+		if !fs.ValidPath(path.Clean(a.File)) {
+			return fieldError(field+".file", "%q: want a path relative to the scenario's directory, and inside it", a.File)
+		}
+		p := path.Join(v.dir, a.File)
 		b, err := fs.ReadFile(v.files, p)
 		if err != nil {
 			return fieldError(field+".file", "%v", err)
