@@ -306,6 +306,9 @@ func (v *validation) condition(field string, c *Condition) error {
 		if err := name(f+".service", a.Service, a.Namespace); err != nil {
 			return err
 		}
+		if a.Revision < 0 {
+			return fieldError(f+".revision", "must not be negative")
+		}
 		if a.Running == nil && a.Ready == nil && a.PerNode == nil && a.Nodes == nil && a.Restarts == nil && a.Failed == nil {
 			return fieldError(f, "nothing to check: want running, ready, perNode, nodes, restarts or failed")
 		}
@@ -431,7 +434,8 @@ func (v *validation) load(field string, l *LoadStep) error {
 		if bad, where := v.fails(func(m *modeState) bool { return m.loads[l.Stop] == 1 }); bad {
 			return fieldError(field+".stop", "no load %q is running at this step%s", l.Stop, where)
 		}
-		if l.Service != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Path != "" || l.Port != "" || l.visitors() {
+		if l.Service != "" || l.Namespace != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Period != 0 || l.MinRate != 0 ||
+			l.Timeout != 0 || l.Path != "" || l.Port != "" || l.visitors() {
 			return fieldError(field, "a stop takes only expect")
 		}
 		v.each(func(m *modeState) { m.loads[l.Stop] = 2 })
@@ -454,6 +458,16 @@ func (v *validation) load(field string, l *LoadStep) error {
 	}
 	if l.Path != "" && !strings.HasPrefix(l.Path, "/") {
 		return fieldError(field+".path", "want an absolute path such as /api, got %q", l.Path)
+	}
+	if l.Profile == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"period", l.Period != 0}, {"minRate", l.MinRate != 0}} {
+			if f.set {
+				return fieldError(field+"."+f.name, "only with a profile (sine or square): without one the rate is steady")
+			}
+		}
 	}
 	if l.Users == 0 {
 		for _, f := range []struct {
