@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -152,16 +154,20 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 	if err != nil {
 		return err
 	}
+	// A hangup (the terminal closed) ends the run as Ctrl-C and SIGTERM
+	// do (main), tearing its lab down. Only here: other commands (the
+	// demo app) take SIGHUP to mean something else.
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGHUP)
+	defer stop()
 	out := cmd.OutOrStdout()
 	var report scenario.Reporter = &scenario.TextReporter{W: out, Colour: loadIsTerminal(out) && os.Getenv("NO_COLOR") == ""}
 	if g.output == "json" {
 		report = &scenario.JSONReporter{W: out}
 	}
 	if o.virtual {
-		return runVirtual(cmd.Context(), o, sc, report, cmd.ErrOrStderr())
+		return runVirtual(ctx, o, sc, report, cmd.ErrOrStderr())
 	}
 	r := &scenario.Runner{Report: report}
-	ctx := cmd.Context()
 	address := g.address
 	if address == "" {
 		bin, err := os.Executable()

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,6 +36,14 @@ func checkScenarioCleanedUp(t *testing.T, out string) {
 	}
 	if procs := labProcesses(t, m[1]); len(procs) > 0 {
 		t.Errorf("processes left: %v", procs)
+		// Stop them (pgrep -a: each line starts with the pid), and the
+		// directory they use, so that a failing test leaves nothing.
+		for _, p := range procs {
+			if pid, err := strconv.Atoi(strings.Fields(p)[0]); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		os.RemoveAll(m[1])
 	}
 }
 
@@ -195,8 +204,14 @@ steps:
 }
 
 // TestScenarioInterruptedTearsItsLabDown: Ctrl-C during a run stops it
-// and takes its lab away.
+// and takes its lab away, and so does a hangup (the terminal closed).
 func TestScenarioInterruptedTearsItsLabDown(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) { interruptScenario(t, sig) })
+	}
+}
+
+func interruptScenario(t *testing.T, sig syscall.Signal) {
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, "scenario", "run", "scale-to-zero")
 	stdout, err := cmd.StdoutPipe()
@@ -231,7 +246,7 @@ func TestScenarioInterruptedTearsItsLabDown(t *testing.T) {
 			t.Fatalf("no step after 60s:\n%s", out.String())
 		}
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	exited := make(chan error, 1)
 	go func() {
 		for line := range lines {
@@ -242,11 +257,104 @@ func TestScenarioInterruptedTearsItsLabDown(t *testing.T) {
 	select {
 	case err := <-exited:
 		if err == nil || !strings.Contains(stderr.String(), "interrupted") {
-			t.Fatalf("exit %v after Ctrl-C; stderr: %s", err, stderr.String())
+			t.Errorf("exit %v after %s; stderr: %s", err, sig, stderr.String())
 		}
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("still running 30s after Ctrl-C:\n%s", out.String())
+		t.Fatalf("still running 30s after %s:\n%s", sig, out.String())
 	}
 	checkScenarioCleanedUp(t, out.String())
+}
+
+// TestScenarioVirtualHangupLeavesNothing: a hangup ends a virtual run as
+// Ctrl-C does: it says so and removes its directory.
+func TestScenarioVirtualHangupLeavesNothing(t *testing.T) {
+	bin := buildBinary(t)
+	tmp := t.TempDir()
+	cmd := exec.Command(bin, "scenario", "run", "autoscale-forecast", "--virtual")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The run is under way once it prints its first step.
+	started := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), " apply ") {
+				started <- true
+				break
+			}
+		}
+		close(started)
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case ok := <-started:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("the run ended before its first step: %s", stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no step after 60s")
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) == 0 {
+		t.Fatal("the run has no directory in TMPDIR")
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil || !strings.Contains(stderr.String(), "interrupted") {
+			t.Fatalf("exit %v after SIGHUP; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("still running 30s after SIGHUP")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
+	}
+}
+
+// TestScenarioVirtualRefusalsSayWhy: what a virtual run refuses (a pause,
+// which virtual time does not simulate) is said on stderr, naming the
+// step, with -o json too, and the run leaves no directory behind.
+func TestScenarioVirtualRefusalsSayWhy(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pause.yaml")
+	os.WriteFile(file, []byte(`title: t
+teaches: t
+lab: {servers: 1, agents: 2, runtime: sim}
+steps:
+  - apply:
+      spec: {kind: Service, name: web, image: flotilla.local/demo:v1, replicas: 2, ports: [{name: http, port: 8080, protocol: http}]}
+  - fault: {pause: n1}
+  - fault: {resume: n1}
+`), 0o644)
+	tmp := t.TempDir()
+	for _, output := range []string{"table", "json"} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, "scenario", "run", file, "--virtual", "-o", output)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		want := "error: step 2 (steps[1], fault): pause and resume are not simulated in virtual time (kill and restart are): run the scenario live\n"
+		if err == nil || stderr.String() != want {
+			t.Errorf("-o %s: exit %v; stderr %q, want %q; stdout:\n%s", output, err, stderr.String(), want, stdout.String())
+		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
+	}
 }

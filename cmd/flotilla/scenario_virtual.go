@@ -60,12 +60,13 @@ func runVirtual(ctx context.Context, o *scenarioRunOptions, sc *scenario.Scenari
 	}()
 	code := 0
 	err = bubble.Run(func() {
+		defer removeOnPanic(dir)
 		err := virtual.Play(sc, virtual.Options{Report: scenario.StableIDs(report), Log: log, Dir: dir, Seed: o.seed})
 		if err != nil {
-			var serr *scenario.StepError
-			if !errors.As(err, &serr) {
-				fmt.Fprintln(stderr, "error:", err)
-			}
+			// Every error, as a live run says it (main): a step that
+			// failed, and one refused before the run began, which
+			// the report has not shown.
+			fmt.Fprintln(stderr, "error: "+oneLine(err))
 			code = 1
 		}
 		// Goroutines a library left behind would be a deadlock to the
@@ -75,4 +76,14 @@ func runVirtual(ctx context.Context, o *scenarioRunOptions, sc *scenario.Scenari
 	})
 	os.RemoveAll(dir)
 	return err
+}
+
+// removeOnPanic, deferred, removes a virtual run's directory when the run
+// panics, and panics on: the process ends with the panic's report, and
+// without a deferred call of the caller's.
+func removeOnPanic(dir string) {
+	if p := recover(); p != nil {
+		os.RemoveAll(dir)
+		panic(p)
+	}
 }

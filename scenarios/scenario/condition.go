@@ -3,6 +3,7 @@ package scenario
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -125,9 +126,31 @@ type LoadCondition struct {
 	Name         string           `json:"name,omitempty"`
 	Requests     *Count           `json:"requests,omitempty"`
 	Errors       *Count           `json:"errors,omitempty"`
-	MaxErrorRate *api.Percent     `json:"maxErrorRate,omitempty"`
+	MaxErrorRate *Percentage      `json:"maxErrorRate,omitempty"`
 	MaxP99       *api.Duration    `json:"maxP99,omitempty"`
 	Versions     map[string]Count `json:"versions,omitempty"`
+}
+
+// Percentage is a share written as a percentage, from 0% to 100%: "1%",
+// "0.5%". A bare number is refused: a fault's errorRate reads 0.3 as 30%
+// (as the demo app does), so 0.5 here, once read as 0.5%, would say the
+// opposite of what it seems to.
+type Percentage struct{ api.Percent }
+
+func (p *Percentage) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil || !strings.HasSuffix(strings.TrimSpace(s), "%") {
+		return fmt.Errorf("want a percentage such as 1%% or 0.5%%, got %s (a bare number is refused: a fault's errorRate reads 0.5 as 50%%)", strings.Trim(string(b), `"`))
+	}
+	v, err := api.ParsePercent(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 || v > 100 {
+		return fmt.Errorf("want 0%% to 100%%, got %s", v)
+	}
+	p.Percent = v
+	return nil
 }
 
 // verdict is one check of one condition: whether it holds, what it wants

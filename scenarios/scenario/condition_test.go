@@ -104,7 +104,7 @@ func TestLoadExpectationsJudgeTheFigures(t *testing.T) {
 	running := loadFigures{Name: "bg", Requests: 400, Errors: 3, P99Ms: 12}
 	done := running
 	done.Done, done.Versions = true, map[string]int64{"v1": 300, "v2": 100}
-	maxRate := api.Percent(1)
+	maxRate := Percentage{1}
 	maxP99 := api.Duration(10 * time.Millisecond)
 	cases := []struct {
 		name string

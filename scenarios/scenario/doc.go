@@ -4,7 +4,23 @@
 // and a list of steps (say, apply, delete, wait, expect, load, fault,
 // rollout, scale, drain, sleep). Parse decodes it strictly (an unknown
 // field is an error naming the step and field, as apply's are) and checks
-// every step before anything runs (format.go, validate.go).
+// every step before anything runs (format.go, validate.go). What it
+// refuses, besides unknown fields, each in one line naming the step and
+// field:
+//
+//   - a second YAML document (a scenario is one), and a number that is not
+//     finite or out of range;
+//   - what a step needs that the steps before it do not give, in either
+//     mode a run may play (live, or --virtual: a step marked only: live
+//     is left out of a virtual run): a stop of a load not running, last
+//     without a node fault, heal without a partition;
+//   - a node the lab does not have, wherever a step names one;
+//   - an apply file that is not relative to the scenario's directory and
+//     inside it;
+//   - settings that would do nothing (a load's period or minRate without
+//     a profile), a load's rate above MaxLoadRate, and a maxErrorRate that
+//     is not a percentage from 0% to 100% (a bare 0.5 is refused: a
+//     fault's errorRate reads it as 50%).
 //
 // The Runner plays the steps against a cluster: it applies specs through
 // the API, waits for conditions by polling the API (condition.go), follows

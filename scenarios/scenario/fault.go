@@ -102,6 +102,10 @@ func (r *run) nodeFault(ctx context.Context, f *FaultStep) (string, error) {
 func (r *run) resolveNode(ctx context.Context, target string) (name, why string, err error) {
 	switch target {
 	case NodeLast:
+		if r.lastNode == "" {
+			// Parse refuses this; a runner must not fault node "" either.
+			return "", "", errors.New("last: no node fault came before")
+		}
 		return r.lastNode, "", nil
 	case NodeLeader, NodeFollower:
 		l, err := r.cluster.Leader(ctx)

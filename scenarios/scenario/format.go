@@ -1,11 +1,15 @@
 package scenario
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,12 +239,23 @@ var rolloutActions = []string{api.ActionPromote, api.ActionPause, api.ActionResu
 // step and field: "node-loss.yaml: steps[3].wait.allocations.runing:
 // unknown field (did you mean "running"?)".
 func Parse(source string, data []byte, files fs.FS, dir string) (*Scenario, error) {
-	js, err := yamlToJSON(data)
+	js, huge, err := yamlToJSON(data)
 	if err != nil {
+		var fe *api.FieldError
+		if errors.As(err, &fe) {
+			fe.Source = source
+			return nil, fe
+		}
 		return nil, &api.FieldError{Source: source, Message: err.Error()}
 	}
 	var sc Scenario
 	if err := api.DecodeStrict(source, "", js, &sc); err != nil {
+		// YAML reads 1e999 as a string: in a number's place, say what
+		// it is.
+		var fe *api.FieldError
+		if errors.As(err, &fe) && huge[fe.Field] != "" {
+			fe.Message = fmt.Sprintf("number %s is out of range", huge[fe.Field])
+		}
 		return nil, err
 	}
 	sc.Source, sc.Text = source, string(data)
@@ -257,20 +272,101 @@ func Parse(source string, data []byte, files fs.FS, dir string) (*Scenario, erro
 
 // yamlToJSON reads a YAML document (YAML 1.2, as the API reads service
 // documents: a duplicate key is an error, a merge key's values may be
-// overridden) and writes it as JSON for the strict decoder.
-func yamlToJSON(data []byte) ([]byte, error) {
+// overridden) and writes it as JSON for the strict decoder. A scenario is
+// one document: a second (after ---) is refused, not left unread. huge
+// are the fields holding a number too large for a float64 (1e999), which
+// YAML reads as a string, by path.
+func yamlToJSON(data []byte) (js []byte, huge map[string]string, err error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, oneLine(err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		return nil, nil, oneLine(err)
+	case !emptyDocument(&next):
+		return nil, nil, fmt.Errorf("a scenario is one YAML document: a second one begins at line %d (after ---)", next.Content[0].Line)
+	}
+	huge = map[string]string{}
+	if fe := finiteNumbers(&doc, "", huge); fe != nil {
+		return nil, nil, fe
+	}
 	var tree any
-	if err := yaml.Unmarshal(data, &tree); err != nil {
-		// One line: "yaml: unmarshal errors: line 2: mapping key ...".
-		return nil, errors.New(strings.Join(strings.Fields(err.Error()), " "))
+	if err := doc.Decode(&tree); err != nil {
+		return nil, nil, oneLine(err)
 	}
 	if tree == nil {
-		return nil, errors.New("empty scenario")
+		return nil, nil, errors.New("empty scenario")
 	}
 	if _, ok := tree.(map[string]any); !ok {
-		return nil, errors.New("a scenario is a mapping (title, teaches, lab, steps)")
+		return nil, nil, errors.New("a scenario is a mapping (title, teaches, lab, steps)")
 	}
-	return json.Marshal(jsonTree(tree))
+	js, err = json.Marshal(jsonTree(tree))
+	return js, huge, err
+}
+
+// oneLine is a YAML error on one line: "yaml: unmarshal errors: line 2:
+// mapping key ...".
+func oneLine(err error) error {
+	return errors.New(strings.Join(strings.Fields(err.Error()), " "))
+}
+
+// finiteNumbers refuses a number that is not finite (.inf, .nan) or out
+// of float64's range (1e999, which YAML reads as a string), naming its
+// field: "steps[3].load.rate: must be a finite number, got .inf". A plain
+// scalar out of float64's range (1e999) YAML reads as a string, which a
+// text field may hold: it goes in huge, by path. Aliases are checked
+// where their anchor is.
+func finiteNumbers(n *yaml.Node, path string, huge map[string]string) *api.FieldError {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if fe := finiteNumbers(c, path, huge); fe != nil {
+				return fe
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := path
+			if k := n.Content[i]; k.ShortTag() != "!!merge" {
+				p = k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+			}
+			if fe := finiteNumbers(n.Content[i+1], p, huge); fe != nil {
+				return fe
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if fe := finiteNumbers(c, fmt.Sprintf("%s[%d]", path, i), huge); fe != nil {
+				return fe
+			}
+		}
+	case yaml.ScalarNode:
+		switch {
+		case n.ShortTag() == "!!float":
+			var f float64
+			if err := n.Decode(&f); err == nil && (math.IsInf(f, 0) || math.IsNaN(f)) {
+				return &api.FieldError{Field: path, Message: "must be a finite number, got " + n.Value}
+			}
+		case n.ShortTag() == "!!str" && n.Style == 0:
+			if _, err := strconv.ParseFloat(n.Value, 64); errors.Is(err, strconv.ErrRange) {
+				huge[path] = n.Value
+			}
+		}
+	}
+	return nil
+}
+
+// emptyDocument reports whether a document holds nothing: what a file
+// ending in --- has after it.
+func emptyDocument(n *yaml.Node) bool {
+	return len(n.Content) == 0 || (len(n.Content) == 1 && n.Content[0].ShortTag() == "!!null")
 }
 
 // jsonTree makes a YAML tree encodable as JSON: keys that are not strings

@@ -92,6 +92,26 @@ func TestParseReadsEveryStepKindAndFillsTheLab(t *testing.T) {
 	}
 }
 
+// TestAnApplyFileIsInsideTheScenariosDirectory: a file beside the
+// scenario or under it is read; an absolute path, or one that leaves the
+// directory, is refused naming the field, whether it exists or not.
+func TestAnApplyFileIsInsideTheScenariosDirectory(t *testing.T) {
+	files := fstest.MapFS{"dir/web.yaml": {Data: []byte(moreYAML)}, "dir/sub/web.yaml": {Data: []byte(moreYAML)}, "etc/hostname": {Data: []byte("h\n")}}
+	head := "title: t\nteaches: t\nsteps:\n  - apply: {file: "
+	for _, ok := range []string{"web.yaml", "./web.yaml", "sub/web.yaml", "sub/../web.yaml"} {
+		if _, err := Parse("s.yaml", []byte(head+ok+"}\n"), files, "dir"); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"/dir/web.yaml", "/etc/hostname", "../etc/hostname", "../../../etc/hostname", "sub/../../etc/hostname"} {
+		_, err := Parse("s.yaml", []byte(head+bad+"}\n"), files, "dir")
+		want := `s.yaml: steps[0].apply.file: "` + bad + `": want a path relative to the scenario's directory, and inside it`
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %s", bad, err, want)
+		}
+	}
+}
+
 // TestParseErrorsNameTheStepAndField: every mistake is refused before
 // anything runs, with the file, the step and the field.
 func TestParseErrorsNameTheStepAndField(t *testing.T) {
@@ -159,6 +179,46 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 		{"heal of an unknown node", head + "  - fault: {partition: n1}\n  - fault: {heal: everyone}\n", `steps[1].fault.heal: the lab has no "everyone" (it has s1, s2, s3, n1, n2, n3; or last, all)`},
 		{"partition with a service", head + "  - fault: {partition: n1, service: web}\n", "steps[0].fault: partition takes a node only"},
 		{"partition of all", head + "  - fault: {partition: all}\n", `steps[0].fault.partition: the lab has no "all"`},
+		{"stop of a load started only live", head + "  - load: {start: bg, service: web, rate: 1}\n    only: live\n  - load: {stop: bg, expect: {errors: 0}}\n",
+			`steps[1].load.stop: no load "bg" is running at this step in a virtual run (which leaves out the steps marked only: live)`},
+		{"stop of a load started only virtual", head + "  - load: {start: bg, service: web, rate: 1}\n    only: virtual\n  - load: {stop: bg}\n",
+			`steps[1].load.stop: no load "bg" is running at this step in a live run (which leaves out the steps marked only: virtual)`},
+		{"stop only live of a load started only virtual", head + "  - load: {start: bg, service: web, rate: 1}\n    only: virtual\n  - load: {stop: bg}\n    only: live\n",
+			`steps[1].load.stop: no load "bg" is running at this step`},
+		{"load expect of a load started only live", head + "  - load: {start: bg, service: web, rate: 1}\n    only: live\n  - expect: {load: {name: bg, errors: 0}}\n",
+			`steps[1].expect.load.name: no load "bg" has started before this step in a virtual run`},
+		{"load started twice in one mode", head + "  - load: {start: bg, service: web, rate: 1}\n    only: virtual\n  - load: {start: bg, service: web, rate: 1}\n",
+			`steps[1].load.start: a load named "bg" started before in a virtual run`},
+		{"last after a live-only kill", head + "  - fault: {kill: n1}\n    only: live\n  - fault: {restart: last}\n",
+			"steps[1].fault.restart: last: no node fault came before in a virtual run (which leaves out the steps marked only: live)"},
+		{"heal after a virtual-only partition", head + "  - fault: {partition: n1}\n    only: virtual\n  - fault: {heal: all}\n",
+			"steps[1].fault.heal: no partition came before in a live run (which leaves out the steps marked only: virtual)"},
+		{"drain of an unknown node", head + "  - drain: {node: n9}\n", `steps[0].drain.node: the lab has no node "n9" (it has n1, n2, n3)`},
+		{"drain of a server", head + "  - drain: {node: s1}\n", `steps[0].drain.node: the lab has no node "s1" (it has n1, n2, n3)`},
+		{"node condition of an unknown node", head + "  - expect: {node: {name: n9, status: ready}}\n", `steps[0].expect.node.name: the lab has no node "n9" (it has n1, n2, n3)`},
+		{"perNode of an unknown node", head + "  - expect: {allocations: {service: web, perNode: {n1: 1, n9: 0}}}\n", `steps[0].expect.allocations.perNode.n9: the lab has no node "n9" (it has n1, n2, n3)`},
+		{"app fault on an unknown node", head + "  - fault: {service: web, crash: true, node: n9}\n", `steps[0].fault.node: the lab has no node "n9" (it has n1, n2, n3)`},
+		{"event of an unknown node", head + "  - wait: {event: {type: NodeDown, node: n9}}\n", `steps[0].wait.event.node: the lab has no node "n9" (it has s1, s2, s3, n1, n2, n3)`},
+		{"node beyond a smaller lab", "title: t\nteaches: t\nlab: {agents: 2}\nsteps:\n  - drain: {node: n3}\n", `steps[0].drain.node: the lab has no node "n3" (it has n1, n2)`},
+		{"a second document", head + "  - say: a\n---\ntitle: u\nteaches: u\nsteps:\n  - say: b\n", "node-loss.yaml: a scenario is one YAML document: a second one begins at line 6 (after ---)"},
+		{"a second document of a list", head + "  - say: a\n---\n- say: b\n", "node-loss.yaml: a scenario is one YAML document: a second one begins at line 6"},
+		{"rate too high", head + "  - load: {start: bg, service: web, rate: 1e9}\n", "node-loss.yaml: steps[0].load.rate: must be at most 100000, got 1e+09"},
+		{"infinite rate", head + "  - load: {start: bg, service: web, rate: .inf}\n", "node-loss.yaml: steps[0].load.rate: must be a finite number, got .inf"},
+		{"rate out of range", head + "  - load: {start: bg, service: web, rate: 1e999}\n", "node-loss.yaml: steps[0].load.rate: number 1e999 is out of range"},
+		{"NaN min rate", head + "  - load: {start: bg, service: web, rate: 5, profile: sine, period: 10s, minRate: .nan}\n", "node-loss.yaml: steps[0].load.minRate: must be a finite number, got .nan"},
+		{"negative infinite checkout ratio", head + "  - load: {start: bg, service: web, rate: 5, users: 3, checkoutRatio: -.Inf}\n", "steps[0].load.checkoutRatio: must be a finite number, got -.Inf"},
+		{"infinite replicas in a spec", head + "  - apply:\n      spec: {kind: Service, name: web, image: demo, replicas: .inf}\n", "steps[0].apply.spec.replicas: must be a finite number, got .inf"},
+		{"error rate above 100%", head + "  - load: {start: bg, service: web, rate: 5}\n  - load: {stop: bg, expect: {maxErrorRate: 200%}}\n", "steps[1].load.expect.maxErrorRate: want 0% to 100%, got 200%"},
+		{"negative error rate", head + "  - load: {start: bg, service: web, rate: 5}\n  - expect: {load: {name: bg, maxErrorRate: -5%}}\n", "steps[1].expect.load.maxErrorRate: want 0% to 100%, got -5%"},
+		{"error rate as a bare number", head + "  - load: {start: bg, service: web, rate: 5}\n  - load: {stop: bg, expect: {maxErrorRate: 0.5}}\n",
+			"steps[1].load.expect.maxErrorRate: want a percentage such as 1% or 0.5%, got 0.5 (a bare number is refused: a fault's errorRate reads 0.5 as 50%)"},
+		{"error rate as a quoted bare number", head + "  - load: {start: bg, service: web, rate: 5}\n  - load: {stop: bg, expect: {maxErrorRate: \"2\"}}\n",
+			"steps[1].load.expect.maxErrorRate: want a percentage such as 1% or 0.5%, got 2 ("},
+		{"period without a profile", head + "  - load: {start: bg, service: web, rate: 5, period: 10s}\n", "steps[0].load.period: only with a profile (sine or square): without one the rate is steady"},
+		{"minRate without a profile", head + "  - load: {start: bg, service: web, rate: 5, minRate: 1}\n", "steps[0].load.minRate: only with a profile (sine or square)"},
+		{"profile settings at a stop", head + "  - load: {start: bg, service: web, rate: 5}\n  - load: {stop: bg, period: 10s}\n", "steps[1].load: a stop takes only expect"},
+		{"timeout at a stop", head + "  - load: {start: bg, service: web, rate: 5}\n  - load: {stop: bg, timeout: 1s}\n", "steps[1].load: a stop takes only expect"},
+		{"negative allocations revision", head + "  - expect: {allocations: {service: web, revision: -1, running: 1}}\n", "steps[0].expect.allocations.revision: must not be negative"},
 		{"too many servers", "title: t\nteaches: t\nlab: {servers: 12}\nsteps:\n  - say: a\n", "lab.servers: want 1 to 9, got 12"},
 		{"duplicate key", "title: t\ntitle: u\nteaches: t\nsteps:\n  - say: a\n", `node-loss.yaml: yaml: unmarshal errors: line 2: mapping key "title" already defined at line 1`},
 		{"syntax error", head + "  - say: a: b\n", "node-loss.yaml: yaml: line 4:"},
@@ -175,6 +235,42 @@ func TestParseErrorsNameTheStepAndField(t *testing.T) {
 				t.Fatalf("error:\n  %v\nwant it to contain\n  %s", err, c.want)
 			}
 		})
+	}
+}
+
+// TestAFileMayStartAndEndWithADocumentMarker: --- before the scenario,
+// and --- with nothing after it, leave one document.
+func TestAFileMayStartAndEndWithADocumentMarker(t *testing.T) {
+	for _, text := range []string{"---\ntitle: t\nteaches: t\nsteps:\n  - say: a\n", "title: t\nteaches: t\nsteps:\n  - say: a\n---\n", "title: t\nteaches: t\nsteps:\n  - say: a\n---\n# the end\n"} {
+		if _, err := Parse("m.yaml", []byte(text), nil, "."); err != nil {
+			t.Errorf("%q: %v", text, err)
+		}
+	}
+}
+
+// TestTextThatReadsLikeAHugeNumberIsText: 1e999 is too large a number
+// for a rate, but a say may say it.
+func TestTextThatReadsLikeAHugeNumberIsText(t *testing.T) {
+	sc, err := Parse("m.yaml", []byte("title: t\nteaches: t\nsteps:\n  - say: 1e999\n"), nil, ".")
+	if err != nil || sc.Steps[0].Say != "1e999" {
+		t.Fatalf("%v", err)
+	}
+}
+
+// TestStepsLimitedToAModeAreFollowedInThatMode: a load started and
+// stopped in each mode, under one name, and a fault and its last in one
+// mode, are valid.
+func TestStepsLimitedToAModeAreFollowedInThatMode(t *testing.T) {
+	_, err := Parse("m.yaml", []byte("title: t\nteaches: t\nsteps:\n"+
+		"  - load: {start: bg, service: web, rate: 1}\n    only: live\n"+
+		"  - load: {start: bg, service: web, rate: 5}\n    only: virtual\n"+
+		"  - load: {stop: bg, expect: {errors: 0}}\n"+
+		"  - fault: {kill: n1}\n    only: virtual\n"+
+		"  - fault: {restart: last}\n    only: virtual\n"+
+		"  - fault: {kill: n2}\n"+
+		"  - fault: {restart: last}\n"), nil, ".")
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -540,6 +540,10 @@ func (r *run) load(ctx context.Context, s *LoadStep) (string, map[string]any, er
 		return fmt.Sprintf("load %s started: %s at %s", s.Start, what, l.target), nil, nil
 	}
 	l := r.world.loads[s.Stop]
+	if l == nil {
+		// Parse refuses this; a runner must not crash on it either.
+		return "", nil, fmt.Errorf("no load %q is running", s.Stop)
+	}
 	f, err := l.stop(ctx)
 	if err != nil {
 		return "", nil, fmt.Errorf("load %s: %w", s.Stop, err)

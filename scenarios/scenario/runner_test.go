@@ -151,6 +151,29 @@ func TestNodeFaultsGoThroughTheLab(t *testing.T) {
 	}
 }
 
+// TestARunnerGivenAStepItCannotPlayFailsTheStep: a scenario changed after
+// Parse so that a stop has no load or last no node fault (what Parse
+// refuses) fails that step instead of crashing the run.
+func TestARunnerGivenAStepItCannotPlayFailsTheStep(t *testing.T) {
+	for _, c := range []struct{ name, steps, want string }{
+		{"a stop without its load", "  - load: {start: bg, service: web, rate: 1}\n  - load: {stop: bg}\n",
+			`step 2 (steps[1], load): no load "bg" is running`},
+		{"last without a node fault", "  - fault: {kill: n1}\n  - fault: {restart: last}\n",
+			"step 2 (steps[1], fault): last: no node fault came before"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc := mustParse(t, "title: t\nteaches: t\nsteps:\n"+c.steps)
+			sc.Steps[0].Only = OnlyLive
+			r := newRunner(newFakeCluster(), &recorder{})
+			r.Lab, r.Virtual = &fakeLab{}, true
+			err := r.Run(context.Background(), sc)
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("error %v, want %s", err, c.want)
+			}
+		})
+	}
+}
+
 // TestPartitionsGoThroughTheLab: partition and heal reach the lab's
 // links, name what they did, resolve leader and last as kill does (a
 // leader cut off is the one a new leader must differ from), and heal all

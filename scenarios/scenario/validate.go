@@ -59,7 +59,8 @@ func (sc *Scenario) validate(files fs.FS, dir string) error {
 	if err := sc.Lab.validate(); err != nil {
 		return err
 	}
-	v := &validation{sc: sc, files: files, dir: dir, loads: map[string]int{}}
+	v := &validation{sc: sc, files: files, dir: dir,
+		modes: []*modeState{{name: OnlyLive, loads: map[string]int{}}, {name: OnlyVirtual, loads: map[string]int{}}}}
 	sc.specs = map[int][]api.ServiceSpec{}
 	for i := range sc.Steps {
 		if err := v.step(i, &sc.Steps[i]); err != nil {
@@ -102,18 +103,80 @@ func (l *LabSpec) processes() []string {
 	return out
 }
 
-// validation is the state of checking steps in order: which loads run,
-// whether a node fault (a partition) came before.
+// agents are the lab's agent nodes: n1...
+func (l *LabSpec) agents() []string {
+	var out []string
+	for i := 1; i <= l.Agents; i++ {
+		out = append(out, "n"+strconv.Itoa(i))
+	}
+	return out
+}
+
+// validation is the state of checking steps in order, in each mode a
+// run may play (a step marked only: live is left out of a virtual run,
+// and the other way round): which loads run, whether a node fault (a
+// partition) came before.
 type validation struct {
-	sc          *Scenario
-	files       fs.FS
-	dir         string
+	sc    *Scenario
+	files fs.FS
+	dir   string
+	modes []*modeState
+	// only is the step's Step.Only, while it is checked.
+	only string
+}
+
+// modeState is what the steps so far did in one mode (live or virtual).
+type modeState struct {
+	name        string
 	loads       map[string]int // name -> 1 running, 2 stopped
 	nodeFault   bool
 	partitioned bool
 }
 
+// playing lists the modes the step being checked plays in.
+func (v *validation) playing() []*modeState {
+	var out []*modeState
+	for _, m := range v.modes {
+		if v.only == "" || v.only == m.name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// fails reports whether ok does not hold in a mode the step plays in, and
+// where: "" when it holds in none of them, else " in a virtual run (...)"
+// naming the mode it fails in, whose steps differ from the other's.
+func (v *validation) fails(ok func(*modeState) bool) (bool, string) {
+	var bad []*modeState
+	modes := v.playing()
+	for _, m := range modes {
+		if !ok(m) {
+			bad = append(bad, m)
+		}
+	}
+	switch {
+	case len(bad) == 0:
+		return false, ""
+	case len(bad) == len(modes):
+		return true, ""
+	}
+	other := OnlyLive
+	if bad[0].name == OnlyLive {
+		other = OnlyVirtual
+	}
+	return true, fmt.Sprintf(" in a %s run (which leaves out the steps marked only: %s)", bad[0].name, other)
+}
+
+// each applies change to every mode the step plays in.
+func (v *validation) each(change func(*modeState)) {
+	for _, m := range v.playing() {
+		change(m)
+	}
+}
+
 func (v *validation) step(i int, s *Step) error {
+	v.only = s.Only
 	kinds := s.kinds()
 	switch len(kinds) {
 	case 0:
@@ -155,7 +218,7 @@ func (v *validation) step(i int, s *Step) error {
 		}
 		return nil
 	case KindDrain:
-		return nodeName(f(".node"), s.Drain.Node)
+		return v.agent(f(".node"), s.Drain.Node)
 	case KindSleep:
 		if *s.Sleep <= 0 {
 			return fieldError(f(""), "must be more than 0s")
@@ -183,6 +246,24 @@ func nodeName(field, n string) error {
 	return api.ValidateName(field, n)
 }
 
+// agent checks a node a step names (to drain, to count allocations on, to
+// fault replicas on) is one of the lab's agents, as a fault checks the
+// process it names.
+func (v *validation) agent(field, n string) error {
+	return v.known(field, n, v.sc.Lab.agents())
+}
+
+// known checks a node name is one of names.
+func (v *validation) known(field, n string, names []string) error {
+	if err := nodeName(field, n); err != nil {
+		return err
+	}
+	if !slices.Contains(names, n) {
+		return fieldError(field, "the lab has no node %q (it has %s)", n, strings.Join(names, ", "))
+	}
+	return nil
+}
+
 func (v *validation) apply(i int, a *ApplyStep) error {
 	field := stepField(i, "apply")
 	label := v.sc.Source + ": " + field
@@ -196,7 +277,10 @@ func (v *validation) apply(i int, a *ApplyStep) error {
 		if v.files == nil {
 			return fieldError(field+".file", "%q: no files to read it from", a.File)
 		}
-		p := path.Clean(path.Join(v.dir, a.File))
+		if !fs.ValidPath(path.Clean(a.File)) {
+			return fieldError(field+".file", "%q: want a path relative to the scenario's directory, and inside it", a.File)
+		}
+		p := path.Join(v.dir, a.File)
 		b, err := fs.ReadFile(v.files, p)
 		if err != nil {
 			return fieldError(field+".file", "%v", err)
@@ -222,11 +306,14 @@ func (v *validation) condition(field string, c *Condition) error {
 		if err := name(f+".service", a.Service, a.Namespace); err != nil {
 			return err
 		}
+		if a.Revision < 0 {
+			return fieldError(f+".revision", "must not be negative")
+		}
 		if a.Running == nil && a.Ready == nil && a.PerNode == nil && a.Nodes == nil && a.Restarts == nil && a.Failed == nil {
 			return fieldError(f, "nothing to check: want running, ready, perNode, nodes, restarts or failed")
 		}
-		for node := range a.PerNode {
-			if err := nodeName(f+".perNode."+node, node); err != nil {
+		for _, node := range sortedKeys(a.PerNode) {
+			if err := v.agent(f+".perNode."+node, node); err != nil {
 				return err
 			}
 		}
@@ -276,6 +363,12 @@ func (v *validation) condition(field string, c *Condition) error {
 				return err
 			}
 		}
+		if e.Node != "" {
+			// Servers' events may name them too.
+			if err := v.known(f+".node", e.Node, v.sc.Lab.processes()); err != nil {
+				return err
+			}
+		}
 	}
 	if d := c.DNS; d != nil {
 		f := field + ".dns"
@@ -297,7 +390,7 @@ func (v *validation) condition(field string, c *Condition) error {
 	}
 	if n := c.Node; n != nil {
 		f := field + ".node"
-		if err := nodeName(f+".name", n.Name); err != nil {
+		if err := v.agent(f+".name", n.Name); err != nil {
 			return err
 		}
 		switch n.Status {
@@ -314,8 +407,8 @@ func (v *validation) condition(field string, c *Condition) error {
 		if l.Name == "" {
 			return fieldError(f+".name", "required: the name a load step started")
 		}
-		if v.loads[l.Name] == 0 {
-			return fieldError(f+".name", "no load %q has started before this step", l.Name)
+		if bad, where := v.fails(func(m *modeState) bool { return m.loads[l.Name] != 0 }); bad {
+			return fieldError(f+".name", "no load %q has started before this step%s", l.Name, where)
 		}
 		if err := loadExpect(f, l); err != nil {
 			return err
@@ -338,13 +431,14 @@ func (v *validation) load(field string, l *LoadStep) error {
 	case l.Start == "" && l.Stop == "":
 		return fieldError(field, "want start (a new load's name) or stop (a running load's)")
 	case l.Stop != "":
-		if v.loads[l.Stop] != 1 {
-			return fieldError(field+".stop", "no load %q is running at this step", l.Stop)
+		if bad, where := v.fails(func(m *modeState) bool { return m.loads[l.Stop] == 1 }); bad {
+			return fieldError(field+".stop", "no load %q is running at this step%s", l.Stop, where)
 		}
-		if l.Service != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Path != "" || l.Port != "" || l.visitors() {
+		if l.Service != "" || l.Namespace != "" || l.Rate != 0 || l.Duration != 0 || l.Profile != "" || l.Period != 0 || l.MinRate != 0 ||
+			l.Timeout != 0 || l.Path != "" || l.Port != "" || l.visitors() {
 			return fieldError(field, "a stop takes only expect")
 		}
-		v.loads[l.Stop] = 2
+		v.each(func(m *modeState) { m.loads[l.Stop] = 2 })
 		if l.Expect != nil {
 			if l.Expect.Name != "" {
 				return fieldError(field+".expect.name", "not here: the load is the one stopped")
@@ -353,8 +447,8 @@ func (v *validation) load(field string, l *LoadStep) error {
 		}
 		return nil
 	}
-	if v.loads[l.Start] != 0 {
-		return fieldError(field+".start", "a load named %q started before", l.Start)
+	if bad, where := v.fails(func(m *modeState) bool { return m.loads[l.Start] == 0 }); bad {
+		return fieldError(field+".start", "a load named %q started before%s", l.Start, where)
 	}
 	if err := name(field+".service", l.Service, l.Namespace); err != nil {
 		return err
@@ -364,6 +458,16 @@ func (v *validation) load(field string, l *LoadStep) error {
 	}
 	if l.Path != "" && !strings.HasPrefix(l.Path, "/") {
 		return fieldError(field+".path", "want an absolute path such as /api, got %q", l.Path)
+	}
+	if l.Profile == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"period", l.Period != 0}, {"minRate", l.MinRate != 0}} {
+			if f.set {
+				return fieldError(field+"."+f.name, "only with a profile (sine or square): without one the rate is steady")
+			}
+		}
 	}
 	if l.Users == 0 {
 		for _, f := range []struct {
@@ -375,11 +479,14 @@ func (v *validation) load(field string, l *LoadStep) error {
 			}
 		}
 	}
+	if l.Rate > MaxLoadRate {
+		return fieldError(field+".rate", "must be at most %d, got %g", MaxLoadRate, l.Rate)
+	}
 	cfg := l.config("http://127.0.0.1/")
 	if err := cfg.Validate(); err != nil {
 		return fieldError(field, "%v", err)
 	}
-	v.loads[l.Start] = 1
+	v.each(func(m *modeState) { m.loads[l.Start] = 1 })
 	return nil
 }
 
@@ -416,6 +523,11 @@ func (l *LoadStep) visitors() bool {
 	return l.Users != 0 || l.UserHeader != "" || l.CheckoutRatio != nil || l.CheckoutPath != "" || l.Seed != 0
 }
 
+// MaxLoadRate bounds a load step's rate (requests or visits per second):
+// far more than a lab's proxies answer, and a load the run's loop keeps
+// up with (a rate of 1e9 never let a virtual run's clock move on).
+const MaxLoadRate = 100000
+
 // untilStopped is the duration of a load without one: longer than any
 // scenario; a stop or the scenario's end cuts it short.
 const untilStopped = 24 * time.Hour
@@ -448,8 +560,8 @@ func (v *validation) fault(field string, f *FaultStep) error {
 			return fieldError(field, "%s takes a node only", set[0])
 		}
 		if f.Heal != "" {
-			if !v.partitioned {
-				return fieldError(field+".heal", "no partition came before")
+			if bad, where := v.fails(func(m *modeState) bool { return m.partitioned }); bad {
+				return fieldError(field+".heal", "no partition came before%s", where)
 			}
 			switch node {
 			case NodeLeader, NodeFollower:
@@ -461,8 +573,8 @@ func (v *validation) fault(field string, f *FaultStep) error {
 		switch node {
 		case NodeLeader, NodeFollower:
 		case NodeLast:
-			if !v.nodeFault {
-				return fieldError(field+"."+set[0], "last: no node fault came before")
+			if bad, where := v.fails(func(m *modeState) bool { return m.nodeFault }); bad {
+				return fieldError(field+"."+set[0], "last: no node fault came before%s", where)
 			}
 		default:
 			known := v.sc.Lab.processes()
@@ -478,8 +590,10 @@ func (v *validation) fault(field string, f *FaultStep) error {
 				return fieldError(field+"."+set[0], "the lab has no %q (it has %s; or %s)", node, strings.Join(known, ", "), also)
 			}
 		}
-		v.nodeFault = true
-		v.partitioned = v.partitioned || f.Partition != ""
+		v.each(func(m *modeState) {
+			m.nodeFault = true
+			m.partitioned = m.partitioned || f.Partition != ""
+		})
 		return nil
 	}
 	if err := name(field+".service", f.Service, f.Namespace); err != nil {
@@ -494,7 +608,7 @@ func (v *validation) fault(field string, f *FaultStep) error {
 		return fieldError(field+".revision", "must not be negative")
 	}
 	if f.Node != "" {
-		if err := nodeName(field+".node", f.Node); err != nil {
+		if err := v.agent(field+".node", f.Node); err != nil {
 			return err
 		}
 	}
