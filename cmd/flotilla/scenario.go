@@ -99,8 +99,8 @@ func newScenarioRunCmd(g *globals) *cobra.Command {
 		Short: "Run a scenario in a lab of its own (or on --address), narrating and checking every step",
 		Long: `Run a scenario of the library (by name) or a file. Without --address it
 starts the lab the scenario asks for, in a temporary directory on a free
-block of ports, and tears it down at the end, whatever happened (Ctrl-C
-too), unless --keep. With --address it plays on that cluster, and only on
+block of ports, and tears it down at the end, whatever happened (Ctrl-C,
+SIGTERM or a hangup too), unless --keep. With --address it plays on that cluster, and only on
 services it creates: it refuses to start, changing nothing, when a service
 the scenario applies exists there already (or when a step deletes, scales,
 rolls out or injects a fault into a service the scenario does not apply),
