@@ -170,6 +170,9 @@ func runScenario(cmd *cobra.Command, g *globals, o *scenarioRunOptions, arg stri
 	r := &scenario.Runner{Report: report}
 	address := g.address
 	if address == "" {
+		if err := sc.CheckOwnLab(); err != nil {
+			return err // before a lab starts for nothing
+		}
 		bin, err := os.Executable()
 		if err != nil {
 			return err

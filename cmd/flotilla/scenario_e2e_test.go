@@ -358,3 +358,30 @@ steps:
 		t.Errorf("left in TMPDIR: %v", left)
 	}
 }
+
+// A partition in a scenario whose own lab is a sim lab is refused before
+// the lab starts (no "starting a lab" line, nothing left in TMPDIR).
+func TestScenarioPartitionInASimLabIsRefusedBeforeTheLabStarts(t *testing.T) {
+	bin := buildBinary(t)
+	file := filepath.Join(t.TempDir(), "cut.yaml")
+	os.WriteFile(file, []byte(`title: t
+teaches: t
+lab: {servers: 1, agents: 2, runtime: sim}
+steps:
+  - say: hello
+  - fault: {partition: n1}
+`), 0o644)
+	tmp := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "scenario", "run", file)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	want := "error: step 2 (steps[1], fault): partitions need a containerd lab (lab: {runtime: containerd}, as root) or --virtual; this lab runs sim\n"
+	if err == nil || stderr.String() != want || stdout.Len() != 0 {
+		t.Fatalf("exit %v; stderr %q, want %q; stdout (want none):\n%s", err, stderr.String(), want, stdout.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
+	}
+}

@@ -204,6 +204,24 @@ func (r *Runner) checkPartition(sc *Scenario, s *Step) error {
 	return nil
 }
 
+// CheckOwnLab refuses, before its lab starts, a scenario whose own live
+// lab cannot play it: a partition (or heal) in a sim lab, whose nodes
+// have no links to cut.
+func (sc *Scenario) CheckOwnLab() error {
+	if sc.Lab.Runtime == RuntimeContainerd {
+		return nil
+	}
+	for i := range sc.Steps {
+		s := &sc.Steps[i]
+		if s.Only == OnlyVirtual || s.Fault == nil || (s.Fault.Partition == "" && s.Fault.Heal == "") {
+			continue
+		}
+		return fmt.Errorf("step %d (steps[%d], fault): partitions need a containerd lab (lab: {runtime: containerd}, as root) or --virtual; this lab runs %s",
+			i+1, i, sc.Lab.Runtime)
+	}
+	return nil
+}
+
 // Run plays the scenario, reporting every step and event, and returns
 // the first step that failed as a *StepError. Loads it started are
 // stopped before it returns. On a shared cluster it first makes sure the
