@@ -250,3 +250,22 @@ func TestBlockingQueriesAreSentStaleAndOneShotReadsConsistent(t *testing.T) {
 		t.Fatalf("queries %q, want %q", queries, want)
 	}
 }
+
+// A server that knows the leader from Raft but not its API address says
+// so with every read (X-Flotilla-Leader-Api: unknown), so that status
+// shows why it serves nothing; the others say nothing of it.
+func TestAServerThatCannotReachTheLeadersAPISaysSo(t *testing.T) {
+	for _, unknown := range []bool{true, false} {
+		b := newConsistentBackend()
+		b.meta.LeaderAPIUnknown = unknown
+		srv := newTestServer(t, b, api.HandlerOptions{})
+		resp := send(t, srv.URL, http.MethodGet, "/v1/services?stale", "")
+		want := ""
+		if unknown {
+			want = "unknown"
+		}
+		if got := resp.header.Get(api.LeaderAPIHeader); got != want {
+			t.Errorf("LeaderAPIUnknown %v: %s = %q, want %q", unknown, api.LeaderAPIHeader, got, want)
+		}
+	}
+}

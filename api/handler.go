@@ -39,6 +39,8 @@ const IndexHeader = "X-Flotilla-Index"
 const (
 	KnownLeaderHeader = "X-Flotilla-Known-Leader"
 	LastContactHeader = "X-Flotilla-Last-Contact"
+	// LeaderAPIHeader is "unknown" when QueryMeta.LeaderAPIUnknown.
+	LeaderAPIHeader = "X-Flotilla-Leader-Api"
 )
 
 // RequestIDHeader carries the ID a client chose for one logical write; it
@@ -85,6 +87,10 @@ type QueryMeta struct {
 	// LastContact is how long ago this server heard from the leader: 0 on
 	// the leader, negative when it never has.
 	LastContact time.Duration
+	// LeaderAPIUnknown: Raft names a leader, but gossip never told this
+	// server the leader's API address, so it cannot forward writes or
+	// confirm reads (a server outside the gossip pool).
+	LeaderAPIUnknown bool
 }
 
 // ReadConsistency is what a backend offers for consistent reads (a
@@ -446,6 +452,9 @@ func (h *handler) setQueryMeta(w http.ResponseWriter) {
 		ms = m.LastContact.Milliseconds()
 	}
 	w.Header().Set(LastContactHeader, strconv.FormatInt(ms, 10))
+	if m.LeaderAPIUnknown {
+		w.Header().Set(LeaderAPIHeader, "unknown")
+	}
 }
 
 // write forwards a write to the leader, or runs it here when this server

@@ -121,6 +121,10 @@ type Peer struct {
 	LastContact *Duration `json:"lastContact,omitempty"`
 	// KnownLeader is whether the voter knows a leader.
 	KnownLeader bool `json:"knownLeader"`
+	// LeaderAPIUnknown: the voter knows the leader from Raft but not its
+	// API address (gossip never told it: a server outside the gossip
+	// pool, another gossip key), so it serves no consistent read or write.
+	LeaderAPIUnknown bool `json:"leaderAPIUnknown,omitempty"`
 	// Error says why a voter is unreachable.
 	Error string `json:"error,omitempty"`
 }

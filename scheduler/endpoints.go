@@ -393,7 +393,7 @@ func (s *Server) Peers() ([]api.Peer, error) {
 		p := &peers[i]
 		if p.ID == s.cfg.Name {
 			m := s.QueryMeta()
-			p.Status, p.KnownLeader = api.PeerAlive, m.KnownLeader
+			p.Status, p.KnownLeader, p.LeaderAPIUnknown = api.PeerAlive, m.KnownLeader, m.LeaderAPIUnknown
 			if m.LastContact >= 0 {
 				p.LastContact = ptr(api.Duration(m.LastContact))
 			}
@@ -423,6 +423,7 @@ func (s *Server) probePeer(ctx context.Context, p *api.Peer) {
 			} else {
 				p.Status = api.PeerAlive
 				p.KnownLeader = resp.Header.Get(api.KnownLeaderHeader) == "true"
+				p.LeaderAPIUnknown = resp.Header.Get(api.LeaderAPIHeader) == "unknown"
 				if ms, perr := strconv.ParseInt(resp.Header.Get(api.LastContactHeader), 10, 64); perr == nil && ms >= 0 {
 					p.LastContact = ptr(api.Duration(time.Duration(ms) * time.Millisecond))
 				}

@@ -125,6 +125,7 @@ func (s *Server) QueryMeta() api.QueryMeta {
 	}
 	_, id := s.raft.LeaderWithID()
 	m := api.QueryMeta{KnownLeader: id != "", LastContact: -1}
+	m.LeaderAPIUnknown = id != "" && string(id) != s.cfg.Name && s.serverHTTP(string(id)) == ""
 	if last := s.raft.LastContact(); !last.IsZero() {
 		m.LastContact = time.Since(last)
 	}

@@ -192,3 +192,20 @@ func lastOfThree(t *testing.T, clk *clock.Fake) *Server {
 	}
 	return survivor
 }
+
+// A voter that says it cannot reach the leader's API (a server outside
+// the gossip pool) is reported so in status's peers.
+func TestAPeerThatCannotReachTheLeadersAPIIsReportedSo(t *testing.T) {
+	voter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(api.KnownLeaderHeader, "true")
+		w.Header().Set(api.LeaderAPIHeader, "unknown")
+		w.Write([]byte(`{}`))
+	}))
+	defer voter.Close()
+	s := &Server{peerHTTP: voter.Client()}
+	p := &api.Peer{ID: "s2", HTTP: strings.TrimPrefix(voter.URL, "http://")}
+	s.probePeer(context.Background(), p)
+	if p.Status != api.PeerAlive || !p.KnownLeader || !p.LeaderAPIUnknown {
+		t.Fatalf("peer %+v, want alive, knowing the leader, not its API", p)
+	}
+}
