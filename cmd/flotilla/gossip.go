@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -47,12 +47,14 @@ func (g *gossipKeyFlags) parse() ([]byte, error) {
 		}
 		return key, nil
 	case fileSet:
-		data, err := os.ReadFile(g.file)
-		if err != nil {
+		// A file others may read is refused, as the keyring and the
+		// bootstrap token file are.
+		key, err := gossip.ReadKeyFile(g.file)
+		var pathErr *fs.PathError
+		switch {
+		case errors.As(err, &pathErr): // names the file
 			return nil, fmt.Errorf("--gossip-key-file: %w", err)
-		}
-		key, err := gossip.ParseKey(string(data))
-		if err != nil {
+		case err != nil:
 			return nil, fmt.Errorf("--gossip-key-file %s: %w", g.file, err)
 		}
 		return key, nil
