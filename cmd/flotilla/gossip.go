@@ -78,7 +78,11 @@ func (g *gossipKeyFlags) note(w io.Writer, dataDir string, key []byte) {
 	case key == nil:
 		fmt.Fprintf(w, "note: gossip is encrypted with the keyring %s (delete it to gossip in the clear)\n", path)
 	case !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, key) }):
-		fmt.Fprintf(w, "note: the key of --gossip-key or --gossip-key-file is not in the keyring %s, which a rotation changed: the keyring is used (put the current key in the key file)\n", path)
+		// The keyring was written from the key given at the first start
+		// and changed by every rotation since: which of the two made it
+		// differ (a rotation, or a key file changed after the first
+		// start) is not known here.
+		fmt.Fprintf(w, "note: the key of --gossip-key or --gossip-key-file is not in the keyring %s: the key file and the saved keyring differ, and the keyring wins (to use the key: delete that file; to keep the keyring: put its primary key, the first in the file, in the key file)\n", path)
 	}
 }
 

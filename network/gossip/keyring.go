@@ -142,7 +142,7 @@ func startingKeys(cfg Config) (keys [][]byte, warning string, err error) {
 		switch {
 		case err == nil:
 			if cfg.Key != nil && !containsKey(keys, cfg.Key) {
-				warning = fmt.Sprintf("the gossip keyring %s was rotated away from the key given by flag: the keyring is used (delete it to start from the flag's key)", cfg.KeyringFile)
+				warning = fmt.Sprintf("the key given by flag is not in the gossip keyring %s: the keyring is used (delete it to start from the flag's key)", cfg.KeyringFile)
 			}
 			return keys, warning, nil
 		case !errors.Is(err, os.ErrNotExist):

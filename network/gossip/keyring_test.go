@@ -402,3 +402,18 @@ func TestReadKeyFileRefusesAFileOthersMayRead(t *testing.T) {
 		t.Fatalf("mode 0600: %v, %v; want the key", got, err)
 	}
 }
+
+// TestStartingKeysWarningClaimsNoRotation: a keyring file without the
+// flag's key may come from a rotation or from a key file changed after
+// the first start; the warning says what is known, not which.
+func TestStartingKeysWarningClaimsNoRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyringFileName)
+	if err := SaveKeyring(path, [][]byte{testKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	_, warning, err := startingKeys(Config{KeyringFile: path, Key: testKey(t)})
+	want := "the key given by flag is not in the gossip keyring " + path + ": the keyring is used (delete it to start from the flag's key)"
+	if err != nil || warning != want {
+		t.Fatalf("%q, %v; want %q", warning, err, want)
+	}
+}
