@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -101,7 +102,7 @@ func newAgentCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla agent %s: http %s, gossip %s, dns %s, data %s\n", a.Name(), a.HTTPAddr(), a.GossipAddr(), a.DNSAddr(), cfg.DataDir)
-			return a.Run(cmd.Context())
+			return stoppedIsNil(cmd.Context(), a.Run(cmd.Context()))
 		},
 	}
 	f := cmd.Flags()
@@ -138,6 +139,18 @@ func newAgentCmd() *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// stoppedIsNil is nil for the error of an agent that stopped because it
+// was asked to (SIGTERM or SIGINT end the command's context): an agent
+// stopped before it registered (no server answered yet) ends its
+// registration with context.Canceled, and a stop asked for is no failure
+// (systemd would mark the unit failed). Other errors stay.
+func stoppedIsNil(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // simRuntime starts the sim runtime on the node's loopback subnet; exec's

@@ -76,13 +76,19 @@ func newStatusCmd(g *globals) *cobra.Command {
 // role, whether it answered and how long ago it last heard from the
 // leader. A voter that does not answer is "unreachable", whatever Raft's
 // configuration says of it; one that answers but has not heard from the
-// leader for a while is cut off from it.
+// leader for a while is cut off from it. The role of a voter that did not
+// answer (or whose API address is unknown) is not known, "-": only that
+// the answering server does not take it for the leader (a dead former
+// leader is no follower); one it takes for the leader stays "leader".
 func printPeers(out io.Writer, peers []api.Peer) error {
 	t := newTable(out, "PEER", "ADDRESS", "ROLE", "STATUS", "LAST CONTACT")
 	for _, p := range peers {
 		role := "follower"
-		if p.Leader {
+		switch {
+		case p.Leader:
 			role = "leader"
+		case p.Status == api.PeerUnreachable || p.Status == api.PeerUnknown:
+			role = "-"
 		}
 		status := p.Status
 		switch {

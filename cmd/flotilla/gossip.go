@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -47,12 +47,14 @@ func (g *gossipKeyFlags) parse() ([]byte, error) {
 		}
 		return key, nil
 	case fileSet:
-		data, err := os.ReadFile(g.file)
-		if err != nil {
+		// A file others may read is refused, as the keyring and the
+		// bootstrap token file are.
+		key, err := gossip.ReadKeyFile(g.file)
+		var pathErr *fs.PathError
+		switch {
+		case errors.As(err, &pathErr): // names the file
 			return nil, fmt.Errorf("--gossip-key-file: %w", err)
-		}
-		key, err := gossip.ParseKey(string(data))
-		if err != nil {
+		case err != nil:
 			return nil, fmt.Errorf("--gossip-key-file %s: %w", g.file, err)
 		}
 		return key, nil
@@ -76,7 +78,11 @@ func (g *gossipKeyFlags) note(w io.Writer, dataDir string, key []byte) {
 	case key == nil:
 		fmt.Fprintf(w, "note: gossip is encrypted with the keyring %s (delete it to gossip in the clear)\n", path)
 	case !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(k, key) }):
-		fmt.Fprintf(w, "note: the key of --gossip-key or --gossip-key-file is not in the keyring %s, which a rotation changed: the keyring is used (put the current key in the key file)\n", path)
+		// The keyring was written from the key given at the first start
+		// and changed by every rotation since: which of the two made it
+		// differ (a rotation, or a key file changed after the first
+		// start) is not known here.
+		fmt.Fprintf(w, "note: the key of --gossip-key or --gossip-key-file is not in the keyring %s: the key file and the saved keyring differ, and the keyring wins (to use the key: delete that file; to keep the keyring: put its primary key, the first in the file, in the key file)\n", path)
 	}
 }
 

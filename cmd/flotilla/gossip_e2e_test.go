@@ -200,6 +200,12 @@ func TestGossipKeyFlagsRefuseBadKeys(t *testing.T) {
 	dir := t.TempDir()
 	short := writeCLITestFile(t, dir, "short.key", "AAAA\n")
 	good := writeCLITestFile(t, dir, "good.key", strings.Repeat("A", 43)+"=\n")
+	readable := writeCLITestFile(t, dir, "readable.key", strings.Repeat("A", 43)+"=\n") // mode 0644
+	for _, f := range []string{short, good} {
+		if err := os.Chmod(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	data := filepath.Join(dir, "data")
 	for _, tc := range []struct {
 		args []string
@@ -209,6 +215,7 @@ func TestGossipKeyFlagsRefuseBadKeys(t *testing.T) {
 		{[]string{"server", "--data-dir", data, "--gossip-key", ""}, []string{"--gossip-key: empty key"}},
 		{[]string{"server", "--data-dir", data, "--gossip-key-file", short}, []string{"--gossip-key-file " + short + ": 3 bytes once decoded: want 16, 24 or 32"}},
 		{[]string{"server", "--data-dir", data, "--gossip-key-file", filepath.Join(dir, "none.key")}, []string{"--gossip-key-file: open", "none.key: no such file"}},
+		{[]string{"agent", "--name", "n1", "--data-dir", data, "--gossip-key-file", readable}, []string{"--gossip-key-file " + readable + ": mode 0644 lets other users read it: chmod 600 " + readable}},
 		{[]string{"agent", "--name", "n1", "--data-dir", data, "--gossip-key", "AAAA"}, []string{"--gossip-key: 3 bytes once decoded"}},
 		{[]string{"agent", "--name", "n1", "--data-dir", data, "--gossip-key-file", good, "--gossip-key", "AAAA"}, []string{"--gossip-key and --gossip-key-file: give one of them"}},
 		{[]string{"agent", "--fake-nodes", "2", "--gossip-key-file", good}, []string{"fake nodes do not gossip"}},

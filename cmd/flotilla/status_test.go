@@ -169,3 +169,35 @@ func TestOperatorSnapshotSaveInspectAndRestore(t *testing.T) {
 		t.Fatalf("forced restore into another cluster: %s %v", out, err)
 	}
 }
+
+// TestStatusShowsNoRoleForAPeerThatDidNotAnswer: a voter that did not
+// answer (a dead former leader, say) has no known role: "-", not
+// "follower". One that answered is a follower; the leader stays the
+// leader.
+func TestStatusShowsNoRoleForAPeerThatDidNotAnswer(t *testing.T) {
+	contact := api.Duration(20 * time.Millisecond)
+	var out bytes.Buffer
+	err := printPeers(&out, []api.Peer{
+		{ID: "s1", Address: "127.0.0.1:4647", Status: api.PeerUnreachable, Error: "dial tcp 127.0.0.1:4646: connect: connection refused"},
+		{ID: "s2", Address: "127.0.0.1:4657", Leader: true, Status: api.PeerAlive, KnownLeader: true},
+		{ID: "s3", Address: "127.0.0.1:4667", Status: api.PeerAlive, KnownLeader: true, LastContact: &contact},
+		{ID: "s4", Address: "127.0.0.1:4677", Status: api.PeerUnknown},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"s1": "-", "s2": "leader", "s3": "follower", "s4": "-"}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || want[f[0]] == "" {
+			continue
+		}
+		if f[2] != want[f[0]] {
+			t.Errorf("%s: role %q, want %q:\n%s", f[0], f[2], want[f[0]], out.String())
+		}
+		delete(want, f[0])
+	}
+	if len(want) != 0 {
+		t.Fatalf("no row for %v:\n%s", want, out.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -32,7 +33,11 @@ func (c *clientTLS) config() (*tls.Config, error) {
 	if !files.IsSet() {
 		return nil, nil
 	}
-	m, err := files.Load([3]string{"--ca-cert ($" + api.CACertEnv + ")", "--client-cert ($" + api.ClientCertEnv + ")", "--client-key ($" + api.ClientKeyEnv + ")"})
+	flags := [3]string{"--ca-cert ($" + api.CACertEnv + ")", "--client-cert ($" + api.ClientCertEnv + ")", "--client-key ($" + api.ClientKeyEnv + ")"}
+	if err := missingTLSFiles(files, flags); err != nil {
+		return nil, err
+	}
+	m, err := files.Load(flags)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +52,28 @@ func (c *clientTLS) use(client *api.Client) error {
 	}
 	client.UseTLS(cfg)
 	return nil
+}
+
+// missingTLSFiles names every one of the three files that is missing
+// when some are given (flags name them: CA, certificate, key), and what
+// was given: "--client-cert and --client-key are required with --ca-cert",
+// not only the first missing one as if the other had been given.
+func missingTLSFiles(files api.TLSFiles, flags [3]string) error {
+	var missing, given []string
+	for i, v := range []string{files.CA, files.Cert, files.Key} {
+		if v == "" {
+			missing = append(missing, flags[i])
+		} else {
+			given = append(given, flags[i])
+		}
+	}
+	switch {
+	case len(missing) == 0 || len(given) == 0:
+		return nil
+	case len(missing) == 1:
+		return fmt.Errorf("%s is required with %s", missing[0], strings.Join(given, " and "))
+	}
+	return fmt.Errorf("%s are required with %s", strings.Join(missing, " and "), strings.Join(given, " and "))
 }
 
 func or(a, b string) string {
@@ -79,7 +106,11 @@ func (d *daemonTLS) load(listeners ...[2]string) (*api.MutualTLS, error) {
 		if d.insecure {
 			return nil, fmt.Errorf("--insecure and --tls-ca, --tls-cert, --tls-key contradict each other: give one or the other")
 		}
-		return d.files.Load([3]string{"--tls-ca", "--tls-cert", "--tls-key"})
+		flags := [3]string{"--tls-ca", "--tls-cert", "--tls-key"}
+		if err := missingTLSFiles(d.files, flags); err != nil {
+			return nil, err
+		}
+		return d.files.Load(flags)
 	}
 	if d.insecure {
 		return nil, nil

@@ -210,3 +210,31 @@ func TestServersAndAgentsRefuseToListenBeyondLoopbackWithoutTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingTLSFilesAreAllNamed: with only the CA given (both other
+// environment variables empty), the error names both missing files, not
+// one as if the other had been given. The servers' and agents' flags say
+// the same.
+func TestMissingTLSFilesAreAllNamed(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(api.CACertEnv, filepath.Join(dir, "ca.pem"))
+	t.Setenv(api.ClientCertEnv, "")
+	t.Setenv(api.ClientKeyEnv, "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "--client-cert ($FLOTILLA_CLIENT_CERT) and --client-key ($FLOTILLA_CLIENT_KEY) are required with --ca-cert ($FLOTILLA_CACERT)"},
+		{[]string{"--client-key", "k.pem", "status"}, "--client-cert ($FLOTILLA_CLIENT_CERT) is required with --ca-cert ($FLOTILLA_CACERT) and --client-key ($FLOTILLA_CLIENT_KEY)"},
+		{[]string{"agent", "--data-dir", filepath.Join(dir, "data"), "--tls-ca", "ca.pem"}, "--tls-cert and --tls-key are required with --tls-ca"},
+		{[]string{"server", "--data-dir", filepath.Join(dir, "data"), "--tls-cert", "c.pem"}, "--tls-ca and --tls-key are required with --tls-cert"},
+	} {
+		_, err := runCLI(t, "", c.args...)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a refused command made its data dir (%v)", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -63,9 +64,25 @@ func GenerateKey() (string, error) {
 	return EncodeKey(key), nil
 }
 
-// ReadKeyFile reads a file that holds one base64 key.
+// ReadKeyFile reads a file that holds one base64 key. The file must be
+// readable by its owner alone, as the servers' keyring and the bootstrap
+// token file must be: a key others can read is a key leaked. Errors
+// opening or reading the file are the os package's (they name the file);
+// the others do not name it.
 func ReadKeyFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("mode %04o lets other users read it: chmod 600 %s", perm, path)
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +142,7 @@ func startingKeys(cfg Config) (keys [][]byte, warning string, err error) {
 		switch {
 		case err == nil:
 			if cfg.Key != nil && !containsKey(keys, cfg.Key) {
-				warning = fmt.Sprintf("the gossip keyring %s was rotated away from the key given by flag: the keyring is used (delete it to start from the flag's key)", cfg.KeyringFile)
+				warning = fmt.Sprintf("the key given by flag is not in the gossip keyring %s: the keyring is used (delete it to start from the flag's key)", cfg.KeyringFile)
 			}
 			return keys, warning, nil
 		case !errors.Is(err, os.ErrNotExist):

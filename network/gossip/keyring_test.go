@@ -1,8 +1,10 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -372,4 +374,46 @@ func TestUseAndRemoveThatWouldCutAMemberOffAreRefused(t *testing.T) {
 		t.Fatalf("remove: %+v %v", res, err)
 	}
 	waitAlive(t, c, 10*time.Second, "a", "b", "c")
+}
+
+// TestReadKeyFileRefusesAFileOthersMayRead: as the servers' keyring and
+// the bootstrap token file, a key file others may read is refused, naming
+// its mode and the fix; the same file mode 0600 is read.
+func TestReadKeyFileRefusesAFileOthersMayRead(t *testing.T) {
+	key := testKey(t)
+	path := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(path, []byte(EncodeKey(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("mode %04o lets other users read it: chmod 600 %s", mode, path)
+		if _, err := ReadKeyFile(path); err == nil || err.Error() != want {
+			t.Errorf("mode %04o: %v, want %q", mode, err, want)
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadKeyFile(path)
+	if err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("mode 0600: %v, %v; want the key", got, err)
+	}
+}
+
+// TestStartingKeysWarningClaimsNoRotation: a keyring file without the
+// flag's key may come from a rotation or from a key file changed after
+// the first start; the warning says what is known, not which.
+func TestStartingKeysWarningClaimsNoRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyringFileName)
+	if err := SaveKeyring(path, [][]byte{testKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	_, warning, err := startingKeys(Config{KeyringFile: path, Key: testKey(t)})
+	want := "the key given by flag is not in the gossip keyring " + path + ": the keyring is used (delete it to start from the flag's key)"
+	if err != nil || warning != want {
+		t.Fatalf("%q, %v; want %q", warning, err, want)
+	}
 }
