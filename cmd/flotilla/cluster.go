@@ -98,6 +98,9 @@ func printPeers(out io.Writer, peers []api.Peer) error {
 			status += " (" + shortError(p.Error) + ")"
 		case status == api.PeerAlive && !p.KnownLeader:
 			status = "alive, no leader known"
+		case status == api.PeerAlive && p.LeaderAPIUnknown:
+			// It serves no consistent read or write.
+			status = "alive, leader's API unknown (outside the gossip pool?)"
 		}
 		contact := "-"
 		switch {

@@ -201,3 +201,20 @@ func TestStatusShowsNoRoleForAPeerThatDidNotAnswer(t *testing.T) {
 		t.Fatalf("no row for %v:\n%s", want, out.String())
 	}
 }
+
+// A peer that knows the leader from Raft but not its API address (a
+// server outside the gossip pool) answers, but serves nothing: status
+// says so rather than a plain "alive".
+func TestStatusShowsAPeerThatCannotReachTheLeadersAPI(t *testing.T) {
+	contact := api.Duration(20 * time.Millisecond)
+	var out bytes.Buffer
+	if err := printPeers(&out, []api.Peer{
+		{ID: "s1", Address: "127.0.0.1:4647", Leader: true, Status: api.PeerAlive, KnownLeader: true},
+		{ID: "s2", Address: "127.0.0.1:4657", Status: api.PeerAlive, KnownLeader: true, LeaderAPIUnknown: true, LastContact: &contact},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "alive, leader's API unknown (outside the gossip pool?)") {
+		t.Fatalf("status does not say s2 cannot reach the leader's API:\n%s", out.String())
+	}
+}
