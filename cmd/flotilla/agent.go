@@ -74,7 +74,7 @@ func newAgentCmd() *cobra.Command {
 			if fakeNodes > 0 && gossipKey.given() {
 				return fmt.Errorf("--gossip-key, --gossip-key-file: fake nodes do not gossip")
 			}
-			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}); err != nil {
+			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}, gossipKey.listener(cfg.Gossip, cfg.DataDir, cfg.GossipKey)); err != nil {
 				return err
 			}
 			if cfg.TLS != nil {

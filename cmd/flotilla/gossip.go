@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -84,6 +85,23 @@ func (g *gossipKeyFlags) note(w io.Writer, dataDir string, key []byte) {
 		// start) is not known here.
 		fmt.Fprintf(w, "note: the key of --gossip-key or --gossip-key-file is not in the keyring %s: the key file and the saved keyring differ, and the keyring wins (to use the key: delete that file; to keep the keyring: put its primary key, the first in the file, in the key file)\n", path)
 	}
+}
+
+// listener is the --gossip listener (addr) for daemonTLS.load to check as
+// the others, unless gossip is encrypted (a key, or a keyring saved in
+// dataDir): an encrypted pool lets in no member without the key, a
+// plaintext one beyond loopback anyone who reaches it (a "server" the
+// leader would add as a Raft voter).
+func (g *gossipKeyFlags) listener(addr, dataDir string, key []byte) [2]string {
+	if len(key) > 0 {
+		return [2]string{}
+	}
+	if dataDir != "" {
+		if _, err := os.Stat(filepath.Join(dataDir, gossip.KeyringFileName)); err == nil {
+			return [2]string{}
+		}
+	}
+	return [2]string{"--gossip", addr}
 }
 
 // given reports whether either flag was given.

@@ -97,7 +97,7 @@ func newServerCmd() *cobra.Command {
 				cfg.Name = host
 			}
 			gossipKey.note(cmd.ErrOrStderr(), cfg.DataDir, cfg.GossipKey)
-			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}, [2]string{"--raft", cfg.Raft}); err != nil {
+			if cfg.TLS, err = secure.load([2]string{"--http", cfg.HTTP}, [2]string{"--raft", cfg.Raft}, gossipKey.listener(cfg.Gossip, cfg.DataDir, cfg.GossipKey)); err != nil {
 				return err
 			}
 			cfg.HandOverOnStop = true // SIGTERM is a graceful stop

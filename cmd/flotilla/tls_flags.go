@@ -116,7 +116,11 @@ func (d *daemonTLS) load(listeners ...[2]string) (*api.MutualTLS, error) {
 		return nil, nil
 	}
 	for _, l := range listeners {
-		if l[1] != "" && !isLoopback(l[1]) {
+		switch {
+		case l[1] == "" || isLoopback(l[1]):
+		case l[0] == "--gossip":
+			return nil, fmt.Errorf("--gossip %s is not a loopback address: encrypt gossip with --gossip-key-file (flotilla operator gossip keyring generate), or secure the cluster with --tls-ca, --tls-cert and --tls-key, or pass --insecure to gossip in the clear", l[1])
+		default:
 			return nil, fmt.Errorf("%s %s is not a loopback address: secure it with --tls-ca, --tls-cert and --tls-key (see flotilla tls), or pass --insecure to serve it without TLS", l[0], l[1])
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/network/gossip"
 	"flotilla/scheduler"
 	"flotilla/security/pki"
 	"flotilla/security/pki/pkitest"
@@ -185,6 +186,10 @@ func TestServersAndAgentsRefuseToListenBeyondLoopbackWithoutTLS(t *testing.T) {
 		{[]string{"server", "--data-dir", data, "--http", "127.0.0.1:0", "--raft", "192.0.2.1:0"}, "--raft 192.0.2.1:0"},
 		{[]string{"server", "--dev", "--http", ":0"}, "--http :0"},
 		{[]string{"agent", "--data-dir", data, "--http", "192.0.2.1:0"}, "--http 192.0.2.1:0"},
+		// Gossip in the clear beyond loopback: anyone who reaches it joins.
+		{[]string{"server", "--data-dir", data, "--http", "127.0.0.1:0", "--raft", "127.0.0.1:0", "--gossip", "0.0.0.0:0"},
+			"--gossip 0.0.0.0:0 is not a loopback address: encrypt gossip with --gossip-key-file"},
+		{[]string{"agent", "--data-dir", data, "--http", "127.0.0.1:0", "--gossip", "192.0.2.1:0"}, "--gossip 192.0.2.1:0 is not a loopback address"},
 		{[]string{"server", "--data-dir", data, "--http", "0.0.0.0:0", "--insecure", "--tls-ca", "x.pem"}, "--insecure and --tls-ca"},
 		{[]string{"agent", "--data-dir", data, "--tls-ca", filepath.Join(dir, "missing.pem"), "--tls-cert", "c", "--tls-key", "k"}, "--tls-ca"},
 	} {
@@ -198,6 +203,21 @@ func TestServersAndAgentsRefuseToListenBeyondLoopbackWithoutTLS(t *testing.T) {
 		if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%v: a refused command made its data dir (%v)", c.args, err)
 		}
+	}
+	// Encrypted gossip (a key, or a keyring saved in the data dir) may
+	// listen anywhere.
+	var g gossipKeyFlags
+	if l := g.listener("0.0.0.0:4648", "", []byte("0123456789abcdef")); l != [2]string{} {
+		t.Errorf("with a key, gossip is checked as a listener: %v", l)
+	}
+	keyring := filepath.Join(dir, "keyed")
+	os.MkdirAll(keyring, 0o700)
+	os.WriteFile(filepath.Join(keyring, gossip.KeyringFileName), []byte("[]"), 0o600)
+	if l := g.listener("0.0.0.0:4648", keyring, nil); l != [2]string{} {
+		t.Errorf("with a saved keyring, gossip is checked as a listener: %v", l)
+	}
+	if l := g.listener("0.0.0.0:4648", dir, nil); l != [2]string{"--gossip", "0.0.0.0:4648"} {
+		t.Errorf("without a key, gossip is not checked: %v", l)
 	}
 	for _, ok := range []string{"127.0.0.1:4646", "localhost:4646", "[::1]:4646", "127.9.9.9:1"} {
 		if !isLoopback(ok) {
