@@ -100,12 +100,12 @@ func newScenarioRunCmd(g *globals) *cobra.Command {
 		Long: `Run a scenario of the library (by name) or a file. Without --address it
 starts the lab the scenario asks for, in a temporary directory on a free
 block of ports, and tears it down at the end, whatever happened (Ctrl-C,
-SIGTERM or a hangup too), unless --keep. With --address it plays on that cluster, and only on
-services it creates: it refuses to start, changing nothing, when a service
-the scenario applies exists there already (or when a step deletes, scales,
-rolls out or injects a fault into a service the scenario does not apply),
-and at the end deletes the services it created, and no others (unless
---keep). Each step is printed as it happens with the cluster time since the
+SIGTERM or a hangup too), unless --keep. With --address it plays on that
+cluster, and only on services it creates: it refuses to start, changing
+nothing, when a service the scenario applies exists there already (or when
+a step deletes, scales, rolls out or injects a fault into a service the
+scenario does not apply), and at the end deletes the services it created,
+and no others (unless --keep). Each step is printed as it happens with the cluster time since the
 start, and so are the cluster's events; the exit status is non-zero when a
 step fails, naming it, what was expected and what was seen.`,
 		Example: `  flotilla scenario run node-loss
