@@ -13,6 +13,7 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/seeded"
+	"flotilla/internal/text"
 	"flotilla/internal/vnet"
 	"flotilla/network/loadgen"
 )
@@ -68,7 +69,7 @@ func (l *backgroundLoad) figures() loadFigures {
 // 3.1ms, versions v1: 1200, v2: 800".
 func (f loadFigures) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d requests, %d errors", f.Requests, f.Errors)
+	b.WriteString(text.Count(int(f.Requests), "request") + ", " + text.Count(int(f.Errors), "error"))
 	if len(f.Kinds) > 0 {
 		var kinds []string
 		for _, k := range sortedKeys(f.Kinds) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/text"
 )
 
 // Reporter shows a run as it happens. Its methods may be called from
@@ -178,7 +179,7 @@ func (t *TextReporter) End(e EndReport) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e.Passed {
-		fmt.Fprintf(t.W, "\n%s %s: %d steps in %.1fs\n", t.style("PASS", styleGreen+styleBold), e.Scenario, e.Steps, e.Elapsed.Seconds())
+		fmt.Fprintf(t.W, "\n%s %s: %s in %.1fs\n", t.style("PASS", styleGreen+styleBold), e.Scenario, text.Count(e.Steps, "step"), e.Elapsed.Seconds())
 		return
 	}
 	fmt.Fprintf(t.W, "\n%s %s after %.1fs, at step %d of %d: %s\n", t.style("FAIL", styleRed+styleBold), e.Scenario, e.Elapsed.Seconds(), e.Steps, e.Of, e.Failure)
