@@ -943,6 +943,44 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
+// waitDrained follows a drain until the node is no longer draining,
+// saying on out how many of its allocations are still meant to run
+// whenever that changes; it returns the last word.
+func waitDrained(ctx context.Context, c *api.Client, out io.Writer, name string) (string, error) {
+	left := -1
+	for {
+		n, err := c.Node(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if n.Status != api.NodeDraining {
+			if n.StatusMessage == "drained" {
+				return "node " + name + " drained", nil
+			}
+			return fmt.Sprintf("node %s is %s (%s): the drain ended", name, n.Status, n.StatusMessage), nil
+		}
+		allocs, _, err := c.Allocations(ctx, api.AllocFilter{Node: name}, api.QueryOptions{})
+		if err != nil {
+			return "", err
+		}
+		running := 0
+		for _, a := range allocs {
+			if a.DesiredStatus == api.DesiredRun {
+				running++
+			}
+		}
+		if running != left {
+			left = running
+			fmt.Fprintf(out, "node %s: %s left\n", name, text.Count(running, "allocation"))
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 func newNodeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Drain nodes, change their eligibility, mark them down or ready"}
 	action := func(use, short string, run func(c *api.Client, cmd *cobra.Command, name string) (string, error)) *cobra.Command {
@@ -962,17 +1000,25 @@ func newNodeCmd(g *globals) *cobra.Command {
 			},
 		}
 	}
-	var cancel bool
+	var cancel, wait bool
 	drain := action("drain", "Move a node's allocations elsewhere, a batch at a time, and make it ineligible", func(c *api.Client, cmd *cobra.Command, name string) (string, error) {
+		if cancel && wait {
+			return "", errors.New("--wait: a canceled drain has nothing to wait for")
+		}
 		if _, err := c.DrainNode(cmd.Context(), name, !cancel); err != nil {
 			return "", err
 		}
 		if cancel {
 			return "node " + name + ": drain canceled, eligible again", nil
 		}
-		return "node " + name + " draining", nil
+		if !wait {
+			return "node " + name + " draining", nil
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), "node "+name+" draining")
+		return waitDrained(cmd.Context(), c, cmd.OutOrStdout(), name)
 	})
 	drain.Flags().BoolVar(&cancel, "cancel", false, "cancel a drain and make the node eligible again")
+	drain.Flags().BoolVar(&wait, "wait", false, "follow the drain until the node is drained (or the drain is canceled), saying how many allocations are left")
 	cmd.AddCommand(
 		drain,
 		action("eligible", "Let the scheduler place new allocations on a node", func(c *api.Client, cmd *cobra.Command, name string) (string, error) {
