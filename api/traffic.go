@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // TrafficReport is what one node's proxy counted for one service revision
 // since it started; agents send them to the servers every few seconds, and
 // the leader turns successive reports into figures over a window
@@ -8,9 +10,14 @@ type TrafficReport struct {
 	Namespace string `json:"namespace"`
 	Service   string `json:"service"`
 	Revision  int    `json:"revision"`
-	Requests  uint64 `json:"requests"`
-	Errors    uint64 `json:"errors"` // 5xx answers and failed connections
-	InFlight  int64  `json:"inFlight"`
+	// At is when the proxy read its counters, on its node's clock: rates
+	// are counted over the time between two of one node's readings, not
+	// between their arrivals (a report held up by a failover arrives
+	// close to the next one). Zero from agents older than it.
+	At       time.Time `json:"at,omitzero"`
+	Requests uint64    `json:"requests"`
+	Errors   uint64    `json:"errors"` // 5xx answers and failed connections
+	InFlight int64     `json:"inFlight"`
 	// Latency quantiles over the proxy's last latency window, in
 	// milliseconds (kept for older readers; Latency is what servers use).
 	P50Ms float64 `json:"p50Ms"`

@@ -72,7 +72,8 @@ type trafficHistory struct {
 }
 
 type trafficSample struct {
-	at       time.Time
+	at       time.Time       // received, on the leader's clock
+	read     time.Time       // when the proxy read it, on its node's clock (zero: not said)
 	counters trafficCounters // cumulative, never going down
 	inFlight int64
 }
@@ -152,7 +153,7 @@ func (b *trafficBook) record(node string, reports []api.TrafficReport, now time.
 			h = &trafficHistory{}
 			revs[r.Revision] = h
 		}
-		h.add(countersOf(r), r.InFlight, now)
+		h.add(countersOf(r), r.InFlight, now, r.At)
 	}
 	// Series the node no longer reports (its proxy restarted and has not
 	// seen them since) go once no window can reach them.
@@ -186,7 +187,7 @@ func (b *trafficBook) sweep(now time.Time) {
 
 func (h *trafficHistory) newest() trafficSample { return h.samples[len(h.samples)-1] }
 
-func (h *trafficHistory) add(raw trafficCounters, inFlight int64, now time.Time) {
+func (h *trafficHistory) add(raw trafficCounters, inFlight int64, now, read time.Time) {
 	if len(h.samples) > 0 && !raw.covers(h.raw) {
 		// A reset: what was counted before it stays counted.
 		h.carried = h.carried.plus(h.raw)
@@ -197,7 +198,7 @@ func (h *trafficHistory) add(raw trafficCounters, inFlight int64, now time.Time)
 		h.carried.differences != 0 || len(h.carried.latency.Counts) != 0 {
 		counters = h.carried.plus(raw)
 	}
-	s := trafficSample{at: now, counters: counters, inFlight: inFlight}
+	s := trafficSample{at: now, read: read, counters: counters, inFlight: inFlight}
 	// The newest sample is provisional while it is closer than
 	// trafficMinSpacing to the one before: a newer report replaces it.
 	if n := len(h.samples); n >= 2 && h.samples[n-1].at.Sub(h.samples[n-2].at) < trafficMinSpacing {
@@ -217,7 +218,10 @@ func (h *trafficHistory) add(raw trafficCounters, inFlight int64, now time.Time)
 }
 
 // delta is what the series counted over [now-window, now], and the time
-// between the two samples it took the difference of.
+// between the two samples it took the difference of: between the proxy's
+// readings when both say when (a report delayed by a failover arrives
+// close to the next one, which would make the rate look higher), else
+// between their arrivals.
 func (h *trafficHistory) delta(window time.Duration, now time.Time) (trafficCounters, time.Duration) {
 	latest := h.newest()
 	start := now.Add(-window)
@@ -228,7 +232,11 @@ func (h *trafficHistory) delta(window time.Duration, now time.Time) (trafficCoun
 			break
 		}
 	}
-	return latest.counters.minus(base.counters), latest.at.Sub(base.at)
+	span := latest.at.Sub(base.at)
+	if !latest.read.IsZero() && !base.read.IsZero() && latest.read.After(base.read) {
+		span = latest.read.Sub(base.read)
+	}
+	return latest.counters.minus(base.counters), span
 }
 
 // aliasesOf are the series names whose figures count towards service name:

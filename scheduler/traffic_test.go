@@ -352,3 +352,30 @@ func TestTrafficCollectorExposesTheWindowsOnTheLeader(t *testing.T) {
 		t.Errorf("a follower exposes %d families of traffic, want none", len(families))
 	}
 }
+
+// A report held up (a failover: the agent's call waited for a new
+// leader) arrives close to the next one; the rate counts the time
+// between the proxy's readings, not between the arrivals, which made a
+// new leader see 2 to 3 times the load and its autoscaler panic.
+func TestTrafficRateCountsTheProxysReadingsNotTheirArrivals(t *testing.T) {
+	b := newTrafficBook()
+	read := trafficT0.Add(-30 * time.Second) // the node's clock need not agree with the leader's
+	first := cumulative("web", 1, 1000, 0, time.Millisecond)
+	first.At = read
+	b.record("n1", []api.TrafficReport{first}, trafficT0)
+	// 3 s later on the node (100 rps), received 1 s after the first.
+	second := cumulative("web", 1, 1300, 0, time.Millisecond)
+	second.At = read.Add(3 * time.Second)
+	b.record("n1", []api.TrafficReport{second}, trafficT0.Add(time.Second))
+	f := one(t, b.window("default", "web", 6*time.Second, trafficT0.Add(time.Second), nil), 1)
+	if f.Requests != 300 || !near(f.RPS, 100, 1e-9) {
+		t.Fatalf("%d requests at %v/s; want 300 at 100/s (over the 3 s between the readings, not the 1 s between arrivals)", f.Requests, f.RPS)
+	}
+	// Without readings' times (an older agent), the arrivals it is.
+	old := newTrafficBook()
+	old.record("n1", []api.TrafficReport{cumulative("web", 1, 1000, 0, time.Millisecond)}, trafficT0)
+	old.record("n1", []api.TrafficReport{cumulative("web", 1, 1300, 0, time.Millisecond)}, trafficT0.Add(time.Second))
+	if f := one(t, old.window("default", "web", 6*time.Second, trafficT0.Add(time.Second), nil), 1); !near(f.RPS, 300, 1e-9) {
+		t.Fatalf("without readings' times: %v/s, want 300/s over the arrivals", f.RPS)
+	}
+}

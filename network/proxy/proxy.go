@@ -100,6 +100,7 @@ func (p *Proxy) Traffic() []api.TrafficReport {
 	out := make([]api.TrafficReport, 0, len(all))
 	for _, s := range all {
 		r := s.report(now)
+		r.At = now
 		r.Shadow, r.ShadowRollout = p.shadows.report(shadowKey{s.key.namespace, s.key.service, s.key.revision})
 		r.AB = p.abs.report(s.key.namespace, s.key.service, s.key.revision)
 		out = append(out, r)
