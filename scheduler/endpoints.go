@@ -76,7 +76,41 @@ func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, no
 			}
 		}
 	}
+	if c.Health == api.HealthHealthy && c.RunningReplicas < c.Replicas {
+		// Past the window, a crash loop whose replacements back off for
+		// minutes has too few recent failures to count, and nothing runs.
+		if n := backingOff(allocs, serves); n > 0 {
+			waits := "their replacements wait"
+			if n == 1 {
+				waits = "its replacement waits"
+			}
+			c.Health = api.HealthCrashLooping
+			c.HealthMessage = fmt.Sprintf("%s failed %d or more times in a row; %s (crash loop backoff)",
+				text.Count(n, "replica"), state.CrashLoopCount, waits)
+		}
+	}
 	return &c, allocs
+}
+
+// backingOff counts the failed allocations of the revisions that serve
+// whose replacement the scheduler holds back (the crash loop backoff of
+// reconcile.go): failed CrashLoopCount or more times in a row, not
+// replaced yet.
+func backingOff(allocs []*api.Allocation, serves func(rev int) bool) int {
+	replaced := map[string]bool{}
+	for _, a := range allocs {
+		if a.PreviousAllocation != "" {
+			replaced[a.PreviousAllocation] = true
+		}
+	}
+	n := 0
+	for _, a := range allocs {
+		if a.Status == api.AllocFailed && a.DesiredStatus != api.DesiredRun && strings.HasPrefix(a.DesiredReason, failedReason) &&
+			!replaced[a.ID] && a.FailuresBefore+1 >= state.CrashLoopCount && serves(a.Revision) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Server) Services(ctx context.Context, q api.QueryOptions) ([]*api.Service, uint64, error) {
