@@ -933,6 +933,12 @@ func (b *bodyReader) chunkSize() (int64, error) {
 		if !ok {
 			break
 		}
+		if i == 16 {
+			// More than 16 digits, leading zeros included, as net/http
+			// refuses them: an endpoint must not read a size the proxy
+			// read otherwise.
+			return 0, errBadChunk
+		}
 		if n >= 1<<56 {
 			return 0, errBadChunk // 2^60 bytes and more: no chunk is that long
 		}
