@@ -4,7 +4,7 @@
 // watches, so that only what is on screen holds a connection.
 
 import {onConnection, onUnauthorized, setTokenProvider} from './api.js';
-import {h, fill} from './dom.js';
+import {h, fill, section} from './dom.js';
 import * as cluster from './views/cluster.js';
 import * as services from './views/services.js';
 import * as service from './views/service.js';
@@ -23,10 +23,10 @@ const banner = document.getElementById('banner');
 let current = null;
 
 function route() {
-  const hash = location.hash.replace(/^#/, '') || '/cluster';
+  const hash = location.hash.replace(/^#/, '').replace(/^\/?$/, '/cluster');
   const [path, query = ''] = hash.split('?');
   let match = null;
-  let found = routes[0];
+  let found = null;
   for (const r of routes) {
     match = r.pattern.exec(path);
     if (match) {
@@ -34,15 +34,39 @@ function route() {
       break;
     }
   }
-  if (!match) {
-    history.replaceState(null, '', '#/cluster');
-    match = [];
-  }
   if (current) current.stop();
+  current = null;
   main.replaceChildren();
-  for (const a of document.querySelectorAll('#nav a')) a.toggleAttribute('aria-current', a.dataset.view === found.nav);
+  // A name in the address is percent-encoded: a malformed one (a cut
+  // link, a hand-typed %) is a bad address, not an exception.
+  let params = null;
+  let bad = '';
+  if (found) {
+    try {
+      params = match.slice(1).map(decodeURIComponent);
+    } catch (err) {
+      bad = err.message;
+    }
+  }
+  for (const a of document.querySelectorAll('#nav a')) a.toggleAttribute('aria-current', Boolean(found) && !bad && a.dataset.view === found.nav);
+  if (!params) {
+    main.dataset.view = 'not-found';
+    current = notFound(main, hash, bad);
+    return;
+  }
   main.dataset.view = found.nav;
-  current = found.view.mount(main, {params: match.slice(1).map(decodeURIComponent), query: new URLSearchParams(query)});
+  current = found.view.mount(main, {params, query: new URLSearchParams(query)});
+}
+
+// notFound is the view for an address the dashboard has no view for, or
+// one it cannot read.
+function notFound(el, hash, bad) {
+  document.title = `${bad ? 'Bad address' : 'Not found'} · Flotilla`;
+  el.append(section(bad ? 'Bad address' : 'Not found',
+    h('p', {id: 'not-found'}, bad ? `The address #${hash} cannot be read (${bad}).` : `There is no page at #${hash}.`),
+    h('p', {}, h('a', {href: '#/cluster'}, 'Cluster'), ' · ', h('a', {href: '#/services'}, 'Services'), ' · ', h('a', {href: '#/events'}, 'Events'))));
+  el.dataset.ready = 'true';
+  return {stop() {}};
 }
 
 onConnection((state, why) => {

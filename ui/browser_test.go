@@ -1,0 +1,323 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"flotilla/internal/testutil"
+	"flotilla/ui"
+)
+
+// The tests here drive the dashboard in a headless Chromium (Debian's
+// chromium-headless-shell, as cmd/flotilla/ui_e2e_test.go does) against a
+// fake API: a few seconds each, no lab, and answers a lab cannot be made
+// to give on cue (a 403, a 503, a server that dies).
+
+var browserPaths = []string{
+	"/usr/lib/chromium/chromium-headless-shell",
+	"/usr/lib/chromium/headless_shell",
+	"/usr/lib/chromium/chromium",
+}
+
+// fakeAPI answers /v1 from a map of path (with the query the page sends,
+// less the blocking query's index, wait and stale) to value, as blocking
+// queries: a read at the current index waits for a change (or 500 ms).
+// It serves the dashboard itself under /ui/.
+type fakeAPI struct {
+	mu      sync.Mutex
+	index   uint64
+	objects map[string]any
+	fail    map[string]int // key -> status to answer instead
+	failAll int            // status every /v1 read answers (0: none)
+	down    bool           // every /v1 request is cut, as by a dead server
+	hits    []string       // every /v1 request, path and query
+	changed chan struct{}
+	srv     *httptest.Server
+}
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	t.Helper()
+	f := &fakeAPI{index: 1, objects: map[string]any{}, fail: map[string]int{}, changed: make(chan struct{})}
+	static := ui.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("GET /ui/", static)
+	mux.HandleFunc("/v1/", f.serve)
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		f.srv.CloseClientConnections()
+		f.srv.Close()
+	})
+	return f
+}
+
+func (f *fakeAPI) url(hash string) string { return f.srv.URL + "/ui/" + hash }
+
+// set serves v at key from now on, as a write at a new index.
+func (f *fakeAPI) set(key string, v any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.objects[key] = v
+	f.bump()
+}
+
+func (f *fakeAPI) bump() {
+	f.index++
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// failWith makes key answer status (0: answer again).
+func (f *fakeAPI) failWith(key string, status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if status == 0 {
+		delete(f.fail, key)
+	} else {
+		f.fail[key] = status
+	}
+	f.bump()
+}
+
+func (f *fakeAPI) setFailAll(status int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failAll = status
+	f.bump()
+}
+
+func (f *fakeAPI) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+	f.bump()
+}
+
+// count is how many /v1 requests started with prefix.
+func (f *fakeAPI) count(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, h := range f.hits {
+		if strings.HasPrefix(h, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wantIndex, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	q.Del("index")
+	q.Del("wait")
+	q.Del("stale")
+	key := r.URL.Path
+	if len(q) > 0 {
+		key += "?" + q.Encode()
+	}
+	f.mu.Lock()
+	f.hits = append(f.hits, r.URL.RequestURI())
+	f.mu.Unlock()
+
+	if r.URL.Path == "/v1/events" {
+		f.events(w, r)
+		return
+	}
+	for {
+		f.mu.Lock()
+		index, changed, down := f.index, f.changed, f.down
+		status := f.fail[key]
+		if f.failAll != 0 {
+			status = f.failAll
+		}
+		v, ok := f.objects[key]
+		f.mu.Unlock()
+		if down {
+			panic(http.ErrAbortHandler) // the connection is cut
+		}
+		if status == 0 && wantIndex > 0 && wantIndex >= index {
+			select {
+			case <-changed:
+				continue
+			case <-time.After(500 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case status != 0:
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("fake: %s answers %d %s", key, status, http.StatusText(status))})
+		case !ok:
+			w.WriteHeader(http.StatusNotFound)
+			json.NewEncoder(w).Encode(map[string]string{"error": "fake: nothing at " + key})
+		default:
+			w.Header().Set("X-Flotilla-Index", strconv.FormatUint(index, 10))
+			json.NewEncoder(w).Encode(v)
+		}
+		return
+	}
+}
+
+// events is an event stream with no events, cut when the fake goes down.
+func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			f.mu.Lock()
+			down, failing := f.down, f.failAll != 0
+			f.mu.Unlock()
+			if down {
+				panic(http.ErrAbortHandler)
+			}
+			if failing {
+				return
+			}
+		}
+	}
+}
+
+// browser is a headless Chromium with one tab, recording the page's
+// uncaught exceptions.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a browser; skipped with -short")
+	}
+	candidates := browserPaths
+	if p := os.Getenv("FLOTILLA_BROWSER"); p != "" {
+		candidates = []string{p}
+	}
+	execPath := ""
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			execPath = p
+			break
+		}
+	}
+	if execPath == "" {
+		testutil.SkipOrFail(t, "no headless Chromium at %s (apt-get install chromium-headless-shell)", strings.Join(candidates, ", "))
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(execPath), chromedp.WindowSize(1280, 800), chromedp.DisableGPU)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx}
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start the browser %s: %v", execPath, err)
+	}
+	if err := chromedp.Listen(ctx, b.record); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.checkNoExceptions)
+	return b
+}
+
+func (b *browser) record(ev any) {
+	if ev, ok := ev.(*runtime.EventExceptionThrown); ok {
+		msg := ev.ExceptionDetails.Text
+		if ev.ExceptionDetails.Exception != nil {
+			msg += " " + ev.ExceptionDetails.Exception.Description
+		}
+		b.mu.Lock()
+		b.exceptions = append(b.exceptions, fmt.Sprintf("%s (%s:%d)", msg, ev.ExceptionDetails.URL, ev.ExceptionDetails.LineNumber+1))
+		b.mu.Unlock()
+	}
+}
+
+func (b *browser) checkNoExceptions() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.exceptions {
+		b.t.Errorf("uncaught exception in the page: %s", e)
+	}
+}
+
+func (b *browser) navigate(u string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
+		b.t.Fatalf("navigate to %s: %v", u, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page into out.
+func (b *browser) eval(js string, out any) error {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// text is document.querySelector(sel).textContent ("" when there is none).
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	var s string
+	if err := b.eval(fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ''`, sel), &s); err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
+// wait polls a JavaScript condition every 50 ms until it holds.
+func (b *browser) wait(within time.Duration, what, js string) {
+	b.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		var ok bool
+		err := b.eval(js, &ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var body string
+			b.eval(`document.body.innerText`, &body)
+			b.t.Fatalf("the page did not show %s within %s (last error: %v); it shows:\n%s", what, within, err, body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+// A malformed percent escape in the address shows a bad-address page,
+// not an exception and a blank page.
+func TestBrowserBadAddress(t *testing.T) {
+	f := newFakeAPI(t)
+	b := startBrowser(t)
+	b.navigate(f.url("#/services/default/%E0%A4"))
+	b.wait(5*time.Second, "the bad address page", `document.querySelector('#view').dataset.view === 'not-found' &&
+		document.title === 'Bad address · Flotilla' && /cannot be read/.test(document.querySelector('#not-found')?.textContent)`)
+	b.navigate(f.url("#/nope"))
+	b.wait(5*time.Second, "the not found page", `document.title === 'Not found · Flotilla' && /no page at #\/nope/.test(document.querySelector('#not-found')?.textContent)`)
+}
