@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"flotilla/api"
 	"flotilla/internal/testutil"
 	"flotilla/ui"
 )
@@ -197,6 +198,46 @@ func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// addService serves a service of 2 replicas (created `age` ago) in the
+// default namespace, its allocations, a canary rollout at step 1 of 2
+// (phase) and its traffic.
+func (f *fakeAPI) addService(name, phase string, age time.Duration) {
+	created := time.Now().Add(-age)
+	svc := api.Service{
+		Name: name, Namespace: api.DefaultNamespace, Revision: 2, Replicas: 2, ReadyReplicas: 2, RunningReplicas: 2,
+		Strategy: "canary", VIP: "10.200.0.10", Health: api.HealthHealthy,
+		Spec:       api.ServiceSpec{Name: name, Image: "flotilla.local/demo:v2", Ports: []api.Port{{Name: "http", Port: 8080, Protocol: "http"}}},
+		CreateTime: created, ModifyTime: created, CreateIndex: 1, ModifyIndex: 1,
+	}
+	var allocs []api.Allocation
+	for i, node := range []string{"n1", "n2"} {
+		allocs = append(allocs, api.Allocation{
+			ID: fmt.Sprintf("%s-%d-0000-0000-000000000000", name, i), Service: name, Namespace: api.DefaultNamespace, Revision: 2 - i, Node: node,
+			DesiredStatus: api.DesiredRun, Status: api.AllocRunning, Ready: true, Address: fmt.Sprintf("127.0.%d.2:8080", i+1),
+			CreateTime: created, ModifyTime: created, CreateIndex: 1, ModifyIndex: 1,
+		})
+	}
+	ro := api.Rollout{Namespace: api.DefaultNamespace, Service: name, Strategy: "canary", Phase: phase, Revision: 2, StableRevision: 1,
+		Step: 1, Steps: 2, Weights: map[int]int{1: 75, 2: 25}, Reason: "waiting", StartTime: created, StepTime: created}
+	traffic := api.ServiceTraffic{Namespace: api.DefaultNamespace, Service: name, Windows: []api.TrafficWindow{{
+		Window: api.Duration(10 * time.Second), Revisions: []api.TrafficFigures{
+			{Revision: 1, Requests: 300, RPS: 30, P50Ms: 1, P99Ms: 4, Nodes: 2},
+			{Revision: 2, Requests: 100, RPS: 10, P50Ms: 1, P99Ms: 5, Nodes: 2},
+		}}}}
+	base := "/v1/services/default/" + name
+	f.set(base, svc)
+	f.set("/v1/allocations?namespace=default&service="+name, allocs)
+	f.set(base+"/rollout", ro)
+	f.set(base+"/traffic", traffic)
+	for _, action := range []string{"promote", "pause", "resume", "abort", "retry", "undo"} {
+		f.set(base+"/rollout/"+action, ro)
+	}
+	f.mu.Lock()
+	list, _ := f.objects["/v1/services"].([]api.Service)
+	f.mu.Unlock()
+	f.set("/v1/services", append(list, svc))
+}
+
 // browser is a headless Chromium with one tab, recording the page's
 // uncaught exceptions.
 type browser struct {
@@ -320,4 +361,34 @@ func TestBrowserBadAddress(t *testing.T) {
 		document.title === 'Bad address · Flotilla' && /cannot be read/.test(document.querySelector('#not-found')?.textContent)`)
 	b.navigate(f.url("#/nope"))
 	b.wait(5*time.Second, "the not found page", `document.title === 'Not found · Flotilla' && /no page at #\/nope/.test(document.querySelector('#not-found')?.textContent)`)
+}
+
+// An armed Abort stays armed for its 4 s even when it was armed, confirmed
+// and armed again within 4 s of the first arming (the first arming's timer
+// disarmed it early).
+func TestBrowserRearmedAbortStaysArmed(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addService("web", "progressing", time.Minute)
+	b := startBrowser(t)
+	b.navigate(f.url("#/services/default/web"))
+	abort := `document.querySelector('#rollout-actions button[data-action="abort"]')`
+	b.wait(5*time.Second, "the Abort button enabled", `!!`+abort+` && !`+abort+`.disabled`)
+	// Arm, confirm after 1 s, arm again after 1.5 s.
+	var ok bool
+	if err := b.eval(`(() => { const btn = `+abort+`; btn.click(); setTimeout(() => btn.click(), 1000); setTimeout(() => btn.click(), 1500); return true; })()`, &ok); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b.wait(3*time.Second, "the abort asked", `document.querySelector('#action-result')?.dataset.state === 'ok'`)
+	if n := f.count("/v1/services/default/web/rollout/abort"); n != 1 {
+		t.Fatalf("%d abort requests, want 1", n)
+	}
+	time.Sleep(time.Until(start.Add(4500 * time.Millisecond)))
+	if armed := b.text(`#rollout-actions button[data-action="abort"]`); armed != "Confirm abort" {
+		t.Errorf("4.5 s after the first arming, 3 s after the second, the button reads %q, want it still armed", armed)
+	}
+	b.wait(2*time.Second, "the button disarmed 4 s after the second arming", abort+`.textContent === 'Abort' && `+abort+`.dataset.armed === ''`)
+	if n := f.count("/v1/services/default/web/rollout/abort"); n != 1 {
+		t.Errorf("%d abort requests, want 1", n)
+	}
 }

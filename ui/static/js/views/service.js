@@ -18,6 +18,7 @@ import * as f from '../format.js';
 const FIGURES_EVERY = 2000;
 const KEEP = 10 * 60 * 1000; // how much chart history to keep
 const EVENTS_SHOWN = 30;
+const ARMED_FOR = 4000; // ms an armed Abort or Undo waits for its second click
 
 export function mount(el, {params: [ns, name]}) {
   document.title = `${name} · Flotilla`;
@@ -58,6 +59,7 @@ export function mount(el, {params: [ns, name]}) {
   const history = {split: [], rps: [], autoscale: []};
   const seenRevisions = new Set();
   const events = [];
+  const disarm = new Map(); // action -> the timer that disarms its button
 
   function trim(list) {
     const cutoff = Date.now() - KEEP;
@@ -153,10 +155,14 @@ export function mount(el, {params: [ns, name]}) {
 
   async function act(b) {
     const btn = buttons.querySelector(`[data-action="${b.action}"]`);
+    // Each arming has its own timer: an earlier one, left running, would
+    // disarm a button armed again since.
+    clearTimeout(disarm.get(b.action));
+    disarm.delete(b.action);
     if (b.confirm && btn.dataset.armed !== 'true') {
       btn.dataset.armed = 'true';
       btn.textContent = `Confirm ${b.label.toLowerCase()}`;
-      setTimeout(() => { btn.dataset.armed = ''; btn.textContent = b.label; }, 4000);
+      disarm.set(b.action, setTimeout(() => { disarm.delete(b.action); btn.dataset.armed = ''; btn.textContent = b.label; }, ARMED_FOR));
       return;
     }
     btn.dataset.armed = '';
@@ -369,7 +375,7 @@ export function mount(el, {params: [ns, name]}) {
     }),
     every(FIGURES_EVERY, refreshFigures),
   ];
-  return {stop() { stops.forEach(stop => stop()); }};
+  return {stop() { stops.forEach(stop => stop()); disarm.forEach(t => clearTimeout(t)); }};
 }
 
 function figuresText(fig) {
