@@ -392,3 +392,14 @@ func TestBrowserRearmedAbortStaysArmed(t *testing.T) {
 		t.Errorf("%d abort requests, want 1", n)
 	}
 }
+
+// An allocation's age moves while nothing about it changes.
+func TestBrowserAllocationAgeTicks(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addService("web", "progressing", 5*time.Second)
+	b := startBrowser(t)
+	b.navigate(f.url("#/services/default/web"))
+	age := `document.querySelector('#allocations tr[data-alloc] td:last-child')?.textContent`
+	b.wait(5*time.Second, "the allocations' ages", `/^[5-7]s ago$/.test(`+age+`)`)
+	b.wait(5*time.Second, "an age 3 s older without any change", `/^([89]|1[0-9])s ago$/.test(`+age+`)`)
+}

@@ -12,7 +12,7 @@
 
 import {every, get, post, paths, streamEvents, watch} from '../api.js';
 import {splitBar, timeChart} from '../chart.js';
-import {fill, h, keyed, section, setAttr, setText} from '../dom.js';
+import {fill, h, keyed, section, setAttr, setText, ticking} from '../dom.js';
 import * as f from '../format.js';
 
 const FIGURES_EVERY = 2000;
@@ -283,7 +283,7 @@ export function mount(el, {params: [ns, name]}) {
     const lines = [
       h('p', {id: 'autoscale-state'}, `${a.metric} per replica: `, h('strong', {}, last && last.metric !== null ? `${f.num(last.metric)}${unit}` : '–'),
         ` against a target of ${a.target}${unit} · ${svc.replicas} replicas (${a.min}–${a.max})`),
-      change ? h('p', {class: 'muted'}, `Last change ${change.from} → ${change.to} ${f.ago(change.time)}: ${change.reason}`) : h('p', {class: 'muted'}, 'No change made yet.'),
+      change ? h('p', {class: 'muted'}, `Last change ${change.from} → ${change.to} `, h('span', {'data-since': change.time}, f.ago(change.time)), `: ${change.reason}`) : h('p', {class: 'muted'}, 'No change made yet.'),
     ];
     if (last && last.forecast) lines.push(h('p', {class: 'muted'}, `Forecast: ${f.num(last.forecast.forecast)} in ${last.forecast.lookahead} (observed ${f.num(last.forecast.observed)}), about ${last.forecastReplicas} replicas.`));
     const points = key => history.autoscale.filter(s => s[key] !== null && s[key] !== undefined).map(s => [s.t, s[key]]);
@@ -319,6 +319,7 @@ export function mount(el, {params: [ns, name]}) {
         setText(status, `${a.status}${a.ready ? ', ready' : ''}${a.desiredStatus === 'stop' && a.desiredReason ? ` (${a.desiredReason})` : ''}`);
         setText(address, a.address || '-');
         setText(restarts, a.restarts);
+        setAttr(age, 'data-since', a.createTime);
         setText(age, f.ago(a.createTime));
       });
     const ports = (svc && svc.spec.ports) || [];
@@ -374,6 +375,7 @@ export function mount(el, {params: [ns, name]}) {
       renderEvents();
     }),
     every(FIGURES_EVERY, refreshFigures),
+    ticking(el, t => f.ago(t)),
   ];
   return {stop() { stops.forEach(stop => stop()); disarm.forEach(t => clearTimeout(t)); }};
 }

@@ -6,7 +6,7 @@
 // is shown, one service after the other.
 
 import {every, get, paths, watch} from '../api.js';
-import {fill, h, keyed, section, setAttr, setText} from '../dom.js';
+import {fill, h, keyed, section, setAttr, setText, ticking} from '../dom.js';
 import * as f from '../format.js';
 
 const FIGURES_EVERY = 5000;
@@ -48,6 +48,7 @@ export function mount(el) {
   const stops = [
     watch(paths.services(), v => { services = v || []; render(); }),
     every(FIGURES_EVERY, refreshFigures),
+    ticking(el, t => f.ago(t)),
   ];
   return {stop() { stops.forEach(stop => stop()); }};
 }
@@ -104,7 +105,7 @@ function updateRow(tr, svc, {traffic, rollout}) {
     fill(autoscale,
       h('div', {}, `${a.metric} → ${a.target}${unit} per replica`),
       h('div', {class: 'muted'}, `${a.min}–${a.max} replicas`),
-      last ? h('div', {class: 'muted', title: last.reason}, `${last.from}→${last.to} ${f.ago(last.time)}`) : null);
+      last ? h('div', {class: 'muted', title: last.reason}, `${last.from}→${last.to} `, h('span', {'data-since': last.time}, f.ago(last.time))) : null);
   } else {
     fill(autoscale, h('span', {class: 'muted'}, 'off'));
   }
