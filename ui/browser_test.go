@@ -201,13 +201,16 @@ func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
 // addService serves a service of 2 replicas (created `age` ago) in the
 // default namespace, its allocations, a canary rollout at step 1 of 2
 // (phase) and its traffic.
-func (f *fakeAPI) addService(name, phase string, age time.Duration) {
+func (f *fakeAPI) addService(name, phase string, age time.Duration, change ...func(*api.Service)) {
 	created := time.Now().Add(-age)
 	svc := api.Service{
 		Name: name, Namespace: api.DefaultNamespace, Revision: 2, Replicas: 2, ReadyReplicas: 2, RunningReplicas: 2,
 		Strategy: "canary", VIP: "10.200.0.10", Health: api.HealthHealthy,
 		Spec:       api.ServiceSpec{Name: name, Image: "flotilla.local/demo:v2", Ports: []api.Port{{Name: "http", Port: 8080, Protocol: "http"}}},
 		CreateTime: created, ModifyTime: created, CreateIndex: 1, ModifyIndex: 1,
+	}
+	for _, c := range change {
+		c(&svc)
 	}
 	var allocs []api.Allocation
 	for i, node := range []string{"n1", "n2"} {
@@ -236,6 +239,19 @@ func (f *fakeAPI) addService(name, phase string, age time.Duration) {
 	list, _ := f.objects["/v1/services"].([]api.Service)
 	f.mu.Unlock()
 	f.set("/v1/services", append(list, svc))
+}
+
+// addNodes serves the servers' status and the nodes: n1 ready, and n2
+// drained (ready, ineligible).
+func (f *fakeAPI) addNodes() {
+	f.set("/v1/status/leader", map[string]string{"leader": "127.0.0.1:4647"})
+	f.set("/v1/status/peers", []map[string]any{{"id": "s1", "address": "127.0.0.1:4647", "http": "127.0.0.1:4646", "leader": true, "status": "alive", "knownLeader": true}})
+	res := api.Resources{CPU: 4000, Memory: 8 << 30}
+	now := time.Now()
+	f.set("/v1/nodes", []api.Node{
+		{Name: "n1", Status: api.NodeReady, Address: "127.0.1.1", Eligible: true, Capacity: res, Runtime: "sim", StatusTime: now},
+		{Name: "n2", Status: api.NodeReady, Address: "127.0.2.1", Eligible: false, Capacity: res, Runtime: "sim", StatusMessage: "drained", StatusTime: now},
+	})
 }
 
 // browser is a headless Chromium with one tab, recording the page's
@@ -402,4 +418,45 @@ func TestBrowserAllocationAgeTicks(t *testing.T) {
 	age := `document.querySelector('#allocations tr[data-alloc] td:last-child')?.textContent`
 	b.wait(5*time.Second, "the allocations' ages", `/^[5-7]s ago$/.test(`+age+`)`)
 	b.wait(5*time.Second, "an age 3 s older without any change", `/^([89]|1[0-9])s ago$/.test(`+age+`)`)
+}
+
+// The cluster view counts services from their list (those with nothing
+// placed too), writes "1 allocation", not "1 allocations", and says why a
+// drained node is ineligible; the services view keeps a health badge
+// apart from the name.
+func TestBrowserClusterSummaryAndDrainedNode(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addNodes()
+	f.addService("web", "completed", time.Minute)
+	f.addService("idle", "completed", time.Minute)
+	f.addService("crashy", "completed", time.Minute, func(s *api.Service) { s.Health = api.HealthCrashLooping })
+	alloc := api.Allocation{ID: "a1", Service: "web", Namespace: api.DefaultNamespace, Revision: 2, Node: "n1",
+		DesiredStatus: api.DesiredRun, Status: api.AllocRunning, Ready: true, CreateTime: time.Now(), CreateIndex: 1, ModifyIndex: 1}
+	f.set("/v1/allocations", []api.Allocation{alloc})
+	b := startBrowser(t)
+	b.navigate(f.url("#/cluster"))
+	b.wait(5*time.Second, "the cluster view", `document.querySelectorAll('#nodes .node').length === 2 && /services?$/.test(document.querySelector('#cluster-summary').textContent)`)
+	if got, want := b.text("#cluster-summary"), "2 nodes, 2 ready · 1 allocation placed, 1 running · 3 services"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got, want := b.text(`#nodes .node[data-node="n1"] .meta`), "sim · 127.0.1.1 · 1 allocation"; got != want {
+		t.Errorf("n1's line %q, want %q", got, want)
+	}
+	var drained string
+	if err := b.eval(`(() => { const m = document.querySelector('#nodes .node[data-node="n2"] .status-message'); return m.hidden ? '(hidden)' : m.textContent; })()`, &drained); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(drained, "drained (since ") {
+		t.Errorf("n2's status message %q, want drained (since ...)", drained)
+	}
+
+	b.navigate(f.url("#/services"))
+	b.wait(5*time.Second, "the services view", `!!document.querySelector('#services tr[data-service="default/crashy"] .badge')`)
+	var name string
+	if err := b.eval(`document.querySelector('#services tr[data-service="default/crashy"] td.name').innerText`, &name); err != nil {
+		t.Fatal(err)
+	}
+	if name != "crashy crash-looping" {
+		t.Errorf("the name cell reads %q, want %q", name, "crashy crash-looping")
+	}
 }

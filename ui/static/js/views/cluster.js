@@ -23,6 +23,7 @@ export function mount(el) {
 
   let nodes = null;
   let allocs = null;
+  let services = null;
   let first = true;
   let frame = 0;
   const schedule = () => { if (!frame) frame = requestAnimationFrame(render); };
@@ -48,7 +49,10 @@ export function mount(el) {
     const ready = nodes.filter(n => n.status === 'ready').length;
     const running = live.filter(a => a.status === 'running').length;
     const keys = [...new Set(live.map(a => `${a.namespace}/${a.service}`))].sort(f.natural);
-    setText(summary, `${nodes.length} nodes, ${ready} ready · ${live.length} allocations placed, ${running} running · ${keys.length} services`);
+    // Services are counted from their list: those with nothing placed
+    // (scaled to 0, unplaceable) are services too.
+    setText(summary, `${f.count(nodes.length, 'node')}, ${ready} ready · ${f.count(live.length, 'allocation')} placed, ${running} running` +
+      (services ? ` · ${f.count(services.length, 'service')}` : ''));
     keyed(legend, keys, k => k, k => {
       const [ns, name] = k.split('/');
       return h('a', {href: `#/services/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`}, h('i', {class: 'swatch', style: {'--hue': f.serviceHue(k)}}), ns === 'default' ? name : k);
@@ -84,6 +88,7 @@ export function mount(el) {
   const stops = [
     watch(paths.nodes(), v => { nodes = v || []; schedule(); }),
     watch(paths.allocations(), v => { allocs = v || []; schedule(); }),
+    watch(paths.services(), v => { services = v || []; schedule(); }),
     every(SERVERS_EVERY, loadServers),
   ];
   return {stop() { stops.forEach(stop => stop()); cancelAnimationFrame(frame); }};
@@ -130,10 +135,11 @@ function updateNode(card, n, allocs, created, first) {
   const [status, elig] = card.querySelectorAll('header .badge');
   setText(status, n.unreachable && n.status === 'ready' ? 'unreachable' : n.status);
   setText(elig, n.eligible ? 'eligible' : 'ineligible');
-  setText(card.querySelector('.meta'), [n.runtime, n.subnet || n.address, `${allocs.length} allocations`].filter(Boolean).join(' · '));
-  // Why a node is not ready (or cut off), as the server says.
+  setText(card.querySelector('.meta'), [n.runtime, n.subnet || n.address, f.count(allocs.length, 'allocation')].filter(Boolean).join(' · '));
+  // Why a node is not ready, cut off or ineligible ("drained"), as the
+  // server says.
   const why = card.querySelector('.status-message');
-  const message = n.status !== 'ready' || n.unreachable ? n.statusMessage || '' : '';
+  const message = n.status !== 'ready' || n.unreachable || !n.eligible ? n.statusMessage || '' : '';
   setText(why, message ? `${message} (since ${f.clock(n.statusTime)})` : '');
   why.hidden = !message;
   const [cpuRow, memRow] = card.querySelectorAll('.res');

@@ -110,7 +110,7 @@ export function mount(el, {params: [ns, name]}) {
     if (active && r.pauseUntil) lines.push(h('p', {class: 'muted'}, `Pause ends at ${f.clock(r.pauseUntil)}.`));
     if (active && r.nextAnalysis) lines.push(h('p', {class: 'muted'}, `Next analysis at ${f.clock(r.nextAnalysis)}.`));
     if (r.previewVIP) lines.push(h('p', {class: 'muted'}, `Preview: ${r.previewVIP}`));
-    if (r.ab) lines.push(h('p', {class: 'muted'}, `A/B experiment on ${r.ab.goal || 'its goal'}: ${r.ab.verdict || 'no verdict yet'} after ${r.ab.looksDone || 0} looks.`));
+    if (r.ab) lines.push(h('p', {class: 'muted'}, `A/B experiment on ${r.ab.goal || 'its goal'}: ${r.ab.verdict || 'no verdict yet'} after ${f.count(r.ab.looksDone || 0, 'look')}.`));
     if (r.shadow) lines.push(h('p', {class: 'muted'}, `Shadow: ${r.shadow.mirrored} mirrored, ${r.shadow.judged} judged, ${r.shadow.differing} differing (${f.num(100 * r.shadow.diffRate, 2)}%)${r.shadow.learning ? ', still learning the noise' : ''}.`));
     fill(rolloutBox, ...lines);
 
@@ -282,10 +282,10 @@ export function mount(el, {params: [ns, name]}) {
     const change = svc.autoscaled;
     const lines = [
       h('p', {id: 'autoscale-state'}, `${a.metric} per replica: `, h('strong', {}, last && last.metric !== null ? `${f.num(last.metric)}${unit}` : '–'),
-        ` against a target of ${a.target}${unit} · ${svc.replicas} replicas (${a.min}–${a.max})`),
+        ` against a target of ${a.target}${unit} · ${f.count(svc.replicas, 'replica')} (${a.min}–${a.max})`),
       change ? h('p', {class: 'muted'}, `Last change ${change.from} → ${change.to} `, h('span', {'data-since': change.time}, f.ago(change.time)), `: ${change.reason}`) : h('p', {class: 'muted'}, 'No change made yet.'),
     ];
-    if (last && last.forecast) lines.push(h('p', {class: 'muted'}, `Forecast: ${f.num(last.forecast.forecast)} in ${last.forecast.lookahead} (observed ${f.num(last.forecast.observed)}), about ${last.forecastReplicas} replicas.`));
+    if (last && last.forecast) lines.push(h('p', {class: 'muted'}, `Forecast: ${f.num(last.forecast.forecast)} in ${last.forecast.lookahead} (observed ${f.num(last.forecast.observed)}), about ${f.count(last.forecastReplicas, 'replica')}.`));
     const points = key => history.autoscale.filter(s => s[key] !== null && s[key] !== undefined).map(s => [s.t, s[key]]);
     lines.push(timeChart({
       title: `${a.metric} per replica against the target`, height: 140, unit,

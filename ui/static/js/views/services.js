@@ -67,7 +67,7 @@ function updateRow(tr, svc, {traffic, rollout}) {
   fill(name,
     h('a', {href}, h('i', {class: 'swatch', style: {'--hue': f.serviceHue(`${svc.namespace}/${svc.name}`)}}), svc.name),
     svc.namespace !== 'default' ? h('span', {class: 'muted'}, ` ${svc.namespace}`) : null,
-    svc.health && svc.health !== 'healthy' ? h('span', {class: 'badge warn', title: svc.healthMessage || ''}, svc.health) : null);
+    svc.health && svc.health !== 'healthy' ? [' ', h('span', {class: 'badge warn', title: svc.healthMessage || ''}, svc.health)] : null);
   setAttr(tr, 'data-health', svc.health || 'healthy');
   fill(ready,
     h('strong', {}, `${svc.readyReplicas}/${svc.replicas}`),
