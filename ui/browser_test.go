@@ -460,3 +460,42 @@ func TestBrowserClusterSummaryAndDrainedNode(t *testing.T) {
 		t.Errorf("the name cell reads %q, want %q", name, "crashy crash-looping")
 	}
 }
+
+// A token that may not read nodes: the Nodes panel says so (it showed
+// "Loading…" forever), /v1/nodes is not retried as if the server were
+// down, and the token banner, once closed, stays closed for that refusal.
+func TestBrowserNodesRefused(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addNodes()
+	f.addService("web", "completed", time.Minute)
+	f.set("/v1/allocations", []api.Allocation{})
+	f.failWith("/v1/nodes", http.StatusForbidden)
+	b := startBrowser(t)
+	b.navigate(f.url("#/cluster"))
+	b.wait(5*time.Second, "the Nodes panel saying the token may not read nodes, and the token banner",
+		`(() => { const p = document.querySelector('#nodes-refused'); return p && !p.hidden && /not readable with this token \(needs node read\)/.test(p.textContent); })() &&
+		 !document.querySelector('#banner').hidden && /GET \/v1\/nodes/.test(document.querySelector('#banner').textContent)`)
+	if got := b.text("#cluster-summary"); got != "0 allocations placed, 0 running · 1 service" {
+		t.Errorf("summary %q", got)
+	}
+	b.wait(2*time.Second, "the connection live (a refusal is an answer)", `document.querySelector('#conn').dataset.state === 'live'`)
+	var ok bool
+	if err := b.eval(`document.querySelector('#banner-close').click(), true`, &ok); err != nil {
+		t.Fatal(err)
+	}
+	reads := f.count("/v1/nodes")
+	time.Sleep(4 * time.Second)
+	if n := f.count("/v1/nodes") - reads; n > 0 {
+		t.Errorf("/v1/nodes read %d more times in 4 s after a 403", n)
+	}
+	// Away and back: the view reads nodes again, and the banner stays
+	// closed for the refusal it was closed on.
+	b.navigate(f.url("#/services"))
+	b.navigate(f.url("#/cluster"))
+	b.wait(5*time.Second, "the Nodes panel saying so again", `!document.querySelector('#nodes-refused')?.hidden`)
+	time.Sleep(500 * time.Millisecond)
+	var hidden bool
+	if err := b.eval(`document.querySelector('#banner').hidden`, &hidden); err != nil || !hidden {
+		t.Errorf("the token banner opened again for the refusal it was closed on (%v)", err)
+	}
+}

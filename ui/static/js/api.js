@@ -29,6 +29,18 @@ function report(key, err) {
   for (const fn of connListeners) fn(state, why);
 }
 
+// refused reports whether err is the servers refusing the token (ACLs):
+// an answer about what the token may not read, not a failure to retry.
+export function refused(err) { return Boolean(err) && (err.status === 401 || err.status === 403); }
+
+const REFUSED_AGAIN = 60000; // ms before a refused read is tried again, quietly
+
+// tellRefused tells the shell what was refused: "GET /v1/nodes".
+function tellRefused(method, path) {
+  const what = `${method} ${path.split('?')[0]}`;
+  for (const fn of unauthorizedListeners) fn(what);
+}
+
 export class APIError extends Error {
   constructor(status, message, field) {
     super(message);
@@ -60,7 +72,7 @@ async function request(method, path, {body, signal} = {}) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (!resp.ok) {
-    if (resp.status === 401 || resp.status === 403) for (const fn of unauthorizedListeners) fn();
+    if (resp.status === 401 || resp.status === 403) tellRefused(method, path);
     throw new APIError(resp.status, (data && data.error) || `${method} ${path}: HTTP ${resp.status}`, data && data.field);
   }
   return {data, index: Number(resp.headers.get(INDEX_HEADER) || 0)};
@@ -84,8 +96,10 @@ function nextBackoff(ms) { return Math.min(ms ? ms * 2 : 500, 10000); }
 // each time it changed; null when the object does not exist (404). Such a
 // read is stale (any server answers it from its own state once that state
 // reached N), so a watch through a follower stays on the follower. One
-// request at a time; failures back off up to 10 s. Returns stop().
-export function watch(path, fn) {
+// request at a time; failures back off up to 10 s. A read the token may
+// not make (403) is no failure: onRefused(err) is told, and the read is
+// tried again only a minute later. Returns stop().
+export function watch(path, fn, {onRefused} = {}) {
   const ctl = new AbortController();
   const key = Symbol(path);
   let index = 0;
@@ -126,6 +140,14 @@ export function watch(path, fn) {
           await sleep(5000, ctl.signal); // a 404 has no index to block on
           continue;
         }
+        if (refused(err)) {
+          report(key, null);
+          if (onRefused) onRefused(err);
+          index = 0;
+          backoff = 0;
+          await sleep(REFUSED_AGAIN, ctl.signal);
+          continue;
+        }
         // No leader (an election, or no quorum): show what this server
         // has rather than nothing, until a leader answers again.
         if (err.status === 503) stale = true;
@@ -160,8 +182,9 @@ export function every(ms, fn) {
 // resumed after the last event seen (?index=ID), so none is lost or seen
 // twice. It reads the stream with fetch rather than EventSource so that
 // the request can carry headers (the ACL hook) and every event type comes
-// through one reader. Returns stop().
-export function streamEvents(filter, fn) {
+// through one reader. A stream the token may not read (403) is told to
+// onRefused(err), as watch does. Returns stop().
+export function streamEvents(filter, fn, {onRefused} = {}) {
   const ctl = new AbortController();
   const key = Symbol('events');
   let last = 0;
@@ -181,7 +204,7 @@ export function streamEvents(filter, fn) {
         if (!resp.ok) {
           let msg = `GET /v1/events: HTTP ${resp.status}`;
           try { msg = (await resp.json()).error || msg; } catch { /* keep the status */ }
-          if (resp.status === 401 || resp.status === 403) for (const f of unauthorizedListeners) f();
+          if (resp.status === 401 || resp.status === 403) tellRefused('GET', '/v1/events');
           throw new APIError(resp.status, msg);
         }
         report(key, null);
@@ -211,6 +234,13 @@ export function streamEvents(filter, fn) {
         throw new APIError(0, 'the event stream ended');
       } catch (err) {
         if (ctl.signal.aborted) return;
+        if (refused(err)) {
+          report(key, null);
+          if (onRefused) onRefused(err);
+          backoff = 0;
+          await sleep(REFUSED_AGAIN, ctl.signal);
+          continue;
+        }
         report(key, err);
         backoff = nextBackoff(backoff);
         await sleep(backoff, ctl.signal);

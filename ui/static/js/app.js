@@ -81,11 +81,23 @@ onConnection((state, why) => {
 const TOKEN_KEY = 'flotilla.token';
 setTokenProvider(() => localStorage.getItem(TOKEN_KEY) || '');
 
+// What was refused since the banner opened, and what the user closed the
+// banner on: a refused read is tried again now and then, and a view read
+// again when it is opened again; neither brings the banner back for the
+// same refusal until the token changes.
+let refusedNow = new Set();
+let dismissed = new Set();
+function tokenChanged() {
+  refusedNow = new Set();
+  dismissed = new Set();
+}
+
 function tokenForm(why) {
   const input = h('input', {type: 'password', autocomplete: 'off', placeholder: 'secret ID (flotilla acl token create ...)', 'aria-label': 'ACL token'});
   const save = () => {
     const v = input.value.trim();
     if (v) localStorage.setItem(TOKEN_KEY, v); else localStorage.removeItem(TOKEN_KEY);
+    tokenChanged();
     banner.hidden = true;
     route(); // the views read again, with the token
   };
@@ -95,18 +107,24 @@ function tokenForm(why) {
     h('span', {text: why + ' '}),
     input, ' ',
     h('button', {type: 'button', onclick: save}, 'Use token'), ' ',
-    has ? h('button', {type: 'button', onclick: () => { localStorage.removeItem(TOKEN_KEY); banner.hidden = true; route(); }}, 'Forget token') : null,
+    has ? h('button', {type: 'button', onclick: () => { localStorage.removeItem(TOKEN_KEY); tokenChanged(); banner.hidden = true; route(); }}, 'Forget token') : null,
     ' ',
-    h('button', {type: 'button', onclick: () => { banner.hidden = true; }}, 'Close'));
+    h('button', {type: 'button', id: 'banner-close', onclick: () => {
+      for (const what of refusedNow) dismissed.add(what);
+      refusedNow = new Set();
+      banner.hidden = true;
+    }}, 'Close'));
   banner.hidden = false;
   input.focus();
 }
 
-onUnauthorized(() => {
+onUnauthorized(what => {
+  if (dismissed.has(what)) return;
+  refusedNow.add(what);
   if (!banner.hidden) return; // the form is up already
   const has = Boolean(localStorage.getItem(TOKEN_KEY));
-  tokenForm(has ? 'The servers refused a request: this token may not do it (or it was deleted). Paste another:'
-    : 'The servers refused a request: ACLs are on. Paste an ACL token:');
+  tokenForm(has ? `The servers refused a request (${what}): this token may not do it (or it was deleted). Paste another:`
+    : `The servers refused a request (${what}): ACLs are on. Paste an ACL token:`);
 });
 document.getElementById('token-button').addEventListener('click', () => tokenForm('The ACL token this dashboard sends (kept in this browser):'));
 

@@ -19,7 +19,8 @@ export function mount(el) {
   const summary = h('p', {class: 'summary', id: 'cluster-summary'}, 'Loading…');
   const legend = h('div', {class: 'legend', id: 'service-legend'});
   const grid = h('div', {class: 'nodes', id: 'nodes'});
-  el.append(section('Servers', servers), section('Nodes', summary, legend, grid));
+  const nodesRefused = h('p', {class: 'error', id: 'nodes-refused', hidden: true});
+  el.append(section('Servers', servers), section('Nodes', nodesRefused, summary, legend, grid));
 
   let nodes = null;
   let allocs = null;
@@ -51,8 +52,11 @@ export function mount(el) {
     const keys = [...new Set(live.map(a => `${a.namespace}/${a.service}`))].sort(f.natural);
     // Services are counted from their list: those with nothing placed
     // (scaled to 0, unplaceable) are services too.
-    setText(summary, `${f.count(nodes.length, 'node')}, ${ready} ready · ${f.count(live.length, 'allocation')} placed, ${running} running` +
-      (services ? ` · ${f.count(services.length, 'service')}` : ''));
+    setText(summary, [
+      nodesRefused.hidden ? `${f.count(nodes.length, 'node')}, ${ready} ready` : null,
+      `${f.count(live.length, 'allocation')} placed, ${running} running`,
+      services ? f.count(services.length, 'service') : null,
+    ].filter(Boolean).join(' · '));
     keyed(legend, keys, k => k, k => {
       const [ns, name] = k.split('/');
       return h('a', {href: `#/services/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`}, h('i', {class: 'swatch', style: {'--hue': f.serviceHue(k)}}), ns === 'default' ? name : k);
@@ -86,7 +90,13 @@ export function mount(el) {
   }
 
   const stops = [
-    watch(paths.nodes(), v => { nodes = v || []; schedule(); }),
+    watch(paths.nodes(), v => { nodes = v || []; nodesRefused.hidden = true; schedule(); }, {onRefused: () => {
+      // What the token may not read is not listed: the panel says so.
+      nodes = [];
+      setText(nodesRefused, 'Nodes: not readable with this token (needs node read).');
+      nodesRefused.hidden = false;
+      schedule();
+    }}),
     watch(paths.allocations(), v => { allocs = v || []; schedule(); }),
     watch(paths.services(), v => { services = v || []; schedule(); }),
     every(SERVERS_EVERY, loadServers),

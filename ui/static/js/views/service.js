@@ -366,9 +366,14 @@ export function mount(el, {params: [ns, name]}) {
   }
 
   const stops = [
-    watch(paths.service(ns, name), v => { svc = v; renderFacts(); renderButtons(); renderAutoscale(); renderAllocations(); }),
+    watch(paths.service(ns, name), v => { svc = v; renderFacts(); renderButtons(); renderAutoscale(); renderAllocations(); }, {onRefused: () => {
+      fill(facts, h('p', {class: 'error', id: 'service-refused'}, `${key}: not readable with this token (needs read in namespace ${ns}).`));
+    }}),
     watch(paths.allocations(ns, name), v => { allocs = v || []; renderAllocations(); }),
-    watch(paths.rollout(ns, name), v => { rollout = v; sampleSplit(); renderRollout(); renderCharts(); el.dataset.ready = 'true'; }),
+    watch(paths.rollout(ns, name), v => { rollout = v; sampleSplit(); renderRollout(); renderCharts(); el.dataset.ready = 'true'; }, {onRefused: () => {
+      fill(rolloutBox, h('p', {class: 'error'}, `The rollout: not readable with this token (needs read in namespace ${ns}).`));
+      el.dataset.ready = 'true';
+    }}),
     streamEvents({namespace: ns, service: name}, batch => {
       events.push(...batch);
       if (events.length > 200) events.splice(0, events.length - 200);
