@@ -161,7 +161,11 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case status != 0:
 			w.WriteHeader(status)
-			json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("fake: %s answers %d %s", key, status, http.StatusText(status))})
+			msg := map[int]string{http.StatusServiceUnavailable: "no cluster leader", http.StatusForbidden: "permission denied"}[status]
+			if msg == "" {
+				msg = http.StatusText(status)
+			}
+			json.NewEncoder(w).Encode(map[string]string{"error": msg})
 		case !ok:
 			w.WriteHeader(http.StatusNotFound)
 			json.NewEncoder(w).Encode(map[string]string{"error": "fake: nothing at " + key})
@@ -498,4 +502,52 @@ func TestBrowserNodesRefused(t *testing.T) {
 	if err := b.eval(`document.querySelector('#banner').hidden`, &hidden); err != nil || !hidden {
 		t.Errorf("the token banner opened again for the refusal it was closed on (%v)", err)
 	}
+}
+
+// When the server stops answering, the service view says since when what
+// it shows is not updated and why, says the figures are unavailable
+// rather than "No requests counted yet.", and turns the rollout buttons
+// off; all of it ends when the server answers again.
+func TestBrowserServerDown(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addService("web", "progressing", time.Minute)
+	b := startBrowser(t)
+	b.navigate(f.url("#/services/default/web"))
+	promote := `document.querySelector('#rollout-actions button[data-action="promote"]')`
+	b.wait(5*time.Second, "the service with its figures and Promote on", `!!document.querySelector('#revision-figures tr[data-revision="2"]') && !!`+promote+` && !`+promote+`.disabled &&
+		document.querySelector('#stale').hidden && document.querySelector('#conn').dataset.state === 'live'`)
+	f.setDown(true)
+	b.wait(8*time.Second, "the page saying it is not updated, the figures unavailable and Promote off",
+		`(() => { const s = document.querySelector('#stale'); return !s.hidden && /^Not updated since \d\d:\d\d:\d\d: .+/.test(s.textContent); })() &&
+		 document.querySelector('#conn').dataset.state !== 'live' &&
+		 /^Figures unavailable \(.+\)\.$/.test(document.querySelector('#figures-unavailable')?.textContent) &&
+		 !/No requests/.test(document.querySelector('#revision-figures').textContent) &&
+		 `+promote+`.disabled && [...document.querySelectorAll('#rollout-actions button')].every(b => b.disabled)`)
+	f.setDown(false)
+	b.wait(15*time.Second, "the page live again", `document.querySelector('#stale').hidden && document.querySelector('#conn').dataset.state === 'live' &&
+		!!document.querySelector('#revision-figures tr[data-revision="2"]') && !`+promote+`.disabled`)
+}
+
+// With no leader (the leader's figures answer 503), the services view says
+// so: the indicator is not live, each row's traffic says the figures are
+// unavailable and why, and the Rollout column keeps the phase it last read,
+// marked as not updated.
+func TestBrowserServicesNoLeader(t *testing.T) {
+	f := newFakeAPI(t)
+	f.addService("web", "progressing", time.Minute)
+	f.addService("shop", "completed", time.Minute)
+	b := startBrowser(t)
+	b.navigate(f.url("#/services"))
+	b.wait(8*time.Second, "both services with their rollout and traffic", `['web', 'shop'].every(s => {
+		const tr = document.querySelector('#services tr[data-service="default/' + s + '"]');
+		return tr && tr.querySelector('.rollout .badge') && tr.querySelector('.traffic [data-revision="2"]'); })`)
+	for _, s := range []string{"web", "shop"} {
+		f.failWith("/v1/services/default/"+s+"/traffic", http.StatusServiceUnavailable)
+		f.failWith("/v1/services/default/"+s+"/rollout", http.StatusServiceUnavailable)
+	}
+	b.wait(8*time.Second, "every row saying its figures are unavailable, and the indicator not live", `['web', 'shop'].every(s => {
+		const tr = document.querySelector('#services tr[data-service="default/' + s + '"]');
+		return tr.querySelector('.traffic [data-unavailable]')?.textContent === 'figures unavailable (no cluster leader)' &&
+		  tr.querySelector('.rollout .badge') && tr.querySelector('.rollout [data-unavailable]')?.textContent === 'not updated (no cluster leader)'; }) &&
+		document.querySelector('#conn').dataset.state !== 'live' && /no cluster leader$/.test(document.querySelector('#stale').textContent)`)
 }

@@ -16,18 +16,36 @@ const TOKEN_HEADER = 'X-Flotilla-Token';
 let tokenProvider = () => '';
 export function setTokenProvider(fn) { tokenProvider = fn; }
 
-// Connection state, shown in the header: 'live', or 'retrying' with why.
+// Connection state, shown in the header and over the views: 'live', or
+// 'retrying' with why and since when (what the views show is as of then).
+// Every read the views follow counts: a watch, the event stream, a timed
+// read.
 const connListeners = new Set();
 const unauthorizedListeners = new Set();
 let failing = new Map(); // what is failing now -> its error
+let failingSince = 0;
+let told = '';
 export function onConnection(fn) { connListeners.add(fn); return () => connListeners.delete(fn); }
 export function onUnauthorized(fn) { unauthorizedListeners.add(fn); return () => unauthorizedListeners.delete(fn); }
-function report(key, err) {
-  if (err) failing.set(key, err); else failing.delete(key);
-  const state = failing.size ? 'retrying' : 'live';
-  const why = failing.size ? [...failing.values()][0].message : '';
-  for (const fn of connListeners) fn(state, why);
+export function connection() {
+  if (!failing.size) return {state: 'live', why: '', since: 0};
+  return {state: 'retrying', why: [...failing.values()][0].message, since: failingSince};
 }
+function report(key, err) {
+  const was = failing.size;
+  if (err) failing.set(key, err); else failing.delete(key);
+  if (failing.size && !was) failingSince = Date.now();
+  const c = connection();
+  const now = `${c.state} ${c.since} ${c.why}`;
+  if (now === told) return;
+  told = now;
+  for (const fn of connListeners) fn(c.state, c.why, c.since);
+}
+
+// trouble reports whether err means the page cannot follow the cluster
+// now (no answer, no leader, a server error), as opposed to an answer
+// such as 404 or 403.
+function trouble(err) { return !err.status || err.status >= 500; }
 
 // refused reports whether err is the servers refusing the token (ACLs):
 // an answer about what the token may not read, not a failure to retry.
@@ -161,19 +179,38 @@ export function watch(path, fn, {onRefused} = {}) {
 }
 
 // every calls fn now and then every ms until stopped, never two at once:
-// for the figures that live in the leader's memory and have no index.
+// for the figures that live in the leader's memory and have no index. An
+// error fn throws (no answer, no leader) counts as the connection failing
+// until a later call succeeds.
 export function every(ms, fn) {
   const ctl = new AbortController();
+  const key = Symbol('every');
   (async () => {
     while (!ctl.signal.aborted) {
       // A tab nobody looks at asks nothing.
       if (!document.hidden) {
-        try { await fn(ctl.signal); } catch (err) { if (err.name === 'AbortError') return; }
+        try {
+          await fn(ctl.signal);
+          report(key, null);
+        } catch (err) {
+          if (err.name === 'AbortError') return;
+          report(key, trouble(err) ? err : null);
+        }
       }
       await sleep(ms, ctl.signal);
     }
   })();
-  return () => ctl.abort();
+  return () => { ctl.abort(); report(key, null); };
+}
+
+// settle reads path for a timed read: {value}, or {err} when the read
+// failed (a 404 is the value null). An abort still throws.
+export function settle(path, signal) {
+  return get(path, {signal}).then(value => ({value}), err => {
+    if (err.name === 'AbortError') throw err;
+    if (err.status === 404) return {value: null};
+    return {err};
+  });
 }
 
 // streamEvents follows GET /v1/events (server-sent events), narrowed by

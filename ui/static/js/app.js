@@ -4,7 +4,8 @@
 // watches, so that only what is on screen holds a connection.
 
 import {onConnection, onUnauthorized, setTokenProvider} from './api.js';
-import {h, fill, section} from './dom.js';
+import {h, fill, section, setText} from './dom.js';
+import {clock} from './format.js';
 import * as cluster from './views/cluster.js';
 import * as services from './views/services.js';
 import * as service from './views/service.js';
@@ -20,6 +21,7 @@ const routes = [
 const main = document.getElementById('view');
 const conn = document.getElementById('conn');
 const banner = document.getElementById('banner');
+const stale = document.getElementById('stale');
 let current = null;
 
 function route() {
@@ -69,10 +71,17 @@ function notFound(el, hash, bad) {
   return {stop() {}};
 }
 
-onConnection((state, why) => {
+// While a read fails (the server does not answer, the cluster has no
+// leader), what the views show is as of the first failure: the header
+// and a line over the view say so, and the views grey out.
+onConnection((state, why, since) => {
+  const live = state === 'live';
   conn.dataset.state = state;
-  conn.textContent = state === 'live' ? 'live' : 'reconnecting';
-  conn.title = state === 'live' ? `following ${location.host} live` : why;
+  conn.textContent = live ? 'live' : 'stale';
+  conn.title = live ? `following ${location.host} live` : why;
+  setText(stale, live ? '' : `Not updated since ${clock(since)}: ${why}`);
+  stale.hidden = live;
+  main.toggleAttribute('data-stale', !live);
 });
 
 // ACLs: the token the user pastes is kept in this browser (localStorage)

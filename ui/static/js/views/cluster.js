@@ -86,6 +86,7 @@ export function mount(el) {
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       fill(servers, h('p', {class: 'error'}, `Cannot read the servers' status: ${err.message}`));
+      throw err; // the connection's state counts it
     }
   }
 

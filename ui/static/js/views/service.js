@@ -10,7 +10,7 @@
 // the leader keeps in memory, are read every 2 s while the view is shown.
 // The charts start when the view opens: the API keeps no history of them.
 
-import {every, get, post, paths, streamEvents, watch} from '../api.js';
+import {connection, every, onConnection, post, paths, settle, streamEvents, watch} from '../api.js';
 import {splitBar, timeChart} from '../chart.js';
 import {fill, h, keyed, section, setAttr, setText, ticking} from '../dom.js';
 import * as f from '../format.js';
@@ -55,6 +55,7 @@ export function mount(el, {params: [ns, name]}) {
   let rollout;
   let allocs = [];
   let traffic = null;
+  let trafficError = null; // the last traffic read failed: why
   let usage = null;
   const history = {split: [], rps: [], autoscale: []};
   const seenRevisions = new Set();
@@ -136,7 +137,10 @@ export function mount(el, {params: [ns, name]}) {
   // The buttons call POST .../rollout/{action} and .../rollout/undo, as
   // `flotilla rollout promote|pause|resume|abort|retry|undo` do. Abort and
   // undo ask to be clicked twice.
+  // They are off while the page cannot follow the cluster: it would act
+  // on what it showed before.
   function renderButtons() {
+    const conn = connection();
     const r = rollout && rollout.revision ? rollout : null;
     const active = r && (r.phase === 'progressing' || r.phase === 'paused');
     const spec = [
@@ -150,7 +154,10 @@ export function mount(el, {params: [ns, name]}) {
     ];
     keyed(buttons, spec, b => b.action,
       b => h('button', {type: 'button', 'data-action': b.action, class: b.confirm ? 'danger' : null, onclick: () => act(b)}, b.label),
-      (btn, b) => { btn.disabled = !b.enabled || btn.dataset.busy === 'true'; });
+      (btn, b) => {
+        btn.disabled = !b.enabled || btn.dataset.busy === 'true' || conn.state !== 'live';
+        setAttr(btn, 'title', conn.state !== 'live' ? `not connected: ${conn.why}` : null);
+      });
   }
 
   async function act(b) {
@@ -220,6 +227,11 @@ export function mount(el, {params: [ns, name]}) {
   }
 
   function renderFigures() {
+    if (trafficError) {
+      // Not "no requests": the figures could not be read.
+      fill(revisionFigures, h('p', {class: 'error', id: 'figures-unavailable'}, `Figures unavailable (${trafficError.message}).`));
+      return;
+    }
     const window = traffic && traffic.windows && traffic.windows.length ? traffic.windows[0] : null;
     if (!window || !window.revisions.length) {
       fill(revisionFigures, h('p', {class: 'muted'}, 'No requests counted yet.'));
@@ -343,12 +355,10 @@ export function mount(el, {params: [ns, name]}) {
 
   async function refreshFigures(signal) {
     const wantUsage = svc && svc.spec.autoscale && (svc.spec.autoscale.metric === 'cpu' || svc.spec.autoscale.metric === 'memory' || svc.spec.autoscale.forecast);
-    const [t, u] = await Promise.all([
-      get(paths.traffic(ns, name), {signal}).catch(err => { if (err.name === 'AbortError') throw err; return null; }),
-      wantUsage ? get(paths.top(), {signal}).catch(err => { if (err.name === 'AbortError') throw err; return null; }) : null,
-    ]);
-    traffic = t;
-    usage = u;
+    const [t, u] = await Promise.all([settle(paths.traffic(ns, name), signal), wantUsage ? settle(paths.top(), signal) : {value: null}]);
+    traffic = t.value || null;
+    trafficError = t.err || null;
+    usage = u.value || null;
     const window = traffic && traffic.windows && traffic.windows.length ? traffic.windows[0] : null;
     if (window) {
       const rps = {};
@@ -363,6 +373,7 @@ export function mount(el, {params: [ns, name]}) {
     renderFigures();
     renderCharts();
     renderAutoscale();
+    if (t.err || u.err) throw t.err || u.err; // the connection's state counts it
   }
 
   const stops = [
@@ -381,6 +392,7 @@ export function mount(el, {params: [ns, name]}) {
     }),
     every(FIGURES_EVERY, refreshFigures),
     ticking(el, t => f.ago(t)),
+    onConnection(() => renderButtons()),
   ];
   return {stop() { stops.forEach(stop => stop()); disarm.forEach(t => clearTimeout(t)); }};
 }

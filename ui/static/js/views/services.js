@@ -5,7 +5,7 @@
 // and rollouts, which the leader keeps, are read on a timer while the view
 // is shown, one service after the other.
 
-import {every, get, paths, watch} from '../api.js';
+import {every, paths, settle, watch} from '../api.js';
 import {fill, h, keyed, section, setAttr, setText, ticking} from '../dom.js';
 import * as f from '../format.js';
 
@@ -21,7 +21,7 @@ export function mount(el) {
   el.append(section('Services', empty, h('div', {class: 'table-wrap'}, table)));
 
   let services = null;
-  const figures = new Map(); // key -> {traffic, rollout}
+  const figures = new Map(); // key -> {traffic, rollout, trafficError, rolloutError}
 
   function render() {
     if (!services) return;
@@ -32,17 +32,26 @@ export function mount(el) {
     el.dataset.ready = 'true';
   }
 
+  // A read that fails is said in its cell (and counts in the
+  // connection's state); the rollout last read stays, marked as such.
   async function refreshFigures(signal) {
+    let failed = null;
     for (const svc of services || []) {
       if (signal.aborted) return;
       const key = `${svc.namespace}/${svc.name}`;
       const [traffic, rollout] = await Promise.all([
-        get(paths.traffic(svc.namespace, svc.name), {signal}).catch(() => null),
-        get(paths.rollout(svc.namespace, svc.name), {signal}).catch(() => null),
+        settle(paths.traffic(svc.namespace, svc.name), signal),
+        settle(paths.rollout(svc.namespace, svc.name), signal),
       ]);
-      figures.set(key, {traffic, rollout});
+      const before = figures.get(key) || {};
+      figures.set(key, {
+        traffic: traffic.err ? null : traffic.value, trafficError: traffic.err || null,
+        rollout: rollout.err ? before.rollout : rollout.value, rolloutError: rollout.err || null,
+      });
+      failed = failed || traffic.err || rollout.err;
     }
     render();
+    if (failed) throw failed;
   }
 
   const stops = [
@@ -61,7 +70,7 @@ function createRow(svc) {
     cell('Address', 'address'), cell('Traffic', 'traffic'), cell('Autoscaler', 'autoscale'));
 }
 
-function updateRow(tr, svc, {traffic, rollout}) {
+function updateRow(tr, svc, {traffic, rollout, trafficError, rolloutError}) {
   const [name, ready, revision, roll, address, figures, autoscale] = tr.children;
   const href = `#/services/${encodeURIComponent(svc.namespace)}/${encodeURIComponent(svc.name)}`;
   fill(name,
@@ -76,14 +85,16 @@ function updateRow(tr, svc, {traffic, rollout}) {
   setText(revision, `r${svc.revision}`);
 
   const strategy = svc.strategy || 'ramped';
+  const rolloutFailed = rolloutError ? h('div', {class: 'error', 'data-unavailable': 'rollout'}, `not updated (${rolloutError.message})`) : null;
   if (rollout && rollout.revision) {
     const active = rollout.phase === 'progressing' || rollout.phase === 'paused';
     const weights = Object.entries(rollout.weights || {}).map(([r, w]) => `r${r} ${w}%`).join(' · ');
     fill(roll,
       h('div', {}, strategy, ' ', h('span', {class: `badge phase-${rollout.phase}`}, rollout.phase)),
-      active ? h('div', {class: 'muted'}, `step ${rollout.step}/${rollout.steps}${weights ? ' · ' + weights : ''}`) : null);
+      active ? h('div', {class: 'muted'}, `step ${rollout.step}/${rollout.steps}${weights ? ' · ' + weights : ''}`) : null,
+      rolloutFailed);
   } else {
-    fill(roll, strategy);
+    fill(roll, strategy, rolloutFailed);
   }
 
   const ports = (svc.spec.ports || []).map(p => p.port);
@@ -95,7 +106,8 @@ function updateRow(tr, svc, {traffic, rollout}) {
   const revs = window ? [...window.revisions].sort((a, b) => a.revision - b.revision) : [];
   fill(figures, ...(revs.length ? revs.map(r => h('div', {'data-revision': r.revision},
     h('span', {class: 'rev'}, `r${r.revision}`), ` ${f.num(r.rps)} rps · ${f.num(100 * r.errorRate, 2)}% err · p99 ${f.ms(r.p99Ms)}`))
-    : [h('span', {class: 'muted'}, traffic ? 'no requests' : '…')]));
+    : [trafficError ? h('span', {class: 'error', 'data-unavailable': 'traffic'}, `figures unavailable (${trafficError.message})`)
+      : h('span', {class: 'muted'}, traffic ? 'no requests' : '…')]));
   if (window) setAttr(figures, 'title', `over the last ${window.window}`);
 
   const a = svc.spec.autoscale;
