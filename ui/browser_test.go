@@ -118,6 +118,20 @@ func (f *fakeAPI) count(prefix string) int {
 	return n
 }
 
+// mark is where the requests made from now on start, for hitsSince.
+func (f *fakeAPI) mark() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.hits)
+}
+
+// hitsSince is the /v1 requests made since mark.
+func (f *fakeAPI) hitsSince(mark int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.hits[mark:]...)
+}
+
 func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	wantIndex, _ := strconv.ParseUint(q.Get("index"), 10, 64)
@@ -531,7 +545,8 @@ func TestBrowserServerDown(t *testing.T) {
 // With no leader (the leader's figures answer 503), the services view says
 // so: the indicator is not live, each row's traffic says the figures are
 // unavailable and why, and the Rollout column keeps the phase it last read,
-// marked as not updated.
+// marked as not updated when a read of it failed (web's, which moves: a
+// completed rollout is read again only a minute later).
 func TestBrowserServicesNoLeader(t *testing.T) {
 	f := newFakeAPI(t)
 	f.addService("web", "progressing", time.Minute)
@@ -547,7 +562,87 @@ func TestBrowserServicesNoLeader(t *testing.T) {
 	}
 	b.wait(8*time.Second, "every row saying its figures are unavailable, and the indicator not live", `['web', 'shop'].every(s => {
 		const tr = document.querySelector('#services tr[data-service="default/' + s + '"]');
-		return tr.querySelector('.traffic [data-unavailable]')?.textContent === 'figures unavailable (no cluster leader)' &&
-		  tr.querySelector('.rollout .badge') && tr.querySelector('.rollout [data-unavailable]')?.textContent === 'not updated (no cluster leader)'; }) &&
+		return tr.querySelector('.traffic [data-unavailable]')?.textContent === 'figures unavailable (no cluster leader)' && tr.querySelector('.rollout .badge'); }) &&
+		document.querySelector('#services tr[data-service="default/web"] .rollout [data-unavailable]')?.textContent === 'not updated (no cluster leader)' &&
 		document.querySelector('#conn').dataset.state !== 'live' && /no cluster leader$/.test(document.querySelector('#stale').textContent)`)
+}
+
+// The services view with 57 services: over 10 s it reads the traffic of
+// the rows on screen (and of no other), no service's figures more than
+// once per 5 s, and the rollouts only of services whose rollout moves (or
+// that changed); a row scrolled into view gets its figures, and a
+// service's new revision its rollout. (It read every service's traffic
+// and rollout every 5 s: 114 reads in 10 s against this fake.)
+func TestBrowserServicesReadsLittle(t *testing.T) {
+	f := newFakeAPI(t)
+	for i := 0; i < 57; i++ {
+		phase := "completed"
+		if i%19 == 0 {
+			phase = "progressing" // svc00, svc19 and svc38's rollouts move
+		}
+		f.addService(fmt.Sprintf("svc%02d", i), phase, time.Minute)
+	}
+	b := startBrowser(t)
+	b.navigate(f.url("#/services"))
+	b.wait(10*time.Second, "the first rows' traffic and every row's rollout",
+		`!!document.querySelector('#services tr[data-service="default/svc00"] .traffic [data-revision="2"]') &&
+		 document.querySelectorAll('#services .rollout .badge').length === 57`)
+	time.Sleep(time.Second)
+	from := f.mark()
+	time.Sleep(10 * time.Second)
+	perPath := map[string]int{}
+	traffic, rollout := 0, 0
+	for _, h := range f.hitsSince(from) {
+		p := strings.SplitN(h, "?", 2)[0]
+		switch {
+		case strings.HasSuffix(p, "/traffic"):
+			traffic++
+		case strings.HasSuffix(p, "/rollout"):
+			rollout++
+		default:
+			continue
+		}
+		perPath[p]++
+		if perPath[p] == 3 {
+			t.Errorf("%s read 3 times in 10 s", p)
+		}
+	}
+	var onScreen []string
+	if err := b.eval(`[...document.querySelectorAll('#services tbody tr')].filter(tr => { const r = tr.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }).map(tr => tr.dataset.service)`, &onScreen); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("in 10 s: %d traffic reads (%d rows on screen), %d rollout reads (3 rollouts move)", traffic, len(onScreen), rollout)
+	if traffic > 2*len(onScreen) || traffic < len(onScreen) {
+		t.Errorf("%d traffic reads in 10 s with %d rows on screen, want one or two per row", traffic, len(onScreen))
+	}
+	if rollout > 2*3 {
+		t.Errorf("%d rollout reads in 10 s with 3 rollouts moving, want at most 6", rollout)
+	}
+	shown := map[string]bool{}
+	for _, key := range onScreen {
+		shown["/v1/services/"+key+"/traffic"] = true
+	}
+	for p := range perPath {
+		if strings.HasSuffix(p, "/traffic") && !shown[p] {
+			t.Errorf("%s read while off screen", p)
+		}
+	}
+
+	b.eval(`document.querySelector('#services tr[data-service="default/svc56"]').scrollIntoView(), true`, new(bool))
+	b.wait(3*time.Second, "the last row's traffic once it is on screen", `!!document.querySelector('#services tr[data-service="default/svc56"] .traffic [data-revision="2"]')`)
+
+	// svc55's new revision starts a rollout.
+	f.mu.Lock()
+	list := f.objects["/v1/services"].([]api.Service)
+	ro := f.objects["/v1/services/default/svc55/rollout"].(api.Rollout)
+	f.mu.Unlock()
+	for i := range list {
+		if list[i].Name == "svc55" {
+			list[i].Revision, list[i].ModifyIndex = 3, 2
+		}
+	}
+	ro.Phase, ro.Revision, ro.StableRevision = "progressing", 3, 2
+	f.set("/v1/services/default/svc55/rollout", ro)
+	f.set("/v1/services", list)
+	b.wait(7*time.Second, "svc55's new rollout", `document.querySelector('#services tr[data-service="default/svc55"] .rollout .badge')?.textContent === 'progressing'`)
 }
