@@ -16,17 +16,47 @@ const TOKEN_HEADER = 'X-Flotilla-Token';
 let tokenProvider = () => '';
 export function setTokenProvider(fn) { tokenProvider = fn; }
 
-// Connection state, shown in the header: 'live', or 'retrying' with why.
+// Connection state, shown in the header and over the views: 'live', or
+// 'retrying' with why and since when (what the views show is as of then).
+// Every read the views follow counts: a watch, the event stream, a timed
+// read.
 const connListeners = new Set();
 const unauthorizedListeners = new Set();
 let failing = new Map(); // what is failing now -> its error
+let failingSince = 0;
+let told = '';
 export function onConnection(fn) { connListeners.add(fn); return () => connListeners.delete(fn); }
 export function onUnauthorized(fn) { unauthorizedListeners.add(fn); return () => unauthorizedListeners.delete(fn); }
+export function connection() {
+  if (!failing.size) return {state: 'live', why: '', since: 0};
+  return {state: 'retrying', why: [...failing.values()][0].message, since: failingSince};
+}
 function report(key, err) {
+  const was = failing.size;
   if (err) failing.set(key, err); else failing.delete(key);
-  const state = failing.size ? 'retrying' : 'live';
-  const why = failing.size ? [...failing.values()][0].message : '';
-  for (const fn of connListeners) fn(state, why);
+  if (failing.size && !was) failingSince = Date.now();
+  const c = connection();
+  const now = `${c.state} ${c.since} ${c.why}`;
+  if (now === told) return;
+  told = now;
+  for (const fn of connListeners) fn(c.state, c.why, c.since);
+}
+
+// trouble reports whether err means the page cannot follow the cluster
+// now (no answer, no leader, a server error), as opposed to an answer
+// such as 404 or 403.
+function trouble(err) { return !err.status || err.status >= 500; }
+
+// refused reports whether err is the servers refusing the token (ACLs):
+// an answer about what the token may not read, not a failure to retry.
+export function refused(err) { return Boolean(err) && (err.status === 401 || err.status === 403); }
+
+const REFUSED_AGAIN = 60000; // ms before a refused read is tried again, quietly
+
+// tellRefused tells the shell what was refused: "GET /v1/nodes".
+function tellRefused(method, path) {
+  const what = `${method} ${path.split('?')[0]}`;
+  for (const fn of unauthorizedListeners) fn(what);
 }
 
 export class APIError extends Error {
@@ -60,7 +90,7 @@ async function request(method, path, {body, signal} = {}) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (!resp.ok) {
-    if (resp.status === 401 || resp.status === 403) for (const fn of unauthorizedListeners) fn();
+    if (resp.status === 401 || resp.status === 403) tellRefused(method, path);
     throw new APIError(resp.status, (data && data.error) || `${method} ${path}: HTTP ${resp.status}`, data && data.field);
   }
   return {data, index: Number(resp.headers.get(INDEX_HEADER) || 0)};
@@ -84,8 +114,10 @@ function nextBackoff(ms) { return Math.min(ms ? ms * 2 : 500, 10000); }
 // each time it changed; null when the object does not exist (404). Such a
 // read is stale (any server answers it from its own state once that state
 // reached N), so a watch through a follower stays on the follower. One
-// request at a time; failures back off up to 10 s. Returns stop().
-export function watch(path, fn) {
+// request at a time; failures back off up to 10 s. A read the token may
+// not make (403) is no failure: onRefused(err) is told, and the read is
+// tried again only a minute later. Returns stop().
+export function watch(path, fn, {onRefused} = {}) {
   const ctl = new AbortController();
   const key = Symbol(path);
   let index = 0;
@@ -126,6 +158,14 @@ export function watch(path, fn) {
           await sleep(5000, ctl.signal); // a 404 has no index to block on
           continue;
         }
+        if (refused(err)) {
+          report(key, null);
+          if (onRefused) onRefused(err);
+          index = 0;
+          backoff = 0;
+          await sleep(REFUSED_AGAIN, ctl.signal);
+          continue;
+        }
         // No leader (an election, or no quorum): show what this server
         // has rather than nothing, until a leader answers again.
         if (err.status === 503) stale = true;
@@ -139,19 +179,38 @@ export function watch(path, fn) {
 }
 
 // every calls fn now and then every ms until stopped, never two at once:
-// for the figures that live in the leader's memory and have no index.
+// for the figures that live in the leader's memory and have no index. An
+// error fn throws (no answer, no leader) counts as the connection failing
+// until a later call succeeds.
 export function every(ms, fn) {
   const ctl = new AbortController();
+  const key = Symbol('every');
   (async () => {
     while (!ctl.signal.aborted) {
       // A tab nobody looks at asks nothing.
       if (!document.hidden) {
-        try { await fn(ctl.signal); } catch (err) { if (err.name === 'AbortError') return; }
+        try {
+          await fn(ctl.signal);
+          report(key, null);
+        } catch (err) {
+          if (err.name === 'AbortError') return;
+          report(key, trouble(err) ? err : null);
+        }
       }
       await sleep(ms, ctl.signal);
     }
   })();
-  return () => ctl.abort();
+  return () => { ctl.abort(); report(key, null); };
+}
+
+// settle reads path for a timed read: {value}, or {err} when the read
+// failed (a 404 is the value null). An abort still throws.
+export function settle(path, signal) {
+  return get(path, {signal}).then(value => ({value}), err => {
+    if (err.name === 'AbortError') throw err;
+    if (err.status === 404) return {value: null};
+    return {err};
+  });
 }
 
 // streamEvents follows GET /v1/events (server-sent events), narrowed by
@@ -160,8 +219,9 @@ export function every(ms, fn) {
 // resumed after the last event seen (?index=ID), so none is lost or seen
 // twice. It reads the stream with fetch rather than EventSource so that
 // the request can carry headers (the ACL hook) and every event type comes
-// through one reader. Returns stop().
-export function streamEvents(filter, fn) {
+// through one reader. A stream the token may not read (403) is told to
+// onRefused(err), as watch does. Returns stop().
+export function streamEvents(filter, fn, {onRefused} = {}) {
   const ctl = new AbortController();
   const key = Symbol('events');
   let last = 0;
@@ -181,7 +241,7 @@ export function streamEvents(filter, fn) {
         if (!resp.ok) {
           let msg = `GET /v1/events: HTTP ${resp.status}`;
           try { msg = (await resp.json()).error || msg; } catch { /* keep the status */ }
-          if (resp.status === 401 || resp.status === 403) for (const f of unauthorizedListeners) f();
+          if (resp.status === 401 || resp.status === 403) tellRefused('GET', '/v1/events');
           throw new APIError(resp.status, msg);
         }
         report(key, null);
@@ -211,6 +271,13 @@ export function streamEvents(filter, fn) {
         throw new APIError(0, 'the event stream ended');
       } catch (err) {
         if (ctl.signal.aborted) return;
+        if (refused(err)) {
+          report(key, null);
+          if (onRefused) onRefused(err);
+          backoff = 0;
+          await sleep(REFUSED_AGAIN, ctl.signal);
+          continue;
+        }
         report(key, err);
         backoff = nextBackoff(backoff);
         await sleep(backoff, ctl.signal);

@@ -58,6 +58,16 @@ export function setAttr(el, name, value) {
   if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
 
+// ticking re-writes the text of every element under root that carries a
+// data-since time as write(that time) every ms, so that "4s ago" moves
+// while nothing else changes. Returns stop().
+export function ticking(root, write, ms = 1000) {
+  const t = setInterval(() => {
+    for (const el of root.querySelectorAll('[data-since]')) setText(el, write(el.dataset.since));
+  }, ms);
+  return () => clearInterval(t);
+}
+
 // keyed reconciles the children of parent with items: one element per
 // key, made by create(item) and brought up to date by update(el, item),
 // in the order of items; elements whose key is gone are removed (through

@@ -59,6 +59,10 @@ export function ago(t, now = Date.now()) {
   return `${Math.floor(s / 86400)}d ago`;
 }
 
+// count writes n things: "1 node", "3 nodes" (plural: the word for more
+// than one, when it is not word + "s").
+export function count(n, word, plural = word + 's') { return `${n} ${n === 1 ? word : plural}`; }
+
 // natural compares names with numbers in them as people do: n2 before n10.
 const collator = new Intl.Collator(undefined, {numeric: true});
 export function natural(a, b) { return collator.compare(a, b); }

@@ -19,10 +19,12 @@ export function mount(el) {
   const summary = h('p', {class: 'summary', id: 'cluster-summary'}, 'Loading…');
   const legend = h('div', {class: 'legend', id: 'service-legend'});
   const grid = h('div', {class: 'nodes', id: 'nodes'});
-  el.append(section('Servers', servers), section('Nodes', summary, legend, grid));
+  const nodesRefused = h('p', {class: 'error', id: 'nodes-refused', hidden: true});
+  el.append(section('Servers', servers), section('Nodes', nodesRefused, summary, legend, grid));
 
   let nodes = null;
   let allocs = null;
+  let services = null;
   let first = true;
   let frame = 0;
   const schedule = () => { if (!frame) frame = requestAnimationFrame(render); };
@@ -48,7 +50,13 @@ export function mount(el) {
     const ready = nodes.filter(n => n.status === 'ready').length;
     const running = live.filter(a => a.status === 'running').length;
     const keys = [...new Set(live.map(a => `${a.namespace}/${a.service}`))].sort(f.natural);
-    setText(summary, `${nodes.length} nodes, ${ready} ready · ${live.length} allocations placed, ${running} running · ${keys.length} services`);
+    // Services are counted from their list: those with nothing placed
+    // (scaled to 0, unplaceable) are services too.
+    setText(summary, [
+      nodesRefused.hidden ? `${f.count(nodes.length, 'node')}, ${ready} ready` : null,
+      `${f.count(live.length, 'allocation')} placed, ${running} running`,
+      services ? f.count(services.length, 'service') : null,
+    ].filter(Boolean).join(' · '));
     keyed(legend, keys, k => k, k => {
       const [ns, name] = k.split('/');
       return h('a', {href: `#/services/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`}, h('i', {class: 'swatch', style: {'--hue': f.serviceHue(k)}}), ns === 'default' ? name : k);
@@ -78,12 +86,20 @@ export function mount(el) {
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       fill(servers, h('p', {class: 'error'}, `Cannot read the servers' status: ${err.message}`));
+      throw err; // the connection's state counts it
     }
   }
 
   const stops = [
-    watch(paths.nodes(), v => { nodes = v || []; schedule(); }),
+    watch(paths.nodes(), v => { nodes = v || []; nodesRefused.hidden = true; schedule(); }, {onRefused: () => {
+      // What the token may not read is not listed: the panel says so.
+      nodes = [];
+      setText(nodesRefused, 'Nodes: not readable with this token (needs node read).');
+      nodesRefused.hidden = false;
+      schedule();
+    }}),
     watch(paths.allocations(), v => { allocs = v || []; schedule(); }),
+    watch(paths.services(), v => { services = v || []; schedule(); }),
     every(SERVERS_EVERY, loadServers),
   ];
   return {stop() { stops.forEach(stop => stop()); cancelAnimationFrame(frame); }};
@@ -130,10 +146,11 @@ function updateNode(card, n, allocs, created, first) {
   const [status, elig] = card.querySelectorAll('header .badge');
   setText(status, n.unreachable && n.status === 'ready' ? 'unreachable' : n.status);
   setText(elig, n.eligible ? 'eligible' : 'ineligible');
-  setText(card.querySelector('.meta'), [n.runtime, n.subnet || n.address, `${allocs.length} allocations`].filter(Boolean).join(' · '));
-  // Why a node is not ready (or cut off), as the server says.
+  setText(card.querySelector('.meta'), [n.runtime, n.subnet || n.address, f.count(allocs.length, 'allocation')].filter(Boolean).join(' · '));
+  // Why a node is not ready, cut off or ineligible ("drained"), as the
+  // server says.
   const why = card.querySelector('.status-message');
-  const message = n.status !== 'ready' || n.unreachable ? n.statusMessage || '' : '';
+  const message = n.status !== 'ready' || n.unreachable || !n.eligible ? n.statusMessage || '' : '';
   setText(why, message ? `${message} (since ${f.clock(n.statusTime)})` : '');
   why.hidden = !message;
   const [cpuRow, memRow] = card.querySelectorAll('.res');

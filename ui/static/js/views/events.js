@@ -44,7 +44,7 @@ export function mount(el, {query}) {
       (!filter.service || (e.service && serviceKey(e) === filter.service)) &&
       (!filter.node || e.node === filter.node));
     keyed(list, matching.slice(-SHOWN).reverse(), e => e.id, eventItem, () => {});
-    setText(count, `${matching.length} of the last ${events.length} events`);
+    setText(count, `${matching.length} of the last ${f.count(events.length, 'event')}`);
     el.dataset.ready = 'true';
   }
 

@@ -10,14 +10,15 @@
 // the leader keeps in memory, are read every 2 s while the view is shown.
 // The charts start when the view opens: the API keeps no history of them.
 
-import {every, get, post, paths, streamEvents, watch} from '../api.js';
+import {connection, every, onConnection, post, paths, settle, streamEvents, watch} from '../api.js';
 import {splitBar, timeChart} from '../chart.js';
-import {fill, h, keyed, section, setAttr, setText} from '../dom.js';
+import {fill, h, keyed, section, setAttr, setText, ticking} from '../dom.js';
 import * as f from '../format.js';
 
 const FIGURES_EVERY = 2000;
 const KEEP = 10 * 60 * 1000; // how much chart history to keep
 const EVENTS_SHOWN = 30;
+const ARMED_FOR = 4000; // ms an armed Abort or Undo waits for its second click
 
 export function mount(el, {params: [ns, name]}) {
   document.title = `${name} · Flotilla`;
@@ -54,10 +55,12 @@ export function mount(el, {params: [ns, name]}) {
   let rollout;
   let allocs = [];
   let traffic = null;
+  let trafficError = null; // the last traffic read failed: why
   let usage = null;
   const history = {split: [], rps: [], autoscale: []};
   const seenRevisions = new Set();
   const events = [];
+  const disarm = new Map(); // action -> the timer that disarms its button
 
   function trim(list) {
     const cutoff = Date.now() - KEEP;
@@ -108,7 +111,7 @@ export function mount(el, {params: [ns, name]}) {
     if (active && r.pauseUntil) lines.push(h('p', {class: 'muted'}, `Pause ends at ${f.clock(r.pauseUntil)}.`));
     if (active && r.nextAnalysis) lines.push(h('p', {class: 'muted'}, `Next analysis at ${f.clock(r.nextAnalysis)}.`));
     if (r.previewVIP) lines.push(h('p', {class: 'muted'}, `Preview: ${r.previewVIP}`));
-    if (r.ab) lines.push(h('p', {class: 'muted'}, `A/B experiment on ${r.ab.goal || 'its goal'}: ${r.ab.verdict || 'no verdict yet'} after ${r.ab.looksDone || 0} looks.`));
+    if (r.ab) lines.push(h('p', {class: 'muted'}, `A/B experiment on ${r.ab.goal || 'its goal'}: ${r.ab.verdict || 'no verdict yet'} after ${f.count(r.ab.looksDone || 0, 'look')}.`));
     if (r.shadow) lines.push(h('p', {class: 'muted'}, `Shadow: ${r.shadow.mirrored} mirrored, ${r.shadow.judged} judged, ${r.shadow.differing} differing (${f.num(100 * r.shadow.diffRate, 2)}%)${r.shadow.learning ? ', still learning the noise' : ''}.`));
     fill(rolloutBox, ...lines);
 
@@ -134,7 +137,10 @@ export function mount(el, {params: [ns, name]}) {
   // The buttons call POST .../rollout/{action} and .../rollout/undo, as
   // `flotilla rollout promote|pause|resume|abort|retry|undo` do. Abort and
   // undo ask to be clicked twice.
+  // They are off while the page cannot follow the cluster: it would act
+  // on what it showed before.
   function renderButtons() {
+    const conn = connection();
     const r = rollout && rollout.revision ? rollout : null;
     const active = r && (r.phase === 'progressing' || r.phase === 'paused');
     const spec = [
@@ -148,15 +154,22 @@ export function mount(el, {params: [ns, name]}) {
     ];
     keyed(buttons, spec, b => b.action,
       b => h('button', {type: 'button', 'data-action': b.action, class: b.confirm ? 'danger' : null, onclick: () => act(b)}, b.label),
-      (btn, b) => { btn.disabled = !b.enabled || btn.dataset.busy === 'true'; });
+      (btn, b) => {
+        btn.disabled = !b.enabled || btn.dataset.busy === 'true' || conn.state !== 'live';
+        setAttr(btn, 'title', conn.state !== 'live' ? `not connected: ${conn.why}` : null);
+      });
   }
 
   async function act(b) {
     const btn = buttons.querySelector(`[data-action="${b.action}"]`);
+    // Each arming has its own timer: an earlier one, left running, would
+    // disarm a button armed again since.
+    clearTimeout(disarm.get(b.action));
+    disarm.delete(b.action);
     if (b.confirm && btn.dataset.armed !== 'true') {
       btn.dataset.armed = 'true';
       btn.textContent = `Confirm ${b.label.toLowerCase()}`;
-      setTimeout(() => { btn.dataset.armed = ''; btn.textContent = b.label; }, 4000);
+      disarm.set(b.action, setTimeout(() => { disarm.delete(b.action); btn.dataset.armed = ''; btn.textContent = b.label; }, ARMED_FOR));
       return;
     }
     btn.dataset.armed = '';
@@ -214,6 +227,11 @@ export function mount(el, {params: [ns, name]}) {
   }
 
   function renderFigures() {
+    if (trafficError) {
+      // Not "no requests": the figures could not be read.
+      fill(revisionFigures, h('p', {class: 'error', id: 'figures-unavailable'}, `Figures unavailable (${trafficError.message}).`));
+      return;
+    }
     const window = traffic && traffic.windows && traffic.windows.length ? traffic.windows[0] : null;
     if (!window || !window.revisions.length) {
       fill(revisionFigures, h('p', {class: 'muted'}, 'No requests counted yet.'));
@@ -276,10 +294,10 @@ export function mount(el, {params: [ns, name]}) {
     const change = svc.autoscaled;
     const lines = [
       h('p', {id: 'autoscale-state'}, `${a.metric} per replica: `, h('strong', {}, last && last.metric !== null ? `${f.num(last.metric)}${unit}` : '–'),
-        ` against a target of ${a.target}${unit} · ${svc.replicas} replicas (${a.min}–${a.max})`),
-      change ? h('p', {class: 'muted'}, `Last change ${change.from} → ${change.to} ${f.ago(change.time)}: ${change.reason}`) : h('p', {class: 'muted'}, 'No change made yet.'),
+        ` against a target of ${a.target}${unit} · ${f.count(svc.replicas, 'replica')} (${a.min}–${a.max})`),
+      change ? h('p', {class: 'muted'}, `Last change ${change.from} → ${change.to} `, h('span', {'data-since': change.time}, f.ago(change.time)), `: ${change.reason}`) : h('p', {class: 'muted'}, 'No change made yet.'),
     ];
-    if (last && last.forecast) lines.push(h('p', {class: 'muted'}, `Forecast: ${f.num(last.forecast.forecast)} in ${last.forecast.lookahead} (observed ${f.num(last.forecast.observed)}), about ${last.forecastReplicas} replicas.`));
+    if (last && last.forecast) lines.push(h('p', {class: 'muted'}, `Forecast: ${f.num(last.forecast.forecast)} in ${last.forecast.lookahead} (observed ${f.num(last.forecast.observed)}), about ${f.count(last.forecastReplicas, 'replica')}.`));
     const points = key => history.autoscale.filter(s => s[key] !== null && s[key] !== undefined).map(s => [s.t, s[key]]);
     lines.push(timeChart({
       title: `${a.metric} per replica against the target`, height: 140, unit,
@@ -313,6 +331,7 @@ export function mount(el, {params: [ns, name]}) {
         setText(status, `${a.status}${a.ready ? ', ready' : ''}${a.desiredStatus === 'stop' && a.desiredReason ? ` (${a.desiredReason})` : ''}`);
         setText(address, a.address || '-');
         setText(restarts, a.restarts);
+        setAttr(age, 'data-since', a.createTime);
         setText(age, f.ago(a.createTime));
       });
     const ports = (svc && svc.spec.ports) || [];
@@ -336,12 +355,10 @@ export function mount(el, {params: [ns, name]}) {
 
   async function refreshFigures(signal) {
     const wantUsage = svc && svc.spec.autoscale && (svc.spec.autoscale.metric === 'cpu' || svc.spec.autoscale.metric === 'memory' || svc.spec.autoscale.forecast);
-    const [t, u] = await Promise.all([
-      get(paths.traffic(ns, name), {signal}).catch(err => { if (err.name === 'AbortError') throw err; return null; }),
-      wantUsage ? get(paths.top(), {signal}).catch(err => { if (err.name === 'AbortError') throw err; return null; }) : null,
-    ]);
-    traffic = t;
-    usage = u;
+    const [t, u] = await Promise.all([settle(paths.traffic(ns, name), signal), wantUsage ? settle(paths.top(), signal) : {value: null}]);
+    traffic = t.value || null;
+    trafficError = t.err || null;
+    usage = u.value || null;
     const window = traffic && traffic.windows && traffic.windows.length ? traffic.windows[0] : null;
     if (window) {
       const rps = {};
@@ -356,20 +373,28 @@ export function mount(el, {params: [ns, name]}) {
     renderFigures();
     renderCharts();
     renderAutoscale();
+    if (t.err || u.err) throw t.err || u.err; // the connection's state counts it
   }
 
   const stops = [
-    watch(paths.service(ns, name), v => { svc = v; renderFacts(); renderButtons(); renderAutoscale(); renderAllocations(); }),
+    watch(paths.service(ns, name), v => { svc = v; renderFacts(); renderButtons(); renderAutoscale(); renderAllocations(); }, {onRefused: () => {
+      fill(facts, h('p', {class: 'error', id: 'service-refused'}, `${key}: not readable with this token (needs read in namespace ${ns}).`));
+    }}),
     watch(paths.allocations(ns, name), v => { allocs = v || []; renderAllocations(); }),
-    watch(paths.rollout(ns, name), v => { rollout = v; sampleSplit(); renderRollout(); renderCharts(); el.dataset.ready = 'true'; }),
+    watch(paths.rollout(ns, name), v => { rollout = v; sampleSplit(); renderRollout(); renderCharts(); el.dataset.ready = 'true'; }, {onRefused: () => {
+      fill(rolloutBox, h('p', {class: 'error'}, `The rollout: not readable with this token (needs read in namespace ${ns}).`));
+      el.dataset.ready = 'true';
+    }}),
     streamEvents({namespace: ns, service: name}, batch => {
       events.push(...batch);
       if (events.length > 200) events.splice(0, events.length - 200);
       renderEvents();
     }),
     every(FIGURES_EVERY, refreshFigures),
+    ticking(el, t => f.ago(t)),
+    onConnection(() => renderButtons()),
   ];
-  return {stop() { stops.forEach(stop => stop()); }};
+  return {stop() { stops.forEach(stop => stop()); disarm.forEach(t => clearTimeout(t)); }};
 }
 
 function figuresText(fig) {
