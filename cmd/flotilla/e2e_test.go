@@ -226,7 +226,9 @@ func TestApplyRefusesBadInputAndChangesNothing(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	http := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := &serverProc{name: "dev", args: []string{"server", "--dev", "--http", http,
+	// Its data in the test's directory: a --dev server's own temporary
+	// one outlived the SIGKILL that ends it (p.kill).
+	p := &serverProc{name: "dev", args: []string{"server", "--dev", "--data-dir", filepath.Join(dir, "data"), "--http", http,
 		"--raft", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--gossip", fmt.Sprintf("127.0.0.1:%d", freePort(t))}}
 	p.start(t, bin)
 	t.Cleanup(p.kill)
