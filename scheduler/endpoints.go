@@ -446,26 +446,39 @@ func (s *Server) Peers() ([]api.Peer, error) {
 
 // probePeer asks one voter what it knows of the leader.
 func (s *Server) probePeer(ctx context.Context, p *api.Peer) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.scheme()+"://"+p.HTTP+"/v1/status/leader", nil)
-	if err == nil {
-		var resp *http.Response
-		if resp, err = s.peerHTTP.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("answered %s", resp.Status)
-			} else {
-				p.Status = api.PeerAlive
-				p.KnownLeader = resp.Header.Get(api.KnownLeaderHeader) == "true"
-				p.LeaderAPIUnknown = resp.Header.Get(api.LeaderAPIHeader) == "unknown"
-				if ms, perr := strconv.ParseInt(resp.Header.Get(api.LastContactHeader), 10, 64); perr == nil && ms >= 0 {
-					p.LastContact = ptr(api.Duration(time.Duration(ms) * time.Millisecond))
-				}
-				return
-			}
-		}
+	resp, err := s.getPeer(ctx, p.HTTP, "/v1/status/leader")
+	if err != nil {
+		p.Status, p.Error = api.PeerUnreachable, err.Error()
+		return
 	}
-	p.Status, p.Error = api.PeerUnreachable, err.Error()
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	p.Status = api.PeerAlive
+	p.KnownLeader = resp.Header.Get(api.KnownLeaderHeader) == "true"
+	p.LeaderAPIUnknown = resp.Header.Get(api.LeaderAPIHeader) == "unknown"
+	if ms, perr := strconv.ParseInt(resp.Header.Get(api.LastContactHeader), 10, 64); perr == nil && ms >= 0 {
+		p.LastContact = ptr(api.Duration(time.Duration(ms) * time.Millisecond))
+	}
+}
+
+// getPeer GETs path from another server's API at addr, as servers call
+// each other (their scheme, their client); an answer other than 200 OK is
+// an error ("answered 503 Service Unavailable"), its body read and closed.
+func (s *Server) getPeer(ctx context.Context, addr, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.scheme()+"://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.peerHTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, fmt.Errorf("answered %s", resp.Status)
+	}
+	return resp, nil
 }
 
 func ptr[T any](v T) *T { return &v }

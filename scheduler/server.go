@@ -397,18 +397,11 @@ func (s *Server) clusterExists(ctx context.Context) (string, error) {
 func (s *Server) askPeers(ctx context.Context, addr string) (int, error) {
 	ctx, cancel := clock.WithTimeout(ctx, s.cfg.Clock, 2*api.PeerProbeTimeout) // it probes its own peers within one
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.scheme()+"://"+addr+"/v1/status/peers", nil)
+	resp, err := s.getPeer(ctx, addr, "/v1/status/peers")
 	if err != nil {
-		return 0, err
-	}
-	resp, err := s.peerHTTP.Do(req)
-	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("GET /v1/status/peers: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /v1/status/peers answered %s", resp.Status)
-	}
 	var peers []api.Peer
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&peers); err != nil {
 		return 0, fmt.Errorf("GET /v1/status/peers: %w", err)
