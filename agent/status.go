@@ -10,14 +10,18 @@ import (
 	"flotilla/internal/clock"
 )
 
-// statusReporter batches allocation reports: every interval it sends what
-// changed since the last successful send, in one request (one Raft write
-// on the leader), never one write per event.
+// statusReporter batches allocation reports: at most once an interval it
+// sends every change made since the last send, in one request (one Raft
+// write on the leader), never one write per event. With nothing to send it
+// waits on no timer: ten thousand fake nodes polling twice a second cost a
+// tenth of a core in timers alone.
 type statusReporter struct {
 	node     string
 	send     func(ctx context.Context, batch api.AllocStatusBatch) error
 	clock    clock.Clock
 	interval time.Duration
+	// dirty holds a token while something may be pending.
+	dirty chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]api.AllocStatusUpdate
@@ -37,10 +41,19 @@ func (r *statusReporter) Event(e api.AllocEvent) {
 		r.events = r.events[1:]
 	}
 	r.events = append(r.events, e)
+	r.mark()
+}
+
+// mark wakes Run: something is pending.
+func (r *statusReporter) mark() {
+	select {
+	case r.dirty <- struct{}{}:
+	default:
+	}
 }
 
 func newStatusReporter(node string, c clock.Clock, interval time.Duration, send func(context.Context, api.AllocStatusBatch) error) *statusReporter {
-	return &statusReporter{node: node, send: send, clock: c, interval: interval,
+	return &statusReporter{node: node, send: send, clock: c, interval: interval, dirty: make(chan struct{}, 1),
 		pending: map[string]api.AllocStatusUpdate{}, sent: map[string]api.AllocStatusUpdate{}}
 }
 
@@ -54,6 +67,7 @@ func (r *statusReporter) Set(u api.AllocStatusUpdate) {
 		return
 	}
 	r.pending[u.ID] = u
+	r.mark()
 }
 
 // Last is the newest status recorded for an allocation.
@@ -85,6 +99,10 @@ const reportTimeout = 10 * time.Second
 // flush sends the pending reports in one batch; failed ones stay pending.
 func (r *statusReporter) flush(ctx context.Context) error {
 	r.mu.Lock()
+	select {
+	case <-r.dirty: // this send takes everything marked so far (Set and Event mark under r.mu)
+	default:
+	}
 	if len(r.pending) == 0 && len(r.events) == 0 {
 		r.mu.Unlock()
 		return nil
@@ -120,21 +138,39 @@ func (r *statusReporter) flush(ctx context.Context) error {
 	return err
 }
 
-// Run flushes every interval until ctx ends, then once more. While the
-// servers do not take reports it waits longer each time, up to 5s.
+// Run sends what is pending as soon as it can, but at most once an
+// interval: a change after a quiet interval goes at once, the changes that
+// follow wait for the interval to end and go together. It stops when ctx
+// ends, after a last send. While the servers do not take reports it waits
+// longer each time, up to 5s.
 func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
 	wait := r.interval
+	var last time.Time // of the last send
 	for {
+		var due <-chan time.Time
 		select {
 		case <-ctx.Done():
+		case <-r.dirty:
+			if d := last.Add(wait).Sub(r.clock.Now()); d > 0 {
+				due = r.clock.After(d)
+			}
+		}
+		if due != nil {
+			select {
+			case <-ctx.Done():
+			case <-due:
+			}
+		}
+		if ctx.Err() != nil {
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = r.flush(final) // best effort on the way out
 			cancel()
 			return
-		case <-r.clock.After(wait):
 		}
+		last = r.clock.Now()
 		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
 			onError(err)
+			r.mark() // what failed is pending again
 			wait = min(2*wait, max(5*time.Second, r.interval))
 			continue
 		}

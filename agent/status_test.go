@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"flotilla/api"
+	"flotilla/internal/clock"
+)
+
+// waitUntil polls cond (the reporter runs on its own goroutine) for up to
+// 10 s of wall time.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A change after a quiet interval is sent at once, the changes that follow
+// within the interval together when it ends; a failed send is tried again
+// after a longer wait; an idle reporter arms no timer.
+func TestStatusReporterSendsAtMostOnceAnIntervalAndSleepsWhileIdle(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	var mu sync.Mutex
+	var batches []api.AllocStatusBatch
+	fail := true
+	r := newStatusReporter("n1", clk, time.Second, func(_ context.Context, b api.AllocStatusBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, b)
+		if fail {
+			fail = false
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	sent := func() int { mu.Lock(); defer mu.Unlock(); return len(batches) }
+	batch := func(i int) []api.AllocStatusUpdate { mu.Lock(); defer mu.Unlock(); return batches[i].Updates }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx, func(error) {}) }()
+	defer func() { cancel(); <-done }()
+
+	r.Set(api.AllocStatusUpdate{ID: "a1", Status: api.AllocRunning})
+	waitUntil(t, "the first change to go at once", func() bool { return sent() == 1 })
+	// It failed: tried again after twice the interval, not at once.
+	waitUntil(t, "the retry's timer", func() bool { return clk.Waiters() == 1 })
+	clk.Advance(time.Second)
+	if n := sent(); n != 1 {
+		t.Fatalf("retried after one interval (%d sends), want two", n)
+	}
+	clk.Advance(time.Second)
+	waitUntil(t, "the retry", func() bool { return sent() == 2 })
+	if u := batch(1); len(u) != 1 || u[0].ID != "a1" {
+		t.Fatalf("the retry sent %+v, want a1", u)
+	}
+	// Two changes right after a send wait for the interval, and go together.
+	r.Set(api.AllocStatusUpdate{ID: "a2", Status: api.AllocRunning})
+	r.Set(api.AllocStatusUpdate{ID: "a3", Status: api.AllocRunning})
+	waitUntil(t, "the interval's timer", func() bool { return clk.Waiters() == 1 })
+	clk.Advance(999 * time.Millisecond)
+	if n := sent(); n != 2 {
+		t.Fatalf("%d batches sent before the interval ended", n-2)
+	}
+	clk.Advance(time.Millisecond)
+	waitUntil(t, "the batch", func() bool { return sent() == 3 })
+	if u := batch(2); len(u) != 2 {
+		t.Fatalf("batch %+v, want a2 and a3 together", u)
+	}
+	// Nothing pending: no timer armed, nothing sent.
+	waitUntil(t, "the reporter to go idle", func() bool { return clk.Waiters() == 0 })
+	clk.Advance(time.Hour)
+	if n := sent(); n != 3 {
+		t.Fatalf("%d sends while idle", n-3)
+	}
+	// The servers have it: the same status again sends nothing; a new one
+	// goes at once.
+	r.Set(api.AllocStatusUpdate{ID: "a2", Status: api.AllocRunning})
+	r.Set(api.AllocStatusUpdate{ID: "a1", Status: api.AllocFailed})
+	waitUntil(t, "the next change", func() bool { return sent() == 4 })
+	if u := batch(3); len(u) != 1 || u[0].ID != "a1" || u[0].Status != api.AllocFailed {
+		t.Fatalf("fourth batch %+v, want a1 failed alone", u)
+	}
+}
