@@ -145,7 +145,7 @@ func (r *statusReporter) flush(ctx context.Context) error {
 // longer each time, up to 5s.
 func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
 	wait := r.interval
-	var last time.Time // of the last send
+	var last time.Time // when the last send ended
 	for {
 		var due <-chan time.Time
 		select {
@@ -167,8 +167,9 @@ func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
 			cancel()
 			return
 		}
-		last = r.clock.Now()
-		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
+		err := r.flush(ctx)
+		last = r.clock.Now() // the next wait counts from the answer (a report may wait seconds for it)
+		if err != nil && ctx.Err() == nil {
 			onError(err)
 			r.mark() // what failed is pending again
 			wait = min(2*wait, max(5*time.Second, r.interval))

@@ -26,7 +26,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 // A change after a quiet interval is sent at once, the changes that follow
 // within the interval together when it ends; a failed send is tried again
-// after a longer wait; an idle reporter arms no timer.
+// after a longer wait, counted from its answer; an idle reporter arms no
+// timer.
 func TestStatusReporterSendsAtMostOnceAnIntervalAndSleepsWhileIdle(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	var mu sync.Mutex
@@ -38,7 +39,8 @@ func TestStatusReporterSendsAtMostOnceAnIntervalAndSleepsWhileIdle(t *testing.T)
 		batches = append(batches, b)
 		if fail {
 			fail = false
-			return errors.New("no leader")
+			clk.Advance(10 * time.Second) // the answer took the report's timeout
+			return errors.New("context deadline exceeded")
 		}
 		return nil
 	})
@@ -51,7 +53,8 @@ func TestStatusReporterSendsAtMostOnceAnIntervalAndSleepsWhileIdle(t *testing.T)
 
 	r.Set(api.AllocStatusUpdate{ID: "a1", Status: api.AllocRunning})
 	waitUntil(t, "the first change to go at once", func() bool { return sent() == 1 })
-	// It failed: tried again after twice the interval, not at once.
+	// It failed: tried again twice the interval after the answer, not at
+	// once.
 	waitUntil(t, "the retry's timer", func() bool { return clk.Waiters() == 1 })
 	clk.Advance(time.Second)
 	if n := sent(); n != 1 {
