@@ -85,8 +85,14 @@ type fakeNodesBenchResult struct {
 	// logs) from the lab's first leader on, the one forced by
 	// --kill-leader left out; LeaderChangesRegistering of them while the
 	// nodes registered.
-	LeaderChanges            int `json:"leaderChanges"`
-	LeaderChangesRegistering int `json:"leaderChangesRegistering"`
+	// ApplyServerCPU and ApplyFakeNodeCPU are the CPU seconds the
+	// servers (together) and the fake-node process used from the apply
+	// to every replica running: the work the apply cost, which varies
+	// less from run to run than its wall time on a shared machine.
+	ApplyServerCPU           float64 `json:"applyServerCpuSeconds"`
+	ApplyFakeNodeCPU         float64 `json:"applyFakeNodeCpuSeconds"`
+	LeaderChanges            int     `json:"leaderChanges"`
+	LeaderChangesRegistering int     `json:"leaderChangesRegistering"`
 	// NodesMarkedDown are the nodes a server marked down (events) or
 	// seen not ready in a sample from the moment all were ready.
 	NodesMarkedDown []string `json:"nodesMarkedDown"`
@@ -169,6 +175,7 @@ func printFakeNodesResult(out io.Writer, res *fakeNodesBenchResult) error {
 	fmt.Fprintf(out, "cluster:           %d servers, %d fake nodes, %d replicas\n", res.Servers, res.Nodes, res.Replicas)
 	fmt.Fprintf(out, "nodes ready in:    %.1fs\n", res.NodesReadySeconds)
 	fmt.Fprintf(out, "all running in:    %.1fs after the apply (goal %s)\n", res.AllRunningSeconds, fakeNodesRunningGoal)
+	fmt.Fprintf(out, "apply's CPU:       servers %.1fs, fake nodes %.1fs\n", res.ApplyServerCPU, res.ApplyFakeNodeCPU)
 	fmt.Fprintf(out, "leader changes:    %d (%d while the nodes registered)\n", res.LeaderChanges, res.LeaderChangesRegistering)
 	fmt.Fprintf(out, "nodes marked down: %d\n", len(res.NodesMarkedDown))
 	fmt.Fprintf(out, "fewest ready:      %d of %d (%d samples)\n", res.MinReady, res.Nodes, res.Samples)
@@ -512,6 +519,14 @@ func runFakeNodesBench(ctx context.Context, cfg fakeNodesBenchConfig) (res *fake
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Progress, "applying %s (%d replicas)\n", fakeNodesBenchService, cfg.Replicas)
+	servers := serverPIDs(l)
+	serversCPU := func() (sum float64) {
+		for _, pid := range servers {
+			sum += sysinfo.CPUSecondsOf(pid)
+		}
+		return sum
+	}
+	applyCPU0, applyFakeCPU0 := serversCPU(), sysinfo.CPUSecondsOf(fake.pid())
 	applied := time.Now()
 	if _, err := client.ApplyService(ctx, specs[0]); err != nil {
 		return nil, fmt.Errorf("apply %s: %w", fakeNodesBenchService, err)
@@ -541,9 +556,9 @@ func runFakeNodesBench(ctx context.Context, cfg fakeNodesBenchConfig) (res *fake
 		return nil, err
 	}
 	res.AllRunningSeconds = time.Since(applied).Seconds()
+	res.ApplyServerCPU, res.ApplyFakeNodeCPU = serversCPU()-applyCPU0, sysinfo.CPUSecondsOf(fake.pid())-applyFakeCPU0
 	fmt.Fprintf(cfg.Progress, "%d replicas running in %.1fs; steady for %s\n", cfg.Replicas, res.AllRunningSeconds, cfg.Steady)
 
-	servers := serverPIDs(l)
 	cpu0 := map[string]float64{}
 	for name, pid := range servers {
 		cpu0[name] = sysinfo.CPUSecondsOf(pid)
