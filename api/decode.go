@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-json-experiment/json/jsontext"
 	yaml "go.yaml.in/yaml/v3"
 
 	"flotilla/internal/text"
@@ -130,6 +131,15 @@ func parseOneJSON(data []byte) (any, *FieldError) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &FieldError{Message: "empty document"}
 	}
+	if tree, ok := parseJSONFast(data); ok {
+		return tree, nil
+	}
+	return parseJSONSlow(data)
+}
+
+// parseJSONSlow is parseOneJSON with encoding/json's decoder, whose
+// errors name what is wrong and where.
+func parseJSONSlow(data []byte) (any, *FieldError) {
 	dec := newJSONDecoder(data)
 	tree, _, fe := readJSONValue(dec, data)
 	if fe != nil {
@@ -139,6 +149,82 @@ func parseOneJSON(data []byte) (any, *FieldError) {
 		return nil, &FieldError{Message: "unexpected data after the JSON document" + lineAt(data, dec.InputOffset())}
 	}
 	return tree, nil
+}
+
+// parseJSONFast builds the tree readJSONValue would from one JSON
+// document, with jsontext's decoder: encoding/json's Token decodes every
+// scalar as a whole document and builds an error for the data after it,
+// which made parsing an agent's status report (ten replicas) about half
+// of its 140-170 µs. ok is false for anything it does not take as it is
+// (a syntax error, invalid UTF-8, a number out of range, nesting too
+// deep, data after the document): the caller parses again with
+// encoding/json, whose messages the errors keep. FuzzParseJSONFast checks
+// that the two agree.
+func parseJSONFast(data []byte) (tree any, ok bool) {
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true))
+	tree, ok = readJSONFast(dec, 0)
+	if !ok {
+		return nil, false
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return tree, true
+}
+
+func readJSONFast(dec *jsontext.Decoder, depth int) (any, bool) {
+	if depth > maxTreeDepth {
+		return nil, false
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, false
+	}
+	switch tok.Kind() {
+	case '{':
+		obj := &treeObject{}
+		for dec.PeekKind() != '}' {
+			key, err := dec.ReadToken()
+			if err != nil || key.Kind() != '"' {
+				return nil, false
+			}
+			name := key.String()
+			v, ok := readJSONFast(dec, depth+1)
+			if !ok {
+				return nil, false
+			}
+			obj.members = append(obj.members, treeMember{key: name, value: v})
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		return obj, true
+	case '[':
+		list := []any{}
+		for dec.PeekKind() != ']' {
+			v, ok := readJSONFast(dec, depth+1)
+			if !ok {
+				return nil, false
+			}
+			list = append(list, v)
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return nil, false
+		}
+		return list, true
+	case '"':
+		return tok.String(), true
+	case '0':
+		n, err := normalizeNumber(tok.String())
+		return n, err == nil
+	case 't':
+		return true, true
+	case 'f':
+		return false, true
+	case 'n':
+		return nil, true
+	}
+	return nil, false
 }
 
 // DecodeServiceJSON is what the HTTP server uses on a PUT body: DecodeStrict
@@ -281,8 +367,9 @@ func appendJSON(b []byte, v any) []byte {
 }
 
 func appendJSONString(b []byte, s string) []byte {
-	enc, _ := json.Marshal(s) // a string always encodes
-	return append(b, enc...)
+	// Invalid UTF-8 becomes U+FFFD, as encoding/json writes it.
+	b, _ = jsontext.AppendQuote(b, s)
+	return b
 }
 
 // normalizeNumber writes numbers the same way whether they came from JSON
@@ -735,9 +822,18 @@ type objectDecoder interface{ decodesAsObject() }
 // parsesOwnSyntax reports whether t reads its own syntax ("250m", "30s",
 // "zone != b"), so that the walk lets its UnmarshalJSON judge a value.
 func parsesOwnSyntax(t reflect.Type) bool {
+	if own, ok := ownSyntax.Load(t); ok {
+		return own.(bool)
+	}
 	pt := reflect.PointerTo(t)
-	return pt.Implements(jsonUnmarshaler) && !pt.Implements(objectType)
+	own := pt.Implements(jsonUnmarshaler) && !pt.Implements(objectType)
+	ownSyntax.Store(t, own)
+	return own
 }
+
+// ownSyntax caches parsesOwnSyntax: the walk asks for every value, and
+// Implements was 6% of decoding an agent's status report.
+var ownSyntax sync.Map // reflect.Type → bool
 
 // checkValue reports the first place where v does not fit type t.
 func checkValue(v any, t reflect.Type, path string) *FieldError {

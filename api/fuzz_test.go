@@ -69,3 +69,54 @@ autoscale: {min: 1, max: 100, metric: memory, target: 80.5, tolerance: 5%, stabi
 		}
 	})
 }
+
+// FuzzParseJSONFast: whatever jsontext's parse takes, encoding/json's
+// takes too and reads as the same tree (keys in order, duplicates kept,
+// numbers normalized), so the fast path changes no request's meaning; what
+// it does not take goes to encoding/json, whose error is the one returned.
+func FuzzParseJSONFast(f *testing.F) {
+	for _, doc := range []string{
+		`{"node":"n1","updates":[{"id":"a","status":"running","ready":true,"restarts":0}]}`,
+		`{"a":1,"a":2}`, `{"A":1,"a":{"b":[1,2,{"c":null}]}}`,
+		`[]`, `{}`, `[[[[]]]]`, `"x"`, `true`, `false`, `null`, ` 1 `,
+		`1.0`, `1e3`, `-0`, `-0.0`, `1E+2`, `0.1`, `18446744073709551615`, `18446744073709551616`,
+		`-9223372036854775809`, `1e400`, `1e-400`, `01`, `1.`, `.5`, `+1`,
+		`"\u00e9\n\t\"\\\/"`, `"\ud83d\ude00"`, `"\ud800"`, `"\udc00x"`, "\"\xff\"", "\"a\x01\"", `"\x"`,
+		`{"a":1} {"b":2}`, `{"a":1}}`, `{"a":1,}`, `[1,]`, `{"a" 1}`, `{1:2}`, `{"a":1`, `[`,
+		`{"a":"<&>"}`, "\t{\r\n\"a\" : [ 1 , 2 ] }\n",
+	} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := parseJSONFast(data)
+		if !ok {
+			return
+		}
+		slow, fe := parseJSONSlow(data)
+		if fe != nil {
+			t.Fatalf("the fast parse took %q, encoding/json refused it: %v", data, fe)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: the fast parse read %s, encoding/json %s", data, appendJSON(nil, fast), appendJSON(nil, slow))
+		}
+	})
+}
+
+// The fast path is the one requests take: a fallback taken every time
+// would pass FuzzParseJSONFast and make nothing faster.
+func TestParseJSONFastTakesRequestsAndSpecs(t *testing.T) {
+	for _, doc := range []string{
+		string(statusBatchBody(t)),
+		`{"kind": "Service", "name": "web", "image": "demo", "replicas": 2, "resources": {"cpu": "500m", "memory": "128Mi"}, "env": {"A": "é\u00e9"}}`,
+		`{"a":1,"a":2}`, // duplicates are for the walk to refuse, with their path
+	} {
+		if _, ok := parseJSONFast([]byte(doc)); !ok {
+			t.Errorf("the fast parse did not take %s", doc)
+		}
+	}
+	for _, doc := range []string{`{"a":1} {"b":2}`, "\"\xff\"", `{"a":1,}`, `1e400`} {
+		if _, ok := parseJSONFast([]byte(doc)); ok {
+			t.Errorf("the fast parse took %q; it must leave it to encoding/json", doc)
+		}
+	}
+}
