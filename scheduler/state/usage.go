@@ -106,6 +106,16 @@ func (x *usageIndex) get(node string) Usage {
 	return u
 }
 
+// each calls f with every node's resources and count (HostPorts left
+// out), holding the read lock.
+func (x *usageIndex) each(f func(node string, u Usage)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for name, n := range x.nodes {
+		f(name, Usage{Resources: n.resources, Count: n.count})
+	}
+}
+
 // rebuild recomputes every node's usage from the allocations of a freshly
 // restored state.
 func (x *usageIndex) rebuild(snap *Snapshot) {
