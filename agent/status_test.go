@@ -93,3 +93,58 @@ func TestStatusReporterSendsAtMostOnceAnIntervalAndSleepsWhileIdle(t *testing.T)
 		t.Fatalf("fourth batch %+v, want a1 failed alone", u)
 	}
 }
+
+// A status set again while the batch that carries it is being sent is not
+// sent twice; one that changed is, after; a send that fails puts back what
+// it carried, repeated or not; an allocation forgotten meanwhile is not
+// remembered as sent.
+func TestStatusReporterSendsAStatusSetDuringItsSendOnce(t *testing.T) {
+	running := api.AllocStatusUpdate{ID: "a1", Status: api.AllocRunning, Ready: true}
+	sending, answer := make(chan api.AllocStatusBatch), make(chan error)
+	r := newStatusReporter("n1", clock.NewFake(time.Unix(0, 0)), time.Second, func(_ context.Context, b api.AllocStatusBatch) error {
+		sending <- b
+		return <-answer
+	})
+	// flushing sends what is pending and, while the send waits for its
+	// answer, runs during; it returns what the send carried.
+	flushing := func(during func(), err error) []api.AllocStatusUpdate {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- r.flush(context.Background()) }()
+		b := <-sending
+		during()
+		answer <- err
+		if got := <-done; !errors.Is(got, err) {
+			t.Fatalf("flush returned %v, want %v", got, err)
+		}
+		return b.Updates
+	}
+	pending := func() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.pending) }
+
+	r.Set(running)
+	if u := flushing(func() { r.Set(running) }, nil); len(u) != 1 || u[0] != running {
+		t.Fatalf("sent %+v, want %+v", u, running)
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d statuses pending after the send carried the one set again during it", n)
+	}
+	// Changed during the send: sent after it.
+	r.Set(api.AllocStatusUpdate{ID: "a2", Status: api.AllocStarting})
+	notReady := running
+	notReady.Ready = false
+	flushing(func() { r.Set(notReady) }, nil)
+	if u, _ := r.Last("a1"); u != notReady || pending() != 1 {
+		t.Fatalf("last %+v with %d pending, want %+v pending", u, pending(), notReady)
+	}
+	// A send that fails puts back what it carried, set again or not.
+	failed := errors.New("context deadline exceeded")
+	flushing(func() { r.Set(notReady) }, failed)
+	if u, ok := r.Last("a1"); !ok || u != notReady || pending() != 1 {
+		t.Fatalf("after a failed send: last %+v with %d pending, want %+v pending again", u, pending(), notReady)
+	}
+	// Forgotten during its send: nothing remembered.
+	flushing(func() { r.Forget("a1") }, nil)
+	if u, ok := r.Last("a1"); ok {
+		t.Fatalf("a1 forgotten during its send is remembered as %+v", u)
+	}
+}
