@@ -157,9 +157,9 @@ func parseJSONSlow(data []byte) (any, *FieldError) {
 // which made parsing an agent's status report (ten replicas) about half
 // of its 140-170 µs. ok is false for anything it does not take as it is
 // (a syntax error, invalid UTF-8, a number out of range, nesting too
-// deep, data after the document): the caller parses again with
-// encoding/json, whose messages the errors keep. FuzzParseJSONFast checks
-// that the two agree.
+// deep, data after the document): the caller then parses with
+// encoding/json, so errors read as they always did. FuzzParseJSONFast
+// checks that the two parses agree.
 func parseJSONFast(data []byte) (tree any, ok bool) {
 	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true))
 	tree, ok = readJSONFast(dec, 0)
