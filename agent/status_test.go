@@ -9,19 +9,19 @@ import (
 
 	"flotilla/api"
 	"flotilla/internal/clock"
+	"flotilla/internal/testutil"
 )
 
 // waitUntil polls cond (the reporter runs on its own goroutine) for up to
 // 10 s of wall time.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s", what)
+	testutil.Eventually(t, 10*time.Second, what, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // A change after a quiet interval is sent at once, the changes that follow
