@@ -145,8 +145,8 @@ func (r *statusReporter) flush(ctx context.Context) error {
 		}
 	}
 	for _, u := range batch.Updates {
-		if _, forgotten := r.inflight[u.ID]; !forgotten {
-			continue
+		if _, kept := r.inflight[u.ID]; !kept {
+			continue // forgotten during the send
 		}
 		if err == nil {
 			r.sent[u.ID] = u
