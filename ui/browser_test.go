@@ -490,9 +490,12 @@ func TestBrowserNodesRefused(t *testing.T) {
 	f.failWith("/v1/nodes", http.StatusForbidden)
 	b := startBrowser(t)
 	b.navigate(f.url("#/cluster"))
-	b.wait(5*time.Second, "the Nodes panel saying the token may not read nodes, and the token banner",
+	// The services list is followed on its own and may answer after the
+	// refusal: the summary counts services once it has.
+	b.wait(5*time.Second, "the Nodes panel saying the token may not read nodes, the token banner, and the services counted",
 		`(() => { const p = document.querySelector('#nodes-refused'); return p && !p.hidden && /not readable with this token \(needs node read\)/.test(p.textContent); })() &&
-		 !document.querySelector('#banner').hidden && /GET \/v1\/nodes/.test(document.querySelector('#banner').textContent)`)
+		 !document.querySelector('#banner').hidden && /GET \/v1\/nodes/.test(document.querySelector('#banner').textContent) &&
+		 /services?$/.test(document.querySelector('#cluster-summary').textContent)`)
 	if got := b.text("#cluster-summary"); got != "0 allocations placed, 0 running · 1 service" {
 		t.Errorf("summary %q", got)
 	}
