@@ -32,13 +32,19 @@ func (s *Server) blocking(ctx context.Context, q api.QueryOptions, query state.Q
 }
 
 // withReadiness fills the counts and health derived from the service's
-// allocations, which it lists once (100,000 of them take milliseconds to
-// walk) and returns for the caller's index.
-func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, now time.Time) (*api.Service, []*api.Allocation) {
+// allocations, from the counts the FSM keeps of them (ServiceCounts,
+// which it watches); only while some of them failed does it list them,
+// for the crash loop checks. It returns the index of the newest write to
+// them.
+func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, now time.Time) (*api.Service, uint64) {
 	c := *svc
 	c.ReadyReplicas, c.RunningReplicas = 0, 0
 	c.Health, c.HealthMessage = api.HealthHealthy, ""
-	allocs := snap.AllocationsByService(ws, svc.Namespace, svc.Name)
+	counts := snap.ServiceCounts(ws, svc.Namespace, svc.Name)
+	var allocs []*api.Allocation
+	if counts.Failed > 0 {
+		allocs = snap.AllocationsByService(nil, svc.Namespace, svc.Name) // the counts move with each of them
+	}
 	if n := state.CrashLoop(allocs, now); n >= state.CrashLoopCount {
 		c.Health = api.HealthCrashLooping
 		c.HealthMessage = fmt.Sprintf("%d allocations failed in the last %s", n, api.Duration(state.CrashLoopWindow))
@@ -65,15 +71,10 @@ func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, no
 				ro.Revision, what, ro.StableRevision)
 		}
 	}
-	for _, a := range allocs {
-		if a.DesiredStatus != api.DesiredRun || !serves(a.Revision) {
-			continue
-		}
-		if a.Status == api.AllocRunning {
-			c.RunningReplicas++
-			if a.Ready {
-				c.ReadyReplicas++
-			}
+	for rev, r := range counts.Revisions {
+		if serves(rev) {
+			c.RunningReplicas += r.Running
+			c.ReadyReplicas += r.Ready
 		}
 	}
 	if c.Health == api.HealthHealthy && c.RunningReplicas < c.Replicas {
@@ -89,7 +90,7 @@ func withReadiness(snap *state.Snapshot, ws state.WatchSet, svc *api.Service, no
 				text.Count(n, "replica"), state.CrashLoopCount, waits)
 		}
 	}
-	return &c, allocs
+	return &c, counts.ModifyIndex
 }
 
 // backingOff counts the failed allocations of the revisions that serve
@@ -134,9 +135,9 @@ func (s *Server) Service(ctx context.Context, namespace, name string, q api.Quer
 			out = nil
 			return snap.Index("services"), nil
 		}
-		var allocs []*api.Allocation
-		out, allocs = withReadiness(snap, ws, svc, s.cfg.Clock.Now())
-		return max(svc.ModifyIndex, state.MaxModifyIndex(allocs)), nil
+		var allocsIndex uint64
+		out, allocsIndex = withReadiness(snap, ws, svc, s.cfg.Clock.Now())
+		return max(svc.ModifyIndex, allocsIndex), nil
 	})
 	if err == nil && out == nil {
 		err = fmt.Errorf("service %s/%s: %w", namespace, name, api.ErrNotFound)

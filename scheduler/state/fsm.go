@@ -283,6 +283,11 @@ type applyTxn struct {
 	// runNodes those of them whose allocations it changed other than by
 	// their agents' status reports: their watchers wake once it commits.
 	allocNodes, runNodes map[string]bool
+	// counts are the services' counts the entry changed (servicecounts.go).
+	counts map[string]*ServiceCounts
+	// lastCounts is the one of them written last (an entry's allocations
+	// are mostly one service's).
+	lastCounts *ServiceCounts
 	// keys are the keyring keys the entry brought (fsm_secrets.go).
 	keys []*KeyringEntry
 }
@@ -413,6 +418,7 @@ func (tx *applyTxn) putAlloc(old, updated *api.Allocation) {
 func (tx *applyTxn) putAllocStatus(old, updated *api.Allocation) {
 	updated.ModifyIndex, updated.ModifyTime = tx.index, tx.now
 	tx.insert(tableAllocs, updated)
+	tx.countAlloc(old, updated)
 	tx.allocNodes = setAdd(tx.allocNodes, updated.Node)
 	held := func(a *api.Allocation) bool { return a != nil && !a.Terminal() }
 	switch {
@@ -435,6 +441,7 @@ func setAdd(set map[string]bool, key string) map[string]bool {
 
 // commit writes the table indexes, then commits.
 func (tx *applyTxn) commit() {
+	tx.writeCounts()
 	for table := range tx.touched {
 		if table == tableIndex {
 			continue
@@ -1338,6 +1345,7 @@ func (tx *applyTxn) gc(c *GC) {
 	for _, id := range c.Allocations {
 		if a := tx.alloc(id); a != nil && a.Terminal() {
 			tx.delete(tableAllocs, a)
+			tx.countAlloc(a, nil)
 			tx.allocNodes = setAdd(tx.allocNodes, a.Node)
 			tx.runNodes = setAdd(tx.runNodes, a.Node)
 		}

@@ -136,7 +136,7 @@ func (revisionIndex) PrefixFromArgs(args ...any) ([]byte, error) {
 }
 
 func schema() *memdb.DBSchema {
-	service := func(ns, name string) string { return ns + "\x00" + name }
+	service := serviceKey
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableServices: {Name: tableServices, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string {
@@ -171,9 +171,10 @@ func schema() *memdb.DBSchema {
 		}},
 		tableRequests: requestsTableSchema(),
 		tableConfigs:  configsTableSchema(), tableSecrets: secretsTableSchema(), tableKeyring: keyringTableSchema(),
-		tableACLPolicies: aclTableSchemas()[tableACLPolicies],
-		tableACLTokens:   aclTableSchemas()[tableACLTokens],
-		tableWorkloadCA:  workloadCATableSchema(),
+		tableACLPolicies:   aclTableSchemas()[tableACLPolicies],
+		tableACLTokens:     aclTableSchemas()[tableACLTokens],
+		tableWorkloadCA:    workloadCATableSchema(),
+		tableServiceCounts: serviceCountsSchema(),
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*IndexEntry).Key }}},
 		}},

@@ -84,6 +84,17 @@ func checkTablesEqual(t *testing.T, got, want map[string][]any) {
 			continue
 		}
 		for i := range w {
+			if gc, ok := g[i].(*ServiceCounts); ok {
+				// Counted again on restore, they cannot know which entry
+				// deleted an allocation last: their index is the newest
+				// allocation write's, never older than before.
+				wc := *w[i].(*ServiceCounts)
+				if gc.ModifyIndex < wc.ModifyIndex {
+					t.Errorf("service counts of %s/%s at index %d, older than %d", gc.Namespace, gc.Service, gc.ModifyIndex, wc.ModifyIndex)
+				}
+				wc.ModifyIndex = gc.ModifyIndex
+				w[i] = &wc
+			}
 			if !reflect.DeepEqual(g[i], w[i]) {
 				gj, _ := json.Marshal(g[i])
 				wj, _ := json.Marshal(w[i])
@@ -246,7 +257,7 @@ func TestSnapshotTablesListEveryTableOnce(t *testing.T) {
 	for name := range schema().Tables {
 		want = append(want, name)
 	}
-	got := append([]string(nil), snapshotTables...)
+	got := append(append([]string(nil), snapshotTables...), derivedTables...)
 	sort.Strings(want)
 	sort.Strings(got)
 	if !reflect.DeepEqual(got, want) {
@@ -342,4 +353,71 @@ func TestNodesListUsageIsTheirAllocations(t *testing.T) {
 	if len(nodes) < 2 || used == 0 {
 		t.Fatalf("the rich state lists %d nodes holding %d allocations; the check needs some", len(nodes), used)
 	}
+}
+
+// walkCounts counts a service's allocations as ServiceCounts should.
+func walkCounts(snap *Snapshot, ns, name string) (ServiceCounts, uint64) {
+	c := ServiceCounts{Namespace: ns, Service: name, Revisions: map[int]RevisionCounts{}}
+	var newest uint64
+	for _, a := range snap.AllocationsByService(nil, ns, name) {
+		c.add(a, 1)
+		newest = max(newest, a.ModifyIndex)
+	}
+	return c, newest
+}
+
+func checkCounts(t *testing.T, snap *Snapshot, what string) {
+	t.Helper()
+	running := 0
+	for _, svc := range snap.Services(nil) {
+		want, newest := walkCounts(snap, svc.Namespace, svc.Name)
+		got := snap.ServiceCounts(nil, svc.Namespace, svc.Name)
+		if got.ModifyIndex < newest {
+			t.Errorf("%s: %s/%s counted at index %d, its newest allocation is at %d", what, svc.Namespace, svc.Name, got.ModifyIndex, newest)
+		}
+		if got.Revisions == nil {
+			got.Revisions = map[int]RevisionCounts{}
+		}
+		got.ModifyIndex = 0
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %s/%s counts %+v, its allocations add up to %+v", what, svc.Namespace, svc.Name, got, want)
+		}
+		for _, r := range want.Revisions {
+			running += r.Running
+		}
+	}
+	if running == 0 {
+		t.Fatalf("%s: no replica running; the check needs some", what)
+	}
+}
+
+func TestServiceCountsAreTheirAllocations(t *testing.T) {
+	h := newHarness(t)
+	buildRichState(h)
+	snap := h.snap()
+	checkCounts(t, snap, "the rich state")
+	if c := snap.ServiceCounts(nil, "default", "web"); c.Failed != 1 || c.Revisions[3] != (RevisionCounts{Running: 2, Ready: 2}) {
+		t.Errorf("web counts %+v, want 1 failed and revision 3 with 2 running and ready (w-running, w-drain; w-stop is stopped)", c)
+	}
+	before := snap.ServiceCounts(nil, "default", "web").ModifyIndex
+
+	// Collecting the failed allocation takes it out of the counts and
+	// moves their index, though no allocation left changed.
+	h.ok(CmdGC, &GC{Allocations: []string{"w-failed"}})
+	snap = h.snap()
+	checkCounts(t, snap, "after the collection")
+	if c := snap.ServiceCounts(nil, "default", "web"); c.Failed != 0 || c.ModifyIndex <= before {
+		t.Errorf("after collecting w-failed: %+v, want 0 failed and an index past %d", c, before)
+	}
+
+	// A restored state counts them again.
+	var buf bytes.Buffer
+	if err := snap.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored := newHarness(t)
+	if err := restored.fsm.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, restored.snap(), "restored")
 }
