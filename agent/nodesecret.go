@@ -42,9 +42,11 @@ func NodeSecretIn(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("node secret: %w", err)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		// A secret others can read is a secret leaked: refuse, as ssh does.
-		return "", fmt.Errorf("node secret %s: mode %04o lets other users read it: chmod 600 %s", path, info.Mode().Perm(), path)
+	if info, err := os.Stat(path); err == nil {
+		// A secret others can read is a secret leaked.
+		if err := atomicfile.Private(info, path); err != nil {
+			return "", fmt.Errorf("node secret %s: %w", path, err)
+		}
 	}
 	secret := strings.TrimSpace(string(data))
 	if len(secret) < 32 || len(secret) > 256 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/atomicfile"
 	"flotilla/scheduler/state"
 )
 
@@ -59,8 +60,10 @@ func readBootstrapSecret(path string) (string, error) {
 	}
 	// A management token's secret, as the keyring's keys: readable by
 	// this server's user alone.
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("--acl-bootstrap-token-file %s: mode %04o lets other users read a management token: chmod 600 %s", path, info.Mode().Perm(), path)
+	if info, err := os.Stat(path); err == nil {
+		if err := atomicfile.Private(info, path); err != nil {
+			return "", fmt.Errorf("--acl-bootstrap-token-file %s: %w", path, err)
+		}
 	}
 	secret := strings.TrimSpace(string(data))
 	if err := checkSecret(secret); err != nil {

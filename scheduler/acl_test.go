@@ -202,7 +202,7 @@ func TestBootstrapTokenFileNeedsACLAndASecret(t *testing.T) {
 		{Config{ACL: true, ACLBootstrapTokenFile: short}, "16 to 128 characters, got 3"},
 		{Config{ACL: true, ACLBootstrapTokenFile: same}, "only 1 different characters is guessable"},
 		{Config{ACL: true, ACLBootstrapTokenFile: filepath.Join(dir, "missing")}, "no such file"},
-		{Config{ACL: true, ACLBootstrapTokenFile: open}, "mode 0644 lets other users read a management token: chmod 600 " + open},
+		{Config{ACL: true, ACLBootstrapTokenFile: open}, "mode 0644 lets other users read it: chmod 600 " + open},
 	} {
 		tc.cfg.Name, tc.cfg.DataDir = "s1", filepath.Join(dir, "data")
 		tc.cfg.HTTP, tc.cfg.Raft, tc.cfg.Gossip = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"

@@ -114,9 +114,11 @@ func LoadKeyring(path string, create bool, now time.Time) (*Keyring, error) {
 	if err := kr.parse(data); err != nil {
 		return nil, fmt.Errorf("keyring %s: %w", path, err)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		// Keys readable by others are keys leaked: refuse, as ssh does.
-		return nil, fmt.Errorf("keyring %s: mode %04o lets other users read it: chmod 600 %s", path, info.Mode().Perm(), path)
+	if info, err := os.Stat(path); err == nil {
+		// Keys readable by others are keys leaked.
+		if err := atomicfile.Private(info, path); err != nil {
+			return nil, fmt.Errorf("keyring %s: %w", path, err)
+		}
 	}
 	return kr, nil
 }

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 )
@@ -29,4 +30,14 @@ func Write(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// Private refuses, as ssh does, a file of secrets (a key, a token) that
+// users other than its owner may read or write: nil when info's mode
+// gives them nothing, else an error naming the mode and the fix for path.
+func Private(info os.FileInfo, path string) error {
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("mode %04o lets other users read it: chmod 600 %s", perm, path)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,5 +37,33 @@ func TestWriteLeavesNothingWhenTheDirectoryIsMissing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "f")
 	if err := Write(path, []byte("x"), 0o600); err == nil {
 		t.Fatal("Write into a missing directory succeeded")
+	}
+}
+
+func TestPrivateRefusesWhatOthersMayRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	if err := Write(path, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		want string
+	}{
+		{0o600, ""},
+		{0o400, ""},
+		{0o640, "mode 0640 lets other users read it: chmod 600 " + path},
+		{0o602, "mode 0602 lets other users read it: chmod 600 " + path},
+	} {
+		if err := os.Chmod(path, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = Private(info, path)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("mode %04o: %v, want %q", tc.mode, err, tc.want)
+		}
 	}
 }

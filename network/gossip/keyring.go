@@ -79,8 +79,8 @@ func ReadKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("mode %04o lets other users read it: chmod 600 %s", perm, path)
+	if err := atomicfile.Private(info, path); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
