@@ -21,7 +21,7 @@ var derivedTables = []string{tableServiceCounts}
 
 // ServiceCounts is what a service's allocations add up to, as Nomad's job
 // summaries are: reading a service's replicas running and ready from it
-// takes no walk over its allocations (100,000 of them took 40 ms per read,
+// takes no walk over its allocations (100,000 of them took 61 ms per read,
 // for every watcher of the service list woken by every report).
 type ServiceCounts struct {
 	Namespace, Service string
