@@ -135,13 +135,15 @@ func (revisionIndex) PrefixFromArgs(args ...any) ([]byte, error) {
 	return []byte(ns + "\x00" + name + "\x00"), nil
 }
 
+// serviceKey is a service's key in the tables indexed by service.
+func serviceKey(ns, name string) string { return ns + "\x00" + name }
+
 func schema() *memdb.DBSchema {
-	service := serviceKey
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableServices: {Name: tableServices, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string {
 				s := o.(*api.Service)
-				return service(s.Namespace, s.Name)
+				return serviceKey(s.Namespace, s.Name)
 			}}},
 		}},
 		tableRevisions: {Name: tableRevisions, Indexes: map[string]*memdb.IndexSchema{
@@ -153,17 +155,17 @@ func schema() *memdb.DBSchema {
 		tableAllocs: {Name: tableAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":      {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*api.Allocation).ID }}},
 			"node":    {Name: "node", Indexer: keyIndex{func(o any) string { return o.(*api.Allocation).Node }}},
-			"service": {Name: "service", Indexer: keyIndex{func(o any) string { a := o.(*api.Allocation); return service(a.Namespace, a.Service) }}},
+			"service": {Name: "service", Indexer: keyIndex{func(o any) string { a := o.(*api.Allocation); return serviceKey(a.Namespace, a.Service) }}},
 		}},
 		tableEvals: {Name: tableEvals, Indexes: map[string]*memdb.IndexSchema{
 			"id":      {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string { return o.(*api.Evaluation).ID }}},
-			"service": {Name: "service", Indexer: keyIndex{func(o any) string { e := o.(*api.Evaluation); return service(e.Namespace, e.Service) }}},
+			"service": {Name: "service", Indexer: keyIndex{func(o any) string { e := o.(*api.Evaluation); return serviceKey(e.Namespace, e.Service) }}},
 			"create":  {Name: "create", Indexer: uintIndex{func(o any) uint64 { return o.(*api.Evaluation).CreateIndex }}},
 		}},
 		tableRollouts: {Name: tableRollouts, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string {
 				r := o.(*api.Rollout)
-				return service(r.Namespace, r.Service)
+				return serviceKey(r.Namespace, r.Service)
 			}}},
 		}},
 		tableEvents: {Name: tableEvents, Indexes: map[string]*memdb.IndexSchema{

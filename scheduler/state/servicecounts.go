@@ -67,9 +67,6 @@ func (c *ServiceCounts) add(a *api.Allocation, sign int) {
 	}
 }
 
-// serviceKey is a service's key in the tables indexed by service.
-func serviceKey(ns, name string) string { return ns + "\x00" + name }
-
 func serviceCountsSchema() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableServiceCounts, Indexes: map[string]*memdb.IndexSchema{
 		"id": {Name: "id", Unique: true, Indexer: keyIndex{func(o any) string {
@@ -89,20 +86,20 @@ func (tx *applyTxn) countAlloc(old, updated *api.Allocation) {
 	}
 	c := tx.lastCounts
 	if c == nil || c.Namespace != a.Namespace || c.Service != a.Service {
-		c = tx.counts[serviceKey(a.Namespace, a.Service)]
-	}
-	if c == nil {
-		c = &ServiceCounts{Namespace: a.Namespace, Service: a.Service, Revisions: map[int]RevisionCounts{}}
-		if raw := tx.first(tableServiceCounts, a.Namespace, a.Service); raw != nil {
-			prev := raw.(*ServiceCounts)
-			c.Revisions, c.Failed = maps.Clone(prev.Revisions), prev.Failed
+		key := serviceKey(a.Namespace, a.Service)
+		if c = tx.counts[key]; c == nil {
+			c = &ServiceCounts{Namespace: a.Namespace, Service: a.Service, Revisions: map[int]RevisionCounts{}}
+			if raw := tx.first(tableServiceCounts, a.Namespace, a.Service); raw != nil {
+				prev := raw.(*ServiceCounts)
+				c.Revisions, c.Failed = maps.Clone(prev.Revisions), prev.Failed
+			}
+			if tx.counts == nil {
+				tx.counts = map[string]*ServiceCounts{}
+			}
+			tx.counts[key] = c
 		}
-		if tx.counts == nil {
-			tx.counts = map[string]*ServiceCounts{}
-		}
-		tx.counts[serviceKey(a.Namespace, a.Service)] = c
+		tx.lastCounts = c
 	}
-	tx.lastCounts = c
 	c.add(old, -1)
 	c.add(updated, 1)
 	c.ModifyIndex = tx.index
