@@ -78,7 +78,7 @@ func (c *callerACL) permissions(r *http.Request) (*api.ACLPermissions, error) {
 		return nil, nil
 	}
 	if !ok || now.After(a.until) {
-		ctx, cancel := context.WithTimeout(r.Context(), callerCheckTimeout)
+		ctx, cancel := clock.WithTimeout(r.Context(), c.clock, callerCheckTimeout)
 		t, err := c.resolver.ACLTokenOf(ctx, token)
 		cancel()
 		a = callerAnswer{until: now.Add(callerCacheTTL)}

@@ -207,7 +207,7 @@ func New(cfg Config, servers Servers, newRuntime RuntimeFactory) (_ *Agent, err 
 		callers:     newCallerACL(servers, cfg.Clock),
 	}
 	if a.cfg.Revisions == nil {
-		a.cfg.Revisions = NewRevisions(servers.Revision)
+		a.cfg.Revisions = NewRevisions(cfg.Clock, servers.Revision)
 	}
 	a.queue = NewQueue(cfg.Clock, 200*time.Millisecond, 30*time.Second)
 	a.reporter = newStatusReporter(cfg.Name, cfg.Clock, cfg.StatusInterval, func(ctx context.Context, b api.AllocStatusBatch) error {
@@ -394,7 +394,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	a.queue.Close()
 	if httpSrv != nil {
-		shutdown, stop := context.WithTimeout(context.Background(), time.Second)
+		shutdown, stop := clock.WithTimeout(context.Background(), a.cfg.Clock, time.Second)
 		if httpSrv.Shutdown(shutdown) != nil {
 			httpSrv.Close()
 		}
@@ -427,7 +427,7 @@ func (a *Agent) register(ctx context.Context) error {
 	for {
 		// Every call has a deadline: a server that hangs (paused, a dead
 		// VM) must not hold the agent; the client tries another next.
-		call, cancel := context.WithTimeout(ctx, 5*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 5*time.Second)
 		_, err := a.servers.RegisterNode(call, a.cfg.Name, reg)
 		var node *api.Node
 		if err == nil {
@@ -477,7 +477,7 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-a.cfg.Clock.After(wait):
 		}
-		call, cancel := context.WithTimeout(ctx, timeout)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, timeout)
 		resp, err := a.servers.Heartbeat(call, a.cfg.Name)
 		cancel()
 		switch {
@@ -521,7 +521,7 @@ func newJitter(src rand.Source) func(time.Duration) time.Duration {
 func (a *Agent) watchLoop(ctx context.Context) {
 	var index uint64
 	for {
-		call, cancel := context.WithTimeout(ctx, 35*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 35*time.Second)
 		allocs, next, err := a.servers.NodeAllocations(call, a.cfg.Name, api.QueryOptions{Index: index, Wait: 30 * time.Second})
 		cancel()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/runtime"
 	"flotilla/security/pki"
 )
@@ -99,7 +100,7 @@ func (a *Agent) issue(ctx context.Context, d *api.Allocation, spec api.Certifica
 		return nil, err
 	}
 	now := a.cfg.Clock.Now()
-	call, cancel := context.WithTimeout(ctx, 10*time.Second)
+	call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 10*time.Second)
 	got, err := cs.IssueCertificate(call, a.cfg.Name, d.ID, spec.Name, csrPEM)
 	cancel()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/runtime"
 )
 
@@ -35,7 +36,7 @@ func (a *Agent) fileMounts(ctx context.Context, d *api.Allocation, svc *api.Serv
 	if !ok {
 		return nil, nil, "", fmt.Errorf("this agent's servers client cannot fetch configs and secrets: %w", runtime.ErrInvalidSpec)
 	}
-	call, cancel := context.WithTimeout(ctx, 10*time.Second)
+	call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 10*time.Second)
 	files, err := fs.AllocationFiles(call, a.cfg.Name, d.ID)
 	cancel()
 	if err != nil {

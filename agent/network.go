@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 )
 
 // endpointsLoop long-polls every service's endpoints and routes and hands
@@ -19,7 +20,7 @@ func (a *Agent) endpointsLoop(ctx context.Context) {
 	var vips []netip.Addr // as last made local; endpoint changes mostly leave them alone
 	vipsSet := false
 	for {
-		call, cancel := context.WithTimeout(ctx, 35*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 35*time.Second)
 		list, next, err := a.servers.Endpoints(call, api.QueryOptions{Index: index, Wait: 30 * time.Second})
 		cancel()
 		if err != nil {
@@ -139,7 +140,7 @@ func (a *Agent) trafficLoop(ctx context.Context) {
 		if len(reports) == 0 {
 			continue
 		}
-		call, cancel := context.WithTimeout(ctx, 2*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 2*time.Second)
 		err := a.servers.ReportTraffic(call, a.cfg.Name, reports)
 		cancel()
 		if err != nil && ctx.Err() == nil {

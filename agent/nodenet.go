@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 )
 
 // NodeNetwork is what the agent needs from a real node's own network
@@ -66,7 +67,7 @@ func (a *Agent) routesLoop(ctx context.Context) {
 	var last []PeerRoute
 	applied := false
 	for {
-		call, cancel := context.WithTimeout(ctx, 35*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 35*time.Second)
 		nodes, next, err := a.servers.Nodes(call, api.QueryOptions{Index: index, Wait: 30 * time.Second})
 		cancel()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/internal/text"
 	"flotilla/runtime"
 )
@@ -440,7 +441,7 @@ func (a *Agent) containerSpec(ctx context.Context, d *api.Allocation) (runtime.C
 	svc := a.specs[key]
 	a.mu.Unlock()
 	if svc == nil {
-		call, cancel := context.WithTimeout(ctx, 5*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 5*time.Second)
 		rev, err := a.cfg.Revisions.Get(call, d.Namespace, d.Service, d.Revision, d.RevisionIndex)
 		cancel()
 		if errors.Is(err, api.ErrNotFound) {

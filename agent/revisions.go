@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 )
 
 // RevisionFetcher fetches one revision of a service; *api.Client and
@@ -35,10 +36,11 @@ const fetchTimeout = 10 * time.Second
 // The revisions returned are shared: callers must not modify them.
 type Revisions struct {
 	fetch RevisionFetcher
+	clock clock.Clock // times fetches out
 
 	mu      sync.Mutex
 	entries map[revisionKey]*revisionEntry
-	clock   uint64 // counts uses, for eviction
+	uses    uint64 // counts uses, for eviction
 
 	fetches atomic.Int64
 }
@@ -55,9 +57,13 @@ type revisionEntry struct {
 	used uint64
 }
 
-// NewRevisions returns an empty cache that fetches with fetch.
-func NewRevisions(fetch RevisionFetcher) *Revisions {
-	return &Revisions{fetch: fetch, entries: map[revisionKey]*revisionEntry{}}
+// NewRevisions returns an empty cache that fetches with fetch, each fetch
+// bounded by fetchTimeout on c (nil: the wall clock).
+func NewRevisions(c clock.Clock, fetch RevisionFetcher) *Revisions {
+	if c == nil {
+		c = clock.Real{}
+	}
+	return &Revisions{fetch: fetch, clock: c, entries: map[revisionKey]*revisionEntry{}}
 }
 
 // Fetches is how many fetches the cache made.
@@ -67,7 +73,7 @@ func (r *Revisions) Fetches() int64 { return r.fetches.Load() }
 func (r *Revisions) Get(ctx context.Context, namespace, name string, revision int, createIndex uint64) (*api.Revision, error) {
 	key := revisionKey{namespace, name, revision}
 	r.mu.Lock()
-	r.clock++
+	r.uses++
 	e := r.entries[key]
 	if e != nil && !r.usable(e, createIndex) {
 		e = nil
@@ -78,7 +84,7 @@ func (r *Revisions) Get(ctx context.Context, namespace, name string, revision in
 		r.evictLocked()
 		go r.load(context.WithoutCancel(ctx), key, e)
 	}
-	e.used = r.clock
+	e.used = r.uses
 	r.mu.Unlock()
 	select {
 	case <-e.done:
@@ -101,7 +107,7 @@ func (r *Revisions) usable(e *revisionEntry, createIndex uint64) bool {
 }
 
 func (r *Revisions) load(ctx context.Context, key revisionKey, e *revisionEntry) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	ctx, cancel := clock.WithTimeout(ctx, r.clock, fetchTimeout)
 	defer cancel()
 	r.fetches.Add(1)
 	e.rev, e.err = r.fetch(ctx, key.namespace, key.name, key.revision)

@@ -37,7 +37,7 @@ func (f *slowFetcher) fetch(ctx context.Context, ns, name string, rev int) (*api
 
 func TestAThousandAgentsAskingForARevisionShareOneFetch(t *testing.T) {
 	f := &slowFetcher{release: make(chan struct{}), index: 7}
-	revs := NewRevisions(f.fetch)
+	revs := NewRevisions(nil, f.fetch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	const agents = 1000
@@ -92,7 +92,7 @@ func TestAThousandAgentsAskingForARevisionShareOneFetch(t *testing.T) {
 func TestARevisionOfAServiceCreatedAgainIsFetchedAgain(t *testing.T) {
 	f := &slowFetcher{release: make(chan struct{}), index: 10}
 	close(f.release)
-	revs := NewRevisions(f.fetch)
+	revs := NewRevisions(nil, f.fetch)
 	ctx := context.Background()
 	if r, _ := revs.Get(ctx, "default", "web", 1, 10); r.CreateIndex != 10 {
 		t.Fatalf("got index %d", r.CreateIndex)
@@ -124,7 +124,7 @@ func TestARevisionOfAServiceCreatedAgainIsFetchedAgain(t *testing.T) {
 func TestAFailedFetchIsNotKept(t *testing.T) {
 	f := &slowFetcher{release: make(chan struct{}), fail: api.ErrNoLeader}
 	close(f.release)
-	revs := NewRevisions(f.fetch)
+	revs := NewRevisions(nil, f.fetch)
 	ctx := context.Background()
 	if _, err := revs.Get(ctx, "default", "web", 1, 0); !errors.Is(err, api.ErrNoLeader) {
 		t.Fatalf("err = %v", err)
@@ -142,7 +142,7 @@ func TestAFailedFetchIsNotKept(t *testing.T) {
 func TestAgentsSharingRevisionsFetchEachOnce(t *testing.T) {
 	servers := newFakeServers()
 	servers.setRevision("default", "web", 1, specFor(t, ""))
-	shared := NewRevisions(servers.Revision)
+	shared := NewRevisions(nil, servers.Revision)
 	for _, name := range []string{"n1", "n2", "n3"} {
 		a, err := New(Config{Name: name, Capacity: api.Resources{CPU: 1000, Memory: 1 << 30}, Revisions: shared}, servers, nil)
 		if err != nil {

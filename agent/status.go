@@ -132,7 +132,7 @@ func (r *statusReporter) flush(ctx context.Context) error {
 	r.mu.Unlock()
 	sort.Slice(batch.Updates, func(i, j int) bool { return batch.Updates[i].ID < batch.Updates[j].ID })
 
-	call, cancel := context.WithTimeout(ctx, reportTimeout)
+	call, cancel := clock.WithTimeout(ctx, r.clock, reportTimeout)
 	err := r.send(call, batch)
 	cancel()
 	r.mu.Lock()
@@ -182,7 +182,7 @@ func (r *statusReporter) Run(ctx context.Context, onError func(error)) {
 			}
 		}
 		if ctx.Err() != nil {
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			final, cancel := clock.WithTimeout(context.WithoutCancel(ctx), r.clock, 2*time.Second)
 			_ = r.flush(final) // best effort on the way out
 			cancel()
 			return

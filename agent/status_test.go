@@ -148,3 +148,43 @@ func TestStatusReporterSendsAStatusSetDuringItsSendOnce(t *testing.T) {
 		t.Fatalf("a1 forgotten during its send is remembered as %+v", u)
 	}
 }
+
+// A report the servers do not answer is given up after reportTimeout on
+// the reporter's clock (virtual time, in a scenario), not the machine's.
+func TestStatusReporterGivesUpAReportAfterItsTimeoutOnItsClock(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	calls := make(chan context.Context, 1)
+	var once sync.Once
+	r := newStatusReporter("n1", clk, time.Second, func(ctx context.Context, _ api.AllocStatusBatch) error {
+		first := false
+		once.Do(func() { first = true })
+		if !first {
+			return nil // the retry, and the last flush on the way out
+		}
+		calls <- ctx
+		<-ctx.Done()
+		return context.Cause(ctx)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx, func(error) {}) }()
+	defer func() { cancel(); <-done }()
+
+	r.Set(api.AllocStatusUpdate{ID: "a1", Status: api.AllocRunning})
+	var call context.Context
+	select {
+	case call = <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no report sent")
+	}
+	waitUntil(t, "the report's timer", func() bool { return clk.Waiters() == 1 })
+	clk.Advance(reportTimeout - time.Millisecond)
+	if call.Err() != nil {
+		t.Fatalf("the report was given up before its timeout: %v", context.Cause(call))
+	}
+	clk.Advance(time.Millisecond)
+	waitUntil(t, "the report to be given up", func() bool { return call.Err() != nil })
+	if !errors.Is(context.Cause(call), context.DeadlineExceeded) {
+		t.Fatalf("the report ended with %v, want its deadline", context.Cause(call))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/runtime"
 )
 
@@ -30,7 +31,7 @@ func (a *Agent) usageLoop(ctx context.Context) {
 		if len(reports) == 0 {
 			continue
 		}
-		call, cancel := context.WithTimeout(ctx, 2*time.Second)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, 2*time.Second)
 		err := a.servers.ReportUsage(call, a.cfg.Name, reports)
 		cancel()
 		if err != nil && ctx.Err() == nil {
@@ -61,7 +62,7 @@ func (a *Agent) readUsage(ctx context.Context) []api.AllocUsage {
 		if st.State != runtime.StateRunning || !wanted[st.ID] {
 			continue
 		}
-		call, cancel := context.WithTimeout(ctx, usageStatsTimeout)
+		call, cancel := clock.WithTimeout(ctx, a.cfg.Clock, usageStatsTimeout)
 		s, err := a.rt.Stats(call, st.ID)
 		cancel()
 		if err != nil {

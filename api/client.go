@@ -49,8 +49,8 @@ type Client struct {
 	// blocking query), so that a server that hangs is given up on and
 	// another tried; 0 leaves attempts to the caller's context.
 	AttemptTimeout time.Duration
-	// Clock times the retries: RetryFor and the pauses between rounds of
-	// servers (nil: the wall clock).
+	// Clock times the retries: RetryFor, AttemptTimeout and the pauses
+	// between rounds of servers (nil: the wall clock).
 	Clock clock.Clock
 	// net, when set by UseNet, is what every transport dials through.
 	net vnet.Net
@@ -285,7 +285,7 @@ func (c *Client) doWait(ctx context.Context, wait time.Duration, method, path st
 		try := ctx
 		var cancel context.CancelFunc = func() {}
 		if c.AttemptTimeout > 0 {
-			try, cancel = context.WithTimeout(ctx, c.AttemptTimeout+wait)
+			try, cancel = clock.WithTimeout(ctx, clk, c.AttemptTimeout+wait)
 		}
 		index, err := c.once(try, method, base+path, body, contentType, requestID, out)
 		cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/internal/text"
 	"flotilla/scheduler/autoscale"
 	"flotilla/scheduler/rollout"
@@ -421,7 +422,7 @@ func (s *Server) Peers() ([]api.Peer, error) {
 		}
 		peers = append(peers, api.Peer{ID: string(srv.ID), Address: string(srv.Address), Leader: srv.ID == leaderID, HTTP: s.serverHTTP(string(srv.ID))})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), api.PeerProbeTimeout)
+	ctx, cancel := clock.WithTimeout(context.Background(), s.cfg.Clock, api.PeerProbeTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i := range peers {

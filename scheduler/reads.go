@@ -138,7 +138,8 @@ func (s *Server) QueryMeta() api.QueryMeta {
 // while one is in flight wait for the next.
 type readIndexes struct {
 	client *http.Client
-	scheme string // http (also when empty), or https with TLS
+	scheme string      // http (also when empty), or https with TLS
+	clock  clock.Clock // times each request out; nil: the wall clock
 
 	mu      sync.Mutex
 	next    *readIndexCall // the request the next readers join
@@ -193,7 +194,7 @@ func (r *readIndexes) send() {
 var errNoReadIndex = errors.New("the leader serves no read index (an older version)")
 
 func (r *readIndexes) fetch(addr string) (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := clock.WithTimeout(context.Background(), cmp.Or[clock.Clock](r.clock, clock.Real{}), 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cmp.Or(r.scheme, "http")+"://"+addr+"/v1/status/read-index", nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"flotilla/api"
+	"flotilla/internal/clock"
 	"flotilla/scheduler/state"
 	"flotilla/storage"
 )
@@ -433,7 +434,7 @@ func (s *Server) KeyringStatus(ctx context.Context) (*api.KeyringStatus, error) 
 	var servers []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	ctx, cancel := context.WithTimeout(ctx, api.PeerProbeTimeout)
+	ctx, cancel := clock.WithTimeout(ctx, s.cfg.Clock, api.PeerProbeTimeout)
 	defer cancel()
 	for _, srv := range f.Configuration().Servers {
 		if srv.Suffrage != raft.Voter {

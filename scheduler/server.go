@@ -94,7 +94,7 @@ func New(cfg Config) (_ *Server, err error) {
 	}
 	peerTransport.TLSClientConfig = cfg.peerTLS()
 	s.peerHTTP = &http.Client{Transport: peerTransport}
-	s.readIndexes.client, s.readIndexes.scheme = s.peerHTTP, cfg.scheme()
+	s.readIndexes.client, s.readIndexes.scheme, s.readIndexes.clock = s.peerHTTP, cfg.scheme(), cfg.Clock
 	if cfg.ACLBootstrapTokenFile != "" {
 		if s.acl.bootstrapSecret, err = readBootstrapSecret(cfg.ACLBootstrapTokenFile); err != nil {
 			return nil, fmt.Errorf("server %s: %w", cfg.Name, err)
@@ -253,7 +253,7 @@ func (s *Server) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.handOverLeadership()
 	endRequests()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 2*time.Second)
+	shutdownCtx, stop := clock.WithTimeout(context.Background(), s.cfg.Clock, 2*time.Second)
 	defer stop()
 	if httpSrv.Shutdown(shutdownCtx) != nil {
 		httpSrv.Close()

@@ -192,7 +192,7 @@ func runFakeNodes(ctx context.Context, base agent.Config, client *api.Client, n 
 	}
 	revisions := base.Revisions
 	if revisions == nil {
-		revisions = agent.NewRevisions(client.Revision)
+		revisions = agent.NewRevisions(base.Clock, client.Revision)
 	}
 	// One client per server, each starting at its own: node i long-polls
 	// and reports to server i mod 3 (with one client, every node's

@@ -31,7 +31,7 @@ func TestFakeNodesRegisterHeartbeatAndRunAllocations(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	revisions := agent.NewRevisions(fakes.Revision)
+	revisions := agent.NewRevisions(nil, fakes.Revision)
 	go func() {
 		done <- runFakeNodes(ctx, agent.Config{Name: "fake", Capacity: api.Resources{CPU: 4000, Memory: 8 << 30}, Revisions: revisions}, fakes, 50, io.Discard)
 	}()

@@ -229,7 +229,7 @@ func (p *Proxy) Close() error {
 	p.listeners = map[string]*listener{}
 	p.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	ctx, cancel := clock.WithTimeout(context.Background(), p.cfg.Clock, p.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
 	for _, l := range listeners {
@@ -311,7 +311,7 @@ func (p *Proxy) stopListener(l *listener) {
 		return // TCP connections drain by themselves; Close cuts them
 	}
 	p.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.ShutdownTimeout)
+		ctx, cancel := clock.WithTimeout(p.ctx, p.cfg.Clock, p.cfg.ShutdownTimeout)
 		defer cancel()
 		if l.srv.shutdown(ctx) != nil {
 			l.srv.closeAll()

@@ -35,7 +35,7 @@ func (l *listener) accept(serve func(net.Conn) bool) {
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			l.p.log.Warn("accept failed", "address", l.addr, "err", err, "retry in", delay)
 			select {
-			case <-time.After(delay):
+			case <-l.p.cfg.Clock.After(delay):
 			case <-l.p.ctx.Done():
 				return
 			}

@@ -242,7 +242,7 @@ func (p *Proxy) dialContext(ctx context.Context, network, addr string) (net.Conn
 	var c net.Conn
 	var err error
 	if p.cfg.Dial != nil {
-		dialCtx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+		dialCtx, cancel := clock.WithTimeout(ctx, p.cfg.Clock, p.cfg.DialTimeout)
 		c, err = p.cfg.Dial(dialCtx, network, addr)
 		cancel()
 	} else {

@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"time"
+
+	"flotilla/internal/clock"
 )
 
 // Holding requests for a service at zero replicas (autoscale min 0): while
@@ -116,7 +117,7 @@ func (p *Proxy) hold(l *listener, svc *service, rev int) (*service, error) {
 func (p *Proxy) wake(namespace, name string, w *wakeState, ready chan struct{}) {
 	key := namespace + "/" + name
 	for {
-		ctx, cancel := context.WithTimeout(p.ctx, p.cfg.WakeTimeout)
+		ctx, cancel := clock.WithTimeout(p.ctx, p.cfg.Clock, p.cfg.WakeTimeout)
 		err := p.cfg.Wake(ctx, namespace, name)
 		cancel()
 		wait := wakeRepeat
