@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,11 +155,9 @@ func TestStatusReporterSendsAStatusSetDuringItsSendOnce(t *testing.T) {
 func TestStatusReporterGivesUpAReportAfterItsTimeoutOnItsClock(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	calls := make(chan context.Context, 1)
-	var once sync.Once
+	var sends atomic.Int32
 	r := newStatusReporter("n1", clk, time.Second, func(ctx context.Context, _ api.AllocStatusBatch) error {
-		first := false
-		once.Do(func() { first = true })
-		if !first {
+		if sends.Add(1) > 1 {
 			return nil // the retry, and the last flush on the way out
 		}
 		calls <- ctx
