@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"flotilla/agent"
 	"flotilla/api"
+	"flotilla/internal/text"
 	"flotilla/runtime/sim"
 )
 
@@ -28,7 +30,7 @@ func newAgentCmd() *cobra.Command {
 	var cfg agent.Config
 	var servers, cpu, memory, logLevel string
 	var labels, upstreams []string
-	var fakeNodes int
+	var fakeNodes, procs int
 	var real realNodeFlags
 	var gossipKey gossipKeyFlags
 	var secure daemonTLS
@@ -43,6 +45,9 @@ func newAgentCmd() *cobra.Command {
 			var err error
 			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
 				return err
+			}
+			if procs < 0 {
+				return fmt.Errorf("--procs: %d: must be 0 (the default) or more", procs)
 			}
 			if cfg.Capacity.CPU, err = api.ParseCPU(cpu); err != nil {
 				return fmt.Errorf("--cpu: %w", err)
@@ -84,6 +89,9 @@ func newAgentCmd() *cobra.Command {
 				client.SetToken(token) // else $FLOTILLA_TOKEN; every call to the servers carries it
 			}
 			if fakeNodes > 0 {
+				if procs > 0 {
+					defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(procs))
+				}
 				return runFakeNodes(cmd.Context(), cfg, client, fakeNodes, cmd.ErrOrStderr())
 			}
 			factory := simRuntime(cfg)
@@ -97,11 +105,15 @@ func newAgentCmd() *cobra.Command {
 				return fmt.Errorf("--runtime %q: want sim or containerd", cfg.Runtime)
 			}
 			gossipKey.note(cmd.ErrOrStderr(), cfg.DataDir, cfg.GossipKey)
+			// Restored on return, for an agent run inside another
+			// program's process (tests).
+			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(agentProcs(procs, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0))))
 			a, err := agent.New(cfg, client, factory)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla agent %s: http %s, gossip %s, dns %s, data %s\n", a.Name(), a.HTTPAddr(), a.GossipAddr(), a.DNSAddr(), cfg.DataDir)
+			fmt.Fprintf(cmd.ErrOrStderr(), "flotilla agent %s: http %s, gossip %s, dns %s, data %s, %s\n", a.Name(), a.HTTPAddr(), a.GossipAddr(), a.DNSAddr(), cfg.DataDir,
+				text.Count(goruntime.GOMAXPROCS(0), "processor"))
 			return stoppedIsNil(cmd.Context(), a.Run(cmd.Context()))
 		},
 	}
@@ -122,6 +134,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&memory, "memory", "8Gi", "memory the node offers")
 	f.StringSliceVar(&labels, "labels", nil, "node labels, key=value (repeatable or comma-separated)")
 	f.IntVar(&fakeNodes, "fake-nodes", 0, "register this many fake nodes that run nothing (for measuring the control plane); with --data-dir their node secrets outlive a restart")
+	f.IntVar(&procs, "procs", 0, "processors (GOMAXPROCS) the agent runs Go code on; 0: $GOMAXPROCS if set, else one per four cores, at least one (fake nodes: every core)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	gossipKey.flags(f)
 	secure.register(f, "the agent's API")
@@ -139,6 +152,30 @@ func newAgentCmd() *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// agentProcs is the processors (GOMAXPROCS) an agent runs Go code on: the
+// flag's when given, else GOMAXPROCS's when set in the environment, else
+// one per four of the cores the process may use, at least one.
+//
+// An agent shares its node with the workloads it runs, and its proxy,
+// which carries their traffic, is the part of it that needs a short tail.
+// On a busy node, more processors than that mean more threads that wake
+// one another (Go wakes a thread for an idle processor whenever more
+// goroutines are ready than the running ones take) and then wait for a
+// core: with 2 cores shared by the proxy, its clients and
+// its upstream, each in its own session as services are, the proxy's p99
+// was 1.07–1.27x nginx's with 2 processors and 0.60–0.95x with one, for
+// as many requests per second or more (docs/BENCHMARKS.md, "Service proxy
+// against a direct connection and nginx").
+func agentProcs(flag int, env string, cores int) int {
+	switch {
+	case flag > 0:
+		return flag
+	case env != "":
+		return cores // the runtime has it from the environment already
+	}
+	return max(1, cores/4)
 }
 
 // stoppedIsNil is nil for the error of an agent that stopped because it

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -102,10 +103,19 @@ requests per second, p50/p99 latency and the CPU time the proxy (this
 process, or nginx's master and workers) and the upstream spent per request,
 medians over the rounds; and the proxy's throughput, p99 and CPU per
 request as a share of nginx's in every round, with their medians.
+The proxy runs on as many processors (GOMAXPROCS) as an agent does by
+default (--proxy-procs to change it), and wrk, nginx and the upstream each
+run in a session of their own, as services do.
 Every process started is stopped and waited for (nginx gracefully); the
 command fails if any is still running at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.ProxyProcs < 0 {
+				return fmt.Errorf("--proxy-procs: %d: must be 0 (as an agent's) or more", cfg.ProxyProcs)
+			}
+			if cfg.ProxyProcs == 0 {
+				cfg.ProxyProcs = agentProcs(0, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0))
+			}
 			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Progress = bin, progress },
 				func(ctx context.Context) (*netbench.ProxyResult, error) { return netbench.RunProxy(ctx, cfg) },
 				func(out io.Writer, res *netbench.ProxyResult) error { printProxyBench(out, res); return nil })
@@ -115,6 +125,7 @@ command fails if any is still running at the end.`,
 	cmd.Flags().IntSliceVar(&cfg.Connections, "connections", netbench.DefaultConnections, "wrk connections, a sweep (comma-separated)")
 	cmd.Flags().IntVar(&cfg.Threads, "threads", 2, "wrk threads")
 	cmd.Flags().IntVar(&cfg.Rounds, "rounds", netbench.DefaultRounds, "rounds: each path once per round, in turns")
+	cmd.Flags().IntVar(&cfg.ProxyProcs, "proxy-procs", 0, "processors (GOMAXPROCS) of this process, which runs the proxy; 0: as an agent's by default (flotilla agent --procs)")
 	return cmd
 }
 
@@ -155,6 +166,7 @@ func printProxyBench(out io.Writer, res *netbench.ProxyResult) {
 	fmt.Fprintf(out, "machine: %s\nload:    %s before, %s after (1, 5, 15 min)\n", res.Machine, res.LoadBefore, res.LoadAfter)
 	fmt.Fprintf(out, "wrk:     %s, %d threads, %s per run, %d rounds\n", res.Wrk, res.Threads, res.Duration, res.Rounds)
 	fmt.Fprintf(out, "nginx:   %s, %d workers, upstream keepalive %d\n", res.Nginx, res.NginxWorkers, res.NginxKeepalive)
+	fmt.Fprintf(out, "proxy:   GOMAXPROCS %d\n", res.ProxyProcs)
 	us := func(v float64) string {
 		if v == 0 {
 			return "-"

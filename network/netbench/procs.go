@@ -18,10 +18,16 @@ import (
 )
 
 // The processes a benchmark starts (the upstream, nginx with its workers,
-// wrk) each lead a process group of their own, so that whatever they fork
-// can be found again: after the benchmark no process may be left in any of
-// those groups. nginx's workers are the reason: SIGKILL to its master
-// leaves them running, reparented to init.
+// wrk) each lead a session, and so a process group, of their own. The
+// group is so that whatever they fork can be found again: after the
+// benchmark no process may be left in any of those groups. nginx's workers
+// are the reason: SIGKILL to its master leaves them running, reparented to
+// init. The session is so that the kernel schedules each as it would a
+// service (every systemd unit is a session of its own): with autogroups
+// (sched_autogroup_enabled, Debian's default) CPU time is shared between
+// sessions first and between the threads of a session after, and a proxy
+// sharing the session of its clients and upstream is scheduled unlike a
+// deployed one.
 
 // stopGrace is how long a process asked to stop gracefully gets before it
 // is killed.
@@ -35,12 +41,12 @@ type processGroups struct {
 
 func newProcessGroups() *processGroups { return &processGroups{groups: map[int]string{}} }
 
-// command makes a command that runs in a process group of its own. When
+// command makes a command that runs in a session of its own. When
 // ctx ends it is sent stop (SIGTERM, SIGQUIT for nginx), and killed with
 // its whole group stopGrace later.
 func (pg *processGroups) command(ctx context.Context, stop syscall.Signal, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Cancel = func() error { return cmd.Process.Signal(stop) }
 	cmd.WaitDelay = stopGrace
 	return cmd

@@ -89,6 +89,7 @@ type ProxyResult struct {
 	Duration       string       `json:"duration"` // of one wrk run
 	NginxWorkers   int          `json:"nginxWorkers"`
 	NginxKeepalive int          `json:"nginxKeepalive"`
+	ProxyProcs     int          `json:"proxyProcs"` // GOMAXPROCS of this process, and so of the proxy, while it ran
 	Sweeps         []ProxySweep `json:"sweeps"`
 }
 
@@ -99,7 +100,12 @@ type ProxyConfig struct {
 	Connections []int // a sweep; default 16, 64, 256
 	Threads     int
 	Rounds      int // each path once per round, in turns; default DefaultRounds
-	Progress    io.Writer
+	// ProxyProcs, when above 0, is the GOMAXPROCS this process (which
+	// runs the Flotilla proxy, and nothing else while wrk runs) has
+	// during the benchmark, as `flotilla agent --procs` sets an agent's;
+	// the upstream and nginx are not affected.
+	ProxyProcs int
+	Progress   io.Writer
 }
 
 // DefaultConnections is the sweep `bench proxy` runs by default.
@@ -151,9 +157,15 @@ func RunProxy(ctx context.Context, cfg ProxyConfig) (*ProxyResult, error) {
 			return nil, fmt.Errorf("%d connections: wrk needs at least one per thread (%d threads)", c, cfg.Threads)
 		}
 	}
+	if cfg.ProxyProcs < 0 {
+		return nil, fmt.Errorf("ProxyProcs: %d: must be 0 (as the process is) or more", cfg.ProxyProcs)
+	}
 	wrk, nginx, err := ProxyTools()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ProxyProcs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.ProxyProcs))
 	}
 	pg := newProcessGroups()
 	res, err := runProxy(ctx, cfg, pg, wrk, nginx)
@@ -264,7 +276,7 @@ func runProxy(ctx context.Context, cfg ProxyConfig, pg *processGroups, wrk, ngin
 
 	res = &ProxyResult{Date: time.Now().UTC().Format(time.RFC3339), Machine: sysinfo.Machine(),
 		LoadBefore: sysinfo.LoadAverage(), Threads: cfg.Threads, Rounds: cfg.Rounds, Duration: cfg.Duration.String(),
-		NginxWorkers: ngCfg.Workers, NginxKeepalive: ngCfg.Keepalive}
+		NginxWorkers: ngCfg.Workers, NginxKeepalive: ngCfg.Keepalive, ProxyProcs: runtime.GOMAXPROCS(0)}
 	res.Wrk = firstLine(pg, wrk, "--version")
 	res.Nginx = firstLine(pg, nginx, "-v")
 	cpu := cpuMeter{upstream: up.Process.Pid, nginx: ng.Process.Pid}
