@@ -37,6 +37,7 @@ func TestNegativeProcsAreRefusedNamingTheFlag(t *testing.T) {
 	}{
 		{[]string{"agent", "--name", "n1", "--data-dir", t.TempDir(), "--procs", "-1"}, "--procs: -1: must be 0"},
 		{[]string{"bench", "proxy", "--proxy-procs", "-2"}, "--proxy-procs: -2: must be 0"},
+		{[]string{"bench", "dns", "--dns-procs", "-3"}, "--dns-procs: -3: must be 0"},
 	} {
 		_, err := runCLI(t, "", c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {

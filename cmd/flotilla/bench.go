@@ -110,11 +110,9 @@ Every process started is stopped and waited for (nginx gracefully); the
 command fails if any is still running at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cfg.ProxyProcs < 0 {
-				return fmt.Errorf("--proxy-procs: %d: must be 0 (as an agent's) or more", cfg.ProxyProcs)
-			}
-			if cfg.ProxyProcs == 0 {
-				cfg.ProxyProcs = agentProcs(0, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0))
+			var err error
+			if cfg.ProxyProcs, err = benchProcs("--proxy-procs", cfg.ProxyProcs); err != nil {
+				return err
 			}
 			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Progress = bin, progress },
 				func(ctx context.Context) (*netbench.ProxyResult, error) { return netbench.RunProxy(ctx, cfg) },
@@ -199,17 +197,39 @@ func printProxyBench(out io.Writer, res *netbench.ProxyResult) {
 	}
 }
 
+// benchProcs is the processors (GOMAXPROCS) a bench runs the part of an
+// agent it measures on (the proxy, the DNS server): the flag's, or by
+// default an agent's.
+func benchProcs(flag string, procs int) (int, error) {
+	if procs < 0 {
+		return 0, fmt.Errorf("%s: %d: must be 0 (as an agent's) or more", flag, procs)
+	}
+	if procs == 0 {
+		procs = agentProcs(0, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0))
+	}
+	return procs, nil
+}
+
 func newBenchDNSCmd(g *globals) *cobra.Command {
-	var services int
+	var services, procs int
 	var duration time.Duration
 	cmd := &cobra.Command{
 		Use:   "dns",
 		Short: "Measure the cluster DNS server with dnsperf",
-		Args:  cobra.NoArgs,
+		Long: `Serves the A and SRV names of --services services from a DNS server in
+this process, on as many processors (GOMAXPROCS) as an agent runs it by
+default (--dns-procs to change it), and runs dnsperf (Debian's dnsperf)
+against it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(g.output); err != nil {
 				return err
 			}
+			n, err := benchProcs("--dns-procs", procs)
+			if err != nil {
+				return err
+			}
+			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(n))
 			var progress io.Writer
 			if g.output == "table" {
 				progress = cmd.ErrOrStderr()
@@ -222,13 +242,14 @@ func newBenchDNSCmd(g *globals) *cobra.Command {
 			if g.output != "table" {
 				return printObject(out, g.output, res)
 			}
-			fmt.Fprintf(out, "machine:  %s\ncommand:  %s\nqueries/s: %.0f (lost %d, average latency %s)\n",
-				res.Machine, res.Command, res.QueriesPerS, res.Lost, res.AvgLatency)
+			fmt.Fprintf(out, "machine:  %s\ncommand:  %s\nserver:   GOMAXPROCS %d\nqueries/s: %.0f (lost %d, average latency %s)\n",
+				res.Machine, res.Command, res.Procs, res.QueriesPerS, res.Lost, res.AvgLatency)
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&services, "services", 200, "services to serve (each asked for its A and SRV records)")
 	cmd.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long dnsperf runs")
+	cmd.Flags().IntVar(&procs, "dns-procs", 0, "processors (GOMAXPROCS) of this process, which runs the DNS server; 0: as an agent's by default (flotilla agent --procs)")
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,7 @@ type DNSResult struct {
 	QueriesPerS float64 `json:"queriesPerSecond"`
 	Lost        int     `json:"lost"`
 	AvgLatency  string  `json:"averageLatency"`
+	Procs       int     `json:"procs"` // GOMAXPROCS of this process, and so of the DNS server, while it ran
 }
 
 var (
@@ -134,7 +136,7 @@ func RunDNS(ctx context.Context, services int, duration time.Duration, progress 
 		return nil, fmt.Errorf("dnsperf: %v: %s", err, out)
 	}
 	res := &DNSResult{Date: time.Now().UTC().Format(time.RFC3339), Machine: sysinfo.Machine(), Services: services,
-		Command: "dnsperf " + strings.Join(args, " ")}
+		Command: "dnsperf " + strings.Join(args, " "), Procs: runtime.GOMAXPROCS(0)}
 	m := perfQPS.FindStringSubmatch(string(out))
 	if m == nil {
 		return nil, errors.New("no queries per second in dnsperf's output:\n" + string(out))
