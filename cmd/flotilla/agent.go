@@ -163,11 +163,11 @@ func newAgentCmd() *cobra.Command {
 // On a busy node, more processors than that mean more threads that wake
 // one another (Go wakes a thread for an idle processor whenever more
 // goroutines are ready than the running ones take) and then wait for a
-// core: with 2 cores shared by the proxy, its clients and
-// its upstream, each in its own session as services are, the proxy's p99
-// was 1.07–1.27x nginx's with 2 processors and 0.60–0.95x with one, for
-// as many requests per second or more (docs/BENCHMARKS.md, "Service proxy
-// against a direct connection and nginx").
+// core: with 2 cores shared by the proxy, its clients and its upstream,
+// each in a session of its own as services are, the proxy's p99 was
+// 1.07–1.27x nginx's on 2 processors and 0.50–0.95x on one, for as many
+// requests per second or more (docs/BENCHMARKS.md, "Service proxy against
+// a direct connection and nginx").
 func agentProcs(flag int, env string, cores int) int {
 	switch {
 	case flag > 0:
