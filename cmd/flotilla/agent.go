@@ -46,8 +46,9 @@ func newAgentCmd() *cobra.Command {
 			if cfg.Logger, cfg.LogOutput, err = daemonLogs(logLevel); err != nil {
 				return err
 			}
-			if procs < 0 {
-				return fmt.Errorf("--procs: %d: must be 0 (the default) or more", procs)
+			useProcs, err := procsFlag("--procs", procs)
+			if err != nil {
+				return err
 			}
 			if cfg.Capacity.CPU, err = api.ParseCPU(cpu); err != nil {
 				return fmt.Errorf("--cpu: %w", err)
@@ -107,7 +108,7 @@ func newAgentCmd() *cobra.Command {
 			gossipKey.note(cmd.ErrOrStderr(), cfg.DataDir, cfg.GossipKey)
 			// Restored on return, for an agent run inside another
 			// program's process (tests).
-			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(agentProcs(procs, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0))))
+			defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(useProcs))
 			a, err := agent.New(cfg, client, factory)
 			if err != nil {
 				return err
@@ -154,7 +155,7 @@ func newAgentCmd() *cobra.Command {
 	return cmd
 }
 
-// agentProcs is the processors (GOMAXPROCS) an agent runs Go code on: the
+// defaultProcs is the processors (GOMAXPROCS) an agent runs Go code on: the
 // flag's when given, else GOMAXPROCS's when set in the environment, else
 // one per four of the cores the process may use, at least one.
 //
@@ -168,7 +169,7 @@ func newAgentCmd() *cobra.Command {
 // 1.07–1.27x nginx's on 2 processors and 0.50–0.95x on one, for as many
 // requests per second or more (docs/BENCHMARKS.md, "Service proxy against
 // a direct connection and nginx").
-func agentProcs(flag int, env string, cores int) int {
+func defaultProcs(flag int, env string, cores int) int {
 	switch {
 	case flag > 0:
 		return flag
@@ -176,6 +177,16 @@ func agentProcs(flag int, env string, cores int) int {
 		return cores // the runtime has it from the environment already
 	}
 	return max(1, cores/4)
+}
+
+// procsFlag checks flag, a count of processors where 0 asks for the
+// default, and says what it comes to: the count given, or by default an
+// agent's (defaultProcs).
+func procsFlag(flag string, procs int) (int, error) {
+	if procs < 0 {
+		return 0, fmt.Errorf("%s: %d: must be 0 (the default) or more", flag, procs)
+	}
+	return defaultProcs(procs, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0)), nil
 }
 
 // stoppedIsNil is nil for the error of an agent that stopped because it

@@ -7,7 +7,7 @@ import (
 
 // An agent runs on the processors --procs gives it, else on GOMAXPROCS's
 // from its environment, else on one per four cores, at least one.
-func TestAgentProcs(t *testing.T) {
+func TestDefaultProcs(t *testing.T) {
 	for _, c := range []struct {
 		flag  int
 		env   string
@@ -23,8 +23,8 @@ func TestAgentProcs(t *testing.T) {
 		{3, "6", 6, 3},  // the flag wins
 		{16, "", 2, 16}, // as asked, even beyond the cores
 	} {
-		if got := agentProcs(c.flag, c.env, c.cores); got != c.want {
-			t.Errorf("agentProcs(%d, %q, %d) = %d, want %d", c.flag, c.env, c.cores, got, c.want)
+		if got := defaultProcs(c.flag, c.env, c.cores); got != c.want {
+			t.Errorf("defaultProcs(%d, %q, %d) = %d, want %d", c.flag, c.env, c.cores, got, c.want)
 		}
 	}
 }

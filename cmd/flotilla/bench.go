@@ -111,7 +111,7 @@ command fails if any is still running at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if cfg.ProxyProcs, err = benchProcs("--proxy-procs", cfg.ProxyProcs); err != nil {
+			if cfg.ProxyProcs, err = procsFlag("--proxy-procs", cfg.ProxyProcs); err != nil {
 				return err
 			}
 			return runBench(cmd, g, func(bin string, progress io.Writer) { cfg.Binary, cfg.Progress = bin, progress },
@@ -197,19 +197,6 @@ func printProxyBench(out io.Writer, res *netbench.ProxyResult) {
 	}
 }
 
-// benchProcs is the processors (GOMAXPROCS) a bench runs the part of an
-// agent it measures on (the proxy, the DNS server): the flag's, or by
-// default an agent's.
-func benchProcs(flag string, procs int) (int, error) {
-	if procs < 0 {
-		return 0, fmt.Errorf("%s: %d: must be 0 (as an agent's) or more", flag, procs)
-	}
-	if procs == 0 {
-		procs = agentProcs(0, os.Getenv("GOMAXPROCS"), goruntime.GOMAXPROCS(0))
-	}
-	return procs, nil
-}
-
 func newBenchDNSCmd(g *globals) *cobra.Command {
 	var services, procs int
 	var duration time.Duration
@@ -225,7 +212,7 @@ against it.`,
 			if err := checkFormat(g.output); err != nil {
 				return err
 			}
-			n, err := benchProcs("--dns-procs", procs)
+			n, err := procsFlag("--dns-procs", procs)
 			if err != nil {
 				return err
 			}
